@@ -1,0 +1,86 @@
+/**
+ * The one error catalogue. Every code the APIs can return, and every settlement outcome code,
+ * lives here with its HTTP status and title. docs/errors.md is checked against this table by a
+ * test (errors.test.ts), so the reference and the code cannot drift apart.
+ */
+
+export const API_ERRORS = {
+  // Request shape
+  invalid_request: { status: 400, title: 'The request does not match the schema' },
+  malformed_json: { status: 400, title: 'The body is not valid JSON' },
+  body_too_large: { status: 413, title: 'The body is larger than allowed' },
+  unsupported_media_type: { status: 415, title: 'Only application/json bodies are accepted' },
+  idempotency_key_required: { status: 400, title: 'This request needs an Idempotency-Key header' },
+  idempotency_key_reused: { status: 422, title: 'The Idempotency-Key was used with a different request' },
+  idempotency_key_in_use: { status: 409, title: 'A request with this Idempotency-Key is still being processed' },
+  route_not_found: { status: 404, title: 'No such route' },
+  // Authentication and authorization
+  unauthenticated: { status: 401, title: 'The request is not signed by a known key' },
+  request_expired: { status: 401, title: 'The request timestamp is outside the allowed window' },
+  request_replayed: { status: 401, title: 'The request nonce was already used' },
+  forbidden: { status: 403, title: 'The caller may not do this' },
+  // Wallets and transfers (checked at the gateway before anything is queued)
+  wallet_not_found: { status: 404, title: 'No such wallet for this bank' },
+  transfer_not_found: { status: 404, title: 'No settled or rejected transfer with this id is known' },
+  bad_signature: { status: 422, title: 'The customer signature does not verify' },
+  transfer_expired: { status: 422, title: 'The transfer expired before it was submitted' },
+  expiry_too_far: { status: 422, title: 'The transfer expires too far in the future' },
+  same_wallet: { status: 422, title: 'Payer and payee are the same wallet' },
+  wallet_closed: { status: 422, title: 'The wallet is closed' },
+  payee_is_treasury: { status: 422, title: 'Payments to a treasury wallet are redemptions by its own bank' },
+  not_a_redemption: { status: 422, title: 'A redemption pays the payer bank\'s own treasury wallet' },
+  wallet_not_empty: { status: 409, title: 'A wallet must be empty before it is closed' },
+  wallet_is_treasury: { status: 422, title: 'A treasury wallet cannot be changed this way' },
+  // Capacity
+  rate_limited: { status: 429, title: 'Too many requests from this caller' },
+  overloaded: { status: 503, title: 'Settlement is at capacity; retry after the indicated time' },
+  dependency_unavailable: { status: 503, title: 'A backing service is unavailable; retry after the indicated time' },
+  internal_error: { status: 500, title: 'Internal error' },
+  // Issuer
+  bank_exists: { status: 409, title: 'A bank with this id already exists' },
+  bank_not_found: { status: 404, title: 'No such bank' },
+  operator_not_found: { status: 404, title: 'No such operator' },
+  insufficient_reserve: { status: 409, title: 'The bank\'s free reserve does not cover this amount' },
+  insufficient_treasury_balance: { status: 409, title: 'The bank\'s treasury wallet does not hold this amount' },
+  issuance_not_found: { status: 404, title: 'No such issuance request' },
+  issuance_not_pending: { status: 409, title: 'The issuance request is not awaiting approval' },
+  approver_is_requester: { status: 403, title: 'A second, different operator must approve' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ApiErrorCode = keyof typeof API_ERRORS;
+
+/**
+ * Settlement outcome codes, in the order the settlement core checks them (first failing rule
+ * wins). A rejected transfer is recorded with its code and is final: resubmitting returns it.
+ */
+export const REJECTION_CODES = [
+  'nonce_reused',
+  'expired',
+  'payer_not_found',
+  'payee_not_found',
+  'payer_closed',
+  'payee_closed',
+  'payer_frozen',
+  'payee_frozen',
+  'exceeds_payment_limit',
+  'exceeds_daily_limit',
+  'insufficient_funds',
+  'exceeds_balance_limit',
+] as const;
+
+export type RejectionCode = (typeof REJECTION_CODES)[number];
+
+export const REJECTION_TITLES: Record<RejectionCode, string> = {
+  nonce_reused: 'The payer already used this nonce for another transfer',
+  expired: 'The transfer expired before settlement',
+  payer_not_found: 'The payer wallet does not exist',
+  payee_not_found: 'The payee wallet does not exist',
+  payer_closed: 'The payer wallet is closed',
+  payee_closed: 'The payee wallet is closed',
+  payer_frozen: 'The payer wallet is frozen',
+  payee_frozen: 'The payee wallet is frozen',
+  exceeds_payment_limit: 'The amount is above the payer tier\'s per-payment cap',
+  exceeds_daily_limit: 'The payment would take the payer over its tier\'s daily cap',
+  insufficient_funds: 'The payer balance does not cover the amount',
+  exceeds_balance_limit: 'The payment would take the payee over its tier\'s balance cap',
+};

@@ -1,0 +1,28 @@
+/** Identifiers: wallet ids, shard placement, and ids derived from content. */
+import { randomBytes } from 'node:crypto';
+import { ByteWriter } from './bytes.js';
+import { sha256 } from './crypto.js';
+
+export const BANK_ID_PATTERN = /^[a-z][a-z0-9-]{1,31}$/;
+export const WALLET_ID_PATTERN = /^(w_[0-9a-f]{24}|t_[a-z][a-z0-9-]{1,31})$/;
+export const TRANSFER_ID_PATTERN = /^[0-9a-f]{64}$/;
+
+/** A new random customer wallet id: "w_" and 24 hex digits. */
+export function newWalletId(): string {
+  return `w_${randomBytes(12).toString('hex')}`;
+}
+
+/** The treasury wallet of a bank. */
+export function treasuryWalletId(bankId: string): string {
+  return `t_${bankId}`;
+}
+
+/** The shard that owns a wallet: the first four bytes of SHA-256(id), modulo the shard count. */
+export function shardOf(walletId: string, shardCount: number): number {
+  return sha256(walletId).readUInt32BE(0) % shardCount;
+}
+
+/** The id of a funding (treasury to customer wallet), derived from the bank and its Idempotency-Key. */
+export function fundingIdOf(bankId: string, idempotencyKey: string): string {
+  return sha256(new ByteWriter().tag('CBDC/funding/v1').shortString(bankId).shortString(idempotencyKey).bytes()).toString('hex');
+}

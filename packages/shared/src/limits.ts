@@ -1,0 +1,49 @@
+/**
+ * Every upper bound of the system in one place, units in the names. Services read overrides
+ * from their environment (see each service's config.ts) and call `checkLimits` at start-up.
+ */
+export const LIMITS = {
+  /** Transfers accepted in one POST /v1/transfers/batch request. */
+  transfersPerRequestMax: 1000,
+  /** Transfers the gateway puts in one queue job (one micro-batch). */
+  batchTransfersMax: 2000,
+  /** How long the gateway holds a micro-batch open for more transfers. */
+  batchLingerMs: 2,
+  /** Request body size. */
+  bodyBytesMax: 1024 * 1024,
+  /** Page sizes of list endpoints. */
+  pageSizeDefault: 50,
+  pageSizeMax: 200,
+  /** Memo length in UTF-8 bytes. */
+  memoBytesMax: 140,
+  /** How far in the future a transfer may expire. */
+  expiryAheadMsMax: 24 * 60 * 60 * 1000,
+  /** How long a synchronous submit waits for its outcome before answering 202 pending. */
+  settleWaitMs: 10_000,
+  /** Allowed clock difference between a signed request and the server. */
+  requestClockSkewMs: 60_000,
+  /** Queue jobs waiting per shard before the gateway answers 503. */
+  queueJobsWaitingMax: 500,
+  /** Transfers a gateway holds in flight (queued or in its batcher) before answering 503. */
+  gatewayTransfersInFlightMax: 50_000,
+  /** Delivery attempts of one settlement job. */
+  settleJobAttemptsMax: 8,
+  /** Requests per bank per second window at one gateway. */
+  bankRequestsPerSecondMax: 2000,
+} as const;
+
+export type Limits = { -readonly [K in keyof typeof LIMITS]: number };
+
+/** Checks how the limits relate; throws naming the pair that does not fit. */
+export function checkLimits(limits: Limits): void {
+  const rules: Array<[boolean, string]> = [
+    [limits.batchTransfersMax >= limits.transfersPerRequestMax, 'batchTransfersMax must be >= transfersPerRequestMax'],
+    [limits.pageSizeDefault <= limits.pageSizeMax, 'pageSizeDefault must be <= pageSizeMax'],
+    [limits.queueJobsWaitingMax * limits.batchTransfersMax >= limits.transfersPerRequestMax, 'queue must hold at least one full request'],
+    [limits.gatewayTransfersInFlightMax >= limits.transfersPerRequestMax, 'gatewayTransfersInFlightMax must be >= transfersPerRequestMax'],
+  ];
+  for (const [ok, message] of rules) if (!ok) throw new Error(`limits: ${message}`);
+  for (const [name, value] of Object.entries(limits)) {
+    if (!Number.isFinite(value) || value <= 0) throw new Error(`limits: ${name} must be a positive number`);
+  }
+}
