@@ -67,7 +67,7 @@ describe('conservation property', () => {
             if (o.from !== o.to) settle(customer(o.from), customer(o.to), o.amount, 'transfer');
           } else if (o.type === 'redeem') {
             settle(customer(o.wallet), `t_${BANKS[o.wallet % 2]}`, o.amount, 'transfer');
-          } else {
+          } else if (o.type === 'tick') {
             now += o.hours * 3_600_000;
           }
 

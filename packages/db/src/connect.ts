@@ -1,0 +1,65 @@
+/** Postgres connections: bigint columns as BigInt, no-delay TCP, and one-line errors when unreachable. */
+import net from 'node:net';
+import postgres from 'postgres';
+
+export type Sql = postgres.Sql<{ bigint: bigint }>;
+
+export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/cbdc';
+
+export interface ConnectOptions {
+  /** Pool size. */
+  max?: number;
+  applicationName?: string;
+}
+
+/**
+ * Opens a pool. TCP sockets are created with Nagle's algorithm off: the driver writes small
+ * protocol messages and, with Nagle on, each batch commit waited on delayed ACKs.
+ */
+export function connectPostgres(url: string, options: ConnectOptions = {}): Sql {
+  return postgres(url, {
+    max: options.max ?? 10,
+    onnotice: () => {},
+    connect_timeout: 5,
+    idle_timeout: 60,
+    types: { bigint: postgres.BigInt },
+    connection: { application_name: options.applicationName ?? 'cbdc' },
+    socket: ({ host, port, path }: { host: string[]; port: number[]; path?: string }) =>
+      new Promise<net.Socket>((resolve, reject) => {
+        const socket = path ? net.connect({ path }) : net.connect({ host: host[0], port: port[0], noDelay: true });
+        socket.once('connect', () => {
+          socket.removeListener('error', reject);
+          resolve(socket);
+        });
+        socket.once('error', reject);
+      }),
+  } as postgres.Options<{ bigint: postgres.PostgresType<bigint> }>) as unknown as Sql;
+}
+
+/** Describes a URL without its password, for messages. */
+export function describeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname}:${u.port || '5432'}${u.pathname}`;
+  } catch {
+    return '(unparseable DATABASE_URL)';
+  }
+}
+
+/** Error codes that mean "the server is not there", as opposed to a bad query. */
+export function isUnreachable(error: unknown): boolean {
+  const code = (error as { code?: string })?.code;
+  return ['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ECONNRESET', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', '57P01', '57P03', '08006', '08001'].includes(code ?? '');
+}
+
+/** Checks the database answers; throws an Error with a one-line message saying what to start. */
+export async function assertPostgresReachable(sql: Sql, url: string): Promise<void> {
+  try {
+    await sql`select 1`;
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === '3D000') throw new Error(`PostgreSQL at ${describeUrl(url)}: the database does not exist; run "npm run migrate" (it creates it) or set DATABASE_URL`);
+    if (isUnreachable(error)) throw new Error(`cannot reach PostgreSQL at ${describeUrl(url)} (${code}); start PostgreSQL or set DATABASE_URL`);
+    throw error;
+  }
+}

@@ -1,0 +1,35 @@
+/** Applies the SQL migrations in packages/db/migrations (forward only, each in a transaction). */
+import { fileURLToPath } from 'node:url';
+import postgres from 'postgres';
+import shift from 'postgres-shift';
+import { connectPostgres, describeUrl, isUnreachable } from './connect.js';
+
+export const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations', import.meta.url));
+
+/** Creates the database named in `url` if it does not exist. */
+export async function ensureDatabase(url: string): Promise<void> {
+  const u = new URL(url);
+  const name = decodeURIComponent(u.pathname.slice(1));
+  u.pathname = '/postgres';
+  const admin = postgres(u.toString(), { max: 1, onnotice: () => {}, connect_timeout: 5 });
+  try {
+    const rows = await admin`select 1 from pg_database where datname = ${name}`;
+    if (rows.length === 0) await admin.unsafe(`create database "${name.replace(/"/g, '""')}"`);
+  } catch (error) {
+    if (isUnreachable(error)) throw new Error(`cannot reach PostgreSQL at ${describeUrl(url)}; start PostgreSQL or set DATABASE_URL`);
+    throw error;
+  } finally {
+    await admin.end();
+  }
+}
+
+/** Creates the database if needed and applies pending migrations. */
+export async function migrate(url: string, log: (line: string) => void = () => {}): Promise<void> {
+  await ensureDatabase(url);
+  const sql = connectPostgres(url, { max: 1, applicationName: 'cbdc-migrate' });
+  try {
+    await shift({ sql: sql as never, path: MIGRATIONS_DIR, before: ({ migration_id, name }: { migration_id: number; name: string }) => log(`migrating ${migration_id} ${name}`) });
+  } finally {
+    await sql.end();
+  }
+}

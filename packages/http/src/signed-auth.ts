@@ -1,0 +1,72 @@
+/**
+ * Verifies signed requests (see @cbdc/shared/request-auth for the scheme) before validation,
+ * so that an unauthenticated caller learns nothing about the schema. Routes opt out with
+ * `config: { public: true }`.
+ */
+import type { KeyObject } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { ed25519Verify, parseHex } from '@cbdc/shared/crypto';
+import { ApiError } from '@cbdc/shared/problem';
+import { AUTH_HEADERS, NONCE_PATTERN, requestStringToSign } from '@cbdc/shared/request-auth';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The authenticated bank or operator id. */
+    principal: string;
+    rawBody?: Buffer;
+  }
+  interface FastifyContextConfig {
+    public?: boolean;
+  }
+}
+
+export interface SignedAuthOptions {
+  /** The public key of a caller, or null if unknown. */
+  lookupKey(keyId: string): Promise<KeyObject | null>;
+  /** Records a nonce; false if it was already used within the window. */
+  claimNonce(keyId: string, nonce: string, ttlMs: number): Promise<boolean>;
+  clockSkewMs: number;
+  now?: () => number;
+}
+
+function header(req: FastifyRequest, name: string): string | undefined {
+  const value = req.headers[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+export function installSignedAuth(app: FastifyInstance, options: SignedAuthOptions): void {
+  const now = options.now ?? Date.now;
+  app.decorateRequest('principal', '');
+  app.addHook('preValidation', async (req) => {
+    if (req.routeOptions.config?.public) return;
+    const keyId = header(req, AUTH_HEADERS.keyId);
+    const timestamp = header(req, AUTH_HEADERS.timestamp);
+    const nonce = header(req, AUTH_HEADERS.nonce);
+    const signatureHex = header(req, AUTH_HEADERS.signature);
+    const missing = [
+      [AUTH_HEADERS.keyId, keyId],
+      [AUTH_HEADERS.timestamp, timestamp],
+      [AUTH_HEADERS.nonce, nonce],
+      [AUTH_HEADERS.signature, signatureHex],
+    ].filter(([, v]) => !v);
+    if (missing.length) {
+      throw new ApiError('unauthenticated', 'the request is not signed', { errors: missing.map(([name]) => ({ field: `header/${name}`, rule: 'required', message: 'is required' })) });
+    }
+    if (!/^\d{1,16}$/.test(timestamp!)) throw new ApiError('unauthenticated', 'bad timestamp', { errors: [{ field: `header/${AUTH_HEADERS.timestamp}`, rule: 'unix_ms', message: 'must be Unix milliseconds' }] });
+    if (Math.abs(Number(timestamp) - now()) > options.clockSkewMs) {
+      throw new ApiError('request_expired', `timestamp is more than ${options.clockSkewMs} ms from server time`, { errors: [{ field: `header/${AUTH_HEADERS.timestamp}`, rule: 'clock_window', message: `must be within ${options.clockSkewMs} ms of server time` }] });
+    }
+    if (!NONCE_PATTERN.test(nonce!)) throw new ApiError('unauthenticated', 'bad nonce', { errors: [{ field: `header/${AUTH_HEADERS.nonce}`, rule: 'nonce_format', message: '16 to 64 characters of A-Z a-z 0-9 _ -' }] });
+    const signature = parseHex(signatureHex!, 64);
+    const key = keyId!.length <= 64 ? await options.lookupKey(keyId!) : null;
+    const message = requestStringToSign(req.method, req.url, timestamp!, nonce!, req.rawBody ?? Buffer.alloc(0));
+    if (!key || !signature || !ed25519Verify(key, message, signature)) {
+      throw new ApiError('unauthenticated', 'the signature does not verify against a registered key', { errors: [{ field: `header/${AUTH_HEADERS.signature}`, rule: 'ed25519_request_signature', message: 'does not verify' }] });
+    }
+    // Claimed only after the signature verifies, so nobody can burn another caller's nonces.
+    if (!(await options.claimNonce(keyId!, nonce!, options.clockSkewMs * 2))) {
+      throw new ApiError('request_replayed', 'this request was already received', { errors: [{ field: `header/${AUTH_HEADERS.nonce}`, rule: 'unique', message: 'was already used' }] });
+    }
+    req.principal = keyId!;
+  });
+}

@@ -1,0 +1,55 @@
+/** Issuer configuration from the environment. */
+import { z } from 'zod';
+import { DEFAULT_DATABASE_URL } from '@cbdc/db/connect';
+import { parseEnv } from '@cbdc/shared/config';
+import { DEFAULT_REDIS_URL } from '@cbdc/shared/redis';
+
+export const issuerEnvSchema = z.object({
+  DATABASE_URL: z.string().url().default(DEFAULT_DATABASE_URL),
+  REDIS_URL: z.string().url().default(DEFAULT_REDIS_URL),
+  QUEUE_PREFIX: z.string().regex(/^[a-z0-9-]{1,40}$/).default('cbdc'),
+  SETTLEMENT_SHARDS: z.coerce.number().int().min(1).max(1024).default(1),
+  ISSUER_SIGNING_KEY: z.string({ error: 'ISSUER_SIGNING_KEY is required (64 hex digits; "npm start" generates dev keys in .cbdc/)' }).regex(/^[0-9a-f]{64}$/, { error: 'ISSUER_SIGNING_KEY must be 64 lowercase hex digits' }),
+  /** Operators to register at start if absent: "alice:<public key hex>,bob:<public key hex>". */
+  ISSUER_BOOTSTRAP_OPERATORS: z.string().regex(/^([a-z][a-z0-9-]{1,31}:[0-9a-f]{64})(,[a-z][a-z0-9-]{1,31}:[0-9a-f]{64})*$/, { error: 'ISSUER_BOOTSTRAP_OPERATORS must be "id:publickeyhex,id:publickeyhex"' }).optional(),
+  /** Mints and retires above this many fen take effect only after a second operator approves. */
+  ISSUER_DUAL_CONTROL_THRESHOLD_MINOR: z.string().regex(/^\d{1,19}$/).default('100000000'),
+  HOST: z.string().default('127.0.0.1'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface IssuerConfig {
+  databaseUrl: string;
+  redisUrl: string;
+  queuePrefix: string;
+  shardCount: number;
+  signingSeed: Buffer;
+  bootstrapOperators: Array<{ id: string; publicKey: Buffer }>;
+  dualControlThresholdMinor: bigint;
+  host: string;
+  port: number;
+  logLevel: string;
+}
+
+export function loadIssuerConfig(env: Record<string, string | undefined> = process.env): IssuerConfig {
+  const e = parseEnv(issuerEnvSchema, env);
+  return Object.freeze({
+    databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    queuePrefix: e.QUEUE_PREFIX,
+    shardCount: e.SETTLEMENT_SHARDS,
+    signingSeed: Buffer.from(e.ISSUER_SIGNING_KEY, 'hex'),
+    bootstrapOperators: (e.ISSUER_BOOTSTRAP_OPERATORS ?? '')
+      .split(',')
+      .filter(Boolean)
+      .map((pair) => {
+        const [id, key] = pair.split(':');
+        return { id, publicKey: Buffer.from(key, 'hex') };
+      }),
+    dualControlThresholdMinor: BigInt(e.ISSUER_DUAL_CONTROL_THRESHOLD_MINOR),
+    host: e.HOST,
+    port: e.PORT,
+    logLevel: e.LOG_LEVEL,
+  });
+}

@@ -1,0 +1,11 @@
+/** What the issuer's routes share. */
+import type { Sql } from '@cbdc/db/connect';
+import type { Signer } from '@cbdc/shared/crypto';
+
+export interface IssuerContext {
+  sql: Sql;
+  signer: Signer;
+  shardCount: number;
+  dualControlThresholdMinor: bigint;
+  now: () => number;
+}

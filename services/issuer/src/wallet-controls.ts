@@ -1,0 +1,25 @@
+/** Central-bank wallet controls: freezing or unfreezing any wallet (for example on a court order). */
+import { z } from 'zod';
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { ApiError } from '@cbdc/shared/problem';
+import { walletIdSchema } from '@cbdc/shared/schemas';
+import type { IssuerContext } from './context.js';
+
+export async function walletControlRoutes(app: FastifyInstance, ctx: IssuerContext): Promise<void> {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  for (const action of ['freeze', 'unfreeze'] as const) {
+    r.post(`/v1/wallets/:walletId/${action}`, { schema: { tags: ['wallets'], summary: `${action === 'freeze' ? 'Freeze' : 'Unfreeze'} any wallet`, params: z.strictObject({ walletId: walletIdSchema }) } }, async (req) => {
+      const [row] = await ctx.sql<{ id: string; bank_id: string; status: string; balance_minor: bigint }[]>`
+        update wallets set status = ${action === 'freeze' ? 'frozen' : 'active'}, updated_at = now()
+        where id = ${req.params.walletId} and status <> 'closed' returning id, bank_id, status, balance_minor`;
+      if (!row) {
+        const [exists] = await ctx.sql`select status from wallets where id = ${req.params.walletId}`;
+        if (exists) throw new ApiError('wallet_closed', `wallet ${req.params.walletId} is closed`);
+        throw new ApiError('wallet_not_found', `no wallet ${req.params.walletId}`, { errors: [{ field: 'params/walletId', rule: 'existing_wallet', message: 'does not exist' }] });
+      }
+      req.log.info({ operator: req.principal, walletId: row.id, action }, 'wallet control');
+      return { id: row.id, bankId: row.bank_id, status: row.status, balanceMinor: row.balance_minor.toString() };
+    });
+  }
+}

@@ -1,0 +1,32 @@
+/** Settlement configuration from the environment. */
+import { z } from 'zod';
+import { parseEnv } from '@cbdc/shared/config';
+import { DEFAULT_DATABASE_URL } from '@cbdc/db/connect';
+import { DEFAULT_REDIS_URL } from '@cbdc/shared/redis';
+
+const hex32 = (name: string) => z.string({ error: `${name} is required (64 hex digits; "npm start" generates dev keys in .cbdc/)` }).regex(/^[0-9a-f]{64}$/, { error: `${name} must be 64 lowercase hex digits` });
+
+export const settlementEnvSchema = z.object({
+  DATABASE_URL: z.string().url().default(DEFAULT_DATABASE_URL),
+  REDIS_URL: z.string().url().default(DEFAULT_REDIS_URL),
+  QUEUE_PREFIX: z.string().regex(/^[a-z0-9-]{1,40}$/).default('cbdc'),
+  SETTLEMENT_SHARDS: z.coerce.number().int().min(1).max(1024).default(1),
+  /** Which shards this process serves, e.g. "0,1"; all by default. */
+  SETTLEMENT_SHARD_IDS: z.string().regex(/^\d+(,\d+)*$/).optional(),
+  /** Ed25519 seed of each shard, "seed0,seed1,..." in shard order. */
+  SETTLEMENT_SHARD_KEYS: z.string({ error: 'SETTLEMENT_SHARD_KEYS is required (comma-separated 64-hex-digit seeds, one per shard)' }).regex(/^[0-9a-f]{64}(,[0-9a-f]{64})*$/, { error: 'SETTLEMENT_SHARD_KEYS must be comma-separated 64-hex-digit seeds' }),
+  GATEWAY_ATTESTATION_KEY: hex32('GATEWAY_ATTESTATION_KEY'),
+  SETTLE_JOB_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type SettlementConfig = ReturnType<typeof loadSettlementConfig>;
+
+export function loadSettlementConfig(env: Record<string, string | undefined> = process.env) {
+  const raw = parseEnv(settlementEnvSchema, env);
+  const keys = raw.SETTLEMENT_SHARD_KEYS.split(',');
+  if (keys.length !== raw.SETTLEMENT_SHARDS) throw new Error(`invalid configuration: SETTLEMENT_SHARD_KEYS has ${keys.length} keys for SETTLEMENT_SHARDS=${raw.SETTLEMENT_SHARDS}`);
+  const shardIds = raw.SETTLEMENT_SHARD_IDS ? raw.SETTLEMENT_SHARD_IDS.split(',').map(Number) : keys.map((_, i) => i);
+  for (const id of shardIds) if (id >= raw.SETTLEMENT_SHARDS) throw new Error(`invalid configuration: SETTLEMENT_SHARD_IDS names shard ${id} of ${raw.SETTLEMENT_SHARDS}`);
+  return Object.freeze({ ...raw, shardSeeds: keys.map((k) => Buffer.from(k, 'hex')), shardIds, attestationKey: Buffer.from(raw.GATEWAY_ATTESTATION_KEY, 'hex') });
+}

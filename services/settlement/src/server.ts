@@ -1,0 +1,32 @@
+/** The settlement process: reads config, starts one worker per served shard, shuts down gracefully. */
+import closeWithGrace from 'close-with-grace';
+import pino from 'pino';
+import { assertPostgresReachable, connectPostgres } from '@cbdc/db/connect';
+import { assertRedisReachable } from '@cbdc/shared/redis';
+import { loadSettlementConfig } from './config.js';
+import { startShardWorker, type ShardWorker } from './worker.js';
+
+async function main(): Promise<void> {
+  const config = loadSettlementConfig();
+  const log = pino({ level: config.LOG_LEVEL, name: 'settlement' });
+  const sql = connectPostgres(config.DATABASE_URL, { max: config.shardIds.length + 2, applicationName: 'cbdc-settlement' });
+  await assertPostgresReachable(sql, config.DATABASE_URL);
+  await assertRedisReachable(config.REDIS_URL);
+  const workers: ShardWorker[] = [];
+  for (const shard of config.shardIds) {
+    workers.push(
+      await startShardWorker({ sql, redisUrl: config.REDIS_URL, queuePrefix: config.QUEUE_PREFIX, shard, shardSeed: config.shardSeeds[shard], attestationKey: config.attestationKey, lockDurationMs: config.SETTLE_JOB_LOCK_MS, log }),
+    );
+  }
+  log.info({ shards: config.shardIds }, 'settlement workers running');
+  closeWithGrace({ delay: 10_000 }, async ({ err }) => {
+    if (err) log.error({ err }, 'closing after an error');
+    await Promise.all(workers.map((w) => w.close()));
+    await sql.end({ timeout: 5 });
+  });
+}
+
+main().catch((error: Error) => {
+  console.error(`settlement: ${error.message}`);
+  process.exit(1);
+});

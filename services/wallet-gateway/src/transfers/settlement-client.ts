@@ -1,0 +1,208 @@
+/**
+ * The gateway's side of the queue: groups verified items into one micro-batch per shard
+ * (flushed when full or after a short linger), adds each as one attested BullMQ job, and hands
+ * outcomes back to the requests waiting for them as jobs complete.
+ *
+ * Redis holds only in-flight work. If a job is lost, its requests time out as "pending" and the
+ * bank resubmits the same signed transfer; settlement deduplicates by id in Postgres.
+ */
+import { Queue, QueueEvents } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { attestJob, shardQueue, type JobItem, type JobOutcome, type JobResult, type SettlementJobData } from '@cbdc/shared/job';
+import { consumerRedis, producerRedis } from '@cbdc/shared/redis';
+import type { Limits } from '@cbdc/shared/limits';
+import { ApiError } from '@cbdc/shared/problem';
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(value: T): void;
+  reject(error: unknown): void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => {});
+  return { promise, resolve, reject };
+}
+
+interface ShardLane {
+  queue: Queue<SettlementJobData, JobResult>;
+  events: QueueEvents;
+  eventsConnection: Redis;
+  buffer: JobItem[];
+  flushed: Deferred<void>;
+  timer: NodeJS.Timeout | null;
+  jobsWaiting: number;
+}
+
+export interface SettlementClientOptions {
+  redisUrl: string;
+  queuePrefix: string;
+  shardCount: number;
+  attestationKey: Buffer;
+  gatewayId: string;
+  limits: Limits;
+  onError?: (error: Error) => void;
+}
+
+export interface Submission {
+  /** Resolves when every item is in Redis; rejects with an ApiError (503) if it could not be queued. */
+  enqueued: Promise<void>;
+  /** One promise per item, in order, resolving with its outcome when its batch commits. */
+  outcomes: Promise<JobOutcome>[];
+}
+
+export class SettlementClient {
+  private readonly lanes: ShardLane[] = [];
+  private readonly waiters = new Map<string, Deferred<JobOutcome>[]>();
+  private readonly producer: Redis;
+  private jobCounter = 0;
+  private pollTimer: NodeJS.Timeout | null = null;
+  private redisHealthy = true;
+  private inFlightCount = 0;
+
+  constructor(private readonly o: SettlementClientOptions) {
+    this.producer = producerRedis(o.redisUrl);
+    this.producer.on('error', (error) => o.onError?.(error));
+    this.producer.on('ready', () => (this.redisHealthy = true));
+    this.producer.on('close', () => (this.redisHealthy = false));
+  }
+
+  /** Opens every shard's queue and event stream. */
+  async start(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      if (this.producer.status === 'ready') return resolve();
+      this.producer.once('ready', () => resolve());
+      this.producer.once('error', reject);
+    });
+    for (let shard = 0; shard < this.o.shardCount; shard++) {
+      const q = shardQueue(this.o.queuePrefix, shard);
+      const queue = new Queue<SettlementJobData, JobResult>(q.name, { connection: this.producer, prefix: q.prefix });
+      const eventsConnection = consumerRedis(this.o.redisUrl);
+      eventsConnection.on('error', (error) => this.o.onError?.(error));
+      const events = new QueueEvents(q.name, { connection: eventsConnection, prefix: q.prefix });
+      events.on('completed', ({ returnvalue }) => this.onCompleted(returnvalue as unknown));
+      events.on('error', (error) => this.o.onError?.(error));
+      await queue.waitUntilReady();
+      await events.waitUntilReady();
+      this.lanes.push({ queue, events, eventsConnection, buffer: [], flushed: deferred<void>(), timer: null, jobsWaiting: 0 });
+    }
+    this.pollTimer = setInterval(() => void this.pollDepth(), 200);
+    this.pollTimer.unref();
+  }
+
+  /** Transfers accepted by this gateway and not yet answered by settlement. */
+  get inFlight(): number {
+    return this.inFlightCount;
+  }
+
+  /**
+   * Refuses new work with 503 when Redis is down or a shard's queue or this gateway is full,
+   * before any memory is spent on it.
+   */
+  checkCapacity(shards: Iterable<number>, count: number): void {
+    if (!this.redisHealthy) throw new ApiError('dependency_unavailable', 'the settlement queue (Redis) is unavailable', { headers: { 'retry-after': '1' } });
+    if (this.inFlightCount + count > this.o.limits.gatewayTransfersInFlightMax) throw new ApiError('overloaded', 'this gateway has too many transfers in flight', { headers: { 'retry-after': '1' } });
+    for (const shard of shards) {
+      if (this.lanes[shard].jobsWaiting > this.o.limits.queueJobsWaitingMax) throw new ApiError('overloaded', `the queue of shard ${shard} is full`, { headers: { 'retry-after': '1' } });
+    }
+  }
+
+  /** Queues items (each with its shard) and returns promises of their enqueueing and outcomes. */
+  submit(items: Array<{ shard: number; item: JobItem }>): Submission {
+    const flushes = new Set<Promise<void>>();
+    const outcomes = items.map(({ shard, item }) => {
+      const waiter = deferred<JobOutcome>();
+      const list = this.waiters.get(item.id);
+      if (list) list.push(waiter);
+      else this.waiters.set(item.id, [waiter]);
+      this.inFlightCount++;
+      const lane = this.lanes[shard];
+      lane.buffer.push(item);
+      flushes.add(lane.flushed.promise);
+      if (lane.buffer.length >= this.o.limits.batchTransfersMax) this.flush(shard);
+      else if (!lane.timer) lane.timer = setTimeout(() => this.flush(shard), this.o.limits.batchLingerMs);
+      return waiter.promise;
+    });
+    return { enqueued: Promise.all(flushes).then(() => undefined), outcomes };
+  }
+
+  /** Stops waiting for these ids (the request answered "pending"). */
+  release(ids: string[]): void {
+    for (const id of ids) {
+      const list = this.waiters.get(id);
+      if (!list) continue;
+      this.inFlightCount -= list.length;
+      this.waiters.delete(id);
+    }
+  }
+
+  private flush(shard: number): void {
+    const lane = this.lanes[shard];
+    if (lane.timer) clearTimeout(lane.timer);
+    lane.timer = null;
+    const items = lane.buffer;
+    const done = lane.flushed;
+    lane.buffer = [];
+    lane.flushed = deferred<void>();
+    if (items.length === 0) return done.resolve();
+    const jobId = `${this.o.gatewayId}-${Date.now()}-${++this.jobCounter}`;
+    const data = attestJob(this.o.attestationKey, this.o.gatewayId, { shard, items });
+    lane.queue
+      .add('batch', data, {
+        jobId,
+        attempts: this.o.limits.settleJobAttemptsMax,
+        backoff: { type: 'exponential', delay: 100 },
+        removeOnComplete: { age: 600, count: 20_000 },
+        removeOnFail: { age: 24 * 3600 },
+      })
+      .then(
+        () => done.resolve(),
+        (error: Error) => {
+          this.o.onError?.(error);
+          this.release(items.map((i) => i.id));
+          done.reject(new ApiError('dependency_unavailable', 'the settlement queue (Redis) is unavailable; nothing was queued for these transfers', { headers: { 'retry-after': '1' } }));
+        },
+      );
+  }
+
+  private onCompleted(returnvalue: unknown): void {
+    const result = (typeof returnvalue === 'string' ? JSON.parse(returnvalue) : returnvalue) as JobResult | null;
+    if (!result?.outcomes) return;
+    for (const outcome of result.outcomes) {
+      const list = this.waiters.get(outcome.id);
+      if (!list) continue;
+      this.waiters.delete(outcome.id);
+      this.inFlightCount -= list.length;
+      for (const waiter of list) waiter.resolve(outcome);
+    }
+  }
+
+  private async pollDepth(): Promise<void> {
+    await Promise.all(
+      this.lanes.map(async (lane) => {
+        try {
+          lane.jobsWaiting = await lane.queue.getWaitingCount();
+        } catch {
+          // The producer's status events mark Redis unhealthy; nothing to do here.
+        }
+      }),
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    for (let shard = 0; shard < this.lanes.length; shard++) this.flush(shard);
+    for (const lane of this.lanes) {
+      await lane.events.close().catch(() => {});
+      await lane.queue.close().catch(() => {});
+      lane.eventsConnection.disconnect();
+    }
+    this.producer.disconnect();
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * Submitting customer-signed transfers: authorize against the calling bank, check what can be
+ * checked without the ledger, verify signatures, answer replays from Postgres, queue the rest and
+ * (unless async) wait for the committed outcome.
+ *
+ * What refuses a whole request (nothing queued): a payer that is not one of the bank's customer
+ * wallets, or a payee that does not exist. What refuses one item of a batch (the others go on):
+ * a bad signature, an expired or too-distant expiry, payer = payee, a closed wallet, a payment to
+ * another bank's treasury.
+ */
+import { encodeTransfer, transferIdOf } from '@cbdc/shared/canonical';
+import { ed25519PublicKey, ed25519Verify } from '@cbdc/shared/crypto';
+import { fundingIdOf, treasuryWalletId } from '@cbdc/shared/ids';
+import type { JobItem, JobOutcome } from '@cbdc/shared/job';
+import { ApiError, problemOf, type Problem } from '@cbdc/shared/problem';
+import type { SignedTransferWire } from '@cbdc/shared/schemas';
+import type { ApiErrorCode } from '@cbdc/shared/errors';
+import type { GatewayContext } from '../context.js';
+import { walletFacts, type WalletFacts } from '../wallets/store.js';
+import { transfersByIds, transferView, type TransferView } from './store.js';
+
+export type ItemResult =
+  | { index: number; id: string; status: 'settled' | 'rejected'; transfer: TransferView }
+  | { index: number; id: string; status: 'pending'; transfer: PendingView }
+  | { index: number; id: string | null; status: 'invalid'; problem: Problem };
+
+export interface PendingView {
+  id: string;
+  kind: 'transfer' | 'funding';
+  status: 'pending';
+  payerWalletId: string;
+  payeeWalletId: string;
+  amountMinor: string;
+}
+
+export interface SubmitOptions {
+  /** Answer as soon as the items are queued, without waiting for settlement. */
+  async: boolean;
+  /** Path of the items in the request, for error fields, e.g. "body/transfers". */
+  fieldOf: (index: number, field: string) => string;
+  /** Only redemptions (payee = the bank's own treasury) are allowed. */
+  redemptionOnly?: boolean;
+}
+
+interface Prepared {
+  index: number;
+  shard: number;
+  item: JobItem;
+}
+
+function itemProblem(index: number, id: string | null, code: ApiErrorCode, field: string, rule: string, message: string): ItemResult {
+  return { index, id, status: 'invalid', problem: problemOf(code, message, [{ field, rule, message }]) };
+}
+
+/** Loads the wallets named by the request and refuses it whole if any is foreign or unknown. */
+async function authorize(ctx: GatewayContext, bankId: string, refs: Array<{ payer: string; payee: string }>, o: SubmitOptions): Promise<Map<string, WalletFacts>> {
+  const facts = await walletFacts(ctx.sql, [...new Set(refs.flatMap((r) => [r.payer, r.payee]))]);
+  refs.forEach((r, index) => {
+    const payer = facts.get(r.payer);
+    if (!payer || payer.bankId !== bankId) {
+      throw new ApiError('wallet_not_found', `payer ${r.payer} is not a wallet of bank ${bankId}; nothing in this request was submitted`, {
+        errors: [{ field: o.fieldOf(index, 'payerWalletId'), rule: 'own_wallet', message: 'must be a wallet of the calling bank' }],
+      });
+    }
+    if (!facts.has(r.payee)) {
+      throw new ApiError('wallet_not_found', `payee ${r.payee} does not exist; nothing in this request was submitted`, {
+        errors: [{ field: o.fieldOf(index, 'payeeWalletId'), rule: 'existing_wallet', message: 'must be an existing wallet' }],
+      });
+    }
+  });
+  return facts;
+}
+
+/** Checks, verifies and prepares customer-signed transfers. */
+export async function submitSignedTransfers(ctx: GatewayContext, bankId: string, wires: SignedTransferWire[], o: SubmitOptions): Promise<ItemResult[]> {
+  const facts = await authorize(ctx, bankId, wires.map((w) => ({ payer: w.payerWalletId, payee: w.payeeWalletId })), o);
+  const now = ctx.now();
+  const results: ItemResult[] = [];
+  const prepared: Prepared[] = [];
+
+  wires.forEach((w, index) => {
+    const intent = { payerWalletId: w.payerWalletId, payeeWalletId: w.payeeWalletId, amountMinor: BigInt(w.amountMinor), nonce: BigInt(w.nonce), expiresAtMs: BigInt(w.expiresAtMs), memo: w.memo };
+    const bytes = encodeTransfer(intent);
+    const id = transferIdOf(bytes);
+    const payer = facts.get(w.payerWalletId)!;
+    const payee = facts.get(w.payeeWalletId)!;
+    const fail = (code: ApiErrorCode, field: string, rule: string, message: string) => results.push(itemProblem(index, id, code, o.fieldOf(index, field), rule, message));
+
+    if (payer.kind !== 'customer') return fail('wallet_is_treasury', 'payerWalletId', 'customer_wallet', 'a treasury pays customers through POST /v1/fundings');
+    if (w.payerWalletId === w.payeeWalletId) return fail('same_wallet', 'payeeWalletId', 'differs_from_payer', 'must differ from the payer');
+    if (intent.expiresAtMs <= BigInt(now)) return fail('transfer_expired', 'expiresAtMs', 'in_future', `expired at ${w.expiresAtMs}; the server time is ${now}`);
+    if (intent.expiresAtMs > BigInt(now + ctx.limits.expiryAheadMsMax)) return fail('expiry_too_far', 'expiresAtMs', 'expiry_window', `must be at most ${ctx.limits.expiryAheadMsMax} ms after the server time`);
+    const isRedemption = payee.kind === 'treasury' && w.payeeWalletId === treasuryWalletId(bankId);
+    if (o.redemptionOnly && !isRedemption) return fail('not_a_redemption', 'payeeWalletId', 'own_treasury', `must be ${treasuryWalletId(bankId)}, this bank's treasury wallet`);
+    if (payee.kind === 'treasury' && !isRedemption) return fail('payee_is_treasury', 'payeeWalletId', 'not_foreign_treasury', 'another bank\'s treasury cannot be paid');
+    if (payer.status === 'closed') return fail('wallet_closed', 'payerWalletId', 'open_wallet', 'the payer wallet is closed');
+    if (payee.status === 'closed') return fail('wallet_closed', 'payeeWalletId', 'open_wallet', 'the payee wallet is closed');
+
+    let key = ctx.customerKeys.get(payer.id);
+    if (!key) {
+      key = ed25519PublicKey(payer.publicKey!);
+      ctx.customerKeys.set(payer.id, key);
+    }
+    if (!ed25519Verify(key, bytes, Buffer.from(w.signature, 'hex'))) return fail('bad_signature', 'signature', 'ed25519_customer_signature', 'does not verify against the payer wallet\'s public key over the canonical bytes');
+
+    prepared.push({
+      index,
+      shard: payer.shard,
+      item: { id, kind: 'transfer', bankId, payerWalletId: w.payerWalletId, payeeWalletId: w.payeeWalletId, amountMinor: w.amountMinor, nonce: w.nonce, expiresAtMs: w.expiresAtMs, memo: w.memo, signature: w.signature, submittedAtMs: now },
+    });
+  });
+
+  return [...results, ...(await settle(ctx, prepared, o.async))].sort((a, b) => a.index - b.index);
+}
+
+/** Prepares a funding: the bank's treasury pays one of its customer wallets. */
+export async function submitFunding(ctx: GatewayContext, bankId: string, idempotencyKey: string, walletId: string, amountMinor: string, async: boolean): Promise<ItemResult> {
+  const treasury = treasuryWalletId(bankId);
+  const facts = await walletFacts(ctx.sql, [walletId, treasury]);
+  const wallet = facts.get(walletId);
+  if (!wallet || wallet.bankId !== bankId) throw new ApiError('wallet_not_found', `no wallet ${walletId} for bank ${bankId}`, { errors: [{ field: 'body/walletId', rule: 'own_wallet', message: 'must be a wallet of the calling bank' }] });
+  if (wallet.kind !== 'customer') throw new ApiError('wallet_is_treasury', 'a treasury cannot fund itself', { errors: [{ field: 'body/walletId', rule: 'customer_wallet', message: 'must be a customer wallet' }] });
+  if (wallet.status === 'closed') throw new ApiError('wallet_closed', `wallet ${walletId} is closed`, { errors: [{ field: 'body/walletId', rule: 'open_wallet', message: 'the wallet is closed' }] });
+  const id = fundingIdOf(bankId, idempotencyKey);
+  const same = (t: { payer_wallet_id: string; payee_wallet_id: string; amount_minor: bigint }) => t.payee_wallet_id === walletId && t.amount_minor.toString() === amountMinor;
+  const existing = (await transfersByIds(ctx.sql, [id])).get(id);
+  if (existing && !same(existing)) throw new ApiError('idempotency_key_reused', 'this Idempotency-Key was used for a different funding', { errors: [{ field: 'header/idempotency-key', rule: 'same_request', message: 'was used with a different wallet or amount' }] });
+  const now = ctx.now();
+  const [result] = await settle(ctx, [{ index: 0, shard: facts.get(treasury)!.shard, item: { id, kind: 'funding', bankId, payerWalletId: treasury, payeeWalletId: walletId, amountMinor, nonce: null, expiresAtMs: null, memo: '', signature: null, submittedAtMs: now } }], async);
+  if (result.status !== 'pending' && result.status !== 'invalid' && (result.transfer.payeeWalletId !== walletId || result.transfer.amountMinor !== amountMinor)) {
+    throw new ApiError('idempotency_key_reused', 'this Idempotency-Key was used for a different funding', { errors: [{ field: 'header/idempotency-key', rule: 'same_request', message: 'was used with a different wallet or amount' }] });
+  }
+  return result;
+}
+
+/**
+ * Answers replays from Postgres, queues the rest, and waits (bounded) for their outcomes. An item
+ * that settlement reports as a duplicate is answered with the outcome recorded the first time.
+ */
+async function settle(ctx: GatewayContext, prepared: Prepared[], async: boolean): Promise<ItemResult[]> {
+  if (prepared.length === 0) return [];
+  const recorded = await transfersByIds(ctx.sql, prepared.map((p) => p.item.id));
+  const final = (p: Prepared, row = recorded.get(p.item.id)!): ItemResult => ({ index: p.index, id: p.item.id, status: row.status, transfer: transferView(row) });
+  const pending = (p: Prepared): ItemResult => ({
+    index: p.index,
+    id: p.item.id,
+    status: 'pending',
+    transfer: { id: p.item.id, kind: p.item.kind, status: 'pending', payerWalletId: p.item.payerWalletId, payeeWalletId: p.item.payeeWalletId, amountMinor: p.item.amountMinor },
+  });
+
+  const replayed = prepared.filter((p) => recorded.has(p.item.id));
+  const fresh = prepared.filter((p) => !recorded.has(p.item.id));
+  if (fresh.length === 0) return replayed.map((p) => final(p));
+
+  ctx.settlement.checkCapacity(new Set(fresh.map((p) => p.shard)), fresh.length);
+  const submission = ctx.settlement.submit(fresh.map((p) => ({ shard: p.shard, item: p.item })));
+  await submission.enqueued;
+  if (async) {
+    ctx.settlement.release(fresh.map((p) => p.item.id));
+    return [...replayed.map((p) => final(p)), ...fresh.map(pending)];
+  }
+
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), ctx.limits.settleWaitMs)));
+  const outcomes = await Promise.all(submission.outcomes.map((o) => Promise.race([o, timeout])));
+  clearTimeout(timer);
+  ctx.settlement.release(fresh.filter((_, i) => outcomes[i] === null).map((p) => p.item.id));
+
+  // Settled and rejected outcomes are read back from Postgres, the record of truth, in one query.
+  const committed = fresh.filter((_, i) => outcomes[i] !== null);
+  const rows = await transfersByIds(ctx.sql, committed.map((p) => p.item.id));
+  const freshResults = fresh.map((p, i) => {
+    const outcome: JobOutcome | null = outcomes[i];
+    const row = rows.get(p.item.id);
+    if (outcome === null || !row) return pending(p);
+    return final(p, row);
+  });
+  return [...replayed.map((p) => final(p)), ...freshResults];
+}

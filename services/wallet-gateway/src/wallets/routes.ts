@@ -1,0 +1,88 @@
+/** Wallets: open, read, list, freeze, unfreeze, close, and a wallet's transfer history. */
+import { z } from 'zod';
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { idempotencyKeyOf, runIdempotent } from '@cbdc/http/idempotency';
+import { newWalletId, shardOf } from '@cbdc/shared/ids';
+import { ApiError } from '@cbdc/shared/problem';
+import { pageQuerySchema, publicKeyHexSchema, tierSchema, walletIdSchema } from '@cbdc/shared/schemas';
+import type { GatewayContext } from '../context.js';
+import { historyPage } from '../transfers/store.js';
+import { getOwnWallet, listOwnWallets, walletView, type WalletRow } from './store.js';
+
+const openWalletBody = z.strictObject({
+  publicKey: publicKeyHexSchema.describe('The customer\'s Ed25519 public key, hex'),
+  customerRef: z.string().min(1, { error: 'customer_ref: must not be empty' }).max(64, { error: 'customer_ref_max: at most 64 characters' }).regex(/^[\x21-\x7e]+$/, { error: 'customer_ref: printable ASCII without spaces; an opaque reference only your bank can resolve' }),
+  tier: tierSchema,
+});
+const walletParams = z.strictObject({ walletId: walletIdSchema });
+
+function decodeCursor(cursor: string | undefined, pattern: RegExp): string | null {
+  if (!cursor) return null;
+  const value = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!pattern.test(value)) throw new ApiError('invalid_request', 'bad cursor', { errors: [{ field: 'querystring/cursor', rule: 'cursor', message: 'must be a cursor returned by this endpoint' }] });
+  return value;
+}
+
+export const encodeCursor = (value: string) => Buffer.from(value, 'utf8').toString('base64url');
+
+export async function walletRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  const { sql } = ctx;
+
+  const ownOr404 = async (bankId: string, id: string): Promise<WalletRow> => {
+    const wallet = await getOwnWallet(sql, bankId, id);
+    if (!wallet) throw new ApiError('wallet_not_found', `no wallet ${id} for bank ${bankId}`, { errors: [{ field: 'params/walletId', rule: 'own_wallet', message: 'is not a wallet of this bank' }] });
+    return wallet;
+  };
+
+  r.post('/v1/wallets', { schema: { tags: ['wallets'], summary: 'Open a customer wallet', body: openWalletBody } }, async (req, reply) => {
+    const key = idempotencyKeyOf(req, false);
+    return runIdempotent(sql, req, reply, key, async () => {
+      const id = newWalletId();
+      const [row] = await sql<WalletRow[]>`
+        insert into wallets (id, bank_id, shard, kind, tier, public_key, customer_ref)
+        values (${id}, ${req.principal}, ${shardOf(id, ctx.shardCount)}, 'customer', ${req.body.tier}, ${Buffer.from(req.body.publicKey, 'hex')}, ${req.body.customerRef})
+        returning *`;
+      return { status: 201, body: walletView(row, ctx.now()) };
+    });
+  });
+
+  r.get('/v1/wallets', { schema: { tags: ['wallets'], summary: 'List this bank\'s wallets', querystring: pageQuerySchema } }, async (req) => {
+    const after = decodeCursor(req.query.cursor, /^[tw]_[a-z0-9-]+$/);
+    const rows = await listOwnWallets(sql, req.principal, req.query.limit + 1, after);
+    const page = rows.slice(0, req.query.limit);
+    return { wallets: page.map((w) => walletView(w, ctx.now())), nextCursor: rows.length > req.query.limit ? encodeCursor(page[page.length - 1].id) : null };
+  });
+
+  r.get('/v1/wallets/:walletId', { schema: { tags: ['wallets'], summary: 'Read a wallet', params: walletParams } }, async (req) => walletView(await ownOr404(req.principal, req.params.walletId), ctx.now()));
+
+  const statusChange = (action: 'freeze' | 'unfreeze' | 'close') =>
+    r.post(`/v1/wallets/:walletId/${action}`, { schema: { tags: ['wallets'], summary: `${action[0].toUpperCase()}${action.slice(1)} a wallet`, params: walletParams } }, async (req, reply) => {
+      const key = idempotencyKeyOf(req, false);
+      return runIdempotent(sql, req, reply, key, async () => {
+        const wallet = await ownOr404(req.principal, req.params.walletId);
+        if (wallet.kind === 'treasury') throw new ApiError('wallet_is_treasury', 'a treasury wallet cannot be frozen or closed by its bank');
+        if (wallet.status === 'closed') throw new ApiError('wallet_closed', `wallet ${wallet.id} is closed`);
+        const [row] =
+          action === 'close'
+            ? await sql<WalletRow[]>`update wallets set status = 'closed', updated_at = now() where id = ${wallet.id} and bank_id = ${req.principal} and balance_minor = 0 and status <> 'closed' returning *`
+            : await sql<WalletRow[]>`update wallets set status = ${action === 'freeze' ? 'frozen' : 'active'}, updated_at = now() where id = ${wallet.id} and bank_id = ${req.principal} and status <> 'closed' returning *`;
+        if (!row) {
+          if (action === 'close') throw new ApiError('wallet_not_empty', `wallet ${wallet.id} holds ${wallet.balance_minor} fen; redeem it first`);
+          throw new ApiError('wallet_closed', `wallet ${wallet.id} is closed`);
+        }
+        return { status: 200, body: walletView(row, ctx.now()) };
+      });
+    });
+  statusChange('freeze');
+  statusChange('unfreeze');
+  statusChange('close');
+
+  r.get('/v1/wallets/:walletId/transfers', { schema: { tags: ['wallets'], summary: 'A wallet\'s transfer history, newest first', params: walletParams, querystring: pageQuerySchema } }, async (req) => {
+    await ownOr404(req.principal, req.params.walletId);
+    const before = decodeCursor(req.query.cursor, /^\d{1,19}$/);
+    const { rows, nextRowNo } = await historyPage(sql, req.params.walletId, req.query.limit, before === null ? null : BigInt(before));
+    return { transfers: rows, nextCursor: nextRowNo === null ? null : encodeCursor(nextRowNo.toString()) };
+  });
+}

@@ -1,0 +1,65 @@
+/** Wallet reads and writes. Every query that a bank can reach is scoped by that bank's id. */
+import type { Sql } from '@cbdc/db/connect';
+import { dayOf } from '@cbdc/shared/ledger';
+import { limitsOf, type Tier } from '@cbdc/shared/tiers';
+
+export interface WalletRow {
+  id: string;
+  bank_id: string;
+  shard: number;
+  kind: 'customer' | 'treasury';
+  tier: Tier | null;
+  public_key: Buffer | null;
+  customer_ref: string | null;
+  status: 'active' | 'frozen' | 'closed';
+  balance_minor: bigint;
+  daily_spent_minor: bigint;
+  daily_spent_day: number;
+  created_at: Date;
+}
+
+/** The wire form of a wallet. */
+export function walletView(w: WalletRow, nowMs: number) {
+  const limits = limitsOf(w.kind, w.tier);
+  const str = (v: bigint | null) => (v === null ? null : v.toString());
+  return {
+    id: w.id,
+    bankId: w.bank_id,
+    kind: w.kind,
+    tier: w.tier,
+    status: w.status,
+    balanceMinor: w.balance_minor.toString(),
+    dailyOutflowMinor: (w.daily_spent_day === dayOf(nowMs) ? w.daily_spent_minor : 0n).toString(),
+    limits: { balanceMaxMinor: str(limits.balanceMaxMinor), paymentMaxMinor: str(limits.paymentMaxMinor), dailyOutflowMaxMinor: str(limits.dailyOutflowMaxMinor) },
+    publicKey: w.public_key ? w.public_key.toString('hex') : null,
+    customerRef: w.customer_ref,
+    shard: w.shard,
+    createdAt: w.created_at.toISOString(),
+  };
+}
+
+export async function getOwnWallet(sql: Sql, bankId: string, id: string): Promise<WalletRow | null> {
+  const [row] = await sql<WalletRow[]>`select * from wallets where id = ${id} and bank_id = ${bankId}`;
+  return row ?? null;
+}
+
+export async function listOwnWallets(sql: Sql, bankId: string, limit: number, after: string | null): Promise<WalletRow[]> {
+  return sql<WalletRow[]>`
+    select * from wallets where bank_id = ${bankId} ${after ? sql`and id > ${after}` : sql``}
+    order by id limit ${limit}`;
+}
+
+/** What the gateway needs to route and verify a transfer; immutable once a wallet exists, but for status. */
+export interface WalletFacts {
+  id: string;
+  bankId: string;
+  kind: 'customer' | 'treasury';
+  status: WalletRow['status'];
+  shard: number;
+  publicKey: Buffer | null;
+}
+
+export async function walletFacts(sql: Sql, ids: string[]): Promise<Map<string, WalletFacts>> {
+  const rows = await sql<WalletRow[]>`select id, bank_id, kind, status, shard, public_key from wallets where id = any(${ids})`;
+  return new Map(rows.map((r) => [r.id, { id: r.id, bankId: r.bank_id, kind: r.kind, status: r.status, shard: r.shard, publicKey: r.public_key }]));
+}
