@@ -45,6 +45,14 @@ export async function registerIssuerKey(sql: Sql, signer: Signer): Promise<void>
   if (!head.public_key.equals(signer.publicKey)) throw new Error(`the issuance chain is bound to public key ${head.public_key.toString('hex')}, not this issuer's ${signer.publicKey.toString('hex')}`);
 }
 
+/** Refuses a request that the bank's free reserve or treasury balance cannot cover right now. */
+export async function checkCoverable(tx: Sql, request: IssuanceRequestRow): Promise<void> {
+  const [reserve] = await tx<{ free_minor: bigint }[]>`select free_minor from bank_reserves where bank_id = ${request.bank_id}`;
+  const [treasury] = await tx<{ balance_minor: bigint }[]>`select balance_minor from wallets where id = ${treasuryWalletId(request.bank_id)}`;
+  if (request.kind === 'mint' && reserve.free_minor < request.amount_minor) throw new ApiError('insufficient_reserve', `bank ${request.bank_id} has ${reserve.free_minor} fen of free reserve, ${request.amount_minor} needed`);
+  if (request.kind === 'retire' && treasury.balance_minor < request.amount_minor) throw new ApiError('insufficient_treasury_balance', `treasury of ${request.bank_id} holds ${treasury.balance_minor} fen, ${request.amount_minor} needed`);
+}
+
 /**
  * Executes a request inside `tx`: the caller has inserted or approved it in the same transaction,
  * so a refusal (insufficient reserve) rolls the whole request back.

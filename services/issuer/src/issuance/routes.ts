@@ -8,7 +8,7 @@ import { ApiError } from '@cbdc/shared/problem';
 import { amountMinorSchema, bankIdSchema } from '@cbdc/shared/schemas';
 import { bankView, loadBanks } from '../banks/routes.js';
 import type { IssuerContext } from '../context.js';
-import { executeIssuance, issuanceView, type IssuanceRequestRow } from './execute.js';
+import { checkCoverable, executeIssuance, issuanceView, type IssuanceRequestRow } from './execute.js';
 
 export async function issuanceRoutes(app: FastifyInstance, ctx: IssuerContext): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
@@ -31,7 +31,10 @@ export async function issuanceRoutes(app: FastifyInstance, ctx: IssuerContext): 
         const [request] = await tx<IssuanceRequestRow[]>`
           insert into issuance_requests (id, kind, bank_id, amount_minor, requested_by, status)
           values (${randomUUID()}, ${req.body.kind}, ${req.body.bankId}, ${amount.toString()}, ${req.principal}, 'pending_approval') returning *`;
-        return needsApproval ? request : executeIssuance(tx as never, ctx.signer, request, ctx.now());
+        if (!needsApproval) return executeIssuance(tx as never, ctx.signer, request, ctx.now());
+        // Refuse now what could not execute now; approval checks again, as balances move meanwhile.
+        await checkCoverable(tx as never, request);
+        return request;
       });
       return { status: needsApproval ? 202 : 201, body: issuanceView(row) };
     });

@@ -1,0 +1,214 @@
+/**
+ * The audit: recomputes, from the stored data alone, both hash chains with their signatures,
+ * every batch's Merkle root, every customer signature and transfer id, every balance from its
+ * history, and the conservation law. It reads one consistent snapshot and names the first entry
+ * that does not verify in each check.
+ *
+ * Keys: pass the issuer's and shards' public keys from a trusted source (configuration, not this
+ * database); someone able to rewrite the database could otherwise re-sign it with their own key.
+ */
+import type { KeyObject } from 'node:crypto';
+import { encodeLeaf, encodeTransfer, transferIdOf } from '@cbdc/shared/canonical';
+import { batchHeaderHash, GENESIS_HASH, issuanceEntryHash } from '@cbdc/shared/chains';
+import { ed25519PublicKey, ed25519Verify } from '@cbdc/shared/crypto';
+import { leafHash, merkleRoot } from '@cbdc/shared/merkle';
+import { limitsOf, type Tier } from '@cbdc/shared/tiers';
+import type { Sql } from './connect.js';
+
+export interface AuditFinding {
+  check: 'issuance_chain' | 'settlement_chain' | 'transfer' | 'balance' | 'reserve' | 'conservation' | 'limits';
+  /** What failed, e.g. "issuance entry 7", "shard 0 batch 12", "transfer 3fa2...", "wallet w_...". */
+  subject: string;
+  message: string;
+}
+
+export interface AuditReport {
+  ok: boolean;
+  findings: AuditFinding[];
+  stats: { issuanceEntries: number; batches: number; transfers: number; wallets: number; supplyMinor: string; walletBalancesMinor: string; inFlightMinor: string; freeReserveMinor: string };
+}
+
+export interface AuditOptions {
+  trustedIssuerPublicKey?: Buffer;
+  trustedShardPublicKeys?: Map<number, Buffer>;
+  onProgress?: (phase: string, done: number, total: number) => void;
+  /** Findings kept per check before the rest are counted only. */
+  findingsPerCheckMax?: number;
+}
+
+const PAGE = 2000;
+
+export async function audit(sql: Sql, options: AuditOptions = {}): Promise<AuditReport> {
+  const findings: AuditFinding[] = [];
+  const perCheck = new Map<string, number>();
+  const cap = options.findingsPerCheckMax ?? 20;
+  const find = (f: AuditFinding) => {
+    const n = (perCheck.get(f.check) ?? 0) + 1;
+    perCheck.set(f.check, n);
+    if (n <= cap) findings.push(f);
+  };
+  const progress = options.onProgress ?? (() => {});
+
+  return sql.begin('isolation level repeatable read read only', async (tx) => {
+    const [counts] = await tx<{ entries: number; batches: number; transfers: number; wallets: number }[]>`
+      select (select count(*) from issuance_chain)::int as entries, (select count(*) from settlement_batches)::int as batches,
+             (select count(*) from transfers)::int as transfers, (select count(*) from wallets)::int as wallets`;
+
+    // 1. The issuance chain.
+    const [head] = await tx<{ seq: bigint; hash: Buffer; supply_minor: bigint; public_key: Buffer | null }[]>`select seq, hash, supply_minor, public_key from issuance_head`;
+    const issuerRaw = options.trustedIssuerPublicKey ?? head.public_key;
+    if (options.trustedIssuerPublicKey && head.public_key && !head.public_key.equals(options.trustedIssuerPublicKey)) {
+      find({ check: 'issuance_chain', subject: 'issuer key', message: 'the stored issuer public key is not the trusted one' });
+    }
+    const issuerKey = issuerRaw ? ed25519PublicKey(issuerRaw) : null;
+    let prevHash: Buffer = GENESIS_HASH;
+    let expectedSeq = 1n;
+    let supply = 0n;
+    const mintedByBank = new Map<string, bigint>();
+    const retiredByBank = new Map<string, bigint>();
+    let done = 0;
+    for (let after = 0n; ; ) {
+      const rows = await tx<{ seq: bigint; prev_hash: Buffer; kind: 'mint' | 'retire'; bank_id: string; amount_minor: bigint; supply_after_minor: bigint; time_ms: bigint; hash: Buffer; signature: Buffer }[]>`
+        select seq, prev_hash, kind, bank_id, amount_minor, supply_after_minor, time_ms, hash, signature from issuance_chain where seq > ${after.toString()} order by seq limit ${PAGE}`;
+      if (rows.length === 0) break;
+      for (const e of rows) {
+        const subject = `issuance entry ${e.seq}`;
+        if (e.seq !== expectedSeq) find({ check: 'issuance_chain', subject, message: `expected entry ${expectedSeq} here; an entry is missing or out of order` });
+        if (!e.prev_hash.equals(prevHash)) find({ check: 'issuance_chain', subject, message: 'its previous hash is not the hash of the entry before it' });
+        const entry = { seq: e.seq, prevHash: e.prev_hash, kind: e.kind, bankId: e.bank_id, amountMinor: e.amount_minor, supplyAfterMinor: e.supply_after_minor, timeMs: e.time_ms };
+        const hash = issuanceEntryHash(entry);
+        if (!hash.equals(e.hash)) find({ check: 'issuance_chain', subject, message: 'its content does not hash to its stored hash (the entry was altered)' });
+        if (!issuerKey || !ed25519Verify(issuerKey, e.hash, e.signature)) find({ check: 'issuance_chain', subject, message: 'its issuer signature does not verify' });
+        supply += e.kind === 'mint' ? e.amount_minor : -e.amount_minor;
+        if (supply !== e.supply_after_minor) find({ check: 'issuance_chain', subject, message: `supply after is ${e.supply_after_minor}, but the entries so far give ${supply}` });
+        const book = e.kind === 'mint' ? mintedByBank : retiredByBank;
+        book.set(e.bank_id, (book.get(e.bank_id) ?? 0n) + e.amount_minor);
+        prevHash = e.hash;
+        expectedSeq = e.seq + 1n;
+        after = e.seq;
+      }
+      done += rows.length;
+      progress('issuance chain', done, counts.entries);
+    }
+    if (head.seq !== expectedSeq - 1n || !head.hash.equals(prevHash)) find({ check: 'issuance_chain', subject: 'issuance head', message: `the head (entry ${head.seq}) is not the last entry of the chain (${expectedSeq - 1n})` });
+    if (head.supply_minor !== supply) find({ check: 'conservation', subject: 'issuance head', message: `recorded supply ${head.supply_minor} differs from the chain's ${supply}` });
+
+    // 2. Settlement chains, Merkle roots, transfer ids and customer signatures.
+    const keyRows = await tx<{ id: string; public_key: Buffer | null }[]>`select id, public_key from wallets where public_key is not null`;
+    const walletKeyBytes = new Map(keyRows.map((r) => [r.id, r.public_key!]));
+    const walletKeys = new Map<string, KeyObject>();
+    const keyOf = (id: string) => {
+      let k = walletKeys.get(id);
+      if (!k && walletKeyBytes.has(id)) walletKeys.set(id, (k = ed25519PublicKey(walletKeyBytes.get(id)!)));
+      return k;
+    };
+    const shards = await tx<{ shard: number; public_key: Buffer; head_seq: bigint; head_hash: Buffer }[]>`select shard, public_key, head_seq, head_hash from shards order by shard`;
+    let batchesDone = 0;
+    let transfersDone = 0;
+    for (const s of shards) {
+      const trusted = options.trustedShardPublicKeys?.get(s.shard);
+      if (trusted && !trusted.equals(s.public_key)) find({ check: 'settlement_chain', subject: `shard ${s.shard} key`, message: 'the stored shard public key is not the trusted one' });
+      const shardKey = ed25519PublicKey(trusted ?? s.public_key);
+      let prev: Buffer = GENESIS_HASH;
+      let expected = 1n;
+      for (let after = 0n; ; ) {
+        const batches = await tx<{ seq: bigint; prev_hash: Buffer; merkle_root: Buffer; transfer_count: number; time_ms: bigint; hash: Buffer; signature: Buffer }[]>`
+          select seq, prev_hash, merkle_root, transfer_count, time_ms, hash, signature from settlement_batches where shard = ${s.shard} and seq > ${after.toString()} order by seq limit 200`;
+        if (batches.length === 0) break;
+        const last = batches[batches.length - 1].seq;
+        type Member = { id: string; kind: 'transfer' | 'funding'; payer_wallet_id: string; payee_wallet_id: string; amount_minor: bigint; nonce: bigint | null; expires_at_ms: bigint | null; memo: string; signature: Buffer | null; status: 'settled' | 'rejected'; code: string | null; batch_seq: bigint; leaf_index: number };
+        const members = await tx<Member[]>`
+          select id, kind, payer_wallet_id, payee_wallet_id, amount_minor, nonce, expires_at_ms, memo, signature, status, code, batch_seq, leaf_index
+          from transfers where shard = ${s.shard} and batch_seq > ${after.toString()} and batch_seq <= ${last.toString()} order by batch_seq, leaf_index`;
+        const byBatch = new Map<bigint, Member[]>();
+        for (const m of members) {
+          const list: Member[] = byBatch.get(m.batch_seq) ?? [];
+          list.push(m);
+          byBatch.set(m.batch_seq, list);
+        }
+        for (const b of batches) {
+          const subject = `shard ${s.shard} batch ${b.seq}`;
+          if (b.seq !== expected) find({ check: 'settlement_chain', subject, message: `expected batch ${expected} here; a batch is missing or out of order` });
+          if (!b.prev_hash.equals(prev)) find({ check: 'settlement_chain', subject, message: 'its previous hash is not the hash of the batch before it' });
+          const list = byBatch.get(b.seq) ?? [];
+          const leaves = list.map((m, i) => {
+            const ts = `transfer ${m.id}`;
+            if (m.leaf_index !== i) find({ check: 'settlement_chain', subject: ts, message: `leaf index ${m.leaf_index} where ${i} was expected in ${subject}` });
+            if (m.kind === 'transfer') {
+              const bytes = encodeTransfer({ payerWalletId: m.payer_wallet_id, payeeWalletId: m.payee_wallet_id, amountMinor: m.amount_minor, nonce: m.nonce ?? 0n, expiresAtMs: m.expires_at_ms ?? 0n, memo: m.memo });
+              if (transferIdOf(bytes) !== m.id) find({ check: 'transfer', subject: ts, message: 'its stored content does not hash to its id (the row was altered)' });
+              const key = keyOf(m.payer_wallet_id);
+              if (!key || !m.signature || !ed25519Verify(key, bytes, m.signature)) find({ check: 'transfer', subject: ts, message: 'the payer\'s signature does not verify over its stored content' });
+            }
+            return leafHash(encodeLeaf({ id: m.id, kind: m.kind, payerWalletId: m.payer_wallet_id, payeeWalletId: m.payee_wallet_id, amountMinor: m.amount_minor, status: m.status, code: m.code }));
+          });
+          if (list.length !== b.transfer_count) find({ check: 'settlement_chain', subject, message: `it commits to ${b.transfer_count} transfers but ${list.length} are stored` });
+          if (!merkleRoot(leaves).equals(b.merkle_root)) find({ check: 'settlement_chain', subject, message: 'the Merkle root of its stored transfers is not its recorded root (a transfer or outcome was altered)' });
+          const hash = batchHeaderHash({ shard: s.shard, seq: b.seq, prevHash: b.prev_hash, merkleRoot: b.merkle_root, count: b.transfer_count, timeMs: b.time_ms });
+          if (!hash.equals(b.hash)) find({ check: 'settlement_chain', subject, message: 'its header does not hash to its stored hash (the header was altered)' });
+          if (!ed25519Verify(shardKey, b.hash, b.signature)) find({ check: 'settlement_chain', subject, message: 'its shard signature does not verify' });
+          prev = b.hash;
+          expected = b.seq + 1n;
+          transfersDone += list.length;
+        }
+        after = last;
+        batchesDone += batches.length;
+        progress('settlement chains', batchesDone, counts.batches);
+      }
+      if (s.head_seq !== expected - 1n || !s.head_hash.equals(prev)) find({ check: 'settlement_chain', subject: `shard ${s.shard} head`, message: `the head (batch ${s.head_seq}) is not the last batch of the chain (${expected - 1n})` });
+    }
+    const [orphans] = await tx<{ n: number }[]>`select count(*)::int as n from transfers t where not exists (select 1 from settlement_batches b where b.shard = t.shard and b.seq = t.batch_seq)`;
+    if (orphans.n > 0) find({ check: 'settlement_chain', subject: 'transfers', message: `${orphans.n} transfer rows belong to no committed batch` });
+
+    // 3. Every balance from its history, and the tier caps.
+    progress('balances', 0, counts.wallets);
+    const wrong = await tx<{ id: string; balance_minor: bigint; expected: bigint }[]>`
+      with flows as (
+        select payee_wallet_id as id, amount_minor as delta from transfers where status = 'settled'
+        union all select payer_wallet_id, -amount_minor from transfers where status = 'settled'
+        union all select 't_' || bank_id, case kind when 'mint' then amount_minor else -amount_minor end from issuance_chain
+      )
+      select w.id, w.balance_minor, coalesce(sum(f.delta), 0)::bigint as expected
+      from wallets w left join flows f on f.id = w.id
+      group by w.id, w.balance_minor having w.balance_minor <> coalesce(sum(f.delta), 0)
+      order by w.id limit 100`;
+    for (const w of wrong) find({ check: 'balance', subject: `wallet ${w.id}`, message: `stored balance ${w.balance_minor} but its history gives ${w.expected}` });
+    const capped = await tx<{ id: string; kind: 'customer' | 'treasury'; tier: Tier | null; balance_minor: bigint }[]>`select id, kind, tier, balance_minor from wallets where kind = 'customer'`;
+    for (const w of capped) {
+      const max = limitsOf(w.kind, w.tier).balanceMaxMinor;
+      if (max !== null && w.balance_minor > max) find({ check: 'limits', subject: `wallet ${w.id}`, message: `balance ${w.balance_minor} is above the tier ${w.tier} cap ${max}` });
+    }
+    progress('balances', counts.wallets, counts.wallets);
+
+    // 4. Reserves per bank, and the conservation law.
+    const reserves = await tx<{ bank_id: string; free_minor: bigint; minted_minor: bigint; retired_minor: bigint; deposits: bigint; withdrawals: bigint }[]>`
+      select r.bank_id, r.free_minor, r.minted_minor, r.retired_minor,
+        coalesce((select sum(amount_minor) from reserve_entries e where e.bank_id = r.bank_id and e.kind = 'deposit'), 0)::bigint as deposits,
+        coalesce((select sum(amount_minor) from reserve_entries e where e.bank_id = r.bank_id and e.kind = 'withdrawal'), 0)::bigint as withdrawals
+      from bank_reserves r order by r.bank_id`;
+    let freeTotal = 0n;
+    for (const r of reserves) {
+      const minted = mintedByBank.get(r.bank_id) ?? 0n;
+      const retired = retiredByBank.get(r.bank_id) ?? 0n;
+      const expectedFree = r.deposits - r.withdrawals - minted + retired;
+      if (r.free_minor !== expectedFree) find({ check: 'reserve', subject: `bank ${r.bank_id}`, message: `free reserve ${r.free_minor} but deposits - withdrawals - mints + retirements give ${expectedFree}` });
+      if (r.minted_minor !== minted || r.retired_minor !== retired) find({ check: 'reserve', subject: `bank ${r.bank_id}`, message: `recorded minted/retired ${r.minted_minor}/${r.retired_minor} differ from the chain's ${minted}/${retired}` });
+      freeTotal += r.free_minor;
+    }
+    const [sums] = await tx<{ balances: bigint }[]>`select coalesce(sum(balance_minor), 0)::bigint as balances from wallets`;
+    const inFlight = 0n; // One ledger database: a transfer is debited and credited in the same transaction.
+    if (sums.balances + inFlight !== supply) find({ check: 'conservation', subject: 'supply', message: `wallet balances ${sums.balances} + in flight ${inFlight} differ from mints - retirements ${supply}` });
+
+    const ordered = findings.sort((a, b) => order(a.check) - order(b.check));
+    return {
+      ok: findings.length === 0 && [...perCheck.values()].every((n) => n === 0),
+      findings: ordered,
+      stats: { issuanceEntries: counts.entries, batches: batchesDone, transfers: transfersDone, wallets: counts.wallets, supplyMinor: supply.toString(), walletBalancesMinor: sums.balances.toString(), inFlightMinor: inFlight.toString(), freeReserveMinor: freeTotal.toString() },
+    };
+  });
+}
+
+const ORDER = ['issuance_chain', 'settlement_chain', 'transfer', 'balance', 'limits', 'reserve', 'conservation'];
+function order(check: string): number {
+  return ORDER.indexOf(check);
+}

@@ -1,0 +1,134 @@
+/**
+ * The whole flow over HTTP against real Postgres and Redis: onboarding, reserves, dual-control
+ * issuance, wallets in two banks, funding, a cross-bank payment, redemption, retirement, receipts,
+ * the audit passing, and the audit naming tampered rows.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CbdcApiError, newCustomerKey, signTransfer, verifyReceipt, type BankClient } from '@cbdc/client';
+import { audit } from '@cbdc/db/audit';
+import { startTestSystem, type TestSystem } from './support/system.js';
+
+const YUAN = 100n;
+
+describe('end to end', () => {
+  let sys: TestSystem;
+  let bankA: BankClient;
+  let bankB: BankClient;
+  const alice = newCustomerKey();
+  const bob = newCustomerKey();
+  let aliceWallet: string;
+  let bobWallet: string;
+  let paymentId: string;
+
+  beforeAll(async () => {
+    sys = await startTestSystem({ dualControlThresholdMinor: 1_000_000n * YUAN });
+    bankA = await sys.addBank('bank-a');
+    bankB = await sys.addBank('bank-b');
+  });
+  afterAll(async () => sys?.close());
+
+  it('records reserve deposits and refuses a mint the free reserve cannot cover', async () => {
+    await sys.operators.alice.reserve('bank-a', 'deposit', 5_000_000n * YUAN, 'RTGS-0001');
+    await sys.operators.alice.reserve('bank-b', 'deposit', 1_000_000n * YUAN, 'RTGS-0002');
+    const refused = await sys.operators.alice.issue('mint', 'bank-b', 1_000_000n * YUAN + 1n).catch((e) => e);
+    expect(refused).toBeInstanceOf(CbdcApiError);
+    expect(refused.problem.code).toBe('insufficient_reserve');
+  });
+
+  it('mints above the threshold only after a second, different operator approves', async () => {
+    const { status, body: pending } = await sys.operators.alice.issue('mint', 'bank-a', 2_000_000n * YUAN);
+    expect(status).toBe(202);
+    expect(pending.status).toBe('pending_approval');
+    expect((await sys.operators.alice.supply()).supplyMinor).toBe('0');
+
+    const self = await sys.operators.alice.approve(pending.id).catch((e) => e);
+    expect(self.problem.code).toBe('approver_is_requester');
+
+    const approved = await sys.operators.bob.approve(pending.id);
+    expect(approved).toMatchObject({ status: 'executed', approvedBy: 'bob', chainSeq: '1' });
+    const again = await sys.operators.bob.approve(pending.id).catch((e) => e);
+    expect(again.problem.code).toBe('issuance_not_pending');
+
+    const small = await sys.operators.alice.issue('mint', 'bank-b', 500_000n * YUAN);
+    expect(small.status).toBe(201);
+    const supply = await sys.operators.alice.supply();
+    expect(supply.supplyMinor).toBe((2_500_000n * YUAN).toString());
+    expect(supply.walletBalancesMinor).toBe(supply.supplyMinor);
+    expect(supply.banks.find((b) => b.id === 'bank-a')!.freeReserveMinor).toBe((3_000_000n * YUAN).toString());
+  });
+
+  it('opens wallets and funds them from the treasury, once per Idempotency-Key', async () => {
+    aliceWallet = (await bankA.openWallet({ publicKey: alice.publicKey, customerRef: 'cust-001', tier: 'II' })).id;
+    bobWallet = (await bankB.openWallet({ publicKey: bob.publicKey, customerRef: 'cust-xyz', tier: 'IV' })).id;
+    const first = await bankA.fund(aliceWallet, 10_000n * YUAN, 'fund-alice-0001');
+    expect(first.status).toBe(200);
+    expect(first.body).toMatchObject({ status: 'settled', kind: 'funding', payeeWalletId: aliceWallet });
+    const replay = await bankA.fund(aliceWallet, 10_000n * YUAN, 'fund-alice-0001');
+    expect(replay.body.id).toBe(first.body.id);
+    const misuse = await bankA.fund(aliceWallet, 1n, 'fund-alice-0001').catch((e) => e);
+    expect(misuse.problem.code).toBe('idempotency_key_reused');
+    expect((await bankA.wallet(aliceWallet)).balanceMinor).toBe((10_000n * YUAN).toString());
+  });
+
+  it('settles a customer-signed payment across banks, and a resubmission returns the same outcome', async () => {
+    const { id, wire } = signTransfer({ payerWalletId: aliceWallet, payeeWalletId: bobWallet, amountMinor: 1_500n * YUAN, memo: 'rent' }, alice.privateKey);
+    paymentId = id;
+    const res = await bankA.transfer(wire);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ id, status: 'settled', code: null, amountMinor: (1_500n * YUAN).toString() });
+    const replay = await bankA.transfer(wire);
+    expect(replay.body).toEqual(res.body);
+    expect((await bankA.wallet(aliceWallet)).balanceMinor).toBe((8_500n * YUAN).toString());
+    expect((await bankB.wallet(bobWallet)).balanceMinor).toBe((1_500n * YUAN).toString());
+    // The payee's bank sees it too; its history lists it.
+    expect((await bankB.getTransfer(id)).status).toBe('settled');
+    expect((await bankB.history(bobWallet)).transfers.map((t) => t.id)).toContain(id);
+  });
+
+  it('records a payment over the payee tier cap as rejected, and changes no balance', async () => {
+    await bankA.fund(aliceWallet, 5_000n * YUAN, 'fund-alice-0002');
+    // bob (tier IV, balance cap 10,000 yuan) holds 1,500; 8,501 more would take him over.
+    const { wire } = signTransfer({ payerWalletId: aliceWallet, payeeWalletId: bobWallet, amountMinor: 8_501n * YUAN }, alice.privateKey);
+    const res = await bankA.transfer(wire);
+    expect(res.body).toMatchObject({ status: 'rejected', code: 'exceeds_balance_limit' });
+    expect((await bankB.wallet(bobWallet)).balanceMinor).toBe((1_500n * YUAN).toString());
+    expect((await bankA.wallet(aliceWallet)).balanceMinor).toBe((13_500n * YUAN).toString());
+  });
+
+  it('gives a receipt that verifies offline against the shard key, and fails for a changed amount', async () => {
+    const receipt = await bankB.receipt(paymentId);
+    const [shard] = await bankB.shards();
+    expect(verifyReceipt(receipt, shard.publicKey)).toBeNull();
+    expect(verifyReceipt({ ...receipt, transfer: { ...receipt.transfer, amountMinor: '1' } }, shard.publicKey)).toMatch(/Merkle path/);
+    expect(verifyReceipt(receipt, newCustomerKey().publicKey)).toMatch(/signature/);
+  });
+
+  it('redeems to the bank treasury and retires currency back into reserve', async () => {
+    const { wire } = signTransfer({ payerWalletId: bobWallet, payeeWalletId: 't_bank-b', amountMinor: 500n * YUAN }, bob.privateKey);
+    const res = await bankB.redeem(wire);
+    expect(res.body).toMatchObject({ status: 'settled' });
+    const retire = await sys.operators.alice.issue('retire', 'bank-b', 100_000n * YUAN);
+    expect(retire.body.status).toBe('executed');
+    const supply = await sys.operators.alice.supply();
+    expect(supply.supplyMinor).toBe((2_400_000n * YUAN).toString());
+    expect(supply.walletBalancesMinor).toBe(supply.supplyMinor);
+    const bankBPosition = supply.banks.find((b) => b.id === 'bank-b')!;
+    expect(bankBPosition.freeReserveMinor).toBe((600_000n * YUAN).toString());
+  });
+
+  it('passes the audit, then names an altered transfer row and an altered chain entry', async () => {
+    const clean = await audit(sys.db.sql, { trustedIssuerPublicKey: undefined });
+    expect(clean.findings).toEqual([]);
+    expect(clean.ok).toBe(true);
+    expect(clean.stats.supplyMinor).toBe((2_400_000n * YUAN).toString());
+
+    await sys.db.sql`update transfers set amount_minor = amount_minor + 1 where id = ${paymentId}`;
+    await sys.db.sql`update issuance_chain set amount_minor = amount_minor + 1 where seq = 2`;
+    const tampered = await audit(sys.db.sql);
+    expect(tampered.ok).toBe(false);
+    const subjects = tampered.findings.map((f) => `${f.check}: ${f.subject}`);
+    expect(subjects).toContain('issuance_chain: issuance entry 2');
+    expect(subjects).toContain(`transfer: transfer ${paymentId}`);
+    expect(subjects.some((s) => s.startsWith('settlement_chain: shard 0 batch'))).toBe(true);
+  });
+});

@@ -1,0 +1,132 @@
+/**
+ * A whole system for tests, in one process: a fresh database, its own Redis key prefix, the
+ * issuer and the gateway listening on free ports, and one settlement worker per shard. Real
+ * Postgres and real Redis; nothing is mocked.
+ */
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { Redis } from 'ioredis';
+import { createTestDatabase, type TestDatabase } from '@cbdc/db/testing';
+import { BankClient, OperatorClient, newCustomerKey } from '@cbdc/client';
+import { buildGatewayApp } from '@cbdc/wallet-gateway/app';
+import { SettlementClient } from '@cbdc/wallet-gateway/settlement-client';
+import { bootstrapOperators, buildIssuerApp } from '@cbdc/issuer/app';
+import { registerIssuerKey } from '@cbdc/issuer/execute';
+import { startShardWorker, type ShardWorker } from '@cbdc/settlement/worker';
+import { ed25519PublicKeyOfSeed, signerFromSeed } from '@cbdc/shared/crypto';
+import { LIMITS, type Limits } from '@cbdc/shared/limits';
+import { producerRedis } from '@cbdc/shared/redis';
+
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+const seed = () => randomBytes(32);
+const hex = (b: Buffer) => b.toString('hex');
+
+export interface TestSystem {
+  db: TestDatabase;
+  queuePrefix: string;
+  issuerUrl: string;
+  gatewayUrl: string;
+  keys: { issuer: Buffer; shards: Buffer[]; attestation: Buffer };
+  operators: { alice: OperatorClient; bob: OperatorClient };
+  /** Onboards a bank with a fresh API key and returns its client. */
+  addBank(id: string): Promise<BankClient & { privateKeyHex: string }>;
+  workers: ShardWorker[];
+  restartWorkers(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface TestSystemOptions {
+  shards?: number;
+  limits?: Partial<Limits>;
+  dualControlThresholdMinor?: bigint;
+}
+
+const silentLog = { info() {}, warn() {}, error() {} };
+
+export async function startTestSystem(options: TestSystemOptions = {}): Promise<TestSystem> {
+  const shardCount = options.shards ?? 1;
+  const limits: Limits = { ...LIMITS, ...options.limits };
+  const db = await createTestDatabase();
+  const queuePrefix = `t${randomBytes(5).toString('hex')}`;
+  const keys = { issuer: seed(), shards: Array.from({ length: shardCount }, seed), attestation: seed() };
+  const operatorSeeds = { alice: seed(), bob: seed() };
+  await bootstrapOperators(db.sql, [
+    { id: 'alice', publicKey: ed25519PublicKeyOfSeed(operatorSeeds.alice) },
+    { id: 'bob', publicKey: ed25519PublicKeyOfSeed(operatorSeeds.bob) },
+  ]);
+
+  const redis = producerRedis(REDIS_URL);
+  redis.on('error', () => {});
+  await new Promise((resolve) => redis.once('ready', resolve));
+  const issuerSigner = signerFromSeed(keys.issuer);
+  await registerIssuerKey(db.sql, issuerSigner);
+  const issuer = await buildIssuerApp({ sql: db.sql, redis, signer: issuerSigner, shardCount, dualControlThresholdMinor: options.dualControlThresholdMinor ?? 100_000_000n, queuePrefix });
+  await issuer.listen({ host: '127.0.0.1', port: 0 });
+
+  const settlement = new SettlementClient({ redisUrl: REDIS_URL, queuePrefix, shardCount, attestationKey: keys.attestation, gatewayId: 'test-gw', limits });
+  await settlement.start();
+  const gateway = await buildGatewayApp({ sql: db.sql, redis, settlement, shardCount, limits, queuePrefix });
+  await gateway.listen({ host: '127.0.0.1', port: 0 });
+
+  let workers: ShardWorker[] = [];
+  const startWorkers = async () => {
+    workers = await Promise.all(
+      keys.shards.map((shardSeed, shard) => startShardWorker({ sql: db.sql, redisUrl: REDIS_URL, queuePrefix, shard, shardSeed, attestationKey: keys.attestation, lockDurationMs: 30_000, log: silentLog })),
+    );
+  };
+  await startWorkers();
+
+  const urlOf = (app: { server: { address(): unknown } }) => `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  const issuerUrl = urlOf(issuer);
+  const gatewayUrl = urlOf(gateway);
+  const operators = { alice: new OperatorClient(issuerUrl, 'alice', hex(operatorSeeds.alice)), bob: new OperatorClient(issuerUrl, 'bob', hex(operatorSeeds.bob)) };
+
+  const system: TestSystem = {
+    db,
+    queuePrefix,
+    issuerUrl,
+    gatewayUrl,
+    keys,
+    operators,
+    get workers() {
+      return workers;
+    },
+    async addBank(id) {
+      const key = newCustomerKey();
+      await operators.alice.addBank({ id, name: `Bank ${id}`, publicKey: key.publicKey });
+      return Object.assign(new BankClient(gatewayUrl, id, key.privateKey), { privateKeyHex: key.privateKey });
+    },
+    async restartWorkers() {
+      await Promise.all(workers.map((w) => w.close()));
+      await startWorkers();
+    },
+    async close() {
+      await gateway.close();
+      await issuer.close();
+      await settlement.close();
+      await Promise.all(workers.map((w) => w.close()));
+      await deleteKeys(queuePrefix);
+      redis.disconnect();
+      await db.drop();
+    },
+  };
+  return system;
+}
+
+/** Deletes every Redis key of a test prefix. */
+export async function deleteKeys(prefix: string): Promise<void> {
+  const r = new Redis(REDIS_URL);
+  try {
+    for (const pattern of [`{${prefix}-s*`, `${prefix}:*`]) {
+      let cursor = '0';
+      do {
+        const [next, found] = await r.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        cursor = next;
+        if (found.length) await r.del(...found);
+      } while (cursor !== '0');
+    }
+  } finally {
+    r.disconnect();
+  }
+}
