@@ -1,0 +1,231 @@
+/**
+ * cbdc: the operators' command line. Tables for people, --json for scripts, one-line errors and
+ * distinct exit codes: 0 ok, 1 audit failed, 2 usage, 3 unreachable, 4 authentication refused,
+ * 5 request refused.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
+import Table from 'cli-table3';
+import { SingleBar, Presets } from 'cli-progress';
+import { CbdcApiError, CbdcUnreachableError, OperatorClient, newCustomerKey, publicKeyOf } from '@cbdc/client';
+import { assertPostgresReachable, connectPostgres, DEFAULT_DATABASE_URL } from '@cbdc/db/connect';
+import { audit, type AuditReport } from '@cbdc/db/audit';
+import { formatYuan } from '@cbdc/shared/money';
+import { parseYuan } from './amounts.js';
+
+export const EXIT = { ok: 0, auditFailed: 1, usage: 2, unreachable: 3, unauthenticated: 4, refused: 5 } as const;
+
+class UsageError extends Error {}
+
+interface GlobalOptions {
+  issuerUrl: string;
+  operator?: string;
+  keyFile?: string;
+  databaseUrl: string;
+  json?: boolean;
+}
+
+function out(json: boolean | undefined, data: unknown, human: () => string): void {
+  process.stdout.write(json ? `${JSON.stringify(data, null, 2)}\n` : `${human()}\n`);
+}
+
+function table(head: string[], rows: Array<Array<string | number | null>>): string {
+  const t = new Table({ head, style: { head: [], border: [] } });
+  for (const r of rows) t.push(r.map((c) => (c === null ? '' : String(c))));
+  return t.toString();
+}
+
+const yuan = (fen: string | bigint) => formatYuan(BigInt(fen));
+
+function amountArg(text: string): bigint {
+  const fen = parseYuan(text);
+  if (fen === null) throw new UsageError(`"${text}" is not a positive amount of yuan (digits, up to two decimals, e.g. 1000000 or 12.50)`);
+  return fen;
+}
+
+/** The operator's client: id from --operator or CBDC_OPERATOR, key from --key-file, CBDC_OPERATOR_KEY or .cbdc/operators/<id>.json. */
+function operatorClient(g: GlobalOptions): OperatorClient {
+  const id = g.operator;
+  if (!id) throw new UsageError('no operator: pass --operator <id> or set CBDC_OPERATOR');
+  let key = process.env.CBDC_OPERATOR_KEY;
+  const file = g.keyFile ?? join('.cbdc', 'operators', `${id}.json`);
+  if (!key && existsSync(file)) key = (JSON.parse(readFileSync(file, 'utf8')) as { privateKey: string }).privateKey;
+  if (!key || !/^[0-9a-f]{64}$/.test(key)) throw new UsageError(`no private key for operator ${id}: pass --key-file, set CBDC_OPERATOR_KEY, or create ${file} with "cbdc keygen --out ${file}"`);
+  return new OperatorClient(g.issuerUrl, id, key);
+}
+
+export function buildProgram(): Command {
+  const program = new Command('cbdc')
+    .description('Central bank operations: banks, reserves, issuance, supply and audit.')
+    .addOption(new Option('--issuer-url <url>', 'issuer admin API').env('CBDC_ISSUER_URL').default('http://127.0.0.1:4000'))
+    .addOption(new Option('--operator <id>', 'operator id').env('CBDC_OPERATOR'))
+    .addOption(new Option('--key-file <path>', 'operator key file from "cbdc keygen"').env('CBDC_OPERATOR_KEY_FILE'))
+    .addOption(new Option('--database-url <url>', 'database to audit').env('DATABASE_URL').default(DEFAULT_DATABASE_URL))
+    .option('--json', 'machine-readable output')
+    .exitOverride()
+    .showHelpAfterError();
+  const g = () => program.opts<GlobalOptions>();
+
+  program
+    .command('keygen')
+    .description('generate an Ed25519 key pair (for an operator, a bank API key or a customer)')
+    .option('--out <file>', 'write the key pair to this file (mode 0600) instead of printing the private key')
+    .action((o: { out?: string }) => {
+      const key = newCustomerKey();
+      if (o.out) {
+        writeFileSync(o.out, `${JSON.stringify(key, null, 2)}\n`, { mode: 0o600 });
+        out(g().json, { publicKey: key.publicKey, file: o.out }, () => `wrote ${o.out}\npublic key: ${key.publicKey}`);
+      } else out(g().json, key, () => `public key:  ${key.publicKey}\nprivate key: ${key.privateKey}  (keep secret)`);
+    });
+
+  const bank = program.command('bank').description('commercial banks');
+  bank
+    .command('add <id>')
+    .description('onboard a bank: creates its reserve account and treasury wallet')
+    .requiredOption('--name <name>', 'legal name')
+    .option('--public-key <hex>', 'the bank\'s API public key')
+    .option('--bank-key-file <path>', 'read the public key from a "cbdc keygen" file')
+    .action(async (id: string, o: { name: string; publicKey?: string; bankKeyFile?: string }) => {
+      const publicKey = o.publicKey ?? (o.bankKeyFile ? publicKeyOf((JSON.parse(readFileSync(o.bankKeyFile, 'utf8')) as { privateKey: string }).privateKey) : undefined);
+      if (!publicKey) throw new UsageError('pass --public-key <hex> or --bank-key-file <path>');
+      const b = await operatorClient(g()).addBank({ id, name: o.name, publicKey });
+      out(g().json, b, () => `bank ${b.id} added; treasury wallet ${b.treasuryWalletId}`);
+    });
+  bank
+    .command('list')
+    .description('banks with their reserves and treasury balances (yuan)')
+    .action(async () => {
+      const banks = await operatorClient(g()).banks();
+      out(g().json, banks, () => table(['bank', 'name', 'free reserve', 'minted', 'retired', 'treasury'], banks.map((b) => [b.id, b.name, yuan(b.freeReserveMinor), yuan(b.mintedMinor), yuan(b.retiredMinor), yuan(b.treasuryBalanceMinor)])));
+    });
+
+  const reserve = program.command('reserve').description('reserve accounts, as entries arrive from RTGS');
+  for (const [name, kind] of [['deposit', 'deposit'], ['withdraw', 'withdrawal']] as const) {
+    reserve
+      .command(`${name} <bank> <amountYuan>`)
+      .description(`record a reserve ${kind}`)
+      .requiredOption('--reference <ref>', 'the RTGS reference')
+      .action(async (bankId: string, amount: string, o: { reference: string }) => {
+        const b = await operatorClient(g()).reserve(bankId, kind, amountArg(amount), o.reference, `${kind}-${bankId}-${o.reference}`);
+        out(g().json, b, () => `${kind} recorded; ${b.id} free reserve ${yuan(b.freeReserveMinor)}`);
+      });
+  }
+
+  for (const kind of ['issue', 'retire'] as const) {
+    program
+      .command(`${kind} <bank> <amountYuan>`)
+      .description(kind === 'issue' ? 'mint currency into the bank\'s treasury against its free reserve' : 'retire currency from the bank\'s treasury back into its reserve')
+      .action(async (bankId: string, amount: string) => {
+        const { body } = await operatorClient(g()).issue(kind === 'issue' ? 'mint' : 'retire', bankId, amountArg(amount));
+        out(g().json, body, () =>
+          body.status === 'executed'
+            ? `${body.kind} of ${yuan(body.amountMinor)} for ${body.bankId} executed as issuance entry ${body.chainSeq}`
+            : `${body.kind} of ${yuan(body.amountMinor)} for ${body.bankId} awaits a second operator: cbdc approve ${body.id}`,
+        );
+      });
+  }
+  program
+    .command('approve <issuanceId>')
+    .description('approve another operator\'s pending issue or retire')
+    .action(async (id: string) => {
+      const body = await operatorClient(g()).approve(id);
+      out(g().json, body, () => `${body.kind} of ${yuan(body.amountMinor)} for ${body.bankId} approved by ${body.approvedBy} and executed as issuance entry ${body.chainSeq}`);
+    });
+  program
+    .command('pending')
+    .description('issuances awaiting approval')
+    .action(async () => {
+      const rows = await operatorClient(g()).issuances('pending_approval');
+      out(g().json, rows, () => (rows.length ? table(['id', 'kind', 'bank', 'amount', 'requested by', 'at'], rows.map((r) => [r.id, r.kind, r.bankId, yuan(r.amountMinor), r.requestedBy, r.createdAt])) : 'nothing awaits approval'));
+    });
+
+  program
+    .command('supply')
+    .description('currency outstanding, backing, and each bank\'s position (yuan)')
+    .action(async () => {
+      const s = await operatorClient(g()).supply();
+      out(g().json, s, () =>
+        [
+          table(['supply (M0)', 'backing', 'wallet balances', 'in flight', 'free reserve', 'chain entries'], [[yuan(s.supplyMinor), yuan(s.backingMinor), yuan(s.walletBalancesMinor), yuan(s.inFlightMinor), yuan(s.freeReserveMinor), s.chain.seq]]),
+          table(['bank', 'free reserve', 'minted', 'retired', 'treasury'], s.banks.map((b) => [b.id, yuan(b.freeReserveMinor), yuan(b.mintedMinor), yuan(b.retiredMinor), yuan(b.treasuryBalanceMinor)])),
+        ].join('\n'),
+      );
+    });
+
+  const wallet = program.command('wallet').description('central-bank wallet controls');
+  for (const action of ['freeze', 'unfreeze'] as const) {
+    wallet
+      .command(`${action} <walletId>`)
+      .description(`${action} any wallet`)
+      .action(async (id: string) => {
+        const w = await operatorClient(g()).walletControl(id, action);
+        out(g().json, w, () => `wallet ${w.id} of ${w.bankId} is ${w.status}`);
+      });
+  }
+
+  program
+    .command('audit')
+    .description('verify the issuance chain, every settlement chain and Merkle root, every balance, and conservation, from the stored data')
+    .option('--issuer-key <hex>', 'trusted issuer public key (default: the one stored)')
+    .option('--shard-keys <hex,...>', 'trusted shard public keys in shard order (default: the ones stored)')
+    .action(async (o: { issuerKey?: string; shardKeys?: string }) => {
+      const sql = connectPostgres(g().databaseUrl, { max: 2, applicationName: 'cbdc-audit' });
+      try {
+        await assertPostgresReachable(sql, g().databaseUrl);
+        const bar = process.stderr.isTTY && !g().json ? new SingleBar({ format: ' {phase} [{bar}] {value}/{total}', hideCursor: true }, Presets.shades_classic) : null;
+        let phase = '';
+        const report: AuditReport = await audit(sql, {
+          trustedIssuerPublicKey: o.issuerKey ? Buffer.from(o.issuerKey, 'hex') : undefined,
+          trustedShardPublicKeys: o.shardKeys ? new Map(o.shardKeys.split(',').map((k, i) => [i, Buffer.from(k, 'hex')])) : undefined,
+          onProgress: (p, done, total) => {
+            if (!bar) return;
+            if (p !== phase) {
+              if (phase) bar.stop();
+              phase = p;
+              bar.start(Math.max(total, 1), done, { phase: p.padEnd(18) });
+            } else bar.update(done);
+          },
+        });
+        bar?.stop();
+        const s = report.stats;
+        out(g().json, report, () =>
+          [
+            `issuance entries ${s.issuanceEntries}, settlement batches ${s.batches}, transfers ${s.transfers}, wallets ${s.wallets}`,
+            `supply ${yuan(s.supplyMinor)} = wallet balances ${yuan(s.walletBalancesMinor)} + in flight ${yuan(s.inFlightMinor)}; free reserve ${yuan(s.freeReserveMinor)}`,
+            report.ok ? 'audit passed' : `audit FAILED: first failure: ${report.findings[0].subject}: ${report.findings[0].message}\n${table(['check', 'subject', 'finding'], report.findings.map((f) => [f.check, f.subject, f.message]))}`,
+          ].join('\n'),
+        );
+        process.exitCode = report.ok ? EXIT.ok : EXIT.auditFailed;
+      } finally {
+        await sql.end({ timeout: 2 });
+      }
+    });
+
+  return program;
+}
+
+/** Runs the CLI and returns its exit code (without exiting, for tests). */
+export async function run(argv: string[]): Promise<number> {
+  process.exitCode = 0;
+  try {
+    await buildProgram().parseAsync(argv, { from: 'user' });
+    return Number(process.exitCode ?? 0);
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    const say = (msg: string) => process.stderr.write(`cbdc: ${msg}\n`);
+    if (error instanceof UsageError) return say(error.message), EXIT.usage;
+    if (error instanceof CbdcUnreachableError) return say(`${error.message}; is the issuer running? ("npm start" starts the system)`), EXIT.unreachable;
+    if (error instanceof CbdcApiError) {
+      const fields = error.problem.errors?.map((e) => ` [${e.field}: ${e.rule}]`).join('') ?? '';
+      say(`${error.problem.code}: ${error.problem.detail ?? error.problem.title}${fields}`);
+      return error.status === 401 ? EXIT.unauthenticated : EXIT.refused;
+    }
+    say((error as Error).message);
+    return /cannot reach/.test((error as Error).message) ? EXIT.unreachable : EXIT.refused;
+  }
+}
+
+if (process.argv[1] && /main\.ts$/.test(process.argv[1])) {
+  run(process.argv.slice(2)).then((code) => process.exit(code));
+}
