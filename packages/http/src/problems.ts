@@ -21,7 +21,7 @@ export function fieldErrorOf(context: string, entry: ZodValidationEntry): FieldE
   if (entry.keyword === 'unrecognized_keys') {
     return (entry.params?.keys ?? []).map((key) => ({ field: `${base}/${key}`, rule: 'unknown_field', message: `unknown field "${key}"` }));
   }
-  const ruled = /^([a-z_]+): (.*)$/.exec(entry.message);
+  const ruled = /^([a-z][a-z0-9_]*): (.*)$/.exec(entry.message);
   if (ruled) return [{ field: base, rule: ruled[1], message: ruled[2] }];
   if (entry.keyword === 'invalid_type' && /received undefined/.test(entry.message)) return [{ field: base, rule: 'required', message: 'is required' }];
   return [{ field: base, rule: entry.keyword, message: entry.message }];
@@ -73,7 +73,9 @@ export function installProblemHandling(app: FastifyInstance): void {
     return send(reply, 'internal_error');
   });
 
-  // Keep the raw bytes: request signatures cover the exact body sent.
+  // Only JSON is accepted (anything else is 415), and the raw bytes are kept: request
+  // signatures cover the exact body sent.
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
     (req as FastifyRequest & { rawBody?: Buffer }).rawBody = body as Buffer;
     if ((body as Buffer).length === 0) return done(null, undefined);

@@ -12,13 +12,16 @@ import { TIERS } from './tiers.js';
 export const amountMinorSchema = z
   .string({ error: 'positive_integer_string: must be a string of digits' })
   .regex(POSITIVE_AMOUNT_PATTERN, { error: 'positive_integer_string: must be a whole number of fen above zero, digits only (no sign, fraction or exponent)' })
-  .refine((s) => BigInt(s) <= AMOUNT_MINOR_MAX, { error: 'amount_max: must be at most 9223372036854775807' });
+  // The pattern has already reported a malformed value; only a well-formed one is compared.
+  .refine((s) => !POSITIVE_AMOUNT_PATTERN.test(s) || BigInt(s) <= AMOUNT_MINOR_MAX, { error: 'amount_max: must be at most 9223372036854775807' });
+
+const U63_PATTERN = /^(0|[1-9][0-9]{0,18})$/;
 
 /** An unsigned 63-bit integer as a decimal string (nonces, timestamps). */
 export const u63StringSchema = z
   .string({ error: 'integer_string: must be a string of digits' })
-  .regex(/^(0|[1-9][0-9]{0,18})$/, { error: 'integer_string: must be digits only, no sign or leading zero' })
-  .refine((s) => BigInt(s) <= AMOUNT_MINOR_MAX, { error: 'integer_max: must be at most 9223372036854775807' });
+  .regex(U63_PATTERN, { error: 'integer_string: must be digits only, no sign or leading zero' })
+  .refine((s) => !U63_PATTERN.test(s) || BigInt(s) <= AMOUNT_MINOR_MAX, { error: 'integer_max: must be at most 9223372036854775807' });
 
 export const walletIdSchema = z.string().regex(WALLET_ID_PATTERN, { error: 'wallet_id: must be a wallet id such as w_0123456789abcdef01234567' });
 export const bankIdSchema = z.string().regex(BANK_ID_PATTERN, { error: 'bank_id: 2 to 32 characters, lowercase letters, digits and dashes, starting with a letter' });

@@ -138,7 +138,9 @@ create table transfers (
   check ((kind = 'transfer') = (nonce is not null and signature is not null)),
   unique (shard, batch_seq, leaf_index)
 );
-create unique index transfers_payer_nonce on transfers (payer_wallet_id, nonce) where nonce is not null;
+-- A nonce is spent once per payer. Attempts to reuse it are recorded too (rejected as
+-- nonce_reused), so they are left out of the uniqueness.
+create unique index transfers_payer_nonce on transfers (payer_wallet_id, nonce) where nonce is not null and code is distinct from 'nonce_reused';
 create index transfers_payer_history on transfers (payer_wallet_id, row_no);
 create index transfers_payee_history on transfers (payee_wallet_id, row_no);
 
