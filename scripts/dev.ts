@@ -152,6 +152,11 @@ async function main(): Promise<void> {
   const operatorsEnv = Object.entries(keys.operators)
     .map(([id, k]) => `${id}:${ed25519PublicKeyOfSeed(Buffer.from(k, 'hex')).toString('hex')}`)
     .join(',');
+  writeFileSync(
+    join(DIR, 'services.env'),
+    [`GATEWAY_ATTESTATION_KEY=${keys.attestation}`, `ISSUER_SIGNING_KEY=${keys.issuer}`, `ISSUER_BOOTSTRAP_OPERATORS=${operatorsEnv}`, `SETTLEMENT_SHARDS=${SHARDS}`, `SETTLEMENT_SHARD_KEYS=${keys.shards.slice(0, SHARDS).join(',')}`].join('\n') + '\n',
+    { mode: 0o600 },
+  );
   const common = { DATABASE_URL, REDIS_URL, SETTLEMENT_SHARDS: String(SHARDS), GATEWAY_ATTESTATION_KEY: keys.attestation, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };
   startService('issuer', 'services/issuer/src/server.ts', { ...common, ISSUER_SIGNING_KEY: keys.issuer, ISSUER_BOOTSTRAP_OPERATORS: operatorsEnv, PORT: String(ISSUER_PORT) });
   startService('settlement', 'services/settlement/src/server.ts', { ...common, SETTLEMENT_SHARD_KEYS: keys.shards.slice(0, SHARDS).join(',') });

@@ -95,6 +95,45 @@ describe('end to end', () => {
     expect((await bankA.wallet(aliceWallet)).balanceMinor).toBe((13_500n * YUAN).toString());
   });
 
+  it('settles a batch with one result per item, in order, each item on its own merits', async () => {
+    const ok = signTransfer({ payerWalletId: aliceWallet, payeeWalletId: bobWallet, amountMinor: 1n * YUAN }, alice.privateKey);
+    const badSig = signTransfer({ payerWalletId: aliceWallet, payeeWalletId: bobWallet, amountMinor: 2n * YUAN }, bob.privateKey);
+    const tooMuch = signTransfer({ payerWalletId: aliceWallet, payeeWalletId: bobWallet, amountMinor: 60_000n * YUAN }, alice.privateKey);
+    const { body } = await bankA.transferBatch([ok.wire, badSig.wire, tooMuch.wire, ok.wire]);
+    expect(body.results.map((r) => [r.index, r.status, r.code ?? (r.problem as { code?: string } | undefined)?.code ?? null])).toEqual([
+      [0, 'settled', null],
+      [1, 'invalid', 'bad_signature'],
+      [2, 'rejected', 'exceeds_payment_limit'],
+      [3, 'settled', null],
+    ]);
+    expect(body.results[3].id).toBe(ok.id);
+    expect((await bankB.wallet(bobWallet)).balanceMinor).toBe((1_501n * YUAN).toString());
+  });
+
+  it('answers 202 pending in the async mode, and the outcome is read later by id', async () => {
+    const t = signTransfer({ payerWalletId: aliceWallet, payeeWalletId: bobWallet, amountMinor: 1n * YUAN }, alice.privateKey);
+    const res = await bankA.transfer(t.wire, true);
+    expect(res.status).toBe(202);
+    expect(res.headers.get('location')).toBe(`/v1/transfers/${t.id}`);
+    expect(res.body).toMatchObject({ id: t.id, status: 'pending' });
+    await expect.poll(async () => (await bankA.getTransfer(t.id).catch(() => null))?.status, { timeout: 10_000 }).toBe('settled');
+  });
+
+  it('pages through a wallet history newest first without gaps or repeats', async () => {
+    const all: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await bankA.history(aliceWallet, 2, cursor);
+      expect(page.transfers.length).toBeLessThanOrEqual(2);
+      all.push(...page.transfers.map((t) => t.id));
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+    const [row] = await sys.db.sql`select count(*)::int as n from transfers where payer_wallet_id = ${aliceWallet} or payee_wallet_id = ${aliceWallet}`;
+    expect(all).toHaveLength(row.n);
+    expect(new Set(all).size).toBe(row.n);
+    expect(all[all.length - 1]).toBe((await bankA.history(aliceWallet, 200)).transfers.at(-1)!.id);
+  });
+
   it('gives a receipt that verifies offline against the shard key, and fails for a changed amount', async () => {
     const receipt = await bankB.receipt(paymentId);
     const [shard] = await bankB.shards();

@@ -29,6 +29,8 @@ export interface TestSystem {
   gatewayUrl: string;
   keys: { issuer: Buffer; shards: Buffer[]; attestation: Buffer };
   operators: { alice: OperatorClient; bob: OperatorClient };
+  /** The operators' private keys, hex. */
+  operatorKeys: { alice: string; bob: string };
   /** Onboards a bank with a fresh API key and returns its client. */
   addBank(id: string): Promise<BankClient & { privateKeyHex: string }>;
   workers: ShardWorker[];
@@ -89,6 +91,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     gatewayUrl,
     keys,
     operators,
+    operatorKeys: { alice: hex(operatorSeeds.alice), bob: hex(operatorSeeds.bob) },
     get workers() {
       return workers;
     },

@@ -9,6 +9,7 @@ export class CbdcApiError extends Error {
   constructor(
     readonly status: number,
     readonly problem: Problem,
+    readonly headers?: Headers,
   ) {
     super(`${status} ${problem.code}: ${problem.detail ?? problem.title}`);
   }
@@ -61,6 +62,6 @@ export async function signedRequest<T>(baseUrl: string, creds: Credentials, meth
   }
   const raw = await response.text();
   const parsed = raw ? JSON.parse(raw) : undefined;
-  if (!response.ok) throw new CbdcApiError(response.status, parsed as Problem);
+  if (!response.ok) throw new CbdcApiError(response.status, parsed as Problem, response.headers);
   return { status: response.status, body: parsed as T, headers: response.headers };
 }
