@@ -74,7 +74,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
   let workers: ShardWorker[] = [];
   const startWorkers = async () => {
     workers = await Promise.all(
-      keys.shards.map((shardSeed, shard) => startShardWorker({ sql: db.sql, redisUrl: REDIS_URL, queuePrefix, shard, shardSeed, attestationKey: keys.attestation, lockDurationMs: 30_000, log: silentLog })),
+      keys.shards.map((shardSeed, shard) => startShardWorker({ sql: db.sql, redisUrl: REDIS_URL, queuePrefix, shard, shardCount, shardSeed, attestationKey: keys.attestation, lockDurationMs: 30_000, log: silentLog, sweepIntervalMs: 200, resendAfterMs: 1000 })),
     );
   };
   await startWorkers();

@@ -14,6 +14,7 @@ export interface WalletView {
   tier: string | null;
   status: 'active' | 'frozen' | 'closed';
   balanceMinor: string;
+  inFlightOutMinor: string;
   dailyOutflowMinor: string;
   limits: { balanceMaxMinor: string | null; paymentMaxMinor: string | null; dailyOutflowMaxMinor: string | null };
   publicKey: string | null;

@@ -1,30 +1,50 @@
 /**
- * Offline receipt verification: with only the shard's public key, a bank proves that a transfer
- * was committed with the recorded outcome, without trusting the database it read it from.
+ * Offline receipt verification: with only the shards' public keys, a bank proves that a transfer
+ * was committed with the recorded outcome, and for a transfer between shards that its credit (or
+ * refund) was committed too, without trusting the database it read it from.
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { encodeLeaf, type ItemKind } from '@cbdc/shared/canonical';
+import { encodeLeaf, encodeLeg, type ItemKind } from '@cbdc/shared/canonical';
 import { encodeBatchHeader } from '@cbdc/shared/chains';
 import { leafHash, verifyMerklePath } from '@cbdc/shared/merkle';
 
-export interface Receipt {
-  transfer: { id: string; kind: ItemKind; payerWalletId: string; payeeWalletId: string; amountMinor: string; status: 'settled' | 'rejected'; code: string | null };
+export interface LeafProof {
   leafIndex: number;
   path: string[];
   batch: { shard: number; seq: string; prevHash: string; merkleRoot: string; count: number; timeMs: string; hash: string; signature: string };
   shardPublicKey: string;
 }
 
-/** Verifies a receipt against a pinned shard public key; returns null if valid, or the reason it is not. */
-export function verifyReceipt(receipt: Receipt, trustedShardPublicKeyHex: string): string | null {
-  const b = receipt.batch;
+export interface Receipt extends LeafProof {
+  transfer: { id: string; kind: ItemKind; payerWalletId: string; payeeWalletId: string; amountMinor: string; status: 'settled' | 'rejected' | 'debited'; code: string | null };
+  legs: Array<LeafProof & { leg: { transferId: string; leg: 'credit' | 'refund'; walletId: string; amountMinor: string; status: 'applied' | 'rejected'; code: string | null } }>;
+}
+
+function verifyProof(leaf: Buffer, proof: LeafProof, trustedKeyHex: string | undefined): string | null {
+  const b = proof.batch;
+  if (!trustedKeyHex) return `no trusted key for shard ${b.shard}`;
   const header = encodeBatchHeader({ shard: b.shard, seq: BigInt(b.seq), prevHash: Buffer.from(b.prevHash, 'hex'), merkleRoot: Buffer.from(b.merkleRoot, 'hex'), count: b.count, timeMs: BigInt(b.timeMs) });
   const hash = Buffer.from(sha256(header));
-  if (hash.toString('hex') !== b.hash) return 'the batch header does not hash to the stated hash';
-  if (!ed25519.verify(Buffer.from(b.signature, 'hex'), hash, Buffer.from(trustedShardPublicKeyHex, 'hex'))) return 'the batch signature does not verify with the shard key';
+  if (hash.toString('hex') !== b.hash) return `the batch header of shard ${b.shard} batch ${b.seq} does not hash to the stated hash`;
+  if (!ed25519.verify(Buffer.from(b.signature, 'hex'), hash, Buffer.from(trustedKeyHex, 'hex'))) return `the signature of shard ${b.shard} batch ${b.seq} does not verify with the shard key`;
+  if (!verifyMerklePath(leaf, proof.leafIndex, b.count, proof.path.map((p) => Buffer.from(p, 'hex')), Buffer.from(b.merkleRoot, 'hex'))) return `the Merkle path does not lead to the root of shard ${b.shard} batch ${b.seq}`;
+  return null;
+}
+
+/**
+ * Verifies a receipt against pinned shard public keys (a map of shard number to hex key, or one
+ * key for a single-shard system); returns null if valid, or the reason it is not.
+ */
+export function verifyReceipt(receipt: Receipt, trustedShardKeys: Record<number, string> | string): string | null {
+  const keyOf = (shard: number) => (typeof trustedShardKeys === 'string' ? trustedShardKeys : trustedShardKeys[shard]);
   const t = receipt.transfer;
-  const leaf = leafHash(encodeLeaf({ ...t, amountMinor: BigInt(t.amountMinor) }));
-  if (!verifyMerklePath(leaf, receipt.leafIndex, b.count, receipt.path.map((p) => Buffer.from(p, 'hex')), Buffer.from(b.merkleRoot, 'hex'))) return 'the Merkle path does not lead from the transfer to the batch root';
+  const main = verifyProof(leafHash(encodeLeaf({ ...t, amountMinor: BigInt(t.amountMinor) })), receipt, keyOf(receipt.batch.shard));
+  if (main) return main;
+  for (const l of receipt.legs ?? []) {
+    if (l.leg.transferId !== t.id || l.leg.amountMinor !== t.amountMinor) return 'a leg does not belong to this transfer';
+    const problem = verifyProof(leafHash(encodeLeg({ ...l.leg, amountMinor: BigInt(l.leg.amountMinor) })), l, keyOf(l.batch.shard));
+    if (problem) return problem;
+  }
   return null;
 }

@@ -8,12 +8,14 @@
  * database); someone able to rewrite the database could otherwise re-sign it with their own key.
  */
 import type { KeyObject } from 'node:crypto';
-import { encodeLeaf, encodeTransfer, transferIdOf } from '@cbdc/shared/canonical';
+import { encodeTransfer, transferIdOf } from '@cbdc/shared/canonical';
 import { batchHeaderHash, GENESIS_HASH, issuanceEntryHash } from '@cbdc/shared/chains';
 import { ed25519PublicKey, ed25519Verify } from '@cbdc/shared/crypto';
-import { leafHash, merkleRoot } from '@cbdc/shared/merkle';
+import { merkleRoot } from '@cbdc/shared/merkle';
 import { limitsOf, type Tier } from '@cbdc/shared/tiers';
 import type { Sql } from './connect.js';
+import { moneyInFlightMinor } from './in-flight.js';
+import { loadBatchLeaves, storedLeafHash } from './leaves.js';
 
 export interface AuditFinding {
   check: 'issuance_chain' | 'settlement_chain' | 'transfer' | 'balance' | 'reserve' | 'conservation' | 'limits';
@@ -116,31 +118,22 @@ export async function audit(sql: Sql, options: AuditOptions = {}): Promise<Audit
           select seq, prev_hash, merkle_root, transfer_count, time_ms, hash, signature from settlement_batches where shard = ${s.shard} and seq > ${after.toString()} order by seq limit 200`;
         if (batches.length === 0) break;
         const last = batches[batches.length - 1].seq;
-        type Member = { id: string; kind: 'transfer' | 'funding'; payer_wallet_id: string; payee_wallet_id: string; amount_minor: bigint; nonce: bigint | null; expires_at_ms: bigint | null; memo: string; signature: Buffer | null; status: 'settled' | 'rejected'; code: string | null; batch_seq: bigint; leaf_index: number };
-        const members = await tx<Member[]>`
-          select id, kind, payer_wallet_id, payee_wallet_id, amount_minor, nonce, expires_at_ms, memo, signature, status, code, batch_seq, leaf_index
-          from transfers where shard = ${s.shard} and batch_seq > ${after.toString()} and batch_seq <= ${last.toString()} order by batch_seq, leaf_index`;
-        const byBatch = new Map<bigint, Member[]>();
-        for (const m of members) {
-          const list: Member[] = byBatch.get(m.batch_seq) ?? [];
-          list.push(m);
-          byBatch.set(m.batch_seq, list);
-        }
+        const byBatch = await loadBatchLeaves(tx as never, s.shard, after, last);
         for (const b of batches) {
           const subject = `shard ${s.shard} batch ${b.seq}`;
           if (b.seq !== expected) find({ check: 'settlement_chain', subject, message: `expected batch ${expected} here; a batch is missing or out of order` });
           if (!b.prev_hash.equals(prev)) find({ check: 'settlement_chain', subject, message: 'its previous hash is not the hash of the batch before it' });
           const list = byBatch.get(b.seq) ?? [];
           const leaves = list.map((m, i) => {
-            const ts = `transfer ${m.id}`;
-            if (m.leaf_index !== i) find({ check: 'settlement_chain', subject: ts, message: `leaf index ${m.leaf_index} where ${i} was expected in ${subject}` });
-            if (m.kind === 'transfer') {
-              const bytes = encodeTransfer({ payerWalletId: m.payer_wallet_id, payeeWalletId: m.payee_wallet_id, amountMinor: m.amount_minor, nonce: m.nonce ?? 0n, expiresAtMs: m.expires_at_ms ?? 0n, memo: m.memo });
+            const ts = m.type === 'transfer' ? `transfer ${m.id}` : `${m.leg} leg of transfer ${m.transferId}`;
+            if (m.leafIndex !== i) find({ check: 'settlement_chain', subject: ts, message: `leaf index ${m.leafIndex} where ${i} was expected in ${subject}` });
+            if (m.type === 'transfer' && m.kind === 'transfer') {
+              const bytes = encodeTransfer({ payerWalletId: m.payerWalletId, payeeWalletId: m.payeeWalletId, amountMinor: m.amountMinor, nonce: m.nonce ?? 0n, expiresAtMs: m.expiresAtMs ?? 0n, memo: m.memo });
               if (transferIdOf(bytes) !== m.id) find({ check: 'transfer', subject: ts, message: 'its stored content does not hash to its id (the row was altered)' });
-              const key = keyOf(m.payer_wallet_id);
+              const key = keyOf(m.payerWalletId);
               if (!key || !m.signature || !ed25519Verify(key, bytes, m.signature)) find({ check: 'transfer', subject: ts, message: 'the payer\'s signature does not verify over its stored content' });
             }
-            return leafHash(encodeLeaf({ id: m.id, kind: m.kind, payerWalletId: m.payer_wallet_id, payeeWalletId: m.payee_wallet_id, amountMinor: m.amount_minor, status: m.status, code: m.code }));
+            return storedLeafHash(m);
           });
           if (list.length !== b.transfer_count) find({ check: 'settlement_chain', subject, message: `it commits to ${b.transfer_count} transfers but ${list.length} are stored` });
           if (!merkleRoot(leaves).equals(b.merkle_root)) find({ check: 'settlement_chain', subject, message: 'the Merkle root of its stored transfers is not its recorded root (a transfer or outcome was altered)' });
@@ -157,15 +150,30 @@ export async function audit(sql: Sql, options: AuditOptions = {}): Promise<Audit
       }
       if (s.head_seq !== expected - 1n || !s.head_hash.equals(prev)) find({ check: 'settlement_chain', subject: `shard ${s.shard} head`, message: `the head (batch ${s.head_seq}) is not the last batch of the chain (${expected - 1n})` });
     }
-    const [orphans] = await tx<{ n: number }[]>`select count(*)::int as n from transfers t where not exists (select 1 from settlement_batches b where b.shard = t.shard and b.seq = t.batch_seq)`;
-    if (orphans.n > 0) find({ check: 'settlement_chain', subject: 'transfers', message: `${orphans.n} transfer rows belong to no committed batch` });
+    const [orphans] = await tx<{ n: number }[]>`
+      select (select count(*) from transfers t where not exists (select 1 from settlement_batches b where b.shard = t.shard and b.seq = t.batch_seq))::int
+           + (select count(*) from transfer_legs l where not exists (select 1 from settlement_batches b where b.shard = l.shard and b.seq = l.batch_seq))::int as n`;
+    if (orphans.n > 0) find({ check: 'settlement_chain', subject: 'transfers', message: `${orphans.n} transfer or leg rows belong to no committed batch` });
+
+    // Cross-shard transfers: the final status agrees with the legs.
+    const inconsistent = await tx<{ id: string; status: string }[]>`
+      select t.id, t.status from transfers t
+      left join transfer_legs c on c.transfer_id = t.id and c.leg = 'credit'
+      left join transfer_legs r on r.transfer_id = t.id and r.leg = 'refund'
+      where (t.leg_status <> 'debited' and (c.transfer_id is not null or r.transfer_id is not null))
+         or (t.leg_status = 'debited' and t.status = 'settled' and (c.status is distinct from 'applied' or r.transfer_id is not null))
+         or (t.leg_status = 'debited' and t.status = 'rejected' and (c.status is distinct from 'rejected' or r.transfer_id is null or r.code is distinct from t.code))
+         or (t.leg_status = 'debited' and t.status = 'in_flight' and r.transfer_id is not null)
+      order by t.id limit 100`;
+    for (const t of inconsistent) find({ check: 'transfer', subject: `transfer ${t.id}`, message: `its final status ${t.status} does not agree with its recorded legs` });
 
     // 3. Every balance from its history, and the tier caps.
     progress('balances', 0, counts.wallets);
     const wrong = await tx<{ id: string; balance_minor: bigint; expected: bigint }[]>`
       with flows as (
-        select payee_wallet_id as id, amount_minor as delta from transfers where status = 'settled'
-        union all select payer_wallet_id, -amount_minor from transfers where status = 'settled'
+        select payee_wallet_id as id, amount_minor as delta from transfers where leg_status = 'settled'
+        union all select payer_wallet_id, -amount_minor from transfers where leg_status in ('settled', 'debited')
+        union all select wallet_id, amount_minor from transfer_legs where status = 'applied'
         union all select 't_' || bank_id, case kind when 'mint' then amount_minor else -amount_minor end from issuance_chain
       )
       select w.id, w.balance_minor, coalesce(sum(f.delta), 0)::bigint as expected
@@ -173,6 +181,12 @@ export async function audit(sql: Sql, options: AuditOptions = {}): Promise<Audit
       group by w.id, w.balance_minor having w.balance_minor <> coalesce(sum(f.delta), 0)
       order by w.id limit 100`;
     for (const w of wrong) find({ check: 'balance', subject: `wallet ${w.id}`, message: `stored balance ${w.balance_minor} but its history gives ${w.expected}` });
+    const wrongFlight = await tx<{ id: string; in_flight_out_minor: bigint; expected: bigint }[]>`
+      select w.id, w.in_flight_out_minor, coalesce(sum(t.amount_minor), 0)::bigint as expected
+      from wallets w left join transfers t on t.payer_wallet_id = w.id and t.status = 'in_flight'
+      group by w.id, w.in_flight_out_minor having w.in_flight_out_minor <> coalesce(sum(t.amount_minor), 0)
+      order by w.id limit 100`;
+    for (const w of wrongFlight) find({ check: 'balance', subject: `wallet ${w.id}`, message: `stored money in flight out ${w.in_flight_out_minor} but its in-flight transfers add up to ${w.expected}` });
     const capped = await tx<{ id: string; kind: 'customer' | 'treasury'; tier: Tier | null; balance_minor: bigint }[]>`select id, kind, tier, balance_minor from wallets where kind = 'customer'`;
     for (const w of capped) {
       const max = limitsOf(w.kind, w.tier).balanceMaxMinor;
@@ -196,7 +210,7 @@ export async function audit(sql: Sql, options: AuditOptions = {}): Promise<Audit
       freeTotal += r.free_minor;
     }
     const [sums] = await tx<{ balances: bigint }[]>`select coalesce(sum(balance_minor), 0)::bigint as balances from wallets`;
-    const inFlight = 0n; // One ledger database: a transfer is debited and credited in the same transaction.
+    const inFlight = await moneyInFlightMinor(tx as never);
     if (sums.balances + inFlight !== supply) find({ check: 'conservation', subject: 'supply', message: `wallet balances ${sums.balances} + in flight ${inFlight} differ from mints - retirements ${supply}` });
 
     const ordered = findings.sort((a, b) => order(a.check) - order(b.check));

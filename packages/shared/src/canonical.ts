@@ -21,6 +21,7 @@ import { sha256 } from './crypto.js';
 
 export const TRANSFER_DOMAIN_TAG = 'CBDC/transfer/v1';
 export const LEAF_DOMAIN_TAG = 'CBDC/leaf/v1';
+export const LEG_DOMAIN_TAG = 'CBDC/leg/v1';
 
 /** What a customer signs. */
 export interface TransferIntent {
@@ -61,14 +62,17 @@ export interface LeafContent {
   payerWalletId: string;
   payeeWalletId: string;
   amountMinor: bigint;
-  status: 'settled' | 'rejected';
+  /** The outcome at the payer's shard: settled, rejected, or debited towards the payee's shard. */
+  status: 'settled' | 'rejected' | 'debited';
   code: string | null;
 }
+
+const LEAF_STATUS_CODE = { settled: 1, rejected: 2, debited: 3 } as const;
 
 /**
  * The canonical bytes of a settlement leaf:
  *   "CBDC/leaf/v1" | id (32 bytes) | kind u8 | payer (u8 len + ASCII) | payee (u8 len + ASCII)
- *   | amount u64 | status u8 (1 settled, 2 rejected) | code (u8 len + ASCII, empty when settled)
+ *   | amount u64 | status u8 (1 settled, 2 rejected, 3 debited) | code (u8 len + ASCII, empty unless rejected)
  */
 export function encodeLeaf(leaf: LeafContent): Buffer {
   return new ByteWriter()
@@ -78,7 +82,34 @@ export function encodeLeaf(leaf: LeafContent): Buffer {
     .shortString(leaf.payerWalletId)
     .shortString(leaf.payeeWalletId)
     .u64(leaf.amountMinor)
-    .u8(leaf.status === 'settled' ? 1 : 2)
+    .u8(LEAF_STATUS_CODE[leaf.status])
     .shortString(leaf.code ?? '')
+    .bytes();
+}
+
+/** A leg of a cross-shard transfer: the credit at the payee's shard, or the refund at the payer's. */
+export interface LegContent {
+  transferId: string;
+  leg: 'credit' | 'refund';
+  walletId: string;
+  amountMinor: bigint;
+  status: 'applied' | 'rejected';
+  code: string | null;
+}
+
+/**
+ * The canonical bytes of a leg leaf:
+ *   "CBDC/leg/v1" | transfer id (32 bytes) | leg u8 (1 credit, 2 refund) | wallet (u8 len + ASCII)
+ *   | amount u64 | status u8 (1 applied, 2 rejected) | code (u8 len + ASCII; a refund carries the credit's rejection code)
+ */
+export function encodeLeg(leg: LegContent): Buffer {
+  return new ByteWriter()
+    .tag(LEG_DOMAIN_TAG)
+    .digest(Buffer.from(leg.transferId, 'hex'))
+    .u8(leg.leg === 'credit' ? 1 : 2)
+    .shortString(leg.walletId)
+    .u64(leg.amountMinor)
+    .u8(leg.status === 'applied' ? 1 : 2)
+    .shortString(leg.code ?? '')
     .bytes();
 }

@@ -17,6 +17,11 @@ export function treasuryWalletId(bankId: string): string {
   return `t_${bankId}`;
 }
 
+/** Whether a wallet id names a bank's treasury. */
+export function isTreasuryWalletId(walletId: string): boolean {
+  return walletId.startsWith('t_');
+}
+
 /** The shard that owns a wallet: the first four bytes of SHA-256(id), modulo the shard count. */
 export function shardOf(walletId: string, shardCount: number): number {
   return sha256(walletId).readUInt32BE(0) % shardCount;

@@ -6,6 +6,7 @@
  */
 import { hexEqual, hmacHex } from './crypto.js';
 import type { ItemKind } from './canonical.js';
+import { isTreasuryWalletId } from './ids.js';
 import type { SettlementItem } from './ledger/settle.js';
 import type { RejectionCode } from './errors.js';
 
@@ -14,8 +15,9 @@ export function shardQueue(prefix: string, shard: number): { name: string; prefi
   return { name: 'settle', prefix: `{${prefix}-s${shard}}` };
 }
 
-/** An item as it travels in a job: bigints as decimal strings. */
+/** An origin item as it travels in a job (from a gateway): bigints as decimal strings. */
 export interface JobItem {
+  type?: 'origin';
   id: string;
   kind: ItemKind;
   bankId: string;
@@ -27,11 +29,32 @@ export interface JobItem {
   memo: string;
   signature: string | null;
   submittedAtMs: number;
+  /** The payee's shard (the payer's shard is the job's). */
+  payeeShard: number;
 }
+
+/** A credit for a payee on this shard, sent by the payer's shard. */
+export interface JobCredit {
+  type: 'credit';
+  id: string;
+  payeeWalletId: string;
+  amountMinor: string;
+  fromShard: number;
+}
+
+/** The answer to a credit, sent back to the payer's shard. */
+export interface JobCreditResult {
+  type: 'credit_result';
+  id: string;
+  status: 'applied' | 'rejected';
+  code: RejectionCode | null;
+}
+
+export type AnyJobItem = JobItem | JobCredit | JobCreditResult;
 
 export interface JobPayload {
   shard: number;
-  items: JobItem[];
+  items: AnyJobItem[];
 }
 
 export interface SettlementJobData {
@@ -40,9 +63,15 @@ export interface SettlementJobData {
   mac: string;
 }
 
+/**
+ * An outcome as gateways see it. Origin items answer settled, rejected, debited (in flight to the
+ * payee's shard) or duplicate; a credit result answers the transfer's final settled or rejected.
+ * Credits answer applied, rejected or duplicate (of interest to no gateway).
+ */
 export interface JobOutcome {
   id: string;
-  status: 'settled' | 'rejected' | 'duplicate';
+  type: 'origin' | 'credit' | 'credit_result';
+  status: 'settled' | 'rejected' | 'debited' | 'applied' | 'duplicate';
   code?: RejectionCode;
 }
 
@@ -65,9 +94,12 @@ export function openJob(key: Uint8Array, data: SettlementJobData): JobPayload | 
   return JSON.parse(data.payload) as JobPayload;
 }
 
-/** The core's view of a job item. */
-export function toSettlementItem(item: JobItem): SettlementItem {
+/** The core's view of a job item at `shard`. */
+export function toSettlementItem(item: AnyJobItem, shard: number): SettlementItem {
+  if (item.type === 'credit') return { type: 'credit', id: item.id, payeeWalletId: item.payeeWalletId, amountMinor: BigInt(item.amountMinor), fromShard: item.fromShard };
+  if (item.type === 'credit_result') return { type: 'credit_result', id: item.id, status: item.status, code: item.code };
   return {
+    type: 'origin',
     id: item.id,
     kind: item.kind,
     payerWalletId: item.payerWalletId,
@@ -75,5 +107,7 @@ export function toSettlementItem(item: JobItem): SettlementItem {
     amountMinor: BigInt(item.amountMinor),
     nonce: item.nonce === null ? null : BigInt(item.nonce),
     expiresAtMs: item.expiresAtMs === null ? null : BigInt(item.expiresAtMs),
+    payeeRemote: item.payeeShard !== shard,
+    payeeIsTreasury: isTreasuryWalletId(item.payeeWalletId),
   };
 }

@@ -15,7 +15,7 @@ async function main(): Promise<void> {
   const workers: ShardWorker[] = [];
   for (const shard of config.shardIds) {
     workers.push(
-      await startShardWorker({ sql, redisUrl: config.REDIS_URL, queuePrefix: config.QUEUE_PREFIX, shard, shardSeed: config.shardSeeds[shard], attestationKey: config.attestationKey, lockDurationMs: config.SETTLE_JOB_LOCK_MS, log }),
+      await startShardWorker({ sql, redisUrl: config.REDIS_URL, queuePrefix: config.QUEUE_PREFIX, shard, shardCount: config.SETTLEMENT_SHARDS, shardSeed: config.shardSeeds[shard], attestationKey: config.attestationKey, lockDurationMs: config.SETTLE_JOB_LOCK_MS, log }),
     );
   }
   log.info({ shards: config.shardIds }, 'settlement workers running');

@@ -1,17 +1,18 @@
 /**
  * The settlement worker's I/O, in TigerBeetle's two phases: prefetch (lock the shard head and
- * the touched wallets, read which ids and nonces exist), then the pure core decides, then one
- * write phase in the same transaction (transfer rows, wallet balances, the next chain link).
- * Four round trips of prefetch and four of writes per batch, whatever its size.
+ * the touched wallets, read which ids, nonces and legs exist and which transfers are in flight),
+ * then the pure core decides, then one write phase in the same transaction (transfer rows, legs,
+ * balances, the next chain link). A fixed number of round trips per batch, whatever its size.
  */
 import type { Sql } from '@cbdc/db/connect';
-import { encodeLeaf } from '@cbdc/shared/canonical';
+import { encodeLeaf, encodeLeg } from '@cbdc/shared/canonical';
 import { batchHeaderHash, type BatchHeader } from '@cbdc/shared/chains';
 import type { Signer } from '@cbdc/shared/crypto';
-import { settleBatch, type Outcome, type SettlementItem, type WalletState } from '@cbdc/shared/ledger';
+import type { RejectionCode } from '@cbdc/shared/errors';
+import { shardOf } from '@cbdc/shared/ids';
+import { dayOf, settleBatch, type BatchLeaf, type InFlightTransfer, type OriginItem, type SettlementItem, type WalletState } from '@cbdc/shared/ledger';
 import { leafHash, merkleRoot } from '@cbdc/shared/merkle';
-import type { JobItem, JobOutcome, JobResult } from '@cbdc/shared/job';
-import { toSettlementItem } from '@cbdc/shared/job';
+import { toSettlementItem, type AnyJobItem, type JobCredit, type JobCreditResult, type JobItem, type JobOutcome } from '@cbdc/shared/job';
 import type { Tier } from '@cbdc/shared/tiers';
 
 /** Registers the shard's public key, or refuses if the shard is already bound to another key. */
@@ -32,83 +33,173 @@ interface WalletRow {
   balance_minor: bigint;
   daily_spent_minor: bigint;
   daily_spent_day: number;
+  in_flight_out_minor: bigint;
+}
+
+export interface ShardContext {
+  shard: number;
+  shardCount: number;
+  signer: Signer;
+}
+
+export interface CommitResult {
+  shard: number;
+  batchSeq: string | null;
+  outcomes: JobOutcome[];
+  /** Messages for other shards, grouped by target shard, to send after the commit. */
+  messages: Map<number, Array<JobCredit | JobCreditResult>>;
+}
+
+/** The Merkle leaf hash of a batch leaf, as stored (the audit and receipts recompute the same). */
+export function hashLeaf(leaf: BatchLeaf): Buffer {
+  if (leaf.type === 'transfer') {
+    const i = leaf.item;
+    return leafHash(encodeLeaf({ id: i.id, kind: i.kind, payerWalletId: i.payerWalletId, payeeWalletId: i.payeeWalletId, amountMinor: i.amountMinor, status: leaf.legStatus, code: leaf.code }));
+  }
+  return leafHash(encodeLeg({ transferId: leaf.transferId, leg: leaf.leg, walletId: leaf.walletId, amountMinor: leaf.amountMinor, status: leaf.status, code: leaf.code }));
 }
 
 /** Settles one batch and commits it with the next link of the shard's chain. */
-export async function commitBatch(sql: Sql, shard: number, signer: Signer, jobItems: JobItem[], nowMs: number): Promise<JobResult> {
-  const items: SettlementItem[] = jobItems.map(toSettlementItem);
-  return sql.begin(async (tx) => {
+export async function commitBatch(sql: Sql, ctx: ShardContext, jobItems: AnyJobItem[], nowMs: number): Promise<CommitResult> {
+  const { shard } = ctx;
+  const items: SettlementItem[] = jobItems.map((j) => toSettlementItem(j, shard));
+  const origins = items.filter((i): i is OriginItem => i.type === 'origin');
+  const creditIds = items.filter((i) => i.type === 'credit').map((i) => i.id);
+  const resultIds = items.filter((i) => i.type === 'credit_result').map((i) => i.id);
+
+  const result = await sql.begin(async (tx) => {
     // Prefetch. The head lock serialises every writer of this shard's chain, so two workers
     // handed the same job (a stalled lock, a redelivery) settle it once between them.
     const [head] = await tx<{ head_seq: bigint; head_hash: Buffer }[]>`select head_seq, head_hash from shards where shard = ${shard} for update`;
     if (!head) throw new Error(`shard ${shard} is not registered`);
-    const walletIds = [...new Set(items.flatMap((i) => [i.payerWalletId, i.payeeWalletId]))].sort();
+    const flightRows = resultIds.length
+      ? await tx<{ id: string; kind: string; payer_wallet_id: string; payee_wallet_id: string; amount_minor: bigint; settled_at_ms: bigint }[]>`
+          select id, kind, payer_wallet_id, payee_wallet_id, amount_minor, settled_at_ms from transfers where id = any(${resultIds}) and shard = ${shard} and status = 'in_flight'`
+      : [];
+    const inFlight = new Map<string, InFlightTransfer>(
+      flightRows.map((t) => [t.id, { payerWalletId: t.payer_wallet_id, amountMinor: t.amount_minor, countedAsPayment: t.kind === 'transfer' && !t.payee_wallet_id.startsWith('t_'), debitDay: dayOf(Number(t.settled_at_ms)) }]),
+    );
+    const walletIds = new Set<string>();
+    for (const i of items) {
+      if (i.type === 'origin') {
+        walletIds.add(i.payerWalletId);
+        if (!i.payeeRemote) walletIds.add(i.payeeWalletId);
+      } else if (i.type === 'credit') walletIds.add(i.payeeWalletId);
+    }
+    for (const f of inFlight.values()) walletIds.add(f.payerWalletId);
     const walletRows = await tx<WalletRow[]>`
-      select id, bank_id, kind, tier, status, balance_minor, daily_spent_minor, daily_spent_day
-      from wallets where id = any(${walletIds}) order by id for update`;
-    const ids = items.map((i) => i.id);
-    const existing = await tx<{ id: string }[]>`select id from transfers where id = any(${ids})`;
-    const withNonce = items.filter((i) => i.nonce !== null);
+      select id, bank_id, kind, tier, status, balance_minor, daily_spent_minor, daily_spent_day, in_flight_out_minor
+      from wallets where id = any(${[...walletIds].sort()}) and shard = ${shard} order by id for update`;
+    const existing = origins.length ? await tx<{ id: string }[]>`select id from transfers where id = any(${origins.map((o) => o.id)})` : [];
+    const withNonce = origins.filter((i) => i.nonce !== null);
     const nonceRows = withNonce.length
       ? await tx<{ payer_wallet_id: string; nonce: bigint }[]>`
           select payer_wallet_id, nonce from transfers
           where nonce is not null and (payer_wallet_id, nonce) in (
             select * from unnest(${withNonce.map((i) => i.payerWalletId)}::text[], ${withNonce.map((i) => i.nonce!.toString())}::bigint[]))`
       : [];
+    const creditRows = creditIds.length
+      ? await tx<{ transfer_id: string; status: 'applied' | 'rejected'; code: RejectionCode | null; from_shard: number }[]>`
+          select transfer_id, status, code, from_shard from transfer_legs where leg = 'credit' and transfer_id = any(${creditIds})`
+      : [];
 
     // Decide.
-    const wallets = new Map<string, WalletState>(
-      walletRows.map((r) => [r.id, { id: r.id, bankId: r.bank_id, kind: r.kind, tier: r.tier, status: r.status, balanceMinor: r.balance_minor, dailySpentMinor: r.daily_spent_minor, dailySpentDay: r.daily_spent_day }]),
-    );
-    const result = settleBatch(items, {
+    const r = settleBatch(items, {
       nowMs,
-      wallets,
-      recordedIds: new Set(existing.map((r) => r.id)),
-      usedNonces: new Set(nonceRows.map((r) => `${r.payer_wallet_id}:${r.nonce}`)),
+      wallets: new Map(walletRows.map((w) => [w.id, { id: w.id, bankId: w.bank_id, kind: w.kind, tier: w.tier, status: w.status, balanceMinor: w.balance_minor, dailySpentMinor: w.daily_spent_minor, dailySpentDay: w.daily_spent_day, inFlightOutMinor: w.in_flight_out_minor }])),
+      recordedIds: new Set(existing.map((e) => e.id)),
+      usedNonces: new Set(nonceRows.map((n) => `${n.payer_wallet_id}:${n.nonce}`)),
+      recordedCredits: new Map(creditRows.map((c) => [c.transfer_id, { status: c.status, code: c.code, fromShard: c.from_shard }])),
+      inFlight,
     });
-    const outcomes = result.outcomes.map((o: Outcome, i): JobOutcome => ({ id: items[i].id, status: o.status, ...(o.status === 'rejected' ? { code: o.code } : {}) }));
-    if (result.recorded.length === 0) return { shard, batchSeq: null, outcomes };
 
     // Write.
-    const leaves = result.recorded.map(({ item, outcome }) =>
-      leafHash(encodeLeaf({ ...item, status: outcome.status, code: outcome.status === 'rejected' ? outcome.code : null })),
-    );
-    const header: BatchHeader = { shard, seq: head.head_seq + 1n, prevHash: head.head_hash, merkleRoot: merkleRoot(leaves), count: leaves.length, timeMs: BigInt(nowMs) };
-    const hash = batchHeaderHash(header);
-    const signature = signer.sign(hash);
-    const byId = new Map(jobItems.map((j) => [j.id, j]));
-    const rec = result.recorded.map(({ item, outcome }) => ({ job: byId.get(item.id)!, item, outcome }));
+    let batchSeq: bigint | null = null;
+    if (r.leaves.length) {
+      batchSeq = head.head_seq + 1n;
+      const header: BatchHeader = { shard, seq: batchSeq, prevHash: head.head_hash, merkleRoot: merkleRoot(r.leaves.map(hashLeaf)), count: r.leaves.length, timeMs: BigInt(nowMs) };
+      const hash = batchHeaderHash(header);
+      const signature = ctx.signer.sign(hash);
+      const byId = new Map(jobItems.filter((j): j is JobItem => j.type === undefined || j.type === 'origin').map((j) => [j.id, j]));
+      const transfers = r.leaves.map((leaf, index) => ({ leaf, index })).filter((x): x is { leaf: Extract<BatchLeaf, { type: 'transfer' }>; index: number } => x.leaf.type === 'transfer');
+      const legs = r.leaves.map((leaf, index) => ({ leaf, index })).filter((x): x is { leaf: Extract<BatchLeaf, { type: 'leg' }>; index: number } => x.leaf.type === 'leg');
+      const creditSources = new Map(items.filter((i) => i.type === 'credit').map((i) => [i.id, i.fromShard]));
 
-    await tx`
-      insert into transfers (id, kind, bank_id, payer_wallet_id, payee_wallet_id, amount_minor, nonce, expires_at_ms, memo, signature,
-                             status, code, shard, batch_seq, leaf_index, submitted_at_ms, settled_at_ms)
-      select t.id, t.kind, t.bank_id, t.payer, t.payee, t.amount, t.nonce, t.expires, t.memo, decode(t.sig, 'hex'),
-             t.status, t.code, ${shard}, ${header.seq.toString()}::bigint, t.leaf_index, t.submitted, ${nowMs}
-      from unnest(
-        ${rec.map((r) => r.item.id)}::text[], ${rec.map((r) => r.item.kind)}::text[], ${rec.map((r) => r.job.bankId)}::text[],
-        ${rec.map((r) => r.item.payerWalletId)}::text[], ${rec.map((r) => r.item.payeeWalletId)}::text[],
-        ${rec.map((r) => r.item.amountMinor.toString())}::bigint[], ${rec.map((r) => r.job.nonce)}::bigint[],
-        ${rec.map((r) => r.job.expiresAtMs)}::bigint[], ${rec.map((r) => r.job.memo)}::text[], ${rec.map((r) => r.job.signature)}::text[],
-        ${rec.map((r) => r.outcome.status)}::text[], ${rec.map((r) => (r.outcome.status === 'rejected' ? r.outcome.code : null))}::text[],
-        ${rec.map((_, i) => i)}::int[], ${rec.map((r) => r.job.submittedAtMs)}::bigint[]
-      ) as t(id, kind, bank_id, payer, payee, amount, nonce, expires, memo, sig, status, code, leaf_index, submitted)`;
-
-    const changed = [...result.changedWallets.values()];
+      if (transfers.length) {
+        const rec = transfers.map(({ leaf, index }) => ({ leaf, index, job: byId.get(leaf.item.id)! }));
+        await tx`
+          insert into transfers (id, kind, bank_id, payer_wallet_id, payee_wallet_id, amount_minor, nonce, expires_at_ms, memo, signature,
+                                 leg_status, status, code, shard, batch_seq, leaf_index, submitted_at_ms, settled_at_ms)
+          select t.id, t.kind, t.bank_id, t.payer, t.payee, t.amount, t.nonce, t.expires, t.memo, decode(t.sig, 'hex'),
+                 t.leg_status, case t.leg_status when 'debited' then 'in_flight' else t.leg_status end, t.code,
+                 ${shard}, ${batchSeq.toString()}::bigint, t.leaf_index, t.submitted, ${nowMs}
+          from unnest(
+            ${rec.map((x) => x.leaf.item.id)}::text[], ${rec.map((x) => x.leaf.item.kind)}::text[], ${rec.map((x) => x.job.bankId)}::text[],
+            ${rec.map((x) => x.leaf.item.payerWalletId)}::text[], ${rec.map((x) => x.leaf.item.payeeWalletId)}::text[],
+            ${rec.map((x) => x.leaf.item.amountMinor.toString())}::bigint[], ${rec.map((x) => x.job.nonce)}::bigint[],
+            ${rec.map((x) => x.job.expiresAtMs)}::bigint[], ${rec.map((x) => x.job.memo)}::text[], ${rec.map((x) => x.job.signature)}::text[],
+            ${rec.map((x) => x.leaf.legStatus)}::text[], ${rec.map((x) => x.leaf.code)}::text[],
+            ${rec.map((x) => x.index)}::int[], ${rec.map((x) => x.job.submittedAtMs)}::bigint[]
+          ) as t(id, kind, bank_id, payer, payee, amount, nonce, expires, memo, sig, leg_status, code, leaf_index, submitted)`;
+      }
+      if (legs.length) {
+        await tx`
+          insert into transfer_legs (transfer_id, leg, wallet_id, amount_minor, status, code, from_shard, shard, batch_seq, leaf_index, settled_at_ms)
+          select l.id, l.leg, l.wallet, l.amount, l.status, l.code, l.from_shard, ${shard}, ${batchSeq.toString()}::bigint, l.leaf_index, ${nowMs}
+          from unnest(
+            ${legs.map((x) => x.leaf.transferId)}::text[], ${legs.map((x) => x.leaf.leg)}::text[], ${legs.map((x) => x.leaf.walletId)}::text[],
+            ${legs.map((x) => x.leaf.amountMinor.toString())}::bigint[], ${legs.map((x) => x.leaf.status)}::text[], ${legs.map((x) => x.leaf.code)}::text[],
+            ${legs.map((x) => (x.leaf.leg === 'credit' ? creditSources.get(x.leaf.transferId)! : shard))}::int[], ${legs.map((x) => x.index)}::int[]
+          ) as l(id, leg, wallet, amount, status, code, from_shard, leaf_index)`;
+      }
+      await tx`
+        insert into settlement_batches (shard, seq, prev_hash, merkle_root, transfer_count, time_ms, hash, signature)
+        values (${shard}, ${batchSeq.toString()}, ${header.prevHash}, ${header.merkleRoot}, ${header.count}, ${nowMs}, ${hash}, ${signature})`;
+      const moved = await tx`update shards set head_seq = ${batchSeq.toString()}, head_hash = ${hash} where shard = ${shard} and head_seq = ${head.head_seq.toString()}`;
+      if (moved.count !== 1) throw new Error(`invariant broken: shard ${shard} head moved during the batch`);
+    }
+    if (r.finalized.length) {
+      const done = await tx`
+        update transfers t set status = u.status, code = u.code
+        from unnest(${r.finalized.map((f) => f.id)}::text[], ${r.finalized.map((f) => f.status)}::text[], ${r.finalized.map((f) => f.code)}::text[]) as u(id, status, code)
+        where t.id = u.id and t.status = 'in_flight'`;
+      if (done.count !== r.finalized.length) throw new Error('invariant broken: an in-flight transfer was finalized twice');
+    }
+    const changed = [...r.changedWallets.values()];
     if (changed.length) {
       await tx`
-        update wallets w set balance_minor = u.balance, daily_spent_minor = u.spent, daily_spent_day = u.day, updated_at = now()
+        update wallets w set balance_minor = u.balance, daily_spent_minor = u.spent, daily_spent_day = u.day, in_flight_out_minor = u.in_flight, updated_at = now()
         from unnest(${changed.map((w) => w.id)}::text[], ${changed.map((w) => w.balanceMinor.toString())}::bigint[],
-                    ${changed.map((w) => w.dailySpentMinor.toString())}::bigint[], ${changed.map((w) => w.dailySpentDay)}::int[])
-             as u(id, balance, spent, day)
+                    ${changed.map((w) => w.dailySpentMinor.toString())}::bigint[], ${changed.map((w) => w.dailySpentDay)}::int[],
+                    ${changed.map((w) => w.inFlightOutMinor.toString())}::bigint[])
+             as u(id, balance, spent, day, in_flight)
         where w.id = u.id`;
     }
-
-    await tx`
-      insert into settlement_batches (shard, seq, prev_hash, merkle_root, transfer_count, time_ms, hash, signature)
-      values (${shard}, ${header.seq.toString()}, ${header.prevHash}, ${header.merkleRoot}, ${header.count}, ${nowMs}, ${hash}, ${signature})`;
-    const moved = await tx`update shards set head_seq = ${header.seq.toString()}, head_hash = ${hash} where shard = ${shard} and head_seq = ${head.head_seq.toString()}`;
-    if (moved.count !== 1) throw new Error(`invariant broken: shard ${shard} head moved during the batch`);
-
-    return { shard, batchSeq: header.seq.toString(), outcomes };
+    return { r, batchSeq };
   });
+
+  const { r, batchSeq } = result;
+  const messages = new Map<number, Array<JobCredit | JobCreditResult>>();
+  const send = (to: number, m: JobCredit | JobCreditResult) => messages.set(to, [...(messages.get(to) ?? []), m]);
+  for (const c of r.creditsToSend) send(shardOf(c.payeeWalletId, ctx.shardCount), { type: 'credit', id: c.id, payeeWalletId: c.payeeWalletId, amountMinor: c.amountMinor.toString(), fromShard: shard });
+  for (const res of r.resultsToSend) send(res.toShard, { type: 'credit_result', id: res.id, status: res.status, code: res.code });
+  return {
+    shard,
+    batchSeq: batchSeq === null ? null : batchSeq.toString(),
+    outcomes: r.outcomes.map((o, i) => ({ id: items[i].id, type: items[i].type, status: o.status, ...(o.status === 'rejected' ? { code: o.code } : {}) })),
+    messages,
+  };
+}
+
+/** Credits of this shard's in-flight transfers older than `olderThanMs`, to send again (their answer may have been lost). */
+export async function staleCredits(sql: Sql, ctx: ShardContext, olderThanMs: number, limit: number): Promise<Map<number, JobCredit[]>> {
+  const rows = await sql<{ id: string; payee_wallet_id: string; amount_minor: bigint }[]>`
+    select id, payee_wallet_id, amount_minor from transfers
+    where shard = ${ctx.shard} and status = 'in_flight' and settled_at_ms < ${olderThanMs} order by settled_at_ms limit ${limit}`;
+  const out = new Map<number, JobCredit[]>();
+  for (const t of rows) {
+    const to = shardOf(t.payee_wallet_id, ctx.shardCount);
+    out.set(to, [...(out.get(to) ?? []), { type: 'credit', id: t.id, payeeWalletId: t.payee_wallet_id, amountMinor: t.amount_minor.toString(), fromShard: ctx.shard }]);
+  }
+  return out;
 }

@@ -22,6 +22,7 @@ describe('settlement store', () => {
   let db: TestDatabase;
   const shardSeed = randomBytes(32);
   const signer = signerFromSeed(shardSeed);
+  const ctx = { shard: 0, shardCount: 1, signer };
   const customerSeed = randomBytes(32);
   const items: JobItem[] = [];
 
@@ -37,13 +38,13 @@ describe('settlement store', () => {
     for (let i = 0; i < 50; i++) {
       const intent = { payerWalletId: 'w_000000000000000000000001', payeeWalletId: 'w_000000000000000000000002', amountMinor: 10n, nonce: BigInt(i), expiresAtMs: BigInt(NOW + 60_000), memo: '' };
       const bytes = encodeTransfer(intent);
-      items.push({ id: transferIdOf(bytes), kind: 'transfer', bankId: 'bank-a', payerWalletId: intent.payerWalletId, payeeWalletId: intent.payeeWalletId, amountMinor: '10', nonce: String(i), expiresAtMs: String(intent.expiresAtMs), memo: '', signature: ed25519Sign(ed25519PrivateKey(customerSeed), bytes).toString('hex'), submittedAtMs: NOW });
+      items.push({ id: transferIdOf(bytes), kind: 'transfer', bankId: 'bank-a', payerWalletId: intent.payerWalletId, payeeWalletId: intent.payeeWalletId, amountMinor: '10', nonce: String(i), expiresAtMs: String(intent.expiresAtMs), memo: '', signature: ed25519Sign(ed25519PrivateKey(customerSeed), bytes).toString('hex'), submittedAtMs: NOW, payeeShard: 0 });
     }
   });
   afterAll(async () => db?.drop());
 
   it('settles a batch delivered to two workers at once exactly once', async () => {
-    const [a, b] = await Promise.all([commitBatch(db.sql, 0, signer, items, NOW), commitBatch(db.sql, 0, signer, items, NOW)]);
+    const [a, b] = await Promise.all([commitBatch(db.sql, ctx, items, NOW), commitBatch(db.sql, ctx, items, NOW)]);
     const settledBy = [a, b].map((r) => r.outcomes.filter((o) => o.status === 'settled').length).sort();
     expect(settledBy).toEqual([0, 50]);
     const duplicates = [a, b].find((r) => r.batchSeq === null)!;
@@ -58,7 +59,7 @@ describe('settlement store', () => {
     const intent = { payerWalletId: 'w_000000000000000000000001', payeeWalletId: 'w_000000000000000000000002', amountMinor: 10_000n, nonce: 999n, expiresAtMs: BigInt(NOW + 60_000), memo: '' };
     const bytes = encodeTransfer(intent);
     const item: JobItem = { ...items[0], id: transferIdOf(bytes), amountMinor: '10000', nonce: '999', signature: ed25519Sign(ed25519PrivateKey(customerSeed), bytes).toString('hex') };
-    const result = await commitBatch(db.sql, 0, signer, [item], NOW);
+    const result = await commitBatch(db.sql, ctx, [item], NOW);
     expect(result).toMatchObject({ batchSeq: '2', outcomes: [{ status: 'rejected', code: 'insufficient_funds' }] });
     const report = await audit(db.sql);
     expect(report.findings.filter((f) => f.check !== 'balance' && f.check !== 'conservation' && f.check !== 'reserve')).toEqual([]);

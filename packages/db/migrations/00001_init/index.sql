@@ -88,6 +88,8 @@ create table wallets (
   balance_minor       bigint not null default 0 check (balance_minor >= 0),
   daily_spent_minor   bigint not null default 0 check (daily_spent_minor >= 0),
   daily_spent_day     integer not null default 0,
+  -- Debited from this wallet towards a payee on another shard, not yet credited nor refunded.
+  in_flight_out_minor bigint not null default 0 check (in_flight_out_minor >= 0),
   created_at          timestamptz not null default now(),
   updated_at          timestamptz not null default now(),
   check ((kind = 'customer') = (tier is not null and public_key is not null))
@@ -114,7 +116,9 @@ create table settlement_batches (
   primary key (shard, seq)
 );
 
--- Every recorded transfer or funding, settled or rejected, with its place in a batch.
+-- Every recorded transfer or funding, with its place in the payer shard's batch. `leg_status` is
+-- what that batch committed to (settled, rejected, or debited towards another shard) and never
+-- changes; `status` is the final outcome, `in_flight` until a cross-shard credit is answered.
 create table transfers (
   id               text primary key,
   row_no           bigserial not null unique,
@@ -127,14 +131,16 @@ create table transfers (
   expires_at_ms    bigint,
   memo             text not null default '',
   signature        bytea,
-  status           text not null check (status in ('settled', 'rejected')),
+  leg_status       text not null check (leg_status in ('settled', 'rejected', 'debited')),
+  status           text not null check (status in ('settled', 'rejected', 'in_flight')),
   code             text,
   shard            integer not null,
   batch_seq        bigint not null,
   leaf_index       integer not null,
   submitted_at_ms  bigint not null,
   settled_at_ms    bigint not null,
-  check ((status = 'settled') = (code is null)),
+  check ((status = 'rejected') = (code is not null)),
+  check (leg_status = 'debited' or leg_status = status),
   check ((kind = 'transfer') = (nonce is not null and signature is not null)),
   unique (shard, batch_seq, leaf_index)
 );
@@ -143,6 +149,26 @@ create table transfers (
 create unique index transfers_payer_nonce on transfers (payer_wallet_id, nonce) where nonce is not null and code is distinct from 'nonce_reused';
 create index transfers_payer_history on transfers (payer_wallet_id, row_no);
 create index transfers_payee_history on transfers (payee_wallet_id, row_no);
+create index transfers_in_flight on transfers (shard, settled_at_ms) where status = 'in_flight';
+
+-- The legs of cross-shard transfers: the credit at the payee's shard (applied or rejected) and,
+-- after a rejected credit, the refund at the payer's shard. Leaves of their shard's batch.
+create table transfer_legs (
+  transfer_id    text not null,
+  leg            text not null check (leg in ('credit', 'refund')),
+  wallet_id      text not null,
+  amount_minor   bigint not null check (amount_minor > 0),
+  status         text not null check (status in ('applied', 'rejected')),
+  code           text,
+  from_shard     integer not null,
+  shard          integer not null,
+  batch_seq      bigint not null,
+  leaf_index     integer not null,
+  settled_at_ms  bigint not null,
+  primary key (transfer_id, leg),
+  unique (shard, batch_seq, leaf_index),
+  check ((status = 'rejected') = (code is not null) or leg = 'refund')
+);
 
 -- Idempotency-Key records, scoped per caller (a bank or an operator).
 create table idempotency_keys (

@@ -39,14 +39,14 @@ describe('conservation property', () => {
         let seq = 0;
         const freeReserve = BANKS.map(() => DEPOSIT_MINOR);
         const wallets = new Map<string, WalletState>();
-        for (const bank of BANKS) wallets.set(`t_${bank}`, { id: `t_${bank}`, bankId: bank, kind: 'treasury', tier: null, status: 'active', balanceMinor: 0n, dailySpentMinor: 0n, dailySpentDay: 0 });
+        for (const bank of BANKS) wallets.set(`t_${bank}`, { id: `t_${bank}`, bankId: bank, kind: 'treasury', tier: null, status: 'active', balanceMinor: 0n, dailySpentMinor: 0n, dailySpentDay: 0, inFlightOutMinor: 0n });
         const customer = (i: number) => `w_${i}`;
-        tiers.forEach((tier, i) => wallets.set(customer(i), { id: customer(i), bankId: BANKS[i % 2], kind: 'customer', tier, status: 'active', balanceMinor: 0n, dailySpentMinor: 0n, dailySpentDay: 0 }));
+        tiers.forEach((tier, i) => wallets.set(customer(i), { id: customer(i), bankId: BANKS[i % 2], kind: 'customer', tier, status: 'active', balanceMinor: 0n, dailySpentMinor: 0n, dailySpentDay: 0, inFlightOutMinor: 0n }));
 
-        const settle = (payer: string, payee: string, amt: bigint, kind: SettlementItem['kind']) => {
+        const settle = (payer: string, payee: string, amt: bigint, kind: 'transfer' | 'funding') => {
           seq++;
-          const item: SettlementItem = { id: seq.toString(16).padStart(64, '0'), kind, payerWalletId: payer, payeeWalletId: payee, amountMinor: amt, nonce: kind === 'funding' ? null : BigInt(seq), expiresAtMs: BigInt(now + 1000) };
-          const result = settleBatch([item], { nowMs: now, wallets, recordedIds: new Set(), usedNonces: new Set() });
+          const item: SettlementItem = { type: 'origin', id: seq.toString(16).padStart(64, '0'), kind, payerWalletId: payer, payeeWalletId: payee, amountMinor: amt, nonce: kind === 'funding' ? null : BigInt(seq), expiresAtMs: BigInt(now + 1000), payeeRemote: false };
+          const result = settleBatch([item], { nowMs: now, wallets, recordedIds: new Set(), usedNonces: new Set(), recordedCredits: new Map(), inFlight: new Map() });
           for (const [id, w] of result.changedWallets) wallets.set(id, w);
         };
 

@@ -1,23 +1,26 @@
 import { describe, expect, it } from 'vitest';
 import { REJECTION_CODES } from '../errors.js';
-import { DAY_MS, settleBatch, type SettlementItem, type WalletState } from './settle.js';
+import { DAY_MS, settleBatch, type BatchState, type InFlightTransfer, type OriginItem, type SettlementItem, type WalletState } from './settle.js';
 
 const NOW = 1_700_000_000_000;
+const TODAY = Math.floor(NOW / DAY_MS);
 const YUAN = 100n;
 
 function wallet(id: string, over: Partial<WalletState> = {}): WalletState {
-  return { id, bankId: 'bank-a', kind: 'customer', tier: 'II', status: 'active', balanceMinor: 1_000n * YUAN, dailySpentMinor: 0n, dailySpentDay: Math.floor(NOW / DAY_MS), ...over };
+  return { id, bankId: 'bank-a', kind: 'customer', tier: 'II', status: 'active', balanceMinor: 1_000n * YUAN, dailySpentMinor: 0n, dailySpentDay: TODAY, inFlightOutMinor: 0n, ...over };
 }
 
-function item(over: Partial<SettlementItem> = {}): SettlementItem {
-  return { id: 'a'.repeat(64), kind: 'transfer', payerWalletId: 'w_payer', payeeWalletId: 'w_payee', amountMinor: 10n * YUAN, nonce: 1n, expiresAtMs: BigInt(NOW + 60_000), ...over };
+function item(over: Partial<OriginItem> = {}): OriginItem {
+  return { type: 'origin', id: 'a'.repeat(64), kind: 'transfer', payerWalletId: 'w_payer', payeeWalletId: 'w_payee', amountMinor: 10n * YUAN, nonce: 1n, expiresAtMs: BigInt(NOW + 60_000), payeeRemote: false, ...over };
+}
+
+function state(wallets: WalletState[], over: Partial<BatchState> = {}): BatchState {
+  return { nowMs: NOW, wallets: new Map(wallets.map((w) => [w.id, w])), recordedIds: new Set(), usedNonces: new Set(), recordedCredits: new Map(), inFlight: new Map(), ...over };
 }
 
 function run(it: SettlementItem, payer: Partial<WalletState> | null, payee: Partial<WalletState> | null, extra: { recorded?: string[]; nonces?: string[] } = {}) {
-  const wallets = new Map<string, WalletState>();
-  if (payer) wallets.set('w_payer', wallet('w_payer', payer));
-  if (payee) wallets.set('w_payee', wallet('w_payee', payee));
-  return settleBatch([it], { nowMs: NOW, wallets, recordedIds: new Set(extra.recorded ?? []), usedNonces: new Set(extra.nonces ?? []) });
+  const wallets = [payer && wallet('w_payer', payer), payee && wallet('w_payee', payee)].filter((w): w is WalletState => w !== null);
+  return settleBatch([it], state(wallets, { recordedIds: new Set(extra.recorded ?? []), usedNonces: new Set(extra.nonces ?? []) }));
 }
 
 /**
@@ -48,7 +51,7 @@ describe('settleBatch result codes in precedence order', () => {
     it(`rejects with ${code} and changes no wallet`, () => {
       const result = scenario();
       expect(result.outcomes).toEqual([{ status: 'rejected', code }]);
-      expect(result.recorded).toHaveLength(1);
+      expect(result.leaves).toMatchObject([{ type: 'transfer', legStatus: 'rejected', code }]);
       expect(result.changedWallets.size).toBe(0);
     });
   }
@@ -56,7 +59,7 @@ describe('settleBatch result codes in precedence order', () => {
   it('answers duplicate before any other rule and records nothing', () => {
     const result = run(item(), null, null, { recorded: ['a'.repeat(64)], nonces: ['w_payer:1'] });
     expect(result.outcomes).toEqual([{ status: 'duplicate' }]);
-    expect(result.recorded).toHaveLength(0);
+    expect(result.leaves).toHaveLength(0);
   });
 });
 
@@ -69,27 +72,21 @@ describe('settleBatch effects', () => {
   });
 
   it('resets the daily outflow on a new UTC day', () => {
-    const result = run(item({ amountMinor: 100n }), { dailySpentMinor: 100_000n * YUAN, dailySpentDay: Math.floor(NOW / DAY_MS) - 1 }, {});
+    const result = run(item({ amountMinor: 100n }), { dailySpentMinor: 100_000n * YUAN, dailySpentDay: TODAY - 1 }, {});
     expect(result.outcomes).toEqual([{ status: 'settled' }]);
     expect(result.changedWallets.get('w_payer')!.dailySpentMinor).toBe(100n);
   });
 
   it('exempts redemptions to a treasury from payment caps but not from the balance check', () => {
-    const wallets = new Map([
-      ['w_payer', wallet('w_payer', { tier: 'IV', balanceMinor: 9_000n * YUAN })],
-      ['t_bank-a', wallet('t_bank-a', { kind: 'treasury', tier: null, balanceMinor: 0n })],
-    ]);
+    const wallets = [wallet('w_payer', { tier: 'IV', balanceMinor: 9_000n * YUAN }), wallet('t_bank-a', { kind: 'treasury', tier: null, balanceMinor: 0n })];
     const redeem = item({ payeeWalletId: 't_bank-a', amountMinor: 9_000n * YUAN });
-    const result = settleBatch([redeem, item({ id: 'b'.repeat(64), nonce: 2n, payeeWalletId: 't_bank-a', amountMinor: 1n })], { nowMs: NOW, wallets, recordedIds: new Set(), usedNonces: new Set() });
+    const result = settleBatch([redeem, item({ id: 'b'.repeat(64), nonce: 2n, payeeWalletId: 't_bank-a', amountMinor: 1n })], state(wallets));
     expect(result.outcomes).toEqual([{ status: 'settled' }, { status: 'rejected', code: 'insufficient_funds' }]);
     expect(result.changedWallets.get('w_payer')!.dailySpentMinor).toBe(0n);
   });
 
   it('applies items in order against the state left by earlier items of the same batch', () => {
-    const wallets = new Map([
-      ['w_payer', wallet('w_payer', { balanceMinor: 100n })],
-      ['w_payee', wallet('w_payee', { balanceMinor: 0n })],
-    ]);
+    const wallets = [wallet('w_payer', { balanceMinor: 100n }), wallet('w_payee', { balanceMinor: 0n })];
     const items = [
       item({ id: '1'.repeat(64), nonce: 1n, amountMinor: 60n }),
       item({ id: '2'.repeat(64), nonce: 2n, amountMinor: 60n }),
@@ -97,7 +94,8 @@ describe('settleBatch effects', () => {
       item({ id: '1'.repeat(64), nonce: 1n, amountMinor: 60n }),
       item({ id: '4'.repeat(64), nonce: 2n, amountMinor: 1n }),
     ];
-    const result = settleBatch(items, { nowMs: NOW, wallets, recordedIds: new Set(), usedNonces: new Set() });
+    const s = state(wallets);
+    const result = settleBatch(items, s);
     expect(result.outcomes).toEqual([
       { status: 'settled' },
       { status: 'rejected', code: 'insufficient_funds' },
@@ -107,15 +105,95 @@ describe('settleBatch effects', () => {
     ]);
     expect(result.changedWallets.get('w_payer')!.balanceMinor).toBe(100n);
     expect(result.changedWallets.get('w_payee')!.balanceMinor).toBe(0n);
-    expect(wallets.get('w_payer')!.balanceMinor).toBe(100n);
+    expect(s.wallets.get('w_payer')!.balanceMinor).toBe(100n);
   });
 
   it('treats a credit that would overflow 2^63-1 as over the balance limit', () => {
-    const wallets = new Map([
-      ['t_bank-a', wallet('t_bank-a', { kind: 'treasury', tier: null, balanceMinor: 2n ** 63n - 1n })],
-      ['w_payer', wallet('w_payer', { tier: 'I', balanceMinor: 5n })],
+    const wallets = [wallet('t_bank-a', { kind: 'treasury', tier: null, balanceMinor: 2n ** 63n - 1n }), wallet('w_payer', { tier: 'I', balanceMinor: 5n })];
+    const result = settleBatch([item({ payeeWalletId: 't_bank-a', amountMinor: 5n })], state(wallets));
+    expect(result.outcomes).toEqual([{ status: 'rejected', code: 'exceeds_balance_limit' }]);
+  });
+});
+
+describe('transfers between shards', () => {
+  const remote = (over: Partial<OriginItem> = {}) => item({ payeeRemote: true, payeeWalletId: 'w_remote', ...over });
+  const flight = (over: Partial<InFlightTransfer> = {}): InFlightTransfer => ({ payerWalletId: 'w_payer', amountMinor: 300n, countedAsPayment: true, debitDay: TODAY, ...over });
+
+  it('debits the payer, holds the money in flight and sends a credit; payee rules wait for the payee shard', () => {
+    const result = settleBatch([remote({ amountMinor: 300n })], state([wallet('w_payer', { balanceMinor: 1000n })]));
+    expect(result.outcomes).toEqual([{ status: 'debited' }]);
+    expect(result.leaves).toMatchObject([{ type: 'transfer', legStatus: 'debited', code: null }]);
+    expect(result.changedWallets.get('w_payer')).toMatchObject({ balanceMinor: 700n, inFlightOutMinor: 300n, dailySpentMinor: 300n });
+    expect(result.creditsToSend).toEqual([{ id: 'a'.repeat(64), payeeWalletId: 'w_remote', amountMinor: 300n }]);
+  });
+
+  it('still applies payer rules to a remote payment', () => {
+    const result = settleBatch([remote({ amountMinor: 2_001n * YUAN })], state([wallet('w_payer', { tier: 'IV', balanceMinor: 5_000n * YUAN })]));
+    expect(result.outcomes).toEqual([{ status: 'rejected', code: 'exceeds_payment_limit' }]);
+    expect(result.creditsToSend).toEqual([]);
+  });
+
+  it('applies a credit at the payee shard and answers applied', () => {
+    const credit: SettlementItem = { type: 'credit', id: 'c'.repeat(64), payeeWalletId: 'w_payee', amountMinor: 300n, fromShard: 1 };
+    const result = settleBatch([credit], state([wallet('w_payee', { balanceMinor: 0n })]));
+    expect(result.outcomes).toEqual([{ status: 'applied' }]);
+    expect(result.leaves).toMatchObject([{ type: 'leg', leg: 'credit', status: 'applied', walletId: 'w_payee', amountMinor: 300n }]);
+    expect(result.changedWallets.get('w_payee')!.balanceMinor).toBe(300n);
+    expect(result.resultsToSend).toEqual([{ id: 'c'.repeat(64), toShard: 1, status: 'applied', code: null }]);
+  });
+
+  it.each([
+    ['payee_not_found', null],
+    ['payee_closed', { status: 'closed' as const }],
+    ['payee_frozen', { status: 'frozen' as const }],
+    ['exceeds_balance_limit', { tier: 'IV' as const, balanceMinor: 9_000n * YUAN, inFlightOutMinor: 1_000n * YUAN }],
+  ])('rejects a credit with %s, changes nothing, and answers with the code', (code, payee) => {
+    const credit: SettlementItem = { type: 'credit', id: 'c'.repeat(64), payeeWalletId: 'w_payee', amountMinor: 1n, fromShard: 2 };
+    const result = settleBatch([credit], state(payee ? [wallet('w_payee', payee)] : []));
+    expect(result.outcomes).toEqual([{ status: 'rejected', code }]);
+    expect(result.changedWallets.size).toBe(0);
+    expect(result.resultsToSend).toEqual([{ id: 'c'.repeat(64), toShard: 2, status: 'rejected', code }]);
+  });
+
+  it('answers a repeated credit with the recorded result and applies nothing', () => {
+    const credit: SettlementItem = { type: 'credit', id: 'c'.repeat(64), payeeWalletId: 'w_payee', amountMinor: 300n, fromShard: 1 };
+    const result = settleBatch([credit, credit], state([wallet('w_payee')], { recordedCredits: new Map([['c'.repeat(64), { status: 'applied', code: null, fromShard: 1 }]]) }));
+    expect(result.outcomes).toEqual([{ status: 'duplicate' }, { status: 'duplicate' }]);
+    expect(result.leaves).toEqual([]);
+    expect(result.changedWallets.size).toBe(0);
+    expect(result.resultsToSend).toEqual([
+      { id: 'c'.repeat(64), toShard: 1, status: 'applied', code: null },
+      { id: 'c'.repeat(64), toShard: 1, status: 'applied', code: null },
     ]);
-    const result = settleBatch([item({ payeeWalletId: 't_bank-a', amountMinor: 5n })], { nowMs: NOW, wallets, recordedIds: new Set(), usedNonces: new Set() });
+  });
+
+  it('settles the transfer when the credit was applied, releasing the in-flight amount', () => {
+    const result = settleBatch([{ type: 'credit_result', id: 'c'.repeat(64), status: 'applied', code: null }], state([wallet('w_payer', { balanceMinor: 700n, inFlightOutMinor: 300n })], { inFlight: new Map([['c'.repeat(64), flight()]]) }));
+    expect(result.outcomes).toEqual([{ status: 'settled' }]);
+    expect(result.finalized).toEqual([{ id: 'c'.repeat(64), status: 'settled', code: null }]);
+    expect(result.changedWallets.get('w_payer')).toMatchObject({ balanceMinor: 700n, inFlightOutMinor: 0n });
+    expect(result.leaves).toEqual([]);
+  });
+
+  it('refunds the payer exactly once when the credit was rejected, whatever the payer status, and gives back the daily allowance', () => {
+    const payer = wallet('w_payer', { status: 'frozen', balanceMinor: 700n, inFlightOutMinor: 300n, dailySpentMinor: 300n });
+    const rejected: SettlementItem = { type: 'credit_result', id: 'c'.repeat(64), status: 'rejected', code: 'payee_frozen' };
+    const result = settleBatch([rejected, rejected], state([payer], { inFlight: new Map([['c'.repeat(64), flight()]]) }));
+    expect(result.outcomes).toEqual([{ status: 'rejected', code: 'payee_frozen' }, { status: 'duplicate' }]);
+    expect(result.changedWallets.get('w_payer')).toMatchObject({ balanceMinor: 1000n, inFlightOutMinor: 0n, dailySpentMinor: 0n });
+    expect(result.leaves).toMatchObject([{ type: 'leg', leg: 'refund', status: 'applied', walletId: 'w_payer', amountMinor: 300n, code: 'payee_frozen' }]);
+    expect(result.finalized).toEqual([{ id: 'c'.repeat(64), status: 'rejected', code: 'payee_frozen' }]);
+  });
+
+  it('ignores a result for a transfer that is no longer in flight', () => {
+    const result = settleBatch([{ type: 'credit_result', id: 'c'.repeat(64), status: 'rejected', code: 'payee_frozen' }], state([wallet('w_payer')]));
+    expect(result.outcomes).toEqual([{ status: 'duplicate' }]);
+    expect(result.changedWallets.size).toBe(0);
+  });
+
+  it('counts money in flight outwards against the payee balance cap, so that a refund always fits', () => {
+    const payee = wallet('w_payee', { tier: 'IV', balanceMinor: 5_000n * YUAN, inFlightOutMinor: 5_000n * YUAN });
+    const result = settleBatch([item({ amountMinor: 1n })], state([wallet('w_payer'), payee]));
     expect(result.outcomes).toEqual([{ status: 'rejected', code: 'exceeds_balance_limit' }]);
   });
 });

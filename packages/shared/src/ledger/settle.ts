@@ -1,16 +1,27 @@
 /**
  * The settlement core: which items of a batch settle, and what they change. Pure: no database,
- * no queue, no clock, no randomness. The settlement worker prefetches the state this needs
- * (the touched wallets, which ids and nonces already exist), calls `settleBatch`, and writes
- * the result back in one transaction.
+ * no queue, no clock, no randomness. The settlement worker prefetches the state this needs (the
+ * touched wallets, which ids, nonces and legs already exist, which transfers are in flight),
+ * calls `settleBatch`, and writes the result back in one transaction.
  *
- * Rules are checked in a fixed precedence order; the first that fails names the outcome:
+ * A batch belongs to one shard and holds three kinds of item:
+ * - origin: a transfer or funding submitted at the payer's shard. If the payee lives here too it
+ *   settles or is rejected outright. If the payee lives on another shard, the payer is debited
+ *   and the money is in flight ("debited"); a credit item goes to the payee's shard.
+ * - credit: the payee's shard applies the credit, or rejects it (payee missing, closed, frozen or
+ *   over its cap); either way a credit result goes back to the payer's shard.
+ * - credit result: the payer's shard closes the transfer: settled, or rejected with the payee's
+ *   code and the amount refunded to the payer, exactly once.
+ *
+ * Rules for origin items, in precedence order (the first that fails names the outcome):
  *   duplicate (answered with the original outcome, not recorded again)
  *   nonce_reused, expired, payer_not_found, payee_not_found, payer_closed, payee_closed,
  *   payer_frozen, payee_frozen, exceeds_payment_limit, exceeds_daily_limit,
  *   insufficient_funds, exceeds_balance_limit.
- * Per-payment and daily caps apply to payments; a redemption (a customer paying its own bank's
- * treasury) and a funding (treasury to customer) are conversions, not payments, and are exempt.
+ * Payee rules are checked where the payee lives. Per-payment and daily caps apply to payments;
+ * a redemption (a customer paying its own bank's treasury) and a funding (treasury to customer)
+ * are conversions, not payments, and are exempt. A payee's balance cap counts the money it has
+ * in flight outwards, so that a refund always fits under the cap.
  */
 import type { ItemKind } from '../canonical.js';
 import type { RejectionCode } from '../errors.js';
@@ -31,9 +42,12 @@ export interface WalletState {
   /** Outflow on `dailySpentDay` (days since the Unix epoch, UTC). */
   dailySpentMinor: bigint;
   dailySpentDay: number;
+  /** Debited from this wallet and not yet credited to a payee on another shard, nor refunded. */
+  inFlightOutMinor: bigint;
 }
 
-export interface SettlementItem {
+export interface OriginItem {
+  type: 'origin';
   id: string;
   kind: ItemKind;
   payerWalletId: string;
@@ -42,27 +56,77 @@ export interface SettlementItem {
   /** Null for fundings, which are authorized by the bank rather than signed by a customer. */
   nonce: bigint | null;
   expiresAtMs: bigint | null;
+  /** Whether the payee is a payment (not a redemption or funding); decided where the payee is known. */
+  payeeRemote: boolean;
+  /** For a remote payee: whether the gateway saw it as a treasury (a redemption), exempt from payment caps. */
+  payeeIsTreasury?: boolean;
 }
 
-export type Outcome = { status: 'settled' } | { status: 'rejected'; code: RejectionCode } | { status: 'duplicate' };
+export interface CreditItem {
+  type: 'credit';
+  /** The transfer id. */
+  id: string;
+  payeeWalletId: string;
+  amountMinor: bigint;
+  fromShard: number;
+}
+
+export interface CreditResultItem {
+  type: 'credit_result';
+  /** The transfer id. */
+  id: string;
+  status: 'applied' | 'rejected';
+  code: RejectionCode | null;
+}
+
+export type SettlementItem = OriginItem | CreditItem | CreditResultItem;
+
+export type Outcome =
+  | { status: 'settled' }
+  | { status: 'rejected'; code: RejectionCode }
+  | { status: 'debited' }
+  | { status: 'applied' }
+  | { status: 'duplicate' };
+
+/** A leaf of the batch's Merkle tree: an origin transfer with its outcome here, or a leg. */
+export type BatchLeaf =
+  | { type: 'transfer'; item: OriginItem; legStatus: 'settled' | 'rejected' | 'debited'; code: RejectionCode | null }
+  | { type: 'leg'; transferId: string; leg: 'credit' | 'refund'; walletId: string; amountMinor: bigint; status: 'applied' | 'rejected'; code: RejectionCode | null };
+
+export interface InFlightTransfer {
+  payerWalletId: string;
+  amountMinor: bigint;
+  /** Whether the debit counted against the payer's daily outflow, and on which day. */
+  countedAsPayment: boolean;
+  debitDay: number;
+}
 
 export interface BatchState {
   /** Batch time, Unix ms: the expiry and daily-cap clock. */
   nowMs: number;
-  /** Every wallet the items name that exists. */
+  /** Every wallet of this shard the items name that exists. */
   wallets: ReadonlyMap<string, WalletState>;
-  /** Ids of items already recorded (settled or rejected) before this batch. */
+  /** Ids of origin items already recorded (settled, rejected or debited) before this batch. */
   recordedIds: ReadonlySet<string>;
   /** `${payerWalletId}:${nonce}` of transfers already recorded before this batch. */
   usedNonces: ReadonlySet<string>;
+  /** Credit legs already recorded at this shard, by transfer id. */
+  recordedCredits: ReadonlyMap<string, { status: 'applied' | 'rejected'; code: RejectionCode | null; fromShard: number }>;
+  /** Origin transfers of this shard still in flight, by id. */
+  inFlight: ReadonlyMap<string, InFlightTransfer>;
 }
 
 export interface BatchResult {
   /** One outcome per input item, in input order. */
   outcomes: Outcome[];
-  /** The items to record (everything but duplicates), in order, with their outcomes. */
-  recorded: Array<{ item: SettlementItem; outcome: Exclude<Outcome, { status: 'duplicate' }> }>;
-  /** The new state of every wallet whose balance or daily outflow changed. */
+  /** What this batch commits to, in leaf order. */
+  leaves: BatchLeaf[];
+  /** Transfers of this shard that became final: settled, or rejected and refunded. */
+  finalized: Array<{ id: string; status: 'settled' | 'rejected'; code: RejectionCode | null }>;
+  /** Messages for other shards: credits for remote payees, results back to payers' shards (including replies to repeated credits). */
+  creditsToSend: Array<{ id: string; payeeWalletId: string; amountMinor: bigint }>;
+  resultsToSend: Array<{ id: string; toShard: number; status: 'applied' | 'rejected'; code: RejectionCode | null }>;
+  /** The new state of every wallet that changed. */
   changedWallets: Map<string, WalletState>;
 }
 
@@ -71,84 +135,162 @@ export function dayOf(ms: number): number {
   return Math.floor(ms / DAY_MS);
 }
 
-/** The first rule the item breaks against the current state, or null if it settles. */
-export function checkItem(item: SettlementItem, payer: WalletState | undefined, payee: WalletState | undefined, state: { nowMs: number; nonceUsed: boolean }): RejectionCode | null {
+function payeeHeadroomCheck(payee: WalletState, amount: bigint): boolean {
+  const cap = limitsOf(payee.kind, payee.tier).balanceMaxMinor ?? AMOUNT_MINOR_MAX;
+  return payee.balanceMinor + payee.inFlightOutMinor + amount <= cap;
+}
+
+/** The payee-side rules, shared by local origins and credits. */
+function checkPayee(payee: WalletState | undefined, amount: bigint): RejectionCode | null {
+  if (!payee) return 'payee_not_found';
+  if (payee.status === 'closed') return 'payee_closed';
+  if (payee.status === 'frozen') return 'payee_frozen';
+  if (!payeeHeadroomCheck(payee, amount)) return 'exceeds_balance_limit';
+  return null;
+}
+
+/** The first rule an origin item breaks against the current state, or null if it can proceed. */
+export function checkOrigin(item: OriginItem, payer: WalletState | undefined, payee: WalletState | undefined, state: { nowMs: number; nonceUsed: boolean }): RejectionCode | null {
   if (state.nonceUsed) return 'nonce_reused';
   if (item.expiresAtMs !== null && item.expiresAtMs <= BigInt(state.nowMs)) return 'expired';
   if (!payer) return 'payer_not_found';
-  if (!payee) return 'payee_not_found';
+  if (!item.payeeRemote && !payee) return 'payee_not_found';
   if (payer.status === 'closed') return 'payer_closed';
-  if (payee.status === 'closed') return 'payee_closed';
+  if (payee?.status === 'closed') return 'payee_closed';
   if (payer.status === 'frozen') return 'payer_frozen';
-  if (payee.status === 'frozen') return 'payee_frozen';
+  if (payee?.status === 'frozen') return 'payee_frozen';
   const payerLimits = limitsOf(payer.kind, payer.tier);
-  const isPayment = item.kind === 'transfer' && payee.kind !== 'treasury';
-  if (isPayment && payerLimits.paymentMaxMinor !== null && item.amountMinor > payerLimits.paymentMaxMinor) return 'exceeds_payment_limit';
-  if (isPayment && payerLimits.dailyOutflowMaxMinor !== null) {
-    const spent = payer.dailySpentDay === dayOf(state.nowMs) ? payer.dailySpentMinor : 0n;
-    if (spent + item.amountMinor > payerLimits.dailyOutflowMaxMinor) return 'exceeds_daily_limit';
+  if (isPayment(item, payee)) {
+    if (payerLimits.paymentMaxMinor !== null && item.amountMinor > payerLimits.paymentMaxMinor) return 'exceeds_payment_limit';
+    if (payerLimits.dailyOutflowMaxMinor !== null) {
+      const spent = payer.dailySpentDay === dayOf(state.nowMs) ? payer.dailySpentMinor : 0n;
+      if (spent + item.amountMinor > payerLimits.dailyOutflowMaxMinor) return 'exceeds_daily_limit';
+    }
   }
   if (payer.balanceMinor < item.amountMinor) return 'insufficient_funds';
-  const payeeCap = limitsOf(payee.kind, payee.tier).balanceMaxMinor ?? AMOUNT_MINOR_MAX;
-  if (payee.balanceMinor + item.amountMinor > payeeCap) return 'exceeds_balance_limit';
+  if (payee && !payeeHeadroomCheck(payee, item.amountMinor)) return 'exceeds_balance_limit';
   return null;
+}
+
+function isPayment(item: OriginItem, payee: WalletState | undefined): boolean {
+  if (item.kind !== 'transfer') return false;
+  return item.payeeRemote ? !item.payeeIsTreasury : payee!.kind !== 'treasury';
 }
 
 /** Applies a batch of items in order. Never mutates its input. */
 export function settleBatch(items: readonly SettlementItem[], state: BatchState): BatchResult {
   const wallets = new Map<string, WalletState>();
   const current = (id: string) => wallets.get(id) ?? state.wallets.get(id);
+  const put = (w: WalletState) => wallets.set(w.id, w);
   const seenIds = new Set<string>();
   const seenNonces = new Set<string>();
-  const outcomes: Outcome[] = [];
-  const recorded: BatchResult['recorded'] = [];
+  const seenCredits = new Set<string>();
+  const seenResults = new Set<string>();
   const today = dayOf(state.nowMs);
+  const r: BatchResult = { outcomes: [], leaves: [], finalized: [], creditsToSend: [], resultsToSend: [], changedWallets: wallets };
+  // The money this batch lets out of the shard (debits in flight) and in (credits, refunds).
+  let expectedDelta = 0n;
 
   for (const item of items) {
-    if (state.recordedIds.has(item.id) || seenIds.has(item.id)) {
-      outcomes.push({ status: 'duplicate' });
-      continue;
+    if (item.type === 'origin') {
+      if (state.recordedIds.has(item.id) || seenIds.has(item.id)) {
+        r.outcomes.push({ status: 'duplicate' });
+        continue;
+      }
+      seenIds.add(item.id);
+      const nonceKey = item.nonce === null ? null : `${item.payerWalletId}:${item.nonce}`;
+      const nonceUsed = nonceKey !== null && (state.usedNonces.has(nonceKey) || seenNonces.has(nonceKey));
+      if (nonceKey !== null) seenNonces.add(nonceKey);
+      const payer = current(item.payerWalletId);
+      const payee = item.payeeRemote ? undefined : current(item.payeeWalletId);
+      const code = checkOrigin(item, payer, payee, { nowMs: state.nowMs, nonceUsed });
+      if (code !== null) {
+        r.outcomes.push({ status: 'rejected', code });
+        r.leaves.push({ type: 'transfer', item, legStatus: 'rejected', code });
+        continue;
+      }
+      const payment = isPayment(item, payee);
+      const spentBefore = payer!.dailySpentDay === today ? payer!.dailySpentMinor : 0n;
+      put({
+        ...payer!,
+        balanceMinor: payer!.balanceMinor - item.amountMinor,
+        dailySpentDay: today,
+        dailySpentMinor: payment ? spentBefore + item.amountMinor : spentBefore,
+        inFlightOutMinor: payer!.inFlightOutMinor + (item.payeeRemote ? item.amountMinor : 0n),
+      });
+      if (item.payeeRemote) {
+        expectedDelta -= item.amountMinor;
+        r.outcomes.push({ status: 'debited' });
+        r.leaves.push({ type: 'transfer', item, legStatus: 'debited', code: null });
+        r.creditsToSend.push({ id: item.id, payeeWalletId: item.payeeWalletId, amountMinor: item.amountMinor });
+      } else {
+        const payeeNow = current(item.payeeWalletId)!;
+        put({ ...payeeNow, balanceMinor: payeeNow.balanceMinor + item.amountMinor });
+        r.outcomes.push({ status: 'settled' });
+        r.leaves.push({ type: 'transfer', item, legStatus: 'settled', code: null });
+      }
+    } else if (item.type === 'credit') {
+      const recorded = state.recordedCredits.get(item.id);
+      if (recorded || seenCredits.has(item.id)) {
+        // A repeated credit (the payer's shard did not hear back): answer again, change nothing.
+        if (recorded) r.resultsToSend.push({ id: item.id, toShard: item.fromShard, status: recorded.status, code: recorded.code });
+        r.outcomes.push({ status: 'duplicate' });
+        continue;
+      }
+      seenCredits.add(item.id);
+      const payee = current(item.payeeWalletId);
+      const code = checkPayee(payee, item.amountMinor);
+      if (code !== null) {
+        r.outcomes.push({ status: 'rejected', code });
+        r.leaves.push({ type: 'leg', transferId: item.id, leg: 'credit', walletId: item.payeeWalletId, amountMinor: item.amountMinor, status: 'rejected', code });
+        r.resultsToSend.push({ id: item.id, toShard: item.fromShard, status: 'rejected', code });
+        continue;
+      }
+      put({ ...payee!, balanceMinor: payee!.balanceMinor + item.amountMinor });
+      expectedDelta += item.amountMinor;
+      r.outcomes.push({ status: 'applied' });
+      r.leaves.push({ type: 'leg', transferId: item.id, leg: 'credit', walletId: item.payeeWalletId, amountMinor: item.amountMinor, status: 'applied', code: null });
+      r.resultsToSend.push({ id: item.id, toShard: item.fromShard, status: 'applied', code: null });
+    } else {
+      const flight = state.inFlight.get(item.id);
+      if (!flight || seenResults.has(item.id)) {
+        r.outcomes.push({ status: 'duplicate' });
+        continue;
+      }
+      seenResults.add(item.id);
+      const payer = current(flight.payerWalletId);
+      if (!payer) throw new Error(`invariant broken: payer ${flight.payerWalletId} of in-flight transfer ${item.id} is missing`);
+      if (item.status === 'applied') {
+        put({ ...payer, inFlightOutMinor: payer.inFlightOutMinor - flight.amountMinor });
+        r.outcomes.push({ status: 'settled' });
+        r.finalized.push({ id: item.id, status: 'settled', code: null });
+      } else {
+        // The refund: the money comes back exactly once, whatever the payer's status; its
+        // daily allowance is given back if the refund lands on the day of the debit.
+        const sameDay = flight.countedAsPayment && payer.dailySpentDay === flight.debitDay;
+        put({
+          ...payer,
+          balanceMinor: payer.balanceMinor + flight.amountMinor,
+          inFlightOutMinor: payer.inFlightOutMinor - flight.amountMinor,
+          dailySpentMinor: sameDay ? (payer.dailySpentMinor > flight.amountMinor ? payer.dailySpentMinor - flight.amountMinor : 0n) : payer.dailySpentMinor,
+        });
+        expectedDelta += flight.amountMinor;
+        r.outcomes.push({ status: 'rejected', code: item.code! });
+        r.leaves.push({ type: 'leg', transferId: item.id, leg: 'refund', walletId: flight.payerWalletId, amountMinor: flight.amountMinor, status: 'applied', code: item.code });
+        r.finalized.push({ id: item.id, status: 'rejected', code: item.code });
+      }
     }
-    seenIds.add(item.id);
-    const nonceKey = item.nonce === null ? null : `${item.payerWalletId}:${item.nonce}`;
-    const nonceUsed = nonceKey !== null && (state.usedNonces.has(nonceKey) || seenNonces.has(nonceKey));
-    if (nonceKey !== null) seenNonces.add(nonceKey);
-
-    const payer = current(item.payerWalletId);
-    const payee = current(item.payeeWalletId);
-    const code = checkItem(item, payer, payee, { nowMs: state.nowMs, nonceUsed });
-    if (code !== null) {
-      const outcome = { status: 'rejected' as const, code };
-      outcomes.push(outcome);
-      recorded.push({ item, outcome });
-      continue;
-    }
-    // checkItem returned null, so both wallets exist.
-    const isPayment = item.kind === 'transfer' && payee!.kind !== 'treasury';
-    const spentBefore = payer!.dailySpentDay === today ? payer!.dailySpentMinor : 0n;
-    const newPayer: WalletState = {
-      ...payer!,
-      balanceMinor: payer!.balanceMinor - item.amountMinor,
-      dailySpentDay: today,
-      dailySpentMinor: isPayment ? spentBefore + item.amountMinor : spentBefore,
-    };
-    wallets.set(newPayer.id, newPayer);
-    const payeeNow = current(item.payeeWalletId)!;
-    wallets.set(payeeNow.id, { ...payeeNow, balanceMinor: payeeNow.balanceMinor + item.amountMinor });
-    const outcome = { status: 'settled' as const };
-    outcomes.push(outcome);
-    recorded.push({ item, outcome });
   }
 
-  // A batch moves money between wallets; it never creates or destroys any.
+  // A batch moves money only by what it lets out of the shard or takes in; it never creates or
+  // destroys any, and no balance or in-flight amount goes negative.
   let before = 0n;
   let after = 0n;
   for (const [id, w] of wallets) {
     before += state.wallets.get(id)!.balanceMinor;
     after += w.balanceMinor;
-    if (w.balanceMinor < 0n) throw new Error(`invariant broken: wallet ${id} would go negative`);
+    if (w.balanceMinor < 0n || w.inFlightOutMinor < 0n) throw new Error(`invariant broken: wallet ${id} would go negative`);
   }
-  if (before !== after) throw new Error(`invariant broken: batch changes total balance by ${after - before}`);
-
-  return { outcomes, recorded, changedWallets: wallets };
+  if (after - before !== expectedDelta) throw new Error(`invariant broken: batch changes total balance by ${after - before}, expected ${expectedDelta}`);
+  return r;
 }

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { idempotencyKeyOf, runIdempotent } from '@cbdc/http/idempotency';
+import { moneyInFlightMinor } from '@cbdc/db/in-flight';
 import { ApiError } from '@cbdc/shared/problem';
 import { amountMinorSchema, bankIdSchema } from '@cbdc/shared/schemas';
 import { bankView, loadBanks } from '../banks/routes.js';
@@ -69,7 +70,7 @@ export async function issuanceRoutes(app: FastifyInstance, ctx: IssuerContext): 
       supplyMinor: head.supply_minor.toString(),
       backingMinor: head.supply_minor.toString(),
       walletBalancesMinor: (totals.balances ?? 0n).toString(),
-      inFlightMinor: '0',
+      inFlightMinor: (await moneyInFlightMinor(sql)).toString(),
       freeReserveMinor: (totals.free ?? 0n).toString(),
       chain: { seq: head.seq.toString(), headHash: head.hash.toString('hex'), issuerPublicKey: head.public_key?.toString('hex') ?? null },
       banks: (await loadBanks(ctx)).map(bankView),

@@ -175,6 +175,10 @@ export class SettlementClient {
     const result = (typeof returnvalue === 'string' ? JSON.parse(returnvalue) : returnvalue) as JobResult | null;
     if (!result?.outcomes) return;
     for (const outcome of result.outcomes) {
+      // Only a final answer releases a waiting request: a debit in flight to another shard is
+      // not final; its transfer becomes final with the credit result at the payer's shard.
+      const final = outcome.type === 'credit_result' ? outcome.status === 'settled' || outcome.status === 'rejected' : outcome.type !== 'credit' && outcome.status !== 'debited';
+      if (!final) continue;
       const list = this.waiters.get(outcome.id);
       if (!list) continue;
       this.waiters.delete(outcome.id);

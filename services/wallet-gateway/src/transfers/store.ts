@@ -1,7 +1,7 @@
 /** Reading recorded transfers: outcomes, history and receipts. */
 import type { Sql } from '@cbdc/db/connect';
-import { encodeLeaf } from '@cbdc/shared/canonical';
-import { leafHash, merklePath } from '@cbdc/shared/merkle';
+import { loadBatchLeaves, storedLeafHash } from '@cbdc/db/leaves';
+import { merklePath } from '@cbdc/shared/merkle';
 
 export interface TransferRow {
   id: string;
@@ -14,7 +14,8 @@ export interface TransferRow {
   nonce: bigint | null;
   expires_at_ms: bigint | null;
   memo: string;
-  status: 'settled' | 'rejected';
+  leg_status: 'settled' | 'rejected' | 'debited';
+  status: 'settled' | 'rejected' | 'in_flight';
   code: string | null;
   shard: number;
   batch_seq: bigint;
@@ -23,12 +24,12 @@ export interface TransferRow {
   settled_at_ms: bigint;
 }
 
-/** The wire form of a recorded transfer: its outcome is final. */
+/** The wire form of a recorded transfer: final if settled or rejected; pending while in flight between shards. */
 export function transferView(t: TransferRow) {
   return {
     id: t.id,
     kind: t.kind,
-    status: t.status,
+    status: (t.status === 'in_flight' ? 'pending' : t.status) as 'settled' | 'rejected' | 'pending',
     code: t.code,
     payerWalletId: t.payer_wallet_id,
     payeeWalletId: t.payee_wallet_id,
@@ -43,7 +44,7 @@ export function transferView(t: TransferRow) {
 }
 export type TransferView = ReturnType<typeof transferView>;
 
-const COLUMNS = 'id, row_no, kind, bank_id, payer_wallet_id, payee_wallet_id, amount_minor, nonce, expires_at_ms, memo, status, code, shard, batch_seq, leaf_index, submitted_at_ms, settled_at_ms';
+const COLUMNS = 'id, row_no, kind, bank_id, payer_wallet_id, payee_wallet_id, amount_minor, nonce, expires_at_ms, memo, leg_status, status, code, shard, batch_seq, leaf_index, submitted_at_ms, settled_at_ms';
 
 export async function transfersByIds(sql: Sql, ids: string[]): Promise<Map<string, TransferRow>> {
   if (ids.length === 0) return new Map();
@@ -75,26 +76,18 @@ export async function historyPage(sql: Sql, walletId: string, limit: number, bef
   return { rows: page.map(transferView), nextRowNo: rows.length > limit ? page[page.length - 1].row_no : null };
 }
 
-/**
- * A receipt: the transfer's leaf content, its batch header with the shard's signature, and its
- * Merkle path. With the shard's public key, a bank verifies it offline (see @cbdc/client).
- */
-export async function receiptOf(sql: Sql, t: TransferRow) {
+/** The proof of one leaf: its batch header, the shard's signature and the Merkle path. */
+async function proofOf(sql: Sql, shard: number, batchSeq: bigint, leafIndex: number) {
   const [batch] = await sql<{ prev_hash: Buffer; merkle_root: Buffer; transfer_count: number; time_ms: bigint; hash: Buffer; signature: Buffer }[]>`
-    select prev_hash, merkle_root, transfer_count, time_ms, hash, signature from settlement_batches where shard = ${t.shard} and seq = ${t.batch_seq.toString()}`;
-  const members = await sql<TransferRow[]>`
-    select ${sql.unsafe(COLUMNS)} from transfers where shard = ${t.shard} and batch_seq = ${t.batch_seq.toString()} order by leaf_index`;
-  const leaves = members.map((m) =>
-    leafHash(encodeLeaf({ id: m.id, kind: m.kind, payerWalletId: m.payer_wallet_id, payeeWalletId: m.payee_wallet_id, amountMinor: m.amount_minor, status: m.status, code: m.code })),
-  );
-  const [shard] = await sql<{ public_key: Buffer }[]>`select public_key from shards where shard = ${t.shard}`;
+    select prev_hash, merkle_root, transfer_count, time_ms, hash, signature from settlement_batches where shard = ${shard} and seq = ${batchSeq.toString()}`;
+  const leaves = (await loadBatchLeaves(sql, shard, batchSeq - 1n, batchSeq)).get(batchSeq) ?? [];
+  const [key] = await sql<{ public_key: Buffer }[]>`select public_key from shards where shard = ${shard}`;
   return {
-    transfer: { id: t.id, kind: t.kind, payerWalletId: t.payer_wallet_id, payeeWalletId: t.payee_wallet_id, amountMinor: t.amount_minor.toString(), status: t.status, code: t.code },
-    leafIndex: t.leaf_index,
-    path: merklePath(leaves, t.leaf_index).map((h) => h.toString('hex')),
+    leafIndex,
+    path: merklePath(leaves.map(storedLeafHash), leafIndex).map((h) => h.toString('hex')),
     batch: {
-      shard: t.shard,
-      seq: t.batch_seq.toString(),
+      shard,
+      seq: batchSeq.toString(),
       prevHash: batch.prev_hash.toString('hex'),
       merkleRoot: batch.merkle_root.toString('hex'),
       count: batch.transfer_count,
@@ -102,6 +95,26 @@ export async function receiptOf(sql: Sql, t: TransferRow) {
       hash: batch.hash.toString('hex'),
       signature: batch.signature.toString('hex'),
     },
-    shardPublicKey: shard.public_key.toString('hex'),
+    shardPublicKey: key.public_key.toString('hex'),
+  };
+}
+
+/**
+ * A receipt: the transfer's leaf as its payer's shard committed it, with proof, and, for a
+ * transfer between shards, the proofs of its credit leg at the payee's shard and of a refund.
+ * With the shards' public keys, a bank verifies it offline (see @cbdc/client).
+ */
+export async function receiptOf(sql: Sql, t: TransferRow) {
+  const legs = await sql<{ leg: 'credit' | 'refund'; wallet_id: string; amount_minor: bigint; status: 'applied' | 'rejected'; code: string | null; shard: number; batch_seq: bigint; leaf_index: number }[]>`
+    select leg, wallet_id, amount_minor, status, code, shard, batch_seq, leaf_index from transfer_legs where transfer_id = ${t.id} order by leg`;
+  return {
+    transfer: { id: t.id, kind: t.kind, payerWalletId: t.payer_wallet_id, payeeWalletId: t.payee_wallet_id, amountMinor: t.amount_minor.toString(), status: t.leg_status, code: t.leg_status === 'rejected' ? t.code : null },
+    ...(await proofOf(sql, t.shard, t.batch_seq, t.leaf_index)),
+    legs: await Promise.all(
+      legs.map(async (l) => ({
+        leg: { transferId: t.id, leg: l.leg, walletId: l.wallet_id, amountMinor: l.amount_minor.toString(), status: l.status, code: l.code },
+        ...(await proofOf(sql, l.shard, l.batch_seq, l.leaf_index)),
+      })),
+    ),
   };
 }

@@ -20,8 +20,8 @@ import { walletFacts, type WalletFacts } from '../wallets/store.js';
 import { transfersByIds, transferView, type TransferView } from './store.js';
 
 export type ItemResult =
-  | { index: number; id: string; status: 'settled' | 'rejected'; transfer: TransferView }
-  | { index: number; id: string; status: 'pending'; transfer: PendingView }
+  | { index: number; id: string; status: 'settled' | 'rejected'; transfer: FinalView }
+  | { index: number; id: string; status: 'pending'; transfer: PendingView | TransferView }
   | { index: number; id: string | null; status: 'invalid'; problem: Problem };
 
 export interface PendingView {
@@ -32,6 +32,8 @@ export interface PendingView {
   payeeWalletId: string;
   amountMinor: string;
 }
+
+type FinalView = TransferView & { status: 'settled' | 'rejected' };
 
 export interface SubmitOptions {
   /** Answer as soon as the items are queued, without waiting for settlement. */
@@ -106,7 +108,7 @@ export async function submitSignedTransfers(ctx: GatewayContext, bankId: string,
     prepared.push({
       index,
       shard: payer.shard,
-      item: { id, kind: 'transfer', bankId, payerWalletId: w.payerWalletId, payeeWalletId: w.payeeWalletId, amountMinor: w.amountMinor, nonce: w.nonce, expiresAtMs: w.expiresAtMs, memo: w.memo, signature: w.signature, submittedAtMs: now },
+      item: { id, kind: 'transfer', bankId, payerWalletId: w.payerWalletId, payeeWalletId: w.payeeWalletId, amountMinor: w.amountMinor, nonce: w.nonce, expiresAtMs: w.expiresAtMs, memo: w.memo, signature: w.signature, submittedAtMs: now, payeeShard: payee.shard },
     });
   });
 
@@ -126,7 +128,7 @@ export async function submitFunding(ctx: GatewayContext, bankId: string, idempot
   const existing = (await transfersByIds(ctx.sql, [id])).get(id);
   if (existing && !same(existing)) throw new ApiError('idempotency_key_reused', 'this Idempotency-Key was used for a different funding', { errors: [{ field: 'header/idempotency-key', rule: 'same_request', message: 'was used with a different wallet or amount' }] });
   const now = ctx.now();
-  const [result] = await settle(ctx, [{ index: 0, shard: facts.get(treasury)!.shard, item: { id, kind: 'funding', bankId, payerWalletId: treasury, payeeWalletId: walletId, amountMinor, nonce: null, expiresAtMs: null, memo: '', signature: null, submittedAtMs: now } }], async);
+  const [result] = await settle(ctx, [{ index: 0, shard: facts.get(treasury)!.shard, item: { id, kind: 'funding', bankId, payerWalletId: treasury, payeeWalletId: walletId, amountMinor, nonce: null, expiresAtMs: null, memo: '', signature: null, submittedAtMs: now, payeeShard: wallet.shard } }], async);
   if (result.status !== 'pending' && result.status !== 'invalid' && (result.transfer.payeeWalletId !== walletId || result.transfer.amountMinor !== amountMinor)) {
     throw new ApiError('idempotency_key_reused', 'this Idempotency-Key was used for a different funding', { errors: [{ field: 'header/idempotency-key', rule: 'same_request', message: 'was used with a different wallet or amount' }] });
   }
@@ -140,7 +142,10 @@ export async function submitFunding(ctx: GatewayContext, bankId: string, idempot
 async function settle(ctx: GatewayContext, prepared: Prepared[], async: boolean): Promise<ItemResult[]> {
   if (prepared.length === 0) return [];
   const recorded = await transfersByIds(ctx.sql, prepared.map((p) => p.item.id));
-  const final = (p: Prepared, row = recorded.get(p.item.id)!): ItemResult => ({ index: p.index, id: p.item.id, status: row.status, transfer: transferView(row) });
+  const final = (p: Prepared, row = recorded.get(p.item.id)!): ItemResult => {
+    const view = transferView(row);
+    return view.status === 'pending' ? { index: p.index, id: p.item.id, status: 'pending', transfer: view } : { index: p.index, id: p.item.id, status: view.status, transfer: view as FinalView };
+  };
   const pending = (p: Prepared): ItemResult => ({
     index: p.index,
     id: p.item.id,

@@ -66,10 +66,10 @@ export async function walletRoutes(app: FastifyInstance, ctx: GatewayContext): P
         if (wallet.status === 'closed') throw new ApiError('wallet_closed', `wallet ${wallet.id} is closed`);
         const [row] =
           action === 'close'
-            ? await sql<WalletRow[]>`update wallets set status = 'closed', updated_at = now() where id = ${wallet.id} and bank_id = ${req.principal} and balance_minor = 0 and status <> 'closed' returning *`
+            ? await sql<WalletRow[]>`update wallets set status = 'closed', updated_at = now() where id = ${wallet.id} and bank_id = ${req.principal} and balance_minor = 0 and in_flight_out_minor = 0 and status <> 'closed' returning *`
             : await sql<WalletRow[]>`update wallets set status = ${action === 'freeze' ? 'frozen' : 'active'}, updated_at = now() where id = ${wallet.id} and bank_id = ${req.principal} and status <> 'closed' returning *`;
         if (!row) {
-          if (action === 'close') throw new ApiError('wallet_not_empty', `wallet ${wallet.id} holds ${wallet.balance_minor} fen; redeem it first`);
+          if (action === 'close') throw new ApiError('wallet_not_empty', `wallet ${wallet.id} holds ${wallet.balance_minor} fen and has ${wallet.in_flight_out_minor} fen in flight; redeem it and let payments finish first`);
           throw new ApiError('wallet_closed', `wallet ${wallet.id} is closed`);
         }
         return { status: 200, body: walletView(row, ctx.now()) };

@@ -15,6 +15,7 @@ export interface WalletRow {
   balance_minor: bigint;
   daily_spent_minor: bigint;
   daily_spent_day: number;
+  in_flight_out_minor: bigint;
   created_at: Date;
 }
 
@@ -29,6 +30,7 @@ export function walletView(w: WalletRow, nowMs: number) {
     tier: w.tier,
     status: w.status,
     balanceMinor: w.balance_minor.toString(),
+    inFlightOutMinor: w.in_flight_out_minor.toString(),
     dailyOutflowMinor: (w.daily_spent_day === dayOf(nowMs) ? w.daily_spent_minor : 0n).toString(),
     limits: { balanceMaxMinor: str(limits.balanceMaxMinor), paymentMaxMinor: str(limits.paymentMaxMinor), dailyOutflowMaxMinor: str(limits.dailyOutflowMaxMinor) },
     publicKey: w.public_key ? w.public_key.toString('hex') : null,
