@@ -1,0 +1,210 @@
+/**
+ * `npm run bench`: one command that measures this machine's baselines, starts the system, loads
+ * it, and prints a table, then, as its last line, one JSON object with the figures.
+ *
+ *   npm run bench                       full run (about 3 minutes)
+ *   npm run bench -- --smoke            a few seconds of each phase: checks it runs and conserves money
+ *   npm run bench -- --shards 2         run N settlement shards
+ *
+ * settled_tps is counted from committed transfers in Postgres over the middle of the measured
+ * window, not from HTTP answers. Latencies are submit-to-settled as the bank sees them (the sync
+ * API answers once the batch has committed).
+ */
+import { parseArgs } from 'node:util';
+import { Queue } from 'bullmq';
+import Table from 'cli-table3';
+import { audit } from '@cbdc/db/audit';
+import { encodeTransfer, transferIdOf } from '@cbdc/shared/canonical';
+import { ed25519PrivateKey, ed25519Sign } from '@cbdc/shared/crypto';
+import { attestJob, shardQueue, type JobItem } from '@cbdc/shared/job';
+import { consumerRedis } from '@cbdc/shared/redis';
+import { pgbenchTpcb, rawBatchedSqlRate, verifyLimitPerSecond } from './src/baselines.js';
+import { cpuDelta, cpuSnapshot } from './src/cpu.js';
+import { ADMIN_URL, REDIS_URL, seedPopulation, startBenchSystem, type BenchSystem, type Population } from './src/fixture.js';
+import { buildPool, type Mix } from './src/pool.js';
+import { runLoad, type LoadResult } from './src/run-load.js';
+
+const { values: args } = parseArgs({
+  options: {
+    smoke: { type: 'boolean', default: false },
+    shards: { type: 'string', default: '1' },
+    wallets: { type: 'string' },
+    'batch-size': { type: 'string', default: '50' },
+    connections: { type: 'string', default: '64' },
+  },
+});
+const SMOKE = args.smoke;
+const SHARDS = Number(args.shards);
+const WALLETS = Number(args.wallets ?? (SMOKE ? 2_000 : 100_000));
+const PER_REQUEST = Number(args['batch-size']);
+const CONNECTIONS = Number(args.connections);
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+interface Phase {
+  name: string;
+  mix: Mix;
+  perRequest: number;
+  transfers: number;
+  rate?: number;
+  connections: number;
+}
+
+interface PhaseResult {
+  phase: Phase;
+  load: LoadResult;
+  settled: number;
+  rejected: number;
+  settledTps: number;
+  requestsPerSecond: number;
+  cpu: Record<string, number>;
+}
+
+async function drain(sys: BenchSystem): Promise<void> {
+  const connection = consumerRedis(REDIS_URL);
+  const queues = Array.from({ length: sys.shardCount }, (_, s) => new Queue(shardQueue(sys.queuePrefix, s).name, { connection, prefix: shardQueue(sys.queuePrefix, s).prefix }));
+  for (let i = 0; i < 600; i++) {
+    const counts = await Promise.all(queues.map((q) => q.getJobCounts('waiting', 'active', 'delayed')));
+    const [inFlight] = await sys.sql<{ n: number }[]>`select count(*)::int as n from transfers where status = 'in_flight'`;
+    if (counts.every((c) => c.waiting + c.active + c.delayed === 0) && inFlight.n === 0) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await Promise.all(queues.map((q) => q.close()));
+  connection.disconnect();
+}
+
+/** Committed transfers per second over the middle 70% of the run's span. */
+async function settledRate(sys: BenchSystem, fromMs: number, toMs: number) {
+  const [span] = await sys.sql<{ first: bigint | null; last: bigint | null }[]>`
+    select min(settled_at_ms) as first, max(settled_at_ms) as last from transfers where kind = 'transfer' and submitted_at_ms >= ${fromMs} and submitted_at_ms <= ${toMs}`;
+  if (span.first === null || span.last === null) return { settled: 0, rejected: 0, tps: 0 };
+  const first = Number(span.first);
+  const last = Number(span.last);
+  const margin = Math.round((last - first) * 0.15);
+  const [inWindow] = await sys.sql<{ n: number }[]>`
+    select count(*)::int as n from transfers where kind = 'transfer' and leg_status in ('settled', 'debited') and settled_at_ms >= ${first + margin} and settled_at_ms <= ${last - margin} and submitted_at_ms >= ${fromMs}`;
+  const [totals] = await sys.sql<{ settled: number; rejected: number }[]>`
+    select count(*) filter (where status = 'settled')::int as settled, count(*) filter (where status = 'rejected')::int as rejected
+    from transfers where kind = 'transfer' and submitted_at_ms >= ${fromMs} and submitted_at_ms <= ${toMs}`;
+  const windowS = Math.max((last - first - 2 * margin) / 1000, 0.001);
+  return { settled: totals.settled, rejected: totals.rejected, tps: last > first ? Math.round(inWindow.n / windowS) : totals.settled };
+}
+
+async function runPhase(sys: BenchSystem, pop: Population, phase: Phase): Promise<PhaseResult> {
+  log(`signing ${phase.transfers} transfers for ${phase.name}...`);
+  const pool = buildPool(pop, sys.keys.banks, { transfers: phase.transfers, mix: phase.mix, perRequest: phase.perRequest, amountMaxMinor: 100 });
+  log(`running ${phase.name}: ${pool.length} requests, ${phase.connections} connections${phase.rate ? `, ${phase.rate} req/s` : ', max rate'}`);
+  const before = cpuSnapshot(sys.pids);
+  const load = await runLoad({ url: sys.gatewayUrl, pool, connections: phase.connections, rate: phase.rate, durationS: SMOKE ? 20 : 120, label: phase.name });
+  await drain(sys);
+  const cpu = cpuDelta(before, cpuSnapshot(sys.pids));
+  const rate = await settledRate(sys, load.startedAtMs - 1000, load.endedAtMs + 1000);
+  return { phase, load, settled: rate.settled, rejected: rate.rejected, settledTps: rate.tps, requestsPerSecond: Math.round(load.requests / ((load.endedAtMs - load.startedAtMs) / 1000)), cpu };
+}
+
+/** Feeds pre-verified, attested batches straight to the settlement queues and measures the commit rate. */
+async function settlementOnly(sys: BenchSystem, pop: Population, transfers: number, batchSize: number): Promise<{ tps: number; cpu: Record<string, number> }> {
+  const connection = consumerRedis(REDIS_URL);
+  const queues = Array.from({ length: sys.shardCount }, (_, s) => new Queue(shardQueue(sys.queuePrefix, s).name, { connection, prefix: shardQueue(sys.queuePrefix, s).prefix }));
+  const now = Date.now();
+  const byShard = new Map<number, JobItem[]>();
+  const customers = pop.wallets.filter((w) => w !== pop.merchant);
+  let nonce = BigInt(now) * 1000n + 999_000n;
+  log(`signing ${transfers} transfers for settlement-only...`);
+  for (let i = 0; i < transfers; i++) {
+    const payer = customers[Math.floor(Math.random() * customers.length)];
+    let payee = customers[Math.floor(Math.random() * customers.length)];
+    if (payee === payer) payee = pop.merchant;
+    const intent = { payerWalletId: payer.id, payeeWalletId: payee.id, amountMinor: 1n, nonce: nonce++, expiresAtMs: BigInt(now + 600_000), memo: '' };
+    const bytes = encodeTransfer(intent);
+    const item: JobItem = { id: transferIdOf(bytes), kind: 'transfer', bankId: payer.bankId, payerWalletId: payer.id, payeeWalletId: payee.id, amountMinor: '1', nonce: intent.nonce.toString(), expiresAtMs: intent.expiresAtMs.toString(), memo: '', signature: ed25519Sign(ed25519PrivateKey(payer.seed), bytes).toString('hex'), submittedAtMs: now, payeeShard: payee.shard };
+    byShard.set(payer.shard, [...(byShard.get(payer.shard) ?? []), item]);
+  }
+  const jobs = [...byShard].flatMap(([shard, items]) => Array.from({ length: Math.ceil(items.length / batchSize) }, (_, j) => ({ shard, data: attestJob(sys.keys.attestation, 'bench', { shard, items: items.slice(j * batchSize, (j + 1) * batchSize) }) })));
+  const before = cpuSnapshot(sys.pids);
+  const start = Date.now();
+  log(`settlement-only: ${jobs.length} jobs of up to ${batchSize}`);
+  for (const j of jobs) await queues[j.shard].add('bench', j.data, { removeOnComplete: true });
+  await drain(sys);
+  const cpu = cpuDelta(before, cpuSnapshot(sys.pids));
+  const [row] = await sys.sql<{ first: bigint; last: bigint; n: number }[]>`select min(settled_at_ms) as first, max(settled_at_ms) as last, count(*)::int as n from transfers where submitted_at_ms = ${now} and kind = 'transfer'`;
+  await Promise.all(queues.map((q) => q.close()));
+  connection.disconnect();
+  const spanS = Math.max((Number(row.last) - start) / 1000, 0.001);
+  return { tps: Math.round(row.n / spanS), cpu };
+}
+
+async function main(): Promise<void> {
+  log(`bench: ${SMOKE ? 'smoke' : 'full'} run, ${WALLETS} wallets, ${SHARDS} shard(s)`);
+  log('baseline: Ed25519 verify limit on all cores...');
+  const verifyLimit = await verifyLimitPerSecond(SMOKE ? 500 : 3000);
+  log(`  ${verifyLimit}/s`);
+  log('baseline: pgbench tpcb-like...');
+  const pgbench = pgbenchTpcb(ADMIN_URL, SMOKE ? 2 : 10);
+  log(`  ${pgbench} TPS`);
+  log('baseline: raw batched SQL, 1,000 transfers per transaction...');
+  const rawSql = await rawBatchedSqlRate(ADMIN_URL, 1000, SMOKE ? 1000 : 8000);
+  log(`  ${rawSql}/s`);
+
+  const sys = await startBenchSystem({ shards: SHARDS });
+  try {
+    const pop = await seedPopulation(sys, { banks: 2, walletCount: WALLETS, fundMinor: 1_000_000n, onProgress: (l) => SMOKE || log(`  seed: ${l}`) });
+    const scale = SMOKE ? 0.02 : 1;
+    const single: Phase = { name: 'single, uniform, max rate', mix: 'uniform', perRequest: 1, transfers: Math.round(40_000 * scale), connections: CONNECTIONS };
+    const batchUniform: Phase = { name: `batch ${PER_REQUEST}, uniform, max rate`, mix: 'uniform', perRequest: PER_REQUEST, transfers: Math.round(150_000 * scale), connections: 16 };
+    const batchHot: Phase = { name: `batch ${PER_REQUEST}, hot merchant, max rate`, mix: 'hot', perRequest: PER_REQUEST, transfers: Math.round(100_000 * scale), connections: 16 };
+    const results: PhaseResult[] = [];
+    for (const phase of [single, batchUniform, batchHot]) results.push(await runPhase(sys, pop, phase));
+    const peak = results.reduce((a, b) => (b.settledTps > a.settledTps ? b : a));
+    const halfRate = Math.max(1, Math.round(peak.requestsPerSecond / 2));
+    const half = await runPhase(sys, pop, { name: `${peak.phase.name.split(',')[0]}, uniform, fixed ${halfRate} req/s (half peak)`, mix: 'uniform', perRequest: peak.phase.perRequest, transfers: Math.round(halfRate * peak.phase.perRequest * (SMOKE ? 2 : 15)), rate: halfRate, connections: peak.phase.connections * 2 });
+    results.push(half);
+    const settleOnly = await settlementOnly(sys, pop, Math.round(100_000 * scale), 1000);
+
+    log('auditing...');
+    const report = await audit(sys.sql);
+    const table = new Table({ head: ['phase', 'settled/s', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'settled', 'rejected', 'errors', 'CPU s (gw/settle/pg/redis/bench)'], style: { head: [], border: [] } });
+    for (const r of results) {
+      const errors = r.load.errors + r.load.timeouts + r.load.non2xx;
+      table.push([r.phase.name, r.settledTps, r.requestsPerSecond, r.load.latencyMs.p50, r.load.latencyMs.p99, r.load.latencyMs.p999, r.settled, r.rejected, errors, ['gateway', 'settlement', 'postgres', 'redis', 'bench'].map((k) => (r.cpu[k] ?? 0).toFixed(1)).join(' / ')]);
+    }
+    process.stdout.write(`${table.toString()}\n`);
+    const baselines = new Table({ head: ['same-run baseline', 'value'], style: { head: [], border: [] } });
+    baselines.push(['Ed25519 verifies/s, all cores', verifyLimit], ['pgbench tpcb-like TPS', pgbench], ['raw batched SQL transfers/s (1,000/txn)', rawSql], ['settlement-only transfers/s (1,000/job)', settleOnly.tps], ['audit', report.ok ? 'passed' : `FAILED: ${report.findings[0]?.subject}: ${report.findings[0]?.message}`]);
+    process.stdout.write(`${baselines.toString()}\n`);
+
+    const best = peak;
+    const summary = {
+      mode: SMOKE ? 'smoke' : 'full',
+      shards: SHARDS,
+      wallets: WALLETS,
+      best_phase: best.phase.name,
+      settled_tps: best.settledTps,
+      single_settled_tps: results[0].settledTps,
+      p50_ms: best.load.latencyMs.p50,
+      p99_ms: best.load.latencyMs.p99,
+      p999_ms: best.load.latencyMs.p999,
+      half_peak_p99_ms: half.load.latencyMs.p99,
+      rejected: results.reduce((a, r) => a + r.rejected, 0),
+      errors: results.reduce((a, r) => a + r.load.errors + r.load.timeouts + r.load.non2xx, 0),
+      pgbench_tpcb_tps: pgbench,
+      verify_limit_per_s: verifyLimit,
+      settlement_only_tps: settleOnly.tps,
+      raw_batched_sql_tps: rawSql,
+      ratio_settled_to_verify: Number((best.settledTps / verifyLimit).toFixed(3)),
+      ratio_settled_to_pgbench: Number((best.settledTps / pgbench).toFixed(2)),
+      ratio_settlement_only_to_raw_sql: Number((settleOnly.tps / rawSql).toFixed(3)),
+      cpu_us_per_transfer: Object.fromEntries(Object.entries(best.cpu).map(([k, v]) => [k, Math.round((v * 1e6) / Math.max(best.settled, 1))])),
+      settlement_only_cpu_us_per_transfer: Object.fromEntries(Object.entries(settleOnly.cpu).map(([k, v]) => [k, Math.round((v * 1e6) / Math.max(100_000 * scale, 1))])),
+      conserved: report.ok && BigInt(report.stats.walletBalancesMinor) + BigInt(report.stats.inFlightMinor) === BigInt(report.stats.supplyMinor),
+    };
+    process.stdout.write(`${JSON.stringify(summary)}\n`);
+    if (!summary.conserved) process.exitCode = 1;
+  } finally {
+    await sys.stop();
+  }
+}
+
+main().catch((error) => {
+  console.error(`bench: ${(error as Error).stack ?? error}`);
+  process.exit(1);
+});

@@ -1,0 +1,100 @@
+/**
+ * Same-run baselines: what this machine can do at the limits that bound settlement, measured by
+ * the same invocation as the benchmark so that ratios are comparable on a noisy shared machine.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import postgres from 'postgres';
+import { connectPostgres } from '@cbdc/db/connect';
+
+/** node:crypto Ed25519 verifies per second with a reused KeyObject, on every core at once. */
+export async function verifyLimitPerSecond(durationMs: number): Promise<number> {
+  const code = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const { generateKeyPairSync, sign, verify } = require('node:crypto');
+    const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+    const message = Buffer.alloc(120, 7);
+    const signature = sign(null, message, privateKey);
+    const end = Date.now() + workerData.durationMs;
+    let n = 0;
+    while (Date.now() < end) { for (let i = 0; i < 100; i++) if (!verify(null, message, publicKey, signature)) throw new Error('bad'); n += 100; }
+    parentPort.postMessage(n);`;
+  const threads = availableParallelism();
+  const counts = await Promise.all(
+    Array.from({ length: threads }, () => new Promise<number>((resolve, reject) => {
+      const w = new Worker(code, { eval: true, workerData: { durationMs } });
+      w.once('message', resolve);
+      w.once('error', reject);
+    })),
+  );
+  return Math.round(counts.reduce((a, b) => a + b, 0) / (durationMs / 1000));
+}
+
+/** pgbench tpcb-like on the same Postgres: one transaction per transfer, the classic OLTP ceiling. */
+export function pgbenchTpcb(adminUrl: string, durationS: number): number {
+  const u = new URL(adminUrl);
+  const db = `cbdc_pgbench_${randomBytes(3).toString('hex')}`;
+  const args = ['-h', u.hostname, '-p', u.port || '5432', '-U', decodeURIComponent(u.username || 'postgres')];
+  execFileSync('createdb', [...args, db]);
+  try {
+    execFileSync('pgbench', [...args, '-i', '-q', '-s', '10', db], { stdio: 'ignore' });
+    const run = spawnSync('pgbench', [...args, '-c', '8', '-j', '2', '-T', String(durationS), '-M', 'prepared', db], { encoding: 'utf8' });
+    const m = /tps = ([\d.]+)/.exec(run.stdout);
+    if (!m) throw new Error(`pgbench printed no tps: ${run.stderr}`);
+    return Math.round(Number(m[1]));
+  } finally {
+    execFileSync('dropdb', [...args, '--force', db]);
+  }
+}
+
+/**
+ * Batched settlement straight in SQL, without our code: per batch, lock the touched accounts,
+ * one netted UPDATE from unnest, one INSERT of the transfer rows; one transaction per batch.
+ */
+export async function rawBatchedSqlRate(adminUrl: string, batchSize: number, durationMs: number): Promise<number> {
+  const u = new URL(adminUrl);
+  const db = `cbdc_rawsql_${randomBytes(3).toString('hex')}`;
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${db}`);
+  u.pathname = `/${db}`;
+  const sql = connectPostgres(u.toString(), { max: 2 });
+  try {
+    const accounts = 100_000;
+    await sql`create table accounts (id text primary key, balance bigint not null check (balance >= 0))`;
+    await sql`create table transfers (id text primary key, payer text not null, payee text not null, amount bigint not null, batch bigint not null, leaf int not null)`;
+    await sql`insert into accounts select 'a' || g, 1000000000 from generate_series(1, ${accounts}) g`;
+    let batch = 0;
+    let count = 0;
+    const end = Date.now() + durationMs;
+    while (Date.now() < end) {
+      const ids: string[] = [];
+      const payers: string[] = [];
+      const payees: string[] = [];
+      const net = new Map<string, bigint>();
+      for (let i = 0; i < batchSize; i++) {
+        const p = `a${1 + Math.floor(Math.random() * accounts)}`;
+        const q = `a${1 + Math.floor(Math.random() * accounts)}`;
+        ids.push(randomBytes(16).toString('hex'));
+        payers.push(p);
+        payees.push(q);
+        net.set(p, (net.get(p) ?? 0n) - 1n);
+        net.set(q, (net.get(q) ?? 0n) + 1n);
+      }
+      const touched = [...net.keys()].sort();
+      batch++;
+      await sql.begin(async (tx) => {
+        await tx`select id from accounts where id = any(${touched}) order by id for update`;
+        await tx`update accounts a set balance = a.balance + u.delta from unnest(${touched}::text[], ${touched.map((t) => net.get(t)!.toString())}::bigint[]) as u(id, delta) where a.id = u.id`;
+        await tx`insert into transfers select * from unnest(${ids}::text[], ${payers}::text[], ${payees}::text[], ${ids.map(() => '1')}::bigint[], ${ids.map(() => String(batch))}::bigint[], ${ids.map((_, i) => i)}::int[])`;
+      });
+      count += batchSize;
+    }
+    return Math.round(count / (durationMs / 1000));
+  } finally {
+    await sql.end();
+    await admin.unsafe(`drop database ${db} with (force)`);
+    await admin.end();
+  }
+}

@@ -1,0 +1,39 @@
+/** CPU time of processes, from /proc, to turn measured rates into per-core figures. */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+const TICKS_PER_SECOND = 100;
+
+function cpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the command.
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  } catch {
+    return 0;
+  }
+}
+
+function pidsOf(name: string): number[] {
+  try {
+    return execFileSync('pgrep', ['-x', name], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+export type CpuSnapshot = Record<string, number>;
+
+/** CPU seconds used so far by the named processes, and by all postgres and redis-server processes. */
+export function cpuSnapshot(pids: Record<string, number>): CpuSnapshot {
+  const snap: CpuSnapshot = {};
+  for (const [label, pid] of Object.entries(pids)) snap[label] = cpuSeconds(pid);
+  snap.postgres = pidsOf('postgres').reduce((a, p) => a + cpuSeconds(p), 0);
+  snap.redis = pidsOf('redis-server').reduce((a, p) => a + cpuSeconds(p), 0);
+  snap.bench = process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6;
+  return snap;
+}
+
+export function cpuDelta(a: CpuSnapshot, b: CpuSnapshot): CpuSnapshot {
+  return Object.fromEntries(Object.keys(b).map((k) => [k, Math.max(0, b[k] - (a[k] ?? 0))]));
+}

@@ -1,0 +1,206 @@
+/**
+ * The system under load: a fresh database, the three services as real processes (as deployed),
+ * and a seeded population of banks and funded wallets. Seeding writes wallet rows in bulk and
+ * funds them through settlement itself (attested funding jobs), so every balance has a recorded,
+ * audited history.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { Queue } from 'bullmq';
+import postgres from 'postgres';
+import { OperatorClient } from '@cbdc/client';
+import { connectPostgres, type Sql } from '@cbdc/db/connect';
+import { migrate } from '@cbdc/db/migrate';
+import { ed25519PublicKeyOfSeed } from '@cbdc/shared/crypto';
+import { fundingIdOf, newWalletId, shardOf, treasuryWalletId } from '@cbdc/shared/ids';
+import { attestJob, shardQueue, type JobItem } from '@cbdc/shared/job';
+import { consumerRedis } from '@cbdc/shared/redis';
+
+export const ADMIN_URL = process.env.DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export interface Keys {
+  issuer: Buffer;
+  shards: Buffer[];
+  attestation: Buffer;
+  operator: Buffer;
+  banks: Map<string, Buffer>;
+}
+
+export interface BenchSystem {
+  databaseUrl: string;
+  sql: Sql;
+  queuePrefix: string;
+  shardCount: number;
+  gatewayUrl: string;
+  issuerUrl: string;
+  keys: Keys;
+  /** Process ids, to measure their CPU. */
+  pids: Record<string, number>;
+  stop(): Promise<void>;
+}
+
+export interface SystemOptions {
+  shards: number;
+  gatewayPort?: number;
+  issuerPort?: number;
+  env?: Record<string, string>;
+}
+
+async function waitHealthy(url: string, child: ChildProcess): Promise<void> {
+  for (let i = 0; i < 150; i++) {
+    if (child.exitCode !== null) throw new Error(`a service exited with code ${child.exitCode} before becoming healthy`);
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) return;
+    } catch {
+      // not yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${url} did not become healthy`);
+}
+
+/** Starts a fresh system. */
+export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
+  const name = `cbdc_bench_${randomBytes(4).toString('hex')}`;
+  const u = new URL(ADMIN_URL);
+  u.pathname = `/${name}`;
+  const databaseUrl = u.toString();
+  await migrate(databaseUrl);
+  const keys: Keys = { issuer: randomBytes(32), shards: Array.from({ length: o.shards }, () => randomBytes(32)), attestation: randomBytes(32), operator: randomBytes(32), banks: new Map() };
+  const queuePrefix = `bench${randomBytes(3).toString('hex')}`;
+  const gatewayPort = o.gatewayPort ?? 4600;
+  const issuerPort = o.issuerPort ?? 4601;
+  const common = {
+    PATH: process.env.PATH ?? '',
+    DATABASE_URL: databaseUrl,
+    REDIS_URL,
+    QUEUE_PREFIX: queuePrefix,
+    SETTLEMENT_SHARDS: String(o.shards),
+    GATEWAY_ATTESTATION_KEY: keys.attestation.toString('hex'),
+    LOG_LEVEL: 'warn',
+    ...o.env,
+  };
+  const children: Record<string, ChildProcess> = {};
+  const start = (label: string, entry: string, env: Record<string, string>) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', entry], { env: { ...common, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
+    children[label] = child;
+    return child;
+  };
+  const issuer = start('issuer', 'services/issuer/src/server.ts', { ISSUER_SIGNING_KEY: keys.issuer.toString('hex'), ISSUER_BOOTSTRAP_OPERATORS: `bench:${ed25519PublicKeyOfSeed(keys.operator).toString('hex')}`, PORT: String(issuerPort), ISSUER_DUAL_CONTROL_THRESHOLD_MINOR: '9000000000000000000' });
+  start('settlement', 'services/settlement/src/server.ts', { SETTLEMENT_SHARD_KEYS: keys.shards.map((k) => k.toString('hex')).join(',') });
+  const gateway = start('gateway', 'services/wallet-gateway/src/server.ts', { PORT: String(gatewayPort), BANK_REQUESTS_PER_SECOND_MAX: '1000000', GATEWAY_TRANSFERS_IN_FLIGHT_MAX: '200000', QUEUE_JOBS_WAITING_MAX: '5000' });
+  const issuerUrl = `http://127.0.0.1:${issuerPort}`;
+  const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
+  await waitHealthy(issuerUrl, issuer);
+  await waitHealthy(gatewayUrl, gateway);
+  const sql = connectPostgres(databaseUrl, { max: 4, applicationName: 'cbdc-bench' });
+  return {
+    databaseUrl,
+    sql,
+    queuePrefix,
+    shardCount: o.shards,
+    gatewayUrl,
+    issuerUrl,
+    keys,
+    pids: Object.fromEntries(Object.entries(children).map(([k, c]) => [k, c.pid!])),
+    async stop() {
+      await Promise.all(
+        Object.values(children).map(
+          (c) =>
+            new Promise<void>((resolve) => {
+              if (c.exitCode !== null) return resolve();
+              c.once('exit', () => resolve());
+              c.kill('SIGTERM');
+              setTimeout(() => c.kill('SIGKILL'), 8000).unref();
+            }),
+        ),
+      );
+      await sql.end({ timeout: 5 });
+      const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} });
+      await admin.unsafe(`drop database if exists "${name}" with (force)`);
+      await admin.end();
+      const r = consumerRedis(REDIS_URL);
+      let cursor = '0';
+      do {
+        const [next, found] = await r.scan(cursor, 'MATCH', `*${queuePrefix}*`, 'COUNT', 1000);
+        cursor = next;
+        if (found.length) await r.del(...found);
+      } while (cursor !== '0');
+      r.disconnect();
+    },
+  };
+}
+
+export interface SeededWallet {
+  id: string;
+  bankId: string;
+  shard: number;
+  seed: Buffer;
+}
+
+export interface Population {
+  banks: string[];
+  wallets: SeededWallet[];
+  /** The hot merchant: a tier I wallet that receives a fifth of the payments in the hot mix. */
+  merchant: SeededWallet;
+}
+
+/** Onboards banks, mints against reserves, creates `walletCount` wallets and funds each with `fundMinor`. */
+export async function seedPopulation(sys: BenchSystem, o: { banks: number; walletCount: number; fundMinor: bigint; onProgress?: (line: string) => void }): Promise<Population> {
+  const say = o.onProgress ?? (() => {});
+  const operator = new OperatorClient(sys.issuerUrl, 'bench', sys.keys.operator.toString('hex'));
+  const banks = Array.from({ length: o.banks }, (_, i) => `bank-${String.fromCharCode(97 + i)}`);
+  const perBank = BigInt(Math.ceil(o.walletCount / o.banks) + 1) * o.fundMinor;
+  for (const id of banks) {
+    const key = randomBytes(32);
+    sys.keys.banks.set(id, key);
+    await operator.addBank({ id, name: id, publicKey: ed25519PublicKeyOfSeed(key).toString('hex') });
+    await operator.reserve(id, 'deposit', perBank, `bench-${id}`);
+    await operator.issue('mint', id, perBank);
+  }
+
+  const wallets: SeededWallet[] = [];
+  for (let i = 0; i < o.walletCount; i++) {
+    const id = newWalletId();
+    wallets.push({ id, bankId: banks[i % banks.length], shard: shardOf(id, sys.shardCount), seed: randomBytes(32) });
+  }
+  const merchant = wallets[0];
+  for (let i = 0; i < wallets.length; i += 10_000) {
+    const chunk = wallets.slice(i, i + 10_000);
+    await sys.sql`
+      insert into wallets (id, bank_id, shard, kind, tier, public_key, customer_ref)
+      select u.id, u.bank, u.shard, 'customer', u.tier, decode(u.pk, 'hex'), u.ref
+      from unnest(${chunk.map((w) => w.id)}::text[], ${chunk.map((w) => w.bankId)}::text[], ${chunk.map((w) => w.shard)}::int[],
+                  ${chunk.map((w) => (w === merchant ? 'I' : 'II'))}::text[], ${chunk.map((w) => ed25519PublicKeyOfSeed(w.seed).toString('hex'))}::text[],
+                  ${chunk.map((w) => `bench-${w.id}`)}::text[]) as u(id, bank, shard, tier, pk, ref)`;
+    say(`wallets ${Math.min(i + 10_000, wallets.length)}/${wallets.length}`);
+  }
+
+  // Funding through settlement: one attested job of 2,000 fundings at a time per treasury shard.
+  const connection = consumerRedis(REDIS_URL);
+  const queues = Array.from({ length: sys.shardCount }, (_, s) => new Queue(shardQueue(sys.queuePrefix, s).name, { connection, prefix: shardQueue(sys.queuePrefix, s).prefix }));
+  const now = Date.now();
+  const byShard = new Map<number, JobItem[]>();
+  for (const w of wallets) {
+    const treasury = treasuryWalletId(w.bankId);
+    const shard = shardOf(treasury, sys.shardCount);
+    const item: JobItem = { id: fundingIdOf(w.bankId, `seed-${w.id}`), kind: 'funding', bankId: w.bankId, payerWalletId: treasury, payeeWalletId: w.id, amountMinor: o.fundMinor.toString(), nonce: null, expiresAtMs: null, memo: '', signature: null, submittedAtMs: now, payeeShard: w.shard };
+    byShard.set(shard, [...(byShard.get(shard) ?? []), item]);
+  }
+  for (const [shard, items] of byShard) {
+    for (let i = 0; i < items.length; i += 2000) {
+      await queues[shard].add('seed', attestJob(sys.keys.attestation, 'bench-seed', { shard, items: items.slice(i, i + 2000) }), { removeOnComplete: true, attempts: 5 });
+    }
+  }
+  for (;;) {
+    const [row] = await sys.sql<{ settled: number; open: number }[]>`
+      select count(*) filter (where status = 'settled')::int as settled, count(*) filter (where status = 'in_flight')::int as open from transfers where kind = 'funding'`;
+    say(`funded ${row.settled}/${wallets.length}`);
+    if (row.settled >= wallets.length) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  await Promise.all(queues.map((q) => q.close()));
+  connection.disconnect();
+  return { banks, wallets, merchant };
+}
