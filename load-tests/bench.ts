@@ -15,7 +15,7 @@ import { Queue } from 'bullmq';
 import Table from 'cli-table3';
 import { audit } from '@cbdc/db/audit';
 import { encodeTransfer, transferIdOf } from '@cbdc/shared/canonical';
-import { ed25519PrivateKey, ed25519Sign } from '@cbdc/shared/crypto';
+import { ed25519Sign } from '@cbdc/shared/crypto';
 import { attestJob, shardQueue, type JobItem } from '@cbdc/shared/job';
 import { consumerRedis } from '@cbdc/shared/redis';
 import { pgbenchTpcb, rawBatchedSqlRate, verifyLimitPerSecond } from './src/baselines.js';
@@ -116,8 +116,10 @@ async function settlementOnly(sys: BenchSystem, pop: Population, transfers: numb
     if (payee === payer) payee = pop.merchant;
     const intent = { payerWalletId: payer.id, payeeWalletId: payee.id, amountMinor: 1n, nonce: nonce++, expiresAtMs: BigInt(now + 600_000), memo: '' };
     const bytes = encodeTransfer(intent);
-    const item: JobItem = { id: transferIdOf(bytes), kind: 'transfer', bankId: payer.bankId, payerWalletId: payer.id, payeeWalletId: payee.id, amountMinor: '1', nonce: intent.nonce.toString(), expiresAtMs: intent.expiresAtMs.toString(), memo: '', signature: ed25519Sign(ed25519PrivateKey(payer.seed), bytes).toString('hex'), submittedAtMs: now, payeeShard: payee.shard };
-    byShard.set(payer.shard, [...(byShard.get(payer.shard) ?? []), item]);
+    const item: JobItem = { id: transferIdOf(bytes), kind: 'transfer', bankId: payer.bankId, payerWalletId: payer.id, payeeWalletId: payee.id, amountMinor: '1', nonce: intent.nonce.toString(), expiresAtMs: intent.expiresAtMs.toString(), memo: '', signature: ed25519Sign(payer.privateKey, bytes).toString('hex'), submittedAtMs: now, payeeShard: payee.shard };
+    const list = byShard.get(payer.shard) ?? [];
+    list.push(item);
+    byShard.set(payer.shard, list);
   }
   const jobs = [...byShard].flatMap(([shard, items]) => Array.from({ length: Math.ceil(items.length / batchSize) }, (_, j) => ({ shard, data: attestJob(sys.keys.attestation, 'bench', { shard, items: items.slice(j * batchSize, (j + 1) * batchSize) }) })));
   const before = cpuSnapshot(sys.pids);

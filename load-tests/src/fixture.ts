@@ -5,13 +5,13 @@
  * audited history.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { Queue } from 'bullmq';
 import postgres from 'postgres';
 import { OperatorClient } from '@cbdc/client';
 import { connectPostgres, type Sql } from '@cbdc/db/connect';
 import { migrate } from '@cbdc/db/migrate';
-import { ed25519PublicKeyOfSeed } from '@cbdc/shared/crypto';
+import { ed25519PublicKeyOfSeed, ed25519RawPublicKey } from '@cbdc/shared/crypto';
 import { fundingIdOf, newWalletId, shardOf, treasuryWalletId } from '@cbdc/shared/ids';
 import { attestJob, shardQueue, type JobItem } from '@cbdc/shared/job';
 import { consumerRedis } from '@cbdc/shared/redis';
@@ -136,7 +136,9 @@ export interface SeededWallet {
   id: string;
   bankId: string;
   shard: number;
-  seed: Buffer;
+  /** The customer's key, generated in process (importing 100,000 seeds would cost minutes). */
+  privateKey: KeyObject;
+  publicKey: Buffer;
 }
 
 export interface Population {
@@ -163,7 +165,8 @@ export async function seedPopulation(sys: BenchSystem, o: { banks: number; walle
   const wallets: SeededWallet[] = [];
   for (let i = 0; i < o.walletCount; i++) {
     const id = newWalletId();
-    wallets.push({ id, bankId: banks[i % banks.length], shard: shardOf(id, sys.shardCount), seed: randomBytes(32) });
+    const pair = generateKeyPairSync('ed25519');
+    wallets.push({ id, bankId: banks[i % banks.length], shard: shardOf(id, sys.shardCount), privateKey: pair.privateKey, publicKey: ed25519RawPublicKey(pair.publicKey) });
   }
   const merchant = wallets[0];
   for (let i = 0; i < wallets.length; i += 10_000) {
@@ -172,7 +175,7 @@ export async function seedPopulation(sys: BenchSystem, o: { banks: number; walle
       insert into wallets (id, bank_id, shard, kind, tier, public_key, customer_ref)
       select u.id, u.bank, u.shard, 'customer', u.tier, decode(u.pk, 'hex'), u.ref
       from unnest(${chunk.map((w) => w.id)}::text[], ${chunk.map((w) => w.bankId)}::text[], ${chunk.map((w) => w.shard)}::int[],
-                  ${chunk.map((w) => (w === merchant ? 'I' : 'II'))}::text[], ${chunk.map((w) => ed25519PublicKeyOfSeed(w.seed).toString('hex'))}::text[],
+                  ${chunk.map((w) => (w === merchant ? 'I' : 'II'))}::text[], ${chunk.map((w) => w.publicKey.toString('hex'))}::text[],
                   ${chunk.map((w) => `bench-${w.id}`)}::text[]) as u(id, bank, shard, tier, pk, ref)`;
     say(`wallets ${Math.min(i + 10_000, wallets.length)}/${wallets.length}`);
   }
@@ -186,7 +189,9 @@ export async function seedPopulation(sys: BenchSystem, o: { banks: number; walle
     const treasury = treasuryWalletId(w.bankId);
     const shard = shardOf(treasury, sys.shardCount);
     const item: JobItem = { id: fundingIdOf(w.bankId, `seed-${w.id}`), kind: 'funding', bankId: w.bankId, payerWalletId: treasury, payeeWalletId: w.id, amountMinor: o.fundMinor.toString(), nonce: null, expiresAtMs: null, memo: '', signature: null, submittedAtMs: now, payeeShard: w.shard };
-    byShard.set(shard, [...(byShard.get(shard) ?? []), item]);
+    const list = byShard.get(shard) ?? [];
+    list.push(item);
+    byShard.set(shard, list);
   }
   for (const [shard, items] of byShard) {
     for (let i = 0; i < items.length; i += 2000) {

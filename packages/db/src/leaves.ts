@@ -60,6 +60,10 @@ export async function loadBatchLeaves(sql: Sql, shard: number, afterSeq: bigint,
   ];
   all.sort((a, b) => (a.batchSeq === b.batchSeq ? a.leafIndex - b.leafIndex : a.batchSeq < b.batchSeq ? -1 : 1));
   const byBatch = new Map<bigint, StoredLeaf[]>();
-  for (const leaf of all) byBatch.set(leaf.batchSeq, [...(byBatch.get(leaf.batchSeq) ?? []), leaf]);
+  for (const leaf of all) {
+    const list = byBatch.get(leaf.batchSeq) ?? [];
+    list.push(leaf);
+    byBatch.set(leaf.batchSeq, list);
+  }
   return byBatch;
 }

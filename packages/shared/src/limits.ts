@@ -7,6 +7,9 @@ export const LIMITS = {
   transfersPerRequestMax: 1000,
   /** Transfers the gateway puts in one queue job (one micro-batch). */
   batchTransfersMax: 2000,
+  /** Transfers, and queue jobs, that a settlement worker merges into one transaction. */
+  settleBatchTransfersMax: 5000,
+  settleBatchJobsMax: 200,
   /** How long the gateway holds a micro-batch open for more transfers. */
   batchLingerMs: 2,
   /** Request body size. */
@@ -38,6 +41,7 @@ export type Limits = { -readonly [K in keyof typeof LIMITS]: number };
 export function checkLimits(limits: Limits): void {
   const rules: Array<[boolean, string]> = [
     [limits.batchTransfersMax >= limits.transfersPerRequestMax, 'batchTransfersMax must be >= transfersPerRequestMax'],
+    [limits.settleBatchTransfersMax >= limits.batchTransfersMax, 'settleBatchTransfersMax must be >= batchTransfersMax'],
     [limits.pageSizeDefault <= limits.pageSizeMax, 'pageSizeDefault must be <= pageSizeMax'],
     [limits.queueJobsWaitingMax * limits.batchTransfersMax >= limits.transfersPerRequestMax, 'queue must hold at least one full request'],
     [limits.gatewayTransfersInFlightMax >= limits.transfersPerRequestMax, 'gatewayTransfersInFlightMax must be >= transfersPerRequestMax'],

@@ -180,7 +180,11 @@ export async function commitBatch(sql: Sql, ctx: ShardContext, jobItems: AnyJobI
 
   const { r, batchSeq } = result;
   const messages = new Map<number, Array<JobCredit | JobCreditResult>>();
-  const send = (to: number, m: JobCredit | JobCreditResult) => messages.set(to, [...(messages.get(to) ?? []), m]);
+  const send = (to: number, m: JobCredit | JobCreditResult) => {
+    const list = messages.get(to) ?? [];
+    list.push(m);
+    messages.set(to, list);
+  };
   for (const c of r.creditsToSend) send(shardOf(c.payeeWalletId, ctx.shardCount), { type: 'credit', id: c.id, payeeWalletId: c.payeeWalletId, amountMinor: c.amountMinor.toString(), fromShard: shard });
   for (const res of r.resultsToSend) send(res.toShard, { type: 'credit_result', id: res.id, status: res.status, code: res.code });
   return {
@@ -199,7 +203,9 @@ export async function staleCredits(sql: Sql, ctx: ShardContext, olderThanMs: num
   const out = new Map<number, JobCredit[]>();
   for (const t of rows) {
     const to = shardOf(t.payee_wallet_id, ctx.shardCount);
-    out.set(to, [...(out.get(to) ?? []), { type: 'credit', id: t.id, payeeWalletId: t.payee_wallet_id, amountMinor: t.amount_minor.toString(), fromShard: ctx.shard }]);
+    const list = out.get(to) ?? [];
+    list.push({ type: 'credit', id: t.id, payeeWalletId: t.payee_wallet_id, amountMinor: t.amount_minor.toString(), fromShard: ctx.shard });
+    out.set(to, list);
   }
   return out;
 }

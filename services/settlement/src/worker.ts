@@ -1,12 +1,13 @@
 /**
  * One BullMQ worker per shard, at concurrency 1: a shard's batches are applied in queue order.
- * A job whose attestation does not verify fails at once and is never retried or applied.
+ * A job whose attestation does not verify fails at once and is never applied.
  *
  * After each commit the worker sends the cross-shard messages the batch produced (credits to
  * payees' shards, results back to payers' shards). Sending is best effort: a sweeper sends the
  * credit of every transfer still in flight after `resendAfterMs` again, and the payee's shard
  * answers a repeated credit with the result it recorded, so a lost message only delays.
  */
+import { randomUUID } from 'node:crypto';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Sql } from '@cbdc/db/connect';
@@ -32,6 +33,9 @@ export interface ShardWorkerOptions {
   attestationKey: Buffer;
   lockDurationMs: number;
   log: Logger;
+  /** Bounds of one settlement transaction: transfers, and queue jobs merged into it. */
+  batchItemsMax?: number;
+  batchJobsMax?: number;
   /** How often to look for in-flight transfers whose credit should be sent again. */
   sweepIntervalMs?: number;
   resendAfterMs?: number;
@@ -78,25 +82,71 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
     }
   };
 
-  const worker = new Worker<SettlementJobData, JobResult>(
-    queue.name,
-    async (job: Job<SettlementJobData, JobResult>) => {
-      const payload = openJob(o.attestationKey, job.data);
-      if (!payload) {
-        o.log.error({ shard: o.shard, jobId: job.id }, 'rejected a job without a valid attestation');
-        throw new UnrecoverableError('job attestation does not verify');
-      }
-      if (payload.shard !== o.shard) throw new UnrecoverableError(`job for shard ${payload.shard} on the queue of shard ${o.shard}`);
-      const started = performance.now();
-      const result = await commitBatch(o.sql, ctx, payload.items, now());
-      await send(result.messages);
-      o.log.info({ shard: o.shard, jobId: job.id, batchSeq: result.batchSeq, items: payload.items.length, ms: Math.round(performance.now() - started) }, 'batch committed');
-      return { shard: result.shard, batchSeq: result.batchSeq, outcomes: result.outcomes };
-    },
-    { connection, prefix: queue.prefix, concurrency: 1, lockDuration: o.lockDurationMs, autorun: true },
-  );
-  worker.on('failed', (job, error) => o.log.warn({ shard: o.shard, jobId: job?.id, attempts: job?.attemptsMade, err: error.message }, 'batch failed; BullMQ will retry it if attempts remain'));
+  // Jobs are fetched by hand so that everything waiting (up to the bounds) settles in one
+  // transaction: under load the batch grows with the backlog, and a commit's fixed cost (the
+  // fsync, the chain link) is shared by more transfers. Each job still completes on its own
+  // with its own outcomes, and fails on its own (to be retried by BullMQ) if the commit fails.
+  const worker = new Worker<SettlementJobData, JobResult>(queue.name, null, { connection, prefix: queue.prefix, lockDuration: o.lockDurationMs, autorun: false, drainDelay: 1 });
   worker.on('error', (error) => o.log.warn({ shard: o.shard, err: error.message }, 'worker error'));
+  void worker.startStalledCheckTimer();
+  const itemsMax = o.batchItemsMax ?? LIMITS.settleBatchTransfersMax;
+  const jobsMax = o.batchJobsMax ?? LIMITS.settleBatchJobsMax;
+  let closing = false;
+
+  const settleJobs = async (fetched: Array<{ job: Job<SettlementJobData, JobResult>; token: string; payload: NonNullable<ReturnType<typeof openJob>> }>) => {
+    const items = fetched.flatMap((f) => f.payload.items);
+    const started = performance.now();
+    let result;
+    try {
+      result = await commitBatch(o.sql, ctx, items, now());
+    } catch (error) {
+      o.log.warn({ shard: o.shard, jobs: fetched.length, err: (error as Error).message }, 'batch failed; BullMQ will retry its jobs if attempts remain');
+      await Promise.all(fetched.map((f) => f.job.moveToFailed(error as Error, f.token, false).catch(() => {})));
+      return;
+    }
+    await send(result.messages);
+    let offset = 0;
+    await Promise.all(
+      fetched.map((f) => {
+        const outcomes = result.outcomes.slice(offset, offset + f.payload.items.length);
+        offset += f.payload.items.length;
+        return f.job.moveToCompleted({ shard: result.shard, batchSeq: result.batchSeq, outcomes }, f.token, false).catch((error: Error) => o.log.warn({ shard: o.shard, jobId: f.job.id, err: error.message }, 'could not mark a committed job completed; a redelivery will be answered as duplicates'));
+      }),
+    );
+    o.log.info({ shard: o.shard, jobs: fetched.length, batchSeq: result.batchSeq, items: items.length, ms: Math.round(performance.now() - started) }, 'batch committed');
+  };
+
+  const loop = async () => {
+    while (!closing) {
+      try {
+        const firstToken = randomUUID();
+        const first = await worker.getNextJob(firstToken, { block: true });
+        if (!first) continue;
+        const fetched: Parameters<typeof settleJobs>[0] = [];
+        let items = 0;
+        for (let job: typeof first | undefined = first, token = firstToken; job; ) {
+          const payload = openJob(o.attestationKey, job.data);
+          if (!payload || payload.shard !== o.shard) {
+            o.log.error({ shard: o.shard, jobId: job.id }, 'rejected a job without a valid attestation for this shard');
+            await job.moveToFailed(new UnrecoverableError('job attestation does not verify'), token, false).catch(() => {});
+          } else {
+            fetched.push({ job, token, payload });
+            items += payload.items.length;
+          }
+          if (items >= itemsMax || fetched.length >= jobsMax || closing) break;
+          token = randomUUID();
+          job = await worker.getNextJob(token, { block: false });
+        }
+        if (fetched.length) await settleJobs(fetched);
+      } catch (error) {
+        if (!closing) {
+          o.log.warn({ shard: o.shard, err: (error as Error).message }, 'settlement loop error; retrying');
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
+    }
+  };
+  const running = loop();
 
   let sweeping = false;
   const sweeper =
@@ -118,8 +168,10 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
   return {
     worker,
     async close() {
+      closing = true;
       if (sweeper) clearInterval(sweeper);
       await worker.close();
+      await running;
       await Promise.all([...outboxes.values()].map((q) => q.close().catch(() => {})));
       producer.disconnect();
       connection.disconnect();
