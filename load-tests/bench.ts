@@ -31,7 +31,11 @@ const { values: args } = parseArgs({
     wallets: { type: 'string' },
     'batch-size': { type: 'string', default: '50' },
     connections: { type: 'string', default: '64' },
+    // For investigation only: the official figures come from the full run.
+    phases: { type: 'string', default: 'single,batch,hot,half,settlement' },
+    baselines: { type: 'boolean', default: true },
   },
+  allowNegative: true,
 });
 const SMOKE = args.smoke;
 const SHARDS = Number(args.shards);
@@ -137,15 +141,21 @@ async function settlementOnly(sys: BenchSystem, pop: Population, transfers: numb
 
 async function main(): Promise<void> {
   log(`bench: ${SMOKE ? 'smoke' : 'full'} run, ${WALLETS} wallets, ${SHARDS} shard(s)`);
-  log('baseline: Ed25519 verify limit on all cores...');
-  const verifyLimit = await verifyLimitPerSecond(SMOKE ? 500 : 3000);
-  log(`  ${verifyLimit}/s`);
-  log('baseline: pgbench tpcb-like...');
-  const pgbench = pgbenchTpcb(ADMIN_URL, SMOKE ? 2 : 10);
-  log(`  ${pgbench} TPS`);
-  log('baseline: raw batched SQL, 1,000 transfers per transaction...');
-  const rawSql = await rawBatchedSqlRate(ADMIN_URL, 1000, SMOKE ? 1000 : 8000);
-  log(`  ${rawSql}/s`);
+  let verifyLimit = 0;
+  let pgbench = 0;
+  let rawSql = 0;
+  if (args.baselines) {
+    log('baseline: Ed25519 verify limit on all cores...');
+    verifyLimit = await verifyLimitPerSecond(SMOKE ? 500 : 3000);
+    log(`  ${verifyLimit}/s`);
+    log('baseline: pgbench tpcb-like...');
+    pgbench = pgbenchTpcb(ADMIN_URL, SMOKE ? 2 : 10);
+    log(`  ${pgbench} TPS`);
+    log('baseline: raw batched SQL, 1,000 transfers per transaction...');
+    rawSql = await rawBatchedSqlRate(ADMIN_URL, 1000, SMOKE ? 1000 : 8000);
+    log(`  ${rawSql}/s`);
+  }
+  const phases = new Set(args.phases!.split(','));
 
   const sys = await startBenchSystem({ shards: SHARDS });
   try {
@@ -155,12 +165,15 @@ async function main(): Promise<void> {
     const batchUniform: Phase = { name: `batch ${PER_REQUEST}, uniform, max rate`, mix: 'uniform', perRequest: PER_REQUEST, transfers: Math.round(150_000 * scale), connections: 16 };
     const batchHot: Phase = { name: `batch ${PER_REQUEST}, hot merchant, max rate`, mix: 'hot', perRequest: PER_REQUEST, transfers: Math.round(100_000 * scale), connections: 16 };
     const results: PhaseResult[] = [];
-    for (const phase of [single, batchUniform, batchHot]) results.push(await runPhase(sys, pop, phase));
+    for (const [key, phase] of [['single', single], ['batch', batchUniform], ['hot', batchHot]] as const) if (phases.has(key)) results.push(await runPhase(sys, pop, phase));
+    if (results.length === 0) throw new Error('choose at least one of the load phases single, batch, hot');
     const peak = results.reduce((a, b) => (b.settledTps > a.settledTps ? b : a));
     const halfRate = Math.max(1, Math.round(peak.requestsPerSecond / 2));
-    const half = await runPhase(sys, pop, { name: `${peak.phase.name.split(',')[0]}, uniform, fixed ${halfRate} req/s (half peak)`, mix: 'uniform', perRequest: peak.phase.perRequest, transfers: Math.round(halfRate * peak.phase.perRequest * (SMOKE ? 2 : 15)), rate: halfRate, connections: peak.phase.connections * 2 });
-    results.push(half);
-    const settleOnly = await settlementOnly(sys, pop, Math.round(100_000 * scale), 1000);
+    const half = phases.has('half')
+      ? await runPhase(sys, pop, { name: `${peak.phase.name.split(',')[0]}, uniform, fixed ${halfRate} req/s (half peak)`, mix: 'uniform', perRequest: peak.phase.perRequest, transfers: Math.round(halfRate * peak.phase.perRequest * (SMOKE ? 2 : 15)), rate: halfRate, connections: peak.phase.connections * 2 })
+      : peak;
+    if (half !== peak) results.push(half);
+    const settleOnly = phases.has('settlement') ? await settlementOnly(sys, pop, Math.round(100_000 * scale), 1000) : { tps: 0, cpu: {} };
 
     log('auditing...');
     const report = await audit(sys.sql);

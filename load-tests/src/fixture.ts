@@ -83,12 +83,14 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
   };
   const children: Record<string, ChildProcess> = {};
   const start = (label: string, entry: string, env: Record<string, string>) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', entry], { env: { ...common, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
+    // BENCH_SERVICE_NODE_ARGS passes flags to the services, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+    const extra = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const child = spawn(process.execPath, [...extra, '--import', 'tsx', entry], { env: { ...common, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
     children[label] = child;
     return child;
   };
   const issuer = start('issuer', 'services/issuer/src/server.ts', { ISSUER_SIGNING_KEY: keys.issuer.toString('hex'), ISSUER_BOOTSTRAP_OPERATORS: `bench:${ed25519PublicKeyOfSeed(keys.operator).toString('hex')}`, PORT: String(issuerPort), ISSUER_DUAL_CONTROL_THRESHOLD_MINOR: '9000000000000000000' });
-  start('settlement', 'services/settlement/src/server.ts', { SETTLEMENT_SHARD_KEYS: keys.shards.map((k) => k.toString('hex')).join(',') });
+  start('settlement', 'services/settlement/src/server.ts', { SETTLEMENT_SHARD_KEYS: keys.shards.map((k) => k.toString('hex')).join(','), LOG_LEVEL: process.env.BENCH_SETTLEMENT_LOG_LEVEL ?? 'warn' });
   const gateway = start('gateway', 'services/wallet-gateway/src/server.ts', { PORT: String(gatewayPort), BANK_REQUESTS_PER_SECOND_MAX: '1000000', GATEWAY_TRANSFERS_IN_FLIGHT_MAX: '200000', QUEUE_JOBS_WAITING_MAX: '5000' });
   const issuerUrl = `http://127.0.0.1:${issuerPort}`;
   const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;

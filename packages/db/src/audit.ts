@@ -169,22 +169,24 @@ export async function audit(sql: Sql, options: AuditOptions = {}): Promise<Audit
 
     // 3. Every balance from its history, and the tier caps.
     progress('balances', 0, counts.wallets);
+    // Aggregate the history per wallet first, then join: one hash join, not a scan per wallet.
     const wrong = await tx<{ id: string; balance_minor: bigint; expected: bigint }[]>`
       with flows as (
         select payee_wallet_id as id, amount_minor as delta from transfers where leg_status = 'settled'
         union all select payer_wallet_id, -amount_minor from transfers where leg_status in ('settled', 'debited')
         union all select wallet_id, amount_minor from transfer_legs where status = 'applied'
         union all select 't_' || bank_id, case kind when 'mint' then amount_minor else -amount_minor end from issuance_chain
-      )
-      select w.id, w.balance_minor, coalesce(sum(f.delta), 0)::bigint as expected
-      from wallets w left join flows f on f.id = w.id
-      group by w.id, w.balance_minor having w.balance_minor <> coalesce(sum(f.delta), 0)
+      ), totals as (select id, sum(delta)::bigint as expected from flows group by id)
+      select w.id, w.balance_minor, coalesce(t.expected, 0)::bigint as expected
+      from wallets w left join totals t on t.id = w.id
+      where w.balance_minor <> coalesce(t.expected, 0)
       order by w.id limit 100`;
     for (const w of wrong) find({ check: 'balance', subject: `wallet ${w.id}`, message: `stored balance ${w.balance_minor} but its history gives ${w.expected}` });
     const wrongFlight = await tx<{ id: string; in_flight_out_minor: bigint; expected: bigint }[]>`
-      select w.id, w.in_flight_out_minor, coalesce(sum(t.amount_minor), 0)::bigint as expected
-      from wallets w left join transfers t on t.payer_wallet_id = w.id and t.status = 'in_flight'
-      group by w.id, w.in_flight_out_minor having w.in_flight_out_minor <> coalesce(sum(t.amount_minor), 0)
+      with open as (select payer_wallet_id as id, sum(amount_minor)::bigint as expected from transfers where status = 'in_flight' group by payer_wallet_id)
+      select w.id, w.in_flight_out_minor, coalesce(o.expected, 0)::bigint as expected
+      from wallets w left join open o on o.id = w.id
+      where w.in_flight_out_minor <> coalesce(o.expected, 0)
       order by w.id limit 100`;
     for (const w of wrongFlight) find({ check: 'balance', subject: `wallet ${w.id}`, message: `stored money in flight out ${w.in_flight_out_minor} but its in-flight transfers add up to ${w.expected}` });
     const capped = await tx<{ id: string; kind: 'customer' | 'treasury'; tier: Tier | null; balance_minor: bigint }[]>`select id, kind, tier, balance_minor from wallets where kind = 'customer'`;

@@ -78,6 +78,8 @@ export interface JobOutcome {
 export interface JobResult {
   shard: number;
   batchSeq: string | null;
+  /** The batch time (settled at), Unix ms. */
+  timeMs: number;
   outcomes: JobOutcome[];
 }
 

@@ -43,7 +43,10 @@ export interface ShardContext {
 }
 
 export interface CommitResult {
+  /** Where the time went, for the worker's log. */
+  timingsMs: { prefetch: number; decide: number; write: number; commit: number };
   shard: number;
+  timeMs: number;
   batchSeq: string | null;
   outcomes: JobOutcome[];
   /** Messages for other shards, grouped by target shard, to send after the commit. */
@@ -67,6 +70,8 @@ export async function commitBatch(sql: Sql, ctx: ShardContext, jobItems: AnyJobI
   const creditIds = items.filter((i) => i.type === 'credit').map((i) => i.id);
   const resultIds = items.filter((i) => i.type === 'credit_result').map((i) => i.id);
 
+  const t0 = performance.now();
+  const timingsMs = { prefetch: 0, decide: 0, write: 0, commit: 0 };
   const result = await sql.begin(async (tx) => {
     // Prefetch. The head lock serialises every writer of this shard's chain, so two workers
     // handed the same job (a stalled lock, a redelivery) settle it once between them.
@@ -94,9 +99,11 @@ export async function commitBatch(sql: Sql, ctx: ShardContext, jobItems: AnyJobI
     const withNonce = origins.filter((i) => i.nonce !== null);
     const nonceRows = withNonce.length
       ? await tx<{ payer_wallet_id: string; nonce: bigint }[]>`
-          select payer_wallet_id, nonce from transfers
-          where nonce is not null and (payer_wallet_id, nonce) in (
-            select * from unnest(${withNonce.map((i) => i.payerWalletId)}::text[], ${withNonce.map((i) => i.nonce!.toString())}::bigint[]))`
+          select t.payer_wallet_id, t.nonce from transfers t
+          join unnest(${withNonce.map((i) => i.payerWalletId)}::text[], ${withNonce.map((i) => i.nonce!.toString())}::bigint[]) as u(payer, nonce)
+            on t.payer_wallet_id = u.payer and t.nonce = u.nonce
+          -- The predicate of the partial unique index, so that the lookup uses it.
+          where t.nonce is not null and t.code is distinct from 'nonce_reused'`
       : [];
     const creditRows = creditIds.length
       ? await tx<{ transfer_id: string; status: 'applied' | 'rejected'; code: RejectionCode | null; from_shard: number }[]>`
@@ -104,6 +111,8 @@ export async function commitBatch(sql: Sql, ctx: ShardContext, jobItems: AnyJobI
       : [];
 
     // Decide.
+    const t1 = performance.now();
+    timingsMs.prefetch = t1 - t0;
     const r = settleBatch(items, {
       nowMs,
       wallets: new Map(walletRows.map((w) => [w.id, { id: w.id, bankId: w.bank_id, kind: w.kind, tier: w.tier, status: w.status, balanceMinor: w.balance_minor, dailySpentMinor: w.daily_spent_minor, dailySpentDay: w.daily_spent_day, inFlightOutMinor: w.in_flight_out_minor }])),
@@ -114,6 +123,8 @@ export async function commitBatch(sql: Sql, ctx: ShardContext, jobItems: AnyJobI
     });
 
     // Write.
+    const t2 = performance.now();
+    timingsMs.decide = t2 - t1;
     let batchSeq: bigint | null = null;
     if (r.leaves.length) {
       batchSeq = head.head_seq + 1n;
@@ -175,8 +186,10 @@ export async function commitBatch(sql: Sql, ctx: ShardContext, jobItems: AnyJobI
              as u(id, balance, spent, day, in_flight)
         where w.id = u.id`;
     }
+    timingsMs.write = performance.now() - t2;
     return { r, batchSeq };
   });
+  timingsMs.commit = performance.now() - t0 - timingsMs.prefetch - timingsMs.decide - timingsMs.write;
 
   const { r, batchSeq } = result;
   const messages = new Map<number, Array<JobCredit | JobCreditResult>>();
@@ -188,7 +201,9 @@ export async function commitBatch(sql: Sql, ctx: ShardContext, jobItems: AnyJobI
   for (const c of r.creditsToSend) send(shardOf(c.payeeWalletId, ctx.shardCount), { type: 'credit', id: c.id, payeeWalletId: c.payeeWalletId, amountMinor: c.amountMinor.toString(), fromShard: shard });
   for (const res of r.resultsToSend) send(res.toShard, { type: 'credit_result', id: res.id, status: res.status, code: res.code });
   return {
+    timingsMs,
     shard,
+    timeMs: nowMs,
     batchSeq: batchSeq === null ? null : batchSeq.toString(),
     outcomes: r.outcomes.map((o, i) => ({ id: items[i].id, type: items[i].type, status: o.status, ...(o.status === 'rejected' ? { code: o.code } : {}) })),
     messages,

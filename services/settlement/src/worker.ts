@@ -110,10 +110,11 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
       fetched.map((f) => {
         const outcomes = result.outcomes.slice(offset, offset + f.payload.items.length);
         offset += f.payload.items.length;
-        return f.job.moveToCompleted({ shard: result.shard, batchSeq: result.batchSeq, outcomes }, f.token, false).catch((error: Error) => o.log.warn({ shard: o.shard, jobId: f.job.id, err: error.message }, 'could not mark a committed job completed; a redelivery will be answered as duplicates'));
+        return f.job.moveToCompleted({ shard: result.shard, batchSeq: result.batchSeq, timeMs: result.timeMs, outcomes }, f.token, false).catch((error: Error) => o.log.warn({ shard: o.shard, jobId: f.job.id, err: error.message }, 'could not mark a committed job completed; a redelivery will be answered as duplicates'));
       }),
     );
-    o.log.info({ shard: o.shard, jobs: fetched.length, batchSeq: result.batchSeq, items: items.length, ms: Math.round(performance.now() - started) }, 'batch committed');
+    const t = result.timingsMs;
+    o.log.info({ shard: o.shard, jobs: fetched.length, batchSeq: result.batchSeq, items: items.length, ms: Math.round(performance.now() - started), prefetchMs: Math.round(t.prefetch), decideMs: Math.round(t.decide), writeMs: Math.round(t.write), commitMs: Math.round(t.commit) }, 'batch committed');
   };
 
   const loop = async () => {

@@ -121,7 +121,8 @@ create table settlement_batches (
 -- changes; `status` is the final outcome, `in_flight` until a cross-shard credit is answered.
 create table transfers (
   id               text primary key,
-  row_no           bigserial not null unique,
+  -- Insertion order, for history cursors (indexed with the wallet below, not alone).
+  row_no           bigserial not null,
   kind             text not null check (kind in ('transfer', 'funding')),
   bank_id          text not null,
   payer_wallet_id  text not null,

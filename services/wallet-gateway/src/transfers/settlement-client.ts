@@ -50,16 +50,19 @@ export interface SettlementClientOptions {
   onError?: (error: Error) => void;
 }
 
+/** A final outcome with the batch that committed it. */
+export type CommittedOutcome = JobOutcome & { shard: number; batchSeq: string | null; timeMs: number };
+
 export interface Submission {
   /** Resolves when every item is in Redis; rejects with an ApiError (503) if it could not be queued. */
   enqueued: Promise<void>;
   /** One promise per item, in order, resolving with its outcome when its batch commits. */
-  outcomes: Promise<JobOutcome>[];
+  outcomes: Promise<CommittedOutcome>[];
 }
 
 export class SettlementClient {
   private readonly lanes: ShardLane[] = [];
-  private readonly waiters = new Map<string, Deferred<JobOutcome>[]>();
+  private readonly waiters = new Map<string, Deferred<CommittedOutcome>[]>();
   private readonly producer: Redis;
   private jobCounter = 0;
   private pollTimer: NodeJS.Timeout | null = null;
@@ -117,7 +120,7 @@ export class SettlementClient {
   submit(items: Array<{ shard: number; item: JobItem }>): Submission {
     const flushes = new Set<Promise<void>>();
     const outcomes = items.map(({ shard, item }) => {
-      const waiter = deferred<JobOutcome>();
+      const waiter = deferred<CommittedOutcome>();
       const list = this.waiters.get(item.id);
       if (list) list.push(waiter);
       else this.waiters.set(item.id, [waiter]);
@@ -183,7 +186,8 @@ export class SettlementClient {
       if (!list) continue;
       this.waiters.delete(outcome.id);
       this.inFlightCount -= list.length;
-      for (const waiter of list) waiter.resolve(outcome);
+      const committed: CommittedOutcome = { ...outcome, shard: result.shard, batchSeq: result.batchSeq, timeMs: result.timeMs };
+      for (const waiter of list) waiter.resolve(committed);
     }
   }
 

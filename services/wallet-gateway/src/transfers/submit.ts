@@ -11,12 +11,13 @@
 import { encodeTransfer, transferIdOf } from '@cbdc/shared/canonical';
 import { ed25519PublicKey, ed25519Verify } from '@cbdc/shared/crypto';
 import { fundingIdOf, treasuryWalletId } from '@cbdc/shared/ids';
-import type { JobItem, JobOutcome } from '@cbdc/shared/job';
+import type { JobItem } from '@cbdc/shared/job';
 import { ApiError, problemOf, type Problem } from '@cbdc/shared/problem';
 import type { SignedTransferWire } from '@cbdc/shared/schemas';
 import type { ApiErrorCode } from '@cbdc/shared/errors';
 import type { GatewayContext } from '../context.js';
 import { walletFacts, type WalletFacts } from '../wallets/store.js';
+import type { CommittedOutcome } from './settlement-client.js';
 import { transfersByIds, transferView, type TransferView } from './store.js';
 
 export type ItemResult =
@@ -136,16 +137,12 @@ export async function submitFunding(ctx: GatewayContext, bankId: string, idempot
 }
 
 /**
- * Answers replays from Postgres, queues the rest, and waits (bounded) for their outcomes. An item
- * that settlement reports as a duplicate is answered with the outcome recorded the first time.
+ * Queues items and waits (bounded) for their outcomes. A fresh outcome is answered from the
+ * committed batch it comes with; only duplicates (a resubmission: the outcome recorded the first
+ * time) and results of transfers between shards are read back from Postgres.
  */
 async function settle(ctx: GatewayContext, prepared: Prepared[], async: boolean): Promise<ItemResult[]> {
   if (prepared.length === 0) return [];
-  const recorded = await transfersByIds(ctx.sql, prepared.map((p) => p.item.id));
-  const final = (p: Prepared, row = recorded.get(p.item.id)!): ItemResult => {
-    const view = transferView(row);
-    return view.status === 'pending' ? { index: p.index, id: p.item.id, status: 'pending', transfer: view } : { index: p.index, id: p.item.id, status: view.status, transfer: view as FinalView };
-  };
   const pending = (p: Prepared): ItemResult => ({
     index: p.index,
     id: p.item.id,
@@ -153,32 +150,51 @@ async function settle(ctx: GatewayContext, prepared: Prepared[], async: boolean)
     transfer: { id: p.item.id, kind: p.item.kind, status: 'pending', payerWalletId: p.item.payerWalletId, payeeWalletId: p.item.payeeWalletId, amountMinor: p.item.amountMinor },
   });
 
-  const replayed = prepared.filter((p) => recorded.has(p.item.id));
-  const fresh = prepared.filter((p) => !recorded.has(p.item.id));
-  if (fresh.length === 0) return replayed.map((p) => final(p));
-
-  ctx.settlement.checkCapacity(new Set(fresh.map((p) => p.shard)), fresh.length);
-  const submission = ctx.settlement.submit(fresh.map((p) => ({ shard: p.shard, item: p.item })));
+  ctx.settlement.checkCapacity(new Set(prepared.map((p) => p.shard)), prepared.length);
+  const submission = ctx.settlement.submit(prepared.map((p) => ({ shard: p.shard, item: p.item })));
   await submission.enqueued;
   if (async) {
-    ctx.settlement.release(fresh.map((p) => p.item.id));
-    return [...replayed.map((p) => final(p)), ...fresh.map(pending)];
+    ctx.settlement.release(prepared.map((p) => p.item.id));
+    return prepared.map(pending);
   }
 
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), ctx.limits.settleWaitMs)));
   const outcomes = await Promise.all(submission.outcomes.map((o) => Promise.race([o, timeout])));
   clearTimeout(timer);
-  ctx.settlement.release(fresh.filter((_, i) => outcomes[i] === null).map((p) => p.item.id));
+  ctx.settlement.release(prepared.filter((_, i) => outcomes[i] === null).map((p) => p.item.id));
 
-  // Settled and rejected outcomes are read back from Postgres, the record of truth, in one query.
-  const committed = fresh.filter((_, i) => outcomes[i] !== null);
-  const rows = await transfersByIds(ctx.sql, committed.map((p) => p.item.id));
-  const freshResults = fresh.map((p, i) => {
-    const outcome: JobOutcome | null = outcomes[i];
+  const readBack = prepared.filter((_, i) => outcomes[i] !== null && (outcomes[i]!.type !== 'origin' || outcomes[i]!.status === 'duplicate'));
+  const rows = await transfersByIds(ctx.sql, readBack.map((p) => p.item.id));
+  return prepared.map((p, i): ItemResult => {
+    const outcome: CommittedOutcome | null = outcomes[i];
+    if (outcome === null) return pending(p);
     const row = rows.get(p.item.id);
-    if (outcome === null || !row) return pending(p);
-    return final(p, row);
+    if (row) {
+      const view = transferView(row);
+      return view.status === 'pending' ? { index: p.index, id: p.item.id, status: 'pending', transfer: view } : { index: p.index, id: p.item.id, status: view.status, transfer: view as FinalView };
+    }
+    if (outcome.type !== 'origin' || (outcome.status !== 'settled' && outcome.status !== 'rejected')) return pending(p);
+    const it = p.item;
+    return {
+      index: p.index,
+      id: it.id,
+      status: outcome.status,
+      transfer: {
+        id: it.id,
+        kind: it.kind,
+        status: outcome.status,
+        code: outcome.code ?? null,
+        payerWalletId: it.payerWalletId,
+        payeeWalletId: it.payeeWalletId,
+        amountMinor: it.amountMinor,
+        nonce: it.nonce,
+        expiresAtMs: it.expiresAtMs,
+        memo: it.memo,
+        shard: outcome.shard,
+        batchSeq: outcome.batchSeq!,
+        settledAtMs: String(outcome.timeMs),
+      },
+    };
   });
-  return [...replayed.map((p) => final(p)), ...freshResults];
 }
