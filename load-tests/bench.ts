@@ -162,8 +162,8 @@ async function main(): Promise<void> {
     const pop = await seedPopulation(sys, { banks: 2, walletCount: WALLETS, fundMinor: 1_000_000n, onProgress: (l) => SMOKE || log(`  seed: ${l}`) });
     const scale = SMOKE ? 0.02 : 1;
     const single: Phase = { name: 'single, uniform, max rate', mix: 'uniform', perRequest: 1, transfers: Math.round(40_000 * scale), connections: CONNECTIONS };
-    const batchUniform: Phase = { name: `batch ${PER_REQUEST}, uniform, max rate`, mix: 'uniform', perRequest: PER_REQUEST, transfers: Math.round(150_000 * scale), connections: 16 };
-    const batchHot: Phase = { name: `batch ${PER_REQUEST}, hot merchant, max rate`, mix: 'hot', perRequest: PER_REQUEST, transfers: Math.round(100_000 * scale), connections: 16 };
+    const batchUniform: Phase = { name: `batch ${PER_REQUEST}, uniform, max rate`, mix: 'uniform', perRequest: PER_REQUEST, transfers: Math.round(150_000 * scale), connections: 48 };
+    const batchHot: Phase = { name: `batch ${PER_REQUEST}, hot merchant, max rate`, mix: 'hot', perRequest: PER_REQUEST, transfers: Math.round(100_000 * scale), connections: 48 };
     const results: PhaseResult[] = [];
     for (const [key, phase] of [['single', single], ['batch', batchUniform], ['hot', batchHot]] as const) if (phases.has(key)) results.push(await runPhase(sys, pop, phase));
     if (results.length === 0) throw new Error('choose at least one of the load phases single, batch, hot');

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { lockShard } from '@cbdc/db/shard-lock';
 import { ApiError } from '@cbdc/shared/problem';
 import { walletIdSchema } from '@cbdc/shared/schemas';
 import type { IssuerContext } from './context.js';
@@ -10,9 +11,13 @@ export async function walletControlRoutes(app: FastifyInstance, ctx: IssuerConte
   const r = app.withTypeProvider<ZodTypeProvider>();
   for (const action of ['freeze', 'unfreeze'] as const) {
     r.post(`/v1/wallets/:walletId/${action}`, { schema: { tags: ['wallets'], summary: `${action === 'freeze' ? 'Freeze' : 'Unfreeze'} any wallet`, params: z.strictObject({ walletId: walletIdSchema }) } }, async (req) => {
-      const [row] = await ctx.sql<{ id: string; bank_id: string; status: string; balance_minor: bigint }[]>`
-        update wallets set status = ${action === 'freeze' ? 'frozen' : 'active'}, updated_at = now()
-        where id = ${req.params.walletId} and status <> 'closed' returning id, bank_id, status, balance_minor`;
+      const [row] = await ctx.sql.begin(async (tx) => {
+        const [place] = await tx<{ shard: number }[]>`select shard from wallets where id = ${req.params.walletId}`;
+        if (place) await lockShard(tx as never, place.shard);
+        return tx<{ id: string; bank_id: string; status: string; balance_minor: bigint }[]>`
+          update wallets set status = ${action === 'freeze' ? 'frozen' : 'active'}, updated_at = now()
+          where id = ${req.params.walletId} and status <> 'closed' returning id, bank_id, status, balance_minor`;
+      });
       if (!row) {
         const [exists] = await ctx.sql`select status from wallets where id = ${req.params.walletId}`;
         if (exists) throw new ApiError('wallet_closed', `wallet ${req.params.walletId} is closed`);

@@ -74,7 +74,9 @@ export async function commitBatch(sql: Sql, ctx: ShardContext, jobItems: AnyJobI
   const timingsMs = { prefetch: 0, decide: 0, write: 0, commit: 0 };
   const result = await sql.begin(async (tx) => {
     // Prefetch. The head lock serialises every writer of this shard's chain, so two workers
-    // handed the same job (a stalled lock, a redelivery) settle it once between them.
+    // handed the same job (a stalled lock, a redelivery) settle it once between them, and every
+    // other writer of this shard's wallet rows (see @cbdc/db/shard-lock), so the wallets are read
+    // without row locks and written back with absolute values.
     const [head] = await tx<{ head_seq: bigint; head_hash: Buffer }[]>`select head_seq, head_hash from shards where shard = ${shard} for update`;
     if (!head) throw new Error(`shard ${shard} is not registered`);
     const flightRows = resultIds.length
@@ -94,7 +96,7 @@ export async function commitBatch(sql: Sql, ctx: ShardContext, jobItems: AnyJobI
     for (const f of inFlight.values()) walletIds.add(f.payerWalletId);
     const walletRows = await tx<WalletRow[]>`
       select id, bank_id, kind, tier, status, balance_minor, daily_spent_minor, daily_spent_day, in_flight_out_minor
-      from wallets where id = any(${[...walletIds].sort()}) and shard = ${shard} order by id for update`;
+      from wallets where id = any(${[...walletIds].sort()}) and shard = ${shard}`;
     const existing = origins.length ? await tx<{ id: string }[]>`select id from transfers where id = any(${origins.map((o) => o.id)})` : [];
     const withNonce = origins.filter((i) => i.nonce !== null);
     const nonceRows = withNonce.length

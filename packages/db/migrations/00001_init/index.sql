@@ -1,7 +1,7 @@
 -- Schema of the two-tier ledger. Amounts are bigint fen; hashes and keys are bytea.
--- Row locks serialise writers: the settlement worker locks its shard head and then the
--- wallets of a batch (in id order); the issuer locks the issuance head, then a bank's reserve
--- row, then its treasury wallet. No path locks in the opposite order, so none can deadlock.
+-- Row locks serialise writers. A shard's wallet rows are written only under its shard head lock
+-- (the settlement worker holds it for a whole batch; the issuer and wallet status changes take
+-- it too). Lock order everywhere: issuance head, shard head, bank reserve, wallet.
 
 create table operators (
   id          text primary key,
@@ -93,7 +93,7 @@ create table wallets (
   created_at          timestamptz not null default now(),
   updated_at          timestamptz not null default now(),
   check ((kind = 'customer') = (tier is not null and public_key is not null))
-);
+) with (fillfactor = 70); -- room on each page for HOT updates: balances change, indexed columns never do
 create index wallets_bank_id on wallets (bank_id, id);
 
 -- Shards: the head of each settlement chain and the public key its batches are signed with.

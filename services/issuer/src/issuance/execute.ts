@@ -1,9 +1,10 @@
 /**
- * Executing a mint or retire: one transaction that locks the issuance head, the bank's reserve
- * row and its treasury wallet (in that order), applies the pure rule, appends the signed chain
+ * Executing a mint or retire: one transaction that locks the issuance head, the treasury's
+ * shard head, the bank's reserve row and its treasury wallet (in that order), applies the pure rule, appends the signed chain
  * entry and moves reserve, supply and treasury balance together.
  */
 import type { Sql } from '@cbdc/db/connect';
+import { lockShard } from '@cbdc/db/shard-lock';
 import { issuanceEntryHash, type IssuanceEntry } from '@cbdc/shared/chains';
 import type { Signer } from '@cbdc/shared/crypto';
 import { treasuryWalletId } from '@cbdc/shared/ids';
@@ -59,9 +60,11 @@ export async function checkCoverable(tx: Sql, request: IssuanceRequestRow): Prom
  */
 export async function executeIssuance(tx: Sql, signer: Signer, request: IssuanceRequestRow, nowMs: number): Promise<IssuanceRequestRow> {
   const [head] = await tx<{ seq: bigint; hash: Buffer; supply_minor: bigint }[]>`select seq, hash, supply_minor from issuance_head for update`;
-  const [reserve] = await tx<{ free_minor: bigint }[]>`select free_minor from bank_reserves where bank_id = ${request.bank_id} for update`;
-  if (!reserve) throw new ApiError('bank_not_found', `no bank ${request.bank_id}`);
   const treasuryId = treasuryWalletId(request.bank_id);
+  const [place] = await tx<{ shard: number }[]>`select shard from wallets where id = ${treasuryId}`;
+  if (!place) throw new ApiError('bank_not_found', `no bank ${request.bank_id}`);
+  await lockShard(tx, place.shard);
+  const [reserve] = await tx<{ free_minor: bigint }[]>`select free_minor from bank_reserves where bank_id = ${request.bank_id} for update`;
   const [treasury] = await tx<{ balance_minor: bigint }[]>`select balance_minor from wallets where id = ${treasuryId} for update`;
   const state = { bankFreeReserveMinor: reserve.free_minor, treasuryBalanceMinor: treasury.balance_minor, supplyMinor: head.supply_minor };
   const next = request.kind === 'mint' ? planMint(state, request.amount_minor) : planRetire(state, request.amount_minor);

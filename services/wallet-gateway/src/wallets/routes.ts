@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { lockShard } from '@cbdc/db/shard-lock';
 import { idempotencyKeyOf, runIdempotent } from '@cbdc/http/idempotency';
 import { newWalletId, shardOf } from '@cbdc/shared/ids';
 import { ApiError } from '@cbdc/shared/problem';
@@ -64,10 +65,12 @@ export async function walletRoutes(app: FastifyInstance, ctx: GatewayContext): P
         const wallet = await ownOr404(req.principal, req.params.walletId);
         if (wallet.kind === 'treasury') throw new ApiError('wallet_is_treasury', 'a treasury wallet cannot be frozen or closed by its bank');
         if (wallet.status === 'closed') throw new ApiError('wallet_closed', `wallet ${wallet.id} is closed`);
-        const [row] =
-          action === 'close'
-            ? await sql<WalletRow[]>`update wallets set status = 'closed', updated_at = now() where id = ${wallet.id} and bank_id = ${req.principal} and balance_minor = 0 and in_flight_out_minor = 0 and status <> 'closed' returning *`
-            : await sql<WalletRow[]>`update wallets set status = ${action === 'freeze' ? 'frozen' : 'active'}, updated_at = now() where id = ${wallet.id} and bank_id = ${req.principal} and status <> 'closed' returning *`;
+        const [row] = await sql.begin(async (tx) => {
+          await lockShard(tx as never, wallet.shard);
+          return action === 'close'
+            ? tx<WalletRow[]>`update wallets set status = 'closed', updated_at = now() where id = ${wallet.id} and bank_id = ${req.principal} and balance_minor = 0 and in_flight_out_minor = 0 and status <> 'closed' returning *`
+            : tx<WalletRow[]>`update wallets set status = ${action === 'freeze' ? 'frozen' : 'active'}, updated_at = now() where id = ${wallet.id} and bank_id = ${req.principal} and status <> 'closed' returning *`;
+        });
         if (!row) {
           if (action === 'close') throw new ApiError('wallet_not_empty', `wallet ${wallet.id} holds ${wallet.balance_minor} fen and has ${wallet.in_flight_out_minor} fen in flight; redeem it and let payments finish first`);
           throw new ApiError('wallet_closed', `wallet ${wallet.id} is closed`);

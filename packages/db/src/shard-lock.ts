@@ -1,0 +1,15 @@
+/**
+ * The single-writer rule for wallet rows: a shard's settlement worker writes its wallets while
+ * holding the shard's head row lock (it reads them without row locks, for speed). Any other
+ * writer of a wallet row (the issuer crediting a treasury, a bank closing or freezing a wallet)
+ * takes the same lock first, inside its transaction, so that no write is lost between the
+ * worker's read and its write.
+ *
+ * Lock order, everywhere: issuance head, then shard head, then bank reserve, then wallet.
+ */
+import type { Sql } from './connect.js';
+
+export async function lockShard(tx: Sql, shard: number): Promise<void> {
+  // A shard whose worker has never started has no head row, and so no concurrent writer.
+  await tx`select 1 from shards where shard = ${shard} for update`;
+}
