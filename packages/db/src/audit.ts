@@ -7,10 +7,9 @@
  * Keys: pass the issuer's and shards' public keys from a trusted source (configuration, not this
  * database); someone able to rewrite the database could otherwise re-sign it with their own key.
  */
-import type { KeyObject } from 'node:crypto';
 import { encodeTransfer, transferIdOf } from '@cbdc/shared/canonical';
 import { batchHeaderHash, GENESIS_HASH, issuanceEntryHash } from '@cbdc/shared/chains';
-import { ed25519PublicKey, ed25519Verify } from '@cbdc/shared/crypto';
+import { ed25519PublicKey, ed25519Verify, ed25519VerifyRaw } from '@cbdc/shared/crypto';
 import { merkleRoot } from '@cbdc/shared/merkle';
 import { limitsOf, type Tier } from '@cbdc/shared/tiers';
 import type { Sql } from './connect.js';
@@ -98,12 +97,6 @@ export async function audit(sql: Sql, options: AuditOptions = {}): Promise<Audit
     // 2. Settlement chains, Merkle roots, transfer ids and customer signatures.
     const keyRows = await tx<{ id: string; public_key: Buffer | null }[]>`select id, public_key from wallets where public_key is not null`;
     const walletKeyBytes = new Map(keyRows.map((r) => [r.id, r.public_key!]));
-    const walletKeys = new Map<string, KeyObject>();
-    const keyOf = (id: string) => {
-      let k = walletKeys.get(id);
-      if (!k && walletKeyBytes.has(id)) walletKeys.set(id, (k = ed25519PublicKey(walletKeyBytes.get(id)!)));
-      return k;
-    };
     const shards = await tx<{ shard: number; public_key: Buffer; head_seq: bigint; head_hash: Buffer }[]>`select shard, public_key, head_seq, head_hash from shards order by shard`;
     let batchesDone = 0;
     let transfersDone = 0;
@@ -130,8 +123,8 @@ export async function audit(sql: Sql, options: AuditOptions = {}): Promise<Audit
             if (m.type === 'transfer' && m.kind === 'transfer') {
               const bytes = encodeTransfer({ payerWalletId: m.payerWalletId, payeeWalletId: m.payeeWalletId, amountMinor: m.amountMinor, nonce: m.nonce ?? 0n, expiresAtMs: m.expiresAtMs ?? 0n, memo: m.memo });
               if (transferIdOf(bytes) !== m.id) find({ check: 'transfer', subject: ts, message: 'its stored content does not hash to its id (the row was altered)' });
-              const key = keyOf(m.payerWalletId);
-              if (!key || !m.signature || !ed25519Verify(key, bytes, m.signature)) find({ check: 'transfer', subject: ts, message: 'the payer\'s signature does not verify over its stored content' });
+              const key = walletKeyBytes.get(m.payerWalletId);
+              if (!key || !m.signature || !ed25519VerifyRaw(key, bytes, m.signature)) find({ check: 'transfer', subject: ts, message: 'the payer\'s signature does not verify over its stored content' });
             }
             return storedLeafHash(m);
           });

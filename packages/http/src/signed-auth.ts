@@ -3,9 +3,8 @@
  * so that an unauthenticated caller learns nothing about the schema. Routes opt out with
  * `config: { public: true }`.
  */
-import type { KeyObject } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ed25519Verify, parseHex } from '@cbdc/shared/crypto';
+import { ed25519VerifyRaw, parseHex } from '@cbdc/shared/crypto';
 import { ApiError } from '@cbdc/shared/problem';
 import { AUTH_HEADERS, NONCE_PATTERN, requestStringToSign } from '@cbdc/shared/request-auth';
 
@@ -21,8 +20,8 @@ declare module 'fastify' {
 }
 
 export interface SignedAuthOptions {
-  /** The public key of a caller, or null if unknown. */
-  lookupKey(keyId: string): Promise<KeyObject | null>;
+  /** The raw 32-byte public key of a caller, or null if unknown. */
+  lookupKey(keyId: string): Promise<Buffer | null>;
   /** Records a nonce; false if it was already used within the window. */
   claimNonce(keyId: string, nonce: string, ttlMs: number): Promise<boolean>;
   clockSkewMs: number;
@@ -60,7 +59,7 @@ export function installSignedAuth(app: FastifyInstance, options: SignedAuthOptio
     const signature = parseHex(signatureHex!, 64);
     const key = keyId!.length <= 64 ? await options.lookupKey(keyId!) : null;
     const message = requestStringToSign(req.method, req.url, timestamp!, nonce!, req.rawBody ?? Buffer.alloc(0));
-    if (!key || !signature || !ed25519Verify(key, message, signature)) {
+    if (!key || !signature || !ed25519VerifyRaw(key, message, signature)) {
       throw new ApiError('unauthenticated', 'the signature does not verify against a registered key', { errors: [{ field: `header/${AUTH_HEADERS.signature}`, rule: 'ed25519_request_signature', message: 'does not verify' }] });
     }
     // Claimed only after the signature verifies, so nobody can burn another caller's nonces.

@@ -4,7 +4,7 @@ import type { FastifyServerOptions } from 'fastify';
 import type { Sql } from '@cbdc/db/connect';
 import { buildBaseApp } from '@cbdc/http/base-app';
 import { installSignedAuth } from '@cbdc/http/signed-auth';
-import { ed25519PublicKey, type Signer } from '@cbdc/shared/crypto';
+import type { Signer } from '@cbdc/shared/crypto';
 import { LIMITS } from '@cbdc/shared/limits';
 import { bankRoutes } from './banks/routes.js';
 import type { IssuerContext } from './context.js';
@@ -36,7 +36,7 @@ export async function buildIssuerApp(deps: IssuerDeps) {
     now,
     async lookupKey(operatorId) {
       const [row] = await deps.sql<{ public_key: Buffer }[]>`select public_key from operators where id = ${operatorId}`;
-      return row ? ed25519PublicKey(row.public_key) : null;
+      return row ? row.public_key : null;
     },
     async claimNonce(operatorId, nonce, ttlMs) {
       return (await deps.redis.set(`${deps.queuePrefix}:request-nonce:operator:${operatorId}:${nonce}`, '1', 'PX', ttlMs, 'NX')) === 'OK';

@@ -2,14 +2,12 @@
 import rateLimit from '@fastify/rate-limit';
 import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
-import type { KeyObject } from 'node:crypto';
 import type { FastifyServerOptions } from 'fastify';
 import type { Sql } from '@cbdc/db/connect';
 import { buildBaseApp } from '@cbdc/http/base-app';
 import { installSignedAuth } from '@cbdc/http/signed-auth';
-import { ed25519PublicKey } from '@cbdc/shared/crypto';
 import type { Limits } from '@cbdc/shared/limits';
-import { newCustomerKeyCache, type GatewayContext } from './context.js';
+import type { GatewayContext } from './context.js';
 import type { SettlementClient } from './transfers/settlement-client.js';
 import { transferRoutes } from './transfers/routes.js';
 import { walletRoutes } from './wallets/routes.js';
@@ -35,7 +33,7 @@ export async function buildGatewayApp(deps: GatewayDeps) {
     logger: deps.logger,
   });
 
-  const bankKeys = new LRUCache<string, { key: KeyObject | null }>({ max: 10_000, ttl: 30_000 });
+  const bankKeys = new LRUCache<string, { key: Buffer | null }>({ max: 10_000, ttl: 30_000 });
   installSignedAuth(app, {
     clockSkewMs: deps.limits.requestClockSkewMs,
     now,
@@ -43,7 +41,7 @@ export async function buildGatewayApp(deps: GatewayDeps) {
       const cached = bankKeys.get(bankId);
       if (cached) return cached.key;
       const [row] = await deps.sql<{ public_key: Buffer }[]>`select public_key from banks where id = ${bankId}`;
-      const entry = { key: row ? ed25519PublicKey(row.public_key) : null };
+      const entry = { key: row ? row.public_key : null };
       bankKeys.set(bankId, entry);
       return entry.key;
     },
@@ -61,7 +59,7 @@ export async function buildGatewayApp(deps: GatewayDeps) {
     allowList: (req) => req.routeOptions.config?.public === true,
   });
 
-  const ctx: GatewayContext = { sql: deps.sql, settlement: deps.settlement, shardCount: deps.shardCount, limits: deps.limits, now, customerKeys: newCustomerKeyCache() };
+  const ctx: GatewayContext = { sql: deps.sql, settlement: deps.settlement, shardCount: deps.shardCount, limits: deps.limits, now };
   await app.register(async (scoped) => {
     await walletRoutes(scoped, ctx);
     await transferRoutes(scoped, ctx);

@@ -9,7 +9,7 @@
  * another bank's treasury.
  */
 import { encodeTransfer, transferIdOf } from '@cbdc/shared/canonical';
-import { ed25519PublicKey, ed25519Verify } from '@cbdc/shared/crypto';
+import { ed25519VerifyRaw } from '@cbdc/shared/crypto';
 import { fundingIdOf, treasuryWalletId } from '@cbdc/shared/ids';
 import type { JobItem } from '@cbdc/shared/job';
 import { ApiError, problemOf, type Problem } from '@cbdc/shared/problem';
@@ -99,12 +99,7 @@ export async function submitSignedTransfers(ctx: GatewayContext, bankId: string,
     if (payer.status === 'closed') return fail('wallet_closed', 'payerWalletId', 'open_wallet', 'the payer wallet is closed');
     if (payee.status === 'closed') return fail('wallet_closed', 'payeeWalletId', 'open_wallet', 'the payee wallet is closed');
 
-    let key = ctx.customerKeys.get(payer.id);
-    if (!key) {
-      key = ed25519PublicKey(payer.publicKey!);
-      ctx.customerKeys.set(payer.id, key);
-    }
-    if (!ed25519Verify(key, bytes, Buffer.from(w.signature, 'hex'))) return fail('bad_signature', 'signature', 'ed25519_customer_signature', 'does not verify against the payer wallet\'s public key over the canonical bytes');
+    if (!ed25519VerifyRaw(payer.publicKey!, bytes, Buffer.from(w.signature, 'hex'))) return fail('bad_signature', 'signature', 'ed25519_customer_signature', 'does not verify against the payer wallet\'s public key over the canonical bytes');
 
     prepared.push({
       index,
