@@ -5,6 +5,7 @@
  * audited history.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { Queue } from 'bullmq';
 import postgres from 'postgres';
@@ -47,6 +48,18 @@ export interface SystemOptions {
   env?: Record<string, string>;
 }
 
+/** A port nobody listens on now, so that a stale process from an earlier run cannot answer for ours. */
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
 async function waitHealthy(url: string, child: ChildProcess): Promise<void> {
   for (let i = 0; i < 150; i++) {
     if (child.exitCode !== null) throw new Error(`a service exited with code ${child.exitCode} before becoming healthy`);
@@ -69,8 +82,8 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
   await migrate(databaseUrl);
   const keys: Keys = { issuer: randomBytes(32), shards: Array.from({ length: o.shards }, () => randomBytes(32)), attestation: randomBytes(32), operator: randomBytes(32), banks: new Map() };
   const queuePrefix = `bench${randomBytes(3).toString('hex')}`;
-  const gatewayPort = o.gatewayPort ?? 4600;
-  const issuerPort = o.issuerPort ?? 4601;
+  const gatewayPort = o.gatewayPort ?? (await freePort());
+  const issuerPort = o.issuerPort ?? (await freePort());
   const common = {
     PATH: process.env.PATH ?? '',
     DATABASE_URL: databaseUrl,
@@ -89,6 +102,10 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
     children[label] = child;
     return child;
   };
+  // If the bench dies (Ctrl-C, a timeout), take the services with it.
+  const killAll = () => Object.values(children).forEach((c) => c.exitCode === null && c.kill('SIGKILL'));
+  process.once('exit', killAll);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => (killAll(), process.exit(130)));
   const issuer = start('issuer', 'services/issuer/src/server.ts', { ISSUER_SIGNING_KEY: keys.issuer.toString('hex'), ISSUER_BOOTSTRAP_OPERATORS: `bench:${ed25519PublicKeyOfSeed(keys.operator).toString('hex')}`, PORT: String(issuerPort), ISSUER_DUAL_CONTROL_THRESHOLD_MINOR: '9000000000000000000' });
   start('settlement', 'services/settlement/src/server.ts', { SETTLEMENT_SHARD_KEYS: keys.shards.map((k) => k.toString('hex')).join(','), LOG_LEVEL: process.env.BENCH_SETTLEMENT_LOG_LEVEL ?? 'warn' });
   const gateway = start('gateway', 'services/wallet-gateway/src/server.ts', { PORT: String(gatewayPort), BANK_REQUESTS_PER_SECOND_MAX: '1000000', GATEWAY_TRANSFERS_IN_FLIGHT_MAX: '200000', QUEUE_JOBS_WAITING_MAX: '5000' });
