@@ -159,7 +159,7 @@ async function main(): Promise<void> {
 
   const sys = await startBenchSystem({ shards: SHARDS });
   try {
-    const pop = await seedPopulation(sys, { banks: 2, walletCount: WALLETS, fundMinor: 1_000_000n, onProgress: (l) => SMOKE || log(`  seed: ${l}`) });
+    const pop = await seedPopulation(sys, { banks: 2, walletCount: WALLETS, fundMinor: 1_000_000n, onProgress: (l) => log(`  seed: ${l}`) });
     const scale = SMOKE ? 0.02 : 1;
     const single: Phase = { name: 'single, uniform, max rate', mix: 'uniform', perRequest: 1, transfers: Math.round(40_000 * scale), connections: CONNECTIONS };
     const batchUniform: Phase = { name: `batch ${PER_REQUEST}, uniform, max rate`, mix: 'uniform', perRequest: PER_REQUEST, transfers: Math.round(150_000 * scale), connections: 48 };

@@ -174,6 +174,7 @@ export async function seedPopulation(sys: BenchSystem, o: { banks: number; walle
   const banks = Array.from({ length: o.banks }, (_, i) => `bank-${String.fromCharCode(97 + i)}`);
   const perBank = BigInt(Math.ceil(o.walletCount / o.banks) + 1) * o.fundMinor;
   for (const id of banks) {
+    say(`onboarding ${id}`);
     const key = randomBytes(32);
     sys.keys.banks.set(id, key);
     await operator.addBank({ id, name: id, publicKey: ed25519PublicKeyOfSeed(key).toString('hex') });
@@ -181,6 +182,7 @@ export async function seedPopulation(sys: BenchSystem, o: { banks: number; walle
     await operator.issue('mint', id, perBank);
   }
 
+  say(`generating ${o.walletCount} customer keys`);
   const wallets: SeededWallet[] = [];
   for (let i = 0; i < o.walletCount; i++) {
     const id = newWalletId();
