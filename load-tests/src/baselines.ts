@@ -2,32 +2,33 @@
  * Same-run baselines: what this machine can do at the limits that bound settlement, measured by
  * the same invocation as the benchmark so that ratios are comparable on a noisy shared machine.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
 import postgres from 'postgres';
 import { connectPostgres } from '@cbdc/db/connect';
 
-/** node:crypto Ed25519 verifies per second with a reused KeyObject, on every core at once. */
+/**
+ * node:crypto Ed25519 verifies per second with a reused KeyObject, on every core at once. Each
+ * core runs a separate process: worker threads of this process were seen to leave OpenSSL's key
+ * generation deadlocked in the main thread afterwards.
+ */
 export async function verifyLimitPerSecond(durationMs: number): Promise<number> {
   const code = `
-    const { parentPort, workerData } = require('node:worker_threads');
     const { generateKeyPairSync, sign, verify } = require('node:crypto');
     const { publicKey, privateKey } = generateKeyPairSync('ed25519');
     const message = Buffer.alloc(120, 7);
     const signature = sign(null, message, privateKey);
-    const end = Date.now() + workerData.durationMs;
+    const end = Date.now() + ${durationMs};
     let n = 0;
     while (Date.now() < end) { for (let i = 0; i < 100; i++) if (!verify(null, message, publicKey, signature)) throw new Error('bad'); n += 100; }
-    parentPort.postMessage(n);`;
-  const threads = availableParallelism();
+    process.stdout.write(String(n));`;
   const counts = await Promise.all(
-    Array.from({ length: threads }, () => new Promise<number>((resolve, reject) => {
-      const w = new Worker(code, { eval: true, workerData: { durationMs } });
-      w.once('message', resolve);
-      w.once('error', reject);
-    })),
+    Array.from({ length: availableParallelism() }, () =>
+      new Promise<number>((resolve, reject) => {
+        execFile(process.execPath, ['-e', code], (error, stdout) => (error ? reject(error) : resolve(Number(stdout))));
+      }),
+    ),
   );
   return Math.round(counts.reduce((a, b) => a + b, 0) / (durationMs / 1000));
 }
