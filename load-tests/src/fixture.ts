@@ -6,13 +6,14 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
-import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import sodium from 'sodium-native';
 import { Queue } from 'bullmq';
 import postgres from 'postgres';
 import { OperatorClient } from '@cbdc/client';
 import { connectPostgres, type Sql } from '@cbdc/db/connect';
 import { migrate } from '@cbdc/db/migrate';
-import { ed25519PublicKeyOfSeed, ed25519RawPublicKey } from '@cbdc/shared/crypto';
+import { ed25519PublicKeyOfSeed } from '@cbdc/shared/crypto';
 import { fundingIdOf, newWalletId, shardOf, treasuryWalletId } from '@cbdc/shared/ids';
 import { attestJob, shardQueue, type JobItem } from '@cbdc/shared/job';
 import { consumerRedis } from '@cbdc/shared/redis';
@@ -155,8 +156,12 @@ export interface SeededWallet {
   id: string;
   bankId: string;
   shard: number;
-  /** The customer's key, generated in process (importing 100,000 seeds would cost minutes). */
-  privateKey: KeyObject;
+  /**
+   * The customer's libsodium key pair (64-byte secret key): generating and signing with libsodium
+   * avoids importing 100,000 keys into OpenSSL, which costs minutes, and OpenSSL key generation
+   * in this process, which was seen to hang intermittently after many keys.
+   */
+  secretKey: Buffer;
   publicKey: Buffer;
 }
 
@@ -165,6 +170,21 @@ export interface Population {
   wallets: SeededWallet[];
   /** The hot merchant: a tier I wallet that receives a fifth of the payments in the hot mix. */
   merchant: SeededWallet;
+}
+
+/** Signs with a libsodium secret key. */
+export function sodiumSign(secretKey: Buffer, message: Buffer): Buffer {
+  const signature = Buffer.alloc(sodium.crypto_sign_BYTES);
+  sodium.crypto_sign_detached(signature, message, secretKey);
+  return signature;
+}
+
+/** The libsodium secret key of a 32-byte seed. */
+export function sodiumSecretKeyOfSeed(seed: Buffer): Buffer {
+  const publicKey = Buffer.alloc(sodium.crypto_sign_PUBLICKEYBYTES);
+  const secretKey = Buffer.alloc(sodium.crypto_sign_SECRETKEYBYTES);
+  sodium.crypto_sign_seed_keypair(publicKey, secretKey, seed);
+  return secretKey;
 }
 
 /** Onboards banks, mints against reserves, creates `walletCount` wallets and funds each with `fundMinor`. */
@@ -186,8 +206,10 @@ export async function seedPopulation(sys: BenchSystem, o: { banks: number; walle
   const wallets: SeededWallet[] = [];
   for (let i = 0; i < o.walletCount; i++) {
     const id = newWalletId();
-    const pair = generateKeyPairSync('ed25519');
-    wallets.push({ id, bankId: banks[i % banks.length], shard: shardOf(id, sys.shardCount), privateKey: pair.privateKey, publicKey: ed25519RawPublicKey(pair.publicKey) });
+    const publicKey = Buffer.alloc(sodium.crypto_sign_PUBLICKEYBYTES);
+    const secretKey = Buffer.alloc(sodium.crypto_sign_SECRETKEYBYTES);
+    sodium.crypto_sign_keypair(publicKey, secretKey);
+    wallets.push({ id, bankId: banks[i % banks.length], shard: shardOf(id, sys.shardCount), secretKey, publicKey });
   }
   const merchant = wallets[0];
   for (let i = 0; i < wallets.length; i += 10_000) {

@@ -3,11 +3,10 @@
  * shares the machine with the system, so every transfer (customer signature) and every HTTP
  * request (bank signature, nonce, timestamp) is signed before the run starts.
  */
-import { randomBytes, type KeyObject } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { encodeTransfer, transferIdOf } from '@cbdc/shared/canonical';
-import { ed25519PrivateKey, ed25519Sign } from '@cbdc/shared/crypto';
 import { AUTH_HEADERS, requestStringToSign } from '@cbdc/shared/request-auth';
-import type { Population, SeededWallet } from './fixture.js';
+import { sodiumSecretKeyOfSeed, sodiumSign, type Population, type SeededWallet } from './fixture.js';
 
 export type Mix = 'uniform' | 'hot';
 
@@ -30,11 +29,11 @@ export interface PoolOptions {
 }
 
 let nonceCounter = BigInt(Date.now()) * 1000n;
-const keyCache = new Map<string, KeyObject>();
-const privateKey = (seed: Buffer) => {
+const bankSecretKeys = new Map<string, Buffer>();
+const bankSecretKey = (seed: Buffer) => {
   const hex = seed.toString('hex');
-  let k = keyCache.get(hex);
-  if (!k) keyCache.set(hex, (k = ed25519PrivateKey(seed)));
+  let k = bankSecretKeys.get(hex);
+  if (!k) bankSecretKeys.set(hex, (k = sodiumSecretKeyOfSeed(seed)));
   return k;
 };
 
@@ -42,7 +41,7 @@ const privateKey = (seed: Buffer) => {
 export function signRequest(bankId: string, bankSeed: Buffer, path: string, body: string): Record<string, string> {
   const timestamp = Date.now().toString();
   const nonce = randomBytes(12).toString('base64url');
-  const signature = ed25519Sign(privateKey(bankSeed), requestStringToSign('POST', path, timestamp, nonce, body)).toString('hex');
+  const signature = sodiumSign(bankSecretKey(bankSeed), requestStringToSign('POST', path, timestamp, nonce, body)).toString('hex');
   return { 'content-type': 'application/json', [AUTH_HEADERS.keyId]: bankId, [AUTH_HEADERS.timestamp]: timestamp, [AUTH_HEADERS.nonce]: nonce, [AUTH_HEADERS.signature]: signature };
 }
 
@@ -67,7 +66,7 @@ export function buildPool(pop: Population, bankKeys: Map<string, Buffer>, o: Poo
     if (payee === payer) payee = pop.merchant;
     const intent = { payerWalletId: payer.id, payeeWalletId: payee.id, amountMinor: BigInt(1 + Math.floor(Math.random() * o.amountMaxMinor)), nonce: nonceCounter++, expiresAtMs, memo: '' };
     const bytes = encodeTransfer(intent);
-    const wire = { payerWalletId: intent.payerWalletId, payeeWalletId: intent.payeeWalletId, amountMinor: intent.amountMinor.toString(), nonce: intent.nonce.toString(), expiresAtMs: intent.expiresAtMs.toString(), memo: '', signature: ed25519Sign(payer.privateKey, bytes).toString('hex') };
+    const wire = { payerWalletId: intent.payerWalletId, payeeWalletId: intent.payeeWalletId, amountMinor: intent.amountMinor.toString(), nonce: intent.nonce.toString(), expiresAtMs: intent.expiresAtMs.toString(), memo: '', signature: sodiumSign(payer.secretKey, bytes).toString('hex') };
     const list = byBank.get(payer.bankId) ?? [];
     list.push({ wire, id: transferIdOf(bytes) });
     byBank.set(payer.bankId, list);

@@ -32,7 +32,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const startedAtMs = Date.now();
   const instance = autocannon({
     url: o.url,
-    connections: o.connections,
+    connections: Math.min(o.connections, o.pool.length),
     pipelining: 1,
     amount: o.pool.length,
     duration: o.durationS,
