@@ -13,3 +13,13 @@ export async function lockShard(tx: Sql, shard: number): Promise<void> {
   // A shard whose worker has never started has no head row, and so no concurrent writer.
   await tx`select 1 from shards where shard = ${shard} for update`;
 }
+
+/**
+ * Binds the ledger to a shard count on first start and refuses a different one afterwards:
+ * wallets are placed by `shardOf(id, count)`, so changing the count would strand them.
+ */
+export async function assertShardCount(sql: Sql, shardCount: number): Promise<void> {
+  await sql`insert into ledger_settings (key, value) values ('shard_count', ${String(shardCount)}) on conflict (key) do nothing`;
+  const [row] = await sql<{ value: string }[]>`select value from ledger_settings where key = 'shard_count'`;
+  if (Number(row.value) !== shardCount) throw new Error(`this ledger was created with ${row.value} shard(s), but SETTLEMENT_SHARDS=${shardCount}; resharding is not supported`);
+}

@@ -1,6 +1,7 @@
 /** The issuer process. */
 import closeWithGrace from 'close-with-grace';
 import { assertPostgresReachable, connectPostgres } from '@cbdc/db/connect';
+import { assertShardCount } from '@cbdc/db/shard-lock';
 import { signerFromSeed } from '@cbdc/shared/crypto';
 import { assertRedisReachable, producerRedis } from '@cbdc/shared/redis';
 import { bootstrapOperators, buildIssuerApp } from './app.js';
@@ -12,6 +13,7 @@ async function main(): Promise<void> {
   const sql = connectPostgres(config.databaseUrl, { max: 10, applicationName: 'cbdc-issuer' });
   await assertPostgresReachable(sql, config.databaseUrl);
   await assertRedisReachable(config.redisUrl);
+  await assertShardCount(sql, config.shardCount);
   const redis = producerRedis(config.redisUrl);
   redis.on('error', () => {});
   const signer = signerFromSeed(config.signingSeed);

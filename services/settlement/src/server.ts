@@ -2,6 +2,7 @@
 import closeWithGrace from 'close-with-grace';
 import pino from 'pino';
 import { assertPostgresReachable, connectPostgres } from '@cbdc/db/connect';
+import { assertShardCount } from '@cbdc/db/shard-lock';
 import { assertRedisReachable } from '@cbdc/shared/redis';
 import { loadSettlementConfig } from './config.js';
 import { startShardWorker, type ShardWorker } from './worker.js';
@@ -12,6 +13,7 @@ async function main(): Promise<void> {
   const sql = connectPostgres(config.DATABASE_URL, { max: config.shardIds.length + 2, applicationName: 'cbdc-settlement' });
   await assertPostgresReachable(sql, config.DATABASE_URL);
   await assertRedisReachable(config.REDIS_URL);
+  await assertShardCount(sql, config.SETTLEMENT_SHARDS);
   const workers: ShardWorker[] = [];
   for (const shard of config.shardIds) {
     workers.push(

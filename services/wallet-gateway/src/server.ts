@@ -1,6 +1,7 @@
 /** The gateway process: reads config, connects, listens, and shuts down gracefully. */
 import closeWithGrace from 'close-with-grace';
 import { assertPostgresReachable, connectPostgres } from '@cbdc/db/connect';
+import { assertShardCount } from '@cbdc/db/shard-lock';
 import { assertRedisReachable, producerRedis } from '@cbdc/shared/redis';
 import { buildGatewayApp } from './app.js';
 import { loadGatewayConfig } from './config.js';
@@ -11,6 +12,7 @@ async function main(): Promise<void> {
   const sql = connectPostgres(config.databaseUrl, { max: 20, applicationName: 'cbdc-gateway' });
   await assertPostgresReachable(sql, config.databaseUrl);
   await assertRedisReachable(config.redisUrl);
+  await assertShardCount(sql, config.shardCount);
   const redis = producerRedis(config.redisUrl);
   redis.on('error', () => {});
   const settlement = new SettlementClient({ redisUrl: config.redisUrl, queuePrefix: config.queuePrefix, shardCount: config.shardCount, attestationKey: config.attestationKey, gatewayId: config.gatewayId, limits: config.limits });

@@ -171,6 +171,12 @@ create table transfer_legs (
   check ((status = 'rejected') = (code is not null) or leg = 'refund')
 );
 
+-- Settings fixed when the ledger is created (the number of shards: wallets are placed by it).
+create table ledger_settings (
+  key    text primary key,
+  value  text not null
+);
+
 -- Idempotency-Key records, scoped per caller (a bank or an operator).
 create table idempotency_keys (
   scope         text not null,
