@@ -1,5 +1,5 @@
 /** The stored leaves of settlement batches (transfer rows and legs, in leaf order), shared by receipts and the audit. */
-import { encodeLeaf, encodeLeg, type ItemKind } from '@cbdc/shared/canonical';
+import { encodeLeaf, encodeLeg, type ItemKind, type LegContent } from '@cbdc/shared/canonical';
 import { leafHash } from '@cbdc/shared/merkle';
 import type { Sql } from './connect.js';
 
@@ -20,14 +20,8 @@ export interface StoredTransferLeaf {
   leafIndex: number;
 }
 
-export interface StoredLegLeaf {
+export interface StoredLegLeaf extends LegContent {
   type: 'leg';
-  transferId: string;
-  leg: 'credit' | 'refund';
-  walletId: string;
-  amountMinor: bigint;
-  status: 'applied' | 'rejected';
-  code: string | null;
   batchSeq: bigint;
   leafIndex: number;
 }
