@@ -40,11 +40,6 @@ export function ed25519PublicKey(raw: Uint8Array): KeyObject {
   return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(raw).toString('base64url') }, format: 'jwk' });
 }
 
-/** The raw 32-byte public key of a KeyObject (public or private). */
-export function ed25519RawPublicKey(key: KeyObject): Buffer {
-  return Buffer.from(key.export({ format: 'jwk' }).x!, 'base64url');
-}
-
 /** A node:crypto private KeyObject from a raw 32-byte Ed25519 seed. */
 export function ed25519PrivateKey(seed: Uint8Array): KeyObject {
   if (seed.length !== 32) throw new RangeError('Ed25519 private key (seed) must be 32 bytes');

@@ -9,13 +9,6 @@ export const AMOUNT_MINOR_MAX = 2n ** 63n - 1n;
 /** The wire form of a positive amount: digits only, no sign, no leading zero, no exponent. */
 export const POSITIVE_AMOUNT_PATTERN = /^[1-9][0-9]{0,18}$/;
 
-/** Parses a positive wire amount, or returns null if it is not one (0, negative, fractional, exponent, too large). */
-export function parsePositiveMinor(text: string): bigint | null {
-  if (!POSITIVE_AMOUNT_PATTERN.test(text)) return null;
-  const value = BigInt(text);
-  return value <= AMOUNT_MINOR_MAX ? value : null;
-}
-
 /** Formats fen as yuan with two decimals, for people: 123456n -> "1,234.56". */
 export function formatYuan(minor: bigint): string {
   const negative = minor < 0n;
@@ -23,11 +16,4 @@ export function formatYuan(minor: bigint): string {
   const whole = (abs / 100n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
   const cents = (abs % 100n).toString().padStart(2, '0');
   return `${negative ? '-' : ''}${whole}.${cents}`;
-}
-
-/** Sums a list of amounts. */
-export function sumMinor(values: Iterable<bigint>): bigint {
-  let total = 0n;
-  for (const v of values) total += v;
-  return total;
 }
