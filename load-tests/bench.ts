@@ -17,7 +17,7 @@ import { audit } from '@cbdc/db/audit';
 import { encodeTransfer, transferIdOf } from '@cbdc/shared/canonical';
 import { attestJob, shardQueue, type JobItem } from '@cbdc/shared/job';
 import { consumerRedis } from '@cbdc/shared/redis';
-import { pgbenchTpcb, rawBatchedSqlRate, verifyLimitPerSecond } from './src/baselines.js';
+import { commitLatencyMs, pgbenchTpcb, rawBatchedSqlRate, verifyLimitPerSecond } from './src/baselines.js';
 import { cpuDelta, cpuSnapshot } from './src/cpu.js';
 import { ADMIN_URL, REDIS_URL, seedPopulation, sodiumSign, startBenchSystem, type BenchSystem, type Population } from './src/fixture.js';
 import { buildPool, type Mix } from './src/pool.js';
@@ -58,6 +58,8 @@ interface PhaseResult {
   settled: number;
   rejected: number;
   settledTps: number;
+  queueWaitMs: { p50: number; p99: number };
+  walBytesPerTransfer: number;
   requestsPerSecond: number;
   cpu: Record<string, number>;
 }
@@ -79,7 +81,7 @@ async function drain(sys: BenchSystem): Promise<void> {
 async function settledRate(sys: BenchSystem, fromMs: number, toMs: number) {
   const [span] = await sys.sql<{ first: bigint | null; last: bigint | null }[]>`
     select min(settled_at_ms) as first, max(settled_at_ms) as last from transfers where kind = 'transfer' and submitted_at_ms >= ${fromMs} and submitted_at_ms <= ${toMs}`;
-  if (span.first === null || span.last === null) return { settled: 0, rejected: 0, tps: 0 };
+  if (span.first === null || span.last === null) return { settled: 0, rejected: 0, tps: 0, queueWaitMs: { p50: 0, p99: 0 } };
   const first = Number(span.first);
   const last = Number(span.last);
   const margin = Math.round((last - first) * 0.15);
@@ -88,8 +90,19 @@ async function settledRate(sys: BenchSystem, fromMs: number, toMs: number) {
   const [totals] = await sys.sql<{ settled: number; rejected: number }[]>`
     select count(*) filter (where status = 'settled')::int as settled, count(*) filter (where status = 'rejected')::int as rejected
     from transfers where kind = 'transfer' and submitted_at_ms >= ${fromMs} and submitted_at_ms <= ${toMs}`;
+  // From acceptance at the gateway (after authentication and the wallet lookup) to the start
+  // of the batch that settled it: the share of the latency spent queued.
+  const [wait] = await sys.sql<{ p50: number | null; p99: number | null }[]>`
+    select percentile_disc(0.5) within group (order by settled_at_ms - submitted_at_ms)::int as p50, percentile_disc(0.99) within group (order by settled_at_ms - submitted_at_ms)::int as p99
+    from transfers where kind = 'transfer' and submitted_at_ms >= ${fromMs} and submitted_at_ms <= ${toMs}`;
   const windowS = Math.max((last - first - 2 * margin) / 1000, 0.001);
-  return { settled: totals.settled, rejected: totals.rejected, tps: last > first ? Math.round(inWindow.n / windowS) : totals.settled };
+  return { settled: totals.settled, rejected: totals.rejected, tps: last > first ? Math.round(inWindow.n / windowS) : totals.settled, queueWaitMs: { p50: wait.p50 ?? 0, p99: wait.p99 ?? 0 } };
+}
+
+/** WAL written by the whole server so far (the bench is the only writer while it runs). */
+async function walBytes(sys: BenchSystem): Promise<number> {
+  const [row] = await sys.sql<{ bytes: string }[]>`select wal_bytes::text as bytes from pg_stat_wal`;
+  return Number(row.bytes);
 }
 
 async function runPhase(sys: BenchSystem, pop: Population, phase: Phase): Promise<PhaseResult> {
@@ -97,11 +110,13 @@ async function runPhase(sys: BenchSystem, pop: Population, phase: Phase): Promis
   const pool = buildPool(pop, sys.keys.banks, { transfers: phase.transfers, mix: phase.mix, perRequest: phase.perRequest, amountMaxMinor: 100 });
   log(`running ${phase.name}: ${pool.length} requests, ${phase.connections} connections${phase.rate ? `, ${phase.rate} req/s` : ', max rate'}`);
   const before = cpuSnapshot(sys.pids);
+  const walBefore = await walBytes(sys);
   const load = await runLoad({ url: sys.gatewayUrl, pool, connections: phase.connections, rate: phase.rate, durationS: SMOKE ? 20 : 120, label: phase.name });
   await drain(sys);
   const cpu = cpuDelta(before, cpuSnapshot(sys.pids));
+  const wal = (await walBytes(sys)) - walBefore;
   const rate = await settledRate(sys, load.startedAtMs - 1000, load.endedAtMs + 1000);
-  return { phase, load, settled: rate.settled, rejected: rate.rejected, settledTps: rate.tps, requestsPerSecond: Math.round(load.requests / ((load.endedAtMs - load.startedAtMs) / 1000)), cpu };
+  return { phase, load, settled: rate.settled, rejected: rate.rejected, settledTps: rate.tps, queueWaitMs: rate.queueWaitMs, walBytesPerTransfer: Math.round(wal / Math.max(rate.settled + rate.rejected, 1)), requestsPerSecond: Math.round(load.requests / ((load.endedAtMs - load.startedAtMs) / 1000)), cpu };
 }
 
 /** Feeds pre-verified, attested batches straight to the settlement queues and measures the commit rate. */
@@ -145,6 +160,7 @@ async function main(): Promise<void> {
   let verifyLimit = 0;
   let pgbench = 0;
   let rawSql = 0;
+  let commit = { p50: 0, p99: 0, max: 0, over50: 0, n: 0 };
   if (args.baselines) {
     log('baseline: Ed25519 verify limit on all cores...');
     verifyLimit = await verifyLimitPerSecond(SMOKE ? 500 : 3000);
@@ -155,6 +171,9 @@ async function main(): Promise<void> {
     log('baseline: raw batched SQL, 1,000 transfers per transaction...');
     rawSql = await rawBatchedSqlRate(ADMIN_URL, 1000, SMOKE ? 1000 : 8000);
     log(`  ${rawSql}/s`);
+    log('baseline: latency of one durable commit on the idle server...');
+    commit = await commitLatencyMs(ADMIN_URL, SMOKE ? 1000 : 10_000);
+    log(`  p50 ${commit.p50} ms, p99 ${commit.p99} ms, max ${commit.max} ms, ${commit.over50} of ${commit.n} over 50 ms`);
   }
   const phases = new Set(args.phases!.split(','));
 
@@ -167,25 +186,26 @@ async function main(): Promise<void> {
     const batchHot: Phase = { name: `batch ${PER_REQUEST}, hot merchant, max rate`, mix: 'hot', perRequest: PER_REQUEST, transfers: Math.round(100_000 * scale), connections: 48 };
     const results: PhaseResult[] = [];
     for (const [key, phase] of [['single', single], ['batch', batchUniform], ['hot', batchHot]] as const) if (phases.has(key)) results.push(await runPhase(sys, pop, phase));
-    if (results.length === 0) throw new Error('choose at least one of the load phases single, batch, hot');
-    const peak = results.reduce((a, b) => (b.settledTps > a.settledTps ? b : a));
-    const halfRate = Math.max(1, Math.round(peak.requestsPerSecond / 2));
-    const half = phases.has('half')
+    if (results.length === 0 && !phases.has('settlement')) throw new Error('choose at least one of the phases single, batch, hot, settlement');
+    if (results.length === 0 && phases.has('half')) throw new Error('the half phase runs at half the peak of a single, batch or hot phase; choose one of them too');
+    const peak = results.length ? results.reduce((a, b) => (b.settledTps > a.settledTps ? b : a)) : null;
+    const halfRate = peak ? Math.max(1, Math.round(peak.requestsPerSecond / 2)) : 0;
+    const half = peak && phases.has('half')
       ? await runPhase(sys, pop, { name: `${peak.phase.name.split(',')[0]}, uniform, fixed ${halfRate} req/s (half peak)`, mix: 'uniform', perRequest: peak.phase.perRequest, transfers: Math.round(halfRate * peak.phase.perRequest * (SMOKE ? 2 : 15)), rate: halfRate, connections: peak.phase.connections * 2 })
       : peak;
-    if (half !== peak) results.push(half);
+    if (half && half !== peak) results.push(half);
     const settleOnly = phases.has('settlement') ? await settlementOnly(sys, pop, Math.round(100_000 * scale), 1000) : { tps: 0, cpu: {} };
 
     log('auditing...');
     const report = await audit(sys.sql);
-    const table = new Table({ head: ['phase', 'settled/s', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'settled', 'rejected', 'errors', 'CPU s (gw/settle/pg/redis/bench)'], style: { head: [], border: [] } });
+    const table = new Table({ head: ['phase', 'settled/s', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'queued p50/p99 ms', 'WAL B/transfer', 'settled', 'rejected', 'errors', 'CPU s (gw/settle/pg/redis/bench)'], style: { head: [], border: [] } });
     for (const r of results) {
       const errors = r.load.errors + r.load.timeouts + r.load.non2xx;
-      table.push([r.phase.name, r.settledTps, r.requestsPerSecond, r.load.latencyMs.p50, r.load.latencyMs.p99, r.load.latencyMs.p999, r.settled, r.rejected, errors, ['gateway', 'settlement', 'postgres', 'redis', 'bench'].map((k) => (r.cpu[k] ?? 0).toFixed(1)).join(' / ')]);
+      table.push([r.phase.name, r.settledTps, r.requestsPerSecond, r.load.latencyMs.p50, r.load.latencyMs.p99, r.load.latencyMs.p999, `${r.queueWaitMs.p50} / ${r.queueWaitMs.p99}`, r.walBytesPerTransfer, r.settled, r.rejected, errors, ['gateway', 'settlement', 'postgres', 'redis', 'bench'].map((k) => (r.cpu[k] ?? 0).toFixed(1)).join(' / ')]);
     }
     process.stdout.write(`${table.toString()}\n`);
     const baselines = new Table({ head: ['same-run baseline', 'value'], style: { head: [], border: [] } });
-    baselines.push(['Ed25519 verifies/s, all cores', verifyLimit], ['pgbench tpcb-like TPS', pgbench], ['raw batched SQL transfers/s (1,000/txn)', rawSql], ['settlement-only transfers/s (1,000/job)', settleOnly.tps], ['audit', report.ok ? 'passed' : `FAILED: ${report.findings[0]?.subject}: ${report.findings[0]?.message}`]);
+    baselines.push(['Ed25519 verifies/s, all cores', verifyLimit], ['pgbench tpcb-like TPS', pgbench], ['raw batched SQL transfers/s (1,000/txn)', rawSql], ['one durable commit, idle server: p50 / p99 / max ms', `${commit.p50} / ${commit.p99} / ${commit.max}`], ['settlement-only transfers/s (1,000/job)', settleOnly.tps], ['audit', report.ok ? 'passed' : `FAILED: ${report.findings[0]?.subject}: ${report.findings[0]?.message}`]);
     process.stdout.write(`${baselines.toString()}\n`);
 
     const best = peak;
@@ -193,23 +213,25 @@ async function main(): Promise<void> {
       mode: SMOKE ? 'smoke' : 'full',
       shards: SHARDS,
       wallets: WALLETS,
-      best_phase: best.phase.name,
-      settled_tps: best.settledTps,
-      single_settled_tps: results[0].settledTps,
-      p50_ms: best.load.latencyMs.p50,
-      p99_ms: best.load.latencyMs.p99,
-      p999_ms: best.load.latencyMs.p999,
-      half_peak_p99_ms: half.load.latencyMs.p99,
+      best_phase: best?.phase.name ?? null,
+      settled_tps: best?.settledTps ?? 0,
+      single_settled_tps: results.find((r) => r.phase === single)?.settledTps ?? 0,
+      p50_ms: best?.load.latencyMs.p50 ?? null,
+      p99_ms: best?.load.latencyMs.p99 ?? null,
+      p999_ms: best?.load.latencyMs.p999 ?? null,
+      half_peak_p99_ms: half?.load.latencyMs.p99 ?? null,
       rejected: results.reduce((a, r) => a + r.rejected, 0),
       errors: results.reduce((a, r) => a + r.load.errors + r.load.timeouts + r.load.non2xx, 0),
       pgbench_tpcb_tps: pgbench,
       verify_limit_per_s: verifyLimit,
       settlement_only_tps: settleOnly.tps,
       raw_batched_sql_tps: rawSql,
-      ratio_settled_to_verify: Number((best.settledTps / verifyLimit).toFixed(3)),
-      ratio_settled_to_pgbench: Number((best.settledTps / pgbench).toFixed(2)),
+      commit_p99_ms: commit.p99,
+      commit_max_ms: commit.max,
+      ratio_settled_to_verify: Number(((best?.settledTps ?? 0) / verifyLimit).toFixed(3)),
+      ratio_settled_to_pgbench: Number(((best?.settledTps ?? 0) / pgbench).toFixed(2)),
       ratio_settlement_only_to_raw_sql: Number((settleOnly.tps / rawSql).toFixed(3)),
-      cpu_us_per_transfer: Object.fromEntries(Object.entries(best.cpu).map(([k, v]) => [k, Math.round((v * 1e6) / Math.max(best.settled, 1))])),
+      cpu_us_per_transfer: Object.fromEntries(Object.entries(best?.cpu ?? {}).map(([k, v]) => [k, Math.round((v * 1e6) / Math.max(best?.settled ?? 0, 1))])),
       settlement_only_cpu_us_per_transfer: Object.fromEntries(Object.entries(settleOnly.cpu).map(([k, v]) => [k, Math.round((v * 1e6) / Math.max(100_000 * scale, 1))])),
       conserved: report.ok && BigInt(report.stats.walletBalancesMinor) + BigInt(report.stats.inFlightMinor) === BigInt(report.stats.supplyMinor),
     };

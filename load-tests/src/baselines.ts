@@ -99,3 +99,34 @@ export async function rawBatchedSqlRate(adminUrl: string, batchSize: number, dur
     await admin.end();
   }
 }
+
+/**
+ * Latency of one durable commit (a one-row insert, synchronous_commit on) on the otherwise idle
+ * server, one after another: the floor under every submit-to-settled latency, and the disk's
+ * tail (a stalled fsync holds every commit behind it).
+ */
+export async function commitLatencyMs(adminUrl: string, durationMs: number): Promise<{ p50: number; p99: number; max: number; over50: number; n: number }> {
+  const u = new URL(adminUrl);
+  const db = `cbdc_commit_${randomBytes(3).toString('hex')}`;
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${db}`);
+  u.pathname = `/${db}`;
+  const sql = connectPostgres(u.toString(), { max: 1 });
+  try {
+    await sql`create table probe (x int)`;
+    const latencies: number[] = [];
+    const end = Date.now() + durationMs;
+    while (Date.now() < end) {
+      const t = performance.now();
+      await sql`insert into probe values (1)`;
+      latencies.push(performance.now() - t);
+    }
+    latencies.sort((a, b) => a - b);
+    const at = (q: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.ceil(q * latencies.length) - 1)] * 10) / 10;
+    return { p50: at(0.5), p99: at(0.99), max: Math.round(latencies.at(-1)!), over50: latencies.filter((l) => l > 50).length, n: latencies.length };
+  } finally {
+    await sql.end();
+    await admin.unsafe(`drop database ${db} with (force)`);
+    await admin.end();
+  }
+}
