@@ -29,7 +29,11 @@ export interface Keys {
   banks: Map<string, Buffer>;
 }
 
+export type ServiceName = 'issuer' | 'settlement' | 'gateway';
+
 export interface BenchSystem {
+  adminUrl: string;
+  redisUrl: string;
   databaseUrl: string;
   sql: Sql;
   queuePrefix: string;
@@ -39,11 +43,24 @@ export interface BenchSystem {
   keys: Keys;
   /** Process ids, to measure their CPU. */
   pids: Record<string, number>;
+  /** Sends a signal to a service process (SIGKILL, SIGSTOP, SIGCONT...). */
+  signal(service: ServiceName, signal: NodeJS.Signals): void;
+  /** Starts a service again with the environment it had (after it was killed); waits until it is healthy. */
+  restart(service: ServiceName): Promise<void>;
+  /** Starts one more settlement process (a second worker for the same shards); returns its pid. */
+  addSettlementProcess(env?: Record<string, string>): Promise<number>;
   stop(): Promise<void>;
 }
 
 export interface SystemOptions {
   shards: number;
+  /** Postgres to create the database on, and Redis; the machine's own by default. */
+  adminUrl?: string;
+  redisUrl?: string;
+  /** Environment per service, over the defaults. */
+  serviceEnv?: Partial<Record<ServiceName, Record<string, string>>>;
+  /** Where service output goes: inherited by default; "ignore" for tests that kill services. */
+  serviceOutput?: 'inherit' | 'ignore';
   gatewayPort?: number;
   issuerPort?: number;
   env?: Record<string, string>;
@@ -76,8 +93,10 @@ async function waitHealthy(url: string, child: ChildProcess): Promise<void> {
 
 /** Starts a fresh system. */
 export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
+  const adminUrl = o.adminUrl ?? ADMIN_URL;
+  const redisUrl = o.redisUrl ?? REDIS_URL;
   const name = `cbdc_bench_${randomBytes(4).toString('hex')}`;
-  const u = new URL(ADMIN_URL);
+  const u = new URL(adminUrl);
   u.pathname = `/${name}`;
   const databaseUrl = u.toString();
   await migrate(databaseUrl);
@@ -88,7 +107,7 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
   const common = {
     PATH: process.env.PATH ?? '',
     DATABASE_URL: databaseUrl,
-    REDIS_URL,
+    REDIS_URL: redisUrl,
     QUEUE_PREFIX: queuePrefix,
     SETTLEMENT_SHARDS: String(o.shards),
     GATEWAY_ATTESTATION_KEY: keys.attestation.toString('hex'),
@@ -96,22 +115,30 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
     ...o.env,
   };
   const children: Record<string, ChildProcess> = {};
-  const start = (label: string, entry: string, env: Record<string, string>) => {
+  const extras: ChildProcess[] = [];
+  const entries: Record<ServiceName, string> = { issuer: 'services/issuer/src/server.ts', settlement: 'services/settlement/src/server.ts', gateway: 'services/wallet-gateway/src/server.ts' };
+  const envs: Record<ServiceName, Record<string, string>> = {
+    issuer: { ISSUER_SIGNING_KEY: keys.issuer.toString('hex'), ISSUER_BOOTSTRAP_OPERATORS: `bench:${ed25519PublicKeyOfSeed(keys.operator).toString('hex')}`, PORT: String(issuerPort), ISSUER_DUAL_CONTROL_THRESHOLD_MINOR: '9000000000000000000', ...o.serviceEnv?.issuer },
+    settlement: { SETTLEMENT_SHARD_KEYS: keys.shards.map((k) => k.toString('hex')).join(','), LOG_LEVEL: process.env.BENCH_SETTLEMENT_LOG_LEVEL ?? 'warn', ...o.serviceEnv?.settlement },
+    gateway: { PORT: String(gatewayPort), BANK_REQUESTS_PER_SECOND_MAX: '1000000', GATEWAY_TRANSFERS_IN_FLIGHT_MAX: '200000', QUEUE_JOBS_WAITING_MAX: '5000', ...o.serviceEnv?.gateway },
+  };
+  const spawnService = (service: ServiceName, env: Record<string, string> = {}) => {
     // BENCH_SERVICE_NODE_ARGS passes flags to the services, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
     const extra = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    const child = spawn(process.execPath, [...extra, '--import', 'tsx', entry], { env: { ...common, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
-    children[label] = child;
-    return child;
+    const output = o.serviceOutput ?? 'inherit';
+    return spawn(process.execPath, [...extra, '--import', 'tsx', entries[service]], { env: { ...common, ...envs[service], ...env }, stdio: ['ignore', output, output] });
   };
+  const start = (service: ServiceName) => (children[service] = spawnService(service));
   // If the bench dies (Ctrl-C, a timeout), take the services with it.
-  const killAll = () => Object.values(children).forEach((c) => c.exitCode === null && c.kill('SIGKILL'));
+  const killAll = () => [...Object.values(children), ...extras].forEach((c) => c.exitCode === null && c.kill('SIGKILL'));
   process.once('exit', killAll);
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => (killAll(), process.exit(130)));
-  const issuer = start('issuer', 'services/issuer/src/server.ts', { ISSUER_SIGNING_KEY: keys.issuer.toString('hex'), ISSUER_BOOTSTRAP_OPERATORS: `bench:${ed25519PublicKeyOfSeed(keys.operator).toString('hex')}`, PORT: String(issuerPort), ISSUER_DUAL_CONTROL_THRESHOLD_MINOR: '9000000000000000000' });
-  start('settlement', 'services/settlement/src/server.ts', { SETTLEMENT_SHARD_KEYS: keys.shards.map((k) => k.toString('hex')).join(','), LOG_LEVEL: process.env.BENCH_SETTLEMENT_LOG_LEVEL ?? 'warn' });
-  const gateway = start('gateway', 'services/wallet-gateway/src/server.ts', { PORT: String(gatewayPort), BANK_REQUESTS_PER_SECOND_MAX: '1000000', GATEWAY_TRANSFERS_IN_FLIGHT_MAX: '200000', QUEUE_JOBS_WAITING_MAX: '5000' });
   const issuerUrl = `http://127.0.0.1:${issuerPort}`;
   const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
+  const healthUrls: Partial<Record<ServiceName, string>> = { issuer: issuerUrl, gateway: gatewayUrl };
+  const issuer = start('issuer');
+  start('settlement');
+  const gateway = start('gateway');
   await waitHealthy(issuerUrl, issuer);
   await waitHealthy(gatewayUrl, gateway);
   const sql = connectPostgres(databaseUrl, { max: 4, applicationName: 'cbdc-bench' });
@@ -123,10 +150,33 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
     gatewayUrl,
     issuerUrl,
     keys,
-    pids: Object.fromEntries(Object.entries(children).map(([k, c]) => [k, c.pid!])),
+    adminUrl,
+    redisUrl,
+    get pids() {
+      return Object.fromEntries(Object.entries(children).map(([k, c]) => [k, c.pid!]));
+    },
+    signal(service, signal) {
+      const child = children[service];
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    },
+    async restart(service) {
+      const old = children[service];
+      if (old.exitCode === null && old.signalCode === null) {
+        const exited = new Promise((r) => old.once('exit', r));
+        old.kill('SIGKILL');
+        await exited;
+      }
+      const child = start(service);
+      if (healthUrls[service]) await waitHealthy(healthUrls[service], child);
+    },
+    async addSettlementProcess(env = {}) {
+      const child = spawnService('settlement', env);
+      extras.push(child);
+      return child.pid!;
+    },
     async stop() {
       await Promise.all(
-        Object.values(children).map(
+        [...Object.values(children), ...extras].map(
           (c) =>
             new Promise<void>((resolve) => {
               if (c.exitCode !== null) return resolve();
@@ -137,10 +187,10 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
         ),
       );
       await sql.end({ timeout: 5 });
-      const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} });
+      const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
       await admin.unsafe(`drop database if exists "${name}" with (force)`);
       await admin.end();
-      const r = consumerRedis(REDIS_URL);
+      const r = consumerRedis(redisUrl);
       let cursor = '0';
       do {
         const [next, found] = await r.scan(cursor, 'MATCH', `*${queuePrefix}*`, 'COUNT', 1000);
@@ -224,7 +274,7 @@ export async function seedPopulation(sys: BenchSystem, o: { banks: number; walle
   }
 
   // Funding through settlement: one attested job of 2,000 fundings at a time per treasury shard.
-  const connection = consumerRedis(REDIS_URL);
+  const connection = consumerRedis(sys.redisUrl);
   const queues = Array.from({ length: sys.shardCount }, (_, s) => new Queue(shardQueue(sys.queuePrefix, s).name, { connection, prefix: shardQueue(sys.queuePrefix, s).prefix }));
   const now = Date.now();
   const byShard = new Map<number, JobItem[]>();

@@ -51,7 +51,9 @@ export function describeUrl(url: string): string {
 /** Error codes that mean "the server is not there", as opposed to a bad query. */
 export function isUnreachable(error: unknown): boolean {
   const code = (error as { code?: string })?.code;
-  return ['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ECONNRESET', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', '57P01', '57P03', '08006', '08001'].includes(code ?? '');
+  // Connection failures, server shutdown or crash, and a server refusing writes (read-only,
+  // disk full): the request changed nothing and may be retried.
+  return ['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ECONNRESET', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', '57P01', '57P02', '57P03', '08000', '08003', '08006', '08001', '25006', '53100'].includes(code ?? '');
 }
 
 /** Checks the database answers; throws an Error with a one-line message saying what to start. */

@@ -29,7 +29,7 @@ export function fieldErrorOf(context: string, entry: ZodValidationEntry): FieldE
 
 function isRedisDown(error: unknown): boolean {
   const message = (error as Error)?.message ?? '';
-  return /Stream isn't writeable|enableOfflineQueue|Connection is closed|ECONNREFUSED|MaxRetriesPerRequest|Reached the max retries/.test(message);
+  return /Stream isn't writeable|enableOfflineQueue|Connection is closed|ECONNREFUSED|MaxRetriesPerRequest|Reached the max retries|OOM command not allowed/.test(message);
 }
 
 function send(reply: FastifyReply, code: ApiErrorCode, detail?: string, errors?: FieldError[], extra?: Record<string, unknown>, headers?: Record<string, string>) {

@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Sql } from '@cbdc/db/connect';
+import { isUnreachable, type Sql } from '@cbdc/db/connect';
 import { signerFromSeed } from '@cbdc/shared/crypto';
 import { attestJob, openJob, shardQueue, type JobCredit, type JobCreditResult, type JobResult, type SettlementJobData } from '@cbdc/shared/job';
 import { LIMITS } from '@cbdc/shared/limits';
@@ -86,23 +86,36 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
   // transaction: under load the batch grows with the backlog, and a commit's fixed cost (the
   // fsync, the chain link) is shared by more transfers. Each job still completes on its own
   // with its own outcomes, and fails on its own (to be retried by BullMQ) if the commit fails.
-  const worker = new Worker<SettlementJobData, JobResult>(queue.name, null, { connection, prefix: queue.prefix, lockDuration: o.lockDurationMs, autorun: false, drainDelay: 1 });
+  const worker = new Worker<SettlementJobData, JobResult>(queue.name, null, { connection, prefix: queue.prefix, lockDuration: o.lockDurationMs, stalledInterval: Math.min(30_000, o.lockDurationMs), autorun: false, drainDelay: 1 });
   worker.on('error', (error) => o.log.warn({ shard: o.shard, err: error.message }, 'worker error'));
   void worker.startStalledCheckTimer();
   const itemsMax = o.batchItemsMax ?? LIMITS.settleBatchTransfersMax;
   const jobsMax = o.batchJobsMax ?? LIMITS.settleBatchJobsMax;
+  /** Half-second retries of a batch while Postgres is unreachable: about two minutes. */
+  const unreachableRetriesMax = 240;
   let closing = false;
 
   const settleJobs = async (fetched: Array<{ job: Job<SettlementJobData, JobResult>; token: string; payload: NonNullable<ReturnType<typeof openJob>> }>) => {
     const items = fetched.flatMap((f) => f.payload.items);
     const started = performance.now();
     let result;
-    try {
-      result = await commitBatch(o.sql, ctx, items, now());
-    } catch (error) {
-      o.log.warn({ shard: o.shard, jobs: fetched.length, err: (error as Error).message }, 'batch failed; BullMQ will retry its jobs if attempts remain');
-      await Promise.all(fetched.map((f) => f.job.moveToFailed(error as Error, f.token, false).catch(() => {})));
-      return;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        result = await commitBatch(o.sql, ctx, items, now());
+        break;
+      } catch (error) {
+        // Postgres down or refusing writes: keep the jobs and try again, rather than spend their
+        // delivery attempts. A commit whose answer was lost is found on the retry as duplicates.
+        if (isUnreachable(error) && !closing && attempt < unreachableRetriesMax) {
+          if (attempt === 1) o.log.warn({ shard: o.shard, err: (error as Error).message }, 'Postgres unavailable; holding the batch and retrying');
+          await new Promise((r) => setTimeout(r, 500));
+          await Promise.all(fetched.map((f) => f.job.extendLock(f.token, o.lockDurationMs).catch(() => {})));
+          continue;
+        }
+        o.log.warn({ shard: o.shard, jobs: fetched.length, err: (error as Error).message }, 'batch failed; BullMQ will retry its jobs if attempts remain');
+        await Promise.all(fetched.map((f) => f.job.moveToFailed(error as Error, f.token, false).catch(() => {})));
+        return;
+      }
     }
     await send(result.messages);
     let offset = 0;

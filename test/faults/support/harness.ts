@@ -1,0 +1,299 @@
+/**
+ * The fault-test harness: a whole system as deployed (three service processes) on a Postgres and
+ * a Redis of the test's own, real load through the gateway, a record of what the gateway
+ * acknowledged, and the check of invariants I1 to I5 afterwards.
+ *
+ * I1 all balances plus money in flight = all mints - all retirements = backing reserve
+ * I2 every transfer acknowledged as settled (or rejected) is recorded so, exactly once; none twice
+ * I3 no balance negative, none above its tier's cap
+ * I4 no wallet debited except by its own bank's request, signed by the wallet's key
+ * I5 every chain entry and Merkle root verifies (the audit)
+ */
+import { randomBytes } from 'node:crypto';
+import { writeFileSync, mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { BankClient, CbdcApiError } from '@cbdc/client';
+import { audit } from '@cbdc/db/audit';
+import { encodeTransfer, transferIdOf } from '@cbdc/shared/canonical';
+import type { SignedTransferWire } from '@cbdc/shared/schemas';
+import { TIER_LIMITS, type Tier } from '@cbdc/shared/tiers';
+import { seedPopulation, sodiumSign, startBenchSystem, type BenchSystem, type Population, type SeededWallet, type ServiceName } from '../../../load-tests/src/fixture.js';
+import { withQueue } from './queues.js';
+import { startOwnPostgres, startOwnRedis, type OwnPostgres, type OwnRedis } from './servers.js';
+
+/** Short (CI) or full runs: FAULTS_SCALE=full for the durations the issue names. */
+export const FULL = process.env.FAULTS_SCALE === 'full';
+export const scaled = (shortMs: number, fullMs: number) => (FULL ? fullMs : shortMs);
+
+export interface FaultSystem {
+  pg: OwnPostgres;
+  redis: OwnRedis;
+  sys: BenchSystem;
+  pop: Population;
+  banks: Map<string, BankClient>;
+  close(): Promise<void>;
+}
+
+export interface FaultSystemOptions {
+  shards?: number;
+  wallets?: number;
+  redisMaxmemory?: string;
+  serviceEnv?: Partial<Record<ServiceName, Record<string, string>>>;
+}
+
+export async function startFaultSystem(o: FaultSystemOptions = {}): Promise<FaultSystem> {
+  const pg = await startOwnPostgres();
+  const redis = await startOwnRedis({ maxmemory: o.redisMaxmemory });
+  let sys: BenchSystem | undefined;
+  try {
+    sys = await startBenchSystem({
+      shards: o.shards ?? 1,
+      adminUrl: pg.adminUrl,
+      redisUrl: redis.url,
+      serviceOutput: process.env.FAULTS_SERVICE_OUTPUT === 'inherit' ? 'inherit' : 'ignore',
+      serviceEnv: {
+        ...o.serviceEnv,
+        // Short waits, so that a request caught by a fault answers (pending or 503) quickly.
+        gateway: { SETTLE_WAIT_MS: '3000', ...o.serviceEnv?.gateway },
+        settlement: { SETTLE_JOB_LOCK_MS: '5000', ...o.serviceEnv?.settlement },
+      },
+    });
+    const pop = await seedPopulation(sys, { banks: 2, walletCount: o.wallets ?? 400, fundMinor: 1_000_000n });
+    const banks = new Map(pop.banks.map((id) => [id, new BankClient(sys!.gatewayUrl, id, sys!.keys.banks.get(id)!.toString('hex'))]));
+    const system = sys;
+    return {
+      pg,
+      redis,
+      sys,
+      pop,
+      banks,
+      async close() {
+        await system.stop().catch(() => {});
+        await redis.stop();
+        await pg.stop();
+      },
+    };
+  } catch (error) {
+    await sys?.stop().catch(() => {});
+    await redis.stop();
+    await pg.stop();
+    throw error;
+  }
+}
+
+export interface Submitted {
+  bankId: string;
+  wire: SignedTransferWire;
+}
+
+/** What the gateway told the banks, and what they never learned. */
+export class Ledger {
+  readonly submitted = new Map<string, Submitted>();
+  /** Outcomes the gateway acknowledged, by transfer id. */
+  readonly acknowledged = new Map<string, 'settled' | 'rejected'>();
+  /** Submitted, with no final answer (pending, an error, a timeout, a 503). */
+  readonly unknown = new Set<string>();
+  readonly counts = { requests: 0, transfers: 0, acknowledged: 0, unavailable503: 0, withRetryAfter: 0, otherErrors: 0, pending: 0, hung: 0 };
+  private nonce = BigInt(Date.now()) * 1000n;
+
+  /** Signs a transfer between two random wallets of one bank's customers (payees in any bank). */
+  sign(pop: Population, payer: SeededWallet): Submitted {
+    const customers = pop.wallets;
+    let payee = customers[Math.floor(Math.random() * customers.length)];
+    if (payee === payer) payee = customers[(customers.indexOf(payer) + 1) % customers.length];
+    const intent = { payerWalletId: payer.id, payeeWalletId: payee.id, amountMinor: BigInt(1 + Math.floor(Math.random() * 500)), nonce: this.nonce++, expiresAtMs: BigInt(Date.now() + 30 * 60_000), memo: '' };
+    const bytes = encodeTransfer(intent);
+    const wire: SignedTransferWire = { payerWalletId: intent.payerWalletId, payeeWalletId: intent.payeeWalletId, amountMinor: intent.amountMinor.toString(), nonce: intent.nonce.toString(), expiresAtMs: intent.expiresAtMs.toString(), memo: '', signature: sodiumSign(payer.secretKey, bytes).toString('hex') };
+    const s = { bankId: payer.bankId, wire };
+    this.submitted.set(transferIdOf(bytes), s);
+    return s;
+  }
+
+  record(id: string, status: string): void {
+    if (status === 'settled' || status === 'rejected') {
+      const before = this.acknowledged.get(id);
+      if (before && before !== status) throw new Error(`transfer ${id} was acknowledged ${before}, then ${status}`);
+      this.acknowledged.set(id, status);
+      this.unknown.delete(id);
+      this.counts.acknowledged++;
+    } else {
+      if (!this.acknowledged.has(id)) this.unknown.add(id);
+      if (status === 'pending') this.counts.pending++;
+    }
+  }
+}
+
+const idOf = (wire: SignedTransferWire) =>
+  transferIdOf(encodeTransfer({ payerWalletId: wire.payerWalletId, payeeWalletId: wire.payeeWalletId, amountMinor: BigInt(wire.amountMinor), nonce: BigInt(wire.nonce), expiresAtMs: BigInt(wire.expiresAtMs), memo: wire.memo }));
+
+/** Sends one batch request and records what came back. A request that takes over `hangMs` counts as hung. */
+export async function submitBatch(f: FaultSystem, ledger: Ledger, items: Submitted[], hangMs = 15_000): Promise<void> {
+  const bank = f.banks.get(items[0].bankId)!;
+  ledger.counts.requests++;
+  ledger.counts.transfers += items.length;
+  const started = Date.now();
+  try {
+    const { body } = await bank.transferBatch(items.map((i) => i.wire));
+    for (const r of body.results) ledger.record(r.id, r.status);
+  } catch (error) {
+    for (const i of items) ledger.record(idOf(i.wire), 'unknown');
+    if (error instanceof CbdcApiError && error.status === 503) {
+      ledger.counts.unavailable503++;
+      if (error.headers?.get('retry-after')) ledger.counts.withRetryAfter++;
+    } else ledger.counts.otherErrors++;
+  } finally {
+    if (Date.now() - started > hangMs) ledger.counts.hung++;
+  }
+}
+
+/** Load: `concurrency` loops, each sending batches of `perRequest` transfers of one bank's payers, until `until()` is true. */
+export async function drive(f: FaultSystem, ledger: Ledger, o: { until: () => boolean; concurrency?: number; perRequest?: number; pauseMs?: number }): Promise<void> {
+  const byBank = new Map<string, SeededWallet[]>();
+  for (const w of f.pop.wallets) byBank.set(w.bankId, [...(byBank.get(w.bankId) ?? []), w]);
+  const bankIds = [...byBank.keys()];
+  const loop = async (n: number) => {
+    for (let i = 0; !o.until(); i++) {
+      const payers = byBank.get(bankIds[(n + i) % bankIds.length])!;
+      const items = Array.from({ length: o.perRequest ?? 10 }, () => ledger.sign(f.pop, payers[Math.floor(Math.random() * payers.length)]));
+      await submitBatch(f, ledger, items);
+      if (o.pauseMs) await new Promise((r) => setTimeout(r, o.pauseMs));
+    }
+  };
+  await Promise.all(Array.from({ length: o.concurrency ?? 8 }, (_, n) => loop(n)));
+}
+
+/** Waits until every queue is empty (a killed worker's job comes back after its lock expires) and nothing is in flight between shards. */
+export async function drained(f: FaultSystem, timeoutMs = 120_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  let quiet = 0;
+  while (Date.now() < end) {
+    const [row] = await f.sys.sql<{ n: number; last: string | null }[]>`select count(*) filter (where status = 'in_flight')::int as n, max(settled_at_ms)::text as last from transfers`;
+    const queued = await Promise.all(Array.from({ length: f.sys.shardCount }, (_, shard) => withQueue(f, shard, async (q) => Object.values(await q.getJobCounts('waiting', 'active', 'delayed', 'prioritized')).reduce((a, b) => a + b, 0)).catch(() => 1)));
+    const idle = row.n === 0 && queued.every((n) => n === 0) && (!row.last || Date.now() - Number(row.last) > 1000);
+    quiet = idle ? quiet + 1 : 0;
+    if (quiet >= 3) return;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error('the system did not drain');
+}
+
+/**
+ * Reads the outcome of every transfer the banks never learned, by id. With `resubmit`, sends the
+ * ones that are not recorded again (the same signed bytes), then reads them once more.
+ */
+export async function resolveUnknown(f: FaultSystem, ledger: Ledger, o: { resubmit?: boolean } = {}): Promise<{ resolved: number; notRecorded: number; resubmitted: number }> {
+  let resolved = 0;
+  const missing: string[] = [];
+  for (const id of [...ledger.unknown]) {
+    const s = ledger.submitted.get(id)!;
+    try {
+      const t = await f.banks.get(s.bankId)!.getTransfer(id);
+      if (t.status === 'settled' || t.status === 'rejected') {
+        ledger.acknowledged.set(id, t.status);
+        ledger.unknown.delete(id);
+        resolved++;
+      }
+    } catch (error) {
+      if (error instanceof CbdcApiError && error.status === 404) missing.push(id);
+      else throw error;
+    }
+  }
+  if (o.resubmit && missing.length) {
+    for (let i = 0; i < missing.length; i += 20) {
+      const chunk = missing.slice(i, i + 20).map((id) => ledger.submitted.get(id)!);
+      for (const bankId of new Set(chunk.map((c) => c.bankId))) await submitBatch(f, ledger, chunk.filter((c) => c.bankId === bankId));
+    }
+    await drained(f);
+    const again = await resolveUnknown(f, ledger);
+    return { resolved: resolved + again.resolved, notRecorded: again.notRecorded, resubmitted: missing.length };
+  }
+  return { resolved, notRecorded: missing.length, resubmitted: 0 };
+}
+
+export interface InvariantReport {
+  I1: boolean;
+  I2: boolean;
+  I3: boolean;
+  I4: boolean;
+  I5: boolean;
+  problems: string[];
+  figures: { transfersRecorded: number; settled: number; acknowledged: number; unknownAfterResolve: number; batches: number };
+}
+
+/** Checks I1 to I5 against the ledger's acknowledgements. */
+export async function checkInvariants(f: FaultSystem, ledger: Ledger): Promise<InvariantReport> {
+  const sql = f.sys.sql;
+  const problems: string[] = [];
+  const shardKeys = new Map((await sql<{ shard: number; public_key: Buffer }[]>`select shard, public_key from shards`).map((s) => [s.shard, s.public_key]));
+  const report = await audit(sql, { trustedShardPublicKeys: shardKeys });
+
+  // I1
+  const [money] = await sql<{ balances: string; in_flight: string; supply: string; backing: string }[]>`
+    select (select coalesce(sum(balance_minor), 0) from wallets)::text as balances,
+           (select coalesce(sum(amount_minor), 0) from transfers where status = 'in_flight')::text as in_flight,
+           (select supply_minor from issuance_head)::text as supply,
+           (select coalesce(sum(minted_minor - retired_minor), 0) from bank_reserves)::text as backing`;
+  const i1 = BigInt(money.balances) + BigInt(money.in_flight) === BigInt(money.supply) && BigInt(money.supply) === BigInt(money.backing);
+  if (!i1) problems.push(`I1: balances ${money.balances} + in flight ${money.in_flight}, supply ${money.supply}, backing ${money.backing}`);
+
+  // I2
+  const ids = [...ledger.acknowledged.keys()];
+  const rows = ids.length ? await sql<{ id: string; status: string }[]>`select id, status from transfers where id = any(${ids})` : [];
+  const stored = new Map(rows.map((r) => [r.id, r.status]));
+  let i2 = true;
+  for (const [id, status] of ledger.acknowledged) {
+    if (stored.get(id) !== status) {
+      i2 = false;
+      if (problems.length < 20) problems.push(`I2: transfer ${id} was acknowledged ${status}, stored ${stored.get(id) ?? 'nowhere'}`);
+    }
+  }
+  const [twice] = await sql<{ n: number }[]>`
+    select count(*)::int as n from (select payer_wallet_id, nonce from transfers where kind = 'transfer' and status <> 'rejected' group by 1, 2 having count(*) > 1) d`;
+  if (twice.n) (i2 = false), problems.push(`I2: ${twice.n} payer nonces settled more than once`);
+
+  // I3
+  let i3 = true;
+  for (const tier of Object.keys(TIER_LIMITS) as Tier[]) {
+    const cap = TIER_LIMITS[tier].balanceMaxMinor;
+    const [over] = await sql<{ n: number }[]>`select count(*)::int as n from wallets where tier = ${tier} and (balance_minor < 0 or (${cap === null ? null : cap.toString()}::bigint is not null and balance_minor > ${cap === null ? null : cap.toString()}::bigint))`;
+    if (over.n) (i3 = false), problems.push(`I3: ${over.n} tier ${tier} wallets negative or over the cap`);
+  }
+  const [negative] = await sql<{ n: number }[]>`select count(*)::int as n from wallets where balance_minor < 0 or in_flight_out_minor < 0`;
+  if (negative.n) (i3 = false), problems.push(`I3: ${negative.n} wallets negative`);
+
+  // I4: the audit checks every stored signature against the payer's key; here, that the request
+  // came from the payer's own bank, and that nothing was debited that no bank submitted.
+  const [foreign] = await sql<{ n: number }[]>`
+    select count(*)::int as n from transfers t join wallets w on w.id = t.payer_wallet_id where t.kind = 'transfer' and t.bank_id <> w.bank_id`;
+  const settledIds = (await sql<{ id: string }[]>`select id from transfers where kind = 'transfer'`).map((r) => r.id);
+  const phantom = settledIds.filter((id) => !ledger.submitted.has(id)).length;
+  const signatureFindings = report.findings.filter((x) => x.check === 'transfer');
+  const i4 = foreign.n === 0 && phantom === 0 && signatureFindings.length === 0;
+  if (!i4) problems.push(`I4: ${foreign.n} debits by another bank, ${phantom} transfers no bank submitted, ${signatureFindings.length} transfer findings`);
+
+  // I5
+  const i5 = report.ok;
+  if (!i5) problems.push(...report.findings.slice(0, 5).map((x) => `I5: ${x.check} ${x.subject}: ${x.message}`));
+
+  return {
+    I1: i1,
+    I2: i2,
+    I3: i3,
+    I4: i4,
+    I5: i5,
+    problems,
+    figures: { transfersRecorded: settledIds.length, settled: rows.filter((r) => r.status === 'settled').length, acknowledged: ledger.acknowledged.size, unknownAfterResolve: ledger.unknown.size, batches: report.stats.batches },
+  };
+}
+
+/** Appends a test's figures to .faults/last-run.json, for docs/reliability.md. */
+export function recordRun(test: string, figures: Record<string, unknown>): void {
+  const dir = join(process.cwd(), '.faults');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'last-run.json');
+  const all = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
+  all[test] = { ...figures, scale: FULL ? 'full' : 'short', at: new Date().toISOString() };
+  writeFileSync(file, `${JSON.stringify(all, null, 2)}\n`);
+}
+
+export const randomId = () => randomBytes(4).toString('hex');

@@ -1,0 +1,168 @@
+/**
+ * Postgres and Redis servers of a fault test's own, on free ports, from the binaries installed on
+ * this machine, so that the test can kill them with SIGKILL and start them again on the same data.
+ *
+ * Postgres refuses to run as root; when the tests run as root, the server runs as the `postgres`
+ * user (setpriv execs, so the pid we hold is the postmaster's). Each server is its own process
+ * group, so that a kill takes the postmaster and every backend at once, as a crash would.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import postgres from 'postgres';
+import { Redis } from 'ioredis';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function postgresBinDir(): string {
+  try {
+    return execFileSync('pg_config', ['--bindir'], { encoding: 'utf8' }).trim();
+  } catch {
+    const root = '/usr/lib/postgresql';
+    const versions = existsSync(root) ? readdirSync(root).sort((a, b) => Number(b) - Number(a)) : [];
+    if (!versions.length) throw new Error('no PostgreSQL server binaries found (pg_config not on PATH, nothing in /usr/lib/postgresql)');
+    return join(root, versions[0], 'bin');
+  }
+}
+
+const asRoot = process.getuid?.() === 0;
+/** The command line that runs `argv` as the postgres user when we are root. */
+const asPostgres = (argv: string[]) => (asRoot ? ['setpriv', '--reuid=postgres', '--regid=postgres', '--init-groups', '--', ...argv] : argv);
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await check().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what} did not come up within ${timeoutMs} ms`);
+}
+
+function killGroup(child: ChildProcess | null, signal: NodeJS.Signals): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  try {
+    process.kill(-child.pid!, signal);
+  } catch {
+    child.kill(signal);
+  }
+  return exited;
+}
+
+export interface OwnPostgres {
+  port: number;
+  adminUrl: string;
+  /** SIGKILL to the postmaster and all its backends. */
+  kill(): Promise<void>;
+  start(): Promise<void>;
+  /** Refuses writes: default_transaction_read_only for new sessions, and ends the open ones. */
+  setReadOnly(on: boolean): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startOwnPostgres(): Promise<OwnPostgres> {
+  const bin = postgresBinDir();
+  const dir = mkdtempSync(join(tmpdir(), 'cbdc-fault-pg-'));
+  if (asRoot) chownSync(dir, Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' })), Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' })));
+  const data = join(dir, 'data');
+  const [cmd, ...args] = asPostgres([join(bin, 'initdb'), '-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C']);
+  execFileSync(cmd, args, { stdio: 'ignore' });
+  const port = await freePort();
+  const adminUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  let child: ChildProcess | null = null;
+
+  const start = async () => {
+    // fsync and synchronous_commit stay on: the tests are about what survives a crash.
+    const [c, ...a] = asPostgres([join(bin, 'postgres'), '-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=100', '-c', 'shared_buffers=64MB']);
+    child = spawn(c, a, { detached: true, stdio: 'ignore' });
+    await waitFor('postgres', async () => {
+      const sql = postgres(adminUrl, { max: 1, connect_timeout: 1, onnotice: () => {} });
+      try {
+        await sql`select 1`;
+        return true;
+      } finally {
+        await sql.end({ timeout: 1 });
+      }
+    });
+  };
+  await start();
+  return {
+    port,
+    adminUrl,
+    kill: () => killGroup(child, 'SIGKILL'),
+    start,
+    async setReadOnly(on) {
+      const sql = postgres(adminUrl, { max: 1, onnotice: () => {} });
+      try {
+        await sql.unsafe(`alter system set default_transaction_read_only = ${on ? 'on' : 'off'}`);
+        await sql`select pg_reload_conf()`;
+        if (on) await sql`select pg_terminate_backend(pid) from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()`;
+      } finally {
+        await sql.end({ timeout: 1 });
+      }
+    },
+    async stop() {
+      await killGroup(child, 'SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface OwnRedis {
+  port: number;
+  url: string;
+  kill(): Promise<void>;
+  /** Starts again on the same data directory (with `wipe`, an empty one: everything is lost). */
+  start(options?: { wipe?: boolean }): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Redis with an append-only file fsynced on every write, and the eviction policy BullMQ needs. */
+export async function startOwnRedis(options: { maxmemory?: string } = {}): Promise<OwnRedis> {
+  const dir = mkdtempSync(join(tmpdir(), 'cbdc-fault-redis-'));
+  const port = await freePort();
+  const url = `redis://127.0.0.1:${port}`;
+  let child: ChildProcess | null = null;
+  const start = async ({ wipe = false } = {}) => {
+    if (wipe) {
+      rmSync(dir, { recursive: true, force: true });
+      mkdirSync(dir);
+    }
+    const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--maxmemory-policy', 'noeviction'];
+    if (options.maxmemory) args.push('--maxmemory', options.maxmemory);
+    child = spawn('redis-server', args, { detached: true, stdio: 'ignore' });
+    await waitFor('redis', async () => {
+      const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      r.on('error', () => {});
+      try {
+        await r.connect();
+        // Still loading the append-only file answers LOADING; wait for it.
+        return (await r.ping()) === 'PONG';
+      } finally {
+        r.disconnect();
+      }
+    });
+  };
+  await start();
+  return {
+    port,
+    url,
+    kill: () => killGroup(child, 'SIGKILL'),
+    start,
+    async stop() {
+      await killGroup(child, 'SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
