@@ -67,3 +67,39 @@ export async function assertPostgresReachable(sql: Sql, url: string): Promise<vo
     throw error;
   }
 }
+
+export interface WritableWatch {
+  /** False while the last probe failed or found the server read-only or in recovery. */
+  readonly writable: boolean;
+  stop(): void;
+}
+
+/**
+ * Probes every `intervalMs` whether the server takes writes, so that a service can refuse new work
+ * with 503 at once while it cannot (down, read-only, a standby), instead of accepting work that
+ * would wait for a commit that cannot happen.
+ */
+export function watchWritable(sql: Sql, intervalMs = 500): WritableWatch {
+  let writable = true;
+  let busy = false;
+  const probe = async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      const [row] = await sql<{ ok: boolean }[]>`select not pg_is_in_recovery() and current_setting('transaction_read_only') = 'off' as ok`;
+      writable = row.ok;
+    } catch {
+      writable = false;
+    } finally {
+      busy = false;
+    }
+  };
+  const timer = setInterval(() => void probe(), intervalMs);
+  timer.unref();
+  return {
+    get writable() {
+      return writable;
+    },
+    stop: () => clearInterval(timer),
+  };
+}

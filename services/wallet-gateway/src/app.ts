@@ -3,7 +3,7 @@ import rateLimit from '@fastify/rate-limit';
 import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import type { FastifyServerOptions } from 'fastify';
-import type { Sql } from '@cbdc/db/connect';
+import { watchWritable, type Sql } from '@cbdc/db/connect';
 import { buildBaseApp } from '@cbdc/http/base-app';
 import { installSignedAuth } from '@cbdc/http/signed-auth';
 import type { Limits } from '@cbdc/shared/limits';
@@ -59,7 +59,9 @@ export async function buildGatewayApp(deps: GatewayDeps) {
     allowList: (req) => req.routeOptions.config?.public === true,
   });
 
-  const ctx: GatewayContext = { sql: deps.sql, settlement: deps.settlement, shardCount: deps.shardCount, limits: deps.limits, now };
+  const writable = watchWritable(deps.sql);
+  app.addHook('onClose', async () => writable.stop());
+  const ctx: GatewayContext = { sql: deps.sql, settlement: deps.settlement, shardCount: deps.shardCount, limits: deps.limits, now, ledgerWritable: () => writable.writable };
   await app.register(async (scoped) => {
     await walletRoutes(scoped, ctx);
     await transferRoutes(scoped, ctx);

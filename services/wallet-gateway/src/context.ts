@@ -9,4 +9,6 @@ export interface GatewayContext {
   shardCount: number;
   limits: Limits;
   now: () => number;
+  /** Whether the ledger database takes writes now (see @cbdc/db/connect watchWritable). */
+  ledgerWritable: () => boolean;
 }

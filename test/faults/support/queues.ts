@@ -28,3 +28,15 @@ export async function waitForWorker(f: FaultSystem, count = 1, timeoutMs = 20_00
     throw new Error(`no ${count} settlement worker(s) on the queue after ${timeoutMs} ms`);
   });
 }
+
+/** Waits until shard 0's queue holds at least `count` waiting jobs. */
+export async function waitForQueued(f: FaultSystem, count: number, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  await withQueue(f, 0, async (queue) => {
+    while (Date.now() < end) {
+      if ((await queue.getWaitingCount()) >= count) return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`fewer than ${count} jobs queued after ${timeoutMs} ms`);
+  });
+}

@@ -145,6 +145,7 @@ async function settle(ctx: GatewayContext, prepared: Prepared[], async: boolean)
     transfer: { id: p.item.id, kind: p.item.kind, status: 'pending', payerWalletId: p.item.payerWalletId, payeeWalletId: p.item.payeeWalletId, amountMinor: p.item.amountMinor },
   });
 
+  if (!ctx.ledgerWritable()) throw new ApiError('dependency_unavailable', 'the ledger database is not accepting writes; nothing in this request was queued', { headers: { 'retry-after': '1' } });
   ctx.settlement.checkCapacity(new Set(prepared.map((p) => p.shard)), prepared.length);
   const submission = ctx.settlement.submit(prepared.map((p) => ({ shard: p.shard, item: p.item })));
   await submission.enqueued;

@@ -1,0 +1,57 @@
+/**
+ * F2: a settlement worker is frozen (SIGSTOP) past its job lock, so that BullMQ hands the job to
+ * a second worker of the same shard; then it resumes and finishes what it was doing.
+ */
+import { QueueEvents } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { shardQueue } from '@cbdc/shared/job';
+import { consumerRedis } from '@cbdc/shared/redis';
+import { checkInvariants, drained, drive, FULL, Ledger, recordRun, resolveUnknown, startFaultSystem, type FaultSystem } from './support/harness.js';
+import { waitForWorker } from './support/queues.js';
+
+const LOCK_MS = 2000;
+
+describe('F2: a frozen worker\'s job handed to another worker', () => {
+  let f: FaultSystem;
+  beforeAll(async () => {
+    f = await startFaultSystem({ serviceEnv: { settlement: { SETTLE_JOB_LOCK_MS: String(LOCK_MS) } } });
+    await waitForWorker(f);
+    await f.sys.addSettlementProcess();
+    await waitForWorker(f, 2);
+  });
+  afterAll(async () => f?.close());
+
+  it('settles every transfer exactly once', async () => {
+    const q = shardQueue(f.sys.queuePrefix, 0);
+    const connection = consumerRedis(f.redis.url);
+    const events = new QueueEvents(q.name, { connection, prefix: q.prefix });
+    await events.waitUntilReady();
+    let stalled = 0;
+    events.on('stalled', () => stalled++);
+
+    const ledger = new Ledger();
+    let stop = false;
+    const load = drive(f, ledger, { until: () => stop, concurrency: 6 });
+    let freezes = 0;
+    // Freeze until at least one job was taken from the frozen worker (it must have held one).
+    for (let round = 0; round < (FULL ? 8 : 5) && (stalled === 0 || (FULL && freezes < 4)); round++) {
+      await new Promise((r) => setTimeout(r, 500 + Math.random() * 1000));
+      f.sys.signal('settlement', 'SIGSTOP');
+      freezes++;
+      await new Promise((r) => setTimeout(r, LOCK_MS * 3));
+      f.sys.signal('settlement', 'SIGCONT');
+    }
+    stop = true;
+    await load;
+    await drained(f);
+    const resolved = await resolveUnknown(f, ledger);
+    const inv = await checkInvariants(f, ledger);
+    await events.close();
+    connection.disconnect();
+    recordRun('F2', { freezes, jobsHandedOn: stalled, ...ledger.counts, ...resolved, ...inv.figures, I1: inv.I1, I2: inv.I2, I3: inv.I3, I4: inv.I4, I5: inv.I5 });
+
+    expect(inv.problems).toEqual([]);
+    expect(stalled).toBeGreaterThan(0);
+    expect(ledger.acknowledged.size).toBeGreaterThan(0);
+  });
+});

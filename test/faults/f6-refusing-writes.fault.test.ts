@@ -1,0 +1,76 @@
+/** F6: Redis full (maxmemory, noeviction), and Postgres refusing writes (read-only). */
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkInvariants, drained, Ledger, recordRun, resolveUnknown, startFaultSystem, submitBatch, type FaultSystem } from './support/harness.js';
+
+describe('F6: backing stores refusing writes', () => {
+  let f: FaultSystem;
+  beforeAll(async () => {
+    f = await startFaultSystem({ redisMaxmemory: '32mb' });
+  });
+  afterAll(async () => f?.close());
+
+  const attempt = async (ledger: Ledger, n: number) => {
+    const payers = f.pop.wallets.filter((w) => w.bankId === f.pop.banks[0]);
+    for (let i = 0; i < n; i++) await submitBatch(f, ledger, Array.from({ length: 5 }, (_, j) => ledger.sign(f.pop, payers[(i * 5 + j) % payers.length])), 10_000);
+  };
+  const recorded = async (ledger: Ledger) => {
+    const [row] = await f.sys.sql<{ n: number }[]>`select count(*)::int as n from transfers where id = any(${[...ledger.submitted.keys()]})`;
+    return row.n;
+  };
+
+  it('Redis at its memory limit: 503 with Retry-After, no acknowledgement, nothing recorded; settles once there is room', async () => {
+    const filler = new Redis(f.redis.url);
+    let keys = 0;
+    const chunk = 'x'.repeat(256 * 1024);
+    try {
+      for (;;) {
+        await filler.set(`filler:${keys}`, chunk);
+        keys++;
+      }
+    } catch (error) {
+      expect((error as Error).message).toMatch(/OOM/);
+    }
+    const refused = new Ledger();
+    await attempt(refused, 4);
+    const recordedWhileFull = await recorded(refused);
+    for (let i = 0; i < keys; i += 100) await filler.del(...Array.from({ length: Math.min(100, keys - i) }, (_, j) => `filler:${i + j}`));
+    filler.disconnect();
+    const after = new Ledger();
+    await attempt(after, 4);
+    await drained(f);
+    const inv = await checkInvariants(f, after);
+    recordRun('F6 Redis full', { requestsWhileFull: refused.counts.requests, answered503: refused.counts.unavailable503, withRetryAfter: refused.counts.withRetryAfter, acknowledgedWhileFull: refused.acknowledged.size, recordedWhileFull, settledAfter: after.acknowledged.size, ...inv.figures, I1: inv.I1, I2: inv.I2, I3: inv.I3, I4: inv.I4, I5: inv.I5 });
+
+    expect(refused.counts.unavailable503).toBe(4);
+    expect(refused.counts.withRetryAfter).toBe(4);
+    expect(refused.acknowledged.size).toBe(0);
+    expect(recordedWhileFull).toBe(0);
+    expect([...after.acknowledged.values()].every((s) => s === 'settled')).toBe(true);
+    expect(after.acknowledged.size).toBe(20);
+    expect(inv.problems).toEqual([]);
+  });
+
+  it('Postgres refusing writes: 503 with Retry-After, no acknowledgement, nothing recorded; settles once writes return', async () => {
+    await f.pg.setReadOnly(true);
+    await new Promise((r) => setTimeout(r, 1500));
+    const refused = new Ledger();
+    await attempt(refused, 4);
+    await f.pg.setReadOnly(false);
+    await new Promise((r) => setTimeout(r, 1500));
+    const recordedWhileReadOnly = await recorded(refused);
+    const after = new Ledger();
+    await attempt(after, 4);
+    await drained(f);
+    const resolved = await resolveUnknown(f, after);
+    const inv = await checkInvariants(f, after);
+    recordRun('F6 Postgres read-only', { requestsWhileReadOnly: refused.counts.requests, answered503: refused.counts.unavailable503, withRetryAfter: refused.counts.withRetryAfter, acknowledgedWhileReadOnly: refused.acknowledged.size, recordedWhileReadOnly, settledAfter: after.acknowledged.size, ...resolved, ...inv.figures, I1: inv.I1, I2: inv.I2, I3: inv.I3, I4: inv.I4, I5: inv.I5 });
+
+    expect(refused.counts.unavailable503).toBe(4);
+    expect(refused.counts.withRetryAfter).toBe(4);
+    expect(refused.acknowledged.size).toBe(0);
+    expect(recordedWhileReadOnly).toBe(0);
+    expect(after.acknowledged.size).toBe(20);
+    expect(inv.problems).toEqual([]);
+  });
+});
