@@ -59,6 +59,8 @@ export interface SystemOptions {
   redisUrl?: string;
   /** Environment per service, over the defaults. */
   serviceEnv?: Partial<Record<ServiceName, Record<string, string>>>;
+  /** Start a service again when it exits by itself, as systemd or Kubernetes would. */
+  supervise?: boolean;
   /** Where service output goes: inherited by default; "ignore" for tests that kill services. */
   serviceOutput?: 'inherit' | 'ignore';
   gatewayPort?: number;
@@ -128,7 +130,14 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
     const output = o.serviceOutput ?? 'inherit';
     return spawn(process.execPath, [...extra, '--import', 'tsx', entries[service]], { env: { ...common, ...envs[service], ...env }, stdio: ['ignore', output, output] });
   };
-  const start = (service: ServiceName) => (children[service] = spawnService(service));
+  let stopping = false;
+  const start = (service: ServiceName): ChildProcess => {
+    const child = spawnService(service);
+    children[service] = child;
+    // As a supervisor would: a service that exits by itself (not by our signal) starts again.
+    if (o.supervise) child.once('exit', (code, signal) => void (!stopping && signal === null && children[service] === child && start(service)));
+    return child;
+  };
   // If the bench dies (Ctrl-C, a timeout), take the services with it.
   const killAll = () => [...Object.values(children), ...extras].forEach((c) => c.exitCode === null && c.kill('SIGKILL'));
   process.once('exit', killAll);
@@ -175,6 +184,7 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
       return child.pid!;
     },
     async stop() {
+      stopping = true;
       await Promise.all(
         [...Object.values(children), ...extras].map(
           (c) =>

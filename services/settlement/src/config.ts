@@ -17,6 +17,8 @@ export const settlementEnvSchema = z.object({
   SETTLEMENT_SHARD_KEYS: z.string({ error: 'SETTLEMENT_SHARD_KEYS is required (comma-separated 64-hex-digit seeds, one per shard)' }).regex(/^[0-9a-f]{64}(,[0-9a-f]{64})*$/, { error: 'SETTLEMENT_SHARD_KEYS must be comma-separated 64-hex-digit seeds' }),
   GATEWAY_ATTESTATION_KEY: hex32('GATEWAY_ATTESTATION_KEY'),
   SETTLE_JOB_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
+  /** A settlement transaction that has neither committed nor failed after this long ends the process. */
+  SETTLE_COMMIT_DEADLINE_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

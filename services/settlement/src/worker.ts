@@ -41,6 +41,26 @@ export interface ShardWorkerOptions {
   resendAfterMs?: number;
   /** The clock; tests pass their own. */
   now?: () => number;
+  /** How long one settlement transaction may take before the worker gives up on its connections. */
+  commitDeadlineMs?: number;
+  /** Called when a transaction passed its deadline; the settlement process exits (its supervisor starts it again). */
+  onStuck?: (error: Error) => void;
+}
+
+/** Resolves or rejects as `p` does; if `p` has done neither after `ms`, calls `onLate` and rejects. */
+async function withDeadline<T>(p: Promise<T>, ms: number, onLate: () => void): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      onLate();
+      reject(new Error(`no answer within ${ms} ms`));
+    }, ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export interface ShardWorker {
@@ -93,6 +113,7 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
   const jobsMax = o.batchJobsMax ?? LIMITS.settleBatchJobsMax;
   /** Half-second retries of a batch while Postgres is unreachable: about two minutes. */
   const unreachableRetriesMax = 240;
+  const commitDeadlineMs = o.commitDeadlineMs ?? 30_000;
   let closing = false;
 
   const settleJobs = async (fetched: Array<{ job: Job<SettlementJobData, JobResult>; token: string; payload: NonNullable<ReturnType<typeof openJob>> }>) => {
@@ -101,7 +122,14 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
     let result;
     for (let attempt = 1; ; attempt++) {
       try {
-        result = await commitBatch(o.sql, ctx, items, now());
+        result = await withDeadline(commitBatch(o.sql, ctx, items, now()), commitDeadlineMs, () => {
+          // A transaction that neither commits nor fails (a client connection wedged by a server
+          // crash was seen to do this) would stop the shard for good. Postgres rolls back what did
+          // not commit, so the safe way on is a new process with new connections.
+          const error = new Error(`a settlement transaction of shard ${o.shard} neither committed nor failed within ${commitDeadlineMs} ms`);
+          o.log.error({ shard: o.shard, jobs: fetched.length }, error.message);
+          (o.onStuck ?? (() => {}))(error);
+        });
         break;
       } catch (error) {
         // Postgres down or refusing writes: keep the jobs and try again, rather than spend their

@@ -51,11 +51,12 @@ export async function startFaultSystem(o: FaultSystemOptions = {}): Promise<Faul
       adminUrl: pg.adminUrl,
       redisUrl: redis.url,
       serviceOutput: process.env.FAULTS_SERVICE_OUTPUT === 'inherit' ? 'inherit' : 'ignore',
+      supervise: true,
       serviceEnv: {
         ...o.serviceEnv,
         // Short waits, so that a request caught by a fault answers (pending or 503) quickly.
         gateway: { SETTLE_WAIT_MS: '3000', ...o.serviceEnv?.gateway },
-        settlement: { SETTLE_JOB_LOCK_MS: '5000', ...o.serviceEnv?.settlement },
+        settlement: { SETTLE_JOB_LOCK_MS: '5000', SETTLE_COMMIT_DEADLINE_MS: '10000', ...o.serviceEnv?.settlement },
       },
     });
     const pop = await seedPopulation(sys, { banks: 2, walletCount: o.wallets ?? 400, fundMinor: 1_000_000n });
@@ -171,15 +172,17 @@ export async function drive(f: FaultSystem, ledger: Ledger, o: { until: () => bo
 export async function drained(f: FaultSystem, timeoutMs = 120_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   let quiet = 0;
+  let last = '';
   while (Date.now() < end) {
     const [row] = await f.sys.sql<{ n: number; last: string | null }[]>`select count(*) filter (where status = 'in_flight')::int as n, max(settled_at_ms)::text as last from transfers`;
     const queued = await Promise.all(Array.from({ length: f.sys.shardCount }, (_, shard) => withQueue(f, shard, async (q) => Object.values(await q.getJobCounts('waiting', 'active', 'delayed', 'prioritized')).reduce((a, b) => a + b, 0)).catch(() => 1)));
+    last = `in flight ${row.n}, queued ${queued.join('/')}, last settled at ${row.last}`;
     const idle = row.n === 0 && queued.every((n) => n === 0) && (!row.last || Date.now() - Number(row.last) > 1000);
     quiet = idle ? quiet + 1 : 0;
     if (quiet >= 3) return;
     await new Promise((r) => setTimeout(r, 500));
   }
-  throw new Error('the system did not drain');
+  throw new Error(`the system did not drain: ${last}`);
 }
 
 /**
