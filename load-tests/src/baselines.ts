@@ -6,7 +6,7 @@ import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import postgres from 'postgres';
-import { connectPostgres } from '@cbdc/db/connect';
+import { connectPostgres, type Sql } from '@cbdc/db/connect';
 
 /**
  * node:crypto Ed25519 verifies per second with a reused KeyObject, on every core at once. Each
@@ -50,18 +50,29 @@ export function pgbenchTpcb(adminUrl: string, durationS: number): number {
   }
 }
 
+/** Runs `use` on a database of its own on the same server, dropped afterwards. */
+async function withScratchDatabase<T>(adminUrl: string, label: string, maxConnections: number, use: (sql: Sql) => Promise<T>): Promise<T> {
+  const u = new URL(adminUrl);
+  const db = `cbdc_${label}_${randomBytes(3).toString('hex')}`;
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${db}`);
+  u.pathname = `/${db}`;
+  const sql = connectPostgres(u.toString(), { max: maxConnections });
+  try {
+    return await use(sql);
+  } finally {
+    await sql.end();
+    await admin.unsafe(`drop database ${db} with (force)`);
+    await admin.end();
+  }
+}
+
 /**
  * Batched settlement straight in SQL, without our code: per batch, lock the touched accounts,
  * one netted UPDATE from unnest, one INSERT of the transfer rows; one transaction per batch.
  */
 export async function rawBatchedSqlRate(adminUrl: string, batchSize: number, durationMs: number): Promise<number> {
-  const u = new URL(adminUrl);
-  const db = `cbdc_rawsql_${randomBytes(3).toString('hex')}`;
-  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database ${db}`);
-  u.pathname = `/${db}`;
-  const sql = connectPostgres(u.toString(), { max: 2 });
-  try {
+  return withScratchDatabase(adminUrl, 'rawsql', 2, async (sql) => {
     const accounts = 100_000;
     await sql`create table accounts (id text primary key, balance bigint not null check (balance >= 0))`;
     await sql`create table transfers (id text primary key, payer text not null, payee text not null, amount bigint not null, batch bigint not null, leaf int not null)`;
@@ -93,11 +104,7 @@ export async function rawBatchedSqlRate(adminUrl: string, batchSize: number, dur
       count += batchSize;
     }
     return Math.round(count / (durationMs / 1000));
-  } finally {
-    await sql.end();
-    await admin.unsafe(`drop database ${db} with (force)`);
-    await admin.end();
-  }
+  });
 }
 
 /**
@@ -106,13 +113,7 @@ export async function rawBatchedSqlRate(adminUrl: string, batchSize: number, dur
  * tail (a stalled fsync holds every commit behind it).
  */
 export async function commitLatencyMs(adminUrl: string, durationMs: number): Promise<{ p50: number; p99: number; max: number; over50: number; n: number }> {
-  const u = new URL(adminUrl);
-  const db = `cbdc_commit_${randomBytes(3).toString('hex')}`;
-  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database ${db}`);
-  u.pathname = `/${db}`;
-  const sql = connectPostgres(u.toString(), { max: 1 });
-  try {
+  return withScratchDatabase(adminUrl, 'commit', 1, async (sql) => {
     await sql`create table probe (x int)`;
     const latencies: number[] = [];
     const end = Date.now() + durationMs;
@@ -124,9 +125,5 @@ export async function commitLatencyMs(adminUrl: string, durationMs: number): Pro
     latencies.sort((a, b) => a - b);
     const at = (q: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.ceil(q * latencies.length) - 1)] * 10) / 10;
     return { p50: at(0.5), p99: at(0.99), max: Math.round(latencies.at(-1)!), over50: latencies.filter((l) => l > 50).length, n: latencies.length };
-  } finally {
-    await sql.end();
-    await admin.unsafe(`drop database ${db} with (force)`);
-    await admin.end();
-  }
+  });
 }

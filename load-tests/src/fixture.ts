@@ -69,7 +69,7 @@ export interface SystemOptions {
 }
 
 /** A port nobody listens on now, so that a stale process from an earlier run cannot answer for ours. */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
