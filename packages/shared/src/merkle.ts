@@ -5,6 +5,7 @@
  * the same as promoting an unpaired last node unchanged to the next level, which is what
  * the code does. Proofs are verified with the RFC 9162 section 2.1.3.2 algorithm.
  */
+import { createHash } from 'node:crypto';
 import { sha256 } from './crypto.js';
 
 const LEAF_PREFIX = Buffer.of(0x00);
@@ -12,11 +13,11 @@ const NODE_PREFIX = Buffer.of(0x01);
 
 /** Hash of one leaf's bytes. */
 export function leafHash(leafBytes: Uint8Array): Buffer {
-  return sha256(Buffer.concat([LEAF_PREFIX, leafBytes]));
+  return createHash('sha256').update(LEAF_PREFIX).update(leafBytes).digest();
 }
 
 function nodeHash(left: Buffer, right: Buffer): Buffer {
-  return sha256(Buffer.concat([NODE_PREFIX, left, right]));
+  return createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest();
 }
 
 /** The root over leaf hashes; the empty tree's root is SHA-256 of nothing. */
