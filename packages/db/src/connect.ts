@@ -22,20 +22,27 @@ export function connectPostgres(url: string, options: ConnectOptions = {}): Sql 
     onnotice: () => {},
     connect_timeout: 5,
     idle_timeout: 60,
+    // Seconds before a connection tries again after a failed attempt. The driver's default grows
+    // as 3^n / 100 s up to 20 s, counted over the whole pool: a few hundred requests failing during
+    // a one-second outage left the pool waiting up to 20 s to reconnect after the server was back.
+    backoff: reconnectDelayS,
     types: { bigint: postgres.BigInt },
     // JIT compilation pays off for long analytical queries; for the ledger's short batched
     // statements it only adds compile time (the planner's row estimates for unnest() trip it).
     connection: { application_name: options.applicationName ?? 'cbdc', jit: 'off' },
+    // The socket is handed over while it is still connecting: the driver's own error, close and
+    // connect-timeout handling then covers a refused or lost connection. (A factory that waits
+    // for 'connect' and rejects on failure leaves the driver's connection in its "connecting"
+    // state for good; once every connection of the pool had failed once, queries waited forever.)
+    // Writes made before the connection is up are buffered by the socket.
     socket: ({ host, port, path }: { host: string[]; port: number[]; path?: string }) =>
-      new Promise<net.Socket>((resolve, reject) => {
-        const socket = path ? net.connect({ path }) : net.connect({ host: host[0], port: port[0], noDelay: true });
-        socket.once('connect', () => {
-          socket.removeListener('error', reject);
-          resolve(socket);
-        });
-        socket.once('error', reject);
-      }),
+      path ? net.connect({ path }) : net.connect({ host: host[0], port: port[0], noDelay: true }),
   } as postgres.Options<{ bigint: postgres.PostgresType<bigint> }>) as unknown as Sql;
+}
+
+/** 10 ms doubling per failed attempt, at most 1 s, with jitter so that a pool does not retry in step. */
+export function reconnectDelayS(failedAttempts: number): number {
+  return Math.min(0.01 * 2 ** failedAttempts, 1) * (0.5 + Math.random() / 2);
 }
 
 /** Describes a URL without its password, for messages. */

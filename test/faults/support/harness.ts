@@ -97,7 +97,7 @@ export class Ledger {
   readonly acknowledged = new Map<string, 'settled' | 'rejected'>();
   /** Submitted, with no final answer (pending, an error, a timeout, a 503). */
   readonly unknown = new Set<string>();
-  readonly counts = { requests: 0, transfers: 0, acknowledged: 0, unavailable503: 0, withRetryAfter: 0, otherErrors: 0, pending: 0, hung: 0 };
+  readonly counts = { requests: 0, transfers: 0, acknowledged: 0, unavailable503: 0, withRetryAfter: 0, otherErrors: 0, pending: 0, hung: 0, slowestRequestMs: 0 };
   private nonce = BigInt(Date.now()) * 1000n;
 
   /** Signs a transfer between two random wallets of one bank's customers (payees in any bank). */
@@ -148,7 +148,9 @@ export async function submitBatch(f: FaultSystem, ledger: Ledger, items: Submitt
       if (error.headers?.get('retry-after')) ledger.counts.withRetryAfter++;
     } else ledger.counts.otherErrors++;
   } finally {
-    if (Date.now() - started > hangMs) ledger.counts.hung++;
+    const tookMs = Date.now() - started;
+    ledger.counts.slowestRequestMs = Math.max(ledger.counts.slowestRequestMs, tookMs);
+    if (tookMs > hangMs) ledger.counts.hung++;
   }
 }
 

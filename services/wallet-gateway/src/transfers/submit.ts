@@ -74,8 +74,17 @@ async function authorize(ctx: GatewayContext, bankId: string, refs: Array<{ paye
   return facts;
 }
 
+/**
+ * Refuses work at once while the ledger cannot take writes (down, restarting, read-only), before
+ * any query: a request that would wait for a connection or a commit that cannot happen gets 503.
+ */
+function assertLedgerWritable(ctx: GatewayContext): void {
+  if (!ctx.ledgerWritable()) throw new ApiError('dependency_unavailable', 'the ledger database is not accepting writes; nothing in this request was queued', { headers: { 'retry-after': '1' } });
+}
+
 /** Checks, verifies and prepares customer-signed transfers. */
 export async function submitSignedTransfers(ctx: GatewayContext, bankId: string, wires: SignedTransferWire[], o: SubmitOptions): Promise<ItemResult[]> {
+  assertLedgerWritable(ctx);
   const facts = await authorize(ctx, bankId, wires.map((w) => ({ payer: w.payerWalletId, payee: w.payeeWalletId })), o);
   const now = ctx.now();
   const results: ItemResult[] = [];
@@ -113,6 +122,7 @@ export async function submitSignedTransfers(ctx: GatewayContext, bankId: string,
 
 /** Prepares a funding: the bank's treasury pays one of its customer wallets. */
 export async function submitFunding(ctx: GatewayContext, bankId: string, idempotencyKey: string, walletId: string, amountMinor: string, async: boolean): Promise<ItemResult> {
+  assertLedgerWritable(ctx);
   const treasury = treasuryWalletId(bankId);
   const facts = await walletFacts(ctx.sql, [walletId, treasury]);
   const wallet = facts.get(walletId);
@@ -145,7 +155,6 @@ async function settle(ctx: GatewayContext, prepared: Prepared[], async: boolean)
     transfer: { id: p.item.id, kind: p.item.kind, status: 'pending', payerWalletId: p.item.payerWalletId, payeeWalletId: p.item.payeeWalletId, amountMinor: p.item.amountMinor },
   });
 
-  if (!ctx.ledgerWritable()) throw new ApiError('dependency_unavailable', 'the ledger database is not accepting writes; nothing in this request was queued', { headers: { 'retry-after': '1' } });
   ctx.settlement.checkCapacity(new Set(prepared.map((p) => p.shard)), prepared.length);
   const submission = ctx.settlement.submit(prepared.map((p) => ({ shard: p.shard, item: p.item })));
   await submission.enqueued;
