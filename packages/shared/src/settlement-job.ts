@@ -104,6 +104,7 @@ export function toSettlementItem(item: AnyJobItem, shard: number): SettlementIte
     type: 'origin',
     id: item.id,
     kind: item.kind,
+    bankId: item.bankId,
     payerWalletId: item.payerWalletId,
     payeeWalletId: item.payeeWalletId,
     amountMinor: BigInt(item.amountMinor),

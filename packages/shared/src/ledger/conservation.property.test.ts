@@ -45,7 +45,7 @@ describe('conservation property', () => {
 
         const settle = (payer: string, payee: string, amt: bigint, kind: 'transfer' | 'funding') => {
           seq++;
-          const item: SettlementItem = { type: 'origin', id: seq.toString(16).padStart(64, '0'), kind, payerWalletId: payer, payeeWalletId: payee, amountMinor: amt, nonce: kind === 'funding' ? null : BigInt(seq), expiresAtMs: BigInt(now + 1000), payeeRemote: false };
+          const item: SettlementItem = { type: 'origin', id: seq.toString(16).padStart(64, '0'), kind, bankId: wallets.get(payer)!.bankId, payerWalletId: payer, payeeWalletId: payee, amountMinor: amt, nonce: kind === 'funding' ? null : BigInt(seq), expiresAtMs: BigInt(now + 1000), payeeRemote: false };
           const result = settleBatch([item], { nowMs: now, wallets, recordedIds: new Set(), usedNonces: new Set(), recordedCredits: new Map(), inFlight: new Map() });
           for (const [id, w] of result.changedWallets) wallets.set(id, w);
         };

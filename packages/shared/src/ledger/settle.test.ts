@@ -11,7 +11,7 @@ function wallet(id: string, over: Partial<WalletState> = {}): WalletState {
 }
 
 function item(over: Partial<OriginItem> = {}): OriginItem {
-  return { type: 'origin', id: 'a'.repeat(64), kind: 'transfer', payerWalletId: 'w_payer', payeeWalletId: 'w_payee', amountMinor: 10n * YUAN, nonce: 1n, expiresAtMs: BigInt(NOW + 60_000), payeeRemote: false, ...over };
+  return { type: 'origin', id: 'a'.repeat(64), kind: 'transfer', bankId: 'bank-a', payerWalletId: 'w_payer', payeeWalletId: 'w_payee', amountMinor: 10n * YUAN, nonce: 1n, expiresAtMs: BigInt(NOW + 60_000), payeeRemote: false, ...over };
 }
 
 function state(wallets: WalletState[], over: Partial<BatchState> = {}): BatchState {
@@ -55,6 +55,13 @@ describe('settleBatch result codes in precedence order', () => {
       expect(result.changedWallets.size).toBe(0);
     });
   }
+
+  it('rejects a payer of another bank as payer_not_found and moves nothing, even when everything else would pass', () => {
+    const result = run(item({ bankId: 'bank-b' }), {}, {});
+    expect(result.outcomes).toEqual([{ status: 'rejected', code: 'payer_not_found' }]);
+    expect(result.changedWallets.size).toBe(0);
+    expect(run(item(), {}, {}).outcomes).toEqual([{ status: 'settled' }]);
+  });
 
   it('answers duplicate before any other rule and records nothing', () => {
     const result = run(item(), null, null, { recorded: ['a'.repeat(64)], nonces: ['w_payer:1'] });

@@ -50,6 +50,8 @@ export interface OriginItem {
   type: 'origin';
   id: string;
   kind: ItemKind;
+  /** The bank whose authenticated request this is: only its own wallets may pay. */
+  bankId: string;
   payerWalletId: string;
   payeeWalletId: string;
   amountMinor: bigint;
@@ -153,7 +155,9 @@ function checkPayee(payee: WalletState | undefined, amount: bigint): RejectionCo
 export function checkOrigin(item: OriginItem, payer: WalletState | undefined, payee: WalletState | undefined, state: { nowMs: number; nonceUsed: boolean }): RejectionCode | null {
   if (state.nonceUsed) return 'nonce_reused';
   if (item.expiresAtMs !== null && item.expiresAtMs <= BigInt(state.nowMs)) return 'expired';
-  if (!payer) return 'payer_not_found';
+  // A wallet of another bank is answered as not found, as the gateway answers it (the gateway
+  // refuses such a request before it is queued; this is the same rule where money moves).
+  if (!payer || payer.bankId !== item.bankId) return 'payer_not_found';
   if (!item.payeeRemote && !payee) return 'payee_not_found';
   if (payer.status === 'closed') return 'payer_closed';
   if (payee?.status === 'closed') return 'payee_closed';
