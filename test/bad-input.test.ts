@@ -117,6 +117,38 @@ describe('bad input and bad authentication', () => {
     expect(row.n).toBe(1);
   });
 
+  it('a transfer replayed after its expiry answers its recorded outcome and settles nothing again', async () => {
+    const t = signTransfer({ payerWalletId: payer, payeeWalletId: payee, amountMinor: 9n, expiresAtMs: BigInt(Date.now() + 1500) }, customer.privateKey);
+    const first = await send('POST', '/v1/transfers', t.wire);
+    expect(first.body.status).toBe('settled');
+    await new Promise((r) => setTimeout(r, 1600));
+    const before = await state();
+    const late = await send('POST', '/v1/transfers', t.wire);
+    expect(late.status).toBe(200);
+    expect(late.body).toEqual(first.body);
+    expect(await state()).toBe(before);
+    // Never recorded and expired: refused, naming the field.
+    const unsent = signTransfer({ payerWalletId: payer, payeeWalletId: payee, amountMinor: 10n, expiresAtMs: BigInt(Date.now() - 1) }, customer.privateKey);
+    const refused = await send('POST', '/v1/transfers', unsent.wire);
+    expect(refused.status).toBe(422);
+    expect(refused.body).toMatchObject({ code: 'transfer_expired', errors: [{ field: 'body/expiresAtMs', rule: 'in_future' }] });
+    expect(await state()).toBe(before);
+  });
+
+  it('after a gateway restart, a replayed request is still refused and a replayed transfer answers its recorded outcome', async () => {
+    const t = signTransfer({ payerWalletId: payer, payeeWalletId: payee, amountMinor: 11n }, customer.privateKey);
+    const first = await send('POST', '/v1/transfers', t.wire);
+    expect(first.body.status).toBe('settled');
+    await sys.restartGateway();
+    const before = await state();
+    const replayedRequest = await send('POST', '/v1/transfers', t.wire, { auth: { nonce: first.nonce, timestamp: first.timestamp } });
+    expect(replayedRequest.status).toBe(401);
+    expect(replayedRequest.body.code).toBe('request_replayed');
+    const again = await send('POST', '/v1/transfers', t.wire);
+    expect(again.body).toEqual(first.body);
+    expect(await state()).toBe(before);
+  });
+
   it('Idempotency-Key: same key and body replays, another body is refused, keys are scoped per bank', async () => {
     const body = { publicKey: customer.publicKey, customerRef: 'idem-1', tier: 'IV' };
     const headers = { 'idempotency-key': 'open-wallet-0001' };

@@ -170,4 +170,18 @@ describe('end to end', () => {
     expect(subjects).toContain(`transfer: transfer ${paymentId}`);
     expect(subjects.some((s) => s.startsWith('settlement_chain: shard 0 batch'))).toBe(true);
   });
+
+  it('names a tampered balance, a tampered customer signature and a tampered batch signature', async () => {
+    const [{ id: walletId }] = await sys.db.sql<{ id: string }[]>`select id from wallets where kind = 'customer' and balance_minor > 0 order by id limit 1`;
+    const [{ id: signedId }] = await sys.db.sql<{ id: string }[]>`select id from transfers where kind = 'transfer' and id <> ${paymentId} order by id limit 1`;
+    const [{ seq }] = await sys.db.sql<{ seq: bigint }[]>`select max(seq) as seq from settlement_batches where shard = 0`;
+    await sys.db.sql`update wallets set balance_minor = balance_minor + 100 where id = ${walletId}`;
+    await sys.db.sql`update transfers set signature = set_byte(signature, 0, (get_byte(signature, 0) + 1) % 256) where id = ${signedId}`;
+    await sys.db.sql`update settlement_batches set signature = set_byte(signature, 0, (get_byte(signature, 0) + 1) % 256) where shard = 0 and seq = ${seq.toString()}`;
+    const report = await audit(sys.db.sql);
+    const named = report.findings.map((f) => `${f.check}: ${f.subject}: ${f.message}`);
+    expect(named).toContainEqual(expect.stringMatching(new RegExp(`^balance: wallet ${walletId}: stored balance`)));
+    expect(named).toContain(`transfer: transfer ${signedId}: the payer's signature does not verify over its stored content`);
+    expect(named).toContain(`settlement_chain: shard 0 batch ${seq}: its shard signature does not verify`);
+  });
 });

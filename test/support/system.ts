@@ -35,6 +35,8 @@ export interface TestSystem {
   addBank(id: string): Promise<BankClient & { privateKeyHex: string }>;
   workers: ShardWorker[];
   restartWorkers(): Promise<void>;
+  /** Stops the gateway and starts a new one on the same port, as after a process restart (nothing kept in memory). */
+  restartGateway(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -66,10 +68,14 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
   const issuer = await buildIssuerApp({ sql: db.sql, redis, signer: issuerSigner, shardCount, dualControlThresholdMinor: options.dualControlThresholdMinor ?? 100_000_000n, queuePrefix });
   await issuer.listen({ host: '127.0.0.1', port: 0 });
 
-  const settlement = new SettlementClient({ redisUrl: REDIS_URL, queuePrefix, shardCount, attestationKey: keys.attestation, gatewayId: 'test-gw', limits });
-  await settlement.start();
-  const gateway = await buildGatewayApp({ sql: db.sql, redis, settlement, shardCount, limits, queuePrefix });
-  await gateway.listen({ host: '127.0.0.1', port: 0 });
+  const startGateway = async (port: number) => {
+    const client = new SettlementClient({ redisUrl: REDIS_URL, queuePrefix, shardCount, attestationKey: keys.attestation, gatewayId: 'test-gw', limits });
+    await client.start();
+    const app = await buildGatewayApp({ sql: db.sql, redis, settlement: client, shardCount, limits, queuePrefix });
+    await app.listen({ host: '127.0.0.1', port });
+    return { app, client };
+  };
+  let { app: gateway, client: settlement } = await startGateway(0);
 
   let workers: ShardWorker[] = [];
   const startWorkers = async () => {
@@ -103,6 +109,12 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     async restartWorkers() {
       await Promise.all(workers.map((w) => w.close()));
       await startWorkers();
+    },
+    async restartGateway() {
+      const port = (gateway.server.address() as AddressInfo).port;
+      await gateway.close();
+      await settlement.close();
+      ({ app: gateway, client: settlement } = await startGateway(port));
     },
     async close() {
       await gateway.close();

@@ -117,7 +117,27 @@ export async function submitSignedTransfers(ctx: GatewayContext, bankId: string,
     });
   });
 
-  return [...results, ...(await settle(ctx, prepared, o.async))].sort((a, b) => a.index - b.index);
+  return [...(await recordedOutcomes(ctx, results)), ...(await settle(ctx, prepared, o.async))].sort((a, b) => a.index - b.index);
+}
+
+/** Checks whose answer changes with time or wallet state, unlike the signed content itself. */
+const STATE_DEPENDENT: ReadonlySet<string> = new Set<ApiErrorCode>(['transfer_expired', 'wallet_closed']);
+
+/**
+ * A resubmission of a transfer that was recorded is answered with its recorded outcome, even once
+ * it has expired or a wallet has closed since: a bank retrying late learns that it settled, rather
+ * than an error suggesting it did not.
+ */
+async function recordedOutcomes(ctx: GatewayContext, results: ItemResult[]): Promise<ItemResult[]> {
+  const late = results.filter((r) => r.status === 'invalid' && r.id !== null && STATE_DEPENDENT.has(r.problem.code));
+  if (late.length === 0) return results;
+  const rows = await transfersByIds(ctx.sql, late.map((r) => r.id!));
+  return results.map((r): ItemResult => {
+    const row = r.status === 'invalid' && r.id !== null && STATE_DEPENDENT.has(r.problem.code) ? rows.get(r.id) : undefined;
+    if (!row) return r;
+    const view = transferView(row);
+    return view.status === 'pending' ? { index: r.index, id: row.id, status: 'pending', transfer: view } : { index: r.index, id: row.id, status: view.status, transfer: view as FinalView };
+  });
 }
 
 /** Prepares a funding: the bank's treasury pays one of its customer wallets. */
