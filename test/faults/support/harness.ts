@@ -209,10 +209,15 @@ export async function resolveUnknown(f: FaultSystem, ledger: Ledger, o: { resubm
     }
   }
   if (o.resubmit && missing.length) {
-    for (let i = 0; i < missing.length; i += 20) {
-      const chunk = missing.slice(i, i + 20).map((id) => ledger.submitted.get(id)!);
-      for (const bankId of new Set(chunk.map((c) => c.bankId))) await submitBatch(f, ledger, chunk.filter((c) => c.bankId === bankId));
+    // Per bank, in requests of 100, four at a time.
+    const requests: Submitted[][] = [];
+    for (const bankId of new Set(missing.map((id) => ledger.submitted.get(id)!.bankId))) {
+      const mine = missing.map((id) => ledger.submitted.get(id)!).filter((s) => s.bankId === bankId);
+      for (let i = 0; i < mine.length; i += 100) requests.push(mine.slice(i, i + 100));
     }
+    await Promise.all(Array.from({ length: 4 }, async () => {
+      for (let next = requests.shift(); next; next = requests.shift()) await submitBatch(f, ledger, next);
+    }));
     await drained(f);
     const again = await resolveUnknown(f, ledger);
     return { resolved: resolved + again.resolved, notRecorded: again.notRecorded, resubmitted: missing.length };
