@@ -194,20 +194,24 @@ export async function drained(f: FaultSystem, timeoutMs = 120_000): Promise<void
 export async function resolveUnknown(f: FaultSystem, ledger: Ledger, o: { resubmit?: boolean } = {}): Promise<{ resolved: number; notRecorded: number; resubmitted: number }> {
   let resolved = 0;
   const missing: string[] = [];
-  for (const id of [...ledger.unknown]) {
-    const s = ledger.submitted.get(id)!;
-    try {
-      const t = await f.banks.get(s.bankId)!.getTransfer(id);
-      if (t.status === 'settled' || t.status === 'rejected') {
-        ledger.acknowledged.set(id, t.status);
-        ledger.unknown.delete(id);
-        resolved++;
+  const ids = [...ledger.unknown];
+  // Eight reads at a time.
+  await Promise.all(Array.from({ length: 8 }, async () => {
+    for (let id = ids.shift(); id !== undefined; id = ids.shift()) {
+      const s = ledger.submitted.get(id)!;
+      try {
+        const t = await f.banks.get(s.bankId)!.getTransfer(id);
+        if (t.status === 'settled' || t.status === 'rejected') {
+          ledger.acknowledged.set(id, t.status);
+          ledger.unknown.delete(id);
+          resolved++;
+        }
+      } catch (error) {
+        if (error instanceof CbdcApiError && error.status === 404) missing.push(id);
+        else throw error;
       }
-    } catch (error) {
-      if (error instanceof CbdcApiError && error.status === 404) missing.push(id);
-      else throw error;
     }
-  }
+  }));
   if (o.resubmit && missing.length) {
     // Per bank, in requests of 100, four at a time.
     const requests: Submitted[][] = [];
