@@ -95,7 +95,12 @@ describe('a bank never reads or moves another bank\'s wallets', () => {
     for (const [method, path, body] of [
       ['GET', '/v1/supply', undefined],
       ['POST', '/v1/issuances', JSON.stringify({ kind: 'mint', bankId: 'bank-a', amountMinor: '1' })],
+      ['POST', '/v1/issuances', JSON.stringify({ kind: 'retire', bankId: 'bank-a', amountMinor: '1' })],
+      ['POST', '/v1/issuances/00000000-0000-4000-8000-000000000000/approve', undefined],
+      ['GET', '/v1/issuances', undefined],
+      ['POST', '/v1/banks', JSON.stringify({ id: 'bank-z', name: 'Z', publicKey: '00'.repeat(32) })],
       ['POST', '/v1/banks/bank-a/reserve/deposits', JSON.stringify({ amountMinor: '1', reference: 'x' })],
+      ['POST', '/v1/banks/bank-a/reserve/withdrawals', JSON.stringify({ amountMinor: '1', reference: 'x' })],
       ['POST', `/v1/wallets/${bWallet}/freeze`, undefined],
     ] as const) {
       const res = await rawRequest(sys.issuerUrl, method, path, body, { keyId: 'bank-a', privateKeyHex: bankA.privateKeyHex });
