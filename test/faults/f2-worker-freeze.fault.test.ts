@@ -6,18 +6,14 @@ import { QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shardQueue } from '@cbdc/shared/job';
 import { consumerRedis } from '@cbdc/shared/redis';
-import { checkInvariants, drained, drive, FULL, Ledger, recordRun, resolveUnknown, startFaultSystem, type FaultSystem } from './support/harness.js';
-import { waitForWorker } from './support/queues.js';
+import { checkInvariants, drained, drive, FULL, Ledger, recordRun, resolveUnknown, startFaultSystemWithTwoWorkers, type FaultSystem } from './support/harness.js';
 
 const LOCK_MS = 2000;
 
 describe('F2: a frozen worker\'s job handed to another worker', () => {
   let f: FaultSystem;
   beforeAll(async () => {
-    f = await startFaultSystem({ serviceEnv: { settlement: { SETTLE_JOB_LOCK_MS: String(LOCK_MS) } } });
-    await waitForWorker(f);
-    await f.sys.addSettlementProcess();
-    await waitForWorker(f, 2);
+    f = await startFaultSystemWithTwoWorkers(LOCK_MS);
   });
   afterAll(async () => f?.close());
 

@@ -7,8 +7,7 @@
  * checked. Its own script (`npm run test:faults:mixed`, FAULTS_MIXED_MINUTES, default 5); not in CI.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkInvariants, drained, drive, Ledger, recordRun, resolveUnknown, startFaultSystem, type FaultSystem } from './support/harness.js';
-import { waitForWorker } from './support/queues.js';
+import { checkInvariants, drained, drive, Ledger, recordRun, resolveUnknown, startFaultSystemWithTwoWorkers, type FaultSystem } from './support/harness.js';
 
 const MINUTES = Number(process.env.FAULTS_MIXED_MINUTES ?? 5);
 const LOCK_MS = 2000;
@@ -20,10 +19,7 @@ type FaultName = 'worker killed' | 'worker frozen' | 'Redis killed' | 'Postgres 
 describe('F7: faults alternating with quiet periods under load', () => {
   let f: FaultSystem;
   beforeAll(async () => {
-    f = await startFaultSystem({ serviceEnv: { settlement: { SETTLE_JOB_LOCK_MS: String(LOCK_MS) } } });
-    await waitForWorker(f);
-    await f.sys.addSettlementProcess();
-    await waitForWorker(f, 2);
+    f = await startFaultSystemWithTwoWorkers(LOCK_MS);
   });
   afterAll(async () => f?.close());
 

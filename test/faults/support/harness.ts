@@ -18,7 +18,7 @@ import { encodeTransfer, transferIdOf } from '@cbdc/shared/canonical';
 import type { SignedTransferWire } from '@cbdc/shared/schemas';
 import { TIER_LIMITS, type Tier } from '@cbdc/shared/tiers';
 import { seedPopulation, sodiumSign, startBenchSystem, type BenchSystem, type Population, type SeededWallet, type ServiceName } from '../../../load-tests/src/fixture.js';
-import { withQueue } from './queues.js';
+import { waitForWorker, withQueue } from './queues.js';
 import { startOwnPostgres, startOwnRedis, type OwnPostgres, type OwnRedis } from './servers.js';
 
 /** Short (CI) or full runs: FAULTS_SCALE=full for the durations the issue names. */
@@ -80,6 +80,15 @@ export async function startFaultSystem(o: FaultSystemOptions = {}): Promise<Faul
     await pg.stop();
     throw error;
   }
+}
+
+/** A fault system whose shard has two settlement processes, with a short job lock (F2, F7). */
+export async function startFaultSystemWithTwoWorkers(lockMs: number): Promise<FaultSystem> {
+  const f = await startFaultSystem({ serviceEnv: { settlement: { SETTLE_JOB_LOCK_MS: String(lockMs) } } });
+  await waitForWorker(f);
+  await f.sys.addSettlementProcess();
+  await waitForWorker(f, 2);
+  return f;
 }
 
 export interface Submitted {
