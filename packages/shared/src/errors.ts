@@ -73,7 +73,7 @@ export type RejectionCode = (typeof REJECTION_CODES)[number];
 export const REJECTION_TITLES: Record<RejectionCode, string> = {
   nonce_reused: 'The payer already used this nonce for another transfer',
   expired: 'The transfer expired before settlement',
-  payer_not_found: 'The payer wallet does not exist',
+  payer_not_found: 'The payer wallet does not exist, or is not a wallet of the submitting bank',
   payee_not_found: 'The payee wallet does not exist',
   payer_closed: 'The payer wallet is closed',
   payee_closed: 'The payee wallet is closed',
