@@ -37,5 +37,7 @@ describe('F1: settlement worker killed at random intervals', () => {
     expect(kills).toBeGreaterThanOrEqual(3);
     expect(ledger.acknowledged.size).toBeGreaterThan(0);
     expect(inv.figures.unknownAfterResolve).toBe(resolved.notRecorded);
+    // Every request was answered (its outcome, or pending after the settle wait) within 15 s.
+    expect(ledger.counts.hung).toBe(0);
   });
 });

@@ -48,6 +48,8 @@ describe('F2: a frozen worker\'s job handed to another worker', () => {
 
     expect(inv.problems).toEqual([]);
     expect(stalled).toBeGreaterThan(0);
+    // Every request was answered (its outcome, or pending after the settle wait) within 15 s.
+    expect(ledger.counts.hung).toBe(0);
     expect(ledger.acknowledged.size).toBeGreaterThan(0);
   });
 });
