@@ -18,7 +18,7 @@ import type { ApiErrorCode } from '@cbdc/shared/errors';
 import type { GatewayContext } from '../context.js';
 import { walletFacts, type WalletFacts } from '../wallets/store.js';
 import type { CommittedOutcome } from './settlement-client.js';
-import { transfersByIds, transferView, type TransferView } from './store.js';
+import { transfersByIds, transferView, type TransferRow, type TransferView } from './store.js';
 
 export type ItemResult =
   | { index: number; id: string; status: 'settled' | 'rejected'; transfer: FinalView }
@@ -53,6 +53,12 @@ interface Prepared {
 
 function itemProblem(index: number, id: string | null, code: ApiErrorCode, field: string, rule: string, message: string): ItemResult {
   return { index, id, status: 'invalid', problem: problemOf(code, message, [{ field, rule, message }]) };
+}
+
+/** The answer for an item whose transfer is recorded: its stored state. */
+function resultOfRow(index: number, row: TransferRow): ItemResult {
+  const view = transferView(row);
+  return view.status === 'pending' ? { index, id: row.id, status: 'pending', transfer: view } : { index, id: row.id, status: view.status, transfer: view as FinalView };
 }
 
 /** Loads the wallets named by the request and refuses it whole if any is foreign or unknown. */
@@ -129,14 +135,13 @@ const STATE_DEPENDENT: ReadonlySet<string> = new Set<ApiErrorCode>(['transfer_ex
  * than an error suggesting it did not.
  */
 async function recordedOutcomes(ctx: GatewayContext, results: ItemResult[]): Promise<ItemResult[]> {
-  const late = results.filter((r) => r.status === 'invalid' && r.id !== null && STATE_DEPENDENT.has(r.problem.code));
+  const lateId = (r: ItemResult) => (r.status === 'invalid' && r.id !== null && STATE_DEPENDENT.has(r.problem.code) ? r.id : null);
+  const late = results.map(lateId).filter((id): id is string => id !== null);
   if (late.length === 0) return results;
-  const rows = await transfersByIds(ctx.sql, late.map((r) => r.id!));
-  return results.map((r): ItemResult => {
-    const row = r.status === 'invalid' && r.id !== null && STATE_DEPENDENT.has(r.problem.code) ? rows.get(r.id) : undefined;
-    if (!row) return r;
-    const view = transferView(row);
-    return view.status === 'pending' ? { index: r.index, id: row.id, status: 'pending', transfer: view } : { index: r.index, id: row.id, status: view.status, transfer: view as FinalView };
+  const rows = await transfersByIds(ctx.sql, late);
+  return results.map((r) => {
+    const row = rows.get(lateId(r) ?? '');
+    return row ? resultOfRow(r.index, row) : r;
   });
 }
 
@@ -195,10 +200,7 @@ async function settle(ctx: GatewayContext, prepared: Prepared[], async: boolean)
     const outcome: CommittedOutcome | null = outcomes[i];
     if (outcome === null) return pending(p);
     const row = rows.get(p.item.id);
-    if (row) {
-      const view = transferView(row);
-      return view.status === 'pending' ? { index: p.index, id: p.item.id, status: 'pending', transfer: view } : { index: p.index, id: p.item.id, status: view.status, transfer: view as FinalView };
-    }
+    if (row) return resultOfRow(p.index, row);
     if (outcome.type !== 'origin' || (outcome.status !== 'settled' && outcome.status !== 'rejected')) return pending(p);
     const it = p.item;
     return {
