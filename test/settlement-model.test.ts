@@ -18,6 +18,8 @@ import { connectPostgres, type Sql } from '@cbdc/db/connect';
 import { createTestDatabase, type TestDatabase } from '@cbdc/db/testing';
 import { executeIssuance, registerIssuerKey, type IssuanceRequestRow } from '@cbdc/issuer/execute';
 import { commitBatch, registerShard, type ShardContext } from '@cbdc/settlement/store';
+import { WalletCache } from '@cbdc/settlement/wallet-cache';
+import { lockShard } from '@cbdc/db/shard-lock';
 import { encodeTransfer, transferIdOf } from '@cbdc/shared/canonical';
 import { ed25519PrivateKey, ed25519PublicKeyOfSeed, ed25519Sign, signerFromSeed, type Signer } from '@cbdc/shared/crypto';
 import type { RejectionCode } from '@cbdc/shared/errors';
@@ -286,7 +288,7 @@ class FreezeCmd implements Cmd {
     const w = m.wallets.get(m.customers[this.customer])!;
     w.status = w.status === 'active' ? 'frozen' : 'active';
     await r.db.sql.begin(async (tx) => {
-      await tx`select 1 from shards where shard = 0 for update`;
+      await lockShard(tx as never, 0);
       await tx`update wallets set status = ${w.status} where id = ${w.id}`;
     });
     await checkAgainstModel(m, r);
@@ -390,7 +392,9 @@ describe('settlement core with its storage, against a model', () => {
     databases.push(db);
     const sql = db.sql;
     const issuer = signerFromSeed(issuerSeed);
-    const ctx: ShardContext = { shard: 0, shardCount: 1, signer: signerFromSeed(shardSeed) };
+    // The worker's wallets held in memory, as the service runs: freezes, mints and crashes must
+    // leave it no staler than the database.
+    const ctx: ShardContext = { shard: 0, shardCount: 1, signer: signerFromSeed(shardSeed), wallets: new WalletCache(1000) };
     await registerShard(sql, 0, ctx.signer);
     await registerIssuerKey(sql, issuer);
     await sql`insert into operators (id, name, public_key) values ('op-1', 'Operator', ${ed25519PublicKeyOfSeed(randomBytes(32))})`;

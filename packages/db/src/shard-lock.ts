@@ -3,7 +3,8 @@
  * holding the shard's head row lock (it reads them without row locks, for speed). Any other
  * writer of a wallet row (the issuer crediting a treasury, a bank closing or freezing a wallet)
  * takes the same lock first, inside its transaction, so that no write is lost between the
- * worker's read and its write.
+ * worker's read and its write. Taking it bumps the shard's `wallets_version`, which tells the
+ * worker that the wallets it holds in memory may be out of date.
  *
  * Lock order, everywhere: issuance head, then shard head, then bank reserve, then wallet.
  */
@@ -11,7 +12,7 @@ import type { Sql } from './connect.js';
 
 export async function lockShard(tx: Sql, shard: number): Promise<void> {
   // A shard whose worker has never started has no head row, and so no concurrent writer.
-  await tx`select 1 from shards where shard = ${shard} for update`;
+  await tx`update shards set wallets_version = wallets_version + 1 where shard = ${shard}`;
 }
 
 /**

@@ -10,6 +10,8 @@ export const LIMITS = {
   /** Transfers, and queue jobs, that a settlement worker merges into one transaction. */
   settleBatchTransfersMax: 5000,
   settleBatchJobsMax: 200,
+  /** Wallets a settlement worker holds in memory between batches (about 300 bytes each). */
+  settleWalletsHeldMax: 500_000,
   /** How long the gateway holds a micro-batch open for more transfers. */
   batchLingerMs: 2,
   /** Request body size. */

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { parseEnv } from '@cbdc/shared/config';
 import { DEFAULT_DATABASE_URL } from '@cbdc/db/connect';
+import { LIMITS } from '@cbdc/shared/limits';
 import { DEFAULT_REDIS_URL } from '@cbdc/shared/redis';
 
 const hex32 = (name: string) => z.string({ error: `${name} is required (64 hex digits; "npm start" generates dev keys in .cbdc/)` }).regex(/^[0-9a-f]{64}$/, { error: `${name} must be 64 lowercase hex digits` });
@@ -19,6 +20,8 @@ export const settlementEnvSchema = z.object({
   SETTLE_JOB_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
   /** A settlement transaction that has neither committed nor failed after this long ends the process. */
   SETTLE_COMMIT_DEADLINE_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
+  /** Wallets each shard's worker holds in memory between batches (0 turns holding off). */
+  SETTLE_WALLETS_HELD_MAX: z.coerce.number().int().min(0).max(50_000_000).default(LIMITS.settleWalletsHeldMax),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

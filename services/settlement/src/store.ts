@@ -1,8 +1,9 @@
 /**
- * The settlement worker's I/O, in TigerBeetle's two phases: prefetch (lock the shard head and
- * the touched wallets, read which ids, nonces and legs exist and which transfers are in flight),
- * then the pure core decides, then one write phase in the same transaction (transfer rows, legs,
- * balances, the next chain link). A fixed number of round trips per batch, whatever its size.
+ * The settlement worker's I/O, in TigerBeetle's two phases: prefetch (lock the shard head, read
+ * the touched wallets the worker does not hold in memory, which legs exist and which transfers
+ * are in flight), then the pure core decides, then one write phase in the same transaction
+ * (transfer rows, legs, balances, the next chain link). A fixed number of round trips per batch,
+ * whatever its size.
  */
 import type { Sql } from '@cbdc/db/connect';
 import { encodeLeaf, encodeLeg } from '@cbdc/shared/canonical';
@@ -14,6 +15,7 @@ import { dayOf, settleBatch, type BatchLeaf, type InFlightTransfer, type OriginI
 import { leafHash, merkleRoot } from '@cbdc/shared/merkle';
 import { toSettlementItem, type AnyJobItem, type JobCredit, type JobCreditResult, type JobItem, type JobOutcome } from '@cbdc/shared/job';
 import type { Tier } from '@cbdc/shared/tiers';
+import type { WalletCache } from './wallet-cache.js';
 
 /** Registers the shard's public key, or refuses if the shard is already bound to another key. */
 export async function registerShard(sql: Sql, shard: number, signer: Signer): Promise<void> {
@@ -40,6 +42,8 @@ export interface ShardContext {
   shard: number;
   shardCount: number;
   signer: Signer;
+  /** The shard's wallets held between batches; without it every batch reads its wallets. */
+  wallets?: WalletCache;
 }
 
 export interface CommitResult {
@@ -62,8 +66,48 @@ export function hashLeaf(leaf: BatchLeaf): Buffer {
   return leafHash(encodeLeg({ transferId: leaf.transferId, leg: leaf.leg, walletId: leaf.walletId, amountMinor: leaf.amountMinor, status: leaf.status, code: leaf.code }));
 }
 
-/** Settles one batch and commits it with the next link of the shard's chain. */
+/**
+ * Thrown inside a batch's transaction when an insert hits the id or nonce uniqueness that the
+ * batch was decided without looking up: the transaction rolls back and the batch is decided again
+ * with the lookups.
+ */
+class RecordedBeforeError extends Error {}
+
+function isUniqueViolationOf(error: unknown, constraints: readonly string[]): boolean {
+  const e = error as { code?: string; constraint_name?: string };
+  return e?.code === '23505' && constraints.includes(e.constraint_name ?? '');
+}
+
+function walletOfRow(w: WalletRow): WalletState {
+  return { id: w.id, bankId: w.bank_id, kind: w.kind, tier: w.tier, status: w.status, balanceMinor: w.balance_minor, dailySpentMinor: w.daily_spent_minor, dailySpentDay: w.daily_spent_day, inFlightOutMinor: w.in_flight_out_minor };
+}
+
+/**
+ * Settles one batch and commits it with the next link of the shard's chain.
+ *
+ * The batch is first decided as if none of its transfer ids and nonces were recorded before: in
+ * normal operation none are, and the two lookups would cost Postgres as much as the inserts. The
+ * unique indexes on the transfer id and on (payer, nonce) still guard every row: if an insert hits
+ * one (a redelivered job, a bank's resubmission, a reused nonce), the transaction rolls back and
+ * the batch is decided again with the lookups, so a duplicate is answered as such and a reused
+ * nonce rejected, exactly as if they had been looked up first.
+ */
 export async function commitBatch(sql: Sql, ctx: ShardContext, jobItems: AnyJobItem[], nowMs: number): Promise<CommitResult> {
+  try {
+    try {
+      return await attemptBatch(sql, ctx, jobItems, nowMs, { lookUpRecorded: false });
+    } catch (error) {
+      if (!(error instanceof RecordedBeforeError)) throw error;
+      return await attemptBatch(sql, ctx, jobItems, nowMs, { lookUpRecorded: true });
+    }
+  } catch (error) {
+    // Whether or not it committed, what this process holds may now differ from the database.
+    ctx.wallets?.reset();
+    throw error;
+  }
+}
+
+async function attemptBatch(sql: Sql, ctx: ShardContext, jobItems: AnyJobItem[], nowMs: number, o: { lookUpRecorded: boolean }): Promise<CommitResult> {
   const { shard } = ctx;
   const items: SettlementItem[] = jobItems.map((j) => toSettlementItem(j, shard));
   const origins = items.filter((i): i is OriginItem => i.type === 'origin');
@@ -77,8 +121,9 @@ export async function commitBatch(sql: Sql, ctx: ShardContext, jobItems: AnyJobI
     // handed the same job (a stalled lock, a redelivery) settle it once between them, and every
     // other writer of this shard's wallet rows (see @cbdc/db/shard-lock), so the wallets are read
     // without row locks and written back with absolute values.
-    const [head] = await tx<{ head_seq: bigint; head_hash: Buffer }[]>`select head_seq, head_hash from shards where shard = ${shard} for update`;
+    const [head] = await tx<{ head_seq: bigint; head_hash: Buffer; wallets_version: bigint }[]>`select head_seq, head_hash, wallets_version from shards where shard = ${shard} for update`;
     if (!head) throw new Error(`shard ${shard} is not registered`);
+    const ticket = ctx.wallets?.validate(head.wallets_version);
     const flightRows = resultIds.length
       ? await tx<{ id: string; kind: string; payer_wallet_id: string; payee_wallet_id: string; amount_minor: bigint; settled_at_ms: bigint }[]>`
           select id, kind, payer_wallet_id, payee_wallet_id, amount_minor, settled_at_ms from transfers where id = any(${resultIds}) and shard = ${shard} and status = 'in_flight'`
@@ -94,11 +139,23 @@ export async function commitBatch(sql: Sql, ctx: ShardContext, jobItems: AnyJobI
       } else if (i.type === 'credit') walletIds.add(i.payeeWalletId);
     }
     for (const f of inFlight.values()) walletIds.add(f.payerWalletId);
-    const walletRows = await tx<WalletRow[]>`
-      select id, bank_id, kind, tier, status, balance_minor, daily_spent_minor, daily_spent_day, in_flight_out_minor
-      from wallets where id = any(${[...walletIds].sort()}) and shard = ${shard}`;
-    const existing = origins.length ? await tx<{ id: string }[]>`select id from transfers where id = any(${origins.map((o) => o.id)})` : [];
-    const withNonce = origins.filter((i) => i.nonce !== null);
+    const wallets = new Map<string, WalletState>();
+    const missing: string[] = [];
+    for (const id of walletIds) {
+      const held = ctx.wallets?.get(id);
+      if (held) wallets.set(id, held);
+      else missing.push(id);
+    }
+    const read = missing.length
+      ? (
+          await tx<WalletRow[]>`
+            select id, bank_id, kind, tier, status, balance_minor, daily_spent_minor, daily_spent_day, in_flight_out_minor
+            from wallets where id = any(${missing.sort()}) and shard = ${shard}`
+        ).map(walletOfRow)
+      : [];
+    for (const w of read) wallets.set(w.id, w);
+    const existing = o.lookUpRecorded && origins.length ? await tx<{ id: string }[]>`select id from transfers where id = any(${origins.map((i) => i.id)})` : [];
+    const withNonce = o.lookUpRecorded ? origins.filter((i) => i.nonce !== null) : [];
     const nonceRows = withNonce.length
       ? await tx<{ payer_wallet_id: string; nonce: bigint }[]>`
           select t.payer_wallet_id, t.nonce from transfers t
@@ -117,7 +174,7 @@ export async function commitBatch(sql: Sql, ctx: ShardContext, jobItems: AnyJobI
     timingsMs.prefetch = t1 - t0;
     const r = settleBatch(items, {
       nowMs,
-      wallets: new Map(walletRows.map((w) => [w.id, { id: w.id, bankId: w.bank_id, kind: w.kind, tier: w.tier, status: w.status, balanceMinor: w.balance_minor, dailySpentMinor: w.daily_spent_minor, dailySpentDay: w.daily_spent_day, inFlightOutMinor: w.in_flight_out_minor }])),
+      wallets,
       recordedIds: new Set(existing.map((e) => e.id)),
       usedNonces: new Set(nonceRows.map((n) => `${n.payer_wallet_id}:${n.nonce}`)),
       recordedCredits: new Map(creditRows.map((c) => [c.transfer_id, { status: c.status, code: c.code, fromShard: c.from_shard }])),
@@ -128,6 +185,7 @@ export async function commitBatch(sql: Sql, ctx: ShardContext, jobItems: AnyJobI
     const t2 = performance.now();
     timingsMs.decide = t2 - t1;
     let batchSeq: bigint | null = null;
+    const newVersion = head.wallets_version + 1n;
     if (r.leaves.length) {
       batchSeq = head.head_seq + 1n;
       const header: BatchHeader = { shard, seq: batchSeq, prevHash: head.head_hash, merkleRoot: merkleRoot(r.leaves.map(hashLeaf)), count: r.leaves.length, timeMs: BigInt(nowMs) };
@@ -153,7 +211,10 @@ export async function commitBatch(sql: Sql, ctx: ShardContext, jobItems: AnyJobI
             ${rec.map((x) => x.job.expiresAtMs)}::bigint[], ${rec.map((x) => x.job.memo)}::text[], ${rec.map((x) => x.job.signature)}::text[],
             ${rec.map((x) => x.leaf.legStatus)}::text[], ${rec.map((x) => x.leaf.code)}::text[],
             ${rec.map((x) => x.index)}::int[], ${rec.map((x) => x.job.submittedAtMs)}::bigint[]
-          ) as t(id, kind, bank_id, payer, payee, amount, nonce, expires, memo, sig, leg_status, code, leaf_index, submitted)`;
+          ) as t(id, kind, bank_id, payer, payee, amount, nonce, expires, memo, sig, leg_status, code, leaf_index, submitted)`.catch((error: unknown) => {
+          if (!o.lookUpRecorded && isUniqueViolationOf(error, ['transfers_pkey', 'transfers_payer_nonce'])) throw new RecordedBeforeError('a transfer id or nonce of the batch is recorded already');
+          throw error;
+        });
       }
       if (legs.length) {
         await tx`
@@ -168,8 +229,12 @@ export async function commitBatch(sql: Sql, ctx: ShardContext, jobItems: AnyJobI
       await tx`
         insert into settlement_batches (shard, seq, prev_hash, merkle_root, transfer_count, time_ms, hash, signature)
         values (${shard}, ${batchSeq.toString()}, ${header.prevHash}, ${header.merkleRoot}, ${header.count}, ${nowMs}, ${hash}, ${signature})`;
-      const moved = await tx`update shards set head_seq = ${batchSeq.toString()}, head_hash = ${hash} where shard = ${shard} and head_seq = ${head.head_seq.toString()}`;
+      const moved = await tx`
+        update shards set head_seq = ${batchSeq.toString()}, head_hash = ${hash}, wallets_version = ${newVersion.toString()}
+        where shard = ${shard} and head_seq = ${head.head_seq.toString()}`;
       if (moved.count !== 1) throw new Error(`invariant broken: shard ${shard} head moved during the batch`);
+    } else if (r.changedWallets.size) {
+      await tx`update shards set wallets_version = ${newVersion.toString()} where shard = ${shard}`;
     }
     if (r.finalized.length) {
       const done = await tx`
@@ -189,11 +254,12 @@ export async function commitBatch(sql: Sql, ctx: ShardContext, jobItems: AnyJobI
         where w.id = u.id`;
     }
     timingsMs.write = performance.now() - t2;
-    return { r, batchSeq };
+    return { r, batchSeq, ticket, read, version: r.leaves.length || r.changedWallets.size ? newVersion : head.wallets_version };
   });
   timingsMs.commit = performance.now() - t0 - timingsMs.prefetch - timingsMs.decide - timingsMs.write;
 
   const { r, batchSeq } = result;
+  if (result.ticket) ctx.wallets!.committed(result.ticket, result.version, result.read, r.changedWallets.values());
   const messages = new Map<number, Array<JobCredit | JobCreditResult>>();
   const send = (to: number, m: JobCredit | JobCreditResult) => {
     const list = messages.get(to) ?? [];

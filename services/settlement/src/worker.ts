@@ -16,6 +16,7 @@ import { attestJob, openJob, shardQueue, type JobCredit, type JobCreditResult, t
 import { LIMITS } from '@cbdc/shared/limits';
 import { consumerRedis, producerRedis } from '@cbdc/shared/redis';
 import { commitBatch, registerShard, staleCredits, type ShardContext } from './store.js';
+import { WalletCache } from './wallet-cache.js';
 
 export interface Logger {
   info(obj: object, msg?: string): void;
@@ -36,6 +37,8 @@ export interface ShardWorkerOptions {
   /** Bounds of one settlement transaction: transfers, and queue jobs merged into it. */
   batchItemsMax?: number;
   batchJobsMax?: number;
+  /** Wallets held in memory between batches; 0 reads every batch's wallets from Postgres. */
+  walletsHeldMax?: number;
   /** How often to look for in-flight transfers whose credit should be sent again. */
   sweepIntervalMs?: number;
   resendAfterMs?: number;
@@ -72,7 +75,7 @@ export interface ShardWorker {
 export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWorker> {
   const signer = signerFromSeed(o.shardSeed);
   await registerShard(o.sql, o.shard, signer);
-  const ctx: ShardContext = { shard: o.shard, shardCount: o.shardCount ?? 1, signer };
+  const ctx: ShardContext = { shard: o.shard, shardCount: o.shardCount ?? 1, signer, wallets: o.walletsHeldMax === 0 ? undefined : new WalletCache(o.walletsHeldMax ?? LIMITS.settleWalletsHeldMax) };
   const now = o.now ?? Date.now;
   const queue = shardQueue(o.queuePrefix, o.shard);
   const connection = consumerRedis(o.redisUrl);
