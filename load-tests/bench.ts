@@ -10,6 +10,7 @@
  * window, not from HTTP answers. Latencies are submit-to-settled as the bank sees them (the sync
  * API answers once the batch has committed).
  */
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
 import Table from 'cli-table3';
@@ -159,15 +160,16 @@ async function main(): Promise<void> {
   log(`bench: ${SMOKE ? 'smoke' : 'full'} run, ${WALLETS} wallets, ${SHARDS} shard(s)`);
   let verifyLimit = 0;
   let pgbench = 0;
+  let pgbench8 = 0;
   let rawSql = 0;
   let commit = { p50: 0, p99: 0, max: 0, over50: 0, n: 0 };
   if (args.baselines) {
     log('baseline: Ed25519 verify limit on all cores...');
     verifyLimit = await verifyLimitPerSecond(SMOKE ? 500 : 3000);
     log(`  ${verifyLimit}/s`);
-    log('baseline: pgbench tpcb-like...');
-    pgbench = pgbenchTpcb(ADMIN_URL, SMOKE ? 2 : 10);
-    log(`  ${pgbench} TPS`);
+    log(`baseline: pgbench tpcb-like, ${availableParallelism()} clients (one per core) and 8 clients...`);
+    [pgbench, pgbench8] = pgbenchTpcb(ADMIN_URL, SMOKE ? 2 : 10, [availableParallelism(), 8]);
+    log(`  ${pgbench} TPS, and ${pgbench8} TPS with 8 clients`);
     log('baseline: raw batched SQL, 1,000 transfers per transaction...');
     rawSql = await rawBatchedSqlRate(ADMIN_URL, 1000, SMOKE ? 1000 : 8000);
     log(`  ${rawSql}/s`);
@@ -205,7 +207,7 @@ async function main(): Promise<void> {
     }
     process.stdout.write(`${table.toString()}\n`);
     const baselines = new Table({ head: ['same-run baseline', 'value'], style: { head: [], border: [] } });
-    baselines.push(['Ed25519 verifies/s, all cores', verifyLimit], ['pgbench tpcb-like TPS', pgbench], ['raw batched SQL transfers/s (1,000/txn)', rawSql], ['one durable commit, idle server: p50 / p99 / max ms', `${commit.p50} / ${commit.p99} / ${commit.max}`], ['settlement-only transfers/s (1,000/job)', settleOnly.tps], ['audit', report.ok ? 'passed' : `FAILED: ${report.findings[0]?.subject}: ${report.findings[0]?.message}`]);
+    baselines.push(['Ed25519 verifies/s, all cores', verifyLimit], ['pgbench tpcb-like TPS, one client per core', pgbench], ['pgbench tpcb-like TPS, 8 clients', pgbench8], ['raw batched SQL transfers/s (1,000/txn)', rawSql], ['one durable commit, idle server: p50 / p99 / max ms', `${commit.p50} / ${commit.p99} / ${commit.max}`], ['settlement-only transfers/s (1,000/job)', settleOnly.tps], ['audit', report.ok ? 'passed' : `FAILED: ${report.findings[0]?.subject}: ${report.findings[0]?.message}`]);
     process.stdout.write(`${baselines.toString()}\n`);
 
     const best = peak;
@@ -223,6 +225,7 @@ async function main(): Promise<void> {
       rejected: results.reduce((a, r) => a + r.rejected, 0),
       errors: results.reduce((a, r) => a + r.load.errors + r.load.timeouts + r.load.non2xx, 0),
       pgbench_tpcb_tps: pgbench,
+      pgbench_tpcb_8_clients_tps: pgbench8,
       verify_limit_per_s: verifyLimit,
       settlement_only_tps: settleOnly.tps,
       raw_batched_sql_tps: rawSql,
@@ -230,6 +233,7 @@ async function main(): Promise<void> {
       commit_max_ms: commit.max,
       ratio_settled_to_verify: Number(((best?.settledTps ?? 0) / verifyLimit).toFixed(3)),
       ratio_settled_to_pgbench: Number(((best?.settledTps ?? 0) / pgbench).toFixed(2)),
+      ratio_settled_to_pgbench_8_clients: Number(((best?.settledTps ?? 0) / pgbench8).toFixed(2)),
       ratio_settlement_only_to_raw_sql: Number((settleOnly.tps / rawSql).toFixed(3)),
       cpu_us_per_transfer: Object.fromEntries(Object.entries(best?.cpu ?? {}).map(([k, v]) => [k, Math.round((v * 1e6) / Math.max(best?.settled ?? 0, 1))])),
       settlement_only_cpu_us_per_transfer: Object.fromEntries(Object.entries(settleOnly.cpu).map(([k, v]) => [k, Math.round((v * 1e6) / Math.max(100_000 * scale, 1))])),

@@ -121,7 +121,12 @@ async function attemptBatch(sql: Sql, ctx: ShardContext, jobItems: AnyJobItem[],
     // handed the same job (a stalled lock, a redelivery) settle it once between them, and every
     // other writer of this shard's wallet rows (see @cbdc/db/shard-lock), so the wallets are read
     // without row locks and written back with absolute values.
-    const [head] = await tx<{ head_seq: bigint; head_hash: Buffer; wallets_version: bigint }[]>`select head_seq, head_hash, wallets_version from shards where shard = ${shard} for update`;
+    // Every later statement looks rows up by key, a few thousand at a time; left to itself the
+    // planner hash-joins them against a scan of the whole table, a cost that grows with the number
+    // of wallets. Turned off for this transaction only, in the same round trip as the head lock.
+    const [head] = await tx<{ head_seq: bigint; head_hash: Buffer; wallets_version: bigint }[]>`
+      select head_seq, head_hash, wallets_version, set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)
+      from shards where shard = ${shard} for update`;
     if (!head) throw new Error(`shard ${shard} is not registered`);
     const ticket = ctx.wallets?.validate(head.wallets_version);
     const flightRows = resultIds.length
@@ -186,11 +191,11 @@ async function attemptBatch(sql: Sql, ctx: ShardContext, jobItems: AnyJobItem[],
     timingsMs.decide = t2 - t1;
     let batchSeq: bigint | null = null;
     const newVersion = head.wallets_version + 1n;
+    // The writes go out pipelined, without waiting for one another: Postgres inserts the rows
+    // while this process hashes the leaves and builds the rest. The first failure fails the batch.
+    const writes: Array<Promise<unknown>> = [];
     if (r.leaves.length) {
       batchSeq = head.head_seq + 1n;
-      const header: BatchHeader = { shard, seq: batchSeq, prevHash: head.head_hash, merkleRoot: merkleRoot(r.leaves.map(hashLeaf)), count: r.leaves.length, timeMs: BigInt(nowMs) };
-      const hash = batchHeaderHash(header);
-      const signature = ctx.signer.sign(hash);
       const byId = new Map(jobItems.filter((j): j is JobItem => j.type === undefined || j.type === 'origin').map((j) => [j.id, j]));
       const transfers = r.leaves.map((leaf, index) => ({ leaf, index })).filter((x): x is { leaf: Extract<BatchLeaf, { type: 'transfer' }>; index: number } => x.leaf.type === 'transfer');
       const legs = r.leaves.map((leaf, index) => ({ leaf, index })).filter((x): x is { leaf: Extract<BatchLeaf, { type: 'leg' }>; index: number } => x.leaf.type === 'leg');
@@ -198,7 +203,7 @@ async function attemptBatch(sql: Sql, ctx: ShardContext, jobItems: AnyJobItem[],
 
       if (transfers.length) {
         const rec = transfers.map(({ leaf, index }) => ({ leaf, index, job: byId.get(leaf.item.id)! }));
-        await tx`
+        const inserted = tx`
           insert into transfers (id, kind, bank_id, payer_wallet_id, payee_wallet_id, amount_minor, nonce, expires_at_ms, memo, signature,
                                  leg_status, status, code, shard, batch_seq, leaf_index, submitted_at_ms, settled_at_ms)
           select t.id, t.kind, t.bank_id, t.payer, t.payee, t.amount, t.nonce, t.expires, t.memo, decode(t.sig, 'hex'),
@@ -211,48 +216,65 @@ async function attemptBatch(sql: Sql, ctx: ShardContext, jobItems: AnyJobItem[],
             ${rec.map((x) => x.job.expiresAtMs)}::bigint[], ${rec.map((x) => x.job.memo)}::text[], ${rec.map((x) => x.job.signature)}::text[],
             ${rec.map((x) => x.leaf.legStatus)}::text[], ${rec.map((x) => x.leaf.code)}::text[],
             ${rec.map((x) => x.index)}::int[], ${rec.map((x) => x.job.submittedAtMs)}::bigint[]
-          ) as t(id, kind, bank_id, payer, payee, amount, nonce, expires, memo, sig, leg_status, code, leaf_index, submitted)`.catch((error: unknown) => {
-          if (!o.lookUpRecorded && isUniqueViolationOf(error, ['transfers_pkey', 'transfers_payer_nonce'])) throw new RecordedBeforeError('a transfer id or nonce of the batch is recorded already');
-          throw error;
-        });
+          ) as t(id, kind, bank_id, payer, payee, amount, nonce, expires, memo, sig, leg_status, code, leaf_index, submitted)`.execute();
+        writes.push(
+          inserted.catch((error: unknown) => {
+            if (!o.lookUpRecorded && isUniqueViolationOf(error, ['transfers_pkey', 'transfers_payer_nonce'])) throw new RecordedBeforeError('a transfer id or nonce of the batch is recorded already');
+            throw error;
+          }),
+        );
       }
       if (legs.length) {
-        await tx`
+        writes.push(tx`
           insert into transfer_legs (transfer_id, leg, wallet_id, amount_minor, status, code, from_shard, shard, batch_seq, leaf_index, settled_at_ms)
           select l.id, l.leg, l.wallet, l.amount, l.status, l.code, l.from_shard, ${shard}, ${batchSeq.toString()}::bigint, l.leaf_index, ${nowMs}
           from unnest(
             ${legs.map((x) => x.leaf.transferId)}::text[], ${legs.map((x) => x.leaf.leg)}::text[], ${legs.map((x) => x.leaf.walletId)}::text[],
             ${legs.map((x) => x.leaf.amountMinor.toString())}::bigint[], ${legs.map((x) => x.leaf.status)}::text[], ${legs.map((x) => x.leaf.code)}::text[],
             ${legs.map((x) => (x.leaf.leg === 'credit' ? creditSources.get(x.leaf.transferId)! : shard))}::int[], ${legs.map((x) => x.index)}::int[]
-          ) as l(id, leg, wallet, amount, status, code, from_shard, leaf_index)`;
+          ) as l(id, leg, wallet, amount, status, code, from_shard, leaf_index)`.execute());
       }
-      await tx`
+      const header: BatchHeader = { shard, seq: batchSeq, prevHash: head.head_hash, merkleRoot: merkleRoot(r.leaves.map(hashLeaf)), count: r.leaves.length, timeMs: BigInt(nowMs) };
+      const hash = batchHeaderHash(header);
+      const signature = ctx.signer.sign(hash);
+      writes.push(tx`
         insert into settlement_batches (shard, seq, prev_hash, merkle_root, transfer_count, time_ms, hash, signature)
-        values (${shard}, ${batchSeq.toString()}, ${header.prevHash}, ${header.merkleRoot}, ${header.count}, ${nowMs}, ${hash}, ${signature})`;
-      const moved = await tx`
-        update shards set head_seq = ${batchSeq.toString()}, head_hash = ${hash}, wallets_version = ${newVersion.toString()}
-        where shard = ${shard} and head_seq = ${head.head_seq.toString()}`;
-      if (moved.count !== 1) throw new Error(`invariant broken: shard ${shard} head moved during the batch`);
+        values (${shard}, ${batchSeq.toString()}, ${header.prevHash}, ${header.merkleRoot}, ${header.count}, ${nowMs}, ${hash}, ${signature})`.execute());
+      writes.push(
+        tx`
+          update shards set head_seq = ${batchSeq.toString()}, head_hash = ${hash}, wallets_version = ${newVersion.toString()}
+          where shard = ${shard} and head_seq = ${head.head_seq.toString()}`
+          .execute()
+          .then((moved) => {
+            if (moved.count !== 1) throw new Error(`invariant broken: shard ${shard} head moved during the batch`);
+          }),
+      );
     } else if (r.changedWallets.size) {
-      await tx`update shards set wallets_version = ${newVersion.toString()} where shard = ${shard}`;
+      writes.push(tx`update shards set wallets_version = ${newVersion.toString()} where shard = ${shard}`.execute());
     }
     if (r.finalized.length) {
-      const done = await tx`
-        update transfers t set status = u.status, code = u.code
-        from unnest(${r.finalized.map((f) => f.id)}::text[], ${r.finalized.map((f) => f.status)}::text[], ${r.finalized.map((f) => f.code)}::text[]) as u(id, status, code)
-        where t.id = u.id and t.status = 'in_flight'`;
-      if (done.count !== r.finalized.length) throw new Error('invariant broken: an in-flight transfer was finalized twice');
+      writes.push(
+        tx`
+          update transfers t set status = u.status, code = u.code
+          from unnest(${r.finalized.map((f) => f.id)}::text[], ${r.finalized.map((f) => f.status)}::text[], ${r.finalized.map((f) => f.code)}::text[]) as u(id, status, code)
+          where t.id = u.id and t.status = 'in_flight'`
+          .execute()
+          .then((done) => {
+            if (done.count !== r.finalized.length) throw new Error('invariant broken: an in-flight transfer was finalized twice');
+          }),
+      );
     }
     const changed = [...r.changedWallets.values()];
     if (changed.length) {
-      await tx`
+      writes.push(tx`
         update wallets w set balance_minor = u.balance, daily_spent_minor = u.spent, daily_spent_day = u.day, in_flight_out_minor = u.in_flight, updated_at = now()
         from unnest(${changed.map((w) => w.id)}::text[], ${changed.map((w) => w.balanceMinor.toString())}::bigint[],
                     ${changed.map((w) => w.dailySpentMinor.toString())}::bigint[], ${changed.map((w) => w.dailySpentDay)}::int[],
                     ${changed.map((w) => w.inFlightOutMinor.toString())}::bigint[])
              as u(id, balance, spent, day, in_flight)
-        where w.id = u.id`;
+        where w.id = u.id`.execute());
     }
+    await Promise.all(writes);
     timingsMs.write = performance.now() - t2;
     return { r, batchSeq, ticket, read, version: r.leaves.length || r.changedWallets.size ? newVersion : head.wallets_version };
   });

@@ -15,7 +15,7 @@ import { signerFromSeed } from '@cbdc/shared/crypto';
 import { attestJob, openJob, shardQueue, type JobCredit, type JobCreditResult, type JobResult, type SettlementJobData } from '@cbdc/shared/job';
 import { LIMITS } from '@cbdc/shared/limits';
 import { consumerRedis, producerRedis } from '@cbdc/shared/redis';
-import { commitBatch, registerShard, staleCredits, type ShardContext } from './store.js';
+import { commitBatch, registerShard, staleCredits, type CommitResult, type ShardContext } from './store.js';
 import { WalletCache } from './wallet-cache.js';
 
 export interface Logger {
@@ -119,13 +119,16 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
   const commitDeadlineMs = o.commitDeadlineMs ?? 30_000;
   let closing = false;
 
-  const settleJobs = async (fetched: Array<{ job: Job<SettlementJobData, JobResult>; token: string; payload: NonNullable<ReturnType<typeof openJob>> }>) => {
+  type Fetched = { job: Job<SettlementJobData, JobResult>; token: string; payload: NonNullable<ReturnType<typeof openJob>> };
+  /** Jobs fetched and not yet completed or failed: their locks are kept while Postgres is away. */
+  const held = new Set<Fetched>();
+
+  /** Commits the jobs' items in one transaction; null if the batch failed (its jobs are failed, for BullMQ to retry). */
+  const commitJobs = async (fetched: Fetched[]) => {
     const items = fetched.flatMap((f) => f.payload.items);
-    const started = performance.now();
-    let result;
     for (let attempt = 1; ; attempt++) {
       try {
-        result = await withDeadline(commitBatch(o.sql, ctx, items, now()), commitDeadlineMs, () => {
+        return await withDeadline(commitBatch(o.sql, ctx, items, now()), commitDeadlineMs, () => {
           // A transaction that neither commits nor fails (a client connection wedged by a server
           // crash was seen to do this) would stop the shard for good. Postgres rolls back what did
           // not commit, so the safe way on is a new process with new connections.
@@ -133,21 +136,25 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
           o.log.error({ shard: o.shard, jobs: fetched.length }, error.message);
           (o.onStuck ?? (() => {}))(error);
         });
-        break;
       } catch (error) {
         // Postgres down or refusing writes: keep the jobs and try again, rather than spend their
         // delivery attempts. A commit whose answer was lost is found on the retry as duplicates.
         if (isUnreachable(error) && !closing && attempt < unreachableRetriesMax) {
           if (attempt === 1) o.log.warn({ shard: o.shard, err: (error as Error).message }, 'Postgres unavailable; holding the batch and retrying');
           await new Promise((r) => setTimeout(r, 500));
-          await Promise.all(fetched.map((f) => f.job.extendLock(f.token, o.lockDurationMs).catch(() => {})));
+          await Promise.all([...held].map((f) => f.job.extendLock(f.token, o.lockDurationMs).catch(() => {})));
           continue;
         }
         o.log.warn({ shard: o.shard, jobs: fetched.length, err: (error as Error).message }, 'batch failed; BullMQ will retry its jobs if attempts remain');
         await Promise.all(fetched.map((f) => f.job.moveToFailed(error as Error, f.token, false).catch(() => {})));
-        return;
+        for (const f of fetched) held.delete(f);
+        return null;
       }
     }
+  };
+
+  /** After the commit: cross-shard messages out, then each job completed with its own outcomes. */
+  const completeJobs = async (fetched: Fetched[], result: CommitResult, started: number) => {
     await send(result.messages);
     let offset = 0;
     await Promise.all(
@@ -157,39 +164,63 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
         return f.job.moveToCompleted({ shard: result.shard, batchSeq: result.batchSeq, timeMs: result.timeMs, outcomes }, f.token, false).catch((error: Error) => o.log.warn({ shard: o.shard, jobId: f.job.id, err: error.message }, 'could not mark a committed job completed; a redelivery will be answered as duplicates'));
       }),
     );
+    for (const f of fetched) held.delete(f);
     const t = result.timingsMs;
-    o.log.info({ shard: o.shard, jobs: fetched.length, batchSeq: result.batchSeq, items: items.length, ms: Math.round(performance.now() - started), prefetchMs: Math.round(t.prefetch), decideMs: Math.round(t.decide), writeMs: Math.round(t.write), commitMs: Math.round(t.commit) }, 'batch committed');
+    o.log.info({ shard: o.shard, jobs: fetched.length, batchSeq: result.batchSeq, items: offset, ms: Math.round(performance.now() - started), prefetchMs: Math.round(t.prefetch), decideMs: Math.round(t.decide), writeMs: Math.round(t.write), commitMs: Math.round(t.commit) }, 'batch committed');
   };
 
-  const loop = async () => {
-    while (!closing) {
-      try {
-        const firstToken = randomUUID();
-        const first = await worker.getNextJob(firstToken, { block: true });
-        if (!first) continue;
-        const fetched: Parameters<typeof settleJobs>[0] = [];
-        let items = 0;
-        for (let job: typeof first | undefined = first, token = firstToken; job; ) {
-          const payload = openJob(o.attestationKey, job.data);
-          if (!payload || payload.shard !== o.shard) {
-            o.log.error({ shard: o.shard, jobId: job.id }, 'rejected a job without a valid attestation for this shard');
-            await job.moveToFailed(new UnrecoverableError('job attestation does not verify'), token, false).catch(() => {});
-          } else {
-            fetched.push({ job, token, payload });
-            items += payload.items.length;
-          }
-          if (items >= itemsMax || fetched.length >= jobsMax || closing) break;
-          token = randomUUID();
-          job = await worker.getNextJob(token, { block: false });
+  /** The next batch: the first waiting job (blocking briefly), then whatever else waits, up to the bounds. */
+  const fetchBatch = async (): Promise<Fetched[]> => {
+    const fetched: Fetched[] = [];
+    try {
+      const firstToken = randomUUID();
+      const first = await worker.getNextJob(firstToken, { block: true });
+      let items = 0;
+      for (let job: typeof first | undefined = first, token = firstToken; job; ) {
+        const payload = openJob(o.attestationKey, job.data);
+        if (!payload || payload.shard !== o.shard) {
+          o.log.error({ shard: o.shard, jobId: job.id }, 'rejected a job without a valid attestation for this shard');
+          await job.moveToFailed(new UnrecoverableError('job attestation does not verify'), token, false).catch(() => {});
+        } else {
+          const f = { job, token, payload };
+          fetched.push(f);
+          held.add(f);
+          items += payload.items.length;
         }
-        if (fetched.length) await settleJobs(fetched);
-      } catch (error) {
-        if (!closing) {
-          o.log.warn({ shard: o.shard, err: (error as Error).message }, 'settlement loop error; retrying');
-          await new Promise((r) => setTimeout(r, 200));
-        }
+        if (items >= itemsMax || fetched.length >= jobsMax || closing) break;
+        token = randomUUID();
+        job = await worker.getNextJob(token, { block: false });
+      }
+    } catch (error) {
+      if (!closing) {
+        o.log.warn({ shard: o.shard, err: (error as Error).message }, 'could not fetch jobs; retrying');
+        await new Promise((r) => setTimeout(r, 200));
       }
     }
+    return fetched;
+  };
+
+  // A pipeline of three stages: while one batch commits, the next is fetched from the queue and
+  // the one before is marked completed. Commits stay strictly one after another, in queue order.
+  const loop = async () => {
+    let completing: Promise<unknown> = Promise.resolve();
+    let next = fetchBatch();
+    for (;;) {
+      const fetched = await next;
+      if (fetched.length === 0) {
+        if (closing) break;
+        next = fetchBatch();
+        continue;
+      }
+      next = closing ? Promise.resolve([]) : fetchBatch();
+      const started = performance.now();
+      const result = await commitJobs(fetched);
+      await completing;
+      completing = result
+        ? completeJobs(fetched, result, started).catch((error: Error) => o.log.warn({ shard: o.shard, err: error.message }, 'completing a committed batch failed; a redelivery will be answered as duplicates'))
+        : Promise.resolve();
+    }
+    await completing;
   };
   const running = loop();
 
