@@ -5,6 +5,7 @@
  *   npm run bench                       full run (about 3 minutes)
  *   npm run bench -- --smoke            a few seconds of each phase: checks it runs and conserves money
  *   npm run bench -- --shards 2         run N settlement shards
+ *   npm run bench -- --gateway-processes 1   one gateway process instead of one per core
  *
  * settled_tps is counted from committed transfers in Postgres over the middle of the measured
  * window, not from HTTP answers. Latencies are submit-to-settled as the bank sees them (the sync
@@ -31,6 +32,8 @@ const { values: args } = parseArgs({
     wallets: { type: 'string' },
     'batch-size': { type: 'string', default: '50' },
     connections: { type: 'string', default: '64' },
+    // Gateway processes sharing the port; one per core by default, as a gateway host would run.
+    'gateway-processes': { type: 'string', default: String(availableParallelism()) },
     // For investigation only: the official figures come from the full run.
     phases: { type: 'string', default: 'single,batch,hot,half,settlement' },
     baselines: { type: 'boolean', default: true },
@@ -179,7 +182,7 @@ async function main(): Promise<void> {
   }
   const phases = new Set(args.phases!.split(','));
 
-  const sys = await startBenchSystem({ shards: SHARDS });
+  const sys = await startBenchSystem({ shards: SHARDS, gatewayProcesses: Number(args['gateway-processes']) });
   try {
     const pop = await seedPopulation(sys, { banks: 2, walletCount: WALLETS, fundMinor: 1_000_000n, onProgress: (l) => log(`  seed: ${l}`) });
     const scale = SMOKE ? 0.02 : 1;

@@ -22,12 +22,29 @@ function pidsOf(name: string): number[] {
   }
 }
 
+/** A process and its descendants (a service that runs several processes, such as a clustered gateway). */
+function treeOf(pid: number): number[] {
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) {
+    try {
+      const children = execFileSync('pgrep', ['-P', String(tree[i])], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+      tree.push(...children);
+    } catch {
+      // pgrep exits 1 when there are none.
+    }
+  }
+  return tree;
+}
+
 export type CpuSnapshot = Record<string, number>;
 
-/** CPU seconds used so far by the named processes, and by all postgres and redis-server processes. */
+/**
+ * CPU seconds used so far by the named processes with their descendants, and by all postgres and
+ * redis-server processes. A descendant that exits between two snapshots is not counted.
+ */
 export function cpuSnapshot(pids: Record<string, number>): CpuSnapshot {
   const snap: CpuSnapshot = {};
-  for (const [label, pid] of Object.entries(pids)) snap[label] = cpuSeconds(pid);
+  for (const [label, pid] of Object.entries(pids)) snap[label] = treeOf(pid).reduce((a, p) => a + cpuSeconds(p), 0);
   snap.postgres = pidsOf('postgres').reduce((a, p) => a + cpuSeconds(p), 0);
   snap.redis = pidsOf('redis-server').reduce((a, p) => a + cpuSeconds(p), 0);
   snap.bench = process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6;

@@ -17,6 +17,8 @@ export const gatewayEnvSchema = z.object({
   GATEWAY_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default(`${hostname()}-${process.pid}`),
   HOST: z.string().default('127.0.0.1'),
   PORT: z.coerce.number().int().min(0).max(65535).default(4100),
+  /** Processes serving the port (node:cluster): one per core lets verification use every core. Limits apply per process. */
+  GATEWAY_PROCESSES: z.coerce.number().int().min(1).max(64).default(1),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   TRANSFERS_PER_REQUEST_MAX: positiveInt.default(LIMITS.transfersPerRequestMax),
   BATCH_TRANSFERS_MAX: positiveInt.default(LIMITS.batchTransfersMax),
@@ -37,6 +39,7 @@ export interface GatewayConfig {
   host: string;
   port: number;
   logLevel: string;
+  processes: number;
   limits: Limits;
 }
 
@@ -63,6 +66,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
     host: e.HOST,
     port: e.PORT,
     logLevel: e.LOG_LEVEL,
+    processes: e.GATEWAY_PROCESSES,
     limits: Object.freeze(limits),
   });
 }

@@ -1,14 +1,20 @@
-/** The gateway process: reads config, connects, listens, and shuts down gracefully. */
+/**
+ * The gateway process: reads config, connects, listens, and shuts down gracefully. With
+ * GATEWAY_PROCESSES > 1 this process supervises that many copies of itself (node:cluster) sharing
+ * the port: each verifies signatures on its own core. Gateways hold no state that another needs.
+ */
+import cluster from 'node:cluster';
 import closeWithGrace from 'close-with-grace';
 import { assertPostgresReachable, connectPostgres } from '@cbdc/db/connect';
 import { assertShardCount } from '@cbdc/db/shard-lock';
 import { assertRedisReachable, producerRedis } from '@cbdc/shared/redis';
 import { buildGatewayApp } from './app.js';
-import { loadGatewayConfig } from './config.js';
+import { loadGatewayConfig, type GatewayConfig } from './config.js';
 import { SettlementClient } from './transfers/settlement-client.js';
 
-async function main(): Promise<void> {
-  const config = loadGatewayConfig();
+async function serve(config: GatewayConfig): Promise<void> {
+  // A cluster worker whose supervisor has gone (killed, crashed) stops too: nothing would restart it.
+  if (cluster.isWorker) process.on('disconnect', () => process.exit(1));
   const sql = connectPostgres(config.databaseUrl, { max: 20, applicationName: 'cbdc-gateway' });
   await assertPostgresReachable(sql, config.databaseUrl);
   await assertRedisReachable(config.redisUrl);
@@ -26,6 +32,52 @@ async function main(): Promise<void> {
     redis.disconnect();
     await sql.end({ timeout: 5 });
   });
+}
+
+/**
+ * Starts `count` gateway processes and keeps them running: one that dies is started again (at
+ * most ten times a minute; beyond that the supervisor gives up and exits). SIGTERM or SIGINT
+ * stops them gracefully, each finishing its requests; SIGKILL after 15 s.
+ */
+function supervise(count: number): void {
+  let stopping = false;
+  const restarts: number[] = [];
+  const start = () => cluster.fork().on('exit', (code, signal) => {
+    if (stopping) return;
+    const now = Date.now();
+    restarts.push(now);
+    while (restarts[0] < now - 60_000) restarts.shift();
+    if (restarts.length > 10) {
+      console.error(`wallet-gateway: a gateway process exited (${signal ?? code}) the 11th time in a minute; giving up`);
+      process.exit(1);
+    }
+    console.error(`wallet-gateway: a gateway process exited (${signal ?? code}); starting another`);
+    start();
+  });
+  for (let i = 0; i < count; i++) start();
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
+    let left = workers.length;
+    if (left === 0) process.exit(0);
+    for (const w of workers) {
+      w.once('exit', () => --left === 0 && process.exit(0));
+      w.process.kill('SIGTERM');
+    }
+    setTimeout(() => {
+      for (const w of workers) w.process.kill('SIGKILL');
+      process.exit(1);
+    }, 15_000).unref();
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+async function main(): Promise<void> {
+  const config = loadGatewayConfig();
+  if (config.processes > 1 && cluster.isPrimary) supervise(config.processes);
+  else await serve(config);
 }
 
 main().catch((error: Error) => {
