@@ -33,6 +33,9 @@ export const LIMITS = {
   gatewayTransfersInFlightMax: 50_000,
   /** Delivery attempts of one settlement job. */
   settleJobAttemptsMax: 8,
+  /** How long a gateway trusts a wallet's cached status (closed or not), and how many it holds. */
+  walletFactsTtlMs: 30_000,
+  walletFactsHeldMax: 500_000,
   /** Requests per bank per second window at one gateway. */
   bankRequestsPerSecondMax: 2000,
 } as const;

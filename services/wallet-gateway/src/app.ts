@@ -11,6 +11,7 @@ import type { GatewayContext } from './context.js';
 import type { SettlementClient } from './transfers/settlement-client.js';
 import { transferRoutes } from './transfers/routes.js';
 import { walletRoutes } from './wallets/routes.js';
+import { WalletFactsCache } from './wallets/facts-cache.js';
 
 export interface GatewayDeps {
   sql: Sql;
@@ -61,7 +62,8 @@ export async function buildGatewayApp(deps: GatewayDeps) {
 
   const writable = watchWritable(deps.sql);
   app.addHook('onClose', async () => writable.stop());
-  const ctx: GatewayContext = { sql: deps.sql, settlement: deps.settlement, shardCount: deps.shardCount, limits: deps.limits, now, ledgerWritable: () => writable.writable };
+  const walletFacts = new WalletFactsCache(deps.sql, { ttlMs: deps.limits.walletFactsTtlMs, capacity: deps.limits.walletFactsHeldMax, now });
+  const ctx: GatewayContext = { sql: deps.sql, settlement: deps.settlement, shardCount: deps.shardCount, limits: deps.limits, now, walletFacts, ledgerWritable: () => writable.writable };
   await app.register(async (scoped) => {
     await walletRoutes(scoped, ctx);
     await transferRoutes(scoped, ctx);

@@ -2,6 +2,7 @@
 import type { Sql } from '@cbdc/db/connect';
 import type { Limits } from '@cbdc/shared/limits';
 import type { SettlementClient } from './transfers/settlement-client.js';
+import type { WalletFactsCache } from './wallets/facts-cache.js';
 
 export interface GatewayContext {
   sql: Sql;
@@ -9,6 +10,8 @@ export interface GatewayContext {
   shardCount: number;
   limits: Limits;
   now: () => number;
+  /** Owner, kind, shard, key and status of wallets, cached (see WalletFactsCache). */
+  walletFacts: WalletFactsCache;
   /** Whether the ledger database takes writes now (see @cbdc/db/connect watchWritable). */
   ledgerWritable: () => boolean;
 }

@@ -16,7 +16,7 @@ import { ApiError, problemOf, type Problem } from '@cbdc/shared/problem';
 import type { SignedTransferWire } from '@cbdc/shared/schemas';
 import type { ApiErrorCode } from '@cbdc/shared/errors';
 import type { GatewayContext } from '../context.js';
-import { walletFacts, type WalletFacts } from '../wallets/store.js';
+import type { WalletFacts } from '../wallets/store.js';
 import type { CommittedOutcome } from './settlement-client.js';
 import { transfersByIds, transferView, type TransferRow, type TransferView } from './store.js';
 
@@ -63,7 +63,7 @@ function resultOfRow(index: number, row: TransferRow): ItemResult {
 
 /** Loads the wallets named by the request and refuses it whole if any is foreign or unknown. */
 async function authorize(ctx: GatewayContext, bankId: string, refs: Array<{ payer: string; payee: string }>, o: SubmitOptions): Promise<Map<string, WalletFacts>> {
-  const facts = await walletFacts(ctx.sql, [...new Set(refs.flatMap((r) => [r.payer, r.payee]))]);
+  const facts = await ctx.walletFacts.get([...new Set(refs.flatMap((r) => [r.payer, r.payee]))]);
   refs.forEach((r, index) => {
     const payer = facts.get(r.payer);
     if (!payer || payer.bankId !== bankId) {
@@ -149,7 +149,7 @@ async function recordedOutcomes(ctx: GatewayContext, results: ItemResult[]): Pro
 export async function submitFunding(ctx: GatewayContext, bankId: string, idempotencyKey: string, walletId: string, amountMinor: string, async: boolean): Promise<ItemResult> {
   assertLedgerWritable(ctx);
   const treasury = treasuryWalletId(bankId);
-  const facts = await walletFacts(ctx.sql, [walletId, treasury]);
+  const facts = await ctx.walletFacts.get([walletId, treasury]);
   const wallet = facts.get(walletId);
   if (!wallet || wallet.bankId !== bankId) throw new ApiError('wallet_not_found', `no wallet ${walletId} for bank ${bankId}`, { errors: [{ field: 'body/walletId', rule: 'own_wallet', message: 'must be a wallet of the calling bank' }] });
   if (wallet.kind !== 'customer') throw new ApiError('wallet_is_treasury', 'a treasury cannot fund itself', { errors: [{ field: 'body/walletId', rule: 'customer_wallet', message: 'must be a customer wallet' }] });

@@ -71,6 +71,7 @@ export async function walletRoutes(app: FastifyInstance, ctx: GatewayContext): P
             ? tx<WalletRow[]>`update wallets set status = 'closed', updated_at = now() where id = ${wallet.id} and bank_id = ${req.principal} and balance_minor = 0 and in_flight_out_minor = 0 and status <> 'closed' returning *`
             : tx<WalletRow[]>`update wallets set status = ${action === 'freeze' ? 'frozen' : 'active'}, updated_at = now() where id = ${wallet.id} and bank_id = ${req.principal} and status <> 'closed' returning *`;
         });
+        ctx.walletFacts.forget(wallet.id);
         if (!row) {
           if (action === 'close') throw new ApiError('wallet_not_empty', `wallet ${wallet.id} holds ${wallet.balance_minor} fen and has ${wallet.in_flight_out_minor} fen in flight; redeem it and let payments finish first`);
           throw new ApiError('wallet_closed', `wallet ${wallet.id} is closed`);
