@@ -32,6 +32,7 @@ const { values: args } = parseArgs({
     wallets: { type: 'string' },
     'batch-size': { type: 'string', default: '50' },
     connections: { type: 'string', default: '64' },
+    'batch-connections': { type: 'string', default: '48' },
     // Gateway processes sharing the port; one per core by default, as a gateway host would run.
     'gateway-processes': { type: 'string', default: String(availableParallelism()) },
     // For investigation only: the official figures come from the full run.
@@ -45,6 +46,7 @@ const SHARDS = Number(args.shards);
 const WALLETS = Number(args.wallets ?? (SMOKE ? 2_000 : 100_000));
 const PER_REQUEST = Number(args['batch-size']);
 const CONNECTIONS = Number(args.connections);
+const BATCH_CONNECTIONS = Number(args['batch-connections']);
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 interface Phase {
@@ -187,8 +189,8 @@ async function main(): Promise<void> {
     const pop = await seedPopulation(sys, { banks: 2, walletCount: WALLETS, fundMinor: 1_000_000n, onProgress: (l) => log(`  seed: ${l}`) });
     const scale = SMOKE ? 0.02 : 1;
     const single: Phase = { name: 'single, uniform, max rate', mix: 'uniform', perRequest: 1, transfers: Math.round(40_000 * scale), connections: CONNECTIONS };
-    const batchUniform: Phase = { name: `batch ${PER_REQUEST}, uniform, max rate`, mix: 'uniform', perRequest: PER_REQUEST, transfers: Math.round(150_000 * scale), connections: 48 };
-    const batchHot: Phase = { name: `batch ${PER_REQUEST}, hot merchant, max rate`, mix: 'hot', perRequest: PER_REQUEST, transfers: Math.round(100_000 * scale), connections: 48 };
+    const batchUniform: Phase = { name: `batch ${PER_REQUEST}, uniform, max rate`, mix: 'uniform', perRequest: PER_REQUEST, transfers: Math.round(150_000 * scale), connections: BATCH_CONNECTIONS };
+    const batchHot: Phase = { name: `batch ${PER_REQUEST}, hot merchant, max rate`, mix: 'hot', perRequest: PER_REQUEST, transfers: Math.round(100_000 * scale), connections: BATCH_CONNECTIONS };
     const results: PhaseResult[] = [];
     for (const [key, phase] of [['single', single], ['batch', batchUniform], ['hot', batchHot]] as const) if (phases.has(key)) results.push(await runPhase(sys, pop, phase));
     if (results.length === 0 && !phases.has('settlement')) throw new Error('choose at least one of the phases single, batch, hot, settlement');

@@ -169,13 +169,16 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
     o.log.info({ shard: o.shard, jobs: fetched.length, batchSeq: result.batchSeq, items: offset, ms: Math.round(performance.now() - started), prefetchMs: Math.round(t.prefetch), decideMs: Math.round(t.decide), writeMs: Math.round(t.write), commitMs: Math.round(t.commit) }, 'batch committed');
   };
 
-  /** The next batch: the first waiting job (blocking briefly), then whatever else waits, up to the bounds. */
-  const fetchBatch = async (): Promise<Fetched[]> => {
-    const fetched: Fetched[] = [];
+  /**
+   * The next batch: the first waiting job (blocking briefly) unless `fetched` holds some already,
+   * then whatever else waits, up to the bounds.
+   */
+  const fetchBatch = async (fetched: Fetched[] = []): Promise<Fetched[]> => {
     try {
+      let items = fetched.reduce((n, f) => n + f.payload.items.length, 0);
+      if (items >= itemsMax || fetched.length >= jobsMax) return fetched;
       const firstToken = randomUUID();
-      const first = await worker.getNextJob(firstToken, { block: true });
-      let items = 0;
+      const first = await worker.getNextJob(firstToken, { block: fetched.length === 0 });
       for (let job: typeof first | undefined = first, token = firstToken; job; ) {
         const payload = openJob(o.attestationKey, job.data);
         if (!payload || payload.shard !== o.shard) {
@@ -206,7 +209,9 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
     let completing: Promise<unknown> = Promise.resolve();
     let next = fetchBatch();
     for (;;) {
-      const fetched = await next;
+      // What arrived while the last batch committed joins this one, so that prefetching never
+      // makes a job wait a batch longer.
+      const fetched = closing ? await next : await fetchBatch(await next);
       if (fetched.length === 0) {
         if (closing) break;
         next = fetchBatch();
