@@ -9,6 +9,10 @@
  * version it reads under that lock with the one the cache was filled at, and starts from empty if
  * they differ. The cache changes only after a commit it saw succeed; a batch that failed, or whose
  * commit answer was lost, empties it.
+ *
+ * Another writer's transaction empties the whole cache, whichever wallet it touched: cheap while
+ * such writes (freezes, closes, mints to a treasury) are rare next to payments. If they were not,
+ * the refinement is a log of changed wallet ids per version instead of one counter.
  */
 import type { WalletState } from '@cbdc/shared/ledger';
 

@@ -1,5 +1,6 @@
 /**
- * One BullMQ worker per shard, at concurrency 1: a shard's batches are applied in queue order.
+ * One BullMQ worker per shard: a shard's batches are committed one after another, in queue order.
+ * While one commits, the next is fetched from the queue and the previous one is marked completed.
  * A job whose attestation does not verify fails at once and is never applied.
  *
  * After each commit the worker sends the cross-shard messages the batch produced (credits to
