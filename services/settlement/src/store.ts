@@ -274,7 +274,10 @@ async function attemptBatch(sql: Sql, ctx: ShardContext, jobItems: AnyJobItem[],
              as u(id, balance, spent, day, in_flight)
         where w.id = u.id`.execute());
     }
-    await Promise.all(writes);
+    // Every write is waited for; once one fails, Postgres fails the rest ("transaction aborted"),
+    // so the cause is the recorded-before signal if there is one, else the first failure.
+    const failures = (await Promise.allSettled(writes)).flatMap((w) => (w.status === 'rejected' ? [w.reason as unknown] : []));
+    if (failures.length) throw failures.find((e) => e instanceof RecordedBeforeError) ?? failures[0];
     timingsMs.write = performance.now() - t2;
     return { r, batchSeq, ticket, read, version: r.leaves.length || r.changedWallets.size ? newVersion : head.wallets_version };
   });
