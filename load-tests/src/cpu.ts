@@ -22,17 +22,19 @@ function pidsOf(name: string): number[] {
   }
 }
 
+/** The direct children of a process (none if it has none or is gone). */
+export function childPids(pid: number): number[] {
+  try {
+    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+  } catch {
+    return []; // pgrep exits 1 when there are none.
+  }
+}
+
 /** A process and its descendants (a service that runs several processes, such as a clustered gateway). */
 function treeOf(pid: number): number[] {
   const tree = [pid];
-  for (let i = 0; i < tree.length; i++) {
-    try {
-      const children = execFileSync('pgrep', ['-P', String(tree[i])], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
-      tree.push(...children);
-    } catch {
-      // pgrep exits 1 when there are none.
-    }
-  }
+  for (let i = 0; i < tree.length; i++) tree.push(...childPids(tree[i]));
   return tree;
 }
 

@@ -4,18 +4,12 @@
  * dead process fail and are resolved by id or resubmitted; nothing settles twice; SIGTERM stops
  * every process.
  */
-import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { childPids } from '../../load-tests/src/cpu.js';
 import { FULL, Ledger, checkInvariants, drained, drive, recordRun, resolveUnknown, scaled, startFaultSystem, type FaultSystem } from './support/harness.js';
 
 /** The gateway's worker processes: the supervisor's children. */
-function gatewayProcesses(f: FaultSystem): number[] {
-  try {
-    return execFileSync('pgrep', ['-P', String(f.sys.pids.gateway)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
+const gatewayProcesses = (f: FaultSystem): number[] => childPids(f.sys.pids.gateway);
 
 async function until(condition: () => boolean, timeoutMs: number): Promise<boolean> {
   const end = Date.now() + timeoutMs;

@@ -190,9 +190,11 @@ async function attemptBatch(sql: Sql, ctx: ShardContext, jobItems: AnyJobItem[],
     const t2 = performance.now();
     timingsMs.decide = t2 - t1;
     let batchSeq: bigint | null = null;
-    const newVersion = head.wallets_version + 1n;
+    // A batch that records anything or moves any balance is a new version of the shard's wallets.
+    const writesWallets = r.leaves.length > 0 || r.changedWallets.size > 0;
+    const newVersion = writesWallets ? head.wallets_version + 1n : head.wallets_version;
     // The writes go out pipelined, without waiting for one another: Postgres inserts the rows
-    // while this process hashes the leaves and builds the rest. The first failure fails the batch.
+    // while this process hashes the leaves and builds the rest. Any failure fails the batch.
     const writes: Array<Promise<unknown>> = [];
     if (r.leaves.length) {
       batchSeq = head.head_seq + 1n;
@@ -279,7 +281,7 @@ async function attemptBatch(sql: Sql, ctx: ShardContext, jobItems: AnyJobItem[],
     const failures = (await Promise.allSettled(writes)).flatMap((w) => (w.status === 'rejected' ? [w.reason as unknown] : []));
     if (failures.length) throw failures.find((e) => e instanceof RecordedBeforeError) ?? failures[0];
     timingsMs.write = performance.now() - t2;
-    return { r, batchSeq, ticket, read, version: r.leaves.length || r.changedWallets.size ? newVersion : head.wallets_version };
+    return { r, batchSeq, ticket, read, version: newVersion };
   });
   timingsMs.commit = performance.now() - t0 - timingsMs.prefetch - timingsMs.decide - timingsMs.write;
 

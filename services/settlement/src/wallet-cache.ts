@@ -14,6 +14,7 @@
  * such writes (freezes, closes, mints to a treasury) are rare next to payments. If they were not,
  * the refinement is a log of changed wallet ids per version instead of one counter.
  */
+import { trimOldest } from '@cbdc/shared/bounded-map';
 import type { WalletState } from '@cbdc/shared/ledger';
 
 export interface CacheTicket {
@@ -70,7 +71,7 @@ export class WalletCache {
     }
     this.version = committedVersion;
     this.generation++;
-    this.evictOverCapacity();
+    trimOldest(this.wallets, this.capacity);
   }
 
   /** Forgets everything (a failed or unknown commit). */
@@ -78,15 +79,5 @@ export class WalletCache {
     this.wallets.clear();
     this.version = null;
     this.generation++;
-  }
-
-  /** Drops the oldest tenth when over capacity: a Map iterates in insertion order. */
-  private evictOverCapacity(): void {
-    if (this.wallets.size <= this.capacity) return;
-    let drop = this.wallets.size - Math.floor(this.capacity * 0.9);
-    for (const id of this.wallets.keys()) {
-      if (drop-- <= 0) break;
-      this.wallets.delete(id);
-    }
   }
 }

@@ -11,6 +11,7 @@
  * the gateway at all: settlement applies them.
  */
 import type { Sql } from '@cbdc/db/connect';
+import { trimOldest } from '@cbdc/shared/bounded-map';
 import { walletFacts, type WalletFacts } from './store.js';
 
 export class WalletFactsCache {
@@ -38,14 +39,7 @@ export class WalletFactsCache {
       this.entries.delete(id);
       this.entries.set(id, { facts, loadedAtMs: now });
     }
-    // Oldest loads first in a Map's order: drop a tenth when over capacity.
-    if (this.entries.size > this.o.capacity) {
-      let drop = this.entries.size - Math.floor(this.o.capacity * 0.9);
-      for (const id of this.entries.keys()) {
-        if (drop-- <= 0) break;
-        this.entries.delete(id);
-      }
-    }
+    trimOldest(this.entries, this.o.capacity);
     return found;
   }
 
