@@ -1,8 +1,9 @@
 /**
  * Model-based test of the settlement core with its storage (fast-check `fc.commands`): random
  * sequences of mints, retires, fundings, payments, redemptions, freezes, resubmissions of the same
- * transfer, reused nonces, payments by another bank, and crashes in the middle of a batch followed
- * by a restart and redelivery, run against a fresh Postgres database through the same functions the
+ * transfer, reused nonces, payments by another bank, crashes in the middle of a batch followed
+ * by a restart and redelivery, and batches decided ahead while the one before commits (with a
+ * freeze or a crash in between), run against a fresh Postgres database through the same functions the
  * services use (`commitBatch`, `executeIssuance`). A small independent model predicts every
  * outcome; after every command the database must equal the model and I1-I4 must hold, and after
  * every run the audit (I5) must pass.
@@ -17,7 +18,7 @@ import { audit } from '@cbdc/db/audit';
 import { connectPostgres, type Sql } from '@cbdc/db/connect';
 import { createTestDatabase, type TestDatabase } from '@cbdc/db/testing';
 import { executeIssuance, registerIssuerKey, type IssuanceRequestRow } from '@cbdc/issuer/execute';
-import { commitBatch, registerShard, type ShardContext } from '@cbdc/settlement/store';
+import { commitBatch, decideAhead, registerShard, type DecidedAhead, type ShardContext } from '@cbdc/settlement/store';
 import { WalletCache } from '@cbdc/settlement/wallet-cache';
 import { lockShard } from '@cbdc/db/shard-lock';
 import { encodeTransfer, transferIdOf } from '@cbdc/shared/canonical';
@@ -183,7 +184,7 @@ async function checkAgainstModel(m: Model, r: Real): Promise<void> {
 type Cmd = fc.AsyncCommand<Model, Real>;
 
 /** What the runs exercised, so that the test cannot pass by generating nothing of interest. */
-const seen = { commands: 0, settled: 0, rejected: new Set<string>(), duplicates: 0, crashes: 0, crashedBeforeCommit: 0, crashedAfterCommit: 0, foreign: 0 };
+const seen = { commands: 0, settled: 0, rejected: new Set<string>(), duplicates: 0, crashes: 0, crashedBeforeCommit: 0, crashedAfterCommit: 0, foreign: 0, aheadWritten: 0, aheadRedecided: 0 };
 const count = (p: Prediction) => (p.status === 'settled' ? seen.settled++ : seen.rejected.add(p.code));
 
 class IssueCmd implements Cmd {
@@ -352,6 +353,105 @@ class CrashCmd implements Cmd {
   toString = () => `crash(${this.pays.map((p) => `${p.from}->${p.to}:${p.amount}`).join(', ')} after ${this.afterMs} ms)`;
 }
 
+/**
+ * Two batches as the worker runs them under load: the second decided while the first commits, on
+ * the state the first leaves (`decideAhead`). Between the two commits something may change what
+ * the second rests on: nothing; a freeze or unfreeze of a wallet through lockShard; or the first
+ * batch's connection dies (it commits or not) and its job is delivered again after the second.
+ * The second must come out exactly as if it had been decided after all of that.
+ */
+class AheadCmd implements Cmd {
+  constructor(
+    readonly first: Array<{ from: number; to: number; amount: bigint }>,
+    readonly second: Array<{ from: number; to: number; amount: bigint }>,
+    readonly between: 'nothing' | 'freeze' | 'crash',
+    readonly target: number,
+    readonly afterMs: number,
+  ) {}
+  check = () => true;
+  async run(m: Model, r: Real) {
+    const build = (pays: typeof this.first) =>
+      pays.filter((p) => p.from !== p.to).map((p) => {
+        const payer = m.wallets.get(m.customers[p.from])!;
+        return transferItem(m, payer.bankId, payer.id, m.customers[p.to], p.amount, m.nextNonce++);
+      });
+    const firstItems = build(this.first);
+    const secondItems = build(this.second);
+    if (firstItems.length === 0 || secondItems.length === 0) return;
+    const firstPredictions = (() => {
+      const shadow = structuredClone(m);
+      return firstItems.map((item) => {
+        const p = predict(shadow, item);
+        apply(shadow, item, p);
+        return p;
+      });
+    })();
+
+    const conn = this.between === 'crash' ? connectPostgres(r.db.url, { max: 1, applicationName: 'cbdc-model-crash' }) : r.db.sql;
+    await conn`select 1`;
+    let ahead: Promise<DecidedAhead | null> = Promise.resolve(null);
+    const attempt = commitBatch(conn, r.ctx, firstItems, m.nowMs, { onDecided: (aftermath) => (ahead = decideAhead(r.db.sql, r.ctx, secondItems, m.nowMs, aftermath)) }).then(
+      (result) => result.outcomes,
+      () => null,
+    );
+    if (this.between === 'crash') {
+      await new Promise((resolve) => setTimeout(resolve, this.afterMs));
+      await conn.end({ timeout: 0 });
+    }
+    const firstOutcomes = await attempt;
+    const [{ n }] = await r.db.sql<{ n: number }[]>`select count(*)::int as n from transfers where id = any(${firstItems.map((i) => i.id)})`;
+    const firstCommitted = n === firstItems.length;
+    expect([0, firstItems.length]).toContain(n);
+    if (this.between !== 'crash') {
+      expect(firstOutcomes).toMatchObject(firstPredictions.map((p) => (p.status === 'settled' ? { status: 'settled' } : { status: 'rejected', code: p.code })));
+    }
+    if (firstCommitted) firstItems.forEach((item, i) => apply(m, item, firstPredictions[i]));
+
+    if (this.between === 'freeze') {
+      const w = m.wallets.get(m.customers[this.target])!;
+      w.status = w.status === 'active' ? 'frozen' : 'active';
+      await r.db.sql.begin(async (tx) => {
+        await lockShard(tx as never, 0);
+        await tx`update wallets set status = ${w.status} where id = ${w.id}`;
+      });
+    }
+
+    const decided = await ahead.catch(() => null);
+    const second = await commitBatch(r.db.sql, r.ctx, secondItems, m.nowMs, { ahead: decided });
+    const expected = secondItems.map((item) => {
+      const p = predict(m, item);
+      apply(m, item, p);
+      return p.status === 'settled' ? { status: 'settled' } : { status: 'rejected', code: p.code };
+    });
+    expect(second.outcomes).toMatchObject(expected);
+    if (decided) {
+      if (second.decidedAhead) seen.aheadWritten++;
+      else seen.aheadRedecided++;
+    }
+    // Written as decided ahead exactly when the first batch committed and nothing else moved the head since.
+    if (decided && firstCommitted && this.between !== 'freeze') expect(second.decidedAhead).toBe(true);
+    if (!firstCommitted || this.between === 'freeze') expect(second.decidedAhead).toBe(false);
+
+    if (this.between === 'crash') {
+      // The first batch's job, delivered again: duplicates if it had committed, else decided now.
+      const again = await settle(r.db.sql, r, m, firstItems);
+      if (firstCommitted) expect(again).toMatchObject(firstItems.map(() => ({ status: 'duplicate' })));
+      else {
+        expect(again).toMatchObject(
+          firstItems.map((item) => {
+            const p = predict(m, item);
+            apply(m, item, p);
+            return p.status === 'settled' ? { status: 'settled' } : { status: 'rejected', code: p.code };
+          }),
+        );
+      }
+    }
+    await checkAgainstModel(m, r);
+  }
+  toString = () =>
+    `ahead(${this.first.map((p) => `${p.from}->${p.to}:${p.amount}`).join(', ')} | ${this.between === 'freeze' ? `toggleFreeze(${this.target})` : this.between === 'crash' ? `crash after ${this.afterMs} ms` : 'nothing'} | ${this.second.map((p) => `${p.from}->${p.to}:${p.amount}`).join(', ')})`;
+}
+
 // ---- Arbitraries ----------------------------------------------------------------------------
 
 const customer = fc.nat(BANKS.length * CUSTOMERS_PER_BANK - 1);
@@ -369,6 +469,15 @@ const commands = [
   customer.map((c) => new FreezeCmd(c)),
   fc.integer({ min: 1, max: 30 }).map((h) => new TickCmd(h)),
   fc.tuple(fc.array(fc.record({ from: customer, to: customer, amount }), { minLength: 1, maxLength: 4 }), fc.integer({ min: 0, max: 12 })).map(([p, ms]) => new CrashCmd(p, ms)),
+  fc
+    .tuple(
+      fc.array(fc.record({ from: customer, to: customer, amount }), { minLength: 1, maxLength: 4 }),
+      fc.array(fc.record({ from: customer, to: customer, amount }), { minLength: 1, maxLength: 4 }),
+      fc.constantFrom('nothing' as const, 'freeze' as const, 'crash' as const),
+      customer,
+      fc.integer({ min: 0, max: 12 }),
+    )
+    .map(([a, b, between, target, ms]) => new AheadCmd(a, b, between, target, ms)),
 ];
 
 // ---- The property ---------------------------------------------------------------------------
@@ -445,6 +554,8 @@ describe('settlement core with its storage, against a model', () => {
     expect(seen.foreign).toBeGreaterThan(0);
     expect(seen.crashedBeforeCommit).toBeGreaterThan(0);
     expect(seen.crashedAfterCommit).toBeGreaterThan(0);
+    expect(seen.aheadWritten).toBeGreaterThan(0);
+    expect(seen.aheadRedecided).toBeGreaterThan(0);
     expect(seen.rejected).toContain('insufficient_funds');
     expect(seen.rejected).toContain('nonce_reused');
   });

@@ -200,7 +200,9 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
       );
       await sql.end({ timeout: 5 });
       const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-      await admin.unsafe(`drop database if exists "${name}" with (force)`);
+      // BENCH_KEEP_DB=1 keeps the bench's database for a look afterwards (per-transfer times are in it).
+      if (!process.env.BENCH_KEEP_DB) await admin.unsafe(`drop database if exists "${name}" with (force)`);
+      else process.stderr.write(`kept database ${name}\n`);
       await admin.end();
       const r = consumerRedis(redisUrl);
       let cursor = '0';

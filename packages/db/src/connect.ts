@@ -3,6 +3,8 @@ import net from 'node:net';
 import postgres from 'postgres';
 
 export type Sql = postgres.Sql<{ bigint: bigint }>;
+/** A connection pool or an open transaction: what a query can be sent through. */
+export type Queryable = Sql | postgres.TransactionSql<{ bigint: bigint }>;
 
 export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/cbdc';
 

@@ -10,7 +10,7 @@ import { startShardWorker, type ShardWorker } from './worker.js';
 async function main(): Promise<void> {
   const config = loadSettlementConfig();
   const log = pino({ level: config.LOG_LEVEL, name: 'settlement' });
-  const sql = connectPostgres(config.DATABASE_URL, { max: config.shardIds.length + 2, applicationName: 'cbdc-settlement' });
+  const sql = connectPostgres(config.DATABASE_URL, { max: 2 * config.shardIds.length + 1, applicationName: 'cbdc-settlement' });
   await assertPostgresReachable(sql, config.DATABASE_URL);
   await assertRedisReachable(config.REDIS_URL);
   await assertShardCount(sql, config.SETTLEMENT_SHARDS);

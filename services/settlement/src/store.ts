@@ -5,13 +5,14 @@
  * (transfer rows, legs, balances, the next chain link). A fixed number of round trips per batch,
  * whatever its size.
  */
-import type { Sql } from '@cbdc/db/connect';
+import { arrayLiteral, type ArrayElement } from '@cbdc/db/array-literal';
+import type { Queryable, Sql } from '@cbdc/db/connect';
 import { encodeLeaf, encodeLeg } from '@cbdc/shared/canonical';
 import { batchHeaderHash, type BatchHeader } from '@cbdc/shared/chains';
 import type { Signer } from '@cbdc/shared/crypto';
 import type { RejectionCode } from '@cbdc/shared/errors';
 import { shardOf } from '@cbdc/shared/ids';
-import { dayOf, settleBatch, type BatchLeaf, type InFlightTransfer, type OriginItem, type SettlementItem, type WalletState } from '@cbdc/shared/ledger';
+import { dayOf, settleBatch, type BatchLeaf, type BatchResult, type BatchState, type InFlightTransfer, type OriginItem, type SettlementItem, type WalletState } from '@cbdc/shared/ledger';
 import { leafHash, merkleRoot } from '@cbdc/shared/merkle';
 import { toSettlementItem, type AnyJobItem, type JobCredit, type JobCreditResult, type JobItem, type JobOutcome } from '@cbdc/shared/job';
 import type { Tier } from '@cbdc/shared/tiers';
@@ -47,8 +48,10 @@ export interface ShardContext {
 }
 
 export interface CommitResult {
-  /** Where the time went, for the worker's log. */
-  timingsMs: { prefetch: number; decide: number; write: number; commit: number };
+  /** Where the time went, for the worker's log: the head lock, reading and deciding, the writes, the commit. */
+  timingsMs: { lock: number; decide: number; write: number; commit: number };
+  /** Whether the batch was written as decided ahead (while the previous one committed). */
+  decidedAhead: boolean;
   shard: number;
   timeMs: number;
   batchSeq: string | null;
@@ -82,6 +85,114 @@ function walletOfRow(w: WalletRow): WalletState {
   return { id: w.id, bankId: w.bank_id, kind: w.kind, tier: w.tier, status: w.status, balanceMinor: w.balance_minor, dailySpentMinor: w.daily_spent_minor, dailySpentDay: w.daily_spent_day, inFlightOutMinor: w.in_flight_out_minor };
 }
 
+/** A shard's head: the last link of its chain and the version of its wallets. */
+export interface ShardHead {
+  seq: bigint;
+  hash: Buffer;
+  walletsVersion: bigint;
+}
+
+/** What a batch leaves once decided: the head after it and the wallets it changes. */
+export interface BatchAftermath {
+  before: ShardHead;
+  after: ShardHead;
+  changed: ReadonlyMap<string, WalletState>;
+}
+
+/** A batch decided in memory, ready to be written: its outcomes, rows and chain link. */
+interface Decision {
+  nowMs: number;
+  r: BatchResult;
+  /** The head the batch was decided on, and the one it leaves. */
+  basis: ShardHead;
+  after: ShardHead;
+  header: BatchHeader | null;
+  signature: Buffer | null;
+  rows: EncodedRows;
+}
+
+/** A decided batch's rows, column by column, as Postgres array literals (see @cbdc/db/array-literal). */
+interface EncodedRows {
+  transfers: Record<'id' | 'kind' | 'bank' | 'payer' | 'payee' | 'amount' | 'nonce' | 'expires' | 'memo' | 'sig' | 'legStatus' | 'code' | 'leafIndex' | 'submitted', string> | null;
+  legs: Record<'id' | 'leg' | 'wallet' | 'amount' | 'status' | 'code' | 'fromShard' | 'leafIndex', string> | null;
+  finalized: Record<'id' | 'status' | 'code', string> | null;
+  wallets: Record<'id' | 'balance' | 'spent' | 'day' | 'inFlight', string> | null;
+}
+
+/**
+ * Encodes a decided batch's rows up front: when the batch is decided ahead, this work is done
+ * while the previous batch commits, not when the statements are sent.
+ */
+function encodeRows(jobItems: readonly AnyJobItem[], items: readonly SettlementItem[], r: BatchResult, shard: number): EncodedRows {
+  const byId = new Map(jobItems.filter((j): j is JobItem => j.type === undefined || j.type === 'origin').map((j) => [j.id, j]));
+  const transfers = r.leaves.flatMap((leaf, index) => (leaf.type === 'transfer' ? [{ leaf, index, job: byId.get(leaf.item.id)! }] : []));
+  const legs = r.leaves.flatMap((leaf, index) => (leaf.type === 'leg' ? [{ leaf, index }] : []));
+  const creditSources = new Map(items.flatMap((i) => (i.type === 'credit' ? [[i.id, i.fromShard] as const] : [])));
+  const changed = [...r.changedWallets.values()];
+  const column = <T>(rows: readonly T[], f: (row: T) => ArrayElement) => arrayLiteral(rows.map(f));
+  return {
+    transfers: transfers.length
+      ? {
+          id: column(transfers, (x) => x.leaf.item.id),
+          kind: column(transfers, (x) => x.leaf.item.kind),
+          bank: column(transfers, (x) => x.job.bankId),
+          payer: column(transfers, (x) => x.leaf.item.payerWalletId),
+          payee: column(transfers, (x) => x.leaf.item.payeeWalletId),
+          amount: column(transfers, (x) => x.leaf.item.amountMinor),
+          nonce: column(transfers, (x) => x.job.nonce),
+          expires: column(transfers, (x) => x.job.expiresAtMs),
+          memo: column(transfers, (x) => x.job.memo),
+          sig: column(transfers, (x) => x.job.signature),
+          legStatus: column(transfers, (x) => x.leaf.legStatus),
+          code: column(transfers, (x) => x.leaf.code),
+          leafIndex: column(transfers, (x) => x.index),
+          submitted: column(transfers, (x) => x.job.submittedAtMs),
+        }
+      : null,
+    legs: legs.length
+      ? {
+          id: column(legs, (x) => x.leaf.transferId),
+          leg: column(legs, (x) => x.leaf.leg),
+          wallet: column(legs, (x) => x.leaf.walletId),
+          amount: column(legs, (x) => x.leaf.amountMinor),
+          status: column(legs, (x) => x.leaf.status),
+          code: column(legs, (x) => x.leaf.code),
+          fromShard: column(legs, (x) => (x.leaf.leg === 'credit' ? creditSources.get(x.leaf.transferId)! : shard)),
+          leafIndex: column(legs, (x) => x.index),
+        }
+      : null,
+    finalized: r.finalized.length ? { id: column(r.finalized, (f) => f.id), status: column(r.finalized, (f) => f.status), code: column(r.finalized, (f) => f.code) } : null,
+    wallets: changed.length
+      ? {
+          id: column(changed, (w) => w.id),
+          balance: column(changed, (w) => w.balanceMinor),
+          spent: column(changed, (w) => w.dailySpentMinor),
+          day: column(changed, (w) => w.dailySpentDay),
+          inFlight: column(changed, (w) => w.inFlightOutMinor),
+        }
+      : null,
+  };
+}
+
+/**
+ * A batch decided before its transaction, on the state the batch committing before it leaves.
+ * It is written only if, under the head lock, the head is still exactly `basis`; otherwise the
+ * batch is decided again there, as usual.
+ */
+export interface DecidedAhead {
+  jobItems: readonly AnyJobItem[];
+  decision: Decision;
+  /** The wallets read from Postgres for it (the rest came from memory). */
+  read: WalletState[];
+}
+
+export interface CommitOptions {
+  /** This batch, decided while the previous one committed (see `decideAhead`). */
+  ahead?: DecidedAhead | null;
+  /** Called inside the transaction once the batch is decided and its writes are sent. */
+  onDecided?: (aftermath: BatchAftermath) => void;
+}
+
 /**
  * Settles one batch and commits it with the next link of the shard's chain.
  *
@@ -92,13 +203,13 @@ function walletOfRow(w: WalletRow): WalletState {
  * the batch is decided again with the lookups, so a duplicate is answered as such and a reused
  * nonce rejected, exactly as if they had been looked up first.
  */
-export async function commitBatch(sql: Sql, ctx: ShardContext, jobItems: AnyJobItem[], nowMs: number): Promise<CommitResult> {
+export async function commitBatch(sql: Sql, ctx: ShardContext, jobItems: AnyJobItem[], nowMs: number, o: CommitOptions = {}): Promise<CommitResult> {
   try {
     try {
-      return await attemptBatch(sql, ctx, jobItems, nowMs, { lookUpRecorded: false });
+      return await attemptBatch(sql, ctx, jobItems, nowMs, { lookUpRecorded: false, ahead: o.ahead ?? null, onDecided: o.onDecided });
     } catch (error) {
       if (!(error instanceof RecordedBeforeError)) throw error;
-      return await attemptBatch(sql, ctx, jobItems, nowMs, { lookUpRecorded: true });
+      return await attemptBatch(sql, ctx, jobItems, nowMs, { lookUpRecorded: true, ahead: null });
     }
   } catch (error) {
     // Whether or not it committed, what this process holds may now differ from the database.
@@ -107,15 +218,75 @@ export async function commitBatch(sql: Sql, ctx: ShardContext, jobItems: AnyJobI
   }
 }
 
-async function attemptBatch(sql: Sql, ctx: ShardContext, jobItems: AnyJobItem[], nowMs: number, o: { lookUpRecorded: boolean }): Promise<CommitResult> {
+function sameHead(a: ShardHead, b: ShardHead): boolean {
+  return a.seq === b.seq && a.walletsVersion === b.walletsVersion && a.hash.equals(b.hash);
+}
+
+/** The wallets an item list names that this shard holds. */
+function walletIdsOf(items: readonly SettlementItem[], inFlight: ReadonlyMap<string, InFlightTransfer>): Set<string> {
+  const ids = new Set<string>();
+  for (const i of items) {
+    if (i.type === 'origin') {
+      ids.add(i.payerWalletId);
+      if (!i.payeeRemote) ids.add(i.payeeWalletId);
+    } else if (i.type === 'credit') ids.add(i.payeeWalletId);
+  }
+  for (const f of inFlight.values()) ids.add(f.payerWalletId);
+  return ids;
+}
+
+async function readWallets(sql: Queryable, shard: number, ids: string[]): Promise<WalletState[]> {
+  if (ids.length === 0) return [];
+  const rows = await sql<WalletRow[]>`
+    select id, bank_id, kind, tier, status, balance_minor, daily_spent_minor, daily_spent_day, in_flight_out_minor
+    from wallets where id = any(${ids.sort()}) and shard = ${shard}`;
+  return rows.map(walletOfRow);
+}
+
+/** Decides a batch in memory on a known head and wallets, and signs its chain link. */
+function decide(ctx: ShardContext, jobItems: readonly AnyJobItem[], items: SettlementItem[], nowMs: number, basis: ShardHead, state: Omit<BatchState, 'nowMs'>): Decision {
+  const r = settleBatch(items, { nowMs, ...state });
+  const rows = encodeRows(jobItems, items, r, ctx.shard);
+  // A batch that records anything or moves any balance is a new version of the shard's wallets.
+  const walletsVersion = r.leaves.length > 0 || r.changedWallets.size > 0 ? basis.walletsVersion + 1n : basis.walletsVersion;
+  if (r.leaves.length === 0) return { nowMs, r, basis, after: { ...basis, walletsVersion }, header: null, signature: null, rows };
+  const header: BatchHeader = { shard: ctx.shard, seq: basis.seq + 1n, prevHash: basis.hash, merkleRoot: merkleRoot(r.leaves.map(hashLeaf)), count: r.leaves.length, timeMs: BigInt(nowMs) };
+  const hash = batchHeaderHash(header);
+  return { nowMs, r, basis, after: { seq: header.seq, hash, walletsVersion }, header, signature: ctx.signer.sign(hash), rows };
+}
+
+/**
+ * Decides a batch of origin items (payments, fundings) ahead of its transaction, while the batch
+ * before it commits, on the state that batch leaves: its changed wallets, then the wallets held in
+ * memory, then Postgres for the rest (the committing batch holds the head lock, and every other
+ * writer of this shard's wallets takes it first, so no row read here can change before that batch
+ * commits; after that, a writer moves the head, which the check under the lock catches). Null if
+ * the batch holds credits or results between shards: those read rows the batch before may write.
+ */
+export async function decideAhead(sql: Sql, ctx: ShardContext, jobItems: readonly AnyJobItem[], nowMs: number, previous: BatchAftermath): Promise<DecidedAhead | null> {
+  const items: SettlementItem[] = jobItems.map((j) => toSettlementItem(j, ctx.shard));
+  if (!items.every((i) => i.type === 'origin')) return null;
+  const held = ctx.wallets?.isAt(previous.before.walletsVersion) || ctx.wallets?.isAt(previous.after.walletsVersion) ? ctx.wallets : undefined;
+  const wallets = new Map<string, WalletState>();
+  const missing: string[] = [];
+  for (const id of walletIdsOf(items, new Map())) {
+    const w = previous.changed.get(id) ?? held?.get(id);
+    if (w) wallets.set(id, w);
+    else missing.push(id);
+  }
+  const read = await readWallets(sql, ctx.shard, missing);
+  for (const w of read) wallets.set(w.id, w);
+  const decision = decide(ctx, jobItems, items, nowMs, previous.after, { wallets, recordedIds: new Set(), usedNonces: new Set(), recordedCredits: new Map(), inFlight: new Map() });
+  return { jobItems, decision, read };
+}
+
+async function attemptBatch(sql: Sql, ctx: ShardContext, jobItems: AnyJobItem[], nowMs: number, o: { lookUpRecorded: boolean; ahead: DecidedAhead | null; onDecided?: (aftermath: BatchAftermath) => void }): Promise<CommitResult> {
   const { shard } = ctx;
   const items: SettlementItem[] = jobItems.map((j) => toSettlementItem(j, shard));
-  const origins = items.filter((i): i is OriginItem => i.type === 'origin');
-  const creditIds = items.filter((i) => i.type === 'credit').map((i) => i.id);
-  const resultIds = items.filter((i) => i.type === 'credit_result').map((i) => i.id);
 
   const t0 = performance.now();
-  const timingsMs = { prefetch: 0, decide: 0, write: 0, commit: 0 };
+  const timingsMs = { lock: 0, decide: 0, write: 0, commit: 0 };
+  let decidedAhead = false;
   const result = await sql.begin(async (tx) => {
     // Prefetch. The head lock serialises every writer of this shard's chain, so two workers
     // handed the same job (a stalled lock, a redelivery) settle it once between them, and every
@@ -124,169 +295,36 @@ async function attemptBatch(sql: Sql, ctx: ShardContext, jobItems: AnyJobItem[],
     // Every later statement looks rows up by key, a few thousand at a time; left to itself the
     // planner hash-joins them against a scan of the whole table, a cost that grows with the number
     // of wallets. Turned off for this transaction only, in the same round trip as the head lock.
-    const [head] = await tx<{ head_seq: bigint; head_hash: Buffer; wallets_version: bigint }[]>`
+    const [row] = await tx<{ head_seq: bigint; head_hash: Buffer; wallets_version: bigint }[]>`
       select head_seq, head_hash, wallets_version, set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)
       from shards where shard = ${shard} for update`;
-    if (!head) throw new Error(`shard ${shard} is not registered`);
-    const ticket = ctx.wallets?.validate(head.wallets_version);
-    const flightRows = resultIds.length
-      ? await tx<{ id: string; kind: string; payer_wallet_id: string; payee_wallet_id: string; amount_minor: bigint; settled_at_ms: bigint }[]>`
-          select id, kind, payer_wallet_id, payee_wallet_id, amount_minor, settled_at_ms from transfers where id = any(${resultIds}) and shard = ${shard} and status = 'in_flight'`
-      : [];
-    const inFlight = new Map<string, InFlightTransfer>(
-      flightRows.map((t) => [t.id, { payerWalletId: t.payer_wallet_id, amountMinor: t.amount_minor, countedAsPayment: t.kind === 'transfer' && !t.payee_wallet_id.startsWith('t_'), debitDay: dayOf(Number(t.settled_at_ms)) }]),
-    );
-    const walletIds = new Set<string>();
-    for (const i of items) {
-      if (i.type === 'origin') {
-        walletIds.add(i.payerWalletId);
-        if (!i.payeeRemote) walletIds.add(i.payeeWalletId);
-      } else if (i.type === 'credit') walletIds.add(i.payeeWalletId);
-    }
-    for (const f of inFlight.values()) walletIds.add(f.payerWalletId);
-    const wallets = new Map<string, WalletState>();
-    const missing: string[] = [];
-    for (const id of walletIds) {
-      const held = ctx.wallets?.get(id);
-      if (held) wallets.set(id, held);
-      else missing.push(id);
-    }
-    const read = missing.length
-      ? (
-          await tx<WalletRow[]>`
-            select id, bank_id, kind, tier, status, balance_minor, daily_spent_minor, daily_spent_day, in_flight_out_minor
-            from wallets where id = any(${missing.sort()}) and shard = ${shard}`
-        ).map(walletOfRow)
-      : [];
-    for (const w of read) wallets.set(w.id, w);
-    const existing = o.lookUpRecorded && origins.length ? await tx<{ id: string }[]>`select id from transfers where id = any(${origins.map((i) => i.id)})` : [];
-    const withNonce = o.lookUpRecorded ? origins.filter((i) => i.nonce !== null) : [];
-    const nonceRows = withNonce.length
-      ? await tx<{ payer_wallet_id: string; nonce: bigint }[]>`
-          select t.payer_wallet_id, t.nonce from transfers t
-          join unnest(${withNonce.map((i) => i.payerWalletId)}::text[], ${withNonce.map((i) => i.nonce!.toString())}::bigint[]) as u(payer, nonce)
-            on t.payer_wallet_id = u.payer and t.nonce = u.nonce
-          -- The predicate of the partial unique index, so that the lookup uses it.
-          where t.nonce is not null and t.code is distinct from 'nonce_reused'`
-      : [];
-    const creditRows = creditIds.length
-      ? await tx<{ transfer_id: string; status: 'applied' | 'rejected'; code: RejectionCode | null; from_shard: number }[]>`
-          select transfer_id, status, code, from_shard from transfer_legs where leg = 'credit' and transfer_id = any(${creditIds})`
-      : [];
-
-    // Decide.
+    if (!row) throw new Error(`shard ${shard} is not registered`);
+    const head: ShardHead = { seq: row.head_seq, hash: row.head_hash, walletsVersion: row.wallets_version };
+    const ticket = ctx.wallets?.validate(head.walletsVersion);
     const t1 = performance.now();
-    timingsMs.prefetch = t1 - t0;
-    const r = settleBatch(items, {
-      nowMs,
-      wallets,
-      recordedIds: new Set(existing.map((e) => e.id)),
-      usedNonces: new Set(nonceRows.map((n) => `${n.payer_wallet_id}:${n.nonce}`)),
-      recordedCredits: new Map(creditRows.map((c) => [c.transfer_id, { status: c.status, code: c.code, fromShard: c.from_shard }])),
-      inFlight,
-    });
-
-    // Write.
+    timingsMs.lock = t1 - t0;
+    let d: Decision;
+    let read: WalletState[];
+    if (o.ahead && o.ahead.jobItems === jobItems && sameHead(o.ahead.decision.basis, head)) {
+      // Decided while the previous batch committed, on exactly the head found here.
+      ({ decision: d, read } = o.ahead);
+      decidedAhead = true;
+    } else {
+      ({ d, read } = await prefetchAndDecide(tx, ctx, jobItems, items, nowMs, head, o.lookUpRecorded));
+    }
     const t2 = performance.now();
     timingsMs.decide = t2 - t1;
-    let batchSeq: bigint | null = null;
-    // A batch that records anything or moves any balance is a new version of the shard's wallets.
-    const writesWallets = r.leaves.length > 0 || r.changedWallets.size > 0;
-    const newVersion = writesWallets ? head.wallets_version + 1n : head.wallets_version;
-    // The writes go out pipelined, without waiting for one another: Postgres inserts the rows
-    // while this process hashes the leaves and builds the rest. Any failure fails the batch.
-    const writes: Array<Promise<unknown>> = [];
-    if (r.leaves.length) {
-      batchSeq = head.head_seq + 1n;
-      const byId = new Map(jobItems.filter((j): j is JobItem => j.type === undefined || j.type === 'origin').map((j) => [j.id, j]));
-      const transfers = r.leaves.map((leaf, index) => ({ leaf, index })).filter((x): x is { leaf: Extract<BatchLeaf, { type: 'transfer' }>; index: number } => x.leaf.type === 'transfer');
-      const legs = r.leaves.map((leaf, index) => ({ leaf, index })).filter((x): x is { leaf: Extract<BatchLeaf, { type: 'leg' }>; index: number } => x.leaf.type === 'leg');
-      const creditSources = new Map(items.filter((i) => i.type === 'credit').map((i) => [i.id, i.fromShard]));
-
-      if (transfers.length) {
-        const rec = transfers.map(({ leaf, index }) => ({ leaf, index, job: byId.get(leaf.item.id)! }));
-        const inserted = tx`
-          insert into transfers (id, kind, bank_id, payer_wallet_id, payee_wallet_id, amount_minor, nonce, expires_at_ms, memo, signature,
-                                 leg_status, status, code, shard, batch_seq, leaf_index, submitted_at_ms, settled_at_ms)
-          select t.id, t.kind, t.bank_id, t.payer, t.payee, t.amount, t.nonce, t.expires, t.memo, decode(t.sig, 'hex'),
-                 t.leg_status, case t.leg_status when 'debited' then 'in_flight' else t.leg_status end, t.code,
-                 ${shard}, ${batchSeq.toString()}::bigint, t.leaf_index, t.submitted, ${nowMs}
-          from unnest(
-            ${rec.map((x) => x.leaf.item.id)}::text[], ${rec.map((x) => x.leaf.item.kind)}::text[], ${rec.map((x) => x.job.bankId)}::text[],
-            ${rec.map((x) => x.leaf.item.payerWalletId)}::text[], ${rec.map((x) => x.leaf.item.payeeWalletId)}::text[],
-            ${rec.map((x) => x.leaf.item.amountMinor.toString())}::bigint[], ${rec.map((x) => x.job.nonce)}::bigint[],
-            ${rec.map((x) => x.job.expiresAtMs)}::bigint[], ${rec.map((x) => x.job.memo)}::text[], ${rec.map((x) => x.job.signature)}::text[],
-            ${rec.map((x) => x.leaf.legStatus)}::text[], ${rec.map((x) => x.leaf.code)}::text[],
-            ${rec.map((x) => x.index)}::int[], ${rec.map((x) => x.job.submittedAtMs)}::bigint[]
-          ) as t(id, kind, bank_id, payer, payee, amount, nonce, expires, memo, sig, leg_status, code, leaf_index, submitted)`.execute();
-        writes.push(
-          inserted.catch((error: unknown) => {
-            if (!o.lookUpRecorded && isUniqueViolationOf(error, ['transfers_pkey', 'transfers_payer_nonce'])) throw new RecordedBeforeError('a transfer id or nonce of the batch is recorded already');
-            throw error;
-          }),
-        );
-      }
-      if (legs.length) {
-        writes.push(tx`
-          insert into transfer_legs (transfer_id, leg, wallet_id, amount_minor, status, code, from_shard, shard, batch_seq, leaf_index, settled_at_ms)
-          select l.id, l.leg, l.wallet, l.amount, l.status, l.code, l.from_shard, ${shard}, ${batchSeq.toString()}::bigint, l.leaf_index, ${nowMs}
-          from unnest(
-            ${legs.map((x) => x.leaf.transferId)}::text[], ${legs.map((x) => x.leaf.leg)}::text[], ${legs.map((x) => x.leaf.walletId)}::text[],
-            ${legs.map((x) => x.leaf.amountMinor.toString())}::bigint[], ${legs.map((x) => x.leaf.status)}::text[], ${legs.map((x) => x.leaf.code)}::text[],
-            ${legs.map((x) => (x.leaf.leg === 'credit' ? creditSources.get(x.leaf.transferId)! : shard))}::int[], ${legs.map((x) => x.index)}::int[]
-          ) as l(id, leg, wallet, amount, status, code, from_shard, leaf_index)`.execute());
-      }
-      const header: BatchHeader = { shard, seq: batchSeq, prevHash: head.head_hash, merkleRoot: merkleRoot(r.leaves.map(hashLeaf)), count: r.leaves.length, timeMs: BigInt(nowMs) };
-      const hash = batchHeaderHash(header);
-      const signature = ctx.signer.sign(hash);
-      writes.push(tx`
-        insert into settlement_batches (shard, seq, prev_hash, merkle_root, transfer_count, time_ms, hash, signature)
-        values (${shard}, ${batchSeq.toString()}, ${header.prevHash}, ${header.merkleRoot}, ${header.count}, ${nowMs}, ${hash}, ${signature})`.execute());
-      writes.push(
-        tx`
-          update shards set head_seq = ${batchSeq.toString()}, head_hash = ${hash}, wallets_version = ${newVersion.toString()}
-          where shard = ${shard} and head_seq = ${head.head_seq.toString()}`
-          .execute()
-          .then((moved) => {
-            if (moved.count !== 1) throw new Error(`invariant broken: shard ${shard} head moved during the batch`);
-          }),
-      );
-    } else if (r.changedWallets.size) {
-      writes.push(tx`update shards set wallets_version = ${newVersion.toString()} where shard = ${shard}`.execute());
-    }
-    if (r.finalized.length) {
-      writes.push(
-        tx`
-          update transfers t set status = u.status, code = u.code
-          from unnest(${r.finalized.map((f) => f.id)}::text[], ${r.finalized.map((f) => f.status)}::text[], ${r.finalized.map((f) => f.code)}::text[]) as u(id, status, code)
-          where t.id = u.id and t.status = 'in_flight'`
-          .execute()
-          .then((done) => {
-            if (done.count !== r.finalized.length) throw new Error('invariant broken: an in-flight transfer was finalized twice');
-          }),
-      );
-    }
-    const changed = [...r.changedWallets.values()];
-    if (changed.length) {
-      writes.push(tx`
-        update wallets w set balance_minor = u.balance, daily_spent_minor = u.spent, daily_spent_day = u.day, in_flight_out_minor = u.in_flight, updated_at = now()
-        from unnest(${changed.map((w) => w.id)}::text[], ${changed.map((w) => w.balanceMinor.toString())}::bigint[],
-                    ${changed.map((w) => w.dailySpentMinor.toString())}::bigint[], ${changed.map((w) => w.dailySpentDay)}::int[],
-                    ${changed.map((w) => w.inFlightOutMinor.toString())}::bigint[])
-             as u(id, balance, spent, day, in_flight)
-        where w.id = u.id`.execute());
-    }
-    // Every write is waited for; once one fails, Postgres fails the rest ("transaction aborted"),
-    // so the cause is the recorded-before signal if there is one, else the first failure.
-    const failures = (await Promise.allSettled(writes)).flatMap((w) => (w.status === 'rejected' ? [w.reason as unknown] : []));
-    if (failures.length) throw failures.find((e) => e instanceof RecordedBeforeError) ?? failures[0];
+    const written = writeDecision(tx, ctx, d, o.lookUpRecorded);
+    o.onDecided?.({ before: d.basis, after: d.after, changed: d.r.changedWallets });
+    await written;
     timingsMs.write = performance.now() - t2;
-    return { r, batchSeq, ticket, read, version: newVersion };
+    return { d, ticket, read };
   });
-  timingsMs.commit = performance.now() - t0 - timingsMs.prefetch - timingsMs.decide - timingsMs.write;
+  timingsMs.commit = performance.now() - t0 - timingsMs.lock - timingsMs.decide - timingsMs.write;
 
-  const { r, batchSeq } = result;
-  if (result.ticket) ctx.wallets!.committed(result.ticket, result.version, result.read, r.changedWallets.values());
+  const { d, ticket, read } = result;
+  const r = d.r;
+  if (ticket) ctx.wallets!.committed(ticket, d.after.walletsVersion, read, r.changedWallets.values());
   const messages = new Map<number, Array<JobCredit | JobCreditResult>>();
   const send = (to: number, m: JobCredit | JobCreditResult) => {
     const list = messages.get(to) ?? [];
@@ -297,12 +335,136 @@ async function attemptBatch(sql: Sql, ctx: ShardContext, jobItems: AnyJobItem[],
   for (const res of r.resultsToSend) send(res.toShard, { type: 'credit_result', id: res.id, status: res.status, code: res.code });
   return {
     timingsMs,
+    decidedAhead,
     shard,
-    timeMs: nowMs,
-    batchSeq: batchSeq === null ? null : batchSeq.toString(),
-    outcomes: r.outcomes.map((o, i) => ({ id: items[i].id, type: items[i].type, status: o.status, ...(o.status === 'rejected' ? { code: o.code } : {}) })),
+    timeMs: d.nowMs,
+    batchSeq: d.header === null ? null : d.header.seq.toString(),
+    outcomes: r.outcomes.map((out, i) => ({ id: items[i].id, type: items[i].type, status: out.status, ...(out.status === 'rejected' ? { code: out.code } : {}) })),
     messages,
   };
+}
+
+/** Under the head lock: reads what the batch needs that is not held in memory, then decides it. */
+async function prefetchAndDecide(tx: Queryable, ctx: ShardContext, jobItems: readonly AnyJobItem[], items: SettlementItem[], nowMs: number, head: ShardHead, lookUpRecorded: boolean): Promise<{ d: Decision; read: WalletState[] }> {
+  const { shard } = ctx;
+  const origins = items.filter((i): i is OriginItem => i.type === 'origin');
+  const creditIds = items.filter((i) => i.type === 'credit').map((i) => i.id);
+  const resultIds = items.filter((i) => i.type === 'credit_result').map((i) => i.id);
+  const flightRows = resultIds.length
+    ? await tx<{ id: string; kind: string; payer_wallet_id: string; payee_wallet_id: string; amount_minor: bigint; settled_at_ms: bigint }[]>`
+        select id, kind, payer_wallet_id, payee_wallet_id, amount_minor, settled_at_ms from transfers where id = any(${resultIds}) and shard = ${shard} and status = 'in_flight'`
+    : [];
+  const inFlight = new Map<string, InFlightTransfer>(
+    flightRows.map((t) => [t.id, { payerWalletId: t.payer_wallet_id, amountMinor: t.amount_minor, countedAsPayment: t.kind === 'transfer' && !t.payee_wallet_id.startsWith('t_'), debitDay: dayOf(Number(t.settled_at_ms)) }]),
+  );
+  const wallets = new Map<string, WalletState>();
+  const missing: string[] = [];
+  for (const id of walletIdsOf(items, inFlight)) {
+    const held = ctx.wallets?.get(id);
+    if (held) wallets.set(id, held);
+    else missing.push(id);
+  }
+  const read = await readWallets(tx, shard, missing);
+  for (const w of read) wallets.set(w.id, w);
+  const existing = lookUpRecorded && origins.length ? await tx<{ id: string }[]>`select id from transfers where id = any(${origins.map((i) => i.id)})` : [];
+  const withNonce = lookUpRecorded ? origins.filter((i) => i.nonce !== null) : [];
+  const nonceRows = withNonce.length
+    ? await tx<{ payer_wallet_id: string; nonce: bigint }[]>`
+        select t.payer_wallet_id, t.nonce from transfers t
+        join unnest(${withNonce.map((i) => i.payerWalletId)}::text[], ${withNonce.map((i) => i.nonce!.toString())}::bigint[]) as u(payer, nonce)
+          on t.payer_wallet_id = u.payer and t.nonce = u.nonce
+        -- The predicate of the partial unique index, so that the lookup uses it.
+        where t.nonce is not null and t.code is distinct from 'nonce_reused'`
+    : [];
+  const creditRows = creditIds.length
+    ? await tx<{ transfer_id: string; status: 'applied' | 'rejected'; code: RejectionCode | null; from_shard: number }[]>`
+        select transfer_id, status, code, from_shard from transfer_legs where leg = 'credit' and transfer_id = any(${creditIds})`
+    : [];
+  const d = decide(ctx, jobItems, items, nowMs, head, {
+    wallets,
+    recordedIds: new Set(existing.map((e) => e.id)),
+    usedNonces: new Set(nonceRows.map((n) => `${n.payer_wallet_id}:${n.nonce}`)),
+    recordedCredits: new Map(creditRows.map((c) => [c.transfer_id, { status: c.status, code: c.code, fromShard: c.from_shard }])),
+    inFlight,
+  });
+  return { d, read };
+}
+
+/**
+ * Sends a decided batch's writes, pipelined, and resolves once all are done. Any failure fails
+ * the batch; once one fails, Postgres fails the rest ("transaction aborted"), so the cause is the
+ * recorded-before signal if there is one, else the first failure.
+ */
+async function writeDecision(tx: Queryable, ctx: ShardContext, d: Decision, lookUpRecorded: boolean): Promise<void> {
+  const { shard } = ctx;
+  const { r, nowMs, rows } = d;
+  const writes: Array<Promise<unknown>> = [];
+  if (d.header) {
+    const batchSeq = d.header.seq.toString();
+    if (rows.transfers) {
+      const t = rows.transfers;
+      const inserted = tx`
+        insert into transfers (id, kind, bank_id, payer_wallet_id, payee_wallet_id, amount_minor, nonce, expires_at_ms, memo, signature,
+                               leg_status, status, code, shard, batch_seq, leaf_index, submitted_at_ms, settled_at_ms)
+        select t.id, t.kind, t.bank_id, t.payer, t.payee, t.amount, t.nonce, t.expires, t.memo, decode(t.sig, 'hex'),
+               t.leg_status, case t.leg_status when 'debited' then 'in_flight' else t.leg_status end, t.code,
+               ${shard}, ${batchSeq}::bigint, t.leaf_index, t.submitted, ${nowMs}
+        from unnest(
+          ${t.id}::text[], ${t.kind}::text[], ${t.bank}::text[], ${t.payer}::text[], ${t.payee}::text[], ${t.amount}::bigint[], ${t.nonce}::bigint[],
+          ${t.expires}::bigint[], ${t.memo}::text[], ${t.sig}::text[], ${t.legStatus}::text[], ${t.code}::text[], ${t.leafIndex}::int[], ${t.submitted}::bigint[]
+        ) as t(id, kind, bank_id, payer, payee, amount, nonce, expires, memo, sig, leg_status, code, leaf_index, submitted)`.execute();
+      writes.push(
+        inserted.catch((error: unknown) => {
+          if (!lookUpRecorded && isUniqueViolationOf(error, ['transfers_pkey', 'transfers_payer_nonce'])) throw new RecordedBeforeError('a transfer id or nonce of the batch is recorded already');
+          throw error;
+        }),
+      );
+    }
+    if (rows.legs) {
+      const l = rows.legs;
+      writes.push(tx`
+        insert into transfer_legs (transfer_id, leg, wallet_id, amount_minor, status, code, from_shard, shard, batch_seq, leaf_index, settled_at_ms)
+        select l.id, l.leg, l.wallet, l.amount, l.status, l.code, l.from_shard, ${shard}, ${batchSeq}::bigint, l.leaf_index, ${nowMs}
+        from unnest(${l.id}::text[], ${l.leg}::text[], ${l.wallet}::text[], ${l.amount}::bigint[], ${l.status}::text[], ${l.code}::text[], ${l.fromShard}::int[], ${l.leafIndex}::int[])
+          as l(id, leg, wallet, amount, status, code, from_shard, leaf_index)`.execute());
+    }
+    writes.push(tx`
+      insert into settlement_batches (shard, seq, prev_hash, merkle_root, transfer_count, time_ms, hash, signature)
+      values (${shard}, ${batchSeq}, ${d.header.prevHash}, ${d.header.merkleRoot}, ${d.header.count}, ${nowMs}, ${d.after.hash}, ${d.signature})`.execute());
+    writes.push(
+      tx`
+        update shards set head_seq = ${batchSeq}, head_hash = ${d.after.hash}, wallets_version = ${d.after.walletsVersion.toString()}
+        where shard = ${shard} and head_seq = ${d.basis.seq.toString()}`
+        .execute()
+        .then((moved) => {
+          if (moved.count !== 1) throw new Error(`invariant broken: shard ${shard} head moved during the batch`);
+        }),
+    );
+  } else if (r.changedWallets.size) {
+    writes.push(tx`update shards set wallets_version = ${d.after.walletsVersion.toString()} where shard = ${shard}`.execute());
+  }
+  if (rows.finalized) {
+    const f = rows.finalized;
+    writes.push(
+      tx`
+        update transfers t set status = u.status, code = u.code
+        from unnest(${f.id}::text[], ${f.status}::text[], ${f.code}::text[]) as u(id, status, code)
+        where t.id = u.id and t.status = 'in_flight'`
+        .execute()
+        .then((done) => {
+          if (done.count !== r.finalized.length) throw new Error('invariant broken: an in-flight transfer was finalized twice');
+        }),
+    );
+  }
+  if (rows.wallets) {
+    const w = rows.wallets;
+    writes.push(tx`
+      update wallets w set balance_minor = u.balance, daily_spent_minor = u.spent, daily_spent_day = u.day, in_flight_out_minor = u.in_flight, updated_at = now()
+      from unnest(${w.id}::text[], ${w.balance}::bigint[], ${w.spent}::bigint[], ${w.day}::int[], ${w.inFlight}::bigint[]) as u(id, balance, spent, day, in_flight)
+      where w.id = u.id`.execute());
+  }
+  const failures = (await Promise.allSettled(writes)).flatMap((w) => (w.status === 'rejected' ? [w.reason as unknown] : []));
+  if (failures.length) throw failures.find((e) => e instanceof RecordedBeforeError) ?? failures[0];
 }
 
 /** Credits of this shard's in-flight transfers older than `olderThanMs`, to send again (their answer may have been lost). */

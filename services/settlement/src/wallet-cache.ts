@@ -49,6 +49,11 @@ export class WalletCache {
     return { version: versionInDb, generation: ++this.generation };
   }
 
+  /** Whether the entries are current at this `wallets_version`. */
+  isAt(version: bigint): boolean {
+    return this.version === version;
+  }
+
   get(id: string): WalletState | undefined {
     return this.wallets.get(id);
   }

@@ -1,6 +1,8 @@
 /**
  * One BullMQ worker per shard: a shard's batches are committed one after another, in queue order.
- * While one commits, the next is fetched from the queue and the previous one is marked completed.
+ * While one commits, the next is fetched from the queue and decided on the state the committing
+ * one leaves (written as decided only if nothing else moved the shard head meanwhile), and the
+ * previous one is marked completed.
  * A job whose attestation does not verify fails at once and is never applied.
  *
  * After each commit the worker sends the cross-shard messages the batch produced (credits to
@@ -13,10 +15,10 @@ import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { isUnreachable, type Sql } from '@cbdc/db/connect';
 import { signerFromSeed } from '@cbdc/shared/crypto';
-import { attestJob, openJob, shardQueue, type JobCredit, type JobCreditResult, type JobResult, type SettlementJobData } from '@cbdc/shared/job';
+import { attestJob, openJob, shardQueue, type AnyJobItem, type JobCredit, type JobCreditResult, type JobResult, type SettlementJobData } from '@cbdc/shared/job';
 import { LIMITS } from '@cbdc/shared/limits';
 import { consumerRedis, producerRedis } from '@cbdc/shared/redis';
-import { commitBatch, registerShard, staleCredits, type CommitResult, type ShardContext } from './store.js';
+import { commitBatch, decideAhead, registerShard, staleCredits, type BatchAftermath, type CommitOptions, type CommitResult, type DecidedAhead, type ShardContext } from './store.js';
 import { WalletCache } from './wallet-cache.js';
 
 export interface Logger {
@@ -121,15 +123,23 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
   let closing = false;
 
   type Fetched = { job: Job<SettlementJobData, JobResult>; token: string; payload: NonNullable<ReturnType<typeof openJob>> };
+  /** Jobs settled together, with their items decided ahead if they were. */
+  type Batch = { fetched: Fetched[]; items: AnyJobItem[]; ahead: DecidedAhead | null };
   /** Jobs fetched and not yet completed or failed: their locks are kept while Postgres is away. */
   const held = new Set<Fetched>();
 
-  /** Commits the jobs' items in one transaction; null if the batch failed (its jobs are failed, for BullMQ to retry). */
-  const commitJobs = async (fetched: Fetched[]) => {
-    const items = fetched.flatMap((f) => f.payload.items);
+  /**
+   * Commits the jobs' items in one transaction; null if the batch failed (its jobs are failed, for
+   * BullMQ to retry). `ahead` is the batch decided while the previous one committed; `onDecided`
+   * hears what this one leaves, to decide the next.
+   */
+  const commitJobs = async (batch: Batch, onDecided?: CommitOptions['onDecided']) => {
+    const { fetched, items } = batch;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await withDeadline(commitBatch(o.sql, ctx, items, now()), commitDeadlineMs, () => {
+        // A retry decides afresh: the ahead decision and the next batch's rest on the first attempt.
+        const options: CommitOptions = attempt === 1 ? { ahead: batch.ahead, onDecided } : {};
+        return await withDeadline(commitBatch(o.sql, ctx, items, now(), options), commitDeadlineMs, () => {
           // A transaction that neither commits nor fails (a client connection wedged by a server
           // crash was seen to do this) would stop the shard for good. Postgres rolls back what did
           // not commit, so the safe way on is a new process with new connections.
@@ -167,7 +177,7 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
     );
     for (const f of fetched) held.delete(f);
     const t = result.timingsMs;
-    o.log.info({ shard: o.shard, jobs: fetched.length, batchSeq: result.batchSeq, items: offset, ms: Math.round(performance.now() - started), prefetchMs: Math.round(t.prefetch), decideMs: Math.round(t.decide), writeMs: Math.round(t.write), commitMs: Math.round(t.commit) }, 'batch committed');
+    o.log.info({ shard: o.shard, jobs: fetched.length, batchSeq: result.batchSeq, items: offset, decidedAhead: result.decidedAhead, ms: Math.round(performance.now() - started), lockMs: Math.round(t.lock), decideMs: Math.round(t.decide), writeMs: Math.round(t.write), commitMs: Math.round(t.commit) }, 'batch committed');
   };
 
   /**
@@ -204,26 +214,60 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
     return fetched;
   };
 
-  // A pipeline of three stages: while one batch commits, the next is fetched from the queue and
-  // the one before is marked completed. Commits stay strictly one after another, in queue order.
+  /**
+   * The batch after the committing one, decided on the state the committing one leaves, if its
+   * first jobs are already here: it takes what waits (up to the bounds) and decides it while
+   * Postgres writes and commits the previous batch. Null if no job came before that commit ended
+   * (the loop then takes `next` as usual): a batch's answer never waits for traffic.
+   */
+  const decideNext = async (previous: BatchAftermath, previousDone: Promise<unknown>): Promise<Batch | null> => {
+    const first = await Promise.race([next, previousDone.then(() => null)]);
+    if (!first || first.length === 0 || closing) return null;
+    const fetched = await fetchBatch(first);
+    next = fetchBatch();
+    const items = fetched.flatMap((f) => f.payload.items);
+    try {
+      return { fetched, items, ahead: await decideAhead(o.sql, ctx, items, now(), previous) };
+    } catch (error) {
+      o.log.warn({ shard: o.shard, err: (error as Error).message }, 'could not decide the next batch ahead; it is decided in its own transaction');
+      return { fetched, items, ahead: null };
+    }
+  };
+
+  // A pipeline: while one batch commits, the next is fetched from the queue and decided, and the
+  // one before is marked completed. Commits stay strictly one after another, in queue order.
+  let next: Promise<Fetched[]> = fetchBatch();
   const loop = async () => {
     let completing: Promise<unknown> = Promise.resolve();
-    let next = fetchBatch();
+    let decided: Batch | null = null;
     for (;;) {
-      // What arrived while the last batch committed joins this one, so that prefetching never
-      // makes a job wait a batch longer.
-      const fetched = closing ? await next : await fetchBatch(await next);
-      if (fetched.length === 0) {
-        if (closing) break;
-        next = fetchBatch();
-        continue;
+      let batch: Batch;
+      if (decided) {
+        batch = decided;
+        decided = null;
+      } else {
+        // What arrived while the last batch committed joins this one, so that prefetching never
+        // makes a job wait a batch longer.
+        const fetched = closing ? await next : await fetchBatch(await next);
+        if (fetched.length === 0) {
+          if (closing) break;
+          next = fetchBatch();
+          continue;
+        }
+        next = closing ? Promise.resolve([]) : fetchBatch();
+        batch = { fetched, items: fetched.flatMap((f) => f.payload.items), ahead: null };
       }
-      next = closing ? Promise.resolve([]) : fetchBatch();
       const started = performance.now();
-      const result = await commitJobs(fetched);
+      let following: Promise<Batch | null> = Promise.resolve(null);
+      let commitEnded!: () => void;
+      const commitDone = new Promise<void>((resolve) => (commitEnded = resolve));
+      const result = await commitJobs(batch, (aftermath) => {
+        following = decideNext(aftermath, commitDone);
+      }).finally(() => commitEnded());
+      decided = await following;
       await completing;
       completing = result
-        ? completeJobs(fetched, result, started).catch((error: Error) => o.log.warn({ shard: o.shard, err: error.message }, 'completing a committed batch failed; a redelivery will be answered as duplicates'))
+        ? completeJobs(batch.fetched, result, started).catch((error: Error) => o.log.warn({ shard: o.shard, err: error.message }, 'completing a committed batch failed; a redelivery will be answered as duplicates'))
         : Promise.resolve();
     }
     await completing;
