@@ -121,6 +121,7 @@ async function runPhase(sys: BenchSystem, pop: Population, phase: Phase): Promis
   await drain(sys);
   const cpu = cpuDelta(before, cpuSnapshot(sys.pids));
   const wal = (await walBytes(sys)) - walBefore;
+  log(`  p99 of each second's answers, ms: ${load.p99BySecondMs.join(' ')}`);
   const rate = await settledRate(sys, load.startedAtMs - 1000, load.endedAtMs + 1000);
   return { phase, load, settled: rate.settled, rejected: rate.rejected, settledTps: rate.tps, queueWaitMs: rate.queueWaitMs, walBytesPerTransfer: Math.round(wal / Math.max(rate.settled + rate.rejected, 1)), requestsPerSecond: Math.round(load.requests / ((load.endedAtMs - load.startedAtMs) / 1000)), cpu };
 }

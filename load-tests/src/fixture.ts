@@ -96,6 +96,10 @@ async function waitHealthy(url: string, child: ChildProcess): Promise<void> {
 }
 
 /** Starts a fresh system. */
+function settleEnvOf(env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[0].startsWith('SETTLE_') && e[1] !== undefined));
+}
+
 export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
   const adminUrl = o.adminUrl ?? ADMIN_URL;
   const redisUrl = o.redisUrl ?? REDIS_URL;
@@ -123,7 +127,8 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
   const entries: Record<ServiceName, string> = { issuer: 'services/issuer/src/server.ts', settlement: 'services/settlement/src/server.ts', gateway: 'services/wallet-gateway/src/server.ts' };
   const envs: Record<ServiceName, Record<string, string>> = {
     issuer: { ISSUER_SIGNING_KEY: keys.issuer.toString('hex'), ISSUER_BOOTSTRAP_OPERATORS: `bench:${ed25519PublicKeyOfSeed(keys.operator).toString('hex')}`, PORT: String(issuerPort), ISSUER_DUAL_CONTROL_THRESHOLD_MINOR: '9000000000000000000', ...o.serviceEnv?.issuer },
-    settlement: { SETTLEMENT_SHARD_KEYS: keys.shards.map((k) => k.toString('hex')).join(','), LOG_LEVEL: process.env.BENCH_SETTLEMENT_LOG_LEVEL ?? 'warn', ...o.serviceEnv?.settlement },
+    // SETTLE_* variables of the bench's own environment reach the settlement service, for experiments.
+    settlement: { SETTLEMENT_SHARD_KEYS: keys.shards.map((k) => k.toString('hex')).join(','), LOG_LEVEL: process.env.BENCH_SETTLEMENT_LOG_LEVEL ?? 'warn', ...settleEnvOf(process.env), ...o.serviceEnv?.settlement },
     gateway: { PORT: String(gatewayPort), GATEWAY_PROCESSES: String(o.gatewayProcesses ?? 1), BANK_REQUESTS_PER_SECOND_MAX: '1000000', GATEWAY_TRANSFERS_IN_FLIGHT_MAX: '200000', QUEUE_JOBS_WAITING_MAX: '5000', ...o.serviceEnv?.gateway },
   };
   const spawnService = (service: ServiceName, env: Record<string, string> = {}) => {

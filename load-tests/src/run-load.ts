@@ -29,6 +29,8 @@ export interface LoadResult {
   errors: number;
   timeouts: number;
   latencyMs: { p50: number; p99: number; p999: number; max: number };
+  /** p99 of the answers that came in each second of the run, in order: where in the run the tail is. */
+  p99BySecondMs: number[];
   startedAtMs: number;
   endedAtMs: number;
   status: Record<string, number>;
@@ -45,6 +47,7 @@ function percentile(sorted: number[], q: number): number {
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const lanes = o.rate ? Math.max(1, Math.min(OPEN_MODEL_LANES_MAX, o.rate, o.pool.length)) : 1;
   const latencies: number[] = [];
+  const bySecond: number[][] = [];
   let sent = 0;
   const startedAtMs = Date.now();
 
@@ -73,7 +76,10 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
         },
       ],
     });
-    (instance as unknown as NodeJS.EventEmitter).on('response', (_client: unknown, _status: number, _bytes: number, responseTimeMs: number) => latencies.push(responseTimeMs));
+    (instance as unknown as NodeJS.EventEmitter).on('response', (_client: unknown, _status: number, _bytes: number, responseTimeMs: number) => {
+      latencies.push(responseTimeMs);
+      (bySecond[Math.floor((Date.now() - startedAtMs) / 1000)] ??= []).push(responseTimeMs);
+    });
     return instance;
   };
 
@@ -101,6 +107,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     errors: sum((r) => r.errors),
     timeouts: sum((r) => r.timeouts),
     latencyMs: { p50: round(percentile(latencies, 0.5)), p99: round(percentile(latencies, 0.99)), p999: round(percentile(latencies, 0.999)), max: round(latencies.at(-1) ?? 0) },
+    p99BySecondMs: Array.from(bySecond, (l) => round(percentile((l ?? []).sort((a, b) => a - b), 0.99))),
     startedAtMs,
     endedAtMs: Date.now(),
     status: { '2xx': sum((r) => r['2xx']), '4xx': sum((r) => r['4xx']), '5xx': sum((r) => r['5xx']) },
