@@ -12,6 +12,13 @@ export const LIMITS = {
   settleBatchJobsMax: 200,
   /** Wallets a settlement worker holds in memory between batches (about 300 bytes each). */
   settleWalletsHeldMax: 500_000,
+  /**
+   * Entries kept in a gateway's reply stream and in the stream of cross-shard finals (each entry
+   * one job's outcomes): a gateway this many jobs behind loses answers (its requests answer 202,
+   * and the outcome is read by id). A reply stream nobody writes to for the TTL is removed.
+   */
+  replyStreamEntriesMax: 2000,
+  replyStreamTtlMs: 3_600_000,
   /** How long the gateway holds a micro-batch open for more transfers. */
   batchLingerMs: 2,
   /** Request body size. */

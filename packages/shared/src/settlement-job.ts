@@ -15,6 +15,24 @@ export function shardQueue(prefix: string, shard: number): { name: string; prefi
   return { name: 'settle', prefix: `{${prefix}-s${shard}}` };
 }
 
+/**
+ * Where a gateway process hears the outcomes of its own jobs: a stream of its own (its own hash
+ * tag), so that no gateway reads the answers meant for the others. One entry per committed job,
+ * field `result` holding its JobResult as JSON.
+ */
+export function replyStream(prefix: string, gatewayId: string): string {
+  return `{${prefix}-gw-${gatewayId}}:replies`;
+}
+
+/**
+ * Final outcomes of transfers between shards: they arrive with a credit result at the payer's
+ * shard, in a job no gateway made, so every gateway reads this one stream (its volume is the
+ * cross-shard share of the traffic, not all of it).
+ */
+export function finalsStream(prefix: string): string {
+  return `{${prefix}-finals}:outcomes`;
+}
+
 /** An origin item as it travels in a job (from a gateway): bigints as decimal strings. */
 export interface JobItem {
   type?: 'origin';

@@ -15,7 +15,7 @@ import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { isUnreachable, type Sql } from '@cbdc/db/connect';
 import { signerFromSeed } from '@cbdc/shared/crypto';
-import { attestJob, openJob, shardQueue, type AnyJobItem, type JobCredit, type JobCreditResult, type JobResult, type SettlementJobData } from '@cbdc/shared/job';
+import { attestJob, finalsStream, openJob, replyStream, shardQueue, type AnyJobItem, type JobCredit, type JobCreditResult, type JobResult, type SettlementJobData } from '@cbdc/shared/job';
 import { LIMITS } from '@cbdc/shared/limits';
 import { consumerRedis, producerRedis } from '@cbdc/shared/redis';
 import { commitBatch, decideAhead, registerShard, staleCredits, type BatchAftermath, type CommitOptions, type CommitResult, type DecidedAhead, type ShardContext } from './store.js';
@@ -164,17 +164,42 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
     }
   };
 
-  /** After the commit: cross-shard messages out, then each job completed with its own outcomes. */
+  /**
+   * Tells the waiting gateways: each gateway job's outcomes go to that gateway's own reply stream;
+   * final outcomes of transfers between shards (credit results) go to the stream every gateway
+   * reads. Best effort, like the answer to any request: a lost reply leaves the request to answer
+   * 202 and the outcome to be read by id.
+   */
+  const reply = (fetched: Fetched[], results: JobResult[]) => {
+    const pipeline = producer.pipeline();
+    fetched.forEach((f, i) => {
+      const origins = results[i].outcomes.filter((x) => x.type === 'origin');
+      const finals = results[i].outcomes.filter((x) => x.type === 'credit_result');
+      if (origins.length) {
+        const key = replyStream(o.queuePrefix, f.job.data.gatewayId);
+        pipeline.xadd(key, 'MAXLEN', '~', LIMITS.replyStreamEntriesMax, '*', 'result', JSON.stringify({ ...results[i], outcomes: origins }));
+        pipeline.pexpire(key, LIMITS.replyStreamTtlMs);
+      }
+      if (finals.length) pipeline.xadd(finalsStream(o.queuePrefix), 'MAXLEN', '~', LIMITS.replyStreamEntriesMax, '*', 'result', JSON.stringify({ ...results[i], outcomes: finals }));
+    });
+    return pipeline.exec().catch((error: Error) => o.log.warn({ shard: o.shard, err: error.message }, 'could not send replies to gateways; their requests answer pending'));
+  };
+
+  /** After the commit: cross-shard messages out, replies to gateways, then each job completed with its own outcomes. */
   const completeJobs = async (fetched: Fetched[], result: CommitResult, started: number) => {
     await send(result.messages);
     let offset = 0;
-    await Promise.all(
-      fetched.map((f) => {
-        const outcomes = result.outcomes.slice(offset, offset + f.payload.items.length);
-        offset += f.payload.items.length;
-        return f.job.moveToCompleted({ shard: result.shard, batchSeq: result.batchSeq, timeMs: result.timeMs, outcomes }, f.token, false).catch((error: Error) => o.log.warn({ shard: o.shard, jobId: f.job.id, err: error.message }, 'could not mark a committed job completed; a redelivery will be answered as duplicates'));
-      }),
-    );
+    const results = fetched.map((f): JobResult => {
+      const outcomes = result.outcomes.slice(offset, offset + f.payload.items.length);
+      offset += f.payload.items.length;
+      return { shard: result.shard, batchSeq: result.batchSeq, timeMs: result.timeMs, outcomes };
+    });
+    await Promise.all([
+      reply(fetched, results),
+      ...fetched.map((f, i) =>
+        f.job.moveToCompleted(results[i], f.token, false).catch((error: Error) => o.log.warn({ shard: o.shard, jobId: f.job.id, err: error.message }, 'could not mark a committed job completed; a redelivery will be answered as duplicates')),
+      ),
+    ]);
     for (const f of fetched) held.delete(f);
     const t = result.timingsMs;
     o.log.info({ shard: o.shard, jobs: fetched.length, batchSeq: result.batchSeq, items: offset, decidedAhead: result.decidedAhead, ms: Math.round(performance.now() - started), lockMs: Math.round(t.lock), decideMs: Math.round(t.decide), writeMs: Math.round(t.write), commitMs: Math.round(t.commit) }, 'batch committed');

@@ -21,7 +21,9 @@ async function serve(config: GatewayConfig): Promise<void> {
   await assertShardCount(sql, config.shardCount);
   const redis = producerRedis(config.redisUrl);
   redis.on('error', () => {});
-  const settlement = new SettlementClient({ redisUrl: config.redisUrl, queuePrefix: config.queuePrefix, shardCount: config.shardCount, attestationKey: config.attestationKey, gatewayId: config.gatewayId, limits: config.limits });
+  // Each process has an id of its own: its job ids and its reply stream must not be shared.
+  const gatewayId = cluster.isWorker ? `${config.gatewayId}-w${cluster.worker!.id}` : config.gatewayId;
+  const settlement = new SettlementClient({ redisUrl: config.redisUrl, queuePrefix: config.queuePrefix, shardCount: config.shardCount, attestationKey: config.attestationKey, gatewayId, limits: config.limits });
   await settlement.start();
   const app = await buildGatewayApp({ sql, redis, settlement, shardCount: config.shardCount, limits: config.limits, queuePrefix: config.queuePrefix, logger: { level: config.logLevel, name: 'wallet-gateway' } });
   await app.listen({ host: config.host, port: config.port });

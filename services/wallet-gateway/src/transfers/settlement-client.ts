@@ -1,14 +1,17 @@
 /**
  * The gateway's side of the queue: groups verified items into one micro-batch per shard
  * (flushed when full or after a short linger), adds each as one attested BullMQ job, and hands
- * outcomes back to the requests waiting for them as jobs complete.
+ * outcomes back to the requests waiting for them as the workers reply: on this process's own
+ * reply stream for its jobs, and on the shared stream of cross-shard finals (see
+ * @cbdc/shared/job). No process reads the answers to another's jobs, so adding gateway
+ * processes does not add work to each.
  *
  * Redis holds only in-flight work. If a job is lost, its requests time out as "pending" and the
  * bank resubmits the same signed transfer; settlement deduplicates by id in Postgres.
  */
-import { Queue, QueueEvents } from 'bullmq';
+import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { attestJob, shardQueue, type JobItem, type JobOutcome, type JobResult, type SettlementJobData } from '@cbdc/shared/job';
+import { attestJob, finalsStream, replyStream, shardQueue, type JobItem, type JobOutcome, type JobResult, type SettlementJobData } from '@cbdc/shared/job';
 import { consumerRedis, producerRedis } from '@cbdc/shared/redis';
 import type { Limits } from '@cbdc/shared/limits';
 import { ApiError } from '@cbdc/shared/problem';
@@ -32,8 +35,6 @@ function deferred<T>(): Deferred<T> {
 
 interface ShardLane {
   queue: Queue<SettlementJobData, JobResult>;
-  events: QueueEvents;
-  eventsConnection: Redis;
   buffer: JobItem[];
   flushed: Deferred<void>;
   timer: NodeJS.Timeout | null;
@@ -68,6 +69,9 @@ export class SettlementClient {
   private pollTimer: NodeJS.Timeout | null = null;
   private redisHealthy = true;
   private inFlightCount = 0;
+  private closing = false;
+  /** One blocking reader per reply stream (each on its own connection: the streams live in different slots). */
+  private readonly readers: Array<{ connection: Redis; done: Promise<void> }> = [];
 
   constructor(private readonly o: SettlementClientOptions) {
     this.producer = producerRedis(o.redisUrl);
@@ -86,15 +90,10 @@ export class SettlementClient {
     for (let shard = 0; shard < this.o.shardCount; shard++) {
       const q = shardQueue(this.o.queuePrefix, shard);
       const queue = new Queue<SettlementJobData, JobResult>(q.name, { connection: this.producer, prefix: q.prefix });
-      const eventsConnection = consumerRedis(this.o.redisUrl);
-      eventsConnection.on('error', (error) => this.o.onError?.(error));
-      const events = new QueueEvents(q.name, { connection: eventsConnection, prefix: q.prefix });
-      events.on('completed', ({ returnvalue }) => this.onCompleted(returnvalue as unknown));
-      events.on('error', (error) => this.o.onError?.(error));
       await queue.waitUntilReady();
-      await events.waitUntilReady();
-      this.lanes.push({ queue, events, eventsConnection, buffer: [], flushed: deferred<void>(), timer: null, jobsWaiting: 0 });
+      this.lanes.push({ queue, buffer: [], flushed: deferred<void>(), timer: null, jobsWaiting: 0 });
     }
+    for (const key of [replyStream(this.o.queuePrefix, this.o.gatewayId), finalsStream(this.o.queuePrefix)]) await this.startReader(key);
     this.pollTimer = setInterval(() => void this.pollDepth(), 200);
     this.pollTimer.unref();
   }
@@ -174,8 +173,38 @@ export class SettlementClient {
       );
   }
 
-  private onCompleted(returnvalue: unknown): void {
-    const result = (typeof returnvalue === 'string' ? JSON.parse(returnvalue) : returnvalue) as JobResult | null;
+  /**
+   * Reads a reply stream from its current end, blocking, until close. Entries written while Redis
+   * was unreachable to this reader are read once it is back (from the last id seen); a read that
+   * fails is retried after a pause.
+   */
+  private async startReader(key: string): Promise<void> {
+    const connection = consumerRedis(this.o.redisUrl);
+    connection.on('error', (error) => this.o.onError?.(error));
+    const [last] = await connection.xrevrange(key, '+', '-', 'COUNT', 1);
+    let lastId = last ? last[0] : '0-0';
+    const done = (async () => {
+      while (!this.closing) {
+        try {
+          const read = await connection.xread('COUNT', 100, 'BLOCK', 1000, 'STREAMS', key, lastId);
+          for (const [, entries] of read ?? []) {
+            for (const [id, fields] of entries) {
+              lastId = id;
+              const at = fields.indexOf('result');
+              if (at >= 0) this.onCompleted(JSON.parse(fields[at + 1]) as JobResult);
+            }
+          }
+        } catch (error) {
+          if (this.closing) break;
+          this.o.onError?.(error as Error);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
+    })();
+    this.readers.push({ connection, done });
+  }
+
+  private onCompleted(result: JobResult): void {
     if (!result?.outcomes) return;
     for (const outcome of result.outcomes) {
       // Only a final answer releases a waiting request: a debit in flight to another shard is
@@ -204,13 +233,12 @@ export class SettlementClient {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     if (this.pollTimer) clearInterval(this.pollTimer);
     for (let shard = 0; shard < this.lanes.length; shard++) this.flush(shard);
-    for (const lane of this.lanes) {
-      await lane.events.close().catch(() => {});
-      await lane.queue.close().catch(() => {});
-      lane.eventsConnection.disconnect();
-    }
+    for (const lane of this.lanes) await lane.queue.close().catch(() => {});
+    for (const reader of this.readers) reader.connection.disconnect();
+    await Promise.all(this.readers.map((r) => r.done));
     this.producer.disconnect();
   }
 }
