@@ -93,6 +93,17 @@ export interface JobOutcome {
   code?: RejectionCode;
 }
 
+/**
+ * What a completed job keeps in the queue: where it was committed and how many items it held
+ * (its outcomes went to the gateway's reply stream, and are in Postgres).
+ */
+export interface JobSummary {
+  shard: number;
+  batchSeq: string | null;
+  timeMs: number;
+  items: number;
+}
+
 export interface JobResult {
   shard: number;
   batchSeq: string | null;

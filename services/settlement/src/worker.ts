@@ -15,7 +15,7 @@ import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { isUnreachable, type Sql } from '@cbdc/db/connect';
 import { signerFromSeed } from '@cbdc/shared/crypto';
-import { attestJob, finalsStream, openJob, replyStream, shardQueue, type AnyJobItem, type JobCredit, type JobCreditResult, type JobResult, type SettlementJobData } from '@cbdc/shared/job';
+import { attestJob, finalsStream, openJob, replyStream, shardQueue, type AnyJobItem, type JobCredit, type JobCreditResult, type JobResult, type JobSummary, type SettlementJobData } from '@cbdc/shared/job';
 import { LIMITS } from '@cbdc/shared/limits';
 import { consumerRedis, producerRedis } from '@cbdc/shared/redis';
 import { commitBatch, decideAhead, registerShard, staleCredits, type BatchAftermath, type CommitOptions, type CommitResult, type DecidedAhead, type ShardContext } from './store.js';
@@ -70,7 +70,7 @@ async function withDeadline<T>(p: Promise<T>, ms: number, onLate: () => void): P
 }
 
 export interface ShardWorker {
-  worker: Worker<SettlementJobData, JobResult>;
+  worker: Worker<SettlementJobData, JobSummary>;
   close(): Promise<void>;
 }
 
@@ -87,12 +87,12 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
   // Producers for messages to other shards: fail fast; the sweeper covers what could not be sent.
   const producer: Redis = producerRedis(o.redisUrl);
   producer.on('error', () => {});
-  const outboxes = new Map<number, Queue<SettlementJobData, JobResult>>();
+  const outboxes = new Map<number, Queue<SettlementJobData, JobSummary>>();
   const outbox = (to: number) => {
     let q = outboxes.get(to);
     if (!q) {
       const target = shardQueue(o.queuePrefix, to);
-      q = new Queue<SettlementJobData, JobResult>(target.name, { connection: producer, prefix: target.prefix });
+      q = new Queue<SettlementJobData, JobSummary>(target.name, { connection: producer, prefix: target.prefix });
       outboxes.set(to, q);
     }
     return q;
@@ -112,7 +112,7 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
   // transaction: under load the batch grows with the backlog, and a commit's fixed cost (the
   // fsync, the chain link) is shared by more transfers. Each job still completes on its own
   // with its own outcomes, and fails on its own (to be retried by BullMQ) if the commit fails.
-  const worker = new Worker<SettlementJobData, JobResult>(queue.name, null, { connection, prefix: queue.prefix, lockDuration: o.lockDurationMs, stalledInterval: Math.min(30_000, o.lockDurationMs), autorun: false, drainDelay: 1 });
+  const worker = new Worker<SettlementJobData, JobSummary>(queue.name, null, { connection, prefix: queue.prefix, lockDuration: o.lockDurationMs, stalledInterval: Math.min(30_000, o.lockDurationMs), autorun: false, drainDelay: 1 });
   worker.on('error', (error) => o.log.warn({ shard: o.shard, err: error.message }, 'worker error'));
   void worker.startStalledCheckTimer();
   const itemsMax = o.batchItemsMax ?? LIMITS.settleBatchTransfersMax;
@@ -122,7 +122,7 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
   const commitDeadlineMs = o.commitDeadlineMs ?? 30_000;
   let closing = false;
 
-  type Fetched = { job: Job<SettlementJobData, JobResult>; token: string; payload: NonNullable<ReturnType<typeof openJob>> };
+  type Fetched = { job: Job<SettlementJobData, JobSummary>; token: string; payload: NonNullable<ReturnType<typeof openJob>> };
   /** Jobs settled together, with their items decided ahead if they were. */
   type Batch = { fetched: Fetched[]; items: AnyJobItem[]; ahead: DecidedAhead | null };
   /** Jobs fetched and not yet completed or failed: their locks are kept while Postgres is away. */
@@ -197,7 +197,7 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
     await Promise.all([
       reply(fetched, results),
       ...fetched.map((f, i) =>
-        f.job.moveToCompleted(results[i], f.token, false).catch((error: Error) => o.log.warn({ shard: o.shard, jobId: f.job.id, err: error.message }, 'could not mark a committed job completed; a redelivery will be answered as duplicates')),
+        f.job.moveToCompleted({ shard: result.shard, batchSeq: result.batchSeq, timeMs: result.timeMs, items: f.payload.items.length }, f.token, false).catch((error: Error) => o.log.warn({ shard: o.shard, jobId: f.job.id, err: error.message }, 'could not mark a committed job completed; a redelivery will be answered as duplicates')),
       ),
     ]);
     for (const f of fetched) held.delete(f);

@@ -11,7 +11,7 @@
  */
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { attestJob, finalsStream, replyStream, shardQueue, type JobItem, type JobOutcome, type JobResult, type SettlementJobData } from '@cbdc/shared/job';
+import { attestJob, finalsStream, replyStream, shardQueue, type JobItem, type JobOutcome, type JobResult, type JobSummary, type SettlementJobData } from '@cbdc/shared/job';
 import { consumerRedis, producerRedis } from '@cbdc/shared/redis';
 import type { Limits } from '@cbdc/shared/limits';
 import { ApiError } from '@cbdc/shared/problem';
@@ -34,7 +34,7 @@ function deferred<T>(): Deferred<T> {
 }
 
 interface ShardLane {
-  queue: Queue<SettlementJobData, JobResult>;
+  queue: Queue<SettlementJobData, JobSummary>;
   buffer: JobItem[];
   flushed: Deferred<void>;
   timer: NodeJS.Timeout | null;
@@ -89,7 +89,7 @@ export class SettlementClient {
     });
     for (let shard = 0; shard < this.o.shardCount; shard++) {
       const q = shardQueue(this.o.queuePrefix, shard);
-      const queue = new Queue<SettlementJobData, JobResult>(q.name, { connection: this.producer, prefix: q.prefix });
+      const queue = new Queue<SettlementJobData, JobSummary>(q.name, { connection: this.producer, prefix: q.prefix });
       await queue.waitUntilReady();
       this.lanes.push({ queue, buffer: [], flushed: deferred<void>(), timer: null, jobsWaiting: 0 });
     }
