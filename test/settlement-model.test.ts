@@ -274,6 +274,12 @@ class ReuseNonceCmd implements Cmd {
     const spent = m.recorded.filter((x) => x.item.kind === 'transfer' && x.code !== 'nonce_reused' && x.code !== 'payer_not_found');
     const { item: before } = spent[this.pick % spent.length];
     const item = transferItem(m, before.bankId, before.payerWalletId, before.payeeWalletId, BigInt(before.amountMinor) + this.amount, BigInt(before.nonce!));
+    if (m.recorded.some((x) => x.item.id === item.id)) {
+      // The same reuse made before (same pick, amount and clock): the same signed transfer, a duplicate.
+      expect(await settle(r.db.sql, r, m, [item])).toMatchObject([{ status: 'duplicate' }]);
+      seen.duplicates++;
+      return checkAgainstModel(m, r);
+    }
     expect(predict(m, item)).toEqual({ status: 'rejected', code: 'nonce_reused' });
     expect(await settle(r.db.sql, r, m, [item])).toMatchObject([{ status: 'rejected', code: 'nonce_reused' }]);
     apply(m, item, { status: 'rejected', code: 'nonce_reused' });
@@ -367,6 +373,8 @@ class AheadCmd implements Cmd {
     readonly between: 'nothing' | 'freeze' | 'crash',
     readonly target: number,
     readonly afterMs: number,
+    /** The first batch also carries an item recorded before: its optimistic attempt fails on the unique index and it is decided again. */
+    readonly replay: number | null,
   ) {}
   check = () => true;
   async run(m: Model, r: Real) {
@@ -375,17 +383,20 @@ class AheadCmd implements Cmd {
         const payer = m.wallets.get(m.customers[p.from])!;
         return transferItem(m, payer.bankId, payer.id, m.customers[p.to], p.amount, m.nextNonce++);
       });
-    const firstItems = build(this.first);
+    const fresh = build(this.first);
     const secondItems = build(this.second);
-    if (firstItems.length === 0 || secondItems.length === 0) return;
+    if (fresh.length === 0 || secondItems.length === 0) return;
+    const replayed = this.replay !== null && m.recorded.length > 0 ? m.recorded[this.replay % m.recorded.length].item : null;
+    const firstItems = replayed ? [...fresh, replayed] : fresh;
     const firstPredictions = (() => {
       const shadow = structuredClone(m);
-      return firstItems.map((item) => {
+      return fresh.map((item) => {
         const p = predict(shadow, item);
         apply(shadow, item, p);
         return p;
       });
     })();
+    const firstExpected = [...firstPredictions.map((p) => (p.status === 'settled' ? { status: 'settled' } : { status: 'rejected', code: p.code })), ...(replayed ? [{ status: 'duplicate' }] : [])];
 
     const conn = this.between === 'crash' ? connectPostgres(r.db.url, { max: 1, applicationName: 'cbdc-model-crash' }) : r.db.sql;
     await conn`select 1`;
@@ -399,13 +410,12 @@ class AheadCmd implements Cmd {
       await conn.end({ timeout: 0 });
     }
     const firstOutcomes = await attempt;
-    const [{ n }] = await r.db.sql<{ n: number }[]>`select count(*)::int as n from transfers where id = any(${firstItems.map((i) => i.id)})`;
-    const firstCommitted = n === firstItems.length;
-    expect([0, firstItems.length]).toContain(n);
-    if (this.between !== 'crash') {
-      expect(firstOutcomes).toMatchObject(firstPredictions.map((p) => (p.status === 'settled' ? { status: 'settled' } : { status: 'rejected', code: p.code })));
-    }
-    if (firstCommitted) firstItems.forEach((item, i) => apply(m, item, firstPredictions[i]));
+    const [{ n }] = await r.db.sql<{ n: number }[]>`select count(*)::int as n from transfers where id = any(${fresh.map((i) => i.id)})`;
+    const firstCommitted = n === fresh.length;
+    expect([0, fresh.length]).toContain(n);
+    if (this.between !== 'crash') expect(firstOutcomes).toMatchObject(firstExpected);
+    if (firstCommitted) fresh.forEach((item, i) => apply(m, item, firstPredictions[i]));
+    if (replayed) seen.duplicates++;
 
     if (this.between === 'freeze') {
       const w = m.wallets.get(m.customers[this.target])!;
@@ -428,28 +438,30 @@ class AheadCmd implements Cmd {
       if (second.decidedAhead) seen.aheadWritten++;
       else seen.aheadRedecided++;
     }
-    // Written as decided ahead exactly when the first batch committed and nothing else moved the head since.
-    if (decided && firstCommitted && this.between !== 'freeze') expect(second.decidedAhead).toBe(true);
-    if (!firstCommitted || this.between === 'freeze') expect(second.decidedAhead).toBe(false);
+    // Written as decided ahead exactly when the first batch committed as it was first decided (not
+    // decided again after hitting a recorded item) and nothing else moved the head since.
+    if (decided && firstCommitted && this.between !== 'freeze' && !replayed) expect(second.decidedAhead).toBe(true);
+    if (!firstCommitted || this.between === 'freeze' || replayed) expect(second.decidedAhead).toBe(false);
 
     if (this.between === 'crash') {
       // The first batch's job, delivered again: duplicates if it had committed, else decided now.
       const again = await settle(r.db.sql, r, m, firstItems);
       if (firstCommitted) expect(again).toMatchObject(firstItems.map(() => ({ status: 'duplicate' })));
       else {
-        expect(again).toMatchObject(
-          firstItems.map((item) => {
+        expect(again).toMatchObject([
+          ...fresh.map((item) => {
             const p = predict(m, item);
             apply(m, item, p);
             return p.status === 'settled' ? { status: 'settled' } : { status: 'rejected', code: p.code };
           }),
-        );
+          ...(replayed ? [{ status: 'duplicate' }] : []),
+        ]);
       }
     }
     await checkAgainstModel(m, r);
   }
   toString = () =>
-    `ahead(${this.first.map((p) => `${p.from}->${p.to}:${p.amount}`).join(', ')} | ${this.between === 'freeze' ? `toggleFreeze(${this.target})` : this.between === 'crash' ? `crash after ${this.afterMs} ms` : 'nothing'} | ${this.second.map((p) => `${p.from}->${p.to}:${p.amount}`).join(', ')})`;
+    `ahead(${this.first.map((p) => `${p.from}->${p.to}:${p.amount}`).join(', ')}${this.replay === null ? '' : `, retry(#${this.replay})`} | ${this.between === 'freeze' ? `toggleFreeze(${this.target})` : this.between === 'crash' ? `crash after ${this.afterMs} ms` : 'nothing'} | ${this.second.map((p) => `${p.from}->${p.to}:${p.amount}`).join(', ')})`;
 }
 
 // ---- Arbitraries ----------------------------------------------------------------------------
@@ -476,8 +488,9 @@ const commands = [
       fc.constantFrom('nothing' as const, 'freeze' as const, 'crash' as const),
       customer,
       fc.integer({ min: 0, max: 12 }),
+      fc.oneof({ arbitrary: fc.constant(null), weight: 3 }, { arbitrary: fc.nat(), weight: 1 }),
     )
-    .map(([a, b, between, target, ms]) => new AheadCmd(a, b, between, target, ms)),
+    .map(([a, b, between, target, ms, replay]) => new AheadCmd(a, b, between, target, ms, replay)),
 ];
 
 // ---- The property ---------------------------------------------------------------------------
