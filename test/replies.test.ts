@@ -1,12 +1,14 @@
 /**
  * How outcomes reach the gateways: each gateway process hears the answers to its own jobs on a
- * reply stream of its own, and none of another's; the final outcome of a transfer between shards
- * comes on the stream every gateway reads.
+ * reply stream of its own, and none of another's, including the final outcome of a transfer
+ * between shards (the gateway's id goes with the credit and back); only the result of a credit the
+ * sweeper sent again, which has lost that id, comes on the stream every gateway reads.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newCustomerKey, signTransfer, type BankClient } from '@cbdc/client';
-import { producerRedis } from '@cbdc/shared/redis';
-import { finalsStream, replyStream } from '@cbdc/shared/job';
+import { Queue } from 'bullmq';
+import { consumerRedis, producerRedis } from '@cbdc/shared/redis';
+import { finalsStream, replyStream, shardQueue } from '@cbdc/shared/job';
 import { shardOf } from '@cbdc/shared/ids';
 import { LIMITS } from '@cbdc/shared/limits';
 import { SettlementClient } from '@cbdc/wallet-gateway/settlement-client';
@@ -51,11 +53,33 @@ describe('replies to gateways', () => {
     expect(await redis.pttl(replyStream(sys.queuePrefix, 'test-gw'))).toBeGreaterThan(0);
   });
 
-  it('answers a transfer between shards with its final outcome, from the shared stream', async () => {
-    const before = await redis.xlen(finalsStream(sys.queuePrefix));
+  it('answers a transfer between shards with its final outcome on the gateway\'s own stream: its id goes with the credit and back', async () => {
+    const finalsBefore = await redis.xlen(finalsStream(sys.queuePrefix));
+    const ownBefore = await redis.xlen(replyStream(sys.queuePrefix, 'test-gw'));
     const { wire } = signTransfer({ payerWalletId: byShard[0][0], payeeWalletId: byShard[1][0], amountMinor: 7n }, key.privateKey);
     expect((await bank.transfer(wire)).body).toMatchObject({ status: 'settled' });
-    expect(await redis.xlen(finalsStream(sys.queuePrefix))).toBeGreaterThan(before);
+    // The debit's answer (in flight) and the final one.
+    expect(await redis.xlen(replyStream(sys.queuePrefix, 'test-gw'))).toBeGreaterThanOrEqual(ownBefore + 2);
+    expect(await redis.xlen(finalsStream(sys.queuePrefix))).toBe(finalsBefore);
+    expect(await redis.xlen(replyStream(sys.queuePrefix, 'other-gw'))).toBe(0);
+  });
+
+  it('sends the final outcome of a credit sent again by the sweeper (which has lost the gateway\'s id) to every gateway', async () => {
+    const before = await redis.xlen(finalsStream(sys.queuePrefix));
+    await sys.workers[1].close();
+    const { id, wire } = signTransfer({ payerWalletId: byShard[0][1], payeeWalletId: byShard[1][1], amountMinor: 3n }, key.privateKey);
+    expect((await bank.transfer(wire, true)).status).toBe(202);
+    await expect.poll(async () => (await sys.operators.alice.supply()).inFlightMinor, { timeout: 10_000 }).toBe('3');
+    // Redis loses shard 1's queue, the credit with it; the payer's shard sends it again.
+    const q = shardQueue(sys.queuePrefix, 1);
+    const connection = consumerRedis(REDIS_URL);
+    const queue = new Queue(q.name, { connection, prefix: q.prefix });
+    await queue.obliterate({ force: true });
+    await queue.close();
+    connection.disconnect();
+    await sys.restartWorkers();
+    await expect.poll(async () => (await bank.getTransfer(id)).status, { timeout: 15_000 }).toBe('settled');
+    await expect.poll(async () => redis.xlen(finalsStream(sys.queuePrefix)), { timeout: 5_000 }).toBeGreaterThan(before);
     expect(await redis.xlen(replyStream(sys.queuePrefix, 'other-gw'))).toBe(0);
   });
 });

@@ -25,9 +25,10 @@ export function replyStream(prefix: string, gatewayId: string): string {
 }
 
 /**
- * Final outcomes of transfers between shards: they arrive with a credit result at the payer's
- * shard, in a job no gateway made, so every gateway reads this one stream (its volume is the
- * cross-shard share of the traffic, not all of it).
+ * Final outcomes of transfers between shards whose waiting gateway is not known: they arrive with
+ * a credit result at the payer's shard, in a job no gateway made. The gateway's id normally travels
+ * with the credit and back (its result then goes to that gateway's reply stream); a credit sent
+ * again by the sweeper has lost it, and its result comes here, where every gateway reads it.
  */
 export function finalsStream(prefix: string): string {
   return `{${prefix}-finals}:outcomes`;
@@ -58,6 +59,8 @@ export interface JobCredit {
   payeeWalletId: string;
   amountMinor: string;
   fromShard: number;
+  /** The gateway waiting for the transfer's final outcome, carried there and back (absent on a resend by the sweeper). */
+  replyTo?: string;
 }
 
 /** The answer to a credit, sent back to the payer's shard. */
@@ -66,6 +69,8 @@ export interface JobCreditResult {
   id: string;
   status: 'applied' | 'rejected';
   code: RejectionCode | null;
+  /** The credit's `replyTo`, sent back with its result. */
+  replyTo?: string;
 }
 
 export type AnyJobItem = JobItem | JobCredit | JobCreditResult;

@@ -15,7 +15,7 @@ import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { isUnreachable, type Sql } from '@cbdc/db/connect';
 import { signerFromSeed } from '@cbdc/shared/crypto';
-import { attestJob, finalsStream, openJob, replyStream, shardQueue, type AnyJobItem, type JobCredit, type JobCreditResult, type JobResult, type JobSummary, type SettlementJobData } from '@cbdc/shared/job';
+import { attestJob, finalsStream, openJob, replyStream, shardQueue, type AnyJobItem, type JobCredit, type JobCreditResult, type JobOutcome, type JobResult, type JobSummary, type SettlementJobData } from '@cbdc/shared/job';
 import { LIMITS } from '@cbdc/shared/limits';
 import { consumerRedis, producerRedis } from '@cbdc/shared/redis';
 import { commitBatch, decideAhead, registerShard, staleCredits, type BatchAftermath, type CommitOptions, type CommitResult, type DecidedAhead, type ShardContext } from './store.js';
@@ -171,23 +171,57 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
    * 202 and the outcome to be read by id.
    */
   const reply = (fetched: Fetched[], results: JobResult[]) => {
-    const pipeline = producer.pipeline();
+    // Outcomes by the stream they go to: a gateway job's to its gateway; a credit result's to the
+    // gateway it names, or to the shared stream if it names none.
+    const byStream = new Map<string, { result: JobResult; outcomes: JobOutcome[] }[]>();
+    const add = (key: string, result: JobResult, outcome: JobOutcome) => {
+      const list = byStream.get(key) ?? [];
+      const last = list.at(-1);
+      if (last?.result === result) last.outcomes.push(outcome);
+      else list.push({ result, outcomes: [outcome] });
+      byStream.set(key, list);
+    };
     fetched.forEach((f, i) => {
-      const origins = results[i].outcomes.filter((x) => x.type === 'origin');
-      const finals = results[i].outcomes.filter((x) => x.type === 'credit_result');
-      if (origins.length) {
-        const key = replyStream(o.queuePrefix, f.job.data.gatewayId);
-        pipeline.xadd(key, 'MAXLEN', '~', LIMITS.replyStreamEntriesMax, '*', 'result', JSON.stringify({ ...results[i], outcomes: origins }));
-        pipeline.pexpire(key, LIMITS.replyStreamTtlMs);
-      }
-      if (finals.length) pipeline.xadd(finalsStream(o.queuePrefix), 'MAXLEN', '~', LIMITS.replyStreamEntriesMax, '*', 'result', JSON.stringify({ ...results[i], outcomes: finals }));
+      results[i].outcomes.forEach((outcome, j) => {
+        if (outcome.type === 'origin') add(replyStream(o.queuePrefix, f.job.data.gatewayId), results[i], outcome);
+        else if (outcome.type === 'credit_result') {
+          const item = f.payload.items[j] as JobCreditResult;
+          add(item.replyTo ? replyStream(o.queuePrefix, item.replyTo) : finalsStream(o.queuePrefix), results[i], outcome);
+        }
+      });
     });
+    const pipeline = producer.pipeline();
+    for (const [key, entries] of byStream) {
+      for (const { result, outcomes } of entries) pipeline.xadd(key, 'MAXLEN', '~', LIMITS.replyStreamEntriesMax, '*', 'result', JSON.stringify({ ...result, outcomes }));
+      if (key !== finalsStream(o.queuePrefix)) pipeline.pexpire(key, LIMITS.replyStreamTtlMs);
+    }
     return pipeline.exec().catch((error: Error) => o.log.warn({ shard: o.shard, err: error.message }, 'could not send replies to gateways; their requests answer pending'));
+  };
+
+  /**
+   * Cross-shard messages carry the waiting gateway's id: a credit takes the id of the gateway job
+   * its transfer came in, a credit result the id its credit brought.
+   */
+  const withReplyTo = (fetched: Fetched[], messages: CommitResult['messages']) => {
+    const gatewayOf = new Map<string, string>();
+    for (const f of fetched) {
+      for (const item of f.payload.items) {
+        if (item.type === undefined || item.type === 'origin') gatewayOf.set(item.id, f.job.data.gatewayId);
+        else if (item.type === 'credit' && item.replyTo) gatewayOf.set(item.id, item.replyTo);
+      }
+    }
+    for (const list of messages.values()) {
+      for (const m of list) {
+        const replyTo = gatewayOf.get(m.id);
+        if (replyTo) m.replyTo = replyTo;
+      }
+    }
+    return messages;
   };
 
   /** After the commit: cross-shard messages out, replies to gateways, then each job completed with its own outcomes. */
   const completeJobs = async (fetched: Fetched[], result: CommitResult, started: number) => {
-    await send(result.messages);
+    await send(withReplyTo(fetched, result.messages));
     let offset = 0;
     const results = fetched.map((f): JobResult => {
       const outcomes = result.outcomes.slice(offset, offset + f.payload.items.length);
