@@ -6,13 +6,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newCustomerKey, signTransfer, type BankClient } from '@cbdc/client';
-import { Queue } from 'bullmq';
-import { consumerRedis, producerRedis } from '@cbdc/shared/redis';
-import { finalsStream, replyStream, shardQueue } from '@cbdc/shared/job';
+import { producerRedis } from '@cbdc/shared/redis';
+import { finalsStream, replyStream } from '@cbdc/shared/job';
 import { shardOf } from '@cbdc/shared/ids';
 import { LIMITS } from '@cbdc/shared/limits';
 import { SettlementClient } from '@cbdc/wallet-gateway/settlement-client';
-import { REDIS_URL, startTestSystem, type TestSystem } from './support/system.js';
+import { loseShardQueue, REDIS_URL, startTestSystem, type TestSystem } from './support/system.js';
 
 describe('replies to gateways', () => {
   let sys: TestSystem;
@@ -71,12 +70,7 @@ describe('replies to gateways', () => {
     expect((await bank.transfer(wire, true)).status).toBe(202);
     await expect.poll(async () => (await sys.operators.alice.supply()).inFlightMinor, { timeout: 10_000 }).toBe('3');
     // Redis loses shard 1's queue, the credit with it; the payer's shard sends it again.
-    const q = shardQueue(sys.queuePrefix, 1);
-    const connection = consumerRedis(REDIS_URL);
-    const queue = new Queue(q.name, { connection, prefix: q.prefix });
-    await queue.obliterate({ force: true });
-    await queue.close();
-    connection.disconnect();
+    await loseShardQueue(sys.queuePrefix, 1);
     await sys.restartWorkers();
     await expect.poll(async () => (await bank.getTransfer(id)).status, { timeout: 15_000 }).toBe('settled');
     await expect.poll(async () => redis.xlen(finalsStream(sys.queuePrefix)), { timeout: 5_000 }).toBeGreaterThan(before);

@@ -3,13 +3,10 @@
  * payee's, each exactly once; money in flight is visible and counted; a credit that cannot be
  * applied returns to the payer exactly once; lost messages are sent again.
  */
-import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newCustomerKey, signTransfer, verifyReceipt, type BankClient } from '@cbdc/client';
 import { audit } from '@cbdc/db/audit';
-import { shardQueue } from '@cbdc/shared/job';
-import { consumerRedis } from '@cbdc/shared/redis';
-import { startTestSystem, REDIS_URL, type TestSystem } from './support/system.js';
+import { loseShardQueue, startTestSystem, type TestSystem } from './support/system.js';
 
 describe('two shards', () => {
   let sys: TestSystem;
@@ -96,12 +93,7 @@ describe('two shards', () => {
     const res = await pay(from, to, 321n, true);
     await expect.poll(async () => (await sys.operators.alice.supply()).inFlightMinor, { timeout: 10_000 }).toBe('321');
     // Redis loses shard 0's queue, credit included.
-    const q = shardQueue(sys.queuePrefix, 0);
-    const connection = consumerRedis(REDIS_URL);
-    const queue = new Queue(q.name, { connection, prefix: q.prefix });
-    await queue.obliterate({ force: true });
-    await queue.close();
-    connection.disconnect();
+    await loseShardQueue(sys.queuePrefix, 0);
     await sys.restartWorkers();
     await expect.poll(async () => (await bank.getTransfer(res.body.id)).status, { timeout: 15_000 }).toBe('settled');
     expect([await balance(from), await balance(to)]).toEqual([before[0] - 321n, before[1] + 321n]);

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createTestDatabase, type TestDatabase } from '@cbdc/db/testing';
 import { BankClient, OperatorClient, newCustomerKey } from '@cbdc/client';
@@ -15,7 +16,8 @@ import { registerIssuerKey } from '@cbdc/issuer/execute';
 import { startShardWorker, type ShardWorker } from '@cbdc/settlement/worker';
 import { ed25519PublicKeyOfSeed, signerFromSeed } from '@cbdc/shared/crypto';
 import { LIMITS, type Limits } from '@cbdc/shared/limits';
-import { producerRedis } from '@cbdc/shared/redis';
+import { consumerRedis, producerRedis } from '@cbdc/shared/redis';
+import { shardQueue } from '@cbdc/shared/job';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -129,11 +131,21 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
   return system;
 }
 
-/** Deletes every Redis key of a test prefix. */
+/** Redis loses a shard's queue, whatever it held (jobs, credits between shards). */
+export async function loseShardQueue(queuePrefix: string, shard: number): Promise<void> {
+  const q = shardQueue(queuePrefix, shard);
+  const connection = consumerRedis(REDIS_URL);
+  const queue = new Queue(q.name, { connection, prefix: q.prefix });
+  await queue.obliterate({ force: true });
+  await queue.close();
+  connection.disconnect();
+}
+
+/** Deletes every Redis key of a test prefix: shard queues, reply streams, and the rest. */
 export async function deleteKeys(prefix: string): Promise<void> {
   const r = new Redis(REDIS_URL);
   try {
-    for (const pattern of [`{${prefix}-s*`, `${prefix}:*`]) {
+    for (const pattern of [`{${prefix}-*`, `${prefix}:*`]) {
       let cursor = '0';
       do {
         const [next, found] = await r.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
