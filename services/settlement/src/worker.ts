@@ -171,30 +171,27 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
    * 202 and the outcome to be read by id.
    */
   const reply = (fetched: Fetched[], results: JobResult[]) => {
-    // Outcomes by the stream they go to: a gateway job's to its gateway; a credit result's to the
-    // gateway it names, or to the shared stream if it names none.
-    const byStream = new Map<string, { result: JobResult; outcomes: JobOutcome[] }[]>();
-    const add = (key: string, result: JobResult, outcome: JobOutcome) => {
-      const list = byStream.get(key) ?? [];
-      const last = list.at(-1);
-      if (last?.result === result) last.outcomes.push(outcome);
-      else list.push({ result, outcomes: [outcome] });
-      byStream.set(key, list);
-    };
-    fetched.forEach((f, i) => {
-      results[i].outcomes.forEach((outcome, j) => {
-        if (outcome.type === 'origin') add(replyStream(o.queuePrefix, f.job.data.gatewayId), results[i], outcome);
-        else if (outcome.type === 'credit_result') {
-          const item = f.payload.items[j] as JobCreditResult;
-          add(item.replyTo ? replyStream(o.queuePrefix, item.replyTo) : finalsStream(o.queuePrefix), results[i], outcome);
-        }
-      });
-    });
+    const finals = finalsStream(o.queuePrefix);
     const pipeline = producer.pipeline();
-    for (const [key, entries] of byStream) {
-      for (const { result, outcomes } of entries) pipeline.xadd(key, 'MAXLEN', '~', LIMITS.replyStreamEntriesMax, '*', 'result', JSON.stringify({ ...result, outcomes }));
-      if (key !== finalsStream(o.queuePrefix)) pipeline.pexpire(key, LIMITS.replyStreamTtlMs);
-    }
+    const gatewayStreams = new Set<string>();
+    fetched.forEach((f, i) => {
+      // A gateway job's outcomes go to its gateway; a credit result's to the gateway it names, or
+      // to the shared stream if it names none; credits' outcomes to nobody.
+      const byStream = new Map<string, JobOutcome[]>();
+      results[i].outcomes.forEach((outcome, j) => {
+        if (outcome.type === 'credit') return;
+        const to = outcome.type === 'origin' ? f.job.data.gatewayId : (f.payload.items[j] as JobCreditResult).replyTo;
+        const key = to ? replyStream(o.queuePrefix, to) : finals;
+        const list = byStream.get(key);
+        if (list) list.push(outcome);
+        else byStream.set(key, [outcome]);
+      });
+      for (const [key, outcomes] of byStream) {
+        pipeline.xadd(key, 'MAXLEN', '~', LIMITS.replyStreamEntriesMax, '*', 'result', JSON.stringify({ ...results[i], outcomes }));
+        if (key !== finals) gatewayStreams.add(key);
+      }
+    });
+    for (const key of gatewayStreams) pipeline.pexpire(key, LIMITS.replyStreamTtlMs);
     return pipeline.exec().catch((error: Error) => o.log.warn({ shard: o.shard, err: error.message }, 'could not send replies to gateways; their requests answer pending'));
   };
 
@@ -203,6 +200,7 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
    * its transfer came in, a credit result the id its credit brought.
    */
   const withReplyTo = (fetched: Fetched[], messages: CommitResult['messages']) => {
+    if (messages.size === 0) return messages; // one shard, or no transfer crossing: nothing to look up
     const gatewayOf = new Map<string, string>();
     for (const f of fetched) {
       for (const item of f.payload.items) {
