@@ -410,6 +410,13 @@ class AheadCmd implements Cmd {
       await conn.end({ timeout: 0 });
     }
     const firstOutcomes = await attempt;
+    if (this.between === 'crash') {
+      // The client gave up, but its backend may still be committing: wait until it is gone, so that
+      // the first batch has either committed or rolled back before looking.
+      await expect
+        .poll(async () => (await r.db.sql<{ n: number }[]>`select count(*)::int as n from pg_stat_activity where application_name = 'cbdc-model-crash' and datname = current_database()`)[0].n, { timeout: 10_000, interval: 5 })
+        .toBe(0);
+    }
     const [{ n }] = await r.db.sql<{ n: number }[]>`select count(*)::int as n from transfers where id = any(${fresh.map((i) => i.id)})`;
     const firstCommitted = n === fresh.length;
     expect([0, fresh.length]).toContain(n);
