@@ -17,11 +17,12 @@ import { Queue } from 'bullmq';
 import Table from 'cli-table3';
 import { audit } from '@cbdc/db/audit';
 import { encodeTransfer, transferIdOf } from '@cbdc/shared/canonical';
-import { attestJob, shardQueue, type JobItem } from '@cbdc/shared/job';
+import { attestJob, gatewayAttestor, shardQueue, type JobItem } from '@cbdc/shared/job';
+import { signerFromSeed } from '@cbdc/shared/crypto';
 import { consumerRedis } from '@cbdc/shared/redis';
 import { commitLatencyMs, pgbenchTpcb, rawBatchedSqlRate, verifyLimitPerSecond } from './src/baselines.js';
 import { cpuDelta, cpuSnapshot } from './src/cpu.js';
-import { ADMIN_URL, REDIS_URL, seedPopulation, sodiumSign, startBenchSystem, type BenchSystem, type Population } from './src/fixture.js';
+import { ADMIN_URL, BENCH_GATEWAY_KEY_ID, REDIS_URL, seedPopulation, sodiumSign, startBenchSystem, type BenchSystem, type Population } from './src/fixture.js';
 import { buildPool, type Mix } from './src/pool.js';
 import { runLoad, type LoadResult } from './src/run-load.js';
 
@@ -146,7 +147,7 @@ async function settlementOnly(sys: BenchSystem, pop: Population, transfers: numb
     list.push(item);
     byShard.set(payer.shard, list);
   }
-  const jobs = [...byShard].flatMap(([shard, items]) => Array.from({ length: Math.ceil(items.length / batchSize) }, (_, j) => ({ shard, data: attestJob(sys.keys.attestation, 'bench', { shard, items: items.slice(j * batchSize, (j + 1) * batchSize) }) })));
+  const jobs = [...byShard].flatMap(([shard, items]) => Array.from({ length: Math.ceil(items.length / batchSize) }, (_, j) => ({ shard, data: attestJob(signerFromSeed(sys.keys.attestation), gatewayAttestor(BENCH_GATEWAY_KEY_ID), 'bench', { shard, items: items.slice(j * batchSize, (j + 1) * batchSize) }) })));
   const before = cpuSnapshot(sys.pids);
   const start = Date.now();
   log(`settlement-only: ${jobs.length} jobs of up to ${batchSize}`);

@@ -12,8 +12,10 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createTestDatabase } from '@cbdc/db/testing';
 import { encodeTransfer, transferIdOf } from '@cbdc/shared/canonical';
-import { signerFromSeed } from '@cbdc/shared/crypto';
+import { ed25519PublicKeyOfSeed, signerFromSeed } from '@cbdc/shared/crypto';
 import type { JobItem } from '@cbdc/shared/job';
+import { DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
+import { sodiumSecretKeyOfSeed, sodiumSign } from './src/fixture.js';
 import { commitBatch, decideAhead, registerShard, type DecidedAhead } from '../services/settlement/src/store.js';
 import { WalletCache } from '../services/settlement/src/wallet-cache.js';
 
@@ -40,15 +42,19 @@ async function main(): Promise<void> {
   const db = await createTestDatabase();
   try {
     const { sql } = db;
+    // Every wallet shares one customer key here: settlement verifies each transfer's signature, as in service.
+    const customerSeed = randomBytes(32);
+    const customerKey = ed25519PublicKeyOfSeed(customerSeed);
+    const customerSecret = sodiumSecretKeyOfSeed(customerSeed);
     await sql`insert into operators (id, name, public_key) values ('op', 'op', ${randomBytes(32)})`;
     await sql`insert into banks (id, name, public_key, treasury_wallet_id, created_by) values ('bank-a', 'A', ${randomBytes(32)}, 't_bank-a', 'op')`;
     await sql`
       insert into wallets (id, bank_id, shard, kind, tier, public_key, balance_minor)
-      select 'w_' || lpad(to_hex(g), 24, '0'), 'bank-a', 0, 'customer', 'IV', ${randomBytes(32)}, 1000000000 from generate_series(1, ${WALLETS}) g`;
+      select 'w_' || lpad(to_hex(g), 24, '0'), 'bank-a', 0, 'customer', 'IV', ${customerKey}, 1000000000 from generate_series(1, ${WALLETS}) g`;
     await sql`vacuum analyze wallets`;
     const signer = signerFromSeed(randomBytes(32));
     await registerShard(sql, 0, signer);
-    const ctx = { shard: 0, shardCount: 1, signer, wallets: args['no-cache'] ? undefined : new WalletCache(WALLETS * 2) };
+    const ctx = { shard: 0, shardCount: 1, signer, audience: DEFAULT_AUDIENCE, wallets: args['no-cache'] ? undefined : new WalletCache(WALLETS * 2) };
     const walletId = (n: number) => `w_${n.toString(16).padStart(24, '0')}`;
     let nonce = 1n;
     const makeBatch = (): JobItem[] =>
@@ -56,7 +62,7 @@ async function main(): Promise<void> {
         const p = 1 + Math.floor(Math.random() * WALLETS);
         const q = 1 + ((p + Math.floor(Math.random() * (WALLETS - 1))) % WALLETS);
         const intent = { payerWalletId: walletId(p), payeeWalletId: walletId(q), amountMinor: 1n, nonce: nonce++, expiresAtMs: BigInt(Date.now() + 600_000), memo: '' };
-        return { id: transferIdOf(encodeTransfer(intent)), kind: 'transfer', bankId: 'bank-a', payerWalletId: intent.payerWalletId, payeeWalletId: intent.payeeWalletId, amountMinor: '1', nonce: intent.nonce.toString(), expiresAtMs: intent.expiresAtMs.toString(), memo: '', signature: randomBytes(64).toString('hex'), submittedAtMs: Date.now(), payeeShard: 0 } satisfies JobItem;
+        return { id: transferIdOf(encodeTransfer(intent)), kind: 'transfer', bankId: 'bank-a', payerWalletId: intent.payerWalletId, payeeWalletId: intent.payeeWalletId, amountMinor: '1', nonce: intent.nonce.toString(), expiresAtMs: intent.expiresAtMs.toString(), memo: '', signature: sodiumSign(customerSecret, encodeTransfer(intent)).toString('hex'), submittedAtMs: Date.now(), payeeShard: 0 } satisfies JobItem;
       });
     // One warm-up batch (fills the wallet cache, plans, JIT), not measured.
     await commitBatch(sql, ctx, makeBatch(), Date.now());

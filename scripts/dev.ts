@@ -153,15 +153,26 @@ async function main(): Promise<void> {
   const operatorsEnv = Object.entries(keys.operators)
     .map(([id, k]) => `${id}:${ed25519PublicKeyOfSeed(Buffer.from(k, 'hex')).toString('hex')}`)
     .join(',');
+  const gatewayKeys = `dev-gateway:${ed25519PublicKeyOfSeed(Buffer.from(keys.attestation, 'hex')).toString('hex')}`;
   writeFileSync(
     join(DIR, 'services.env'),
-    [`GATEWAY_ATTESTATION_KEY=${keys.attestation}`, `ISSUER_SIGNING_KEY=${keys.issuer}`, `ISSUER_BOOTSTRAP_OPERATORS=${operatorsEnv}`, `SETTLEMENT_SHARDS=${SHARDS}`, `SETTLEMENT_SHARD_KEYS=${keys.shards.slice(0, SHARDS).join(',')}`].join('\n') + '\n',
+    [
+      `GATEWAY_ATTESTATION_KEY=${keys.attestation}`,
+      `GATEWAY_KEY_ID=dev-gateway`,
+      `GATEWAY_ATTESTATION_KEYS=${gatewayKeys}`,
+      `ISSUER_SIGNING_KEY=${keys.issuer}`,
+      `ISSUER_BOOTSTRAP_OPERATORS=${operatorsEnv}`,
+      `SETTLEMENT_SHARDS=${SHARDS}`,
+      `SETTLEMENT_SHARD_KEYS=${keys.shards.slice(0, SHARDS).join(',')}`,
+    ].join('\n') + '\n',
     { mode: 0o600 },
   );
-  const common = { DATABASE_URL, REDIS_URL, SETTLEMENT_SHARDS: String(SHARDS), GATEWAY_ATTESTATION_KEY: keys.attestation, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };
+  // Each service gets only its own secrets: the gateway its attestation key, settlement the
+  // gateway's public key and the shard keys, the issuer its signing key.
+  const common = { DATABASE_URL, REDIS_URL, SETTLEMENT_SHARDS: String(SHARDS), LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };
   startService('issuer', 'services/issuer/src/server.ts', { ...common, ISSUER_SIGNING_KEY: keys.issuer, ISSUER_BOOTSTRAP_OPERATORS: operatorsEnv, PORT: String(ISSUER_PORT) });
-  startService('settlement', 'services/settlement/src/server.ts', { ...common, SETTLEMENT_SHARD_KEYS: keys.shards.slice(0, SHARDS).join(',') });
-  startService('gateway', 'services/wallet-gateway/src/server.ts', { ...common, PORT: String(GATEWAY_PORT) });
+  startService('settlement', 'services/settlement/src/server.ts', { ...common, GATEWAY_ATTESTATION_KEYS: gatewayKeys, SETTLEMENT_SHARD_KEYS: keys.shards.slice(0, SHARDS).join(',') });
+  startService('gateway', 'services/wallet-gateway/src/server.ts', { ...common, GATEWAY_ATTESTATION_KEY: keys.attestation, GATEWAY_KEY_ID: 'dev-gateway', PORT: String(GATEWAY_PORT) });
   process.on('SIGINT', () => stop(0));
   process.on('SIGTERM', () => stop(0));
   const issuerUrl = `http://127.0.0.1:${ISSUER_PORT}`;

@@ -11,7 +11,9 @@ import { finalsStream, replyStream } from '@cbdc/shared/job';
 import { shardOf } from '@cbdc/shared/ids';
 import { LIMITS } from '@cbdc/shared/limits';
 import { SettlementClient } from '@cbdc/wallet-gateway/settlement-client';
-import { loseShardQueue, REDIS_URL, startTestSystem, type TestSystem } from './support/system.js';
+import { shardPublicKeys } from '@cbdc/wallet-gateway/transfers-store';
+import { signerFromSeed } from '@cbdc/shared/crypto';
+import { loseShardQueue, REDIS_URL, startTestSystem, TEST_GATEWAY_KEY_ID, type TestSystem } from './support/system.js';
 
 describe('replies to gateways', () => {
   let sys: TestSystem;
@@ -33,7 +35,7 @@ describe('replies to gateways', () => {
     }
     for (const id of byShard.flat()) await bank.fund(id, 10_000n, `fund-${id}`);
     // A second gateway process on the same queues, submitting nothing.
-    other = new SettlementClient({ redisUrl: REDIS_URL, queuePrefix: sys.queuePrefix, shardCount: 2, attestationKey: sys.keys.attestation, gatewayId: 'other-gw', limits: LIMITS });
+    other = new SettlementClient({ redisUrl: REDIS_URL, queuePrefix: sys.queuePrefix, shardCount: 2, signer: signerFromSeed(sys.keys.attestation), keyId: TEST_GATEWAY_KEY_ID, gatewayId: 'other-gw', limits: LIMITS, loadShardKeys: () => shardPublicKeys(sys.db.sql) });
     await other.start();
   });
   afterAll(async () => {

@@ -25,10 +25,14 @@ import { encodeTransfer, transferIdOf } from '@cbdc/shared/canonical';
 import { ed25519PrivateKey, ed25519PublicKeyOfSeed, ed25519Sign, signerFromSeed, type Signer } from '@cbdc/shared/crypto';
 import type { RejectionCode } from '@cbdc/shared/errors';
 import { fundingIdOf, treasuryWalletId } from '@cbdc/shared/ids';
+import { fundingAuthorityFor } from '@cbdc/shared/funding-authority';
 import type { JobItem } from '@cbdc/shared/job';
+import { DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import { TIER_LIMITS, TIERS, type Tier } from '@cbdc/shared/tiers';
 
 const BANKS = ['bank-a', 'bank-b'] as const;
+/** Each bank's API key seed: its fundings carry its signature. */
+const bankSeeds = new Map<string, Buffer>(BANKS.map((b) => [b, randomBytes(32)]));
 const CUSTOMERS_PER_BANK = 3;
 const DEPOSIT_MINOR = 3_000_000n;
 const DAY_MS = 86_400_000;
@@ -223,7 +227,9 @@ class FundCmd implements Cmd {
   async run(m: Model, r: Real) {
     const wallet = m.wallets.get(m.customers[this.customer])!;
     const key = `fund-${m.fundingKeys++}`;
-    const item: JobItem = { id: fundingIdOf(wallet.bankId, key), kind: 'funding', bankId: wallet.bankId, payerWalletId: treasuryWalletId(wallet.bankId), payeeWalletId: wallet.id, amountMinor: this.amount.toString(), nonce: null, expiresAtMs: null, memo: '', signature: null, submittedAtMs: m.nowMs, payeeShard: 0 };
+    // The bank's own authority, as its signed POST /v1/fundings would carry it.
+    const authority = fundingAuthorityFor({ audience: DEFAULT_AUDIENCE, idempotencyKey: key, walletId: wallet.id, amountMinor: this.amount.toString(), timestampMs: m.nowMs }, (message) => ed25519Sign(ed25519PrivateKey(bankSeeds.get(wallet.bankId)!), message));
+    const item: JobItem = { id: fundingIdOf(wallet.bankId, key), kind: 'funding', bankId: wallet.bankId, payerWalletId: treasuryWalletId(wallet.bankId), payeeWalletId: wallet.id, amountMinor: this.amount.toString(), nonce: null, expiresAtMs: null, memo: '', signature: null, submittedAtMs: m.nowMs, payeeShard: 0, authority };
     const p = predict(m, item);
     expect(await settle(r.db.sql, r, m, [item])).toMatchObject([p.status === 'settled' ? { status: 'settled' } : { status: 'rejected', code: p.code }]);
     apply(m, item, p);
@@ -523,14 +529,14 @@ describe('settlement core with its storage, against a model', () => {
     const issuer = signerFromSeed(issuerSeed);
     // The worker's wallets held in memory, as the service runs: freezes, mints and crashes must
     // leave it no staler than the database.
-    const ctx: ShardContext = { shard: 0, shardCount: 1, signer: signerFromSeed(shardSeed), wallets: new WalletCache(1000) };
+    const ctx: ShardContext = { shard: 0, shardCount: 1, signer: signerFromSeed(shardSeed), audience: DEFAULT_AUDIENCE, wallets: new WalletCache(1000) };
     await registerShard(sql, 0, ctx.signer);
     await registerIssuerKey(sql, issuer);
     await sql`insert into operators (id, name, public_key) values ('op-1', 'Operator', ${ed25519PublicKeyOfSeed(randomBytes(32))})`;
     const model: Model = { nowMs: START_MS, wallets: new Map(), customers: [], freeReserve: new Map(), supply: 0n, recorded: [], usedNonces: new Set(), nextNonce: 1n, fundingKeys: 0 };
     for (const [b, bankId] of BANKS.entries()) {
       const treasury = treasuryWalletId(bankId);
-      await sql`insert into banks (id, name, public_key, treasury_wallet_id, created_by) values (${bankId}, ${bankId}, ${ed25519PublicKeyOfSeed(randomBytes(32))}, ${treasury}, 'op-1')`;
+      await sql`insert into banks (id, name, public_key, treasury_wallet_id, created_by) values (${bankId}, ${bankId}, ${ed25519PublicKeyOfSeed(bankSeeds.get(bankId)!)}, ${treasury}, 'op-1')`;
       await sql`insert into bank_reserves (bank_id, free_minor) values (${bankId}, ${DEPOSIT_MINOR.toString()})`;
       await sql`insert into reserve_entries (bank_id, kind, amount_minor, reference, operator_id) values (${bankId}, 'deposit', ${DEPOSIT_MINOR.toString()}, 'initial', 'op-1')`;
       await sql`insert into wallets (id, bank_id, shard, kind) values (${treasury}, ${bankId}, 0, 'treasury')`;

@@ -6,7 +6,7 @@ const KEY = 'ab'.repeat(32);
 const SERVICES = {
   issuer: { entry: 'services/issuer/src/server.ts', env: { ISSUER_SIGNING_KEY: KEY, PORT: '0' } },
   'wallet-gateway': { entry: 'services/wallet-gateway/src/server.ts', env: { GATEWAY_ATTESTATION_KEY: KEY, PORT: '0' } },
-  settlement: { entry: 'services/settlement/src/server.ts', env: { GATEWAY_ATTESTATION_KEY: KEY, SETTLEMENT_SHARD_KEYS: KEY } },
+  settlement: { entry: 'services/settlement/src/server.ts', env: { GATEWAY_ATTESTATION_KEYS: `gateway:${KEY}`, SETTLEMENT_SHARD_KEYS: KEY } },
 } as const;
 
 function start(name: keyof typeof SERVICES, env: Record<string, string>) {

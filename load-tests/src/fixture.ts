@@ -13,13 +13,18 @@ import postgres from 'postgres';
 import { OperatorClient } from '@cbdc/client';
 import { connectPostgres, type Sql } from '@cbdc/db/connect';
 import { migrate } from '@cbdc/db/migrate';
-import { ed25519PublicKeyOfSeed } from '@cbdc/shared/crypto';
+import { ed25519PublicKeyOfSeed, signerFromSeed } from '@cbdc/shared/crypto';
+import { fundingAuthorityFor } from '@cbdc/shared/funding-authority';
+import { DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import { fundingIdOf, newWalletId, shardOf, treasuryWalletId } from '@cbdc/shared/ids';
-import { attestJob, shardQueue, type JobItem } from '@cbdc/shared/job';
+import { attestJob, gatewayAttestor, shardQueue, type JobItem } from '@cbdc/shared/job';
 import { consumerRedis } from '@cbdc/shared/redis';
 
 export const ADMIN_URL = process.env.DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** The key id the bench's gateway (and its seeding and settlement-only feeders) attests jobs under. */
+export const BENCH_GATEWAY_KEY_ID = 'bench-gateway';
 
 export interface Keys {
   issuer: Buffer;
@@ -119,6 +124,8 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
     QUEUE_PREFIX: queuePrefix,
     SETTLEMENT_SHARDS: String(o.shards),
     GATEWAY_ATTESTATION_KEY: keys.attestation.toString('hex'),
+    GATEWAY_KEY_ID: BENCH_GATEWAY_KEY_ID,
+    GATEWAY_ATTESTATION_KEYS: `${BENCH_GATEWAY_KEY_ID}:${ed25519PublicKeyOfSeed(keys.attestation).toString('hex')}`,
     LOG_LEVEL: 'warn',
     ...o.env,
   };
@@ -297,17 +304,21 @@ export async function seedPopulation(sys: BenchSystem, o: { banks: number; walle
   const queues = Array.from({ length: sys.shardCount }, (_, s) => new Queue(shardQueue(sys.queuePrefix, s).name, { connection, prefix: shardQueue(sys.queuePrefix, s).prefix }));
   const now = Date.now();
   const byShard = new Map<number, JobItem[]>();
+  const bankSecretKeys = new Map(banks.map((id) => [id, sodiumSecretKeyOfSeed(sys.keys.banks.get(id)!)]));
   for (const w of wallets) {
     const treasury = treasuryWalletId(w.bankId);
     const shard = shardOf(treasury, sys.shardCount);
-    const item: JobItem = { id: fundingIdOf(w.bankId, `seed-${w.id}`), kind: 'funding', bankId: w.bankId, payerWalletId: treasury, payeeWalletId: w.id, amountMinor: o.fundMinor.toString(), nonce: null, expiresAtMs: null, memo: '', signature: null, submittedAtMs: now, payeeShard: w.shard };
+    // Each funding carries its bank's signature, as POST /v1/fundings would: settlement verifies it.
+    const idempotencyKey = `seed-${w.id}`;
+    const authority = fundingAuthorityFor({ audience: DEFAULT_AUDIENCE, idempotencyKey, walletId: w.id, amountMinor: o.fundMinor.toString(), timestampMs: now }, (message) => sodiumSign(bankSecretKeys.get(w.bankId)!, message));
+    const item: JobItem = { id: fundingIdOf(w.bankId, idempotencyKey), kind: 'funding', bankId: w.bankId, payerWalletId: treasury, payeeWalletId: w.id, amountMinor: o.fundMinor.toString(), nonce: null, expiresAtMs: null, memo: '', signature: null, submittedAtMs: now, payeeShard: w.shard, authority };
     const list = byShard.get(shard) ?? [];
     list.push(item);
     byShard.set(shard, list);
   }
   for (const [shard, items] of byShard) {
     for (let i = 0; i < items.length; i += 2000) {
-      await queues[shard].add('seed', attestJob(sys.keys.attestation, 'bench-seed', { shard, items: items.slice(i, i + 2000) }), { removeOnComplete: true, attempts: 5 });
+      await queues[shard].add('seed', attestJob(signerFromSeed(sys.keys.attestation), gatewayAttestor(BENCH_GATEWAY_KEY_ID), 'bench-seed', { shard, items: items.slice(i, i + 2000) }), { removeOnComplete: true, attempts: 5 });
     }
   }
   for (;;) {

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { encodeTransfer, transferIdOf } from '@cbdc/shared/canonical';
-import { AUTH_HEADERS, requestStringToSign } from '@cbdc/shared/request-auth';
+import { AUTH_HEADERS, DEFAULT_AUDIENCE, requestStringToSign } from '@cbdc/shared/request-auth';
 import { sodiumSecretKeyOfSeed, sodiumSign, type Population, type SeededWallet } from './fixture.js';
 
 export type Mix = 'uniform' | 'hot';
@@ -41,7 +41,7 @@ const bankSecretKey = (seed: Buffer) => {
 export function signRequest(bankId: string, bankSeed: Buffer, path: string, body: string): Record<string, string> {
   const timestamp = Date.now().toString();
   const nonce = randomBytes(12).toString('base64url');
-  const signature = sodiumSign(bankSecretKey(bankSeed), requestStringToSign('POST', path, timestamp, nonce, body)).toString('hex');
+  const signature = sodiumSign(bankSecretKey(bankSeed), requestStringToSign({ audience: DEFAULT_AUDIENCE, method: 'POST', pathWithQuery: path, timestampMs: timestamp, nonce, contentType: 'application/json', body })).toString('hex');
   return { 'content-type': 'application/json', [AUTH_HEADERS.keyId]: bankId, [AUTH_HEADERS.timestamp]: timestamp, [AUTH_HEADERS.nonce]: nonce, [AUTH_HEADERS.signature]: signature };
 }
 

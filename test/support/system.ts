@@ -11,6 +11,8 @@ import { createTestDatabase, type TestDatabase } from '@cbdc/db/testing';
 import { BankClient, OperatorClient, newCustomerKey } from '@cbdc/client';
 import { buildGatewayApp } from '@cbdc/wallet-gateway/app';
 import { SettlementClient } from '@cbdc/wallet-gateway/settlement-client';
+import { shardPublicKeys } from '@cbdc/wallet-gateway/transfers-store';
+import { DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import { bootstrapOperators, buildIssuerApp } from '@cbdc/issuer/app';
 import { registerIssuerKey } from '@cbdc/issuer/execute';
 import { startShardWorker, type ShardWorker } from '@cbdc/settlement/worker';
@@ -20,6 +22,8 @@ import { consumerRedis, producerRedis } from '@cbdc/shared/redis';
 import { shardQueue } from '@cbdc/shared/job';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** The key id the test gateway attests its jobs under (its key is `keys.attestation`). */
+export const TEST_GATEWAY_KEY_ID = 'test-gateway';
 
 const seed = () => randomBytes(32);
 const hex = (b: Buffer) => b.toString('hex');
@@ -71,7 +75,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
   await issuer.listen({ host: '127.0.0.1', port: 0 });
 
   const startGateway = async (port: number) => {
-    const client = new SettlementClient({ redisUrl: REDIS_URL, queuePrefix, shardCount, attestationKey: keys.attestation, gatewayId: 'test-gw', limits });
+    const client = new SettlementClient({ redisUrl: REDIS_URL, queuePrefix, shardCount, signer: signerFromSeed(keys.attestation), keyId: TEST_GATEWAY_KEY_ID, gatewayId: 'test-gw', limits, loadShardKeys: () => shardPublicKeys(db.sql) });
     await client.start();
     const app = await buildGatewayApp({ sql: db.sql, redis, settlement: client, shardCount, limits, queuePrefix });
     await app.listen({ host: '127.0.0.1', port });
@@ -82,7 +86,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
   let workers: ShardWorker[] = [];
   const startWorkers = async () => {
     workers = await Promise.all(
-      keys.shards.map((shardSeed, shard) => startShardWorker({ sql: db.sql, redisUrl: REDIS_URL, queuePrefix, shard, shardCount, shardSeed, attestationKey: keys.attestation, lockDurationMs: 30_000, log: silentLog, sweepIntervalMs: 200, resendAfterMs: 1000 })),
+      keys.shards.map((shardSeed, shard) => startShardWorker({ sql: db.sql, redisUrl: REDIS_URL, queuePrefix, shard, shardCount, shardSeed, gatewayKeys: new Map([[TEST_GATEWAY_KEY_ID, ed25519PublicKeyOfSeed(keys.attestation)]]), audience: DEFAULT_AUDIENCE, lockDurationMs: 30_000, log: silentLog, sweepIntervalMs: 200, resendAfterMs: 1000 })),
     );
   };
   await startWorkers();

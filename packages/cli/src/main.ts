@@ -52,7 +52,7 @@ function operatorClient(g: GlobalOptions): OperatorClient {
   const file = g.keyFile ?? join('.cbdc', 'operators', `${id}.json`);
   if (!key && existsSync(file)) key = (JSON.parse(readFileSync(file, 'utf8')) as { privateKey: string }).privateKey;
   if (!key || !/^[0-9a-f]{64}$/.test(key)) throw new UsageError(`no private key for operator ${id}: pass --key-file, set CBDC_OPERATOR_KEY, or create ${file} with "cbdc keygen --out ${file}"`);
-  return new OperatorClient(g.issuerUrl, id, key);
+  return new OperatorClient(g.issuerUrl, id, key, process.env.CBDC_AUDIENCE);
 }
 
 export function buildProgram(): Command {

@@ -3,7 +3,7 @@ import type { SignedTransferWire } from '@cbdc/shared/schemas';
 import { signedRequest, type CallOptions, type Credentials } from './http.js';
 import type { Receipt } from './receipt.js';
 
-export { CbdcApiError, CbdcUnreachableError, signedRequest, type Credentials } from './http.js';
+export { CbdcApiError, CbdcUnreachableError, signedHeaders, signedRequest, type Credentials } from './http.js';
 export { signTransfer, newCustomerKey, publicKeyOf, randomNonce } from './transfer.js';
 export { verifyReceipt, type Receipt } from './receipt.js';
 
@@ -47,8 +47,10 @@ export class BankClient {
     readonly baseUrl: string,
     readonly bankId: string,
     privateKeyHex: string,
+    /** The environment the server belongs to (its CBDC_AUDIENCE). */
+    audience?: string,
   ) {
-    this.creds = { keyId: bankId, privateKey: Buffer.from(privateKeyHex, 'hex') };
+    this.creds = { keyId: bankId, privateKey: Buffer.from(privateKeyHex, 'hex'), audience };
   }
 
   private call<T>(method: string, path: string, body?: unknown, options?: CallOptions) {
@@ -140,8 +142,10 @@ export class OperatorClient {
     readonly baseUrl: string,
     readonly operatorId: string,
     privateKeyHex: string,
+    /** The environment the server belongs to (its CBDC_AUDIENCE). */
+    audience?: string,
   ) {
-    this.creds = { keyId: operatorId, privateKey: Buffer.from(privateKeyHex, 'hex') };
+    this.creds = { keyId: operatorId, privateKey: Buffer.from(privateKeyHex, 'hex'), audience };
   }
 
   private call<T>(method: string, path: string, body?: unknown, options?: CallOptions) {

@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ed25519VerifyRaw, parseHex } from '@cbdc/shared/crypto';
 import { ApiError } from '@cbdc/shared/problem';
-import { AUTH_HEADERS, NONCE_PATTERN, requestStringToSign } from '@cbdc/shared/request-auth';
+import { AUTH_HEADERS, NONCE_PATTERN, requestStringToSign, SIGNED_HEADERS } from '@cbdc/shared/request-auth';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -25,12 +25,31 @@ export interface SignedAuthOptions {
   /** Records a nonce; false if it was already used within the window. */
   claimNonce(keyId: string, nonce: string, ttlMs: number): Promise<boolean>;
   clockSkewMs: number;
+  /** This environment's id: a request signed for another environment does not verify here. */
+  audience: string;
   now?: () => number;
 }
 
 function header(req: FastifyRequest, name: string): string | undefined {
   const value = req.headers[name];
   return typeof value === 'string' ? value : undefined;
+}
+
+/**
+ * The values of the signed non-authentication headers. A header sent twice, or holding a line
+ * break, cannot be signed unambiguously: refused before anything else is looked at.
+ */
+function signedHeaderValues(req: FastifyRequest): Partial<Record<(typeof SIGNED_HEADERS)[number], string>> {
+  const out: Partial<Record<(typeof SIGNED_HEADERS)[number], string>> = {};
+  for (const name of SIGNED_HEADERS) {
+    const value = req.headers[name];
+    if (value === undefined) continue;
+    if (typeof value !== 'string' || /[\r\n]/.test(value)) {
+      throw new ApiError('unauthenticated', `the ${name} header cannot be signed`, { errors: [{ field: `header/${name}`, rule: 'single_line_header', message: 'must be sent once, on one line' }] });
+    }
+    out[name] = value;
+  }
+  return out;
 }
 
 export function installSignedAuth(app: FastifyInstance, options: SignedAuthOptions): void {
@@ -56,9 +75,20 @@ export function installSignedAuth(app: FastifyInstance, options: SignedAuthOptio
       throw new ApiError('request_expired', `timestamp is more than ${options.clockSkewMs} ms from server time`, { errors: [{ field: `header/${AUTH_HEADERS.timestamp}`, rule: 'clock_window', message: `must be within ${options.clockSkewMs} ms of server time` }] });
     }
     if (!NONCE_PATTERN.test(nonce!)) throw new ApiError('unauthenticated', 'bad nonce', { errors: [{ field: `header/${AUTH_HEADERS.nonce}`, rule: 'nonce_format', message: '16 to 64 characters of A-Z a-z 0-9 _ -' }] });
+    const signed = signedHeaderValues(req);
     const signature = parseHex(signatureHex!, 64);
     const key = keyId!.length <= 64 ? await options.lookupKey(keyId!) : null;
-    const message = requestStringToSign(req.method, req.url, timestamp!, nonce!, req.rawBody ?? Buffer.alloc(0));
+    const message = requestStringToSign({
+      audience: options.audience,
+      method: req.method,
+      pathWithQuery: req.url,
+      timestampMs: timestamp!,
+      nonce: nonce!,
+      contentType: signed['content-type'],
+      idempotencyKey: signed['idempotency-key'],
+      prefer: signed.prefer,
+      body: req.rawBody ?? Buffer.alloc(0),
+    });
     if (!key || !signature || !ed25519VerifyRaw(key, message, signature)) {
       throw new ApiError('unauthenticated', 'the signature does not verify against a registered key', { errors: [{ field: `header/${AUTH_HEADERS.signature}`, rule: 'ed25519_request_signature', message: 'does not verify' }] });
     }

@@ -23,6 +23,7 @@ export const API_ERRORS = {
   wallet_not_found: { status: 404, title: 'No such wallet for this bank' },
   transfer_not_found: { status: 404, title: 'No settled or rejected transfer with this id is known' },
   bad_signature: { status: 422, title: 'The customer signature does not verify' },
+  authority_refused: { status: 422, title: 'Settlement refused the item: its authority does not verify against the key in force' },
   transfer_expired: { status: 422, title: 'The transfer expired before it was submitted' },
   expiry_too_far: { status: 422, title: 'The transfer expires too far in the future' },
   same_wallet: { status: 422, title: 'Payer and payee are the same wallet' },

@@ -1,13 +1,21 @@
 /**
  * The queue contract between gateways and settlement workers. One job carries one
- * micro-batch of items for one shard. The gateway attests each job with an HMAC over the exact
- * payload string, so a worker accepts work only from gateways, not from anyone who can write
- * to Redis. Exactly-once comes from Postgres (unique ids and nonces), never from the queue.
+ * micro-batch of items for one shard.
+ *
+ * Nothing that arrives through Redis moves money on its own. Each item carries its own authority
+ * (the customer's signature over the canonical transfer, or the bank's signed funding request),
+ * which the settlement core verifies against the key in force. On top of that, every job is
+ * attested with the Ed25519 key of whoever made it: a gateway (its own key, configured at the
+ * settlement service, so that attestations are attributable and a gateway can be revoked) or a
+ * shard (its chain key, for the legs it sends other shards). A job whose attestation does not
+ * verify is never opened. Exactly-once comes from Postgres (unique ids and nonces), never from
+ * the queue.
  */
-import { hexEqual, hmacHex } from './crypto.js';
-import type { ItemKind } from './canonical.js';
+import { encodeTransfer, transferIdOf, type ItemKind } from './canonical.js';
+import { ed25519VerifyRaw, parseHex, type Signer } from './crypto.js';
+import { fundingAuthorityMessage, type FundingAuthority } from './funding-authority.js';
 import { isTreasuryWalletId } from './ids.js';
-import type { SettlementItem } from './ledger/settle.js';
+import type { ItemAuthority, SettlementItem } from './ledger/settle.js';
 import type { RejectionCode } from './errors.js';
 
 /** The queue of a shard. Its keys share the hash tag "{<prefix>-s<shard>}" so that, on Redis Cluster, a shard's queue lives in one slot. */
@@ -50,6 +58,8 @@ export interface JobItem {
   submittedAtMs: number;
   /** The payee's shard (the payer's shard is the job's). */
   payeeShard: number;
+  /** A funding's authority: the bank's signed request (a transfer's is its customer signature). */
+  authority?: FundingAuthority;
 }
 
 /** A credit for a payee on this shard, sent by the payer's shard. */
@@ -69,6 +79,8 @@ export interface JobCreditResult {
   id: string;
   status: 'applied' | 'rejected';
   code: RejectionCode | null;
+  /** The payee's shard, which applied or rejected the credit (and attests the job). */
+  fromShard: number;
   /** The credit's `replyTo`, sent back with its result. */
   replyTo?: string;
 }
@@ -81,20 +93,19 @@ export interface JobPayload {
 }
 
 export interface SettlementJobData {
+  /** The gateway process waiting for the outcomes (its reply stream), or the sending shard. */
   gatewayId: string;
+  /** Who attests the job: "gateway:<key id>" or "shard:<n>". */
+  attestor: string;
   payload: string;
-  mac: string;
+  /** Ed25519 signature of the attestor over `attestationMessage(attestor, gatewayId, payload)`, hex. */
+  signature: string;
 }
 
-/**
- * An outcome as gateways see it. Origin items answer settled, rejected, debited (in flight to the
- * payee's shard) or duplicate; a credit result answers the transfer's final settled or rejected.
- * Credits answer applied, rejected or duplicate (of interest to no gateway).
- */
 export interface JobOutcome {
   id: string;
   type: 'origin' | 'credit' | 'credit_result';
-  status: 'settled' | 'rejected' | 'debited' | 'applied' | 'duplicate';
+  status: 'settled' | 'rejected' | 'debited' | 'applied' | 'duplicate' | 'unauthorized';
   code?: RejectionCode;
 }
 
@@ -117,23 +128,71 @@ export interface JobResult {
   outcomes: JobOutcome[];
 }
 
-/** Wraps a payload with its attestation. */
-export function attestJob(key: Uint8Array, gatewayId: string, payload: JobPayload): SettlementJobData {
+const ATTESTATION_TAG = 'CBDC-JOB-V1';
+
+function attestationMessage(attestor: string, gatewayId: string, payload: string): Buffer {
+  return Buffer.from(`${ATTESTATION_TAG}\n${attestor}\n${gatewayId}\n${payload}`, 'utf8');
+}
+
+/** The attestor name of a gateway key id. */
+export const gatewayAttestor = (keyId: string) => `gateway:${keyId}`;
+/** The attestor name of a shard (it signs the legs it sends with its chain key). */
+export const shardAttestor = (shard: number) => `shard:${shard}`;
+
+/** Wraps a payload with the attestor's signature. */
+export function attestJob(signer: Signer, attestor: string, gatewayId: string, payload: JobPayload): SettlementJobData {
   const text = JSON.stringify(payload);
-  return { gatewayId, payload: text, mac: hmacHex(key, `${gatewayId}\n${text}`) };
+  return { gatewayId, attestor, payload: text, signature: signer.sign(attestationMessage(attestor, gatewayId, text)).toString('hex') };
 }
 
-/** Checks a job's attestation and returns its payload, or null if it was not made by a gateway holding the key. */
-export function openJob(key: Uint8Array, data: SettlementJobData): JobPayload | null {
-  if (typeof data?.payload !== 'string' || typeof data?.mac !== 'string' || typeof data?.gatewayId !== 'string') return null;
-  if (!hexEqual(hmacHex(key, `${data.gatewayId}\n${data.payload}`), data.mac)) return null;
-  return JSON.parse(data.payload) as JobPayload;
+/**
+ * Checks a job's attestation and returns its payload, or null if it does not verify against the
+ * attestor's key (`keyOf` answers null for an unknown or revoked attestor), or if the attestor
+ * sends what it may not: gateways send origin items only, a shard sends legs only, and only
+ * credits it is the source of.
+ */
+export function openJob(data: SettlementJobData, keyOf: (attestor: string) => Uint8Array | null): JobPayload | null {
+  if (typeof data?.payload !== 'string' || typeof data?.signature !== 'string' || typeof data?.gatewayId !== 'string' || typeof data?.attestor !== 'string') return null;
+  const key = keyOf(data.attestor);
+  const signature = parseHex(data.signature, 64);
+  if (!key || !signature || !ed25519VerifyRaw(key, attestationMessage(data.attestor, data.gatewayId, data.payload), signature)) return null;
+  let payload: JobPayload;
+  try {
+    payload = JSON.parse(data.payload) as JobPayload;
+  } catch {
+    return null;
+  }
+  if (!payload || !Array.isArray(payload.items) || !Number.isInteger(payload.shard)) return null;
+  const fromShard = data.attestor.startsWith('shard:') ? Number(data.attestor.slice('shard:'.length)) : null;
+  const allowed = (i: AnyJobItem) => (fromShard === null ? i.type === undefined || i.type === 'origin' : (i.type === 'credit_result' || i.type === 'credit') && i.fromShard === fromShard);
+  return payload.items.every((i) => i && typeof i === 'object' && allowed(i)) ? payload : null;
 }
 
-/** The core's view of a job item at `shard`. */
-export function toSettlementItem(item: AnyJobItem, shard: number): SettlementItem {
+/**
+ * What an origin item's authority is, decoded from the job: for a transfer, the canonical bytes
+ * (its id must be their hash) and the customer's signature; for a funding, the bank's signed
+ * request (which must ask for exactly this funding). Null if the item does not carry a
+ * consistent one: the core then refuses it unrecorded.
+ */
+export function authorityOf(item: JobItem, audience: string): ItemAuthority | null {
+  if (item.kind === 'funding') {
+    const message = fundingAuthorityMessage(item.authority, { id: item.id, bankId: item.bankId, payerWalletId: item.payerWalletId, payeeWalletId: item.payeeWalletId, amountMinor: item.amountMinor }, audience);
+    return message ? { by: 'bank', message, signature: Buffer.from(item.authority!.signature, 'hex') } : null;
+  }
+  const signature = typeof item.signature === 'string' ? parseHex(item.signature, 64) : null;
+  if (!signature || item.nonce === null || item.expiresAtMs === null) return null;
+  try {
+    const message = encodeTransfer({ payerWalletId: item.payerWalletId, payeeWalletId: item.payeeWalletId, amountMinor: BigInt(item.amountMinor), nonce: BigInt(item.nonce), expiresAtMs: BigInt(item.expiresAtMs), memo: item.memo });
+    return transferIdOf(message) === item.id ? { by: 'customer', message, signature } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The core's view of a job item at `shard`, in environment `audience`. */
+export function toSettlementItem(item: AnyJobItem, shard: number, audience: string): SettlementItem {
   if (item.type === 'credit') return { type: 'credit', id: item.id, payeeWalletId: item.payeeWalletId, amountMinor: BigInt(item.amountMinor), fromShard: item.fromShard };
-  if (item.type === 'credit_result') return { type: 'credit_result', id: item.id, status: item.status, code: item.code };
+  if (item.type === 'credit_result') return { type: 'credit_result', id: item.id, status: item.status, code: item.code, fromShard: item.fromShard };
   return {
     type: 'origin',
     id: item.id,
@@ -146,5 +205,6 @@ export function toSettlementItem(item: AnyJobItem, shard: number): SettlementIte
     expiresAtMs: item.expiresAtMs === null ? null : BigInt(item.expiresAtMs),
     payeeRemote: item.payeeShard !== shard,
     payeeIsTreasury: isTreasuryWalletId(item.payeeWalletId),
+    authority: authorityOf(item, audience),
   };
 }

@@ -4,6 +4,7 @@ import type { FastifyServerOptions } from 'fastify';
 import type { Sql } from '@cbdc/db/connect';
 import { buildBaseApp } from '@cbdc/http/base-app';
 import { installSignedAuth } from '@cbdc/http/signed-auth';
+import { DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import type { Signer } from '@cbdc/shared/crypto';
 import { LIMITS } from '@cbdc/shared/limits';
 import { bankRoutes } from './banks/routes.js';
@@ -19,6 +20,8 @@ export interface IssuerDeps {
   shardCount: number;
   dualControlThresholdMinor: bigint;
   queuePrefix: string;
+  /** This environment's id, signed into every request (CBDC_AUDIENCE). */
+  audience?: string;
   now?: () => number;
   logger?: FastifyServerOptions['logger'];
 }
@@ -32,6 +35,7 @@ export async function buildIssuerApp(deps: IssuerDeps) {
     logger: deps.logger,
   });
   installSignedAuth(app, {
+    audience: deps.audience ?? DEFAULT_AUDIENCE,
     clockSkewMs: LIMITS.requestClockSkewMs,
     now,
     async lookupKey(operatorId) {

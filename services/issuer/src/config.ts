@@ -2,12 +2,15 @@
 import { z } from 'zod';
 import { DEFAULT_DATABASE_URL } from '@cbdc/db/connect';
 import { parseEnv } from '@cbdc/shared/config';
+import { AUDIENCE_PATTERN, DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import { DEFAULT_REDIS_URL } from '@cbdc/shared/redis';
 
 export const issuerEnvSchema = z.object({
   DATABASE_URL: z.string().url().default(DEFAULT_DATABASE_URL),
   REDIS_URL: z.string().url().default(DEFAULT_REDIS_URL),
   QUEUE_PREFIX: z.string().regex(/^[a-z0-9-]{1,40}$/).default('cbdc'),
+  /** The environment id every signed request must name (docs/api.md). */
+  CBDC_AUDIENCE: z.string().regex(AUDIENCE_PATTERN, { error: 'CBDC_AUDIENCE must be 1 to 63 characters of a-z 0-9 . -' }).default(DEFAULT_AUDIENCE),
   SETTLEMENT_SHARDS: z.coerce.number().int().min(1).max(1024).default(1),
   ISSUER_SIGNING_KEY: z.string({ error: 'ISSUER_SIGNING_KEY is required (64 hex digits; "npm start" generates dev keys in .cbdc/)' }).regex(/^[0-9a-f]{64}$/, { error: 'ISSUER_SIGNING_KEY must be 64 lowercase hex digits' }),
   /** Operators to register at start if absent: "alice:<public key hex>,bob:<public key hex>". */
@@ -23,6 +26,7 @@ export interface IssuerConfig {
   databaseUrl: string;
   redisUrl: string;
   queuePrefix: string;
+  audience: string;
   shardCount: number;
   signingSeed: Buffer;
   bootstrapOperators: Array<{ id: string; publicKey: Buffer }>;
@@ -38,6 +42,7 @@ export function loadIssuerConfig(env: Record<string, string | undefined> = proce
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL,
     queuePrefix: e.QUEUE_PREFIX,
+    audience: e.CBDC_AUDIENCE,
     shardCount: e.SETTLEMENT_SHARDS,
     signingSeed: Buffer.from(e.ISSUER_SIGNING_KEY, 'hex'),
     bootstrapOperators: (e.ISSUER_BOOTSTRAP_OPERATORS ?? '')

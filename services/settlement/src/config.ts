@@ -1,11 +1,11 @@
 /** Settlement configuration from the environment. */
 import { z } from 'zod';
 import { parseEnv } from '@cbdc/shared/config';
+import { AUDIENCE_PATTERN, DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import { DEFAULT_DATABASE_URL } from '@cbdc/db/connect';
 import { LIMITS } from '@cbdc/shared/limits';
 import { DEFAULT_REDIS_URL } from '@cbdc/shared/redis';
 
-const hex32 = (name: string) => z.string({ error: `${name} is required (64 hex digits; "npm start" generates dev keys in .cbdc/)` }).regex(/^[0-9a-f]{64}$/, { error: `${name} must be 64 lowercase hex digits` });
 
 export const settlementEnvSchema = z.object({
   DATABASE_URL: z.string().url().default(DEFAULT_DATABASE_URL),
@@ -16,7 +16,15 @@ export const settlementEnvSchema = z.object({
   SETTLEMENT_SHARD_IDS: z.string().regex(/^\d+(,\d+)*$/).optional(),
   /** Ed25519 seed of each shard, "seed0,seed1,..." in shard order. */
   SETTLEMENT_SHARD_KEYS: z.string({ error: 'SETTLEMENT_SHARD_KEYS is required (comma-separated 64-hex-digit seeds, one per shard)' }).regex(/^[0-9a-f]{64}(,[0-9a-f]{64})*$/, { error: 'SETTLEMENT_SHARD_KEYS must be comma-separated 64-hex-digit seeds' }),
-  GATEWAY_ATTESTATION_KEY: hex32('GATEWAY_ATTESTATION_KEY'),
+  /**
+   * The gateways whose jobs this service opens, "keyid:publickeyhex,..." (each gateway's
+   * GATEWAY_KEY_ID and the public key of its GATEWAY_ATTESTATION_KEY). Remove one to revoke it.
+   */
+  GATEWAY_ATTESTATION_KEYS: z
+    .string({ error: 'GATEWAY_ATTESTATION_KEYS is required ("keyid:publickeyhex,..."; "npm start" generates dev keys in .cbdc/)' })
+    .regex(/^[A-Za-z0-9_.-]{1,64}:[0-9a-f]{64}(,[A-Za-z0-9_.-]{1,64}:[0-9a-f]{64})*$/, { error: 'GATEWAY_ATTESTATION_KEYS must be "keyid:publickeyhex,keyid:publickeyhex"' }),
+  /** The environment id banks sign into their requests (their fundings' authority names it). */
+  CBDC_AUDIENCE: z.string().regex(AUDIENCE_PATTERN, { error: 'CBDC_AUDIENCE must be 1 to 63 characters of a-z 0-9 . -' }).default(DEFAULT_AUDIENCE),
   SETTLE_JOB_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
   /** A settlement transaction that has neither committed nor failed after this long ends the process. */
   SETTLE_COMMIT_DEADLINE_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
@@ -33,5 +41,6 @@ export function loadSettlementConfig(env: Record<string, string | undefined> = p
   if (keys.length !== raw.SETTLEMENT_SHARDS) throw new Error(`invalid configuration: SETTLEMENT_SHARD_KEYS has ${keys.length} keys for SETTLEMENT_SHARDS=${raw.SETTLEMENT_SHARDS}`);
   const shardIds = raw.SETTLEMENT_SHARD_IDS ? raw.SETTLEMENT_SHARD_IDS.split(',').map(Number) : keys.map((_, i) => i);
   for (const id of shardIds) if (id >= raw.SETTLEMENT_SHARDS) throw new Error(`invalid configuration: SETTLEMENT_SHARD_IDS names shard ${id} of ${raw.SETTLEMENT_SHARDS}`);
-  return Object.freeze({ ...raw, shardSeeds: keys.map((k) => Buffer.from(k, 'hex')), shardIds, attestationKey: Buffer.from(raw.GATEWAY_ATTESTATION_KEY, 'hex') });
+  const gatewayKeys = new Map(raw.GATEWAY_ATTESTATION_KEYS.split(',').map((pair) => [pair.split(':')[0], Buffer.from(pair.split(':')[1], 'hex')] as const));
+  return Object.freeze({ ...raw, shardSeeds: keys.map((k) => Buffer.from(k, 'hex')), shardIds, gatewayKeys });
 }

@@ -9,10 +9,10 @@ import { arrayLiteral, type ArrayElement } from '@cbdc/db/array-literal';
 import type { Queryable, Sql } from '@cbdc/db/connect';
 import { encodeLeaf, encodeLeg } from '@cbdc/shared/canonical';
 import { batchHeaderHash, type BatchHeader } from '@cbdc/shared/chains';
-import type { Signer } from '@cbdc/shared/crypto';
+import { ed25519VerifyRaw, type Signer } from '@cbdc/shared/crypto';
 import type { RejectionCode } from '@cbdc/shared/errors';
 import { shardOf } from '@cbdc/shared/ids';
-import { dayOf, settleBatch, type BatchLeaf, type BatchResult, type BatchState, type InFlightTransfer, type OriginItem, type SettlementItem, type WalletState } from '@cbdc/shared/ledger';
+import { dayOf, settleBatch, type BatchLeaf, type CreditResultItem, type BatchResult, type BatchState, type InFlightTransfer, type OriginItem, type SettlementItem, type WalletState } from '@cbdc/shared/ledger';
 import { leafHash, merkleRoot } from '@cbdc/shared/merkle';
 import { toSettlementItem, type AnyJobItem, type JobCredit, type JobCreditResult, type JobItem, type JobOutcome } from '@cbdc/shared/job';
 import type { Tier } from '@cbdc/shared/tiers';
@@ -37,12 +37,15 @@ interface WalletRow {
   daily_spent_minor: bigint;
   daily_spent_day: number;
   in_flight_out_minor: bigint;
+  public_key: Buffer | null;
 }
 
 export interface ShardContext {
   shard: number;
   shardCount: number;
   signer: Signer;
+  /** This environment's id: the audience a bank's signed funding request must name. */
+  audience: string;
   /** The shard's wallets held between batches; without it every batch reads its wallets. */
   wallets?: WalletCache;
 }
@@ -82,7 +85,7 @@ function isUniqueViolationOf(error: unknown, constraints: readonly string[]): bo
 }
 
 function walletOfRow(w: WalletRow): WalletState {
-  return { id: w.id, bankId: w.bank_id, kind: w.kind, tier: w.tier, status: w.status, balanceMinor: w.balance_minor, dailySpentMinor: w.daily_spent_minor, dailySpentDay: w.daily_spent_day, inFlightOutMinor: w.in_flight_out_minor };
+  return { id: w.id, bankId: w.bank_id, kind: w.kind, tier: w.tier, status: w.status, balanceMinor: w.balance_minor, dailySpentMinor: w.daily_spent_minor, dailySpentDay: w.daily_spent_day, inFlightOutMinor: w.in_flight_out_minor, publicKey: w.public_key };
 }
 
 /** A shard's head: the last link of its chain and the version of its wallets. */
@@ -113,7 +116,7 @@ interface Decision {
 
 /** A decided batch's rows, column by column, as Postgres array literals (see @cbdc/db/array-literal). */
 interface EncodedRows {
-  transfers: Record<'id' | 'kind' | 'bank' | 'payer' | 'payee' | 'amount' | 'nonce' | 'expires' | 'memo' | 'sig' | 'legStatus' | 'code' | 'leafIndex' | 'submitted', string> | null;
+  transfers: Record<'id' | 'kind' | 'bank' | 'payer' | 'payee' | 'amount' | 'nonce' | 'expires' | 'memo' | 'sig' | 'fundingRequest' | 'legStatus' | 'code' | 'leafIndex' | 'submitted', string> | null;
   legs: Record<'id' | 'leg' | 'wallet' | 'amount' | 'status' | 'code' | 'fromShard' | 'leafIndex', string> | null;
   finalized: Record<'id' | 'status' | 'code', string> | null;
   wallets: Record<'id' | 'balance' | 'spent' | 'day' | 'inFlight', string> | null;
@@ -142,7 +145,9 @@ function encodeRows(jobItems: readonly AnyJobItem[], items: readonly SettlementI
           nonce: column(transfers, (x) => x.job.nonce),
           expires: column(transfers, (x) => x.job.expiresAtMs),
           memo: column(transfers, (x) => x.job.memo),
-          sig: column(transfers, (x) => x.job.signature),
+          // A funding's authority is its bank's signed request: the signature here, the rest beside it.
+          sig: column(transfers, (x) => x.job.authority?.signature ?? x.job.signature),
+          fundingRequest: column(transfers, (x) => (x.job.authority ? JSON.stringify({ ...x.job.authority, signature: undefined }) : null)),
           legStatus: column(transfers, (x) => x.leaf.legStatus),
           code: column(transfers, (x) => x.leaf.code),
           leafIndex: column(transfers, (x) => x.index),
@@ -238,14 +243,25 @@ function walletIdsOf(items: readonly SettlementItem[], inFlight: ReadonlyMap<str
 async function readWallets(sql: Queryable, shard: number, ids: string[]): Promise<WalletState[]> {
   if (ids.length === 0) return [];
   const rows = await sql<WalletRow[]>`
-    select id, bank_id, kind, tier, status, balance_minor, daily_spent_minor, daily_spent_day, in_flight_out_minor
+    select id, bank_id, kind, tier, status, balance_minor, daily_spent_minor, daily_spent_day, in_flight_out_minor, public_key
     from wallets where id = any(${ids.sort()}) and shard = ${shard}`;
   return rows.map(walletOfRow);
 }
 
+/**
+ * The keys of the banks whose fundings the items carry, read for each batch that has any (their
+ * key in force; fundings are few beside payments, so they are not held between batches).
+ */
+async function readBankKeys(sql: Queryable, items: readonly SettlementItem[]): Promise<Map<string, Uint8Array>> {
+  const ids = [...new Set(items.flatMap((i) => (i.type === 'origin' && i.kind === 'funding' ? [i.bankId] : [])))];
+  if (ids.length === 0) return new Map();
+  const rows = await sql<{ id: string; public_key: Buffer }[]>`select id, public_key from banks where id = any(${ids})`;
+  return new Map(rows.map((r) => [r.id, r.public_key]));
+}
+
 /** Decides a batch in memory on a known head and wallets, and signs its chain link. */
-function decide(ctx: ShardContext, jobItems: readonly AnyJobItem[], items: SettlementItem[], nowMs: number, basis: ShardHead, state: Omit<BatchState, 'nowMs'>): Decision {
-  const r = settleBatch(items, { nowMs, ...state });
+function decide(ctx: ShardContext, jobItems: readonly AnyJobItem[], items: SettlementItem[], nowMs: number, basis: ShardHead, state: Omit<BatchState, 'nowMs' | 'verify'>): Decision {
+  const r = settleBatch(items, { nowMs, verify: ed25519VerifyRaw, ...state });
   const rows = encodeRows(jobItems, items, r, ctx.shard);
   // A batch that records anything or moves any balance is a new version of the shard's wallets.
   const walletsVersion = r.leaves.length > 0 || r.changedWallets.size > 0 ? basis.walletsVersion + 1n : basis.walletsVersion;
@@ -264,7 +280,7 @@ function decide(ctx: ShardContext, jobItems: readonly AnyJobItem[], items: Settl
  * the batch holds credits or results between shards: those read rows the batch before may write.
  */
 export async function decideAhead(sql: Sql, ctx: ShardContext, jobItems: readonly AnyJobItem[], nowMs: number, previous: BatchAftermath): Promise<DecidedAhead | null> {
-  const items: SettlementItem[] = jobItems.map((j) => toSettlementItem(j, ctx.shard));
+  const items: SettlementItem[] = jobItems.map((j) => toSettlementItem(j, ctx.shard, ctx.audience));
   if (!items.every((i) => i.type === 'origin')) return null;
   const held = ctx.wallets?.isAt(previous.before.walletsVersion) || ctx.wallets?.isAt(previous.after.walletsVersion) ? ctx.wallets : undefined;
   const wallets = new Map<string, WalletState>();
@@ -274,15 +290,15 @@ export async function decideAhead(sql: Sql, ctx: ShardContext, jobItems: readonl
     if (w) wallets.set(id, w);
     else missing.push(id);
   }
-  const read = await readWallets(sql, ctx.shard, missing);
+  const [read, bankKeys] = await Promise.all([readWallets(sql, ctx.shard, missing), readBankKeys(sql, items)]);
   for (const w of read) wallets.set(w.id, w);
-  const decision = decide(ctx, jobItems, items, nowMs, previous.after, { wallets, recordedIds: new Set(), usedNonces: new Set(), recordedCredits: new Map(), inFlight: new Map() });
+  const decision = decide(ctx, jobItems, items, nowMs, previous.after, { wallets, recordedIds: new Set(), usedNonces: new Set(), recordedCredits: new Map(), inFlight: new Map(), bankKeys });
   return { jobItems, decision, read };
 }
 
 async function attemptBatch(sql: Sql, ctx: ShardContext, jobItems: AnyJobItem[], nowMs: number, o: { lookUpRecorded: boolean; ahead: DecidedAhead | null; onDecided?: (aftermath: BatchAftermath) => void }): Promise<CommitResult> {
   const { shard } = ctx;
-  const items: SettlementItem[] = jobItems.map((j) => toSettlementItem(j, shard));
+  const items: SettlementItem[] = jobItems.map((j) => toSettlementItem(j, shard, ctx.audience));
 
   const t0 = performance.now();
   const timingsMs = { lock: 0, decide: 0, write: 0, commit: 0 };
@@ -332,7 +348,7 @@ async function attemptBatch(sql: Sql, ctx: ShardContext, jobItems: AnyJobItem[],
     messages.set(to, list);
   };
   for (const c of r.creditsToSend) send(shardOf(c.payeeWalletId, ctx.shardCount), { type: 'credit', id: c.id, payeeWalletId: c.payeeWalletId, amountMinor: c.amountMinor.toString(), fromShard: shard });
-  for (const res of r.resultsToSend) send(res.toShard, { type: 'credit_result', id: res.id, status: res.status, code: res.code });
+  for (const res of r.resultsToSend) send(res.toShard, { type: 'credit_result', id: res.id, status: res.status, code: res.code, fromShard: shard });
   return {
     timingsMs,
     decidedAhead,
@@ -349,13 +365,16 @@ async function prefetchAndDecide(tx: Queryable, ctx: ShardContext, jobItems: rea
   const { shard } = ctx;
   const origins = items.filter((i): i is OriginItem => i.type === 'origin');
   const creditIds = items.filter((i) => i.type === 'credit').map((i) => i.id);
-  const resultIds = items.filter((i) => i.type === 'credit_result').map((i) => i.id);
+  const results = items.filter((i): i is CreditResultItem => i.type === 'credit_result');
+  const resultIds = results.map((i) => i.id);
+  // A result counts only from the payee's own shard: another shard's key cannot close a transfer.
+  const resultFrom = new Map(results.map((i) => [i.id, i.fromShard]));
   const flightRows = resultIds.length
     ? await tx<{ id: string; kind: string; payer_wallet_id: string; payee_wallet_id: string; amount_minor: bigint; settled_at_ms: bigint }[]>`
         select id, kind, payer_wallet_id, payee_wallet_id, amount_minor, settled_at_ms from transfers where id = any(${resultIds}) and shard = ${shard} and status = 'in_flight'`
     : [];
   const inFlight = new Map<string, InFlightTransfer>(
-    flightRows.map((t) => [t.id, { payerWalletId: t.payer_wallet_id, amountMinor: t.amount_minor, countedAsPayment: t.kind === 'transfer' && !t.payee_wallet_id.startsWith('t_'), debitDay: dayOf(Number(t.settled_at_ms)) }]),
+    flightRows.filter((t) => shardOf(t.payee_wallet_id, ctx.shardCount) === resultFrom.get(t.id)).map((t) => [t.id, { payerWalletId: t.payer_wallet_id, amountMinor: t.amount_minor, countedAsPayment: t.kind === 'transfer' && !t.payee_wallet_id.startsWith('t_'), debitDay: dayOf(Number(t.settled_at_ms)) }]),
   );
   const wallets = new Map<string, WalletState>();
   const missing: string[] = [];
@@ -364,7 +383,7 @@ async function prefetchAndDecide(tx: Queryable, ctx: ShardContext, jobItems: rea
     if (held) wallets.set(id, held);
     else missing.push(id);
   }
-  const read = await readWallets(tx, shard, missing);
+  const [read, bankKeys] = await Promise.all([readWallets(tx, shard, missing), readBankKeys(tx, items)]);
   for (const w of read) wallets.set(w.id, w);
   const existing = lookUpRecorded && origins.length ? await tx<{ id: string }[]>`select id from transfers where id = any(${origins.map((i) => i.id)})` : [];
   const withNonce = lookUpRecorded ? origins.filter((i) => i.nonce !== null) : [];
@@ -386,6 +405,7 @@ async function prefetchAndDecide(tx: Queryable, ctx: ShardContext, jobItems: rea
     usedNonces: new Set(nonceRows.map((n) => `${n.payer_wallet_id}:${n.nonce}`)),
     recordedCredits: new Map(creditRows.map((c) => [c.transfer_id, { status: c.status, code: c.code, fromShard: c.from_shard }])),
     inFlight,
+    bankKeys,
   });
   return { d, read };
 }
@@ -404,15 +424,15 @@ async function writeDecision(tx: Queryable, ctx: ShardContext, d: Decision, look
     if (rows.transfers) {
       const t = rows.transfers;
       const inserted = tx`
-        insert into transfers (id, kind, bank_id, payer_wallet_id, payee_wallet_id, amount_minor, nonce, expires_at_ms, memo, signature,
+        insert into transfers (id, kind, bank_id, payer_wallet_id, payee_wallet_id, amount_minor, nonce, expires_at_ms, memo, signature, funding_request,
                                leg_status, status, code, shard, batch_seq, leaf_index, submitted_at_ms, settled_at_ms)
-        select t.id, t.kind, t.bank_id, t.payer, t.payee, t.amount, t.nonce, t.expires, t.memo, decode(t.sig, 'hex'),
+        select t.id, t.kind, t.bank_id, t.payer, t.payee, t.amount, t.nonce, t.expires, t.memo, decode(t.sig, 'hex'), t.funding_request::jsonb,
                t.leg_status, case t.leg_status when 'debited' then 'in_flight' else t.leg_status end, t.code,
                ${shard}, ${batchSeq}::bigint, t.leaf_index, t.submitted, ${nowMs}
         from unnest(
           ${t.id}::text[], ${t.kind}::text[], ${t.bank}::text[], ${t.payer}::text[], ${t.payee}::text[], ${t.amount}::bigint[], ${t.nonce}::bigint[],
-          ${t.expires}::bigint[], ${t.memo}::text[], ${t.sig}::text[], ${t.legStatus}::text[], ${t.code}::text[], ${t.leafIndex}::int[], ${t.submitted}::bigint[]
-        ) as t(id, kind, bank_id, payer, payee, amount, nonce, expires, memo, sig, leg_status, code, leaf_index, submitted)`.execute();
+          ${t.expires}::bigint[], ${t.memo}::text[], ${t.sig}::text[], ${t.fundingRequest}::text[], ${t.legStatus}::text[], ${t.code}::text[], ${t.leafIndex}::int[], ${t.submitted}::bigint[]
+        ) as t(id, kind, bank_id, payer, payee, amount, nonce, expires, memo, sig, funding_request, leg_status, code, leaf_index, submitted)`.execute();
       writes.push(
         inserted.catch((error: unknown) => {
           if (!lookUpRecorded && isUniqueViolationOf(error, ['transfers_pkey', 'transfers_payer_nonce'])) throw new RecordedBeforeError('a transfer id or nonce of the batch is recorded already');

@@ -3,7 +3,9 @@
  * While one commits, the next is fetched from the queue and decided on the state the committing
  * one leaves (written as decided only if nothing else moved the shard head meanwhile), and the
  * previous one is marked completed.
- * A job whose attestation does not verify fails at once and is never applied.
+ * A job whose attestation does not verify (a gateway key this service does not trust, or a shard
+ * key other than the one registered for that shard) fails at once and is never applied; and an
+ * item inside a job that verifies still settles only on its own authority (see the core).
  *
  * After each commit the worker sends the cross-shard messages the batch produced (credits to
  * payees' shards, results back to payers' shards). Sending is best effort: a sweeper sends the
@@ -15,8 +17,9 @@ import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { isUnreachable, type Sql } from '@cbdc/db/connect';
 import { signerFromSeed } from '@cbdc/shared/crypto';
-import { attestJob, finalsStream, openJob, replyStream, shardQueue, type AnyJobItem, type JobCredit, type JobCreditResult, type JobOutcome, type JobResult, type JobSummary, type SettlementJobData } from '@cbdc/shared/job';
+import { attestJob, finalsStream, gatewayAttestor, openJob, replyStream, shardAttestor, shardQueue, type AnyJobItem, type JobCredit, type JobCreditResult, type JobOutcome, type JobResult, type JobSummary, type SettlementJobData } from '@cbdc/shared/job';
 import { LIMITS } from '@cbdc/shared/limits';
+import { replyEntryMessage } from '@cbdc/shared/reply';
 import { consumerRedis, producerRedis } from '@cbdc/shared/redis';
 import { commitBatch, decideAhead, registerShard, staleCredits, type BatchAftermath, type CommitOptions, type CommitResult, type DecidedAhead, type ShardContext } from './store.js';
 import { WalletCache } from './wallet-cache.js';
@@ -34,7 +37,10 @@ export interface ShardWorkerOptions {
   shard: number;
   shardCount?: number;
   shardSeed: Buffer;
-  attestationKey: Buffer;
+  /** The gateways whose jobs this worker opens: key id to Ed25519 public key (revoke by removing). */
+  gatewayKeys: ReadonlyMap<string, Uint8Array>;
+  /** This environment's id (CBDC_AUDIENCE), which banks sign into their fundings. */
+  audience: string;
   lockDurationMs: number;
   log: Logger;
   /** Bounds of one settlement transaction: transfers, and queue jobs merged into it. */
@@ -78,7 +84,7 @@ export interface ShardWorker {
 export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWorker> {
   const signer = signerFromSeed(o.shardSeed);
   await registerShard(o.sql, o.shard, signer);
-  const ctx: ShardContext = { shard: o.shard, shardCount: o.shardCount ?? 1, signer, wallets: o.walletsHeldMax === 0 ? undefined : new WalletCache(o.walletsHeldMax ?? LIMITS.settleWalletsHeldMax) };
+  const ctx: ShardContext = { shard: o.shard, shardCount: o.shardCount ?? 1, signer, audience: o.audience, wallets: o.walletsHeldMax === 0 ? undefined : new WalletCache(o.walletsHeldMax ?? LIMITS.settleWalletsHeldMax) };
   const now = o.now ?? Date.now;
   const queue = shardQueue(o.queuePrefix, o.shard);
   const connection = consumerRedis(o.redisUrl);
@@ -100,7 +106,7 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
   const send = async (messages: Map<number, Array<JobCredit | JobCreditResult>>) => {
     for (const [to, items] of messages) {
       for (let i = 0; i < items.length; i += LIMITS.batchTransfersMax) {
-        const data = attestJob(o.attestationKey, `shard-${o.shard}`, { shard: to, items: items.slice(i, i + LIMITS.batchTransfersMax) });
+        const data = attestJob(signer, shardAttestor(o.shard), `shard-${o.shard}`, { shard: to, items: items.slice(i, i + LIMITS.batchTransfersMax) });
         await outbox(to)
           .add('legs', data, { attempts: LIMITS.settleJobAttemptsMax, backoff: { type: 'exponential', delay: 100 }, removeOnComplete: { age: 600, count: 20_000 }, removeOnFail: { age: 24 * 3600 } })
           .catch((error: Error) => o.log.warn({ shard: o.shard, to, err: error.message }, 'could not send cross-shard messages; the sweeper will resend'));
@@ -121,6 +127,17 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
   const unreachableRetriesMax = 240;
   const commitDeadlineMs = o.commitDeadlineMs ?? 30_000;
   let closing = false;
+
+  /** Attestors' keys: the configured gateways', and each shard's registered chain key (read when first needed). */
+  const attestorKeys = new Map<string, Uint8Array>([...o.gatewayKeys].map(([id, key]) => [gatewayAttestor(id), key]));
+  const keyOfAttestor = async (attestor: unknown): Promise<Uint8Array | null> => {
+    if (typeof attestor !== 'string') return null;
+    const known = attestorKeys.get(attestor);
+    if (known || !/^shard:\d{1,4}$/.test(attestor)) return known ?? null;
+    const [row] = await o.sql<{ public_key: Buffer }[]>`select public_key from shards where shard = ${Number(attestor.slice('shard:'.length))}`;
+    if (row) attestorKeys.set(attestor, row.public_key);
+    return row?.public_key ?? null;
+  };
 
   type Fetched = { job: Job<SettlementJobData, JobSummary>; token: string; payload: NonNullable<ReturnType<typeof openJob>> };
   /** Jobs settled together, with their items decided ahead if they were. */
@@ -187,7 +204,11 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
         else byStream.set(key, [outcome]);
       });
       for (const [key, outcomes] of byStream) {
-        pipeline.xadd(key, 'MAXLEN', '~', LIMITS.replyStreamEntriesMax, '*', 'result', JSON.stringify({ ...results[i], outcomes }));
+        // Signed with the shard's key, bound to the stream it is meant for: a gateway answers
+        // "settled" only on a reply that verifies, whoever else can write to Redis.
+        const json = JSON.stringify({ ...results[i], outcomes });
+        const signature = signer.sign(replyEntryMessage(key, json)).toString('hex');
+        pipeline.xadd(key, 'MAXLEN', '~', LIMITS.replyStreamEntriesMax, '*', 'result', json, 'shard', String(o.shard), 'signature', signature);
         if (key !== finals) gatewayStreams.add(key);
       }
     });
@@ -248,7 +269,8 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
       const firstToken = randomUUID();
       const first = await worker.getNextJob(firstToken, { block: fetched.length === 0 });
       for (let job: typeof first | undefined = first, token = firstToken; job; ) {
-        const payload = openJob(o.attestationKey, job.data);
+        const key = await keyOfAttestor(job.data?.attestor);
+        const payload = openJob(job.data, () => key);
         if (!payload || payload.shard !== o.shard) {
           o.log.error({ shard: o.shard, jobId: job.id }, 'rejected a job without a valid attestation for this shard');
           await job.moveToFailed(new UnrecoverableError('job attestation does not verify'), token, false).catch(() => {});

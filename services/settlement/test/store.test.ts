@@ -1,7 +1,8 @@
 /**
  * The settlement store against real Postgres and Redis: exactly-once under concurrent delivery of
- * the same batch, the chain moving forward by one per batch, and jobs without a gateway
- * attestation never applied.
+ * the same batch, the chain moving forward by one per batch, jobs without a trusted gateway's
+ * attestation never applied, and items in a trusted gateway's job that carry no valid authority of
+ * their own (a compromised gateway host) never applied either.
  */
 import { randomBytes } from 'node:crypto';
 import { Queue, QueueEvents } from 'bullmq';
@@ -12,6 +13,8 @@ import { encodeTransfer, transferIdOf } from '@cbdc/shared/canonical';
 import { ed25519PrivateKey, ed25519PublicKeyOfSeed, ed25519Sign, signerFromSeed } from '@cbdc/shared/crypto';
 import { attestJob, shardQueue, type JobItem } from '@cbdc/shared/job';
 import { consumerRedis } from '@cbdc/shared/redis';
+import { DEFAULT_AUDIENCE, requestStringToSign } from '@cbdc/shared/request-auth';
+import { fundingIdOf } from '@cbdc/shared/ids';
 import { commitBatch, registerShard } from '../src/store.js';
 import { startShardWorker } from '../src/worker.js';
 
@@ -22,7 +25,7 @@ describe('settlement store', () => {
   let db: TestDatabase;
   const shardSeed = randomBytes(32);
   const signer = signerFromSeed(shardSeed);
-  const ctx = { shard: 0, shardCount: 1, signer };
+  const ctx = { shard: 0, shardCount: 1, signer, audience: DEFAULT_AUDIENCE };
   const customerSeed = randomBytes(32);
   const items: JobItem[] = [];
 
@@ -65,25 +68,18 @@ describe('settlement store', () => {
     expect(report.findings.filter((f) => f.check !== 'balance' && f.check !== 'conservation' && f.check !== 'reserve')).toEqual([]);
   });
 
-  it('never applies a job whose attestation does not verify', async () => {
+  const withWorker = async (run: (add: (data: ReturnType<typeof attestJob>) => Promise<unknown>, gateway: ReturnType<typeof signerFromSeed>) => Promise<void>) => {
     const prefix = `t${randomBytes(5).toString('hex')}`;
-    const key = randomBytes(32);
+    const gateway = signerFromSeed(randomBytes(32));
     const log = { info() {}, warn() {}, error() {} };
-    const worker = await startShardWorker({ sql: db.sql, redisUrl: REDIS_URL, queuePrefix: prefix, shard: 0, shardSeed, attestationKey: key, lockDurationMs: 30_000, log });
+    const worker = await startShardWorker({ sql: db.sql, redisUrl: REDIS_URL, queuePrefix: prefix, shard: 0, shardSeed, gatewayKeys: new Map([['gw', gateway.publicKey]]), audience: DEFAULT_AUDIENCE, lockDurationMs: 30_000, log });
     const q = shardQueue(prefix, 0);
     const connection = consumerRedis(REDIS_URL);
     const queue = new Queue(q.name, { connection, prefix: q.prefix });
     const events = new QueueEvents(q.name, { connection: consumerRedis(REDIS_URL), prefix: q.prefix });
     await events.waitUntilReady();
     try {
-      const forged = attestJob(randomBytes(32), 'attacker', { shard: 0, items: [{ ...items[0], id: 'f'.repeat(64), nonce: '5000' }] });
-      const job = await queue.add('batch', forged, { attempts: 3 });
-      await expect(job.waitUntilFinished(events, 10_000)).rejects.toThrow(/attestation/);
-      const tamperedPayload = attestJob(key, 'gw', { shard: 0, items: [{ ...items[0], id: 'e'.repeat(64), nonce: '5001' }] });
-      const tampered = await queue.add('batch', { ...tamperedPayload, payload: tamperedPayload.payload.replace('"amountMinor":"10"', '"amountMinor":"900"') }, { attempts: 3 });
-      await expect(tampered.waitUntilFinished(events, 10_000)).rejects.toThrow(/attestation/);
-      const [row] = await db.sql`select count(*)::int as n from transfers where id in (${'f'.repeat(64)}, ${'e'.repeat(64)})`;
-      expect(row.n).toBe(0);
+      await run(async (data) => (await queue.add('batch', data, { attempts: 3 })).waitUntilFinished(events, 10_000), gateway);
     } finally {
       await events.close();
       await queue.obliterate({ force: true });
@@ -91,5 +87,65 @@ describe('settlement store', () => {
       connection.disconnect();
       await worker.close();
     }
+  };
+  const recorded = async (ids: string[]) => (await db.sql<{ n: number }[]>`select count(*)::int as n from transfers where id = any(${ids})`)[0].n;
+
+  it('never applies a job whose attestation does not verify', async () => {
+    await withWorker(async (add, gateway) => {
+      // Signed by a key no settlement service trusts, under the trusted gateway's name and under its own.
+      const stranger = signerFromSeed(randomBytes(32));
+      await expect(add(attestJob(stranger, 'gateway:gw', 'gw-1', { shard: 0, items: [{ ...items[0], id: 'f'.repeat(64), nonce: '5000' }] }))).rejects.toThrow(/attestation/);
+      await expect(add(attestJob(stranger, 'gateway:attacker', 'gw-1', { shard: 0, items: [{ ...items[0], id: 'f'.repeat(64), nonce: '5000' }] }))).rejects.toThrow(/attestation/);
+      // Signed by the trusted gateway, then changed on the way.
+      const signed = attestJob(gateway, 'gateway:gw', 'gw-1', { shard: 0, items: [{ ...items[0], id: 'e'.repeat(64), nonce: '5001' }] });
+      await expect(add({ ...signed, payload: signed.payload.replace('"amountMinor":"10"', '"amountMinor":"900"') })).rejects.toThrow(/attestation/);
+      // A gateway may not send what only shards send: a credit for a payee.
+      const credit = attestJob(gateway, 'gateway:gw', 'gw-1', { shard: 0, items: [{ type: 'credit', id: 'd'.repeat(64), payeeWalletId: 'w_000000000000000000000002', amountMinor: '500', fromShard: 1 }] });
+      await expect(add(credit)).rejects.toThrow(/attestation/);
+      expect(await recorded(['f'.repeat(64), 'e'.repeat(64), 'd'.repeat(64)])).toBe(0);
+      expect((await db.sql`select count(*)::int as n from transfer_legs`)[0].n).toBe(0);
+    });
+  });
+
+  it('applies nothing a trusted gateway sends without the customer\'s or the bank\'s own authority', async () => {
+    await db.sql`insert into wallets (id, bank_id, shard, kind, balance_minor) values ('t_bank-a', 'bank-a', 0, 'treasury', 100000) on conflict do nothing`;
+    const bankSeed = randomBytes(32);
+    await db.sql`update banks set public_key = ${ed25519PublicKeyOfSeed(bankSeed)} where id = 'bank-a'`;
+    const before = await db.sql`select id, balance_minor from wallets order by id`;
+    await withWorker(async (add, gateway) => {
+      const payee = 'w_000000000000000000000002';
+      const funding = (key: string, authority?: JobItem['authority']): JobItem => ({ id: fundingIdOf('bank-a', key), kind: 'funding', bankId: 'bank-a', payerWalletId: 't_bank-a', payeeWalletId: payee, amountMinor: '5000', nonce: null, expiresAtMs: null, memo: '', signature: null, submittedAtMs: NOW, payeeShard: 0, authority });
+      const body = JSON.stringify({ walletId: payee, amountMinor: '5000' });
+      const requestSignedBy = (seed: Buffer, key: string, amountMinor = '5000') => {
+        const parts = { pathWithQuery: '/v1/fundings', timestampMs: String(NOW), nonce: `n${key}0000000000000`, contentType: 'application/json', idempotencyKey: key, body: JSON.stringify({ walletId: payee, amountMinor }) };
+        const message = requestStringToSign({ audience: DEFAULT_AUDIENCE, method: 'POST', ...parts });
+        return { ...parts, signature: ed25519Sign(ed25519PrivateKey(seed), message).toString('hex') };
+      };
+      // A transfer with a consistent id whose signature is not the payer's key.
+      const intent = { payerWalletId: 'w_000000000000000000000001', payeeWalletId: payee, amountMinor: 10n, nonce: 7000n, expiresAtMs: BigInt(NOW + 60_000), memo: '' };
+      const bytes = encodeTransfer(intent);
+      const forgedTransfer: JobItem = { ...items[0], id: transferIdOf(bytes), nonce: '7000', signature: ed25519Sign(ed25519PrivateKey(randomBytes(32)), bytes).toString('hex') };
+      // A genuinely signed transfer whose amount was changed (its id kept).
+      const inflated: JobItem = { ...items[0], amountMinor: '900' };
+      const forged = [
+        funding('no-authority-0001'),
+        funding('stranger-key-0001', requestSignedBy(randomBytes(32), 'stranger-key-0001')),
+        // The bank's real signature, over another amount than the item's body claims.
+        funding('other-amount-0001', { ...requestSignedBy(bankSeed, 'other-amount-0001', '1'), body }),
+        // The bank's real signature under another Idempotency-Key than the item's id derives from.
+        { ...funding('key-swapped-0001'), authority: requestSignedBy(bankSeed, 'key-swapped-0002') },
+        forgedTransfer,
+        inflated,
+      ];
+      // The control: the bank's genuinely signed funding in the same job settles.
+      const genuine = funding('genuine-0001', requestSignedBy(bankSeed, 'genuine-0001'));
+      await add(attestJob(gateway, 'gateway:gw', 'gw-1', { shard: 0, items: [...forged, genuine] }));
+      expect(await recorded(forged.map((f) => f.id).filter((id) => id !== items[0].id))).toBe(0);
+      expect(await recorded([genuine.id])).toBe(1);
+    });
+    const moved = (rows: Array<{ id: string; balance_minor: bigint }>) => Object.fromEntries(rows.map((r) => [r.id, r.balance_minor]));
+    // Only the genuine funding moved money: 5,000 from the treasury to the customer.
+    const after = moved(await db.sql`select id, balance_minor from wallets order by id`);
+    expect(after).toEqual({ ...moved(before as never), 't_bank-a': moved(before as never)['t_bank-a'] - 5000n, w_000000000000000000000002: moved(before as never).w_000000000000000000000002 + 5000n });
   });
 });

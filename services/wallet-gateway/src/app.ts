@@ -6,6 +6,7 @@ import type { FastifyServerOptions } from 'fastify';
 import { watchWritable, type Sql } from '@cbdc/db/connect';
 import { buildBaseApp } from '@cbdc/http/base-app';
 import { installSignedAuth } from '@cbdc/http/signed-auth';
+import { DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import type { Limits } from '@cbdc/shared/limits';
 import type { GatewayContext } from './context.js';
 import type { SettlementClient } from './transfers/settlement-client.js';
@@ -21,6 +22,8 @@ export interface GatewayDeps {
   shardCount: number;
   limits: Limits;
   queuePrefix: string;
+  /** This environment's id, signed into every request (CBDC_AUDIENCE). */
+  audience?: string;
   now?: () => number;
   logger?: FastifyServerOptions['logger'];
 }
@@ -36,6 +39,7 @@ export async function buildGatewayApp(deps: GatewayDeps) {
 
   const bankKeys = new LRUCache<string, { key: Buffer | null }>({ max: 10_000, ttl: 30_000 });
   installSignedAuth(app, {
+    audience: deps.audience ?? DEFAULT_AUDIENCE,
     clockSkewMs: deps.limits.requestClockSkewMs,
     now,
     async lookupKey(bankId) {

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { DEFAULT_DATABASE_URL } from '@cbdc/db/connect';
 import { parseEnv } from '@cbdc/shared/config';
+import { AUDIENCE_PATTERN, DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import { checkLimits, LIMITS, type Limits } from '@cbdc/shared/limits';
 import { DEFAULT_REDIS_URL } from '@cbdc/shared/redis';
 
@@ -12,8 +13,12 @@ export const gatewayEnvSchema = z.object({
   DATABASE_URL: z.string().url().default(DEFAULT_DATABASE_URL),
   REDIS_URL: z.string().url().default(DEFAULT_REDIS_URL),
   QUEUE_PREFIX: z.string().regex(/^[a-z0-9-]{1,40}$/).default('cbdc'),
+  /** The environment id every signed request must name (docs/api.md). */
+  CBDC_AUDIENCE: z.string().regex(AUDIENCE_PATTERN, { error: 'CBDC_AUDIENCE must be 1 to 63 characters of a-z 0-9 . -' }).default(DEFAULT_AUDIENCE),
   SETTLEMENT_SHARDS: z.coerce.number().int().min(1).max(1024).default(1),
+  /** Ed25519 seed of this gateway's job attestation key; settlement trusts its public key under GATEWAY_KEY_ID. */
   GATEWAY_ATTESTATION_KEY: z.string({ error: 'GATEWAY_ATTESTATION_KEY is required (64 hex digits; "npm start" generates dev keys in .cbdc/)' }).regex(/^[0-9a-f]{64}$/, { error: 'GATEWAY_ATTESTATION_KEY must be 64 lowercase hex digits' }),
+  GATEWAY_KEY_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'GATEWAY_KEY_ID must be 1 to 64 characters of A-Z a-z 0-9 _ . -' }).default('gateway'),
   GATEWAY_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default(`${hostname()}-${process.pid}`),
   HOST: z.string().default('127.0.0.1'),
   PORT: z.coerce.number().int().min(0).max(65535).default(4100),
@@ -33,8 +38,10 @@ export interface GatewayConfig {
   databaseUrl: string;
   redisUrl: string;
   queuePrefix: string;
+  audience: string;
   shardCount: number;
   attestationKey: Buffer;
+  keyId: string;
   gatewayId: string;
   host: string;
   port: number;
@@ -60,8 +67,10 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL,
     queuePrefix: e.QUEUE_PREFIX,
+    audience: e.CBDC_AUDIENCE,
     shardCount: e.SETTLEMENT_SHARDS,
     attestationKey: Buffer.from(e.GATEWAY_ATTESTATION_KEY, 'hex'),
+    keyId: e.GATEWAY_KEY_ID,
     gatewayId: e.GATEWAY_ID,
     host: e.HOST,
     port: e.PORT,

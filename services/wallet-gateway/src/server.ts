@@ -10,7 +10,9 @@ import { assertShardCount } from '@cbdc/db/shard-lock';
 import { assertRedisReachable, producerRedis } from '@cbdc/shared/redis';
 import { buildGatewayApp } from './app.js';
 import { loadGatewayConfig, type GatewayConfig } from './config.js';
+import { signerFromSeed } from '@cbdc/shared/crypto';
 import { SettlementClient } from './transfers/settlement-client.js';
+import { shardPublicKeys } from './transfers/store.js';
 
 async function serve(config: GatewayConfig): Promise<void> {
   // A cluster worker whose supervisor has gone (killed, crashed) stops too: nothing would restart it.
@@ -23,9 +25,9 @@ async function serve(config: GatewayConfig): Promise<void> {
   redis.on('error', () => {});
   // Each process has an id of its own: its job ids and its reply stream must not be shared.
   const gatewayId = cluster.isWorker ? `${config.gatewayId}-w${cluster.worker!.id}` : config.gatewayId;
-  const settlement = new SettlementClient({ redisUrl: config.redisUrl, queuePrefix: config.queuePrefix, shardCount: config.shardCount, attestationKey: config.attestationKey, gatewayId, limits: config.limits });
+  const settlement = new SettlementClient({ redisUrl: config.redisUrl, queuePrefix: config.queuePrefix, shardCount: config.shardCount, signer: signerFromSeed(config.attestationKey), keyId: config.keyId, gatewayId, limits: config.limits, loadShardKeys: () => shardPublicKeys(sql) });
   await settlement.start();
-  const app = await buildGatewayApp({ sql, redis, settlement, shardCount: config.shardCount, limits: config.limits, queuePrefix: config.queuePrefix, logger: { level: config.logLevel, name: 'wallet-gateway' } });
+  const app = await buildGatewayApp({ sql, redis, settlement, shardCount: config.shardCount, limits: config.limits, queuePrefix: config.queuePrefix, audience: config.audience, logger: { level: config.logLevel, name: 'wallet-gateway' } });
   await app.listen({ host: config.host, port: config.port });
   closeWithGrace({ delay: 10_000 }, async ({ err }) => {
     if (err) app.log.error({ err }, 'closing after an error');

@@ -1,21 +1,35 @@
 import { describe, expect, it } from 'vitest';
 import { REJECTION_CODES } from '../errors.js';
-import { DAY_MS, settleBatch, type BatchState, type InFlightTransfer, type OriginItem, type SettlementItem, type WalletState } from './settle.js';
+import { ed25519VerifyRaw, signerFromSeed } from '../crypto.js';
+import { DAY_MS, settleBatch, type BatchState, type InFlightTransfer, type ItemAuthority, type OriginItem, type SettlementItem, type WalletState } from './settle.js';
 
 const NOW = 1_700_000_000_000;
 const TODAY = Math.floor(NOW / DAY_MS);
 const YUAN = 100n;
 
+// Real Ed25519 keys: the core verifies authority with the verifier it is given, here the server's.
+const customer = signerFromSeed(Buffer.alloc(32, 1));
+const bank = signerFromSeed(Buffer.alloc(32, 2));
+const stranger = signerFromSeed(Buffer.alloc(32, 3));
+
+/** An authority over a stand-in message (what the message holds is checked before the core, by authorityOf). */
+function signedBy(signer: typeof customer, by: ItemAuthority['by'], id: string): ItemAuthority {
+  const message = Buffer.from(`message of ${id}`);
+  return { by, message, signature: signer.sign(message) };
+}
+
 function wallet(id: string, over: Partial<WalletState> = {}): WalletState {
-  return { id, bankId: 'bank-a', kind: 'customer', tier: 'II', status: 'active', balanceMinor: 1_000n * YUAN, dailySpentMinor: 0n, dailySpentDay: TODAY, inFlightOutMinor: 0n, ...over };
+  return { id, bankId: 'bank-a', kind: 'customer', tier: 'II', status: 'active', balanceMinor: 1_000n * YUAN, dailySpentMinor: 0n, dailySpentDay: TODAY, inFlightOutMinor: 0n, publicKey: customer.publicKey, ...over };
 }
 
 function item(over: Partial<OriginItem> = {}): OriginItem {
-  return { type: 'origin', id: 'a'.repeat(64), kind: 'transfer', bankId: 'bank-a', payerWalletId: 'w_payer', payeeWalletId: 'w_payee', amountMinor: 10n * YUAN, nonce: 1n, expiresAtMs: BigInt(NOW + 60_000), payeeRemote: false, ...over };
+  const base: OriginItem = { type: 'origin', id: 'a'.repeat(64), kind: 'transfer', bankId: 'bank-a', payerWalletId: 'w_payer', payeeWalletId: 'w_payee', amountMinor: 10n * YUAN, nonce: 1n, expiresAtMs: BigInt(NOW + 60_000), payeeRemote: false, authority: null, ...over };
+  if (over.authority === undefined) base.authority = base.kind === 'funding' ? signedBy(bank, 'bank', base.id) : signedBy(customer, 'customer', base.id);
+  return base;
 }
 
 function state(wallets: WalletState[], over: Partial<BatchState> = {}): BatchState {
-  return { nowMs: NOW, wallets: new Map(wallets.map((w) => [w.id, w])), recordedIds: new Set(), usedNonces: new Set(), recordedCredits: new Map(), inFlight: new Map(), ...over };
+  return { nowMs: NOW, wallets: new Map(wallets.map((w) => [w.id, w])), recordedIds: new Set(), usedNonces: new Set(), recordedCredits: new Map(), inFlight: new Map(), bankKeys: new Map([['bank-a', bank.publicKey]]), verify: ed25519VerifyRaw, ...over };
 }
 
 function run(it: SettlementItem, payer: Partial<WalletState> | null, payee: Partial<WalletState> | null, extra: { recorded?: string[]; nonces?: string[] } = {}) {
@@ -29,8 +43,10 @@ function run(it: SettlementItem, payer: Partial<WalletState> | null, payee: Part
  */
 const BREAK_EVERYTHING_FROM: Record<string, () => ReturnType<typeof run>> = {
   nonce_reused: () => run(item({ expiresAtMs: BigInt(NOW - 1) }), { status: 'closed' }, { status: 'closed' }, { nonces: ['w_payer:1'] }),
-  expired: () => run(item({ expiresAtMs: BigInt(NOW) }), null, null),
-  payer_not_found: () => run(item(), null, null),
+  // A payer of another bank breaks payer_not_found while its key still authorizes the item (with no
+  // payer wallet at all there is no key in force, and the item is refused unrecorded, before any rule).
+  expired: () => run(item({ expiresAtMs: BigInt(NOW) }), { bankId: 'bank-b' }, null),
+  payer_not_found: () => run(item(), { bankId: 'bank-b' }, null),
   payee_not_found: () => run(item(), { status: 'closed' }, null),
   payer_closed: () => run(item(), { status: 'closed' }, { status: 'closed' }),
   payee_closed: () => run(item(), { status: 'frozen' }, { status: 'closed' }),
@@ -64,7 +80,7 @@ describe('settleBatch result codes in precedence order', () => {
   });
 
   it('answers duplicate before any other rule and records nothing', () => {
-    const result = run(item(), null, null, { recorded: ['a'.repeat(64)], nonces: ['w_payer:1'] });
+    const result = run(item(), { bankId: 'bank-b' }, null, { recorded: ['a'.repeat(64)], nonces: ['w_payer:1'] });
     expect(result.outcomes).toEqual([{ status: 'duplicate' }]);
     expect(result.leaves).toHaveLength(0);
   });
@@ -175,7 +191,7 @@ describe('transfers between shards', () => {
   });
 
   it('settles the transfer when the credit was applied, releasing the in-flight amount', () => {
-    const result = settleBatch([{ type: 'credit_result', id: 'c'.repeat(64), status: 'applied', code: null }], state([wallet('w_payer', { balanceMinor: 700n, inFlightOutMinor: 300n })], { inFlight: new Map([['c'.repeat(64), flight()]]) }));
+    const result = settleBatch([{ type: 'credit_result', id: 'c'.repeat(64), status: 'applied', code: null, fromShard: 1 }], state([wallet('w_payer', { balanceMinor: 700n, inFlightOutMinor: 300n })], { inFlight: new Map([['c'.repeat(64), flight()]]) }));
     expect(result.outcomes).toEqual([{ status: 'settled' }]);
     expect(result.finalized).toEqual([{ id: 'c'.repeat(64), status: 'settled', code: null }]);
     expect(result.changedWallets.get('w_payer')).toMatchObject({ balanceMinor: 700n, inFlightOutMinor: 0n });
@@ -184,7 +200,7 @@ describe('transfers between shards', () => {
 
   it('refunds the payer exactly once when the credit was rejected, whatever the payer status, and gives back the daily allowance', () => {
     const payer = wallet('w_payer', { status: 'frozen', balanceMinor: 700n, inFlightOutMinor: 300n, dailySpentMinor: 300n });
-    const rejected: SettlementItem = { type: 'credit_result', id: 'c'.repeat(64), status: 'rejected', code: 'payee_frozen' };
+    const rejected: SettlementItem = { type: 'credit_result', id: 'c'.repeat(64), status: 'rejected', code: 'payee_frozen', fromShard: 1 };
     const result = settleBatch([rejected, rejected], state([payer], { inFlight: new Map([['c'.repeat(64), flight()]]) }));
     expect(result.outcomes).toEqual([{ status: 'rejected', code: 'payee_frozen' }, { status: 'duplicate' }]);
     expect(result.changedWallets.get('w_payer')).toMatchObject({ balanceMinor: 1000n, inFlightOutMinor: 0n, dailySpentMinor: 0n });
@@ -193,7 +209,7 @@ describe('transfers between shards', () => {
   });
 
   it('ignores a result for a transfer that is no longer in flight', () => {
-    const result = settleBatch([{ type: 'credit_result', id: 'c'.repeat(64), status: 'rejected', code: 'payee_frozen' }], state([wallet('w_payer')]));
+    const result = settleBatch([{ type: 'credit_result', id: 'c'.repeat(64), status: 'rejected', code: 'payee_frozen', fromShard: 1 }], state([wallet('w_payer')]));
     expect(result.outcomes).toEqual([{ status: 'duplicate' }]);
     expect(result.changedWallets.size).toBe(0);
   });
@@ -202,5 +218,44 @@ describe('transfers between shards', () => {
     const payee = wallet('w_payee', { tier: 'IV', balanceMinor: 5_000n * YUAN, inFlightOutMinor: 5_000n * YUAN });
     const result = settleBatch([item({ amountMinor: 1n })], state([wallet('w_payer'), payee]));
     expect(result.outcomes).toEqual([{ status: 'rejected', code: 'exceeds_balance_limit' }]);
+  });
+});
+
+describe('authority: an item settles only on a signature that holds against the key in force', () => {
+  const payer = () => wallet('w_payer');
+  const payee = () => wallet('w_payee', { publicKey: stranger.publicKey });
+  const unauthorized = (it: OriginItem, wallets = [payer(), payee()], over: Partial<BatchState> = {}) => {
+    const result = settleBatch([it], state(wallets, over));
+    expect(result.outcomes).toEqual([{ status: 'unauthorized' }]);
+    // Nothing recorded, nothing moved: a forger cannot spend the owner's id or nonce.
+    expect(result.leaves).toEqual([]);
+    expect(result.changedWallets.size).toBe(0);
+  };
+
+  it('refuses a transfer without an authority', () => unauthorized(item({ authority: null })));
+  it('refuses a transfer signed by another key than the payer wallet\'s', () => unauthorized(item({ authority: signedBy(stranger, 'customer', 'a'.repeat(64)) })));
+  it('refuses a transfer whose signature is over other bytes', () => {
+    const a = signedBy(customer, 'customer', 'a'.repeat(64));
+    unauthorized(item({ authority: { ...a, message: Buffer.from('other bytes') } }));
+  });
+  it('refuses a transfer once the payer wallet\'s key in force is another one', () => unauthorized(item(), [wallet('w_payer', { publicKey: stranger.publicKey }), payee()]));
+  it('refuses a transfer from a wallet with no customer key (a treasury pays by its bank\'s authority)', () => unauthorized(item(), [wallet('w_payer', { kind: 'treasury', tier: null, publicKey: null }), payee()]));
+  it('refuses a customer-signed item presented as a funding', () => unauthorized(item({ kind: 'funding', nonce: null, authority: signedBy(customer, 'customer', 'a'.repeat(64)) })));
+  it('refuses a funding signed by another bank\'s key, or by a bank whose key is unknown', () => {
+    unauthorized(item({ kind: 'funding', nonce: null, authority: signedBy(stranger, 'bank', 'a'.repeat(64)) }));
+    unauthorized(item({ kind: 'funding', nonce: null }), [payer(), payee()], { bankKeys: new Map() });
+  });
+  it('settles a funding signed by its bank\'s key', () => {
+    const result = settleBatch([item({ kind: 'funding', nonce: null, expiresAtMs: null })], state([wallet('w_payer', { kind: 'treasury', tier: null, publicKey: null }), payee()]));
+    expect(result.outcomes).toEqual([{ status: 'settled' }]);
+  });
+  it('lets the genuine item settle after a forged one with its id in the same batch', () => {
+    const forged = item({ authority: signedBy(stranger, 'customer', 'a'.repeat(64)) });
+    const result = settleBatch([forged, item()], state([payer(), payee()]));
+    expect(result.outcomes).toEqual([{ status: 'unauthorized' }, { status: 'settled' }]);
+  });
+  it('checks authority before everything else, duplicates included', () => {
+    const result = settleBatch([item({ authority: null })], state([payer(), payee()], { recordedIds: new Set(['a'.repeat(64)]) }));
+    expect(result.outcomes).toEqual([{ status: 'unauthorized' }]);
   });
 });

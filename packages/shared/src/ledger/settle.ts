@@ -14,6 +14,9 @@
  *   code and the amount refunded to the payer, exactly once.
  *
  * Rules for origin items, in precedence order (the first that fails names the outcome):
+ *   unauthorized (the item's authority does not verify against the key in force: the customer's
+ *     signature for a transfer, the bank's signed request for a funding; nothing is recorded, so
+ *     that whoever forged it cannot spend an id or a nonce of the real owner's)
  *   duplicate (answered with the original outcome, not recorded again)
  *   nonce_reused, expired, payer_not_found, payee_not_found, payer_closed, payee_closed,
  *   payer_frozen, payee_frozen, exceeds_payment_limit, exceeds_daily_limit,
@@ -44,7 +47,22 @@ export interface WalletState {
   dailySpentDay: number;
   /** Debited from this wallet and not yet credited to a payee on another shard, nor refunded. */
   inFlightOutMinor: bigint;
+  /** The customer's Ed25519 public key in force (null for a treasury, which pays by its bank's authority). */
+  publicKey: Uint8Array | null;
 }
+
+/**
+ * What authorizes an origin item: the bytes its authority signed and the signature. By whom
+ * decides the key: the payer wallet's customer key, or the submitting bank's key.
+ */
+export interface ItemAuthority {
+  by: 'customer' | 'bank';
+  message: Uint8Array;
+  signature: Uint8Array;
+}
+
+/** Ed25519 verification, injected so that the core stays free of I/O and native code. */
+export type Verify = (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) => boolean;
 
 export interface OriginItem {
   type: 'origin';
@@ -62,6 +80,8 @@ export interface OriginItem {
   payeeRemote: boolean;
   /** For a remote payee: whether the gateway saw it as a treasury (a redemption), exempt from payment caps. */
   payeeIsTreasury?: boolean;
+  /** Null if the item carries no consistent authority (see @cbdc/shared/job authorityOf). */
+  authority: ItemAuthority | null;
 }
 
 export interface CreditItem {
@@ -79,6 +99,8 @@ export interface CreditResultItem {
   id: string;
   status: 'applied' | 'rejected';
   code: RejectionCode | null;
+  /** The shard that sent the result; it must be the payee's (the store checks it against the transfer). */
+  fromShard: number;
 }
 
 export type SettlementItem = OriginItem | CreditItem | CreditResultItem;
@@ -88,7 +110,8 @@ export type Outcome =
   | { status: 'rejected'; code: RejectionCode }
   | { status: 'debited' }
   | { status: 'applied' }
-  | { status: 'duplicate' };
+  | { status: 'duplicate' }
+  | { status: 'unauthorized' };
 
 /** A leaf of the batch's Merkle tree: an origin transfer with its outcome here, or a leg. */
 export type BatchLeaf =
@@ -116,6 +139,9 @@ export interface BatchState {
   recordedCredits: ReadonlyMap<string, { status: 'applied' | 'rejected'; code: RejectionCode | null; fromShard: number }>;
   /** Origin transfers of this shard still in flight, by id. */
   inFlight: ReadonlyMap<string, InFlightTransfer>;
+  /** Public keys of the banks that submitted fundings in this batch, by bank id. */
+  bankKeys: ReadonlyMap<string, Uint8Array>;
+  verify: Verify;
 }
 
 export interface BatchResult {
@@ -176,6 +202,20 @@ export function checkOrigin(item: OriginItem, payer: WalletState | undefined, pa
   return null;
 }
 
+/**
+ * Whether an origin item's authority holds against the key in force: a transfer signed by the
+ * payer wallet's customer key, a funding by the submitting bank's key from its own treasury.
+ */
+export function authorityHolds(item: OriginItem, payer: WalletState | undefined, bankKeys: ReadonlyMap<string, Uint8Array>, verify: Verify): boolean {
+  const a = item.authority;
+  if (!a) return false;
+  if (item.kind === 'funding') {
+    const key = bankKeys.get(item.bankId);
+    return a.by === 'bank' && key !== undefined && verify(key, a.message, a.signature);
+  }
+  return a.by === 'customer' && payer?.publicKey != null && verify(payer.publicKey, a.message, a.signature);
+}
+
 function isPayment(item: OriginItem, payee: WalletState | undefined): boolean {
   if (item.kind !== 'transfer') return false;
   return item.payeeRemote ? !item.payeeIsTreasury : payee!.kind !== 'treasury';
@@ -197,6 +237,10 @@ export function settleBatch(items: readonly SettlementItem[], state: BatchState)
 
   for (const item of items) {
     if (item.type === 'origin') {
+      if (!authorityHolds(item, current(item.payerWalletId), state.bankKeys, state.verify)) {
+        r.outcomes.push({ status: 'unauthorized' });
+        continue;
+      }
       if (state.recordedIds.has(item.id) || seenIds.has(item.id)) {
         r.outcomes.push({ status: 'duplicate' });
         continue;

@@ -3,16 +3,36 @@ import { z } from 'zod';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { idempotencyKeyOf } from '@cbdc/http/idempotency';
+import type { FundingAuthority } from '@cbdc/shared/funding-authority';
 import { ApiError } from '@cbdc/shared/problem';
+import { AUTH_HEADERS } from '@cbdc/shared/request-auth';
 import { amountMinorSchema, signedTransferSchema, transferIdSchema, walletIdSchema } from '@cbdc/shared/schemas';
 import type { GatewayContext } from '../context.js';
-import { receiptOf, visibleTransfer, transferView } from './store.js';
+import { receiptOf, shardPublicKeys, visibleTransfer, transferView } from './store.js';
 import { submitFunding, submitSignedTransfers, type ItemResult } from './submit.js';
 
 /** The caller asks for the async mode with `Prefer: respond-async` (RFC 7240). */
 function wantsAsync(req: FastifyRequest): boolean {
   const prefer = req.headers.prefer;
   return typeof prefer === 'string' && /(^|[,\s])respond-async($|[,;\s])/.test(prefer);
+}
+
+/**
+ * The bank's authority for a funding: its signed request as received (verified by the signed-auth
+ * hook before this runs), carried to settlement, which verifies it again against the bank's key.
+ */
+function fundingAuthorityOf(req: FastifyRequest, idempotencyKey: string): FundingAuthority {
+  const h = (name: string) => (typeof req.headers[name] === 'string' ? (req.headers[name] as string) : undefined);
+  return {
+    pathWithQuery: req.url,
+    timestampMs: h(AUTH_HEADERS.timestamp)!,
+    nonce: h(AUTH_HEADERS.nonce)!,
+    contentType: h('content-type'),
+    idempotencyKey,
+    prefer: h('prefer'),
+    body: (req.rawBody ?? Buffer.alloc(0)).toString('utf8'),
+    signature: h(AUTH_HEADERS.signature)!,
+  };
 }
 
 /** Sends one item's result: 200 with a final outcome, 202 while pending, the problem if invalid. */
@@ -50,7 +70,7 @@ export async function transferRoutes(app: FastifyInstance, ctx: GatewayContext):
 
   r.post('/v1/fundings', { schema: { tags: ['transfers'], summary: 'Fund a customer wallet from the bank\'s treasury (requires Idempotency-Key)', body: z.strictObject({ walletId: walletIdSchema, amountMinor: amountMinorSchema }) } }, async (req, reply) => {
     const key = idempotencyKeyOf(req, true)!;
-    return sendOne(reply, await submitFunding(ctx, req.principal, key, req.body.walletId, req.body.amountMinor, wantsAsync(req)));
+    return sendOne(reply, await submitFunding(ctx, req.principal, fundingAuthorityOf(req, key), req.body.walletId, req.body.amountMinor, wantsAsync(req)));
   });
 
   const transferParams = z.strictObject({ transferId: transferIdSchema });

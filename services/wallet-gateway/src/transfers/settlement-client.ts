@@ -8,13 +8,19 @@
  *
  * Redis holds only in-flight work. If a job is lost, its requests time out as "pending" and the
  * bank resubmits the same signed transfer; settlement deduplicates by id in Postgres.
+ *
+ * Redis is not a trust channel: jobs are signed with this gateway's own key, and a reply counts
+ * only if it verifies against the registered key of the shard it names (@cbdc/shared/reply). A
+ * forged or moved reply is dropped: its requests answer pending and the outcome is read by id.
  */
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { attestJob, finalsStream, replyStream, shardQueue, type JobItem, type JobOutcome, type JobResult, type JobSummary, type SettlementJobData } from '@cbdc/shared/job';
+import { ed25519VerifyRaw, parseHex, type Signer } from '@cbdc/shared/crypto';
+import { attestJob, finalsStream, gatewayAttestor, replyStream, shardQueue, type JobItem, type JobOutcome, type JobResult, type JobSummary, type SettlementJobData } from '@cbdc/shared/job';
 import { consumerRedis, producerRedis } from '@cbdc/shared/redis';
 import type { Limits } from '@cbdc/shared/limits';
 import { ApiError } from '@cbdc/shared/problem';
+import { replyEntryMessage } from '@cbdc/shared/reply';
 
 interface Deferred<T> {
   promise: Promise<T>;
@@ -45,8 +51,12 @@ export interface SettlementClientOptions {
   redisUrl: string;
   queuePrefix: string;
   shardCount: number;
-  attestationKey: Buffer;
+  /** This gateway's attestation key, and the key id settlement knows it by (GATEWAY_KEY_ID). */
+  signer: Signer;
+  keyId: string;
   gatewayId: string;
+  /** The shards' registered public keys, which replies must verify against (read again for an unknown shard). */
+  loadShardKeys: () => Promise<Map<number, Uint8Array>>;
   limits: Limits;
   onError?: (error: Error) => void;
 }
@@ -72,6 +82,8 @@ export class SettlementClient {
   private closing = false;
   /** One blocking reader per reply stream (each on its own connection: the streams live in different slots). */
   private readonly readers: Array<{ connection: Redis; done: Promise<void> }> = [];
+  private shardKeys = new Map<number, Uint8Array>();
+  private shardKeysReadAtMs = 0;
 
   constructor(private readonly o: SettlementClientOptions) {
     this.producer = producerRedis(o.redisUrl);
@@ -154,7 +166,7 @@ export class SettlementClient {
     lane.flushed = deferred<void>();
     if (items.length === 0) return done.resolve();
     const jobId = `${this.o.gatewayId}-${Date.now()}-${++this.jobCounter}`;
-    const data = attestJob(this.o.attestationKey, this.o.gatewayId, { shard, items });
+    const data = attestJob(this.o.signer, gatewayAttestor(this.o.keyId), this.o.gatewayId, { shard, items });
     lane.queue
       .add('batch', data, {
         jobId,
@@ -190,8 +202,9 @@ export class SettlementClient {
           for (const [, entries] of read ?? []) {
             for (const [id, fields] of entries) {
               lastId = id;
-              const at = fields.indexOf('result');
-              if (at >= 0) this.onCompleted(JSON.parse(fields[at + 1]) as JobResult);
+              const result = await this.verifiedReply(key, fields);
+              if (result) this.onCompleted(result);
+              else this.o.onError?.(new Error(`dropped a reply on ${key} that is not signed by a registered shard key (entry ${id})`));
             }
           }
         } catch (error) {
@@ -202,6 +215,28 @@ export class SettlementClient {
       }
     })();
     this.readers.push({ connection, done });
+  }
+
+  /** The reply an entry holds if it is signed by the key of the shard it names, for this stream; else null. */
+  private async verifiedReply(stream: string, fields: string[]): Promise<JobResult | null> {
+    const field = (name: string) => {
+      const at = fields.indexOf(name);
+      return at >= 0 && at % 2 === 0 ? fields[at + 1] : undefined;
+    };
+    const json = field('result');
+    const shard = Number(field('shard'));
+    const signature = parseHex(field('signature') ?? '', 64);
+    if (json === undefined || !Number.isInteger(shard) || !signature) return null;
+    let key = this.shardKeys.get(shard);
+    // An unknown shard: read the keys again, at most once a second (a forger cannot make us query per entry).
+    if (!key && Date.now() - this.shardKeysReadAtMs > 1000) {
+      this.shardKeysReadAtMs = Date.now();
+      this.shardKeys = await this.o.loadShardKeys();
+      key = this.shardKeys.get(shard);
+    }
+    if (!key || !ed25519VerifyRaw(key, replyEntryMessage(stream, json), signature)) return null;
+    const result = JSON.parse(json) as JobResult;
+    return result?.shard === shard ? result : null;
   }
 
   private onCompleted(result: JobResult): void {

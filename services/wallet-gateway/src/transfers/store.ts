@@ -118,3 +118,9 @@ export async function receiptOf(sql: Sql, t: TransferRow) {
     ),
   };
 }
+
+/** The shards' registered public keys (their chain keys, which also sign replies to gateways). */
+export async function shardPublicKeys(sql: Sql): Promise<Map<number, Buffer>> {
+  const rows = await sql<{ shard: number; public_key: Buffer }[]>`select shard, public_key from shards`;
+  return new Map(rows.map((r) => [r.shard, r.public_key]));
+}

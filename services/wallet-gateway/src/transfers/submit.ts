@@ -10,6 +10,8 @@
  */
 import { encodeTransfer, transferIdOf } from '@cbdc/shared/canonical';
 import { ed25519VerifyRaw } from '@cbdc/shared/crypto';
+import type { FundingAuthority } from '@cbdc/shared/funding-authority';
+import { AUTH_HEADERS } from '@cbdc/shared/request-auth';
 import { fundingIdOf, treasuryWalletId } from '@cbdc/shared/ids';
 import type { JobItem } from '@cbdc/shared/job';
 import { ApiError, problemOf, type Problem } from '@cbdc/shared/problem';
@@ -146,7 +148,8 @@ async function recordedOutcomes(ctx: GatewayContext, results: ItemResult[]): Pro
 }
 
 /** Prepares a funding: the bank's treasury pays one of its customer wallets. */
-export async function submitFunding(ctx: GatewayContext, bankId: string, idempotencyKey: string, walletId: string, amountMinor: string, async: boolean): Promise<ItemResult> {
+export async function submitFunding(ctx: GatewayContext, bankId: string, authority: FundingAuthority, walletId: string, amountMinor: string, async: boolean): Promise<ItemResult> {
+  const { idempotencyKey } = authority;
   assertLedgerWritable(ctx);
   const treasury = treasuryWalletId(bankId);
   const facts = await ctx.walletFacts.get([walletId, treasury]);
@@ -159,7 +162,7 @@ export async function submitFunding(ctx: GatewayContext, bankId: string, idempot
   const existing = (await transfersByIds(ctx.sql, [id])).get(id);
   if (existing && !same(existing)) throw new ApiError('idempotency_key_reused', 'this Idempotency-Key was used for a different funding', { errors: [{ field: 'header/idempotency-key', rule: 'same_request', message: 'was used with a different wallet or amount' }] });
   const now = ctx.now();
-  const [result] = await settle(ctx, [{ index: 0, shard: facts.get(treasury)!.shard, item: { id, kind: 'funding', bankId, payerWalletId: treasury, payeeWalletId: walletId, amountMinor, nonce: null, expiresAtMs: null, memo: '', signature: null, submittedAtMs: now, payeeShard: wallet.shard } }], async);
+  const [result] = await settle(ctx, [{ index: 0, shard: facts.get(treasury)!.shard, item: { id, kind: 'funding', bankId, payerWalletId: treasury, payeeWalletId: walletId, amountMinor, nonce: null, expiresAtMs: null, memo: '', signature: null, submittedAtMs: now, payeeShard: wallet.shard, authority } }], async);
   if (result.status !== 'pending' && result.status !== 'invalid' && (result.transfer.payeeWalletId !== walletId || result.transfer.amountMinor !== amountMinor)) {
     throw new ApiError('idempotency_key_reused', 'this Idempotency-Key was used for a different funding', { errors: [{ field: 'header/idempotency-key', rule: 'same_request', message: 'was used with a different wallet or amount' }] });
   }
@@ -199,6 +202,10 @@ async function settle(ctx: GatewayContext, prepared: Prepared[], async: boolean)
   return prepared.map((p, i): ItemResult => {
     const outcome: CommittedOutcome | null = outcomes[i];
     if (outcome === null) return pending(p);
+    if (outcome.status === 'unauthorized') {
+      const field = p.item.kind === 'funding' ? `header/${AUTH_HEADERS.signature}` : 'signature';
+      return itemProblem(p.index, p.item.id, 'authority_refused', field, 'authority_in_force', 'settlement refused it: its signature does not verify against the key in force; nothing was recorded');
+    }
     const row = rows.get(p.item.id);
     if (row) return resultOfRow(p.index, row);
     if (outcome.type !== 'origin' || (outcome.status !== 'settled' && outcome.status !== 'rejected')) return pending(p);
