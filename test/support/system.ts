@@ -8,6 +8,8 @@ import type { AddressInfo } from 'node:net';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createTestDatabase, type TestDatabase } from '@cbdc/db/testing';
+import { connectPostgres } from '@cbdc/db/connect';
+import { urlForService, type ServiceName } from '@cbdc/db/roles';
 import { BankClient, OperatorClient, newCustomerKey } from '@cbdc/client';
 import { buildGatewayApp } from '@cbdc/wallet-gateway/app';
 import { SettlementClient } from '@cbdc/wallet-gateway/settlement-client';
@@ -71,13 +73,16 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
   await new Promise((resolve) => redis.once('ready', resolve));
   const issuerSigner = signerFromSeed(keys.issuer);
   await registerIssuerKey(db.sql, issuerSigner);
-  const issuer = await buildIssuerApp({ sql: db.sql, redis, signer: issuerSigner, shardCount, dualControlThresholdMinor: options.dualControlThresholdMinor ?? 100_000_000n, queuePrefix });
+  // Each service connects with its own role, as deployed: least privilege holds in every test.
+  const as = (service: ServiceName) => connectPostgres(urlForService(db.url, service), { max: 4, applicationName: `cbdc-test-${service}` });
+  const sqlOf = { issuer: as('issuer'), gateway: as('gateway'), settlement: as('settlement') };
+  const issuer = await buildIssuerApp({ sql: sqlOf.issuer, redis, signer: issuerSigner, shardCount, dualControlThresholdMinor: options.dualControlThresholdMinor ?? 100_000_000n, queuePrefix });
   await issuer.listen({ host: '127.0.0.1', port: 0 });
 
   const startGateway = async (port: number) => {
-    const client = new SettlementClient({ redisUrl: REDIS_URL, queuePrefix, shardCount, signer: signerFromSeed(keys.attestation), keyId: TEST_GATEWAY_KEY_ID, gatewayId: 'test-gw', limits, loadShardKeys: () => shardPublicKeys(db.sql) });
+    const client = new SettlementClient({ redisUrl: REDIS_URL, queuePrefix, shardCount, signer: signerFromSeed(keys.attestation), keyId: TEST_GATEWAY_KEY_ID, gatewayId: 'test-gw', limits, loadShardKeys: () => shardPublicKeys(sqlOf.gateway) });
     await client.start();
-    const app = await buildGatewayApp({ sql: db.sql, redis, settlement: client, shardCount, limits, queuePrefix });
+    const app = await buildGatewayApp({ sql: sqlOf.gateway, redis, settlement: client, shardCount, limits, queuePrefix });
     await app.listen({ host: '127.0.0.1', port });
     return { app, client };
   };
@@ -86,7 +91,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
   let workers: ShardWorker[] = [];
   const startWorkers = async () => {
     workers = await Promise.all(
-      keys.shards.map((shardSeed, shard) => startShardWorker({ sql: db.sql, redisUrl: REDIS_URL, queuePrefix, shard, shardCount, shardSeed, gatewayKeys: new Map([[TEST_GATEWAY_KEY_ID, ed25519PublicKeyOfSeed(keys.attestation)]]), audience: DEFAULT_AUDIENCE, lockDurationMs: 30_000, log: silentLog, sweepIntervalMs: 200, resendAfterMs: 1000 })),
+      keys.shards.map((shardSeed, shard) => startShardWorker({ sql: sqlOf.settlement, redisUrl: REDIS_URL, queuePrefix, shard, shardCount, shardSeed, gatewayKeys: new Map([[TEST_GATEWAY_KEY_ID, ed25519PublicKeyOfSeed(keys.attestation)]]), audience: DEFAULT_AUDIENCE, lockDurationMs: 30_000, log: silentLog, sweepIntervalMs: 200, resendAfterMs: 1000 })),
     );
   };
   await startWorkers();
@@ -129,6 +134,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
       await Promise.all(workers.map((w) => w.close()));
       await deleteKeys(queuePrefix);
       redis.disconnect();
+      await Promise.all(Object.values(sqlOf).map((sql) => sql.end({ timeout: 5 })));
       await db.drop();
     },
   };

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import shift from 'postgres-shift';
 import { connectPostgres, describeUrl, isUnreachable } from './connect.js';
+import { applyRoles } from './roles.js';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations', import.meta.url));
 
@@ -31,6 +32,7 @@ export async function migrate(url: string, log: (line: string) => void = () => {
   const sql = connectPostgres(url, { max: 1, applicationName: 'cbdc-migrate' });
   try {
     await shift({ sql: sql as never, path: MIGRATIONS_DIR, before: ({ migration_id, name }: { migration_id: number; name: string }) => log(`migrating ${migration_id} ${name}`) });
+    await applyRoles(sql);
   } finally {
     await sql.end();
   }
