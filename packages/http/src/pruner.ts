@@ -1,0 +1,37 @@
+/** Deletes expired idempotency keys and request nonces while a service runs. */
+import type { FastifyInstance } from 'fastify';
+import type { Sql } from '@cbdc/db/connect';
+import type { IdempotencyKeys } from './idempotency.js';
+import { pruneRequestNonces } from './request-nonces.js';
+
+export interface PrunerOptions {
+  sql: Sql;
+  idempotency: IdempotencyKeys;
+  now: () => number;
+  intervalMs: number;
+  rowsMax: number;
+}
+
+/** Prunes both tables once; returns the rows deleted from each. */
+export async function pruneExpiredRows(o: PrunerOptions): Promise<{ idempotencyKeys: number; requestNonces: number }> {
+  return { idempotencyKeys: await o.idempotency.prune(o.rowsMax), requestNonces: await pruneRequestNonces(o.sql, o.now(), o.rowsMax) };
+}
+
+/**
+ * Prunes every `intervalMs` until the app closes. Several processes pruning at once is harmless;
+ * a failed run (Postgres away) is logged and the next one tries again.
+ */
+export function installExpiredRowsPruner(app: FastifyInstance, o: PrunerOptions): void {
+  let running: Promise<unknown> | null = null;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = pruneExpiredRows(o)
+      .catch((err: unknown) => app.log.warn({ err }, 'pruning expired idempotency keys and request nonces failed'))
+      .finally(() => (running = null));
+  }, o.intervalMs);
+  timer.unref();
+  app.addHook('onClose', async () => {
+    clearInterval(timer);
+    await running;
+  });
+}
