@@ -9,7 +9,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newCustomerKey, type BankClient } from '@cbdc/client';
-import { requestHashOf } from '@cbdc/http/idempotency';
+import { IdempotencyKeys, requestHashOf } from '@cbdc/http/idempotency';
+import { pruneExpiredRows } from '@cbdc/http/pruner';
 import { claimNonceDurably } from '@cbdc/http/request-nonces';
 import { fundingIdOf } from '@cbdc/shared/ids';
 import { LIMITS } from '@cbdc/shared/limits';
@@ -89,10 +90,14 @@ describe('replay protection and idempotency', () => {
       const signed = await rawRequest(sys.gatewayUrl, 'POST', '/v1/wallets', JSON.stringify({ publicKey: customer.publicKey, customerRef: 'nonce-ttl', tier: 'IV' }), bank());
       const [row] = await sys.db.sql`select expires_at_ms from request_nonces where scope = 'gateway/bank' and key_id = 'bank-a' and nonce = ${signed.nonce}`;
       expect(Number(row.expires_at_ms) - Date.now()).toBeGreaterThan(2 * LIMITS.requestClockSkewMs - 10_000);
+      // Pruning drains every expired row in batches, and keeps the live ones.
       await sys.db.sql`update request_nonces set expires_at_ms = ${now - 1} where key_id = 'bank-y'`;
-      const { pruneRequestNonces } = await import('@cbdc/http/request-nonces');
-      expect(await pruneRequestNonces(sys.db.sql, Date.now(), 1_000)).toBeGreaterThanOrEqual(1);
-      expect((await sys.db.sql`select count(*)::int as n from request_nonces where key_id = 'bank-y'`)[0].n).toBe(0);
+      await sys.db.sql`insert into request_nonces (scope, key_id, nonce, expires_at_ms) select 'gateway/bank', 'bank-x', 'n' || lpad(i::text, 16, '0'), ${now - 1} from generate_series(1, 25) i`;
+      const live = (await sys.db.sql`select count(*)::int as n from request_nonces where expires_at_ms > ${Date.now()}`)[0].n;
+      const store = new IdempotencyKeys({ sql: sys.db.sql, scope: { service: 'gateway', principalKind: 'bank' }, retentionMs: LIMITS.idempotencyKeyRetentionMs, leaseMs: LIMITS.idempotencyLeaseMs, now: Date.now });
+      const pruned = await pruneExpiredRows({ sql: sys.db.sql, idempotency: store, now: Date.now, intervalMs: 60_000, rowsMax: 10 });
+      expect(pruned.requestNonces).toBeGreaterThanOrEqual(26);
+      expect((await sys.db.sql`select count(*)::int as n from request_nonces`)[0].n).toBe(live);
     });
   });
 
@@ -205,7 +210,6 @@ describe('replay protection and idempotency', () => {
     expect(fresh.body.id).not.toBe(first.body.id);
     // Pruning deletes expired keys only.
     await sys.db.sql`update idempotency_keys set expires_at_ms = ${Date.now() - 1} where key = 'expiring-key-0001'`;
-    const { IdempotencyKeys } = await import('@cbdc/http/idempotency');
     const store = new IdempotencyKeys({ sql: sys.db.sql, scope: { service: 'issuer', principalKind: 'operator' }, retentionMs: LIMITS.idempotencyKeyRetentionMs, leaseMs: LIMITS.idempotencyLeaseMs, now: Date.now });
     const kept = (await sys.db.sql`select count(*)::int as n from idempotency_keys where expires_at_ms > ${Date.now()}`)[0].n;
     expect(await store.prune(1_000)).toBe(1);

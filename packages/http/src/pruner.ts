@@ -12,9 +12,25 @@ export interface PrunerOptions {
   rowsMax: number;
 }
 
-/** Prunes both tables once; returns the rows deleted from each. */
+/** Deletes batches of at most `rowsMax` rows until a batch comes back short; returns the total. */
+async function drain(deleteBatch: () => Promise<number>, rowsMax: number): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const deleted = await deleteBatch();
+    total += deleted;
+    if (deleted < rowsMax) return total;
+  }
+}
+
+/**
+ * Prunes both tables, in batches of `rowsMax` (short statements, short locks) until nothing
+ * expired is left: a busy gateway claims thousands of nonces a second, more than one batch a run.
+ */
 export async function pruneExpiredRows(o: PrunerOptions): Promise<{ idempotencyKeys: number; requestNonces: number }> {
-  return { idempotencyKeys: await o.idempotency.prune(o.rowsMax), requestNonces: await pruneRequestNonces(o.sql, o.now(), o.rowsMax) };
+  return {
+    idempotencyKeys: await drain(() => o.idempotency.prune(o.rowsMax), o.rowsMax),
+    requestNonces: await drain(() => pruneRequestNonces(o.sql, o.now(), o.rowsMax), o.rowsMax),
+  };
 }
 
 /**

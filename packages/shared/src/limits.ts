@@ -52,7 +52,7 @@ export const LIMITS = {
    * key; a retry after it takes the key over and drives the request again (settlement dedups).
    */
   idempotencyLeaseMs: 30_000,
-  /** How often a service deletes expired idempotency keys and request nonces, and how many per run. */
+  /** How often a service deletes expired idempotency keys and request nonces, and how many per statement. */
   expiredRowsPruneIntervalMs: 60_000,
   expiredRowsPrunedPerRunMax: 10_000,
 } as const;
