@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newCustomerKey, type BankClient } from '@cbdc/client';
 import { IdempotencyKeys, requestHashOf } from '@cbdc/http/idempotency';
 import { pruneExpiredRows } from '@cbdc/http/pruner';
-import { claimNonceDurably } from '@cbdc/http/request-nonces';
+import { DurableNonceClaims } from '@cbdc/http/request-nonces';
 import { fundingIdOf } from '@cbdc/shared/ids';
 import { LIMITS } from '@cbdc/shared/limits';
 import { deleteKeys, REDIS_URL, startTestSystem, type TestSystem } from './support/system.js';
@@ -52,6 +52,15 @@ describe('replay protection and idempotency', () => {
       expect(await count('wallets')).toBe(wallets);
     });
 
+    it('one signed request sent several times at once is done once; the others are request_replayed', async () => {
+      const body = JSON.stringify({ publicKey: customer.publicKey, customerRef: 'replay-burst', tier: 'IV' });
+      const auth = { nonce: 'burst-nonce-000000000001', timestamp: Date.now().toString() };
+      const answers = await Promise.all(Array.from({ length: 6 }, () => rawRequest(sys.gatewayUrl, 'POST', '/v1/wallets', body, { ...bank(), auth })));
+      expect(answers.filter((a) => a.status === 201)).toHaveLength(1);
+      expect(answers.filter((a) => a.status === 401 && a.body.code === 'request_replayed')).toHaveLength(5);
+      expect((await sys.db.sql`select count(*)::int as n from wallets where customer_ref = 'replay-burst'`)[0].n).toBe(1);
+    });
+
     it('a funding and a mint, replayed after the Redis prefix is deleted: request_replayed, no money moved', async () => {
       const funding = JSON.stringify({ walletId, amountMinor: '700' });
       const headers = { 'idempotency-key': 'replay-funding-0001' };
@@ -78,14 +87,22 @@ describe('replay protection and idempotency', () => {
 
     it('nonces are held for the clock window, then pruned; an expired one no longer holds', async () => {
       const now = Date.now();
-      expect(await claimNonceDurably(sys.db.sql, 'gateway/bank', 'bank-z', 'n0000000000000001', now, 1_000)).toBe(true);
-      expect(await claimNonceDurably(sys.db.sql, 'gateway/bank', 'bank-z', 'n0000000000000001', now + 999, 1_000)).toBe(false);
+      let clock = now;
+      const claims = new DurableNonceClaims(sys.db.sql, () => clock);
+      expect(await claims.claim('gateway/bank', 'bank-z', 'n0000000000000001', 1_000)).toBe(true);
+      clock = now + 999;
+      expect(await claims.claim('gateway/bank', 'bank-z', 'n0000000000000001', 1_000)).toBe(false);
       // Another scope (the issuer's operators) or key id does not collide.
-      expect(await claimNonceDurably(sys.db.sql, 'issuer/operator', 'bank-z', 'n0000000000000001', now, 1_000)).toBe(true);
-      expect(await claimNonceDurably(sys.db.sql, 'gateway/bank', 'bank-y', 'n0000000000000001', now, 1_000)).toBe(true);
-      expect(await claimNonceDurably(sys.db.sql, 'gateway/bank', 'bank-z', 'n0000000000000001', now + 1_000, 1_000)).toBe(true);
+      expect(await claims.claim('issuer/operator', 'bank-z', 'n0000000000000001', 1_000)).toBe(true);
+      expect(await claims.claim('gateway/bank', 'bank-y', 'n0000000000000001', 1_000)).toBe(true);
+      clock = now + 1_000;
+      expect(await claims.claim('gateway/bank', 'bank-z', 'n0000000000000001', 1_000)).toBe(true);
       const [held] = await sys.db.sql`select expires_at_ms from request_nonces where scope = 'gateway/bank' and key_id = 'bank-z'`;
       expect(held.expires_at_ms).toBe(BigInt(now + 2_000));
+      // Claims made together are grouped into one statement; of one nonce claimed twice, one wins.
+      const together = await Promise.all(['a', 'b', 'a', 'c', 'b', 'a'].map((n) => claims.claim('gateway/bank', 'bank-w', `together-nonce-${n}`, 1_000)));
+      expect(together.filter(Boolean)).toHaveLength(3);
+      expect([together[0], together[1], together[3]]).toEqual([true, true, true]);
       // A signed POST's nonce is kept for twice the clock skew (a request outside it is refused by its timestamp).
       const signed = await rawRequest(sys.gatewayUrl, 'POST', '/v1/wallets', JSON.stringify({ publicKey: customer.publicKey, customerRef: 'nonce-ttl', tier: 'IV' }), bank());
       const [row] = await sys.db.sql`select expires_at_ms from request_nonces where scope = 'gateway/bank' and key_id = 'bank-a' and nonce = ${signed.nonce}`;

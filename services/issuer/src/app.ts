@@ -5,7 +5,7 @@ import type { Sql } from '@cbdc/db/connect';
 import { buildBaseApp } from '@cbdc/http/base-app';
 import { IdempotencyKeys } from '@cbdc/http/idempotency';
 import { installExpiredRowsPruner } from '@cbdc/http/pruner';
-import { claimNonceDurably } from '@cbdc/http/request-nonces';
+import { DurableNonceClaims } from '@cbdc/http/request-nonces';
 import { installSignedAuth } from '@cbdc/http/signed-auth';
 import type { Signer } from '@cbdc/shared/crypto';
 import { LIMITS, type Limits } from '@cbdc/shared/limits';
@@ -37,6 +37,7 @@ export async function buildIssuerApp(deps: IssuerDeps) {
     bodyBytesMax: 64 * 1024,
     logger: deps.logger,
   });
+  const durableNonces = new DurableNonceClaims(deps.sql, now);
   installSignedAuth(app, {
     clockSkewMs: limits.requestClockSkewMs,
     now,
@@ -47,7 +48,7 @@ export async function buildIssuerApp(deps: IssuerDeps) {
     async claimNonce(operatorId, nonce, ttlMs) {
       return (await deps.redis.set(`${deps.queuePrefix}:request-nonce:operator:${operatorId}:${nonce}`, '1', 'PX', ttlMs, 'NX')) === 'OK';
     },
-    claimNonceDurably: (operatorId, nonce, ttlMs) => claimNonceDurably(deps.sql, 'issuer/operator', operatorId, nonce, now(), ttlMs),
+    claimNonceDurably: (operatorId, nonce, ttlMs) => durableNonces.claim('issuer/operator', operatorId, nonce, ttlMs),
   });
   const idempotency = new IdempotencyKeys({ sql: deps.sql, scope: { service: 'issuer', principalKind: 'operator' }, retentionMs: limits.idempotencyKeyRetentionMs, leaseMs: limits.idempotencyLeaseMs, now });
   installExpiredRowsPruner(app, { sql: deps.sql, idempotency, now, intervalMs: limits.expiredRowsPruneIntervalMs, rowsMax: limits.expiredRowsPrunedPerRunMax });

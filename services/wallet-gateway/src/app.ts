@@ -7,7 +7,7 @@ import { watchWritable, type Sql } from '@cbdc/db/connect';
 import { buildBaseApp } from '@cbdc/http/base-app';
 import { IdempotencyKeys } from '@cbdc/http/idempotency';
 import { installExpiredRowsPruner } from '@cbdc/http/pruner';
-import { claimNonceDurably } from '@cbdc/http/request-nonces';
+import { DurableNonceClaims } from '@cbdc/http/request-nonces';
 import { installSignedAuth } from '@cbdc/http/signed-auth';
 import type { Limits } from '@cbdc/shared/limits';
 import { ApiError } from '@cbdc/shared/problem';
@@ -41,6 +41,7 @@ export async function buildGatewayApp(deps: GatewayDeps) {
   const writable = watchWritable(deps.sql);
   app.addHook('onClose', async () => writable.stop());
   const bankKeys = new LRUCache<string, { key: Buffer | null }>({ max: 10_000, ttl: 30_000 });
+  const durableNonces = new DurableNonceClaims(deps.sql, now);
   installSignedAuth(app, {
     clockSkewMs: deps.limits.requestClockSkewMs,
     now,
@@ -58,7 +59,7 @@ export async function buildGatewayApp(deps: GatewayDeps) {
     async claimNonceDurably(bankId, nonce, ttlMs) {
       // While the ledger takes no writes, answer 503 at once rather than wait for a connection.
       if (!writable.writable) throw new ApiError('dependency_unavailable', 'the ledger database is not accepting writes; nothing was done', { headers: { 'retry-after': '1' } });
-      return claimNonceDurably(deps.sql, 'gateway/bank', bankId, nonce, now(), ttlMs);
+      return durableNonces.claim('gateway/bank', bankId, nonce, ttlMs);
     },
   });
   const idempotency = new IdempotencyKeys({ sql: deps.sql, scope: { service: 'gateway', principalKind: 'bank' }, retentionMs: deps.limits.idempotencyKeyRetentionMs, leaseMs: deps.limits.idempotencyLeaseMs, now });
