@@ -4,6 +4,10 @@
  * directory, a flush) never lets a captured request be replayed. Reads stay on Redis: a replayed
  * GET changes nothing and can only read again, within the clock window, what the captured request
  * read; a Postgres write per read would cost more than that protects.
+ *
+ * The claim is its own statement, committed before the route runs, not part of the effect's
+ * transaction: a request that is refused (a mint the reserve cannot cover yet) must stay spent
+ * too, or its capture could be replayed once it would succeed.
  */
 import type { Sql } from '@cbdc/db/connect';
 
