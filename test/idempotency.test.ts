@@ -52,6 +52,18 @@ describe('replay protection and idempotency', () => {
       expect(await count('wallets')).toBe(wallets);
     });
 
+    it('a refused mint, replayed once the reserve would cover it and Redis lost its data: still request_replayed', async () => {
+      await sys.addBank('bank-r');
+      const mint = JSON.stringify({ kind: 'mint', bankId: 'bank-r', amountMinor: '5000' });
+      const refused = await rawRequest(sys.issuerUrl, 'POST', '/v1/issuances', mint, alice());
+      expect(refused.body.code).toBe('insufficient_reserve');
+      await sys.operators.alice.reserve('bank-r', 'deposit', 5000n, 'dep-r-1');
+      await deleteKeys(sys.queuePrefix);
+      const replay = await rawRequest(sys.issuerUrl, 'POST', '/v1/issuances', mint, { ...alice(), auth: { nonce: refused.nonce, timestamp: refused.timestamp } });
+      expect(replay.body.code).toBe('request_replayed');
+      expect((await sys.db.sql`select minted_minor from bank_reserves where bank_id = 'bank-r'`)[0].minted_minor).toBe(0n);
+    });
+
     it('one signed request sent several times at once is done once; the others are request_replayed', async () => {
       const body = JSON.stringify({ publicKey: customer.publicKey, customerRef: 'replay-burst', tier: 'IV' });
       const auth = { nonce: 'burst-nonce-000000000001', timestamp: Date.now().toString() };
