@@ -2,12 +2,11 @@
 import { z } from 'zod';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { idempotencyKeyOf } from '@cbdc/http/idempotency';
+import type { Sql } from '@cbdc/db/connect';
+import { idempotencyKeyOf, type Transaction } from '@cbdc/http/idempotency';
 import { shardOf, treasuryWalletId } from '@cbdc/shared/ids';
 import { ApiError } from '@cbdc/shared/problem';
 import { bankIdSchema, publicKeyHexSchema } from '@cbdc/shared/schemas';
-import type { Sql } from '@cbdc/db/connect';
-import type { Transaction } from '@cbdc/http/idempotency';
 import type { IssuerContext } from '../context.js';
 
 interface BankRow {
