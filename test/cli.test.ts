@@ -47,6 +47,45 @@ describe('cbdc', () => {
     expect(json).toMatchObject({ supplyMinor: '200000', backingMinor: '200000', walletBalancesMinor: '200000' });
   });
 
+  it('sends an Idempotency-Key with every mutating command and prints it; "issue" run twice with the same key mints once', async () => {
+    const supply = async () => JSON.parse((await cbdc(['--operator', 'alice', '--json', 'supply'], aliceKey)).stdout).supplyMinor as string;
+    const before = BigInt(await supply());
+    const first = await cbdc(['--operator', 'alice', 'issue', 'bank-a', '100', '--idempotency-key', 'cli-mint-0001'], aliceKey);
+    expect(first.code).toBe(EXIT.ok);
+    expect(first.stdout).toMatch(/executed as issuance entry \d+\nidempotency key: cli-mint-0001\n$/);
+    const again = await cbdc(['--operator', 'alice', 'issue', 'bank-a', '100', '--idempotency-key', 'cli-mint-0001'], aliceKey);
+    expect(again.code).toBe(EXIT.ok);
+    expect(again.stdout).toBe(first.stdout);
+    expect(BigInt(await supply())).toBe(before + 10_000n);
+
+    // Without --idempotency-key a fresh key is sent and printed; retrying with it does the work once.
+    const fresh = JSON.parse((await cbdc(['--operator', 'alice', '--json', 'issue', 'bank-a', '1'], aliceKey)).stdout);
+    expect(fresh.idempotencyKey).toMatch(/^[A-Za-z0-9_.:-]{8,128}$/);
+    const retried = JSON.parse((await cbdc(['--operator', 'alice', '--json', 'issue', 'bank-a', '1', '--idempotency-key', fresh.idempotencyKey], aliceKey)).stdout);
+    expect(retried.id).toBe(fresh.id);
+    expect(BigInt(await supply())).toBe(before + 10_100n);
+    const rows = await sys.db.sql`select count(*)::int as n from idempotency_keys where service = 'issuer' and principal_kind = 'operator' and principal_id = 'alice' and key in ('cli-mint-0001', ${fresh.idempotencyKey})`;
+    expect(rows[0].n).toBe(2);
+
+    // The same key for another request is refused, and the error line names the key to retry with.
+    const misuse = await cbdc(['--operator', 'alice', 'issue', 'bank-a', '200', '--idempotency-key', 'cli-mint-0001'], aliceKey);
+    expect(misuse.code).toBe(EXIT.refused);
+    expect(misuse.stderr).toMatch(/^cbdc: idempotency_key_reused: .*\[header\/idempotency-key: same_request\] \(idempotency key cli-mint-0001: to retry, pass --idempotency-key cli-mint-0001\)\n$/);
+    expect(BigInt(await supply())).toBe(before + 10_100n);
+    const badKey = await cbdc(['--operator', 'alice', 'issue', 'bank-a', '1', '--idempotency-key', 'short'], aliceKey);
+    expect(badKey.code).toBe(EXIT.usage);
+
+    // Every other mutating command sends one too.
+    const deposit = JSON.parse((await cbdc(['--operator', 'alice', '--json', 'reserve', 'deposit', 'bank-a', '1', '--reference', 'RTGS 7/2'], aliceKey)).stdout);
+    expect(deposit.idempotencyKey).toMatch(/^deposit-bank-a-sha256-[0-9a-f]{40}$/);
+    const pending = JSON.parse((await cbdc(['--operator', 'alice', '--json', 'issue', 'bank-a', '2000'], aliceKey)).stdout);
+    const approved = JSON.parse((await cbdc(['--operator', 'bob', '--json', 'approve', pending.id, '--idempotency-key', 'cli-approve-0001'], bobKey)).stdout);
+    expect(approved.idempotencyKey).toBe('cli-approve-0001');
+    const approvedAgain = await cbdc(['--operator', 'bob', '--json', 'approve', pending.id, '--idempotency-key', 'cli-approve-0001'], bobKey);
+    expect(approvedAgain.code).toBe(EXIT.ok);
+    expect(JSON.parse(approvedAgain.stdout).chainSeq).toBe(approved.chainSeq);
+  });
+
   it('refuses bad usage with exit 2 and a one-line reason', async () => {
     const bad = await cbdc(['--operator', 'alice', 'issue', 'bank-a', '1e5'], aliceKey);
     expect(bad.code).toBe(EXIT.usage);

@@ -1,16 +1,20 @@
 /**
  * cbdc: the operators' command line. Tables for people, --json for scripts, one-line errors and
  * distinct exit codes: 0 ok, 1 audit failed, 2 usage, 3 unreachable, 4 authentication refused,
- * 5 request refused.
+ * 5 request refused. Every command that changes something sends an Idempotency-Key and prints it
+ * (on success and in the error line); `--idempotency-key <key>` retries it safely: the issuer
+ * answers a retry with the stored answer and does the work once.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import Table from 'cli-table3';
 import { SingleBar, Presets } from 'cli-progress';
-import { CbdcApiError, CbdcUnreachableError, OperatorClient, newCustomerKey, publicKeyOf } from '@cbdc/client';
+import { CbdcApiError, CbdcUnreachableError, OperatorClient, newCustomerKey, newIdempotencyKey, publicKeyOf } from '@cbdc/client';
 import { assertPostgresReachable, connectPostgres, DEFAULT_DATABASE_URL } from '@cbdc/db/connect';
 import { audit, type AuditReport } from '@cbdc/db/audit';
+import { IDEMPOTENCY_KEY_PATTERN } from '@cbdc/http/idempotency';
+import { sha256 } from '@cbdc/shared/crypto';
 import { formatYuan } from '@cbdc/shared/money';
 import { parseYuan } from './amounts.js';
 
@@ -37,6 +41,39 @@ function table(head: string[], rows: Array<Array<string | number | null>>): stri
 }
 
 const yuan = (fen: string | bigint) => formatYuan(BigInt(fen));
+
+interface KeyOptions {
+  idempotencyKey?: string;
+}
+
+const IDEMPOTENCY_KEY_HELP = 'Idempotency-Key to send (default: a fresh one, printed); pass the printed key to retry a command whose answer was lost';
+
+/** The key a mutating command sends: --idempotency-key, else `fallback` (derived) or a fresh one. */
+function idempotencyKeyFor(o: KeyOptions, fallback?: string): string {
+  if (o.idempotencyKey !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(o.idempotencyKey)) throw new UsageError(`--idempotency-key "${o.idempotencyKey}": 8 to 128 characters of A-Z a-z 0-9 _ . : -`);
+  return o.idempotencyKey ?? fallback ?? newIdempotencyKey();
+}
+
+/** Sends a mutating request with `key`; an error carries the key so that its line can name it. */
+async function sendWithKey<T>(key: string, send: (key: string) => Promise<T>): Promise<T> {
+  try {
+    return await send(key);
+  } catch (error) {
+    throw Object.assign(error as Error, { idempotencyKey: key });
+  }
+}
+
+/** Prints a mutating command's result with the key it sent (a field in --json, a line otherwise). */
+function outWithKey(json: boolean | undefined, key: string, data: object, human: () => string): void {
+  out(json, { ...data, idempotencyKey: key }, () => `${human()}
+idempotency key: ${key}`);
+}
+
+/** A reserve entry's default key, from its RTGS reference: recording the same entry twice records it once. */
+function reserveKeyOf(kind: string, bankId: string, reference: string): string {
+  const readable = `${kind}-${bankId}-${reference}`;
+  return IDEMPOTENCY_KEY_PATTERN.test(readable) ? readable : `${kind}-${bankId}-sha256-${sha256(reference).toString('hex').slice(0, 40)}`;
+}
 
 function amountArg(text: string): bigint {
   const fen = parseYuan(text);
@@ -86,11 +123,14 @@ export function buildProgram(): Command {
     .requiredOption('--name <name>', 'legal name')
     .option('--public-key <hex>', 'the bank\'s API public key')
     .option('--bank-key-file <path>', 'read the public key from a "cbdc keygen" file')
-    .action(async (id: string, o: { name: string; publicKey?: string; bankKeyFile?: string }) => {
+    .option('--idempotency-key <key>', IDEMPOTENCY_KEY_HELP)
+    .action(async (id: string, o: { name: string; publicKey?: string; bankKeyFile?: string } & KeyOptions) => {
       const publicKey = o.publicKey ?? (o.bankKeyFile ? publicKeyOf((JSON.parse(readFileSync(o.bankKeyFile, 'utf8')) as { privateKey: string }).privateKey) : undefined);
       if (!publicKey) throw new UsageError('pass --public-key <hex> or --bank-key-file <path>');
-      const b = await operatorClient(g()).addBank({ id, name: o.name, publicKey });
-      out(g().json, b, () => `bank ${b.id} added; treasury wallet ${b.treasuryWalletId}`);
+      const client = operatorClient(g());
+      const key = idempotencyKeyFor(o);
+      const b = await sendWithKey(key, (k) => client.addBank({ id, name: o.name, publicKey }, k));
+      outWithKey(g().json, key, b, () => `bank ${b.id} added; treasury wallet ${b.treasuryWalletId}`);
     });
   bank
     .command('list')
@@ -106,9 +146,13 @@ export function buildProgram(): Command {
       .command(`${name} <bank> <amountYuan>`)
       .description(`record a reserve ${kind}`)
       .requiredOption('--reference <ref>', 'the RTGS reference')
-      .action(async (bankId: string, amount: string, o: { reference: string }) => {
-        const b = await operatorClient(g()).reserve(bankId, kind, amountArg(amount), o.reference, `${kind}-${bankId}-${o.reference}`);
-        out(g().json, b, () => `${kind} recorded; ${b.id} free reserve ${yuan(b.freeReserveMinor)}`);
+      .option('--idempotency-key <key>', `${IDEMPOTENCY_KEY_HELP} (default here: derived from the bank and reference)`)
+      .action(async (bankId: string, amount: string, o: { reference: string } & KeyOptions) => {
+        const client = operatorClient(g());
+        const amountMinor = amountArg(amount);
+        const key = idempotencyKeyFor(o, reserveKeyOf(kind, bankId, o.reference));
+        const b = await sendWithKey(key, (k) => client.reserve(bankId, kind, amountMinor, o.reference, k));
+        outWithKey(g().json, key, b, () => `${kind} recorded; ${b.id} free reserve ${yuan(b.freeReserveMinor)}`);
       });
   }
 
@@ -116,9 +160,13 @@ export function buildProgram(): Command {
     program
       .command(`${kind} <bank> <amountYuan>`)
       .description(kind === 'issue' ? 'mint currency into the bank\'s treasury against its free reserve' : 'retire currency from the bank\'s treasury back into its reserve')
-      .action(async (bankId: string, amount: string) => {
-        const { body } = await operatorClient(g()).issue(kind === 'issue' ? 'mint' : 'retire', bankId, amountArg(amount));
-        out(g().json, body, () =>
+      .option('--idempotency-key <key>', IDEMPOTENCY_KEY_HELP)
+      .action(async (bankId: string, amount: string, o: KeyOptions) => {
+        const client = operatorClient(g());
+        const amountMinor = amountArg(amount);
+        const key = idempotencyKeyFor(o);
+        const { body } = await sendWithKey(key, (k) => client.issue(kind === 'issue' ? 'mint' : 'retire', bankId, amountMinor, k));
+        outWithKey(g().json, key, body, () =>
           body.status === 'executed'
             ? `${body.kind} of ${yuan(body.amountMinor)} for ${body.bankId} executed as issuance entry ${body.chainSeq}`
             : `${body.kind} of ${yuan(body.amountMinor)} for ${body.bankId} awaits a second operator: cbdc approve ${body.id}`,
@@ -128,9 +176,12 @@ export function buildProgram(): Command {
   program
     .command('approve <issuanceId>')
     .description('approve another operator\'s pending issue or retire')
-    .action(async (id: string) => {
-      const body = await operatorClient(g()).approve(id);
-      out(g().json, body, () => `${body.kind} of ${yuan(body.amountMinor)} for ${body.bankId} approved by ${body.approvedBy} and executed as issuance entry ${body.chainSeq}`);
+    .option('--idempotency-key <key>', IDEMPOTENCY_KEY_HELP)
+    .action(async (id: string, o: KeyOptions) => {
+      const client = operatorClient(g());
+      const key = idempotencyKeyFor(o);
+      const body = await sendWithKey(key, (k) => client.approve(id, k));
+      outWithKey(g().json, key, body, () => `${body.kind} of ${yuan(body.amountMinor)} for ${body.bankId} approved by ${body.approvedBy} and executed as issuance entry ${body.chainSeq}`);
     });
   program
     .command('pending')
@@ -158,9 +209,12 @@ export function buildProgram(): Command {
     wallet
       .command(`${action} <walletId>`)
       .description(`${action} any wallet`)
-      .action(async (id: string) => {
-        const w = await operatorClient(g()).walletControl(id, action);
-        out(g().json, w, () => `wallet ${w.id} of ${w.bankId} is ${w.status}`);
+      .option('--idempotency-key <key>', IDEMPOTENCY_KEY_HELP)
+      .action(async (id: string, o: KeyOptions) => {
+        const client = operatorClient(g());
+        const key = idempotencyKeyFor(o);
+        const w = await sendWithKey(key, (k) => client.walletControl(id, action, k));
+        outWithKey(g().json, key, w, () => `wallet ${w.id} of ${w.bankId} is ${w.status}`);
       });
   }
 
@@ -213,7 +267,9 @@ export async function run(argv: string[]): Promise<number> {
     return Number(process.exitCode ?? 0);
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
-    const say = (msg: string) => process.stderr.write(`cbdc: ${msg}\n`);
+    const key = (error as { idempotencyKey?: string }).idempotencyKey;
+    const retry = key ? ` (idempotency key ${key}: to retry, pass --idempotency-key ${key})` : '';
+    const say = (msg: string) => process.stderr.write(`cbdc: ${msg}${retry}\n`);
     if (error instanceof UsageError) return say(error.message), EXIT.usage;
     if (error instanceof CbdcUnreachableError) return say(`${error.message}; is the issuer running? ("npm start" starts the system)`), EXIT.unreachable;
     if (error instanceof CbdcApiError) {

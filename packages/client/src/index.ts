@@ -1,4 +1,9 @@
-/** Clients for the wallet gateway (banks) and the issuer (operators). */
+/**
+ * Clients for the wallet gateway (banks) and the issuer (operators). Every call that changes
+ * something sends an Idempotency-Key: the one given (pass the same key to retry a call whose
+ * answer was lost), or a fresh one. Transfers need none: their id is their signed content.
+ */
+import { randomUUID } from 'node:crypto';
 import type { SignedTransferWire } from '@cbdc/shared/schemas';
 import { signedRequest, type CallOptions, type Credentials } from './http.js';
 import type { Receipt } from './receipt.js';
@@ -37,7 +42,14 @@ export interface TransferView {
 }
 
 const asyncHeader = (async?: boolean): CallOptions => (async ? { headers: { prefer: 'respond-async' } } : {});
-const idem = (key?: string): CallOptions => (key ? { headers: { 'idempotency-key': key } } : {});
+
+/** A fresh Idempotency-Key: what every mutating call sends unless the caller gives its own (to retry). */
+export function newIdempotencyKey(): string {
+  return randomUUID();
+}
+
+/** The Idempotency-Key header: the caller's key, or a fresh one. */
+const idem = (key?: string): CallOptions => ({ headers: { 'idempotency-key': key ?? newIdempotencyKey() } });
 
 /** A bank's client of the wallet gateway. */
 export class BankClient {
@@ -66,11 +78,11 @@ export class BankClient {
   async wallets(limit = 50, cursor?: string): Promise<{ wallets: WalletView[]; nextCursor: string | null }> {
     return (await this.call<{ wallets: WalletView[]; nextCursor: string | null }>('GET', `/v1/wallets?limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`)).body;
   }
-  async setWalletStatus(id: string, action: 'freeze' | 'unfreeze' | 'close'): Promise<WalletView> {
-    return (await this.call<WalletView>('POST', `/v1/wallets/${id}/${action}`)).body;
+  async setWalletStatus(id: string, action: 'freeze' | 'unfreeze' | 'close', idempotencyKey?: string): Promise<WalletView> {
+    return (await this.call<WalletView>('POST', `/v1/wallets/${id}/${action}`, undefined, idem(idempotencyKey))).body;
   }
-  async fund(walletId: string, amountMinor: bigint, idempotencyKey: string, async = false) {
-    return this.call<TransferView>('POST', '/v1/fundings', { walletId, amountMinor: amountMinor.toString() }, { headers: { 'idempotency-key': idempotencyKey, ...asyncHeader(async).headers } });
+  async fund(walletId: string, amountMinor: bigint, idempotencyKey?: string, async = false) {
+    return this.call<TransferView>('POST', '/v1/fundings', { walletId, amountMinor: amountMinor.toString() }, { headers: { ...idem(idempotencyKey).headers, ...asyncHeader(async).headers } });
   }
   async transfer(wire: SignedTransferWire, async = false) {
     return this.call<TransferView>('POST', '/v1/transfers', wire, asyncHeader(async));
@@ -152,8 +164,8 @@ export class OperatorClient {
     return signedRequest<T>(this.baseUrl, this.creds, method, path, body, options);
   }
 
-  async addBank(input: { id: string; name: string; publicKey: string }): Promise<BankPosition> {
-    return (await this.call<BankPosition>('POST', '/v1/banks', input)).body;
+  async addBank(input: { id: string; name: string; publicKey: string }, idempotencyKey?: string): Promise<BankPosition> {
+    return (await this.call<BankPosition>('POST', '/v1/banks', input, idem(idempotencyKey))).body;
   }
   async banks(): Promise<BankPosition[]> {
     return (await this.call<{ banks: BankPosition[] }>('GET', '/v1/banks')).body.banks;
@@ -164,8 +176,8 @@ export class OperatorClient {
   async issue(kind: 'mint' | 'retire', bankId: string, amountMinor: bigint, idempotencyKey?: string) {
     return this.call<IssuanceView>('POST', '/v1/issuances', { kind, bankId, amountMinor: amountMinor.toString() }, idem(idempotencyKey));
   }
-  async approve(issuanceId: string): Promise<IssuanceView> {
-    return (await this.call<IssuanceView>('POST', `/v1/issuances/${issuanceId}/approve`)).body;
+  async approve(issuanceId: string, idempotencyKey?: string): Promise<IssuanceView> {
+    return (await this.call<IssuanceView>('POST', `/v1/issuances/${issuanceId}/approve`, undefined, idem(idempotencyKey))).body;
   }
   async issuances(status?: 'pending_approval' | 'executed'): Promise<IssuanceView[]> {
     return (await this.call<{ issuances: IssuanceView[] }>('GET', `/v1/issuances${status ? `?status=${status}` : ''}`)).body.issuances;
@@ -173,8 +185,8 @@ export class OperatorClient {
   async supply(): Promise<SupplyView> {
     return (await this.call<SupplyView>('GET', '/v1/supply')).body;
   }
-  async walletControl(walletId: string, action: 'freeze' | 'unfreeze') {
-    return (await this.call<{ id: string; bankId: string; status: string; balanceMinor: string }>('POST', `/v1/wallets/${walletId}/${action}`)).body;
+  async walletControl(walletId: string, action: 'freeze' | 'unfreeze', idempotencyKey?: string) {
+    return (await this.call<{ id: string; bankId: string; status: string; balanceMinor: string }>('POST', `/v1/wallets/${walletId}/${action}`, undefined, idem(idempotencyKey))).body;
   }
   raw<T>(method: string, path: string, body?: unknown, options?: CallOptions) {
     return this.call<T>(method, path, body, options);

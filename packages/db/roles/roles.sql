@@ -29,7 +29,7 @@ grant select on all tables in schema public to cbdc_auditor, cbdc_gateway, cbdc_
 grant insert on wallets to cbdc_gateway;
 grant update (status, updated_at) on wallets to cbdc_gateway;
 grant update (wallets_version) on shards to cbdc_gateway;
-grant insert, update, delete on idempotency_keys to cbdc_gateway;
+grant insert, update, delete on idempotency_keys, request_nonces to cbdc_gateway;
 grant insert on ledger_settings to cbdc_gateway;
 
 -- Settlement: the ledger of its shards.
@@ -47,6 +47,6 @@ grant update on bank_reserves, issuance_requests, issuance_head to cbdc_issuer;
 grant insert on wallets to cbdc_issuer;
 grant update (balance_minor, status, updated_at) on wallets to cbdc_issuer;
 grant update (wallets_version) on shards to cbdc_issuer;
-grant insert, update, delete on idempotency_keys to cbdc_issuer;
+grant insert, update, delete on idempotency_keys, request_nonces to cbdc_issuer;
 grant insert on ledger_settings to cbdc_issuer;
 grant usage on sequence reserve_entries_id_seq to cbdc_issuer;

@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ed25519VerifyRaw, parseHex } from '@cbdc/shared/crypto';
 import { ApiError } from '@cbdc/shared/problem';
 import { AUTH_HEADERS, NONCE_PATTERN, requestStringToSign, SIGNED_HEADERS } from '@cbdc/shared/request-auth';
+import { needsDurableNonce } from './request-nonces.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -22,8 +23,10 @@ declare module 'fastify' {
 export interface SignedAuthOptions {
   /** The raw 32-byte public key of a caller, or null if unknown. */
   lookupKey(keyId: string): Promise<Buffer | null>;
-  /** Records a nonce; false if it was already used within the window. */
+  /** Records a read's nonce (in Redis); false if it was already used within the window. */
   claimNonce(keyId: string, nonce: string, ttlMs: number): Promise<boolean>;
+  /** Records the nonce of a request that changes something, durably (Postgres; see request-nonces.ts). */
+  claimNonceDurably(keyId: string, nonce: string, ttlMs: number): Promise<boolean>;
   clockSkewMs: number;
   /** This environment's id: a request signed for another environment does not verify here. */
   audience: string;
@@ -92,8 +95,10 @@ export function installSignedAuth(app: FastifyInstance, options: SignedAuthOptio
     if (!key || !signature || !ed25519VerifyRaw(key, message, signature)) {
       throw new ApiError('unauthenticated', 'the signature does not verify against a registered key', { errors: [{ field: `header/${AUTH_HEADERS.signature}`, rule: 'ed25519_request_signature', message: 'does not verify' }] });
     }
-    // Claimed only after the signature verifies, so nobody can burn another caller's nonces.
-    if (!(await options.claimNonce(keyId!, nonce!, options.clockSkewMs * 2))) {
+    // Claimed only after the signature verifies, so nobody can burn another caller's nonces; durably
+    // for anything but a read, so that losing Redis data never lets a captured request replay.
+    const claimNonce = needsDurableNonce(req.method) ? options.claimNonceDurably : options.claimNonce;
+    if (!(await claimNonce(keyId!, nonce!, options.clockSkewMs * 2))) {
       throw new ApiError('request_replayed', 'this request was already received', { errors: [{ field: `header/${AUTH_HEADERS.nonce}`, rule: 'unique', message: 'was already used' }] });
     }
     req.principal = keyId!;

@@ -45,6 +45,16 @@ export const LIMITS = {
   walletFactsHeldMax: 500_000,
   /** Requests per bank per second window at one gateway. */
   bankRequestsPerSecondMax: 2000,
+  /** How long an Idempotency-Key and its stored answer are kept; after it, the key is new again. */
+  idempotencyKeyRetentionMs: 24 * 60 * 60 * 1000,
+  /**
+   * How long a request whose effect happens outside its own transaction (a funding) owns its
+   * key; a retry after it takes the key over and drives the request again (settlement dedups).
+   */
+  idempotencyLeaseMs: 30_000,
+  /** How often a service deletes expired idempotency keys and request nonces, and how many per statement. */
+  expiredRowsPruneIntervalMs: 60_000,
+  expiredRowsPrunedPerRunMax: 10_000,
 } as const;
 
 export type Limits = { -readonly [K in keyof typeof LIMITS]: number };
@@ -57,6 +67,8 @@ export function checkLimits(limits: Limits): void {
     [limits.pageSizeDefault <= limits.pageSizeMax, 'pageSizeDefault must be <= pageSizeMax'],
     [limits.queueJobsWaitingMax * limits.batchTransfersMax >= limits.transfersPerRequestMax, 'queue must hold at least one full request'],
     [limits.gatewayTransfersInFlightMax >= limits.transfersPerRequestMax, 'gatewayTransfersInFlightMax must be >= transfersPerRequestMax'],
+    [limits.idempotencyLeaseMs > limits.settleWaitMs, 'idempotencyLeaseMs must be > settleWaitMs (a waiting funding must not lose its key)'],
+    [limits.idempotencyKeyRetentionMs > limits.idempotencyLeaseMs, 'idempotencyKeyRetentionMs must be > idempotencyLeaseMs'],
   ];
   for (const [ok, message] of rules) if (!ok) throw new Error(`limits: ${message}`);
   for (const [name, value] of Object.entries(limits)) {

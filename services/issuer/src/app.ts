@@ -3,10 +3,13 @@ import type { Redis } from 'ioredis';
 import type { FastifyServerOptions } from 'fastify';
 import type { Sql } from '@cbdc/db/connect';
 import { buildBaseApp } from '@cbdc/http/base-app';
+import { IdempotencyKeys } from '@cbdc/http/idempotency';
+import { installExpiredRowsPruner } from '@cbdc/http/pruner';
+import { DurableNonceClaims } from '@cbdc/http/request-nonces';
 import { installSignedAuth } from '@cbdc/http/signed-auth';
 import { DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import type { Signer } from '@cbdc/shared/crypto';
-import { LIMITS } from '@cbdc/shared/limits';
+import { LIMITS, type Limits } from '@cbdc/shared/limits';
 import { bankRoutes } from './banks/routes.js';
 import type { IssuerContext } from './context.js';
 import { issuanceRoutes } from './issuance/routes.js';
@@ -22,21 +25,25 @@ export interface IssuerDeps {
   queuePrefix: string;
   /** This environment's id, signed into every request (CBDC_AUDIENCE). */
   audience?: string;
+  /** Bounds (idempotency retention, pruning); LIMITS by default. */
+  limits?: Limits;
   now?: () => number;
   logger?: FastifyServerOptions['logger'];
 }
 
 export async function buildIssuerApp(deps: IssuerDeps) {
   const now = deps.now ?? Date.now;
+  const limits = deps.limits ?? LIMITS;
   const app = await buildBaseApp({
     title: 'CBDC issuer (central bank admin API)',
     description: 'Banks, reserve accounts, mint and retire with dual control, supply. Every request is signed with an operator\'s Ed25519 key.',
     bodyBytesMax: 64 * 1024,
     logger: deps.logger,
   });
+  const durableNonces = new DurableNonceClaims(deps.sql, now);
   installSignedAuth(app, {
     audience: deps.audience ?? DEFAULT_AUDIENCE,
-    clockSkewMs: LIMITS.requestClockSkewMs,
+    clockSkewMs: limits.requestClockSkewMs,
     now,
     async lookupKey(operatorId) {
       const [row] = await deps.sql<{ public_key: Buffer }[]>`select public_key from operators where id = ${operatorId}`;
@@ -45,10 +52,13 @@ export async function buildIssuerApp(deps: IssuerDeps) {
     async claimNonce(operatorId, nonce, ttlMs) {
       return (await deps.redis.set(`${deps.queuePrefix}:request-nonce:operator:${operatorId}:${nonce}`, '1', 'PX', ttlMs, 'NX')) === 'OK';
     },
+    claimNonceDurably: (operatorId, nonce, ttlMs) => durableNonces.claim('issuer/operator', operatorId, nonce, ttlMs),
   });
+  const idempotency = new IdempotencyKeys({ sql: deps.sql, scope: { service: 'issuer', principalKind: 'operator' }, retentionMs: limits.idempotencyKeyRetentionMs, leaseMs: limits.idempotencyLeaseMs, now });
+  installExpiredRowsPruner(app, { sql: deps.sql, idempotency, now, intervalMs: limits.expiredRowsPruneIntervalMs, rowsMax: limits.expiredRowsPrunedPerRunMax });
   app.get('/v1/issuer-key', { config: { public: true }, schema: { tags: ['issuance'], summary: 'The issuer\'s public key, for verifying the issuance chain' } }, async () => ({ publicKey: deps.signer.publicKey.toString('hex') }));
 
-  const ctx: IssuerContext = { sql: deps.sql, signer: deps.signer, shardCount: deps.shardCount, dualControlThresholdMinor: deps.dualControlThresholdMinor, now };
+  const ctx: IssuerContext = { sql: deps.sql, signer: deps.signer, shardCount: deps.shardCount, dualControlThresholdMinor: deps.dualControlThresholdMinor, now, idempotency };
   await app.register(async (scoped) => {
     await bankRoutes(scoped, ctx);
     await reserveRoutes(scoped, ctx);

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { DEFAULT_DATABASE_URL } from '@cbdc/db/connect';
 import { parseEnv } from '@cbdc/shared/config';
 import { AUDIENCE_PATTERN, DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
+import { checkLimits, LIMITS, type Limits } from '@cbdc/shared/limits';
 import { DEFAULT_REDIS_URL } from '@cbdc/shared/redis';
 
 export const issuerEnvSchema = z.object({
@@ -20,6 +21,8 @@ export const issuerEnvSchema = z.object({
   HOST: z.string().default('127.0.0.1'),
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** How long an Idempotency-Key and its answer are kept (then pruned; the key is new again). */
+  IDEMPOTENCY_KEY_RETENTION_MS: z.coerce.number().int().positive().default(LIMITS.idempotencyKeyRetentionMs),
 });
 
 export interface IssuerConfig {
@@ -34,10 +37,13 @@ export interface IssuerConfig {
   host: string;
   port: number;
   logLevel: string;
+  limits: Limits;
 }
 
 export function loadIssuerConfig(env: Record<string, string | undefined> = process.env): IssuerConfig {
   const e = parseEnv(issuerEnvSchema, env);
+  const limits: Limits = { ...LIMITS, idempotencyKeyRetentionMs: e.IDEMPOTENCY_KEY_RETENTION_MS };
+  checkLimits(limits);
   return Object.freeze({
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL,
@@ -56,5 +62,6 @@ export function loadIssuerConfig(env: Record<string, string | undefined> = proce
     host: e.HOST,
     port: e.PORT,
     logLevel: e.LOG_LEVEL,
+    limits: Object.freeze(limits),
   });
 }

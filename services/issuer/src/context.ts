@@ -1,5 +1,6 @@
 /** What the issuer's routes share. */
 import type { Sql } from '@cbdc/db/connect';
+import type { IdempotencyKeys } from '@cbdc/http/idempotency';
 import type { Signer } from '@cbdc/shared/crypto';
 
 export interface IssuerContext {
@@ -8,4 +9,6 @@ export interface IssuerContext {
   shardCount: number;
   dualControlThresholdMinor: bigint;
   now: () => number;
+  /** Idempotency-Key claims, scoped issuer/operator/<id>. */
+  idempotency: IdempotencyKeys;
 }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { lockShard } from '@cbdc/db/shard-lock';
+import { idempotencyKeyOf } from '@cbdc/http/idempotency';
 import { ApiError } from '@cbdc/shared/problem';
 import { walletIdSchema } from '@cbdc/shared/schemas';
 import type { IssuerContext } from './context.js';
@@ -10,21 +11,18 @@ import type { IssuerContext } from './context.js';
 export async function walletControlRoutes(app: FastifyInstance, ctx: IssuerContext): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
   for (const action of ['freeze', 'unfreeze'] as const) {
-    r.post(`/v1/wallets/:walletId/${action}`, { schema: { tags: ['wallets'], summary: `${action === 'freeze' ? 'Freeze' : 'Unfreeze'} any wallet`, params: z.strictObject({ walletId: walletIdSchema }) } }, async (req) => {
-      const [row] = await ctx.sql.begin(async (tx) => {
+    r.post(`/v1/wallets/:walletId/${action}`, { schema: { tags: ['wallets'], summary: `${action === 'freeze' ? 'Freeze' : 'Unfreeze'} any wallet`, params: z.strictObject({ walletId: walletIdSchema }) } }, async (req, reply) => {
+      return ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
         const [place] = await tx<{ shard: number }[]>`select shard from wallets where id = ${req.params.walletId}`;
-        if (place) await lockShard(tx as never, place.shard);
-        return tx<{ id: string; bank_id: string; status: string; balance_minor: bigint }[]>`
+        if (!place) throw new ApiError('wallet_not_found', `no wallet ${req.params.walletId}`, { errors: [{ field: 'params/walletId', rule: 'existing_wallet', message: 'does not exist' }] });
+        await lockShard(tx as never, place.shard);
+        const [row] = await tx<{ id: string; bank_id: string; status: string; balance_minor: bigint }[]>`
           update wallets set status = ${action === 'freeze' ? 'frozen' : 'active'}, updated_at = now()
           where id = ${req.params.walletId} and status <> 'closed' returning id, bank_id, status, balance_minor`;
+        if (!row) throw new ApiError('wallet_closed', `wallet ${req.params.walletId} is closed`);
+        req.log.info({ operator: req.principal, walletId: row.id, action }, 'wallet control');
+        return { status: 200, body: { id: row.id, bankId: row.bank_id, status: row.status, balanceMinor: row.balance_minor.toString() } };
       });
-      if (!row) {
-        const [exists] = await ctx.sql`select status from wallets where id = ${req.params.walletId}`;
-        if (exists) throw new ApiError('wallet_closed', `wallet ${req.params.walletId} is closed`);
-        throw new ApiError('wallet_not_found', `no wallet ${req.params.walletId}`, { errors: [{ field: 'params/walletId', rule: 'existing_wallet', message: 'does not exist' }] });
-      }
-      req.log.info({ operator: req.principal, walletId: row.id, action }, 'wallet control');
-      return { id: row.id, bankId: row.bank_id, status: row.status, balanceMinor: row.balance_minor.toString() };
     });
   }
 }

@@ -5,9 +5,13 @@ import { LRUCache } from 'lru-cache';
 import type { FastifyServerOptions } from 'fastify';
 import { watchWritable, type Sql } from '@cbdc/db/connect';
 import { buildBaseApp } from '@cbdc/http/base-app';
+import { IdempotencyKeys } from '@cbdc/http/idempotency';
+import { installExpiredRowsPruner } from '@cbdc/http/pruner';
+import { DurableNonceClaims } from '@cbdc/http/request-nonces';
 import { installSignedAuth } from '@cbdc/http/signed-auth';
 import { DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import type { Limits } from '@cbdc/shared/limits';
+import { ApiError } from '@cbdc/shared/problem';
 import type { GatewayContext } from './context.js';
 import type { SettlementClient } from './transfers/settlement-client.js';
 import { transferRoutes } from './transfers/routes.js';
@@ -37,7 +41,10 @@ export async function buildGatewayApp(deps: GatewayDeps) {
     logger: deps.logger,
   });
 
+  const writable = watchWritable(deps.sql);
+  app.addHook('onClose', async () => writable.stop());
   const bankKeys = new LRUCache<string, { key: Buffer | null }>({ max: 10_000, ttl: 30_000 });
+  const durableNonces = new DurableNonceClaims(deps.sql, now);
   installSignedAuth(app, {
     audience: deps.audience ?? DEFAULT_AUDIENCE,
     clockSkewMs: deps.limits.requestClockSkewMs,
@@ -53,7 +60,14 @@ export async function buildGatewayApp(deps: GatewayDeps) {
     async claimNonce(bankId, nonce, ttlMs) {
       return (await deps.redis.set(`${deps.queuePrefix}:request-nonce:bank:${bankId}:${nonce}`, '1', 'PX', ttlMs, 'NX')) === 'OK';
     },
+    async claimNonceDurably(bankId, nonce, ttlMs) {
+      // While the ledger takes no writes, answer 503 at once rather than wait for a connection.
+      if (!writable.writable) throw new ApiError('dependency_unavailable', 'the ledger database is not accepting writes; nothing was done', { headers: { 'retry-after': '1' } });
+      return durableNonces.claim('gateway/bank', bankId, nonce, ttlMs);
+    },
   });
+  const idempotency = new IdempotencyKeys({ sql: deps.sql, scope: { service: 'gateway', principalKind: 'bank' }, retentionMs: deps.limits.idempotencyKeyRetentionMs, leaseMs: deps.limits.idempotencyLeaseMs, now });
+  installExpiredRowsPruner(app, { sql: deps.sql, idempotency, now, intervalMs: deps.limits.expiredRowsPruneIntervalMs, rowsMax: deps.limits.expiredRowsPrunedPerRunMax });
 
   // One bank flooding a gateway is limited alone; others keep their own budget.
   await app.register(rateLimit, {
@@ -64,10 +78,8 @@ export async function buildGatewayApp(deps: GatewayDeps) {
     allowList: (req) => req.routeOptions.config?.public === true,
   });
 
-  const writable = watchWritable(deps.sql);
-  app.addHook('onClose', async () => writable.stop());
   const walletFacts = new WalletFactsCache(deps.sql, { ttlMs: deps.limits.walletFactsTtlMs, capacity: deps.limits.walletFactsHeldMax, now });
-  const ctx: GatewayContext = { sql: deps.sql, settlement: deps.settlement, shardCount: deps.shardCount, limits: deps.limits, now, walletFacts, ledgerWritable: () => writable.writable };
+  const ctx: GatewayContext = { sql: deps.sql, settlement: deps.settlement, shardCount: deps.shardCount, limits: deps.limits, now, walletFacts, ledgerWritable: () => writable.writable, idempotency };
   await app.register(async (scoped) => {
     await walletRoutes(scoped, ctx);
     await transferRoutes(scoped, ctx);

@@ -32,6 +32,8 @@ export const gatewayEnvSchema = z.object({
   QUEUE_JOBS_WAITING_MAX: positiveInt.default(LIMITS.queueJobsWaitingMax),
   GATEWAY_TRANSFERS_IN_FLIGHT_MAX: positiveInt.default(LIMITS.gatewayTransfersInFlightMax),
   BANK_REQUESTS_PER_SECOND_MAX: positiveInt.default(LIMITS.bankRequestsPerSecondMax),
+  /** How long an Idempotency-Key and its answer are kept (then pruned; the key is new again). */
+  IDEMPOTENCY_KEY_RETENTION_MS: positiveInt.default(LIMITS.idempotencyKeyRetentionMs),
 });
 
 export interface GatewayConfig {
@@ -61,6 +63,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
     queueJobsWaitingMax: e.QUEUE_JOBS_WAITING_MAX,
     gatewayTransfersInFlightMax: e.GATEWAY_TRANSFERS_IN_FLIGHT_MAX,
     bankRequestsPerSecondMax: e.BANK_REQUESTS_PER_SECOND_MAX,
+    idempotencyKeyRetentionMs: e.IDEMPOTENCY_KEY_RETENTION_MS,
   };
   checkLimits(limits);
   return Object.freeze({

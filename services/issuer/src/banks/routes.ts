@@ -2,7 +2,8 @@
 import { z } from 'zod';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { runIdempotent, idempotencyKeyOf } from '@cbdc/http/idempotency';
+import type { Sql } from '@cbdc/db/connect';
+import { idempotencyKeyOf, type Transaction } from '@cbdc/http/idempotency';
 import { shardOf, treasuryWalletId } from '@cbdc/shared/ids';
 import { ApiError } from '@cbdc/shared/problem';
 import { bankIdSchema, publicKeyHexSchema } from '@cbdc/shared/schemas';
@@ -34,11 +35,13 @@ export function bankView(b: BankRow) {
   };
 }
 
-export async function loadBanks(ctx: IssuerContext, id?: string): Promise<BankRow[]> {
-  return ctx.sql<BankRow[]>`
+/** Banks with their positions, read through `ctx.sql` (the pool, or the transaction whose answer is stored). */
+export async function loadBanks(ctx: { sql: Sql | Transaction }, id?: string): Promise<BankRow[]> {
+  const sql = ctx.sql as Sql;
+  return sql<BankRow[]>`
     select b.id, b.name, b.public_key, b.treasury_wallet_id, b.created_at, r.free_minor, r.minted_minor, r.retired_minor, w.balance_minor as treasury_balance_minor
     from banks b join bank_reserves r on r.bank_id = b.id join wallets w on w.id = b.treasury_wallet_id
-    ${id ? ctx.sql`where b.id = ${id}` : ctx.sql``} order by b.id`;
+    ${id ? sql`where b.id = ${id}` : sql``} order by b.id`;
 }
 
 export async function bankRoutes(app: FastifyInstance, ctx: IssuerContext): Promise<void> {
@@ -52,15 +55,13 @@ export async function bankRoutes(app: FastifyInstance, ctx: IssuerContext): Prom
       body: z.strictObject({ id: bankIdSchema, name: z.string().min(1, { error: 'name: must not be empty' }).max(100, { error: 'name_max: at most 100 characters' }), publicKey: publicKeyHexSchema }),
     },
   }, async (req, reply) => {
-    return runIdempotent(sql, req, reply, idempotencyKeyOf(req, false), async () => {
+    return ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
       const treasury = treasuryWalletId(req.body.id);
-      await sql.begin(async (tx) => {
-        const inserted = await tx`insert into banks (id, name, public_key, treasury_wallet_id, created_by) values (${req.body.id}, ${req.body.name}, ${Buffer.from(req.body.publicKey, 'hex')}, ${treasury}, ${req.principal}) on conflict do nothing returning id`;
-        if (inserted.length === 0) throw new ApiError('bank_exists', `bank ${req.body.id} already exists`, { errors: [{ field: 'body/id', rule: 'unique', message: 'is taken' }] });
-        await tx`insert into bank_reserves (bank_id) values (${req.body.id})`;
-        await tx`insert into wallets (id, bank_id, shard, kind) values (${treasury}, ${req.body.id}, ${shardOf(treasury, ctx.shardCount)}, 'treasury')`;
-      });
-      const [bank] = await loadBanks(ctx, req.body.id);
+      const inserted = await tx`insert into banks (id, name, public_key, treasury_wallet_id, created_by) values (${req.body.id}, ${req.body.name}, ${Buffer.from(req.body.publicKey, 'hex')}, ${treasury}, ${req.principal}) on conflict do nothing returning id`;
+      if (inserted.length === 0) throw new ApiError('bank_exists', `bank ${req.body.id} already exists`, { errors: [{ field: 'body/id', rule: 'unique', message: 'is taken' }] });
+      await tx`insert into bank_reserves (bank_id) values (${req.body.id})`;
+      await tx`insert into wallets (id, bank_id, shard, kind) values (${treasury}, ${req.body.id}, ${shardOf(treasury, ctx.shardCount)}, 'treasury')`;
+      const [bank] = await loadBanks({ sql: tx }, req.body.id);
       return { status: 201, body: bankView(bank) };
     });
   });

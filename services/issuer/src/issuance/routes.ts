@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { idempotencyKeyOf, runIdempotent } from '@cbdc/http/idempotency';
+import { idempotencyKeyOf } from '@cbdc/http/idempotency';
 import { moneyInFlightMinor } from '@cbdc/db/in-flight';
 import { ApiError } from '@cbdc/shared/problem';
 import { amountMinorSchema, bankIdSchema } from '@cbdc/shared/schemas';
@@ -23,21 +23,18 @@ export async function issuanceRoutes(app: FastifyInstance, ctx: IssuerContext): 
       body: z.strictObject({ kind: z.enum(['mint', 'retire'], { error: 'issuance_kind: must be mint or retire' }), bankId: bankIdSchema, amountMinor: amountMinorSchema }),
     },
   }, async (req, reply) => {
-    return runIdempotent(sql, req, reply, idempotencyKeyOf(req, false), async () => {
+    return ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
       const amount = BigInt(req.body.amountMinor);
       const needsApproval = amount > ctx.dualControlThresholdMinor;
-      const row = await sql.begin(async (tx) => {
-        const [bank] = await tx`select id from banks where id = ${req.body.bankId}`;
-        if (!bank) throw new ApiError('bank_not_found', `no bank ${req.body.bankId}`, { errors: [{ field: 'body/bankId', rule: 'existing_bank', message: 'is not a registered bank' }] });
-        const [request] = await tx<IssuanceRequestRow[]>`
-          insert into issuance_requests (id, kind, bank_id, amount_minor, requested_by, status)
-          values (${randomUUID()}, ${req.body.kind}, ${req.body.bankId}, ${amount.toString()}, ${req.principal}, 'pending_approval') returning *`;
-        if (!needsApproval) return executeIssuance(tx as never, ctx.signer, request, ctx.now());
-        // Refuse now what could not execute now; approval checks again, as balances move meanwhile.
-        await checkCoverable(tx as never, request);
-        return request;
-      });
-      return { status: needsApproval ? 202 : 201, body: issuanceView(row) };
+      const [bank] = await tx`select id from banks where id = ${req.body.bankId}`;
+      if (!bank) throw new ApiError('bank_not_found', `no bank ${req.body.bankId}`, { errors: [{ field: 'body/bankId', rule: 'existing_bank', message: 'is not a registered bank' }] });
+      const [request] = await tx<IssuanceRequestRow[]>`
+        insert into issuance_requests (id, kind, bank_id, amount_minor, requested_by, status)
+        values (${randomUUID()}, ${req.body.kind}, ${req.body.bankId}, ${amount.toString()}, ${req.principal}, 'pending_approval') returning *`;
+      if (!needsApproval) return { status: 201, body: issuanceView(await executeIssuance(tx as never, ctx.signer, request, ctx.now())) };
+      // Refuse now what could not execute now; approval checks again, as balances move meanwhile.
+      await checkCoverable(tx as never, request);
+      return { status: 202, body: issuanceView(request) };
     });
   });
 
@@ -51,15 +48,14 @@ export async function issuanceRoutes(app: FastifyInstance, ctx: IssuerContext): 
   r.post('/v1/issuances/:issuanceId/approve', {
     schema: { tags: ['issuance'], summary: 'Approve a pending mint or retire (a second, different operator)', params: z.strictObject({ issuanceId: z.string().uuid({ error: 'uuid: must be an issuance id' }) }) },
   }, async (req, reply) => {
-    const row = await sql.begin(async (tx) => {
+    return ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
       const [request] = await tx<IssuanceRequestRow[]>`select * from issuance_requests where id = ${req.params.issuanceId} for update`;
       if (!request) throw new ApiError('issuance_not_found', `no issuance ${req.params.issuanceId}`);
       if (request.status !== 'pending_approval') throw new ApiError('issuance_not_pending', `issuance ${request.id} is ${request.status}`);
       if (request.requested_by === req.principal) throw new ApiError('approver_is_requester', `${req.principal} requested this issuance; another operator must approve it`);
       const [approved] = await tx<IssuanceRequestRow[]>`update issuance_requests set approved_by = ${req.principal} where id = ${request.id} returning *`;
-      return executeIssuance(tx as never, ctx.signer, approved, ctx.now());
+      return { status: 200, body: issuanceView(await executeIssuance(tx as never, ctx.signer, approved, ctx.now())) };
     });
-    return reply.code(200).send(issuanceView(row));
   });
 
   r.get('/v1/supply', { schema: { tags: ['issuance'], summary: 'Currency outstanding, backing, and each bank\'s position' } }, async () => {

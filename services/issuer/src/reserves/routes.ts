@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { idempotencyKeyOf, runIdempotent } from '@cbdc/http/idempotency';
+import { idempotencyKeyOf } from '@cbdc/http/idempotency';
 import { planReserveWithdrawal } from '@cbdc/shared/issuance';
 import { ApiError } from '@cbdc/shared/problem';
 import { amountMinorSchema, bankIdSchema } from '@cbdc/shared/schemas';
@@ -21,21 +21,19 @@ export async function reserveRoutes(app: FastifyInstance, ctx: IssuerContext): P
 
   for (const kind of ['deposit', 'withdrawal'] as const) {
     r.post(`/v1/banks/:bankId/reserve/${kind}s`, { schema: { tags: ['reserves'], summary: `Record a reserve ${kind}`, params, body: entryBody } }, async (req, reply) => {
-      return runIdempotent(sql, req, reply, idempotencyKeyOf(req, false), async () => {
+      return ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
         const amount = BigInt(req.body.amountMinor);
-        await sql.begin(async (tx) => {
-          const [reserve] = await tx<{ free_minor: bigint }[]>`select free_minor from bank_reserves where bank_id = ${req.params.bankId} for update`;
-          if (!reserve) throw new ApiError('bank_not_found', `no bank ${req.params.bankId}`, { errors: [{ field: 'params/bankId', rule: 'existing_bank', message: 'is not a registered bank' }] });
-          let free = reserve.free_minor + amount;
-          if (kind === 'withdrawal') {
-            const next = planReserveWithdrawal(reserve.free_minor, amount);
-            if (next === 'insufficient_reserve') throw new ApiError('insufficient_reserve', `bank ${req.params.bankId} has ${reserve.free_minor} fen of free reserve; pledged backing cannot be withdrawn`);
-            free = next;
-          }
-          await tx`update bank_reserves set free_minor = ${free.toString()} where bank_id = ${req.params.bankId}`;
-          await tx`insert into reserve_entries (bank_id, kind, amount_minor, reference, operator_id) values (${req.params.bankId}, ${kind}, ${amount.toString()}, ${req.body.reference}, ${req.principal})`;
-        });
-        const [bank] = await loadBanks(ctx, req.params.bankId);
+        const [reserve] = await tx<{ free_minor: bigint }[]>`select free_minor from bank_reserves where bank_id = ${req.params.bankId} for update`;
+        if (!reserve) throw new ApiError('bank_not_found', `no bank ${req.params.bankId}`, { errors: [{ field: 'params/bankId', rule: 'existing_bank', message: 'is not a registered bank' }] });
+        let free = reserve.free_minor + amount;
+        if (kind === 'withdrawal') {
+          const next = planReserveWithdrawal(reserve.free_minor, amount);
+          if (next === 'insufficient_reserve') throw new ApiError('insufficient_reserve', `bank ${req.params.bankId} has ${reserve.free_minor} fen of free reserve; pledged backing cannot be withdrawn`);
+          free = next;
+        }
+        await tx`update bank_reserves set free_minor = ${free.toString()} where bank_id = ${req.params.bankId}`;
+        await tx`insert into reserve_entries (bank_id, kind, amount_minor, reference, operator_id) values (${req.params.bankId}, ${kind}, ${amount.toString()}, ${req.body.reference}, ${req.principal})`;
+        const [bank] = await loadBanks({ sql: tx }, req.params.bankId);
         return { status: 201, body: bankView(bank) };
       });
     });

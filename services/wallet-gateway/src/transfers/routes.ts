@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { idempotencyKeyOf } from '@cbdc/http/idempotency';
+import { idempotencyKeyOf, type LeasedAnswer } from '@cbdc/http/idempotency';
 import type { FundingAuthority } from '@cbdc/shared/funding-authority';
 import { ApiError } from '@cbdc/shared/problem';
 import { AUTH_HEADERS } from '@cbdc/shared/request-auth';
@@ -35,11 +35,18 @@ function fundingAuthorityOf(req: FastifyRequest, idempotencyKey: string): Fundin
   };
 }
 
-/** Sends one item's result: 200 with a final outcome, 202 while pending, the problem if invalid. */
+/** One item's answer: 200 with a final outcome (the only kind stored for an Idempotency-Key), 202 while pending, the problem if invalid. */
+function answerOf(result: ItemResult): LeasedAnswer {
+  if (result.status === 'invalid') return { status: result.problem.status, body: result.problem, contentType: 'application/problem+json', final: false };
+  if (result.status === 'pending') return { status: 202, body: result.transfer, headers: { location: `/v1/transfers/${result.id}` }, final: false };
+  return { status: 200, body: result.transfer, final: true };
+}
+
+/** Sends one item's result. */
 function sendOne(reply: FastifyReply, result: ItemResult) {
-  if (result.status === 'invalid') return reply.code(result.problem.status).type('application/problem+json').send(result.problem);
-  if (result.status === 'pending') return reply.code(202).header('location', `/v1/transfers/${result.id}`).send(result.transfer);
-  return reply.code(200).send(result.transfer);
+  const answer = answerOf(result);
+  if (answer.contentType) reply.type(answer.contentType);
+  return reply.code(answer.status).headers(answer.headers ?? {}).send(answer.body);
 }
 
 export async function transferRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
@@ -70,7 +77,10 @@ export async function transferRoutes(app: FastifyInstance, ctx: GatewayContext):
 
   r.post('/v1/fundings', { schema: { tags: ['transfers'], summary: 'Fund a customer wallet from the bank\'s treasury (requires Idempotency-Key)', body: z.strictObject({ walletId: walletIdSchema, amountMinor: amountMinorSchema }) } }, async (req, reply) => {
     const key = idempotencyKeyOf(req, true)!;
-    return sendOne(reply, await submitFunding(ctx, req.principal, fundingAuthorityOf(req, key), req.body.walletId, req.body.amountMinor, wantsAsync(req)));
+    // Settlement applies a funding once under fundingIdOf(bank, key), and only on the bank's own
+    // signed request (its authority, carried with the item); the lease keeps one request at a time
+    // per key, binds the key to this body, and lets a retry drive a crashed one again.
+    return ctx.idempotency.underLease(req, reply, key, async () => answerOf(await submitFunding(ctx, req.principal, fundingAuthorityOf(req, key), req.body.walletId, req.body.amountMinor, wantsAsync(req))));
   });
 
   const transferParams = z.strictObject({ transferId: transferIdSchema });

@@ -159,14 +159,20 @@ export async function submitFunding(ctx: GatewayContext, bankId: string, authori
   if (wallet.status === 'closed') throw new ApiError('wallet_closed', `wallet ${walletId} is closed`, { errors: [{ field: 'body/walletId', rule: 'open_wallet', message: 'the wallet is closed' }] });
   const id = fundingIdOf(bankId, idempotencyKey);
   const same = (t: { payer_wallet_id: string; payee_wallet_id: string; amount_minor: bigint }) => t.payee_wallet_id === walletId && t.amount_minor.toString() === amountMinor;
+  const reused = () => new ApiError('idempotency_key_reused', 'this Idempotency-Key was used for a different funding', { errors: [{ field: 'header/idempotency-key', rule: 'same_request', message: 'was used with a different wallet or amount' }] });
   const existing = (await transfersByIds(ctx.sql, [id])).get(id);
-  if (existing && !same(existing)) throw new ApiError('idempotency_key_reused', 'this Idempotency-Key was used for a different funding', { errors: [{ field: 'header/idempotency-key', rule: 'same_request', message: 'was used with a different wallet or amount' }] });
+  if (existing && !same(existing)) throw reused();
+  // Recorded already (a retry, or a request driven again after a crashed one's lease): its row answers.
+  if (existing) return resultOfRow(0, existing);
   const now = ctx.now();
   const [result] = await settle(ctx, [{ index: 0, shard: facts.get(treasury)!.shard, item: { id, kind: 'funding', bankId, payerWalletId: treasury, payeeWalletId: walletId, amountMinor, nonce: null, expiresAtMs: null, memo: '', signature: null, submittedAtMs: now, payeeShard: wallet.shard, authority } }], async);
-  if (result.status !== 'pending' && result.status !== 'invalid' && (result.transfer.payeeWalletId !== walletId || result.transfer.amountMinor !== amountMinor)) {
-    throw new ApiError('idempotency_key_reused', 'this Idempotency-Key was used for a different funding', { errors: [{ field: 'header/idempotency-key', rule: 'same_request', message: 'was used with a different wallet or amount' }] });
-  }
-  return result;
+  if (result.status !== 'settled' && result.status !== 'rejected') return result;
+  // Answered from the row recorded under this id, never from what this request asked for: a
+  // funding is told it settled only with the wallet and amount that settled.
+  const recorded = (await transfersByIds(ctx.sql, [id])).get(id);
+  if (!recorded) return { index: 0, id, status: 'pending', transfer: { id, kind: 'funding', status: 'pending', payerWalletId: treasury, payeeWalletId: walletId, amountMinor } };
+  if (!same(recorded)) throw reused();
+  return resultOfRow(0, recorded);
 }
 
 /**

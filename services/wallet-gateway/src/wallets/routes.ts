@@ -2,8 +2,9 @@
 import { z } from 'zod';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Sql } from '@cbdc/db/connect';
 import { lockShard } from '@cbdc/db/shard-lock';
-import { idempotencyKeyOf, runIdempotent } from '@cbdc/http/idempotency';
+import { idempotencyKeyOf, type Transaction } from '@cbdc/http/idempotency';
 import { newWalletId, shardOf } from '@cbdc/shared/ids';
 import { ApiError } from '@cbdc/shared/problem';
 import { pageQuerySchema, publicKeyHexSchema, tierSchema, walletIdSchema } from '@cbdc/shared/schemas';
@@ -31,17 +32,16 @@ export async function walletRoutes(app: FastifyInstance, ctx: GatewayContext): P
   const r = app.withTypeProvider<ZodTypeProvider>();
   const { sql } = ctx;
 
-  const ownOr404 = async (bankId: string, id: string): Promise<WalletRow> => {
-    const wallet = await getOwnWallet(sql, bankId, id);
+  const ownOr404 = async (bankId: string, id: string, q: Sql | Transaction = sql): Promise<WalletRow> => {
+    const wallet = await getOwnWallet(q as Sql, bankId, id);
     if (!wallet) throw new ApiError('wallet_not_found', `no wallet ${id} for bank ${bankId}`, { errors: [{ field: 'params/walletId', rule: 'own_wallet', message: 'is not a wallet of this bank' }] });
     return wallet;
   };
 
   r.post('/v1/wallets', { schema: { tags: ['wallets'], summary: 'Open a customer wallet', body: openWalletBody } }, async (req, reply) => {
-    const key = idempotencyKeyOf(req, false);
-    return runIdempotent(sql, req, reply, key, async () => {
+    return ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
       const id = newWalletId();
-      const [row] = await sql<WalletRow[]>`
+      const [row] = await tx<WalletRow[]>`
         insert into wallets (id, bank_id, shard, kind, tier, public_key, customer_ref)
         values (${id}, ${req.principal}, ${shardOf(id, ctx.shardCount)}, 'customer', ${req.body.tier}, ${Buffer.from(req.body.publicKey, 'hex')}, ${req.body.customerRef})
         returning *`;
@@ -58,26 +58,30 @@ export async function walletRoutes(app: FastifyInstance, ctx: GatewayContext): P
 
   r.get('/v1/wallets/:walletId', { schema: { tags: ['wallets'], summary: 'Read a wallet', params: walletParams } }, async (req) => walletView(await ownOr404(req.principal, req.params.walletId), ctx.now()));
 
+  /** Applies a bank's status change in `tx`, under the shard lock every writer of wallet rows takes. */
+  const changeStatus = async (tx: Transaction, action: 'freeze' | 'unfreeze' | 'close', bankId: string, walletId: string) => {
+    // Read in the transaction: a second pool connection per request could exhaust the pool.
+    const wallet = await ownOr404(bankId, walletId, tx);
+    if (wallet.kind === 'treasury') throw new ApiError('wallet_is_treasury', 'a treasury wallet cannot be frozen or closed by its bank');
+    if (wallet.status === 'closed') throw new ApiError('wallet_closed', `wallet ${wallet.id} is closed`);
+    await lockShard(tx as never, wallet.shard);
+    const [row] = await (action === 'close'
+      ? tx<WalletRow[]>`update wallets set status = 'closed', updated_at = now() where id = ${wallet.id} and bank_id = ${bankId} and balance_minor = 0 and in_flight_out_minor = 0 and status <> 'closed' returning *`
+      : tx<WalletRow[]>`update wallets set status = ${action === 'freeze' ? 'frozen' : 'active'}, updated_at = now() where id = ${wallet.id} and bank_id = ${bankId} and status <> 'closed' returning *`);
+    if (!row) {
+      if (action === 'close') throw new ApiError('wallet_not_empty', `wallet ${wallet.id} holds ${wallet.balance_minor} fen and has ${wallet.in_flight_out_minor} fen in flight; redeem it and let payments finish first`);
+      throw new ApiError('wallet_closed', `wallet ${wallet.id} is closed`);
+    }
+    return { status: 200, body: walletView(row, ctx.now()) };
+  };
   const statusChange = (action: 'freeze' | 'unfreeze' | 'close') =>
     r.post(`/v1/wallets/:walletId/${action}`, { schema: { tags: ['wallets'], summary: `${action[0].toUpperCase()}${action.slice(1)} a wallet`, params: walletParams } }, async (req, reply) => {
-      const key = idempotencyKeyOf(req, false);
-      return runIdempotent(sql, req, reply, key, async () => {
-        const wallet = await ownOr404(req.principal, req.params.walletId);
-        if (wallet.kind === 'treasury') throw new ApiError('wallet_is_treasury', 'a treasury wallet cannot be frozen or closed by its bank');
-        if (wallet.status === 'closed') throw new ApiError('wallet_closed', `wallet ${wallet.id} is closed`);
-        const [row] = await sql.begin(async (tx) => {
-          await lockShard(tx as never, wallet.shard);
-          return action === 'close'
-            ? tx<WalletRow[]>`update wallets set status = 'closed', updated_at = now() where id = ${wallet.id} and bank_id = ${req.principal} and balance_minor = 0 and in_flight_out_minor = 0 and status <> 'closed' returning *`
-            : tx<WalletRow[]>`update wallets set status = ${action === 'freeze' ? 'frozen' : 'active'}, updated_at = now() where id = ${wallet.id} and bank_id = ${req.principal} and status <> 'closed' returning *`;
-        });
-        ctx.walletFacts.forget(wallet.id);
-        if (!row) {
-          if (action === 'close') throw new ApiError('wallet_not_empty', `wallet ${wallet.id} holds ${wallet.balance_minor} fen and has ${wallet.in_flight_out_minor} fen in flight; redeem it and let payments finish first`);
-          throw new ApiError('wallet_closed', `wallet ${wallet.id} is closed`);
-        }
-        return { status: 200, body: walletView(row, ctx.now()) };
-      });
+      try {
+        return await ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), (tx) => changeStatus(tx, action, req.principal, req.params.walletId));
+      } finally {
+        // After the commit (or the rollback): a status cached before it is not used again.
+        ctx.walletFacts.forget(req.params.walletId);
+      }
     });
   statusChange('freeze');
   statusChange('unfreeze');
