@@ -152,3 +152,9 @@ export function ed25519EdgeCases(message: Uint8Array = DEFAULT_MESSAGE): Ed25519
   add('mixed-order R (rB + T8), S = r + k·a', aBytes, signWith(a, aBytes, mixedR.r, mixedR.rBytes, message), false, true);
   return vectors;
 }
+
+/** The table as JSON-ready hex (docs/vectors/ed25519-edge-cases.json), for implementers in other languages. */
+export function ed25519EdgeCasesHex(message?: Uint8Array) {
+  const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+  return ed25519EdgeCases(message).map((v) => ({ name: v.name, publicKey: hex(v.publicKey), message: hex(v.message), signature: hex(v.signature), verifies: v.verifies, keyAccepted: v.keyAccepted }));
+}

@@ -1,9 +1,10 @@
 import { createPublicKey, verify as nodeVerify } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { describe, expect, it } from 'vitest';
 import { ed25519PublicKeyCheck, ed25519Verify, ed25519VerifyRaw, signerFromSeed } from './crypto.js';
 import { ed25519PublicKeyProblem, ed25519VerifyPortable, isSmallOrderEncoding } from './ed25519.js';
-import { ed25519EdgeCases, smallOrderPoints } from './ed25519-vectors.js';
+import { ed25519EdgeCases, ed25519EdgeCasesHex, smallOrderPoints } from './ed25519-vectors.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const vectors = ed25519EdgeCases();
@@ -56,6 +57,11 @@ describe('the Ed25519 edge-case table', () => {
     // noble's strict mode is cofactored: it accepts a small-order R, which the rule refuses.
     const smallR = vectors.find((v) => v.name.startsWith('small-order point 0 as R'))!;
     expect(ed25519.verify(smallR.signature, smallR.message, smallR.publicKey, { zip215: false })).toBe(true);
+  });
+
+  it('is published as docs/vectors/ed25519-edge-cases.json, equal to what the generator makes', () => {
+    const published = JSON.parse(readFileSync(new URL('../../../docs/vectors/ed25519-edge-cases.json', import.meta.url), 'utf8'));
+    expect(published).toEqual(ed25519EdgeCasesHex());
   });
 
   it('names the reason a key is refused', () => {
