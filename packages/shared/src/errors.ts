@@ -28,7 +28,6 @@ export const API_ERRORS = {
   expiry_too_far: { status: 422, title: 'The transfer expires too far in the future' },
   same_wallet: { status: 422, title: 'Payer and payee are the same wallet' },
   wallet_closed: { status: 422, title: 'The wallet is closed' },
-  payee_unavailable: { status: 422, title: 'The payee, a customer of another bank, cannot receive this payment (closed, frozen or over its cap: only its bank and the central bank see which)' },
   payee_is_treasury: { status: 422, title: 'Payments to a treasury wallet are redemptions by its own bank' },
   not_a_redemption: { status: 422, title: 'A redemption pays the payer bank\'s own treasury wallet' },
   wallet_not_empty: { status: 409, title: 'A wallet must be empty before it is closed' },

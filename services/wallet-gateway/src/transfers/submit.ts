@@ -112,7 +112,9 @@ export async function submitSignedTransfers(ctx: GatewayContext, bankId: string,
     if (o.redemptionOnly && !isRedemption) return fail('not_a_redemption', 'payeeWalletId', 'own_treasury', `must be ${treasuryWalletId(bankId)}, this bank's treasury wallet`);
     if (payee.kind === 'treasury' && !isRedemption) return fail('payee_is_treasury', 'payeeWalletId', 'not_foreign_treasury', 'another bank\'s treasury cannot be paid');
     if (payer.status === 'closed') return fail('wallet_closed', 'payerWalletId', 'open_wallet', 'the payer wallet is closed');
-    if (payee.status === 'closed') return payee.bankId === bankId ? fail('wallet_closed', 'payeeWalletId', 'open_wallet', 'the payee wallet is closed') : fail('payee_unavailable', 'payeeWalletId', 'payee_can_receive', 'the payee, a customer of another bank, cannot receive payments');
+    // Another bank's closed payee is left to settlement, which records payee_closed and shows the
+    // payer's bank payee_unavailable: a 422 here would tell it "closed" apart from frozen or full.
+    if (payee.status === 'closed' && payee.bankId === bankId) return fail('wallet_closed', 'payeeWalletId', 'open_wallet', 'the payee wallet is closed');
 
     if (!ed25519VerifyRaw(payer.publicKey!, bytes, Buffer.from(w.signature, 'hex'))) return fail('bad_signature', 'signature', 'ed25519_customer_signature', 'does not verify against the payer wallet\'s public key over the canonical bytes');
 
@@ -135,7 +137,7 @@ function seenByPayerBank(result: ItemResult, bankId: string, payeeBankId: string
 }
 
 /** Checks whose answer changes with time or wallet state, unlike the signed content itself. */
-const STATE_DEPENDENT: ReadonlySet<string> = new Set<ApiErrorCode>(['transfer_expired', 'wallet_closed', 'payee_unavailable']);
+const STATE_DEPENDENT: ReadonlySet<string> = new Set<ApiErrorCode>(['transfer_expired', 'wallet_closed']);
 
 /**
  * A resubmission of a transfer that was recorded is answered with its recorded outcome, even once
