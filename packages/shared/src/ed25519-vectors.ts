@@ -17,6 +17,7 @@ type EdPoint = InstanceType<typeof Point>;
 const L = ED25519_GROUP_ORDER;
 const P = ED25519_FIELD_PRIME;
 
+/** One row of the table: a key, a message, a signature and the verdicts every verifier must give. */
 export interface Ed25519Vector {
   name: string;
   publicKey: Uint8Array;

@@ -98,6 +98,7 @@ export const FOREIGN_VIEW_CODES = ['payee_unavailable', 'payer_unavailable'] as 
 
 export type ForeignViewCode = (typeof FOREIGN_VIEW_CODES)[number];
 
+/** What each generic code means, for docs/errors.md. */
 export const FOREIGN_VIEW_TITLES: Record<ForeignViewCode, string> = {
   payee_unavailable: 'The payee, a customer of another bank, cannot receive this payment (closed, frozen or over its cap: only its bank and the central bank see which)',
   payer_unavailable: 'The payer, a customer of another bank, cannot make this payment (closed, frozen, over a cap or short of funds: only its bank and the central bank see which)',
