@@ -1,6 +1,6 @@
 /** Writes docs/errors.md from the error catalogue (packages/shared/src/errors.ts). A test checks they agree. */
 import { writeFileSync } from 'node:fs';
-import { API_ERRORS, REJECTION_CODES, REJECTION_TITLES } from '@cbdc/shared/errors';
+import { API_ERRORS, FOREIGN_VIEW_CODES, FOREIGN_VIEW_TITLES, REJECTION_CODES, REJECTION_TITLES } from '@cbdc/shared/errors';
 
 export function renderErrorsDoc(): string {
   const lines = [
@@ -25,6 +25,14 @@ export function renderErrorsDoc(): string {
     '| order | code | meaning |',
     '| --- | --- | --- |',
     ...REJECTION_CODES.map((code, i) => `| ${i + 1} | \`${code}\` | ${REJECTION_TITLES[code]} |`),
+    '',
+    '## Codes shown to another bank',
+    '',
+    'A bank sees the precise code of a rejection when it describes its own customer or the transfer itself. A code that describes another bank\'s customer is shown as one of these instead, in every view (the answer to a submission, a batch item, a transfer read by id, a wallet\'s history); the payee\'s codes are `payee_closed`, `payee_frozen` and `exceeds_balance_limit`, the payer\'s `payer_closed`, `payer_frozen`, `exceeds_payment_limit`, `exceeds_daily_limit` and `insufficient_funds`. The gateway leaves another bank\'s closed payee to settlement (a `422 wallet_closed` would tell it apart). The stored transfer keeps the precise code, for the central bank (issuer, audit) and the customer\'s own bank. A receipt would prove the precise code (its leaf commits to it), so a bank that may not see it gets `receipt_withheld` instead.',
+    '',
+    '| code | meaning |',
+    '| --- | --- |',
+    ...FOREIGN_VIEW_CODES.map((code) => `| \`${code}\` | ${FOREIGN_VIEW_TITLES[code]} |`),
     '',
   ];
   return lines.join('\n');

@@ -117,4 +117,12 @@ describe('cbdc', () => {
     expect(json.ok).toBe(false);
     expect(json.findings.map((f: { subject: string }) => f.subject)).toEqual(expect.arrayContaining(['wallet t_bank-a', 'supply']));
   });
+
+  it('refuses a weak trusted key for the audit, naming the rule (the identity key would "verify" forged chains)', async () => {
+    const identity = '01' + '00'.repeat(31);
+    const res = await cbdc(['audit', '--issuer-key', identity]);
+    expect(res.code).toBe(EXIT.usage);
+    expect(res.stderr).toContain(`--issuer-key ${identity}: ed25519_public_key_small_order`);
+    expect((await cbdc(['audit', '--shard-keys', `${sys.keys.shards.map(() => identity).join(',')}`])).stderr).toContain('ed25519_public_key_small_order');
+  });
 });

@@ -85,12 +85,13 @@ describe('end to end', () => {
     expect((await bankB.history(bobWallet)).transfers.map((t) => t.id)).toContain(id);
   });
 
-  it('records a payment over the payee tier cap as rejected, and changes no balance', async () => {
+  it('records a payment over the payee tier cap as rejected, and changes no balance (bob is bank B\'s: bank A sees only payee_unavailable)', async () => {
     await bankA.fund(aliceWallet, 5_000n * YUAN, 'fund-alice-0002');
     // bob (tier IV, balance cap 10,000 yuan) holds 1,500; 8,501 more would take him over.
     const { wire } = signTransfer({ payerWalletId: aliceWallet, payeeWalletId: bobWallet, amountMinor: 8_501n * YUAN }, alice.privateKey);
     const res = await bankA.transfer(wire);
-    expect(res.body).toMatchObject({ status: 'rejected', code: 'exceeds_balance_limit' });
+    expect(res.body).toMatchObject({ status: 'rejected', code: 'payee_unavailable' });
+    expect(await bankB.getTransfer(res.body.id)).toMatchObject({ status: 'rejected', code: 'exceeds_balance_limit' });
     expect((await bankB.wallet(bobWallet)).balanceMinor).toBe((1_500n * YUAN).toString());
     expect((await bankA.wallet(aliceWallet)).balanceMinor).toBe((13_500n * YUAN).toString());
   });

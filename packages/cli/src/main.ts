@@ -14,13 +14,21 @@ import { CbdcApiError, CbdcUnreachableError, OperatorClient, newCustomerKey, new
 import { assertPostgresReachable, connectPostgres, DEFAULT_DATABASE_URL } from '@cbdc/db/connect';
 import { audit, type AuditReport } from '@cbdc/db/audit';
 import { IDEMPOTENCY_KEY_PATTERN } from '@cbdc/http/idempotency';
-import { sha256 } from '@cbdc/shared/crypto';
+import { ed25519PublicKeyCheck, sha256 } from '@cbdc/shared/crypto';
 import { formatYuan } from '@cbdc/shared/money';
 import { parseYuan } from './amounts.js';
 
 export const EXIT = { ok: 0, auditFailed: 1, usage: 2, unreachable: 3, unauthenticated: 4, refused: 5 } as const;
 
 class UsageError extends Error {}
+
+/** A trusted Ed25519 public key given on the command line, refused unless it passes the registration check. */
+function trustedKey(option: string, text: string): Buffer {
+  const key = /^[0-9a-f]{64}$/.test(text) ? Buffer.from(text, 'hex') : null;
+  const problem = key ? ed25519PublicKeyCheck(key) : { rule: 'ed25519_public_key', message: 'must be 64 lowercase hex digits' };
+  if (problem) throw new UsageError(`${option} ${text}: ${problem.rule}: ${problem.message}`);
+  return key!;
+}
 
 interface GlobalOptions {
   issuerUrl: string;
@@ -230,8 +238,8 @@ export function buildProgram(): Command {
         const bar = process.stderr.isTTY && !g().json ? new SingleBar({ format: ' {phase} [{bar}] {value}/{total}', hideCursor: true }, Presets.shades_classic) : null;
         let phase = '';
         const report: AuditReport = await audit(sql, {
-          trustedIssuerPublicKey: o.issuerKey ? Buffer.from(o.issuerKey, 'hex') : undefined,
-          trustedShardPublicKeys: o.shardKeys ? new Map(o.shardKeys.split(',').map((k, i) => [i, Buffer.from(k, 'hex')])) : undefined,
+          trustedIssuerPublicKey: o.issuerKey ? trustedKey('--issuer-key', o.issuerKey) : undefined,
+          trustedShardPublicKeys: o.shardKeys ? new Map(o.shardKeys.split(',').map((k, i) => [i, trustedKey('--shard-keys', k)])) : undefined,
           onProgress: (p, done, total) => {
             if (!bar) return;
             if (p !== phase) {

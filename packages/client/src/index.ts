@@ -9,7 +9,8 @@ import { signedRequest, type CallOptions, type Credentials } from './http.js';
 import type { Receipt } from './receipt.js';
 
 export { CbdcApiError, CbdcUnreachableError, signedHeaders, signedRequest, type Credentials } from './http.js';
-export { signTransfer, newCustomerKey, publicKeyOf, randomNonce } from './transfer.js';
+export { signTransfer, newCustomerKey, publicKeyOf, randomNonce, verifyTransferSignature } from './transfer.js';
+export { ed25519PublicKeyProblem, ed25519VerifyPortable } from '@cbdc/shared/ed25519';
 export { verifyReceipt, type Receipt } from './receipt.js';
 
 export interface WalletView {

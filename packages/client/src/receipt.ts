@@ -3,10 +3,10 @@
  * was committed with the recorded outcome, and for a transfer between shards that its credit (or
  * refund) was committed too, without trusting the database it read it from.
  */
-import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { encodeLeaf, encodeLeg, type ItemKind } from '@cbdc/shared/canonical';
 import { encodeBatchHeader } from '@cbdc/shared/chains';
+import { ed25519VerifyPortable } from '@cbdc/shared/ed25519';
 import { leafHash, verifyMerklePath } from '@cbdc/shared/merkle';
 
 export interface LeafProof {
@@ -27,7 +27,8 @@ function verifyProof(leaf: Buffer, proof: LeafProof, trustedKeyHex: string | und
   const header = encodeBatchHeader({ shard: b.shard, seq: BigInt(b.seq), prevHash: Buffer.from(b.prevHash, 'hex'), merkleRoot: Buffer.from(b.merkleRoot, 'hex'), count: b.count, timeMs: BigInt(b.timeMs) });
   const hash = Buffer.from(sha256(header));
   if (hash.toString('hex') !== b.hash) return `the batch header of shard ${b.shard} batch ${b.seq} does not hash to the stated hash`;
-  if (!ed25519.verify(Buffer.from(b.signature, 'hex'), hash, Buffer.from(trustedKeyHex, 'hex'))) return `the signature of shard ${b.shard} batch ${b.seq} does not verify with the shard key`;
+  // The system's one Ed25519 rule (noble's default verify would accept the identity-key forgery).
+  if (!ed25519VerifyPortable(Buffer.from(trustedKeyHex, 'hex'), hash, Buffer.from(b.signature, 'hex'))) return `the signature of shard ${b.shard} batch ${b.seq} does not verify with the shard key`;
   if (!verifyMerklePath(leaf, proof.leafIndex, b.count, proof.path.map((p) => Buffer.from(p, 'hex')), Buffer.from(b.merkleRoot, 'hex'))) return `the Merkle path does not lead to the root of shard ${b.shard} batch ${b.seq}`;
   return null;
 }

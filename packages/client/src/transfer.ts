@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { encodeTransfer, transferIdOf, type TransferIntent } from '@cbdc/shared/canonical';
+import { ed25519VerifyPortable } from '@cbdc/shared/ed25519';
 import type { SignedTransferWire } from '@cbdc/shared/schemas';
 
 /** A new customer key pair: 32-byte seed and public key, both hex. */
@@ -46,4 +47,13 @@ export function signTransfer(draft: TransferDraft, payerPrivateKeyHex: string): 
     id: transferIdOf(bytes),
     wire: { payerWalletId: intent.payerWalletId, payeeWalletId: intent.payeeWalletId, amountMinor: intent.amountMinor.toString(), nonce: intent.nonce.toString(), expiresAtMs: intent.expiresAtMs.toString(), memo: intent.memo, signature },
   };
+}
+
+/**
+ * Whether a signed transfer verifies against the payer's public key under the system's one
+ * Ed25519 rule: the verdict settlement and the gateway will give.
+ */
+export function verifyTransferSignature(wire: SignedTransferWire, payerPublicKeyHex: string): boolean {
+  const intent: TransferIntent = { payerWalletId: wire.payerWalletId, payeeWalletId: wire.payeeWalletId, amountMinor: BigInt(wire.amountMinor), nonce: BigInt(wire.nonce), expiresAtMs: BigInt(wire.expiresAtMs), memo: wire.memo };
+  return ed25519VerifyPortable(Buffer.from(payerPublicKeyHex, 'hex'), encodeTransfer(intent), Buffer.from(wire.signature, 'hex'));
 }

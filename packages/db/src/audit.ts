@@ -9,7 +9,7 @@
  */
 import { encodeTransfer, transferIdOf } from '@cbdc/shared/canonical';
 import { batchHeaderHash, GENESIS_HASH, issuanceEntryHash } from '@cbdc/shared/chains';
-import { ed25519PublicKey, ed25519Verify, ed25519VerifyRaw } from '@cbdc/shared/crypto';
+import { ed25519Verify } from '@cbdc/shared/crypto';
 import { merkleRoot } from '@cbdc/shared/merkle';
 import { limitsOf, type Tier } from '@cbdc/shared/tiers';
 import type { Sql } from './connect.js';
@@ -61,7 +61,7 @@ export async function audit(sql: Sql, options: AuditOptions = {}): Promise<Audit
     if (options.trustedIssuerPublicKey && head.public_key && !head.public_key.equals(options.trustedIssuerPublicKey)) {
       find({ check: 'issuance_chain', subject: 'issuer key', message: 'the stored issuer public key is not the trusted one' });
     }
-    const issuerKey = issuerRaw ? ed25519PublicKey(issuerRaw) : null;
+    const issuerKey = issuerRaw ?? null;
     let prevHash: Buffer = GENESIS_HASH;
     let expectedSeq = 1n;
     let supply = 0n;
@@ -103,7 +103,7 @@ export async function audit(sql: Sql, options: AuditOptions = {}): Promise<Audit
     for (const s of shards) {
       const trusted = options.trustedShardPublicKeys?.get(s.shard);
       if (trusted && !trusted.equals(s.public_key)) find({ check: 'settlement_chain', subject: `shard ${s.shard} key`, message: 'the stored shard public key is not the trusted one' });
-      const shardKey = ed25519PublicKey(trusted ?? s.public_key);
+      const shardKey = trusted ?? s.public_key;
       let prev: Buffer = GENESIS_HASH;
       let expected = 1n;
       for (let after = 0n; ; ) {
@@ -124,7 +124,7 @@ export async function audit(sql: Sql, options: AuditOptions = {}): Promise<Audit
               const bytes = encodeTransfer({ payerWalletId: m.payerWalletId, payeeWalletId: m.payeeWalletId, amountMinor: m.amountMinor, nonce: m.nonce ?? 0n, expiresAtMs: m.expiresAtMs ?? 0n, memo: m.memo });
               if (transferIdOf(bytes) !== m.id) find({ check: 'transfer', subject: ts, message: 'its stored content does not hash to its id (the row was altered)' });
               const key = walletKeyBytes.get(m.payerWalletId);
-              if (!key || !m.signature || !ed25519VerifyRaw(key, bytes, m.signature)) find({ check: 'transfer', subject: ts, message: 'the payer\'s signature does not verify over its stored content' });
+              if (!key || !m.signature || !ed25519Verify(key, bytes, m.signature)) find({ check: 'transfer', subject: ts, message: 'the payer\'s signature does not verify over its stored content' });
             }
             return storedLeafHash(m);
           });

@@ -22,6 +22,7 @@ export const API_ERRORS = {
   // Wallets and transfers (checked at the gateway before anything is queued)
   wallet_not_found: { status: 404, title: 'No such wallet for this bank' },
   transfer_not_found: { status: 404, title: 'No settled or rejected transfer with this id is known' },
+  receipt_withheld: { status: 403, title: 'The receipt would prove why another bank\'s customer refused this transfer; that bank and the central bank hold it' },
   bad_signature: { status: 422, title: 'The customer signature does not verify' },
   authority_refused: { status: 422, title: 'Settlement refused the item: its authority does not verify against the key in force' },
   transfer_expired: { status: 422, title: 'The transfer expired before it was submitted' },
@@ -85,3 +86,32 @@ export const REJECTION_TITLES: Record<RejectionCode, string> = {
   insufficient_funds: 'The payer balance does not cover the amount',
   exceeds_balance_limit: 'The payment would take the payee over its tier\'s balance cap',
 };
+
+/**
+ * What another bank may learn of a rejection. A code that describes the payee wallet's state is
+ * shown to the payer's bank, when the payee is another bank's customer, only as
+ * `payee_unavailable`; one that describes the payer wallet's state is shown to the payee's bank,
+ * when the payer is another bank's customer, only as `payer_unavailable`. Otherwise a bank could
+ * probe a foreign customer (its exact balance through `exceeds_balance_limit`, whether it is
+ * frozen or closed). The stored rows and leaves keep the precise code, for the central bank.
+ */
+export const FOREIGN_VIEW_CODES = ['payee_unavailable', 'payer_unavailable'] as const;
+
+export type ForeignViewCode = (typeof FOREIGN_VIEW_CODES)[number];
+
+/** What each generic code means, for docs/errors.md. */
+export const FOREIGN_VIEW_TITLES: Record<ForeignViewCode, string> = {
+  payee_unavailable: 'The payee, a customer of another bank, cannot receive this payment (closed, frozen or over its cap: only its bank and the central bank see which)',
+  payer_unavailable: 'The payer, a customer of another bank, cannot make this payment (closed, frozen, over a cap or short of funds: only its bank and the central bank see which)',
+};
+
+const PAYEE_SIDE_CODES: ReadonlySet<string> = new Set<RejectionCode>(['payee_closed', 'payee_frozen', 'exceeds_balance_limit']);
+const PAYER_SIDE_CODES: ReadonlySet<string> = new Set<RejectionCode>(['payer_closed', 'payer_frozen', 'exceeds_payment_limit', 'exceeds_daily_limit', 'insufficient_funds']);
+
+/** The rejection code `viewerBankId` may see of a transfer between the given banks' wallets (null bank: unknown wallet). */
+export function rejectionCodeSeenBy(code: string | null, viewerBankId: string, payerBankId: string | null, payeeBankId: string | null): string | null {
+  if (code === null) return null;
+  if (PAYEE_SIDE_CODES.has(code) && payeeBankId !== viewerBankId) return 'payee_unavailable';
+  if (PAYER_SIDE_CODES.has(code) && payerBankId !== viewerBankId) return 'payer_unavailable';
+  return code;
+}

@@ -3,6 +3,7 @@
  * naming the rule, which the problem renderer passes to the caller.
  */
 import { z } from 'zod';
+import { ed25519PublicKeyCheck } from './crypto.js';
 import { AMOUNT_MINOR_MAX, POSITIVE_AMOUNT_PATTERN } from './money.js';
 import { BANK_ID_PATTERN, TRANSFER_ID_PATTERN, WALLET_ID_PATTERN } from './ids.js';
 import { LIMITS } from './limits.js';
@@ -26,7 +27,14 @@ export const u63StringSchema = z
 export const walletIdSchema = z.string().regex(WALLET_ID_PATTERN, { error: 'wallet_id: must be a wallet id such as w_0123456789abcdef01234567' });
 export const bankIdSchema = z.string().regex(BANK_ID_PATTERN, { error: 'bank_id: 2 to 32 characters, lowercase letters, digits and dashes, starting with a letter' });
 export const transferIdSchema = z.string().regex(TRANSFER_ID_PATTERN, { error: 'transfer_id: must be 64 lowercase hex digits' });
-export const publicKeyHexSchema = z.string().regex(/^[0-9a-f]{64}$/, { error: 'ed25519_public_key: must be 64 lowercase hex digits (32 bytes)' });
+/** A customer's, bank's or operator's Ed25519 public key: refused unless it passes the registration check (see ./ed25519.ts). */
+export const publicKeyHexSchema = z
+  .string()
+  .regex(/^[0-9a-f]{64}$/, { error: 'ed25519_public_key: must be 64 lowercase hex digits (32 bytes)' })
+  .superRefine((s, ctx) => {
+    const problem = /^[0-9a-f]{64}$/.test(s) ? ed25519PublicKeyCheck(Buffer.from(s, 'hex')) : null;
+    if (problem) ctx.addIssue({ code: 'custom', message: `${problem.rule}: ${problem.message}` });
+  });
 export const signatureHexSchema = z.string().regex(/^[0-9a-f]{128}$/, { error: 'ed25519_signature: must be 128 lowercase hex digits (64 bytes)' });
 export const tierSchema = z.enum(TIERS, { error: 'tier: must be one of I, II, III, IV' });
 

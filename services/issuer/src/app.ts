@@ -8,7 +8,7 @@ import { installExpiredRowsPruner } from '@cbdc/http/pruner';
 import { DurableNonceClaims } from '@cbdc/http/request-nonces';
 import { installSignedAuth } from '@cbdc/http/signed-auth';
 import { DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
-import type { Signer } from '@cbdc/shared/crypto';
+import { assertEd25519PublicKey, type Signer } from '@cbdc/shared/crypto';
 import { LIMITS, type Limits } from '@cbdc/shared/limits';
 import { bankRoutes } from './banks/routes.js';
 import type { IssuerContext } from './context.js';
@@ -70,5 +70,6 @@ export async function buildIssuerApp(deps: IssuerDeps) {
 
 /** Registers operators named in configuration if they are not there yet. */
 export async function bootstrapOperators(sql: Sql, operators: Array<{ id: string; publicKey: Buffer }>): Promise<void> {
+  for (const o of operators) assertEd25519PublicKey(`operator ${o.id}`, o.publicKey);
   for (const o of operators) await sql`insert into operators (id, name, public_key) values (${o.id}, ${o.id}, ${o.publicKey}) on conflict (id) do nothing`;
 }

@@ -1,6 +1,7 @@
 /** Settlement configuration from the environment. */
 import { z } from 'zod';
 import { parseEnv } from '@cbdc/shared/config';
+import { ed25519PublicKeyCheck } from '@cbdc/shared/crypto';
 import { AUDIENCE_PATTERN, DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import { DEFAULT_DATABASE_URL } from '@cbdc/db/connect';
 import { LIMITS } from '@cbdc/shared/limits';
@@ -42,5 +43,10 @@ export function loadSettlementConfig(env: Record<string, string | undefined> = p
   const shardIds = raw.SETTLEMENT_SHARD_IDS ? raw.SETTLEMENT_SHARD_IDS.split(',').map(Number) : keys.map((_, i) => i);
   for (const id of shardIds) if (id >= raw.SETTLEMENT_SHARDS) throw new Error(`invalid configuration: SETTLEMENT_SHARD_IDS names shard ${id} of ${raw.SETTLEMENT_SHARDS}`);
   const gatewayKeys = new Map(raw.GATEWAY_ATTESTATION_KEYS.split(',').map((pair) => [pair.split(':')[0], Buffer.from(pair.split(':')[1], 'hex')] as const));
+  // A weak key (small order, not canonical) would let anyone attest jobs as that gateway.
+  for (const [id, key] of gatewayKeys) {
+    const problem = ed25519PublicKeyCheck(key);
+    if (problem) throw new Error(`invalid configuration: GATEWAY_ATTESTATION_KEYS: the key of ${id} is refused (${problem.rule})`);
+  }
   return Object.freeze({ ...raw, shardSeeds: keys.map((k) => Buffer.from(k, 'hex')), shardIds, gatewayKeys });
 }

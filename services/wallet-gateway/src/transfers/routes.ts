@@ -8,7 +8,7 @@ import { ApiError } from '@cbdc/shared/problem';
 import { AUTH_HEADERS } from '@cbdc/shared/request-auth';
 import { amountMinorSchema, signedTransferSchema, transferIdSchema, walletIdSchema } from '@cbdc/shared/schemas';
 import type { GatewayContext } from '../context.js';
-import { receiptOf, shardPublicKeys, visibleTransfer, transferView } from './store.js';
+import { receiptFor, shardPublicKeys, transferViewFor, visibleTransfer } from './store.js';
 import { submitFunding, submitSignedTransfers, type ItemResult } from './submit.js';
 
 /** The caller asks for the async mode with `Prefer: respond-async` (RFC 7240). */
@@ -92,9 +92,9 @@ export async function transferRoutes(app: FastifyInstance, ctx: GatewayContext):
     });
   };
 
-  r.get('/v1/transfers/:transferId', { schema: { tags: ['transfers'], summary: 'Read a transfer\'s outcome', params: transferParams } }, async (req) => transferView(await visibleOr404(req.principal, req.params.transferId)));
+  r.get('/v1/transfers/:transferId', { schema: { tags: ['transfers'], summary: 'Read a transfer\'s outcome', params: transferParams } }, async (req) => transferViewFor(await visibleOr404(req.principal, req.params.transferId), req.principal));
 
-  r.get('/v1/transfers/:transferId/receipt', { schema: { tags: ['transfers'], summary: 'A receipt: batch header, shard signature and Merkle path', params: transferParams } }, async (req) => receiptOf(ctx.sql, await visibleOr404(req.principal, req.params.transferId)));
+  r.get('/v1/transfers/:transferId/receipt', { schema: { tags: ['transfers'], summary: 'A receipt: batch header, shard signature and Merkle path', params: transferParams } }, async (req) => receiptFor(ctx.sql, await visibleOr404(req.principal, req.params.transferId), req.principal));
 
   r.get('/v1/shards', { schema: { tags: ['transfers'], summary: 'Settlement shards and their public keys' } }, async () => {
     const rows = await ctx.sql<{ shard: number; public_key: Buffer; head_seq: bigint }[]>`select shard, public_key, head_seq from shards order by shard`;

@@ -1,7 +1,9 @@
 /** Reading recorded transfers: outcomes, history and receipts. */
 import type { Sql } from '@cbdc/db/connect';
 import { loadBatchLeaves, storedLeafHash } from '@cbdc/db/leaves';
+import { rejectionCodeSeenBy } from '@cbdc/shared/errors';
 import { merklePath } from '@cbdc/shared/merkle';
+import { ApiError } from '@cbdc/shared/problem';
 
 export interface TransferRow {
   id: string;
@@ -24,6 +26,12 @@ export interface TransferRow {
   settled_at_ms: bigint;
 }
 
+/** A row read with the banks of its two wallets, to decide what a bank may see of it. */
+export interface BankedTransferRow extends TransferRow {
+  payer_bank_id: string | null;
+  payee_bank_id: string | null;
+}
+
 /** The wire form of a recorded transfer: final if settled or rejected; pending while in flight between shards. */
 export function transferView(t: TransferRow) {
   return {
@@ -44,6 +52,15 @@ export function transferView(t: TransferRow) {
 }
 export type TransferView = ReturnType<typeof transferView>;
 
+/**
+ * The view of a recorded transfer for one bank: a rejection code that describes another bank's
+ * customer is shown generically (`rejectionCodeSeenBy`); the row keeps the precise code.
+ */
+export function transferViewFor(t: BankedTransferRow, viewerBankId: string): TransferView {
+  const view = transferView(t);
+  return { ...view, code: rejectionCodeSeenBy(view.code, viewerBankId, t.payer_bank_id, t.payee_bank_id) };
+}
+
 const COLUMNS = 'id, row_no, kind, bank_id, payer_wallet_id, payee_wallet_id, amount_minor, nonce, expires_at_ms, memo, leg_status, status, code, shard, batch_seq, leaf_index, submitted_at_ms, settled_at_ms';
 
 export async function transfersByIds(sql: Sql, ids: string[]): Promise<Map<string, TransferRow>> {
@@ -53,9 +70,9 @@ export async function transfersByIds(sql: Sql, ids: string[]): Promise<Map<strin
 }
 
 /** A transfer that the bank may see: its payer or its payee is one of the bank's wallets. */
-export async function visibleTransfer(sql: Sql, bankId: string, id: string): Promise<TransferRow | null> {
-  const [row] = await sql<TransferRow[]>`
-    select ${sql.unsafe(COLUMNS.split(', ').map((c) => `t.${c}`).join(', '))}
+export async function visibleTransfer(sql: Sql, bankId: string, id: string): Promise<BankedTransferRow | null> {
+  const [row] = await sql<BankedTransferRow[]>`
+    select ${sql.unsafe(COLUMNS.split(', ').map((c) => `t.${c}`).join(', '))}, p.bank_id as payer_bank_id, q.bank_id as payee_bank_id
     from transfers t
     left join wallets p on p.id = t.payer_wallet_id
     left join wallets q on q.id = t.payee_wallet_id
@@ -63,17 +80,20 @@ export async function visibleTransfer(sql: Sql, bankId: string, id: string): Pro
   return row ?? null;
 }
 
-/** One page of a wallet's history, newest first, keyed by insertion order. */
-export async function historyPage(sql: Sql, walletId: string, limit: number, beforeRowNo: bigint | null) {
+/** One page of a wallet's history as `viewerBankId` (its bank) may see it, newest first, keyed by insertion order. */
+export async function historyPage(sql: Sql, walletId: string, limit: number, beforeRowNo: bigint | null, viewerBankId: string) {
   const before = beforeRowNo === null ? sql`` : sql`and row_no < ${beforeRowNo.toString()}`;
-  const rows = await sql<TransferRow[]>`
-    select ${sql.unsafe(COLUMNS)} from (
+  const rows = await sql<BankedTransferRow[]>`
+    select ${sql.unsafe(COLUMNS.split(', ').map((c) => `h.${c}`).join(', '))}, p.bank_id as payer_bank_id, q.bank_id as payee_bank_id from (
       (select ${sql.unsafe(COLUMNS)} from transfers where payer_wallet_id = ${walletId} ${before} order by row_no desc limit ${limit + 1})
       union all
       (select ${sql.unsafe(COLUMNS)} from transfers where payee_wallet_id = ${walletId} ${before} order by row_no desc limit ${limit + 1})
-    ) h order by row_no desc limit ${limit + 1}`;
+    ) h
+    left join wallets p on p.id = h.payer_wallet_id
+    left join wallets q on q.id = h.payee_wallet_id
+    order by h.row_no desc limit ${limit + 1}`;
   const page = rows.slice(0, limit);
-  return { rows: page.map(transferView), nextRowNo: rows.length > limit ? page[page.length - 1].row_no : null };
+  return { rows: page.map((r) => transferViewFor(r, viewerBankId)), nextRowNo: rows.length > limit ? page[page.length - 1].row_no : null };
 }
 
 /** The proof of one leaf: its batch header, the shard's signature and the Merkle path. */
@@ -100,10 +120,22 @@ async function proofOf(sql: Sql, shard: number, batchSeq: bigint, leafIndex: num
 }
 
 /**
- * A receipt: the transfer's leaf as its payer's shard committed it, with proof, and, for a
- * transfer between shards, the proofs of its credit leg at the payee's shard and of a refund.
- * With the shards' public keys, a bank verifies it offline (see @cbdc/client).
+ * A receipt for `viewerBankId`: the transfer's leaf as its payer's shard committed it, with proof,
+ * and, for a transfer between shards, the proofs of its credit leg at the payee's shard and of a
+ * refund. With the shards' public keys, a bank verifies it offline (see @cbdc/client). The leaves
+ * commit to the precise rejection code, so a bank that may see only the generic code (a payee-side
+ * refusal by another bank's customer, or the reverse) is refused the receipt (`receipt_withheld`).
  */
+export async function receiptFor(sql: Sql, t: BankedTransferRow, viewerBankId: string) {
+  if (transferViewFor(t, viewerBankId).code !== t.code) {
+    throw new ApiError('receipt_withheld', 'this transfer was refused for a reason that concerns another bank\'s customer; a receipt would prove which, so only that bank and the central bank get it', {
+      errors: [{ field: 'params/transferId', rule: 'own_customer_details', message: 'the receipt would reveal another bank\'s customer details' }],
+    });
+  }
+  return receiptOf(sql, t);
+}
+
+/** The receipt of a recorded transfer, whoever may see it (see `receiptFor`). */
 export async function receiptOf(sql: Sql, t: TransferRow) {
   const legs = await sql<{ leg: 'credit' | 'refund'; wallet_id: string; amount_minor: bigint; status: 'applied' | 'rejected'; code: string | null; shard: number; batch_seq: bigint; leaf_index: number }[]>`
     select leg, wallet_id, amount_minor, status, code, shard, batch_seq, leaf_index from transfer_legs where transfer_id = ${t.id} order by leg`;

@@ -16,7 +16,7 @@ import { fundingIdOf, treasuryWalletId } from '@cbdc/shared/ids';
 import type { JobItem } from '@cbdc/shared/job';
 import { ApiError, problemOf, type Problem } from '@cbdc/shared/problem';
 import type { SignedTransferWire } from '@cbdc/shared/schemas';
-import type { ApiErrorCode } from '@cbdc/shared/errors';
+import { rejectionCodeSeenBy, type ApiErrorCode } from '@cbdc/shared/errors';
 import type { GatewayContext } from '../context.js';
 import type { WalletFacts } from '../wallets/store.js';
 import type { CommittedOutcome } from './settlement-client.js';
@@ -114,7 +114,9 @@ export async function submitSignedTransfers(ctx: GatewayContext, bankId: string,
     if (o.redemptionOnly && !isRedemption) return fail('not_a_redemption', 'payeeWalletId', 'own_treasury', `must be ${treasuryWalletId(bankId)}, this bank's treasury wallet`);
     if (payee.kind === 'treasury' && !isRedemption) return fail('payee_is_treasury', 'payeeWalletId', 'not_foreign_treasury', 'another bank\'s treasury cannot be paid');
     if (payer.status === 'closed') return fail('wallet_closed', 'payerWalletId', 'open_wallet', 'the payer wallet is closed');
-    if (payee.status === 'closed') return fail('wallet_closed', 'payeeWalletId', 'open_wallet', 'the payee wallet is closed');
+    // Another bank's closed payee is left to settlement, which records payee_closed and shows the
+    // payer's bank payee_unavailable: a 422 here would tell it "closed" apart from frozen or full.
+    if (payee.status === 'closed' && payee.bankId === bankId) return fail('wallet_closed', 'payeeWalletId', 'open_wallet', 'the payee wallet is closed');
 
     if (!ed25519VerifyRaw(payer.publicKey!, bytes, Buffer.from(w.signature, 'hex'))) return fail('bad_signature', 'signature', 'ed25519_customer_signature', 'does not verify against the payer wallet\'s public key over the canonical bytes');
 
@@ -125,7 +127,15 @@ export async function submitSignedTransfers(ctx: GatewayContext, bankId: string,
     });
   });
 
-  return [...(await recordedOutcomes(ctx, results)), ...(await settle(ctx, prepared, o.async))].sort((a, b) => a.index - b.index);
+  const all = [...(await recordedOutcomes(ctx, results)), ...(await settle(ctx, prepared, o.async))].sort((a, b) => a.index - b.index);
+  return all.map((r) => seenByPayerBank(r, bankId, facts.get(wires[r.index].payeeWalletId)!.bankId));
+}
+
+/** An item's result as the payer's bank may see it: another bank's payee refusing shows as `payee_unavailable`. */
+function seenByPayerBank(result: ItemResult, bankId: string, payeeBankId: string): ItemResult {
+  if (result.status === 'invalid' || !('code' in result.transfer)) return result;
+  const code = rejectionCodeSeenBy(result.transfer.code ?? null, bankId, bankId, payeeBankId);
+  return code === (result.transfer.code ?? null) ? result : ({ ...result, transfer: { ...result.transfer, code } } as ItemResult);
 }
 
 /** Checks whose answer changes with time or wallet state, unlike the signed content itself. */

@@ -90,7 +90,7 @@ export async function walletRoutes(app: FastifyInstance, ctx: GatewayContext): P
   r.get('/v1/wallets/:walletId/transfers', { schema: { tags: ['wallets'], summary: 'A wallet\'s transfer history, newest first', params: walletParams, querystring: pageQuerySchema } }, async (req) => {
     await ownOr404(req.principal, req.params.walletId);
     const before = decodeCursor(req.query.cursor, /^\d{1,19}$/);
-    const { rows, nextRowNo } = await historyPage(sql, req.params.walletId, req.query.limit, before === null ? null : BigInt(before));
+    const { rows, nextRowNo } = await historyPage(sql, req.params.walletId, req.query.limit, before === null ? null : BigInt(before), req.principal);
     return { transfers: rows, nextCursor: nextRowNo === null ? null : encodeCursor(nextRowNo.toString()) };
   });
 }
