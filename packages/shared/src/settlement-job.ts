@@ -146,5 +146,6 @@ export function toSettlementItem(item: AnyJobItem, shard: number): SettlementIte
     expiresAtMs: item.expiresAtMs === null ? null : BigInt(item.expiresAtMs),
     payeeRemote: item.payeeShard !== shard,
     payeeIsTreasury: isTreasuryWalletId(item.payeeWalletId),
+    memo: item.memo,
   };
 }
