@@ -28,6 +28,9 @@ export const LIMITS = {
   pageSizeMax: 200,
   /** Memo length in UTF-8 bytes. */
   memoBytesMax: 140,
+  /** A bank's display name and a reserve entry's reference, in UTF-8 bytes. */
+  bankNameBytesMax: 200,
+  reserveReferenceBytesMax: 64,
   /** How far in the future a transfer may expire. */
   expiryAheadMsMax: 24 * 60 * 60 * 1000,
   /** How long a synchronous submit waits for its outcome before answering 202 pending. */
