@@ -41,6 +41,8 @@ export const LIMITS = {
   queueJobsWaitingMax: 500,
   /** Transfers a gateway holds in flight (queued or in its batcher) before answering 503. */
   gatewayTransfersInFlightMax: 50_000,
+  /** Transactions a settlement worker may spend splitting one failed batch to isolate its culprits. */
+  settleSplitTransactionsMax: 100,
   /** Delivery attempts of one settlement job. */
   settleJobAttemptsMax: 8,
   /** How long a gateway trusts a wallet's cached status (closed or not), and how many it holds. */
