@@ -48,8 +48,18 @@ export const LIMITS = {
   /** How long a gateway trusts a wallet's cached status (closed or not), and how many it holds. */
   walletFactsTtlMs: 30_000,
   walletFactsHeldMax: 500_000,
-  /** Requests per bank per second window at one gateway. */
+  /**
+   * Rate limits, per window of rateLimitWindowMs, shared by every process through Redis (see
+   * @cbdc/http/rate-limit). Requests per claimed bank key id, counted before any verification;
+   * transfers per bank (the customer signatures a gateway must verify), counted before they are
+   * verified; failed authentications per client IP, past which its requests are refused unread;
+   * requests per operator at the issuer.
+   */
+  rateLimitWindowMs: 1000,
   bankRequestsPerSecondMax: 2000,
+  bankTransfersPerSecondMax: 50_000,
+  clientIpAuthFailuresPerSecondMax: 100,
+  operatorRequestsPerSecondMax: 100,
 } as const;
 
 export type Limits = { -readonly [K in keyof typeof LIMITS]: number };

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { FastifyServerOptions } from 'fastify';
 import type { Sql } from '@cbdc/db/connect';
 import { buildBaseApp } from '@cbdc/http/base-app';
+import { installRateLimits } from '@cbdc/http/rate-limit';
 import { installSignedAuth } from '@cbdc/http/signed-auth';
 import type { Signer } from '@cbdc/shared/crypto';
 import { LIMITS } from '@cbdc/shared/limits';
@@ -21,6 +22,8 @@ export interface IssuerDeps {
   queuePrefix: string;
   now?: () => number;
   logger?: FastifyServerOptions['logger'];
+  /** Rate limits (defaults from @cbdc/shared/limits). */
+  rateLimits?: { operatorRequestsPerSecondMax?: number; clientIpAuthFailuresPerSecondMax?: number; windowMs?: number };
 }
 
 export async function buildIssuerApp(deps: IssuerDeps) {
@@ -41,6 +44,14 @@ export async function buildIssuerApp(deps: IssuerDeps) {
     async claimNonce(operatorId, nonce, ttlMs) {
       return (await deps.redis.set(`${deps.queuePrefix}:request-nonce:operator:${operatorId}:${nonce}`, '1', 'PX', ttlMs, 'NX')) === 'OK';
     },
+  });
+  // Operators are limited too, before their requests cost verification, shared through Redis.
+  installRateLimits(app, {
+    redis: deps.redis,
+    prefix: `${deps.queuePrefix}-issuer`,
+    windowMs: deps.rateLimits?.windowMs ?? LIMITS.rateLimitWindowMs,
+    keyRequestsMax: deps.rateLimits?.operatorRequestsPerSecondMax ?? LIMITS.operatorRequestsPerSecondMax,
+    ipFailuresMax: deps.rateLimits?.clientIpAuthFailuresPerSecondMax ?? LIMITS.clientIpAuthFailuresPerSecondMax,
   });
   app.get('/v1/issuer-key', { config: { public: true }, schema: { tags: ['issuance'], summary: 'The issuer\'s public key, for verifying the issuance chain' } }, async () => ({ publicKey: deps.signer.publicKey.toString('hex') }));
 

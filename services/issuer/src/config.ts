@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { DEFAULT_DATABASE_URL } from '@cbdc/db/connect';
 import { parseEnv } from '@cbdc/shared/config';
+import { LIMITS } from '@cbdc/shared/limits';
 import { DEFAULT_REDIS_URL } from '@cbdc/shared/redis';
 
 export const issuerEnvSchema = z.object({
@@ -17,6 +18,8 @@ export const issuerEnvSchema = z.object({
   HOST: z.string().default('127.0.0.1'),
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  OPERATOR_REQUESTS_PER_SECOND_MAX: z.coerce.number().int().positive().default(LIMITS.operatorRequestsPerSecondMax),
+  CLIENT_IP_AUTH_FAILURES_PER_SECOND_MAX: z.coerce.number().int().positive().default(LIMITS.clientIpAuthFailuresPerSecondMax),
 });
 
 export interface IssuerConfig {
@@ -30,6 +33,7 @@ export interface IssuerConfig {
   host: string;
   port: number;
   logLevel: string;
+  rateLimits: { operatorRequestsPerSecondMax: number; clientIpAuthFailuresPerSecondMax: number };
 }
 
 export function loadIssuerConfig(env: Record<string, string | undefined> = process.env): IssuerConfig {
@@ -51,5 +55,6 @@ export function loadIssuerConfig(env: Record<string, string | undefined> = proce
     host: e.HOST,
     port: e.PORT,
     logLevel: e.LOG_LEVEL,
+    rateLimits: { operatorRequestsPerSecondMax: e.OPERATOR_REQUESTS_PER_SECOND_MAX, clientIpAuthFailuresPerSecondMax: e.CLIENT_IP_AUTH_FAILURES_PER_SECOND_MAX },
   });
 }
