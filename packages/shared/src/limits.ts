@@ -74,6 +74,7 @@ export function checkLimits(limits: Limits): void {
     [limits.pageSizeDefault <= limits.pageSizeMax, 'pageSizeDefault must be <= pageSizeMax'],
     [limits.queueJobsWaitingMax * limits.batchTransfersMax >= limits.transfersPerRequestMax, 'queue must hold at least one full request'],
     [limits.gatewayTransfersInFlightMax >= limits.transfersPerRequestMax, 'gatewayTransfersInFlightMax must be >= transfersPerRequestMax'],
+    [limits.bankTransfersPerSecondMax >= limits.transfersPerRequestMax, 'bankTransfersPerSecondMax must be >= transfersPerRequestMax (a full batch must fit in a window)'],
   ];
   for (const [ok, message] of rules) if (!ok) throw new Error(`limits: ${message}`);
   for (const [name, value] of Object.entries(limits)) {
