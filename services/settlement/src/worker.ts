@@ -40,6 +40,8 @@ export interface ShardWorkerOptions {
   /** Bounds of one settlement transaction: transfers, and queue jobs merged into it. */
   batchItemsMax?: number;
   batchJobsMax?: number;
+  /** Transactions spent splitting one failed batch to isolate its culprits (default LIMITS.settleSplitTransactionsMax). */
+  splitTransactionsMax?: number;
   /** Wallets held in memory between batches; 0 reads every batch's wallets from Postgres. */
   walletsHeldMax?: number;
   /** How often to look for in-flight transfers whose credit should be sent again. */
@@ -207,7 +209,7 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
         return [];
       }
       o.log.warn({ shard: o.shard, jobs: fetched.length, items: items.length, err: (error as Error).message }, 'batch failed on its content; splitting it to isolate the culprit');
-      return isolateCulprits(fetched, error, { left: LIMITS.settleSplitTransactionsMax });
+      return isolateCulprits(fetched, error, { left: o.splitTransactionsMax ?? LIMITS.settleSplitTransactionsMax });
     }
   };
 

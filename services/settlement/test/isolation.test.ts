@@ -57,9 +57,9 @@ describe('a batch with an item the store cannot hold', () => {
   };
 
   /** Queues the jobs while no worker runs, then starts one: it takes them all in one batch. */
-  const settleTogether = async (jobs: Array<{ gatewayId: string; items: JobItem[] }>) => {
+  const settleTogether = async (jobs: Array<{ gatewayId: string; items: JobItem[] }>, splitTransactionsMax?: number) => {
     for (const j of jobs) await queue.add('batch', attestJob(attestationKey, j.gatewayId, { shard: 0, items: j.items }), { attempts: 1 });
-    worker = await startShardWorker({ sql: db.sql, redisUrl: REDIS_URL, queuePrefix: prefix, shard: 0, shardSeed, attestationKey, lockDurationMs: 30_000, log });
+    worker = await startShardWorker({ sql: db.sql, redisUrl: REDIS_URL, queuePrefix: prefix, shard: 0, shardSeed, attestationKey, lockDurationMs: 30_000, log, splitTransactionsMax });
     const deadline = Date.now() + 20_000;
     for (;;) {
       const counts = await queue.getJobCounts('completed', 'failed');
@@ -163,5 +163,18 @@ describe('a batch with an item the store cannot hold', () => {
     // The chain still verifies link by link: each part is a batch of its own.
     const heads = await db.sql<{ seq: bigint }[]>`select seq from settlement_batches where shard = 0 order by seq`;
     expect(heads.map((h) => Number(h.seq))).toEqual(heads.map((_, i) => i + 1));
+  });
+
+  it('splitting is bounded: a job full of culprits fails whole once the budget is spent, and the other bank\'s job still settles', async () => {
+    freshQueue();
+    const a = [transfer('bank-a'), transfer('bank-a')];
+    const poisoned = Array.from({ length: 16 }, () => transfer('bank-b', { submittedAtMs: 1e20 }));
+    // Two transactions for the halves of the batch, then the poisoned job's item halves: the
+    // budget of 6 runs out before its 16 culprits are all alone.
+    const counts = await settleTogether([{ gatewayId: 'gw-a', items: a }, { gatewayId: 'gw-b', items: poisoned }], 6);
+    expect(counts).toEqual({ completed: 1, failed: 1 });
+    const rows = await recorded([...a, ...poisoned].map((t) => t.id));
+    for (const t of a) expect(rows.get(t.id)).toBe('settled');
+    for (const t of poisoned) expect(rows.has(t.id)).toBe(false);
   });
 });
