@@ -171,6 +171,8 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
           (o.onStuck ?? (() => {}))(error);
         });
       } catch (error) {
+        // Postgres down or refusing writes: keep the jobs and try again, rather than spend their
+        // delivery attempts. A commit whose answer was lost is found on the retry as duplicates.
         if (isUnreachable(error) && !closing && attempt < unreachableRetriesMax) {
           if (attempt === 1) o.log.warn({ shard: o.shard, err: (error as Error).message }, 'Postgres unavailable; holding the batch and retrying');
           await new Promise((r) => setTimeout(r, 500));
