@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CbdcApiError, newCustomerKey, signTransfer, type BankClient } from '@cbdc/client';
 import { startTestSystem, type TestSystem } from './support/system.js';
 
+const WINDOW_MS = 3000;
+
 describe('capacity limits', () => {
   let sys: TestSystem;
   let bankA: BankClient;
@@ -15,7 +17,8 @@ describe('capacity limits', () => {
   let payee: string;
 
   beforeAll(async () => {
-    sys = await startTestSystem({ limits: { bankRequestsPerSecondMax: 10, queueJobsWaitingMax: 2, batchLingerMs: 1 } });
+    // A 3 s window: the 30 concurrent requests below must fall in one window even on a loaded machine.
+    sys = await startTestSystem({ limits: { bankRequestsPerSecondMax: 10, rateLimitWindowMs: WINDOW_MS, queueJobsWaitingMax: 2, batchLingerMs: 1 } });
     bankA = await sys.addBank('bank-a');
     bankB = await sys.addBank('bank-b');
     await sys.operators.alice.reserve('bank-a', 'deposit', 1_000_000n, 'dep-a');
@@ -23,7 +26,7 @@ describe('capacity limits', () => {
     payer = (await bankA.openWallet({ publicKey: customer.publicKey, customerRef: 'c1', tier: 'I' })).id;
     payee = (await bankA.openWallet({ publicKey: customer.publicKey, customerRef: 'c2', tier: 'I' })).id;
     await bankA.fund(payer, 1_000_000n, 'fund-capacity-1');
-    await new Promise((r) => setTimeout(r, 1100));
+    await new Promise((r) => setTimeout(r, WINDOW_MS + 100));
   });
   afterAll(async () => sys?.close());
 
@@ -33,7 +36,7 @@ describe('capacity limits', () => {
     expect(limited.length).toBeGreaterThanOrEqual(15);
     expect(limited.every((e) => e.status === 429 && e.problem.code === 'rate_limited' && Number(e.headers?.get('retry-after')) >= 1)).toBe(true);
     expect((await bankB.wallets()).wallets.map((w) => w.id)).toEqual(['t_bank-b']);
-    await new Promise((r) => setTimeout(r, 1100));
+    await new Promise((r) => setTimeout(r, WINDOW_MS + 100));
   });
 
   it('answers 503 with Retry-After when the shard queue is full, and settles what it accepted once workers return', async () => {
@@ -55,6 +58,8 @@ describe('capacity limits', () => {
     expect(overloaded?.problem.code).toBe('overloaded');
     expect(overloaded?.headers?.get('retry-after')).toBe('1');
     await sys.restartWorkers();
+    // A fresh request budget for the reads below.
+    await new Promise((r) => setTimeout(r, WINDOW_MS + 100));
     for (const id of accepted) {
       await expect.poll(async () => (await bankA.getTransfer(id).catch(() => null))?.status, { timeout: 10_000 }).toBe('settled');
     }

@@ -33,6 +33,9 @@ export interface SignedAuthOptions {
   now?: () => number;
 }
 
+/** Bank ids and operator ids have one form; a claimed key id of another form is never looked up. */
+export const KEY_ID_PATTERN = /^[a-z][a-z0-9-]{1,31}$/;
+
 function header(req: FastifyRequest, name: string): string | undefined {
   const value = req.headers[name];
   return typeof value === 'string' ? value : undefined;
@@ -80,7 +83,7 @@ export function installSignedAuth(app: FastifyInstance, options: SignedAuthOptio
     if (!NONCE_PATTERN.test(nonce!)) throw new ApiError('unauthenticated', 'bad nonce', { errors: [{ field: `header/${AUTH_HEADERS.nonce}`, rule: 'nonce_format', message: '16 to 64 characters of A-Z a-z 0-9 _ -' }] });
     const signed = signedHeaderValues(req);
     const signature = parseHex(signatureHex!, 64);
-    const key = keyId!.length <= 64 ? await options.lookupKey(keyId!) : null;
+    const key = KEY_ID_PATTERN.test(keyId!) ? await options.lookupKey(keyId!) : null;
     const message = requestStringToSign({
       audience: options.audience,
       method: req.method,

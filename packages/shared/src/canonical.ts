@@ -8,7 +8,7 @@
  *   amount in fen                  u64 big-endian, 1 ..= 2^63-1
  *   nonce                          u64 big-endian, 0 ..= 2^63-1, unique per payer wallet
  *   expiry, Unix milliseconds      u64 big-endian
- *   memo                           u16 length, then UTF-8 (at most 140 bytes)
+ *   memo                           u16 length, then UTF-8 (at most 140 bytes; printable NFC text, see memoProblem in text.ts)
  *
  * The transfer id is the lowercase hex SHA-256 of these bytes, so the same signed transfer
  * always has the same id and resubmitting it can never pay twice.

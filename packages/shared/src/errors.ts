@@ -56,6 +56,7 @@ export type ApiErrorCode = keyof typeof API_ERRORS;
  * wins). A rejected transfer is recorded with its code and is final: resubmitting returns it.
  */
 export const REJECTION_CODES = [
+  'malformed_item',
   'nonce_reused',
   'expired',
   'payer_not_found',
@@ -73,6 +74,7 @@ export const REJECTION_CODES = [
 export type RejectionCode = (typeof REJECTION_CODES)[number];
 
 export const REJECTION_TITLES: Record<RejectionCode, string> = {
+  malformed_item: 'The item holds a field the ledger cannot store (no gateway sends one); it is answered, not recorded, and changes nothing',
   nonce_reused: 'The payer already used this nonce for another transfer',
   expired: 'The transfer expired before settlement',
   payer_not_found: 'The payer wallet does not exist, or is not a wallet of the submitting bank',

@@ -28,6 +28,9 @@ export const LIMITS = {
   pageSizeMax: 200,
   /** Memo length in UTF-8 bytes. */
   memoBytesMax: 140,
+  /** A bank's display name and a reserve entry's reference, in UTF-8 bytes. */
+  bankNameBytesMax: 200,
+  reserveReferenceBytesMax: 64,
   /** How far in the future a transfer may expire. */
   expiryAheadMsMax: 24 * 60 * 60 * 1000,
   /** How long a synchronous submit waits for its outcome before answering 202 pending. */
@@ -38,12 +41,23 @@ export const LIMITS = {
   queueJobsWaitingMax: 500,
   /** Transfers a gateway holds in flight (queued or in its batcher) before answering 503. */
   gatewayTransfersInFlightMax: 50_000,
+  /** Transactions a settlement worker may spend splitting one failed batch to isolate its culprits. */
+  settleSplitTransactionsMax: 100,
   /** Delivery attempts of one settlement job. */
   settleJobAttemptsMax: 8,
   /** How long a gateway trusts a wallet's cached status (closed or not), and how many it holds. */
   walletFactsTtlMs: 30_000,
   walletFactsHeldMax: 500_000,
-  /** Requests per bank per second window at one gateway. */
+  /**
+   * Rate limits, per window of rateLimitWindowMs, shared by every process through Redis (see
+   * @cbdc/http/rate-limit). Requests per claimed bank key id, counted before any verification;
+   * transfers per bank (the customer signatures a gateway must verify), counted before they are
+   * verified; failed authentications per client IP, past which its requests are refused unread;
+   * requests per operator at the issuer. The transfer budget is below half of the customer
+   * signatures one machine verifies per second here (9,800 to 18,700, docs/performance.md), so that
+   * one bank alone cannot take the verification capacity every bank shares.
+   */
+  rateLimitWindowMs: 1000,
   bankRequestsPerSecondMax: 2000,
   /** How long an Idempotency-Key and its stored answer are kept; after it, the key is new again. */
   idempotencyKeyRetentionMs: 24 * 60 * 60 * 1000,
@@ -55,6 +69,9 @@ export const LIMITS = {
   /** How often a service deletes expired idempotency keys and request nonces, and how many per statement. */
   expiredRowsPruneIntervalMs: 60_000,
   expiredRowsPrunedPerRunMax: 10_000,
+  bankTransfersPerSecondMax: 4_000,
+  clientIpAuthFailuresPerSecondMax: 100,
+  operatorRequestsPerSecondMax: 100,
 } as const;
 
 export type Limits = { -readonly [K in keyof typeof LIMITS]: number };
@@ -69,6 +86,7 @@ export function checkLimits(limits: Limits): void {
     [limits.gatewayTransfersInFlightMax >= limits.transfersPerRequestMax, 'gatewayTransfersInFlightMax must be >= transfersPerRequestMax'],
     [limits.idempotencyLeaseMs > limits.settleWaitMs, 'idempotencyLeaseMs must be > settleWaitMs (a waiting funding must not lose its key)'],
     [limits.idempotencyKeyRetentionMs > limits.idempotencyLeaseMs, 'idempotencyKeyRetentionMs must be > idempotencyLeaseMs'],
+    [limits.bankTransfersPerSecondMax >= limits.transfersPerRequestMax, 'bankTransfersPerSecondMax must be >= transfersPerRequestMax (a full batch must fit in a window)'],
   ];
   for (const [ok, message] of rules) if (!ok) throw new Error(`limits: ${message}`);
   for (const [name, value] of Object.entries(limits)) {

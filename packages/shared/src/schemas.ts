@@ -7,6 +7,7 @@ import { ed25519PublicKeyCheck } from './crypto.js';
 import { AMOUNT_MINOR_MAX, POSITIVE_AMOUNT_PATTERN } from './money.js';
 import { BANK_ID_PATTERN, TRANSFER_ID_PATTERN, WALLET_ID_PATTERN } from './ids.js';
 import { LIMITS } from './limits.js';
+import { memoProblem, textProblem } from './text.js';
 import { TIERS } from './tiers.js';
 
 /** A positive amount of fen as a decimal string: no sign, no leading zero, no fraction, no exponent, at most 2^63-1. */
@@ -38,9 +39,21 @@ export const publicKeyHexSchema = z
 export const signatureHexSchema = z.string().regex(/^[0-9a-f]{128}$/, { error: 'ed25519_signature: must be 128 lowercase hex digits (64 bytes)' });
 export const tierSchema = z.enum(TIERS, { error: 'tier: must be one of I, II, III, IV' });
 
-export const memoSchema = z
-  .string()
-  .refine((s) => Buffer.byteLength(s, 'utf8') <= LIMITS.memoBytesMax, { error: `memo_max_bytes: must be at most ${LIMITS.memoBytesMax} bytes of UTF-8` });
+/** Adds the problem a pure rule of @cbdc/shared/text finds, so that the schema and the settlement core apply one rule. */
+function withRule(schema: z.ZodString, problemOf: (s: string) => string | null) {
+  return schema.superRefine((s, ctx) => {
+    const problem = problemOf(s);
+    if (problem !== null) ctx.addIssue({ code: 'custom', message: problem, input: s });
+  });
+}
+
+/** A transfer memo: printable Unicode, NFC, at most LIMITS.memoBytesMax bytes (see memoProblem). */
+export const memoSchema = withRule(z.string({ error: 'memo_type: must be a string' }), memoProblem);
+
+/** Free text a person reads (a name, a reference): non-empty, printable Unicode, NFC, at most `bytesMax` bytes. */
+export function textSchema(field: string, bytesMax: number) {
+  return withRule(z.string({ error: `${field}_type: must be a string` }).min(1, { error: `${field}_required: must not be empty` }), (s) => textProblem(s, field, bytesMax));
+}
 
 /** A customer-signed transfer as submitted by a bank. */
 export const signedTransferSchema = z.strictObject({

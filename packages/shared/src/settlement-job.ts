@@ -206,5 +206,6 @@ export function toSettlementItem(item: AnyJobItem, shard: number, audience: stri
     payeeRemote: item.payeeShard !== shard,
     payeeIsTreasury: isTreasuryWalletId(item.payeeWalletId),
     authority: authorityOf(item, audience),
+    memo: item.memo,
   };
 }

@@ -6,6 +6,7 @@ import { buildBaseApp } from '@cbdc/http/base-app';
 import { IdempotencyKeys } from '@cbdc/http/idempotency';
 import { installExpiredRowsPruner } from '@cbdc/http/pruner';
 import { DurableNonceClaims } from '@cbdc/http/request-nonces';
+import { installRateLimits } from '@cbdc/http/rate-limit';
 import { installSignedAuth } from '@cbdc/http/signed-auth';
 import { DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import { assertEd25519PublicKey, type Signer } from '@cbdc/shared/crypto';
@@ -56,6 +57,14 @@ export async function buildIssuerApp(deps: IssuerDeps) {
   });
   const idempotency = new IdempotencyKeys({ sql: deps.sql, scope: { service: 'issuer', principalKind: 'operator' }, retentionMs: limits.idempotencyKeyRetentionMs, leaseMs: limits.idempotencyLeaseMs, now });
   installExpiredRowsPruner(app, { sql: deps.sql, idempotency, now, intervalMs: limits.expiredRowsPruneIntervalMs, rowsMax: limits.expiredRowsPrunedPerRunMax });
+  // Operators are limited too, before their requests cost verification, shared through Redis.
+  installRateLimits(app, {
+    redis: deps.redis,
+    prefix: `${deps.queuePrefix}-issuer`,
+    windowMs: limits.rateLimitWindowMs,
+    keyRequestsMax: limits.operatorRequestsPerSecondMax,
+    ipFailuresMax: limits.clientIpAuthFailuresPerSecondMax,
+  });
   app.get('/v1/issuer-key', { config: { public: true }, schema: { tags: ['issuance'], summary: 'The issuer\'s public key, for verifying the issuance chain' } }, async () => ({ publicKey: deps.signer.publicKey.toString('hex') }));
 
   const ctx: IssuerContext = { sql: deps.sql, signer: deps.signer, shardCount: deps.shardCount, dualControlThresholdMinor: deps.dualControlThresholdMinor, now, idempotency };

@@ -23,6 +23,8 @@ export const issuerEnvSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** How long an Idempotency-Key and its answer are kept (then pruned; the key is new again). */
   IDEMPOTENCY_KEY_RETENTION_MS: z.coerce.number().int().positive().default(LIMITS.idempotencyKeyRetentionMs),
+  OPERATOR_REQUESTS_PER_SECOND_MAX: z.coerce.number().int().positive().default(LIMITS.operatorRequestsPerSecondMax),
+  CLIENT_IP_AUTH_FAILURES_PER_SECOND_MAX: z.coerce.number().int().positive().default(LIMITS.clientIpAuthFailuresPerSecondMax),
 });
 
 export interface IssuerConfig {
@@ -42,7 +44,12 @@ export interface IssuerConfig {
 
 export function loadIssuerConfig(env: Record<string, string | undefined> = process.env): IssuerConfig {
   const e = parseEnv(issuerEnvSchema, env);
-  const limits: Limits = { ...LIMITS, idempotencyKeyRetentionMs: e.IDEMPOTENCY_KEY_RETENTION_MS };
+  const limits: Limits = {
+    ...LIMITS,
+    idempotencyKeyRetentionMs: e.IDEMPOTENCY_KEY_RETENTION_MS,
+    operatorRequestsPerSecondMax: e.OPERATOR_REQUESTS_PER_SECOND_MAX,
+    clientIpAuthFailuresPerSecondMax: e.CLIENT_IP_AUTH_FAILURES_PER_SECOND_MAX,
+  };
   checkLimits(limits);
   return Object.freeze({
     databaseUrl: e.DATABASE_URL,

@@ -46,6 +46,8 @@ export interface ShardWorkerOptions {
   /** Bounds of one settlement transaction: transfers, and queue jobs merged into it. */
   batchItemsMax?: number;
   batchJobsMax?: number;
+  /** Transactions spent splitting one failed batch to isolate its culprits (default LIMITS.settleSplitTransactionsMax). */
+  splitTransactionsMax?: number;
   /** Wallets held in memory between batches; 0 reads every batch's wallets from Postgres. */
   walletsHeldMax?: number;
   /** How often to look for in-flight transfers whose credit should be sent again. */
@@ -57,6 +59,27 @@ export interface ShardWorkerOptions {
   commitDeadlineMs?: number;
   /** Called when a transaction passed its deadline; the settlement process exits (its supervisor starts it again). */
   onStuck?: (error: Error) => void;
+}
+
+/**
+ * A failure that one item's content can cause: Postgres refusing a value (data exception 22xxx,
+ * integrity constraint 23xxx, program limit 54xxx such as an index row too large), or a value
+ * that does not convert (BigInt of a malformed decimal).
+ */
+export function isItemFault(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  if (typeof code === 'string' && /^(22|23|54)[0-9A-Z]{3}$/.test(code)) return true;
+  return error instanceof SyntaxError || error instanceof RangeError;
+}
+
+/**
+ * Whether a failed batch is split to find its culprit: any failure but an unreachable Postgres
+ * (held and retried instead), a transaction past its deadline (the process restarts) and a broken
+ * invariant (never handled by carrying on).
+ */
+function isolatable(error: unknown): boolean {
+  const message = (error as Error)?.message ?? '';
+  return !isUnreachable(error) && !message.startsWith('invariant broken') && !message.startsWith('no answer within');
 }
 
 /** Resolves or rejects as `p` does; if `p` has done neither after `ms`, calls `onLate` and rejects. */
@@ -142,26 +165,26 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
   type Fetched = { job: Job<SettlementJobData, JobSummary>; token: string; payload: NonNullable<ReturnType<typeof openJob>> };
   /** Jobs settled together, with their items decided ahead if they were. */
   type Batch = { fetched: Fetched[]; items: AnyJobItem[]; ahead: DecidedAhead | null };
+  /** A committed part of a batch: whole jobs, or (when a failing batch was split) some items of one job. */
+  type Part = { fetched: Fetched[]; result: CommitResult };
   /** Jobs fetched and not yet completed or failed: their locks are kept while Postgres is away. */
   const held = new Set<Fetched>();
 
   /**
-   * Commits the jobs' items in one transaction; null if the batch failed (its jobs are failed, for
-   * BullMQ to retry). `ahead` is the batch decided while the previous one committed; `onDecided`
-   * hears what this one leaves, to decide the next.
+   * Commits items in one transaction, holding their jobs while Postgres is unreachable (a commit
+   * whose answer was lost is found on the retry as duplicates); throws any other failure.
    */
-  const commitJobs = async (batch: Batch, onDecided?: CommitOptions['onDecided']) => {
-    const { fetched, items } = batch;
+  const commitHeld = async (jobs: number, items: AnyJobItem[], first: CommitOptions) => {
     for (let attempt = 1; ; attempt++) {
       try {
         // A retry decides afresh: the ahead decision and the next batch's rest on the first attempt.
-        const options: CommitOptions = attempt === 1 ? { ahead: batch.ahead, onDecided } : {};
+        const options: CommitOptions = attempt === 1 ? first : {};
         return await withDeadline(commitBatch(o.sql, ctx, items, now(), options), commitDeadlineMs, () => {
           // A transaction that neither commits nor fails (a client connection wedged by a server
           // crash was seen to do this) would stop the shard for good. Postgres rolls back what did
           // not commit, so the safe way on is a new process with new connections.
           const error = new Error(`a settlement transaction of shard ${o.shard} neither committed nor failed within ${commitDeadlineMs} ms`);
-          o.log.error({ shard: o.shard, jobs: fetched.length }, error.message);
+          o.log.error({ shard: o.shard, jobs }, error.message);
           (o.onStuck ?? (() => {}))(error);
         });
       } catch (error) {
@@ -173,12 +196,105 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
           await Promise.all([...held].map((f) => f.job.extendLock(f.token, o.lockDurationMs).catch(() => {})));
           continue;
         }
-        o.log.warn({ shard: o.shard, jobs: fetched.length, err: (error as Error).message }, 'batch failed; BullMQ will retry its jobs if attempts remain');
-        await Promise.all(fetched.map((f) => f.job.moveToFailed(error as Error, f.token, false).catch(() => {})));
-        for (const f of fetched) held.delete(f);
-        return null;
+        throw error;
       }
     }
+  };
+
+  /** Fails jobs for BullMQ to retry (if attempts remain). */
+  const failJobs = async (fetched: Fetched[], error: unknown) => {
+    o.log.warn({ shard: o.shard, jobs: fetched.length, err: (error as Error).message }, 'batch failed; BullMQ will retry its jobs if attempts remain');
+    await Promise.all(fetched.map((f) => f.job.moveToFailed(error as Error, f.token, false).catch(() => {})));
+    for (const f of fetched) for (const h of held) if (h.job === f.job) held.delete(h);
+  };
+
+  /**
+   * Commits the jobs' items in one transaction. If that fails for a reason that is not transient
+   * (see `isolatable`), one bad input must not fail its neighbours (issue 12, finding 3): the
+   * batch is split in halves, each committed on its own, down to single jobs and then to the
+   * items of a single job, until the culprit is alone. A culprit origin item that Postgres still
+   * refuses alone is answered `malformed_item` (not recorded, nothing moved); any other culprit
+   * job fails as before. At most LIMITS.settleSplitTransactionsMax transactions are spent
+   * splitting one batch; past that, what is left fails for BullMQ to retry. Returns the committed
+   * parts, in queue order (none if everything failed).
+   */
+  const commitJobs = async (batch: Batch, onDecided?: CommitOptions['onDecided']): Promise<Part[]> => {
+    const { fetched, items } = batch;
+    try {
+      return [{ fetched, result: await commitHeld(fetched.length, items, { ahead: batch.ahead, onDecided }) }];
+    } catch (error) {
+      if (closing || !isolatable(error)) {
+        await failJobs(fetched, error);
+        return [];
+      }
+      o.log.warn({ shard: o.shard, jobs: fetched.length, items: items.length, err: (error as Error).message }, 'batch failed on its content; splitting it to isolate the culprit');
+      return isolateCulprits(fetched, error, { left: o.splitTransactionsMax ?? LIMITS.settleSplitTransactionsMax });
+    }
+  };
+
+  /** Commits `fetched` job by halves (see commitJobs); `failed` is the error the whole group failed with. */
+  const isolateCulprits = async (fetched: Fetched[], failed: unknown, budget: { left: number }): Promise<Part[]> => {
+    if (fetched.length === 1) {
+      const f = fetched[0];
+      if (!isItemFault(failed) || f.payload.items.length === 0) {
+        await failJobs(fetched, failed);
+        return [];
+      }
+      const parts = await isolateItems(f, 0, f.payload.items.length, failed, budget);
+      if (parts === null) {
+        await failJobs(fetched, failed);
+        return [];
+      }
+      return parts;
+    }
+    const parts: Part[] = [];
+    const half = Math.ceil(fetched.length / 2);
+    for (const group of [fetched.slice(0, half), fetched.slice(half)]) {
+      if (budget.left <= 0 || closing) {
+        await failJobs(group, failed);
+        continue;
+      }
+      budget.left--;
+      try {
+        parts.push({ fetched: group, result: await commitHeld(group.length, group.flatMap((f) => f.payload.items), {}) });
+      } catch (error) {
+        if (!isolatable(error)) await failJobs(group, error);
+        else parts.push(...(await isolateCulprits(group, error, budget)));
+      }
+    }
+    return parts;
+  };
+
+  /**
+   * Commits the items [from, to) of one job by halves; a lone item Postgres refuses is answered
+   * malformed_item. Parts hold views of the job with only their items, so that each part's reply
+   * carries the batch its items were committed in. Null if the job must fail as a whole (the
+   * budget ran out, or the culprit is not an origin item).
+   */
+  const isolateItems = async (f: Fetched, from: number, to: number, failed: unknown, budget: { left: number }): Promise<Part[] | null> => {
+    const view = (a: number, b: number): Fetched => ({ ...f, payload: { ...f.payload, items: f.payload.items.slice(a, b) } });
+    if (to - from === 1) {
+      const item = f.payload.items[from];
+      if (item.type !== undefined && item.type !== 'origin') return null;
+      o.log.error({ shard: o.shard, jobId: f.job.id, gatewayId: f.job.data.gatewayId, itemId: String(item.id).slice(0, 80), err: (failed as Error).message }, 'refused an item the ledger cannot store: malformed_item');
+      const outcome: JobOutcome = { id: item.id, type: 'origin', status: 'rejected', code: 'malformed_item' };
+      return [{ fetched: [view(from, to)], result: { timingsMs: { lock: 0, decide: 0, write: 0, commit: 0 }, decidedAhead: false, shard: o.shard, timeMs: now(), batchSeq: null, outcomes: [outcome], messages: new Map() } }];
+    }
+    const parts: Part[] = [];
+    const middle = from + Math.ceil((to - from) / 2);
+    for (const [a, b] of [[from, middle], [middle, to]]) {
+      if (budget.left <= 0 || closing) return null;
+      budget.left--;
+      try {
+        parts.push({ fetched: [view(a, b)], result: await commitHeld(1, f.payload.items.slice(a, b), {}) });
+      } catch (error) {
+        if (!isItemFault(error)) return null;
+        const inner = await isolateItems(f, a, b, error, budget);
+        if (inner === null) return null;
+        parts.push(...inner);
+      }
+    }
+    return parts;
   };
 
   /**
@@ -238,24 +354,36 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
     return messages;
   };
 
-  /** After the commit: cross-shard messages out, replies to gateways, then each job completed with its own outcomes. */
-  const completeJobs = async (fetched: Fetched[], result: CommitResult, started: number) => {
-    await send(withReplyTo(fetched, result.messages));
-    let offset = 0;
-    const results = fetched.map((f): JobResult => {
-      const outcomes = result.outcomes.slice(offset, offset + f.payload.items.length);
-      offset += f.payload.items.length;
-      return { shard: result.shard, batchSeq: result.batchSeq, timeMs: result.timeMs, outcomes };
-    });
+  /**
+   * After the commit: cross-shard messages out, replies to gateways, then each job completed with
+   * its own outcomes. A job split across parts (see commitJobs) is completed once.
+   */
+  const completeJobs = async (parts: Part[], started: number) => {
+    const completion = new Map<Fetched['job'], { f: Fetched; result: CommitResult; items: number }>();
+    const replies: Array<Promise<unknown>> = [];
+    for (const { fetched, result } of parts) {
+      await send(withReplyTo(fetched, result.messages));
+      let offset = 0;
+      const results = fetched.map((f): JobResult => {
+        const outcomes = result.outcomes.slice(offset, offset + f.payload.items.length);
+        offset += f.payload.items.length;
+        const done = completion.get(f.job);
+        completion.set(f.job, { f, result: result.batchSeq === null && done ? done.result : result, items: (done?.items ?? 0) + f.payload.items.length });
+        return { shard: result.shard, batchSeq: result.batchSeq, timeMs: result.timeMs, outcomes };
+      });
+      replies.push(reply(fetched, results));
+    }
     await Promise.all([
-      reply(fetched, results),
-      ...fetched.map((f, i) =>
-        f.job.moveToCompleted({ shard: result.shard, batchSeq: result.batchSeq, timeMs: result.timeMs, items: f.payload.items.length }, f.token, false).catch((error: Error) => o.log.warn({ shard: o.shard, jobId: f.job.id, err: error.message }, 'could not mark a committed job completed; a redelivery will be answered as duplicates')),
+      ...replies,
+      ...[...completion.values()].map(({ f, result, items }) =>
+        f.job.moveToCompleted({ shard: result.shard, batchSeq: result.batchSeq, timeMs: result.timeMs, items }, f.token, false).catch((error: Error) => o.log.warn({ shard: o.shard, jobId: f.job.id, err: error.message }, 'could not mark a committed job completed; a redelivery will be answered as duplicates')),
       ),
     ]);
-    for (const f of fetched) held.delete(f);
-    const t = result.timingsMs;
-    o.log.info({ shard: o.shard, jobs: fetched.length, batchSeq: result.batchSeq, items: offset, decidedAhead: result.decidedAhead, ms: Math.round(performance.now() - started), lockMs: Math.round(t.lock), decideMs: Math.round(t.decide), writeMs: Math.round(t.write), commitMs: Math.round(t.commit) }, 'batch committed');
+    for (const h of held) if (completion.has(h.job)) held.delete(h);
+    const last = parts[parts.length - 1].result;
+    const t = last.timingsMs;
+    const items = [...completion.values()].reduce((n, c) => n + c.items, 0);
+    o.log.info({ shard: o.shard, jobs: completion.size, parts: parts.length, batchSeq: last.batchSeq, items, decidedAhead: last.decidedAhead, ms: Math.round(performance.now() - started), lockMs: Math.round(t.lock), decideMs: Math.round(t.decide), writeMs: Math.round(t.write), commitMs: Math.round(t.commit) }, 'batch committed');
   };
 
   /**
@@ -345,8 +473,8 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
       }).finally(() => commitEnded());
       decided = await following;
       await completing;
-      completing = result
-        ? completeJobs(batch.fetched, result, started).catch((error: Error) => o.log.warn({ shard: o.shard, err: error.message }, 'completing a committed batch failed; a redelivery will be answered as duplicates'))
+      completing = result.length
+        ? completeJobs(result, started).catch((error: Error) => o.log.warn({ shard: o.shard, err: error.message }, 'completing a committed batch failed; a redelivery will be answered as duplicates'))
         : Promise.resolve();
     }
     await completing;

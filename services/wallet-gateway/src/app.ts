@@ -1,13 +1,13 @@
 /** Builds the wallet gateway: base app, bank authentication, per-bank rate limits, routes. */
-import rateLimit from '@fastify/rate-limit';
 import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
-import type { FastifyServerOptions } from 'fastify';
+import type { FastifyRequest, FastifyServerOptions } from 'fastify';
 import { watchWritable, type Sql } from '@cbdc/db/connect';
 import { buildBaseApp } from '@cbdc/http/base-app';
 import { IdempotencyKeys } from '@cbdc/http/idempotency';
 import { installExpiredRowsPruner } from '@cbdc/http/pruner';
 import { DurableNonceClaims } from '@cbdc/http/request-nonces';
+import { installRateLimits } from '@cbdc/http/rate-limit';
 import { installSignedAuth } from '@cbdc/http/signed-auth';
 import { DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import type { Limits } from '@cbdc/shared/limits';
@@ -30,6 +30,14 @@ export interface GatewayDeps {
   audience?: string;
   now?: () => number;
   logger?: FastifyServerOptions['logger'];
+}
+
+/** The customer signatures a request asks the gateway to verify: one per transfer it carries, counted before validation. */
+function transfersToVerify(req: FastifyRequest): number {
+  if (req.method !== 'POST') return 0;
+  const transfers = (req.body as { transfers?: unknown } | undefined)?.transfers;
+  if (Array.isArray(transfers)) return transfers.length;
+  return req.routeOptions.url === '/v1/transfers' || req.routeOptions.url === '/v1/redemptions' ? 1 : 0;
 }
 
 export async function buildGatewayApp(deps: GatewayDeps) {
@@ -69,13 +77,15 @@ export async function buildGatewayApp(deps: GatewayDeps) {
   const idempotency = new IdempotencyKeys({ sql: deps.sql, scope: { service: 'gateway', principalKind: 'bank' }, retentionMs: deps.limits.idempotencyKeyRetentionMs, leaseMs: deps.limits.idempotencyLeaseMs, now });
   installExpiredRowsPruner(app, { sql: deps.sql, idempotency, now, intervalMs: deps.limits.expiredRowsPruneIntervalMs, rowsMax: deps.limits.expiredRowsPrunedPerRunMax });
 
-  // One bank flooding a gateway is limited alone; others keep their own budget.
-  await app.register(rateLimit, {
-    hook: 'preHandler',
-    max: deps.limits.bankRequestsPerSecondMax,
-    timeWindow: 1000,
-    keyGenerator: (req) => req.principal || req.ip,
-    allowList: (req) => req.routeOptions.config?.public === true,
+  // One bank flooding the gateways is limited alone, before its requests cost verification;
+  // others keep their own budget. The counters live in Redis, shared by every gateway process.
+  installRateLimits(app, {
+    redis: deps.redis,
+    prefix: `${deps.queuePrefix}-gateway`,
+    windowMs: deps.limits.rateLimitWindowMs,
+    keyRequestsMax: deps.limits.bankRequestsPerSecondMax,
+    ipFailuresMax: deps.limits.clientIpAuthFailuresPerSecondMax,
+    work: { of: transfersToVerify, max: deps.limits.bankTransfersPerSecondMax, field: 'body/transfers', rule: 'transfers_per_window' },
   });
 
   const walletFacts = new WalletFactsCache(deps.sql, { ttlMs: deps.limits.walletFactsTtlMs, capacity: deps.limits.walletFactsHeldMax, now });

@@ -22,7 +22,7 @@ export const gatewayEnvSchema = z.object({
   GATEWAY_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default(`${hostname()}-${process.pid}`),
   HOST: z.string().default('127.0.0.1'),
   PORT: z.coerce.number().int().min(0).max(65535).default(4100),
-  /** Processes serving the port (node:cluster): one per core lets verification use every core. Limits apply per process. */
+  /** Processes serving the port (node:cluster): one per core lets verification use every core. Rate limits are shared through Redis; the other limits apply per process. */
   GATEWAY_PROCESSES: z.coerce.number().int().min(1).max(64).default(1),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   TRANSFERS_PER_REQUEST_MAX: positiveInt.default(LIMITS.transfersPerRequestMax),
@@ -34,6 +34,8 @@ export const gatewayEnvSchema = z.object({
   BANK_REQUESTS_PER_SECOND_MAX: positiveInt.default(LIMITS.bankRequestsPerSecondMax),
   /** How long an Idempotency-Key and its answer are kept (then pruned; the key is new again). */
   IDEMPOTENCY_KEY_RETENTION_MS: positiveInt.default(LIMITS.idempotencyKeyRetentionMs),
+  BANK_TRANSFERS_PER_SECOND_MAX: positiveInt.default(LIMITS.bankTransfersPerSecondMax),
+  CLIENT_IP_AUTH_FAILURES_PER_SECOND_MAX: positiveInt.default(LIMITS.clientIpAuthFailuresPerSecondMax),
 });
 
 export interface GatewayConfig {
@@ -64,6 +66,8 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
     gatewayTransfersInFlightMax: e.GATEWAY_TRANSFERS_IN_FLIGHT_MAX,
     bankRequestsPerSecondMax: e.BANK_REQUESTS_PER_SECOND_MAX,
     idempotencyKeyRetentionMs: e.IDEMPOTENCY_KEY_RETENTION_MS,
+    bankTransfersPerSecondMax: e.BANK_TRANSFERS_PER_SECOND_MAX,
+    clientIpAuthFailuresPerSecondMax: e.CLIENT_IP_AUTH_FAILURES_PER_SECOND_MAX,
   };
   checkLimits(limits);
   return Object.freeze({

@@ -42,6 +42,8 @@ function run(it: SettlementItem, payer: Partial<WalletState> | null, payee: Part
  * passes only if the rules are checked in exactly that order.
  */
 const BREAK_EVERYTHING_FROM: Record<string, () => ReturnType<typeof run>> = {
+  // Before even the duplicate answer: a malformed item is never looked up nor recorded.
+  malformed_item: () => run(item({ memo: 'a\u0000b', expiresAtMs: BigInt(NOW - 1) }), { status: 'closed' }, { status: 'closed' }, { recorded: ['a'.repeat(64)], nonces: ['w_payer:1'] }),
   nonce_reused: () => run(item({ expiresAtMs: BigInt(NOW - 1) }), { status: 'closed' }, { status: 'closed' }, { nonces: ['w_payer:1'] }),
   // A payer of another bank breaks payer_not_found while its key still authorizes the item (with no
   // payer wallet at all there is no key in force, and the item is refused unrecorded, before any rule).
@@ -67,7 +69,9 @@ describe('settleBatch result codes in precedence order', () => {
     it(`rejects with ${code} and changes no wallet`, () => {
       const result = scenario();
       expect(result.outcomes).toEqual([{ status: 'rejected', code }]);
-      expect(result.leaves).toMatchObject([{ type: 'transfer', legStatus: 'rejected', code }]);
+      // A malformed item cannot be stored, so it is answered and not recorded (no leaf).
+      if (code === 'malformed_item') expect(result.leaves).toHaveLength(0);
+      else expect(result.leaves).toMatchObject([{ type: 'transfer', legStatus: 'rejected', code }]);
       expect(result.changedWallets.size).toBe(0);
     });
   }
@@ -83,6 +87,40 @@ describe('settleBatch result codes in precedence order', () => {
     const result = run(item(), { bankId: 'bank-b' }, null, { recorded: ['a'.repeat(64)], nonces: ['w_payer:1'] });
     expect(result.outcomes).toEqual([{ status: 'duplicate' }]);
     expect(result.leaves).toHaveLength(0);
+  });
+});
+
+describe('settleBatch refuses items the store cannot hold, one item at a time', () => {
+  const malformed: Array<[string, Partial<OriginItem>]> = [
+    ['a NUL in the memo', { memo: 'lunch\u0000' }],
+    ['a C1 control in the memo', { memo: 'a\u0085b' }],
+    ['a lone surrogate in the memo', { memo: 'a\ud800b' }],
+    ['a memo not in NFC', { memo: 'e\u0301' }],
+    ['a memo over 140 bytes', { memo: '午'.repeat(47) }],
+    ['a transfer id that is not 64 hex digits', { id: 'a'.repeat(65) }],
+    ['a NUL in a wallet id', { payeeWalletId: 'w_pay\u0000ee' }],
+    ['a bank id longer than 64 characters', { bankId: 'b'.repeat(65) }],
+    ['an amount above 2^63-1', { amountMinor: 2n ** 63n }],
+    ['a zero amount', { amountMinor: 0n }],
+    ['a negative nonce', { nonce: -1n }],
+    ['a transfer without a nonce', { nonce: null }],
+    ['an expiry above 2^63-1', { expiresAtMs: 2n ** 63n }],
+  ];
+  for (const [name, over] of malformed) {
+    it(`answers ${name} malformed_item, records nothing, and settles its neighbours`, () => {
+      const good = item({ id: 'b'.repeat(64), nonce: 2n, amountMinor: 5n });
+      const wallets = [wallet('w_payer'), wallet('w_payee')];
+      const result = settleBatch([item(over), good], state(wallets));
+      expect(result.outcomes).toEqual([{ status: 'rejected', code: 'malformed_item' }, { status: 'settled' }]);
+      expect(result.leaves).toHaveLength(1);
+      expect(result.changedWallets.get('w_payee')?.balanceMinor).toBe(1_000n * YUAN + 5n);
+    });
+  }
+
+  it('accepts a printable NFC memo of up to 140 bytes with emoji and CJK', () => {
+    const memo = `${'午'.repeat(43)}👍🏽ok`;
+    expect(Buffer.byteLength(memo)).toBeLessThanOrEqual(140);
+    expect(run(item({ memo }), {}, {}).outcomes).toEqual([{ status: 'settled' }]);
   });
 });
 

@@ -17,6 +17,7 @@
  *   unauthorized (the item's authority does not verify against the key in force: the customer's
  *     signature for a transfer, the bank's signed request for a funding; nothing is recorded, so
  *     that whoever forged it cannot spend an id or a nonce of the real owner's)
+ *   malformed_item (a field the store cannot hold: answered, never recorded, see checkStorable)
  *   duplicate (answered with the original outcome, not recorded again)
  *   nonce_reused, expired, payer_not_found, payee_not_found, payer_closed, payee_closed,
  *   payer_frozen, payee_frozen, exceeds_payment_limit, exceeds_daily_limit,
@@ -26,9 +27,11 @@
  * are conversions, not payments, and are exempt. A payee's balance cap counts the money it has
  * in flight outwards, so that a refund always fits under the cap.
  */
-import type { ItemKind } from '../canonical.js';
+import { ITEM_KIND_CODE, type ItemKind } from '../canonical.js';
 import type { RejectionCode } from '../errors.js';
+import { TRANSFER_ID_PATTERN } from '../ids.js';
 import { AMOUNT_MINOR_MAX } from '../money.js';
+import { memoProblem } from '../text.js';
 import { limitsOf, type Tier } from '../tiers.js';
 
 export const DAY_MS = 86_400_000;
@@ -82,6 +85,8 @@ export interface OriginItem {
   payeeIsTreasury?: boolean;
   /** Null if the item carries no consistent authority (see @cbdc/shared/job authorityOf). */
   authority: ItemAuthority | null;
+  /** The signed memo, stored with the transfer ('' or absent for fundings). */
+  memo?: string;
 }
 
 export interface CreditItem {
@@ -177,6 +182,39 @@ function checkPayee(payee: WalletState | undefined, amount: bigint): RejectionCo
   return null;
 }
 
+/**
+ * A wallet or bank id the ledger can store and encode in a leaf: 1 to 64 printable ASCII
+ * characters. The gateway's patterns are stricter; an id that names no wallet is answered
+ * payer_not_found or payee_not_found by the rules below, as usual.
+ */
+const STORABLE_ID = /^[\x21-\x7e]{1,64}$/;
+
+function isStorableId(v: unknown): boolean {
+  return typeof v === 'string' && STORABLE_ID.test(v);
+}
+
+function isU63OrNull(v: bigint | null): boolean {
+  return v === null || (typeof v === 'bigint' && v >= 0n && v <= AMOUNT_MINOR_MAX);
+}
+
+/**
+ * Why an origin item cannot be stored as it is (a forged job, or one from an older gateway), or
+ * null. Such an item is answered `malformed_item` and not recorded: a row holding the very field
+ * Postgres refuses could not be written either, and writing another value in its place would
+ * record content that was never signed. It changes nothing, so it never fails its neighbours.
+ */
+export function checkStorable(item: OriginItem): string | null {
+  if (typeof item.id !== 'string' || !TRANSFER_ID_PATTERN.test(item.id)) return 'id: must be 64 lowercase hex digits';
+  if (!Object.hasOwn(ITEM_KIND_CODE, item.kind)) return 'kind: must be transfer or funding';
+  if (!isStorableId(item.bankId)) return 'bankId: must be 1 to 64 printable ASCII characters';
+  if (!isStorableId(item.payerWalletId)) return 'payerWalletId: must be 1 to 64 printable ASCII characters';
+  if (!isStorableId(item.payeeWalletId)) return 'payeeWalletId: must be 1 to 64 printable ASCII characters';
+  if (typeof item.amountMinor !== 'bigint' || item.amountMinor < 1n || item.amountMinor > AMOUNT_MINOR_MAX) return 'amountMinor: must be 1 to 2^63-1';
+  if (!isU63OrNull(item.nonce) || (item.kind === 'transfer' && item.nonce === null)) return 'nonce: must be 0 to 2^63-1, present on a transfer';
+  if (!isU63OrNull(item.expiresAtMs)) return 'expiresAtMs: must be 0 to 2^63-1';
+  return item.memo === undefined ? null : memoProblem(item.memo);
+}
+
 /** The first rule an origin item breaks against the current state, or null if it can proceed. */
 export function checkOrigin(item: OriginItem, payer: WalletState | undefined, payee: WalletState | undefined, state: { nowMs: number; nonceUsed: boolean }): RejectionCode | null {
   if (state.nonceUsed) return 'nonce_reused';
@@ -239,6 +277,10 @@ export function settleBatch(items: readonly SettlementItem[], state: BatchState)
     if (item.type === 'origin') {
       if (!authorityHolds(item, current(item.payerWalletId), state.bankKeys, state.verify)) {
         r.outcomes.push({ status: 'unauthorized' });
+        continue;
+      }
+      if (checkStorable(item) !== null) {
+        r.outcomes.push({ status: 'rejected', code: 'malformed_item' });
         continue;
       }
       if (state.recordedIds.has(item.id) || seenIds.has(item.id)) {

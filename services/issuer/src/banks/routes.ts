@@ -6,7 +6,8 @@ import type { Sql } from '@cbdc/db/connect';
 import { idempotencyKeyOf, type Transaction } from '@cbdc/http/idempotency';
 import { shardOf, treasuryWalletId } from '@cbdc/shared/ids';
 import { ApiError } from '@cbdc/shared/problem';
-import { bankIdSchema, publicKeyHexSchema } from '@cbdc/shared/schemas';
+import { LIMITS } from '@cbdc/shared/limits';
+import { bankIdSchema, publicKeyHexSchema, textSchema } from '@cbdc/shared/schemas';
 import type { IssuerContext } from '../context.js';
 
 interface BankRow {
@@ -52,7 +53,7 @@ export async function bankRoutes(app: FastifyInstance, ctx: IssuerContext): Prom
     schema: {
       tags: ['banks'],
       summary: 'Onboard a commercial bank',
-      body: z.strictObject({ id: bankIdSchema, name: z.string().min(1, { error: 'name: must not be empty' }).max(100, { error: 'name_max: at most 100 characters' }), publicKey: publicKeyHexSchema }),
+      body: z.strictObject({ id: bankIdSchema, name: textSchema('name', LIMITS.bankNameBytesMax), publicKey: publicKeyHexSchema }),
     },
   }, async (req, reply) => {
     return ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {

@@ -5,13 +5,14 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { idempotencyKeyOf } from '@cbdc/http/idempotency';
 import { planReserveWithdrawal } from '@cbdc/shared/issuance';
 import { ApiError } from '@cbdc/shared/problem';
-import { amountMinorSchema, bankIdSchema } from '@cbdc/shared/schemas';
+import { LIMITS } from '@cbdc/shared/limits';
+import { amountMinorSchema, bankIdSchema, textSchema } from '@cbdc/shared/schemas';
 import { bankView, loadBanks } from '../banks/routes.js';
 import type { IssuerContext } from '../context.js';
 
 const entryBody = z.strictObject({
   amountMinor: amountMinorSchema,
-  reference: z.string().min(1, { error: 'reference: the RTGS reference is required' }).max(64, { error: 'reference_max: at most 64 characters' }),
+  reference: textSchema('reference', LIMITS.reserveReferenceBytesMax).describe('The RTGS reference'),
 });
 
 export async function reserveRoutes(app: FastifyInstance, ctx: IssuerContext): Promise<void> {

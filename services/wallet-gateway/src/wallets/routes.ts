@@ -6,6 +6,7 @@ import type { Sql } from '@cbdc/db/connect';
 import { lockShard } from '@cbdc/db/shard-lock';
 import { idempotencyKeyOf, type Transaction } from '@cbdc/http/idempotency';
 import { newWalletId, shardOf } from '@cbdc/shared/ids';
+import { AMOUNT_MINOR_MAX } from '@cbdc/shared/money';
 import { ApiError } from '@cbdc/shared/problem';
 import { pageQuerySchema, publicKeyHexSchema, tierSchema, walletIdSchema } from '@cbdc/shared/schemas';
 import type { GatewayContext } from '../context.js';
@@ -19,10 +20,14 @@ const openWalletBody = z.strictObject({
 });
 const walletParams = z.strictObject({ walletId: walletIdSchema });
 
-function decodeCursor(cursor: string | undefined, pattern: RegExp): string | null {
+/** A history cursor: a row number, 0 to 2^63-1 (a Postgres bigint), without leading zeros. */
+const ROW_NUMBER_CURSOR = /^(0|[1-9][0-9]{0,18})$/;
+const isRowNumber = (value: string) => ROW_NUMBER_CURSOR.test(value) && BigInt(value) <= AMOUNT_MINOR_MAX;
+
+function decodeCursor(cursor: string | undefined, accept: RegExp | ((value: string) => boolean)): string | null {
   if (!cursor) return null;
   const value = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (!pattern.test(value)) throw new ApiError('invalid_request', 'bad cursor', { errors: [{ field: 'querystring/cursor', rule: 'cursor', message: 'must be a cursor returned by this endpoint' }] });
+  if (!(typeof accept === 'function' ? accept(value) : accept.test(value))) throw new ApiError('invalid_request', 'bad cursor', { errors: [{ field: 'querystring/cursor', rule: 'cursor', message: 'must be a cursor returned by this endpoint' }] });
   return value;
 }
 
@@ -89,7 +94,7 @@ export async function walletRoutes(app: FastifyInstance, ctx: GatewayContext): P
 
   r.get('/v1/wallets/:walletId/transfers', { schema: { tags: ['wallets'], summary: 'A wallet\'s transfer history, newest first', params: walletParams, querystring: pageQuerySchema } }, async (req) => {
     await ownOr404(req.principal, req.params.walletId);
-    const before = decodeCursor(req.query.cursor, /^\d{1,19}$/);
+    const before = decodeCursor(req.query.cursor, isRowNumber);
     const { rows, nextRowNo } = await historyPage(sql, req.params.walletId, req.query.limit, before === null ? null : BigInt(before), req.principal);
     return { transfers: rows, nextCursor: nextRowNo === null ? null : encodeCursor(nextRowNo.toString()) };
   });
