@@ -17,6 +17,7 @@ import { startShardWorker, type ShardWorker } from '@cbdc/settlement/worker';
 import { ed25519PublicKeyOfSeed, signerFromSeed } from '@cbdc/shared/crypto';
 import { LIMITS, type Limits } from '@cbdc/shared/limits';
 import { consumerRedis, producerRedis } from '@cbdc/shared/redis';
+import { registrySignerOfAttestationKey } from '@cbdc/shared/registry';
 import { shardQueue } from '@cbdc/shared/job';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -57,15 +58,15 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
   const queuePrefix = `t${randomBytes(5).toString('hex')}`;
   const keys = { issuer: seed(), shards: Array.from({ length: shardCount }, seed), attestation: seed() };
   const operatorSeeds = { alice: seed(), bob: seed() };
+  const issuerSigner = signerFromSeed(keys.issuer);
   await bootstrapOperators(db.sql, [
     { id: 'alice', publicKey: ed25519PublicKeyOfSeed(operatorSeeds.alice) },
     { id: 'bob', publicKey: ed25519PublicKeyOfSeed(operatorSeeds.bob) },
-  ]);
+  ], issuerSigner);
 
   const redis = producerRedis(REDIS_URL);
   redis.on('error', () => {});
   await new Promise((resolve) => redis.once('ready', resolve));
-  const issuerSigner = signerFromSeed(keys.issuer);
   await registerIssuerKey(db.sql, issuerSigner);
   const issuer = await buildIssuerApp({ sql: db.sql, redis, signer: issuerSigner, shardCount, dualControlThresholdMinor: options.dualControlThresholdMinor ?? 100_000_000n, queuePrefix });
   await issuer.listen({ host: '127.0.0.1', port: 0 });
@@ -73,7 +74,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
   const startGateway = async (port: number) => {
     const client = new SettlementClient({ redisUrl: REDIS_URL, queuePrefix, shardCount, attestationKey: keys.attestation, gatewayId: 'test-gw', limits });
     await client.start();
-    const app = await buildGatewayApp({ sql: db.sql, redis, settlement: client, shardCount, limits, queuePrefix });
+    const app = await buildGatewayApp({ sql: db.sql, redis, settlement: client, shardCount, limits, queuePrefix, registrySigner: registrySignerOfAttestationKey(keys.attestation) });
     await app.listen({ host: '127.0.0.1', port });
     return { app, client };
   };

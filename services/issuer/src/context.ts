@@ -1,5 +1,6 @@
 /** What the issuer's routes share. */
 import type { Sql } from '@cbdc/db/connect';
+import type { RegistrySigner } from '@cbdc/db/registry';
 import type { Signer } from '@cbdc/shared/crypto';
 
 export interface IssuerContext {
@@ -8,4 +9,9 @@ export interface IssuerContext {
   shardCount: number;
   dualControlThresholdMinor: bigint;
   now: () => number;
+}
+
+/** The issuer signs its registry events with the issuer key. */
+export function issuerRegistrySigner(ctx: IssuerContext): RegistrySigner {
+  return { role: 'issuer', signer: ctx.signer };
 }

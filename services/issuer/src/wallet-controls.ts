@@ -2,10 +2,12 @@
 import { z } from 'zod';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { appendRegistryEvent, bankChainOf } from '@cbdc/db/registry';
 import { lockShard } from '@cbdc/db/shard-lock';
+import { walletStatusFacts } from '@cbdc/shared/registry';
 import { ApiError } from '@cbdc/shared/problem';
 import { walletIdSchema } from '@cbdc/shared/schemas';
-import type { IssuerContext } from './context.js';
+import { issuerRegistrySigner, type IssuerContext } from './context.js';
 
 export async function walletControlRoutes(app: FastifyInstance, ctx: IssuerContext): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
@@ -14,9 +16,15 @@ export async function walletControlRoutes(app: FastifyInstance, ctx: IssuerConte
       const [row] = await ctx.sql.begin(async (tx) => {
         const [place] = await tx<{ shard: number }[]>`select shard from wallets where id = ${req.params.walletId}`;
         if (place) await lockShard(tx as never, place.shard);
-        return tx<{ id: string; bank_id: string; status: string; balance_minor: bigint }[]>`
+        const rows = await tx<{ id: string; bank_id: string; status: 'active' | 'frozen'; balance_minor: bigint }[]>`
           update wallets set status = ${action === 'freeze' ? 'frozen' : 'active'}, updated_at = now()
           where id = ${req.params.walletId} and status <> 'closed' returning id, bank_id, status, balance_minor`;
+        // The central bank's change goes into the wallet's own chain (its bank's), signed by the issuer.
+        if (rows[0]) await appendRegistryEvent(tx as never, issuerRegistrySigner(ctx), {
+          chain: bankChainOf(rows[0].bank_id), kind: 'wallet_status_changed', subject: rows[0].id, facts: walletStatusFacts(rows[0].status, 'central'),
+          actorKind: 'operator', actorId: req.principal, authority: req.signedRequest, timeMs: ctx.now(),
+        });
+        return rows;
       });
       if (!row) {
         const [exists] = await ctx.sql`select status from wallets where id = ${req.params.walletId}`;

@@ -6,6 +6,7 @@ import type { FastifyServerOptions } from 'fastify';
 import { watchWritable, type Sql } from '@cbdc/db/connect';
 import { buildBaseApp } from '@cbdc/http/base-app';
 import { installSignedAuth } from '@cbdc/http/signed-auth';
+import type { Signer } from '@cbdc/shared/crypto';
 import type { Limits } from '@cbdc/shared/limits';
 import type { GatewayContext } from './context.js';
 import type { SettlementClient } from './transfers/settlement-client.js';
@@ -21,6 +22,8 @@ export interface GatewayDeps {
   shardCount: number;
   limits: Limits;
   queuePrefix: string;
+  /** The gateway's registry key (server.ts: registrySignerOfAttestationKey). */
+  registrySigner: Signer;
   now?: () => number;
   logger?: FastifyServerOptions['logger'];
 }
@@ -63,7 +66,7 @@ export async function buildGatewayApp(deps: GatewayDeps) {
   const writable = watchWritable(deps.sql);
   app.addHook('onClose', async () => writable.stop());
   const walletFacts = new WalletFactsCache(deps.sql, { ttlMs: deps.limits.walletFactsTtlMs, capacity: deps.limits.walletFactsHeldMax, now });
-  const ctx: GatewayContext = { sql: deps.sql, settlement: deps.settlement, shardCount: deps.shardCount, limits: deps.limits, now, walletFacts, ledgerWritable: () => writable.writable };
+  const ctx: GatewayContext = { sql: deps.sql, settlement: deps.settlement, shardCount: deps.shardCount, limits: deps.limits, now, walletFacts, ledgerWritable: () => writable.writable, registry: { role: 'gateway', signer: deps.registrySigner } };
   await app.register(async (scoped) => {
     await walletRoutes(scoped, ctx);
     await transferRoutes(scoped, ctx);

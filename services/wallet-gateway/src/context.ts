@@ -1,5 +1,6 @@
 /** What the gateway's routes share: the database, the settlement client, the limits and the clock. */
 import type { Sql } from '@cbdc/db/connect';
+import type { RegistrySigner } from '@cbdc/db/registry';
 import type { Limits } from '@cbdc/shared/limits';
 import type { SettlementClient } from './transfers/settlement-client.js';
 import type { WalletFactsCache } from './wallets/facts-cache.js';
@@ -14,4 +15,6 @@ export interface GatewayContext {
   walletFacts: WalletFactsCache;
   /** Whether the ledger database takes writes now (see @cbdc/db/connect watchWritable). */
   ledgerWritable: () => boolean;
+  /** Signs the registry events of wallet openings and status changes (see docs/registry.md). */
+  registry: RegistrySigner;
 }

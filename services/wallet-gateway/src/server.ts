@@ -8,6 +8,7 @@ import closeWithGrace from 'close-with-grace';
 import { assertPostgresReachable, connectPostgres } from '@cbdc/db/connect';
 import { assertShardCount } from '@cbdc/db/shard-lock';
 import { assertRedisReachable, producerRedis } from '@cbdc/shared/redis';
+import { registrySignerOfAttestationKey } from '@cbdc/shared/registry';
 import { buildGatewayApp } from './app.js';
 import { loadGatewayConfig, type GatewayConfig } from './config.js';
 import { SettlementClient } from './transfers/settlement-client.js';
@@ -25,7 +26,7 @@ async function serve(config: GatewayConfig): Promise<void> {
   const gatewayId = cluster.isWorker ? `${config.gatewayId}-w${cluster.worker!.id}` : config.gatewayId;
   const settlement = new SettlementClient({ redisUrl: config.redisUrl, queuePrefix: config.queuePrefix, shardCount: config.shardCount, attestationKey: config.attestationKey, gatewayId, limits: config.limits });
   await settlement.start();
-  const app = await buildGatewayApp({ sql, redis, settlement, shardCount: config.shardCount, limits: config.limits, queuePrefix: config.queuePrefix, logger: { level: config.logLevel, name: 'wallet-gateway' } });
+  const app = await buildGatewayApp({ sql, redis, settlement, shardCount: config.shardCount, limits: config.limits, queuePrefix: config.queuePrefix, registrySigner: registrySignerOfAttestationKey(config.attestationKey), logger: { level: config.logLevel, name: 'wallet-gateway' } });
   await app.listen({ host: config.host, port: config.port });
   closeWithGrace({ delay: 10_000 }, async ({ err }) => {
     if (err) app.log.error({ err }, 'closing after an error');

@@ -2,11 +2,12 @@
 import { z } from 'zod';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { appendRegistryEvent, CENTRAL_CHAIN } from '@cbdc/db/registry';
 import { runIdempotent, idempotencyKeyOf } from '@cbdc/http/idempotency';
 import { shardOf, treasuryWalletId } from '@cbdc/shared/ids';
 import { ApiError } from '@cbdc/shared/problem';
 import { bankIdSchema, publicKeyHexSchema } from '@cbdc/shared/schemas';
-import type { IssuerContext } from '../context.js';
+import { issuerRegistrySigner, type IssuerContext } from '../context.js';
 
 interface BankRow {
   id: string;
@@ -59,6 +60,11 @@ export async function bankRoutes(app: FastifyInstance, ctx: IssuerContext): Prom
         if (inserted.length === 0) throw new ApiError('bank_exists', `bank ${req.body.id} already exists`, { errors: [{ field: 'body/id', rule: 'unique', message: 'is taken' }] });
         await tx`insert into bank_reserves (bank_id) values (${req.body.id})`;
         await tx`insert into wallets (id, bank_id, shard, kind) values (${treasury}, ${req.body.id}, ${shardOf(treasury, ctx.shardCount)}, 'treasury')`;
+        await appendRegistryEvent(tx as never, issuerRegistrySigner(ctx), {
+          chain: CENTRAL_CHAIN, kind: 'bank_onboarded', subject: req.body.id,
+          facts: { name: req.body.name, publicKey: req.body.publicKey.toLowerCase(), treasuryWalletId: treasury, treasuryShard: String(shardOf(treasury, ctx.shardCount)) },
+          actorKind: 'operator', actorId: req.principal, authority: req.signedRequest, timeMs: ctx.now(),
+        });
       });
       const [bank] = await loadBanks(ctx, req.body.id);
       return { status: 201, body: bankView(bank) };

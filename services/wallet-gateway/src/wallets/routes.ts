@@ -2,10 +2,12 @@
 import { z } from 'zod';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { appendRegistryEvent, bankChainOf } from '@cbdc/db/registry';
 import { lockShard } from '@cbdc/db/shard-lock';
 import { idempotencyKeyOf, runIdempotent } from '@cbdc/http/idempotency';
 import { newWalletId, shardOf } from '@cbdc/shared/ids';
 import { ApiError } from '@cbdc/shared/problem';
+import { walletOpenedFacts, walletStatusFacts } from '@cbdc/shared/registry';
 import { pageQuerySchema, publicKeyHexSchema, tierSchema, walletIdSchema } from '@cbdc/shared/schemas';
 import type { GatewayContext } from '../context.js';
 import { historyPage } from '../transfers/store.js';
@@ -41,10 +43,19 @@ export async function walletRoutes(app: FastifyInstance, ctx: GatewayContext): P
     const key = idempotencyKeyOf(req, false);
     return runIdempotent(sql, req, reply, key, async () => {
       const id = newWalletId();
-      const [row] = await sql<WalletRow[]>`
-        insert into wallets (id, bank_id, shard, kind, tier, public_key, customer_ref)
-        values (${id}, ${req.principal}, ${shardOf(id, ctx.shardCount)}, 'customer', ${req.body.tier}, ${Buffer.from(req.body.publicKey, 'hex')}, ${req.body.customerRef})
-        returning *`;
+      const publicKey = Buffer.from(req.body.publicKey, 'hex');
+      const row = await sql.begin(async (tx) => {
+        const [inserted] = await tx<WalletRow[]>`
+          insert into wallets (id, bank_id, shard, kind, tier, public_key, customer_ref)
+          values (${id}, ${req.principal}, ${shardOf(id, ctx.shardCount)}, 'customer', ${req.body.tier}, ${publicKey}, ${req.body.customerRef})
+          returning *`;
+        await appendRegistryEvent(tx as never, ctx.registry, {
+          chain: bankChainOf(req.principal), kind: 'wallet_opened', subject: id,
+          facts: walletOpenedFacts({ bankId: req.principal, kind: 'customer', tier: req.body.tier, publicKey, customerRef: req.body.customerRef, shard: inserted.shard }),
+          actorKind: 'bank', actorId: req.principal, authority: req.signedRequest, timeMs: ctx.now(),
+        });
+        return inserted;
+      });
       return { status: 201, body: walletView(row, ctx.now()) };
     });
   });
@@ -67,9 +78,14 @@ export async function walletRoutes(app: FastifyInstance, ctx: GatewayContext): P
         if (wallet.status === 'closed') throw new ApiError('wallet_closed', `wallet ${wallet.id} is closed`);
         const [row] = await sql.begin(async (tx) => {
           await lockShard(tx as never, wallet.shard);
-          return action === 'close'
+          const rows = await (action === 'close'
             ? tx<WalletRow[]>`update wallets set status = 'closed', updated_at = now() where id = ${wallet.id} and bank_id = ${req.principal} and balance_minor = 0 and in_flight_out_minor = 0 and status <> 'closed' returning *`
-            : tx<WalletRow[]>`update wallets set status = ${action === 'freeze' ? 'frozen' : 'active'}, updated_at = now() where id = ${wallet.id} and bank_id = ${req.principal} and status <> 'closed' returning *`;
+            : tx<WalletRow[]>`update wallets set status = ${action === 'freeze' ? 'frozen' : 'active'}, updated_at = now() where id = ${wallet.id} and bank_id = ${req.principal} and status <> 'closed' returning *`);
+          if (rows[0]) await appendRegistryEvent(tx as never, ctx.registry, {
+            chain: bankChainOf(req.principal), kind: 'wallet_status_changed', subject: wallet.id, facts: walletStatusFacts(rows[0].status, 'bank'),
+            actorKind: 'bank', actorId: req.principal, authority: req.signedRequest, timeMs: ctx.now(),
+          });
+          return rows;
         });
         ctx.walletFacts.forget(wallet.id);
         if (!row) {
