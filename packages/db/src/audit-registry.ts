@@ -147,21 +147,18 @@ interface WalletGoverningRow {
 
 /** Every wallet's governing columns (bank, kind, tier, key, customer ref, shard, status) against its events. */
 export async function checkWallets(run: AuditRun, registry: RegistryReplay): Promise<void> {
-  let seen = 0;
+  const seen = new Set<string>();
   for (let after = ''; ; ) {
     const rows = await run.tx<WalletGoverningRow[]>`
       select id, bank_id, shard, kind, tier, public_key, customer_ref, status from wallets where id > ${after} order by id limit ${PAGE}`;
     if (rows.length === 0) break;
-    for (const w of rows) checkWallet(run, registry, w);
-    seen += rows.length;
+    for (const w of rows) {
+      checkWallet(run, registry, w);
+      seen.add(w.id);
+    }
     after = rows[rows.length - 1].id;
   }
-  if (seen !== registry.wallets.size) {
-    for (const [id, e] of registry.wallets) {
-      const [row] = await run.tx`select 1 from wallets where id = ${id}`;
-      if (!row) run.find({ check: 'wallets', subject: `wallet ${id}`, message: `opened by ${e.openedRef} but has no row` });
-    }
-  }
+  for (const [id, e] of registry.wallets) if (!seen.has(id)) run.find({ check: 'wallets', subject: `wallet ${id}`, message: `opened by ${e.openedRef} but has no row` });
 }
 
 function checkWallet(run: AuditRun, registry: RegistryReplay, w: WalletGoverningRow): void {
