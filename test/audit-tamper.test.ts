@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newCustomerKey, OperatorClient, signTransfer, type BankClient } from '@cbdc/client';
 import { audit, type AuditReport } from '@cbdc/db/audit';
 import { ed25519PublicKeyOfSeed, signerFromSeed } from '@cbdc/shared/crypto';
-import { registryEventHash, type RegistryEvent } from '@cbdc/shared/registry';
+import { registryEventHash, registrySignerOfAttestationKey, type RegistryEvent } from '@cbdc/shared/registry';
 import { randomBytes } from 'node:crypto';
 import { startTestSystem, type TestSystem } from './support/system.js';
 
@@ -181,7 +181,7 @@ describe('the audit names every tampered governing row', () => {
   it('names a forged wallet-opening event that carries no bank authority, even when its link is validly built', async () => {
     // What a gateway host (holding the gateway's registry key) could write without the bank.
     const [head] = await sys.db.sql<{ seq: bigint; hash: Buffer }[]>`select seq, hash from registry_heads where chain = 'bank:bank-a'`;
-    const gatewaySigner = (await import('@cbdc/shared/registry')).registrySignerOfAttestationKey(sys.keys.attestation);
+    const gatewaySigner = registrySignerOfAttestationKey(sys.keys.attestation);
     const ghost = 'w_00000000000000000000abcd';
     const event: RegistryEvent = {
       chain: 'bank:bank-a', seq: head.seq + 1n, prevHash: head.hash, kind: 'wallet_opened', subject: ghost,

@@ -68,7 +68,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
   redis.on('error', () => {});
   await new Promise((resolve) => redis.once('ready', resolve));
   await registerIssuerKey(db.sql, issuerSigner);
-  const issuer = await buildIssuerApp({ logger: process.env.H5DBG ? { level: 'error' } : undefined, sql: db.sql, redis, signer: issuerSigner, shardCount, dualControlThresholdMinor: options.dualControlThresholdMinor ?? 100_000_000n, queuePrefix });
+  const issuer = await buildIssuerApp({ sql: db.sql, redis, signer: issuerSigner, shardCount, dualControlThresholdMinor: options.dualControlThresholdMinor ?? 100_000_000n, queuePrefix });
   await issuer.listen({ host: '127.0.0.1', port: 0 });
 
   const startGateway = async (port: number) => {
