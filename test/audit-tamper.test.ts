@@ -118,6 +118,15 @@ describe('the audit names every tampered governing row', () => {
     expect(findings).toContainEqual(expect.stringMatching(new RegExp(`^wallets: wallet ${bobWallet}: customer reference differs`)));
   });
 
+  it('names a wallet whose row was deleted', async () => {
+    const [row] = await sys.db.sql<Record<string, unknown>[]>`select * from wallets where id = ${carolWallet}`;
+    const findings = await tampered(
+      () => sys.db.sql`delete from wallets where id = ${carolWallet}`,
+      () => sys.db.sql`insert into wallets ${sys.db.sql(row)}`,
+    );
+    expect(findings).toContain(`wallets: wallet ${carolWallet}: opened by registry bank:bank-a event 2 but has no row`);
+  });
+
   it('names a bank whose API key was replaced', async () => {
     const [{ key }] = await sys.db.sql<{ key: Buffer }[]>`select public_key as key from banks where id = 'bank-a'`;
     const findings = await tampered(
