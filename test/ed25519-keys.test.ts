@@ -57,7 +57,7 @@ describe('Ed25519 keys at registration, and the audit under the one rule', () =>
 
   it('refuses to bootstrap an operator with a weak key, before writing anything', async () => {
     const identity = Buffer.from('01' + '00'.repeat(31), 'hex');
-    await expect(bootstrapOperators(sys.db.sql, [{ id: 'mallory', publicKey: identity }])).rejects.toThrow(/operator mallory: ed25519_public_key_small_order/);
+    await expect(bootstrapOperators(sys.db.sql, [{ id: 'mallory', publicKey: identity }], signerFromSeed(sys.keys.issuer))).rejects.toThrow(/operator mallory: ed25519_public_key_small_order/);
     expect(await sys.db.sql`select id from operators where id = 'mallory'`).toHaveLength(0);
   });
 

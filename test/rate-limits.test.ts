@@ -12,6 +12,7 @@ import { buildGatewayApp } from '@cbdc/wallet-gateway/app';
 import { SettlementClient } from '@cbdc/wallet-gateway/settlement-client';
 import { buildIssuerApp } from '@cbdc/issuer/app';
 import { signerFromSeed } from '@cbdc/shared/crypto';
+import { registrySignerOfAttestationKey } from '@cbdc/shared/registry';
 import { LIMITS, type Limits } from '@cbdc/shared/limits';
 import { producerRedis } from '@cbdc/shared/redis';
 import { deleteKeys, REDIS_URL, startTestSystem, TEST_GATEWAY_KEY_ID, type TestSystem } from './support/system.js';
@@ -38,7 +39,7 @@ describe('rate limits', () => {
     const all: Limits = { ...LIMITS, rateLimitWindowMs: 60_000, ...limits };
     const settlement = new SettlementClient({ redisUrl: REDIS_URL, queuePrefix: prefix, shardCount: 1, signer: signerFromSeed(sys.keys.attestation), keyId: TEST_GATEWAY_KEY_ID, gatewayId: `rl-${randomBytes(3).toString('hex')}`, limits: all, loadShardKeys: () => shardPublicKeys(sys.db.sql) });
     await settlement.start();
-    const app = await buildGatewayApp({ sql: sys.db.sql, redis, settlement, shardCount: 1, limits: all, queuePrefix: prefix });
+    const app = await buildGatewayApp({ sql: sys.db.sql, redis, settlement, shardCount: 1, limits: all, queuePrefix: prefix, registrySigner: registrySignerOfAttestationKey(sys.keys.attestation) });
     await app.listen({ host: '127.0.0.1', port: 0 });
     closers.push(async () => app.close(), async () => settlement.close());
     return urlOf(app);

@@ -13,6 +13,7 @@ import postgres from 'postgres';
 import { OperatorClient } from '@cbdc/client';
 import { connectPostgres, type Sql } from '@cbdc/db/connect';
 import { migrate } from '@cbdc/db/migrate';
+import { recordSeededWallets } from '@cbdc/db/registry-seed';
 import { ed25519PublicKeyOfSeed, signerFromSeed } from '@cbdc/shared/crypto';
 import { fundingAuthorityFor } from '@cbdc/shared/funding-authority';
 import { DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
@@ -288,14 +289,22 @@ export async function seedPopulation(sys: BenchSystem, o: { banks: number; walle
     wallets.push({ id, bankId: banks[i % banks.length], shard: shardOf(id, sys.shardCount), secretKey, publicKey });
   }
   const merchant = wallets[0];
+  const issuer = signerFromSeed(sys.keys.issuer);
   for (let i = 0; i < wallets.length; i += 10_000) {
     const chunk = wallets.slice(i, i + 10_000);
-    await sys.sql`
-      insert into wallets (id, bank_id, shard, kind, tier, public_key, customer_ref)
-      select u.id, u.bank, u.shard, 'customer', u.tier, decode(u.pk, 'hex'), u.ref
-      from unnest(${chunk.map((w) => w.id)}::text[], ${chunk.map((w) => w.bankId)}::text[], ${chunk.map((w) => w.shard)}::int[],
-                  ${chunk.map((w) => (w === merchant ? 'I' : 'II'))}::text[], ${chunk.map((w) => w.publicKey.toString('hex'))}::text[],
-                  ${chunk.map((w) => `bench-${w.id}`)}::text[]) as u(id, bank, shard, tier, pk, ref)`;
+    await sys.sql.begin(async (tx) => {
+      await tx`
+        insert into wallets (id, bank_id, shard, kind, tier, public_key, customer_ref)
+        select u.id, u.bank, u.shard, 'customer', u.tier, decode(u.pk, 'hex'), u.ref
+        from unnest(${chunk.map((w) => w.id)}::text[], ${chunk.map((w) => w.bankId)}::text[], ${chunk.map((w) => w.shard)}::int[],
+                    ${chunk.map((w) => (w === merchant ? 'I' : 'II'))}::text[], ${chunk.map((w) => w.publicKey.toString('hex'))}::text[],
+                    ${chunk.map((w) => `bench-${w.id}`)}::text[]) as u(id, bank, shard, tier, pk, ref)`;
+      // The same wallets in their banks' registry chains (signed by the issuer key), so that the audit passes.
+      for (const bankId of banks) {
+        const own = chunk.filter((w) => w.bankId === bankId).map((w) => ({ id: w.id, tier: w === merchant ? 'I' : 'II', publicKey: w.publicKey, customerRef: `bench-${w.id}`, shard: w.shard }));
+        await recordSeededWallets(tx as never, issuer, bankId, own);
+      }
+    });
     say(`wallets ${Math.min(i + 10_000, wallets.length)}/${wallets.length}`);
   }
 

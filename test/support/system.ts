@@ -21,6 +21,7 @@ import { startShardWorker, type ShardWorker } from '@cbdc/settlement/worker';
 import { ed25519PublicKeyOfSeed, signerFromSeed } from '@cbdc/shared/crypto';
 import { LIMITS, type Limits } from '@cbdc/shared/limits';
 import { consumerRedis, producerRedis } from '@cbdc/shared/redis';
+import { registrySignerOfAttestationKey } from '@cbdc/shared/registry';
 import { shardQueue } from '@cbdc/shared/job';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -63,15 +64,15 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
   const queuePrefix = `t${randomBytes(5).toString('hex')}`;
   const keys = { issuer: seed(), shards: Array.from({ length: shardCount }, seed), attestation: seed() };
   const operatorSeeds = { alice: seed(), bob: seed() };
+  const issuerSigner = signerFromSeed(keys.issuer);
   await bootstrapOperators(db.sql, [
     { id: 'alice', publicKey: ed25519PublicKeyOfSeed(operatorSeeds.alice) },
     { id: 'bob', publicKey: ed25519PublicKeyOfSeed(operatorSeeds.bob) },
-  ]);
+  ], issuerSigner);
 
   const redis = producerRedis(REDIS_URL);
   redis.on('error', () => {});
   await new Promise((resolve) => redis.once('ready', resolve));
-  const issuerSigner = signerFromSeed(keys.issuer);
   await registerIssuerKey(db.sql, issuerSigner);
   // Each service connects with its own role, as deployed: least privilege holds in every test.
   const as = (service: ServiceName) => connectPostgres(urlForService(db.url, service), { max: 4, applicationName: `cbdc-test-${service}` });
@@ -82,7 +83,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
   const startGateway = async (port: number) => {
     const client = new SettlementClient({ redisUrl: REDIS_URL, queuePrefix, shardCount, signer: signerFromSeed(keys.attestation), keyId: TEST_GATEWAY_KEY_ID, gatewayId: 'test-gw', limits, loadShardKeys: () => shardPublicKeys(sqlOf.gateway) });
     await client.start();
-    const app = await buildGatewayApp({ sql: sqlOf.gateway, redis, settlement: client, shardCount, limits, queuePrefix });
+    const app = await buildGatewayApp({ sql: sqlOf.gateway, redis, settlement: client, shardCount, limits, queuePrefix, registrySigner: registrySignerOfAttestationKey(keys.attestation) });
     await app.listen({ host: '127.0.0.1', port });
     return { app, client };
   };

@@ -231,7 +231,8 @@ export function buildProgram(): Command {
     .description('verify the issuance chain, every settlement chain and Merkle root, every balance, and conservation, from the stored data')
     .option('--issuer-key <hex>', 'trusted issuer public key (default: the one stored)')
     .option('--shard-keys <hex,...>', 'trusted shard public keys in shard order (default: the ones stored)')
-    .action(async (o: { issuerKey?: string; shardKeys?: string }) => {
+    .option('--gateway-keys <hex,...>', 'trusted gateway registry public keys (default: any stored; bank authority is checked regardless)')
+    .action(async (o: { issuerKey?: string; shardKeys?: string; gatewayKeys?: string }) => {
       const sql = connectPostgres(g().databaseUrl, { max: 2, applicationName: 'cbdc-audit' });
       try {
         await assertPostgresReachable(sql, g().databaseUrl);
@@ -240,6 +241,7 @@ export function buildProgram(): Command {
         const report: AuditReport = await audit(sql, {
           trustedIssuerPublicKey: o.issuerKey ? trustedKey('--issuer-key', o.issuerKey) : undefined,
           trustedShardPublicKeys: o.shardKeys ? new Map(o.shardKeys.split(',').map((k, i) => [i, trustedKey('--shard-keys', k)])) : undefined,
+          trustedGatewayPublicKeys: o.gatewayKeys ? o.gatewayKeys.split(',').map((k) => trustedKey('--gateway-keys', k)) : undefined,
           onProgress: (p, done, total) => {
             if (!bar) return;
             if (p !== phase) {

@@ -31,6 +31,9 @@ grant update (status, updated_at) on wallets to cbdc_gateway;
 grant update (wallets_version) on shards to cbdc_gateway;
 grant insert, update, delete on idempotency_keys, request_nonces to cbdc_gateway;
 grant insert on ledger_settings to cbdc_gateway;
+-- The registry: the events of the wallets it opens and changes (chained per bank, see docs/registry.md).
+grant insert on registry_events, registry_heads to cbdc_gateway;
+grant update (seq, hash) on registry_heads to cbdc_gateway;
 
 -- Settlement: the ledger of its shards.
 grant insert on transfers, transfer_legs, settlement_batches to cbdc_settlement;
@@ -50,3 +53,5 @@ grant update (wallets_version) on shards to cbdc_issuer;
 grant insert, update, delete on idempotency_keys, request_nonces to cbdc_issuer;
 grant insert on ledger_settings to cbdc_issuer;
 grant usage on sequence reserve_entries_id_seq to cbdc_issuer;
+grant insert on registry_events, registry_heads to cbdc_issuer;
+grant update (seq, hash) on registry_heads to cbdc_issuer;

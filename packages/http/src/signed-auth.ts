@@ -14,6 +14,8 @@ declare module 'fastify' {
     /** The authenticated bank or operator id. */
     principal: string;
     rawBody?: Buffer;
+    /** The verified signed request (string to sign, signature, raw body): the authority of what it changes. */
+    signedRequest: { message: Buffer; signature: Buffer; body: Buffer } | null;
   }
   interface FastifyContextConfig {
     public?: boolean;
@@ -61,6 +63,7 @@ function signedHeaderValues(req: FastifyRequest): Partial<Record<(typeof SIGNED_
 export function installSignedAuth(app: FastifyInstance, options: SignedAuthOptions): void {
   const now = options.now ?? Date.now;
   app.decorateRequest('principal', '');
+  app.decorateRequest('signedRequest', null);
   app.addHook('preValidation', async (req) => {
     if (req.routeOptions.config?.public) return;
     const keyId = header(req, AUTH_HEADERS.keyId);
@@ -105,5 +108,6 @@ export function installSignedAuth(app: FastifyInstance, options: SignedAuthOptio
       throw new ApiError('request_replayed', 'this request was already received', { errors: [{ field: `header/${AUTH_HEADERS.nonce}`, rule: 'unique', message: 'was already used' }] });
     }
     req.principal = keyId!;
+    req.signedRequest = { message, signature: signature!, body: req.rawBody ?? Buffer.alloc(0) };
   });
 }

@@ -41,19 +41,22 @@ export class ByteWriter {
 
   u8(value: number): this {
     if (!Number.isInteger(value) || value < 0 || value > 0xff) throw new RangeError(`u8 out of range: ${value}`);
-    this.buf[this.reserve(1)] = value;
+    const at = this.reserve(1); // before reading this.buf: reserving may replace it
+    this.buf[at] = value;
     return this;
   }
 
   u32(value: number): this {
     if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) throw new RangeError(`u32 out of range: ${value}`);
-    this.buf.writeUInt32BE(value, this.reserve(4));
+    const at = this.reserve(4); // before reading this.buf: reserving may replace it
+    this.buf.writeUInt32BE(value, at);
     return this;
   }
 
   u64(value: bigint): this {
     if (value < 0n || value > 0xffffffffffffffffn) throw new RangeError(`u64 out of range: ${value}`);
-    this.buf.writeBigUInt64BE(value, this.reserve(8));
+    const at = this.reserve(8); // before reading this.buf: reserving may replace it
+    this.buf.writeBigUInt64BE(value, at);
     return this;
   }
 

@@ -2,6 +2,7 @@
 import type { Redis } from 'ioredis';
 import type { FastifyServerOptions } from 'fastify';
 import type { Sql } from '@cbdc/db/connect';
+import { appendRegistryEvent, CENTRAL_CHAIN } from '@cbdc/db/registry';
 import { buildBaseApp } from '@cbdc/http/base-app';
 import { IdempotencyKeys } from '@cbdc/http/idempotency';
 import { installExpiredRowsPruner } from '@cbdc/http/pruner';
@@ -77,8 +78,17 @@ export async function buildIssuerApp(deps: IssuerDeps) {
   return app;
 }
 
-/** Registers operators named in configuration if they are not there yet. */
-export async function bootstrapOperators(sql: Sql, operators: Array<{ id: string; publicKey: Buffer }>): Promise<void> {
+/** Registers operators named in configuration if they are not there yet, each with its registry event signed by the issuer. */
+export async function bootstrapOperators(sql: Sql, operators: Array<{ id: string; publicKey: Buffer }>, signer: Signer, nowMs = Date.now()): Promise<void> {
   for (const o of operators) assertEd25519PublicKey(`operator ${o.id}`, o.publicKey);
-  for (const o of operators) await sql`insert into operators (id, name, public_key) values (${o.id}, ${o.id}, ${o.publicKey}) on conflict (id) do nothing`;
+  for (const o of operators) {
+    await sql.begin(async (tx) => {
+      const inserted = await tx`insert into operators (id, name, public_key) values (${o.id}, ${o.id}, ${o.publicKey}) on conflict (id) do nothing returning id`;
+      if (inserted.length === 0) return;
+      await appendRegistryEvent(tx as never, { role: 'issuer', signer }, {
+        chain: CENTRAL_CHAIN, kind: 'operator_registered', subject: o.id, facts: { name: o.id, publicKey: o.publicKey.toString('hex') },
+        actorKind: 'system', actorId: 'bootstrap', authority: null, timeMs: nowMs,
+      });
+    });
+  }
 }

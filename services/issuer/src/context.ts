@@ -1,6 +1,7 @@
 /** What the issuer's routes share. */
 import type { Sql } from '@cbdc/db/connect';
 import type { IdempotencyKeys } from '@cbdc/http/idempotency';
+import type { RegistrySigner } from '@cbdc/db/registry';
 import type { Signer } from '@cbdc/shared/crypto';
 
 export interface IssuerContext {
@@ -11,4 +12,9 @@ export interface IssuerContext {
   now: () => number;
   /** Idempotency-Key claims, scoped issuer/operator/<id>. */
   idempotency: IdempotencyKeys;
+}
+
+/** The issuer signs its registry events with the issuer key. */
+export function issuerRegistrySigner(ctx: IssuerContext): RegistrySigner {
+  return { role: 'issuer', signer: ctx.signer };
 }

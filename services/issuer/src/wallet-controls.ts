@@ -2,11 +2,13 @@
 import { z } from 'zod';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { appendRegistryEvent, bankChainOf } from '@cbdc/db/registry';
 import { lockShard } from '@cbdc/db/shard-lock';
 import { idempotencyKeyOf } from '@cbdc/http/idempotency';
+import { walletStatusFacts } from '@cbdc/shared/registry';
 import { ApiError } from '@cbdc/shared/problem';
 import { walletIdSchema } from '@cbdc/shared/schemas';
-import type { IssuerContext } from './context.js';
+import { issuerRegistrySigner, type IssuerContext } from './context.js';
 
 export async function walletControlRoutes(app: FastifyInstance, ctx: IssuerContext): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
@@ -20,6 +22,11 @@ export async function walletControlRoutes(app: FastifyInstance, ctx: IssuerConte
           update wallets set status = ${action === 'freeze' ? 'frozen' : 'active'}, updated_at = now()
           where id = ${req.params.walletId} and status <> 'closed' returning id, bank_id, status, balance_minor`;
         if (!row) throw new ApiError('wallet_closed', `wallet ${req.params.walletId} is closed`);
+        // The central bank's change goes into the wallet's own chain (its bank's), signed by the issuer.
+        await appendRegistryEvent(tx as never, issuerRegistrySigner(ctx), {
+          chain: bankChainOf(row.bank_id), kind: 'wallet_status_changed', subject: row.id, facts: walletStatusFacts(row.status as 'active' | 'frozen', 'central'),
+          actorKind: 'operator', actorId: req.principal, authority: req.signedRequest, timeMs: ctx.now(),
+        });
         req.log.info({ operator: req.principal, walletId: row.id, action }, 'wallet control');
         return { status: 200, body: { id: row.id, bankId: row.bank_id, status: row.status, balanceMinor: row.balance_minor.toString() } };
       });

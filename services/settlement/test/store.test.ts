@@ -9,6 +9,7 @@ import { Queue, QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '@cbdc/db/testing';
 import { audit } from '@cbdc/db/audit';
+import { recordSeededBank, recordSeededOperators, recordSeededWallets } from '@cbdc/db/registry-seed';
 import { encodeTransfer, transferIdOf } from '@cbdc/shared/canonical';
 import { ed25519PrivateKey, ed25519PublicKeyOfSeed, ed25519Sign, signerFromSeed } from '@cbdc/shared/crypto';
 import { attestJob, shardQueue, type JobItem } from '@cbdc/shared/job';
@@ -31,12 +32,20 @@ describe('settlement store', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    await db.sql`insert into operators (id, name, public_key) values ('op', 'op', ${randomBytes(32)})`;
-    await db.sql`insert into banks (id, name, public_key, treasury_wallet_id, created_by) values ('bank-a', 'A', ${randomBytes(32)}, 't_bank-a', 'op')`;
+    const [operatorKey, bankKey] = [ed25519PublicKeyOfSeed(randomBytes(32)), ed25519PublicKeyOfSeed(randomBytes(32))];
+    await db.sql`insert into operators (id, name, public_key) values ('op', 'op', ${operatorKey})`;
+    await db.sql`insert into banks (id, name, public_key, treasury_wallet_id, created_by) values ('bank-a', 'A', ${bankKey}, 't_bank-a', 'op')`;
     const pub = ed25519PublicKeyOfSeed(customerSeed);
     await db.sql`insert into wallets (id, bank_id, shard, kind, tier, public_key, balance_minor) values
       ('w_000000000000000000000001', 'bank-a', 0, 'customer', 'I', ${pub}, 1000),
       ('w_000000000000000000000002', 'bank-a', 0, 'customer', 'I', ${pub}, 0)`;
+    await db.sql`insert into wallets (id, bank_id, shard, kind) values ('t_bank-a', 'bank-a', 0, 'treasury')`;
+    // The seeded rows in the registry chains, signed by an issuer key, for the audit below.
+    const issuer = signerFromSeed(randomBytes(32));
+    await db.sql`update issuance_head set public_key = ${issuer.publicKey}`;
+    await recordSeededOperators(db.sql, issuer, [{ id: 'op', name: 'op', publicKey: operatorKey }]);
+    await recordSeededBank(db.sql, issuer, { id: 'bank-a', name: 'A', publicKey: bankKey, treasuryWalletId: 't_bank-a', treasuryShard: 0, operatorId: 'op' });
+    await recordSeededWallets(db.sql, issuer, 'bank-a', ['w_000000000000000000000001', 'w_000000000000000000000002'].map((id) => ({ id, tier: 'I', publicKey: pub, customerRef: null, shard: 0 })));
     await registerShard(db.sql, 0, signer);
     for (let i = 0; i < 50; i++) {
       const intent = { payerWalletId: 'w_000000000000000000000001', payeeWalletId: 'w_000000000000000000000002', amountMinor: 10n, nonce: BigInt(i), expiresAtMs: BigInt(NOW + 60_000), memo: '' };
@@ -108,7 +117,7 @@ describe('settlement store', () => {
   });
 
   it('applies nothing a trusted gateway sends without the customer\'s or the bank\'s own authority', async () => {
-    await db.sql`insert into wallets (id, bank_id, shard, kind, balance_minor) values ('t_bank-a', 'bank-a', 0, 'treasury', 100000) on conflict do nothing`;
+    await db.sql`update wallets set balance_minor = 100000 where id = 't_bank-a'`;
     const bankSeed = randomBytes(32);
     await db.sql`update banks set public_key = ${ed25519PublicKeyOfSeed(bankSeed)} where id = 'bank-a'`;
     const before = await db.sql`select id, balance_minor from wallets order by id`;

@@ -10,6 +10,7 @@ import { DurableNonceClaims } from '@cbdc/http/request-nonces';
 import { installRateLimits } from '@cbdc/http/rate-limit';
 import { installSignedAuth } from '@cbdc/http/signed-auth';
 import { DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
+import type { Signer } from '@cbdc/shared/crypto';
 import type { Limits } from '@cbdc/shared/limits';
 import { ApiError } from '@cbdc/shared/problem';
 import type { GatewayContext } from './context.js';
@@ -28,6 +29,8 @@ export interface GatewayDeps {
   queuePrefix: string;
   /** This environment's id, signed into every request (CBDC_AUDIENCE). */
   audience?: string;
+  /** The gateway's registry key (server.ts: registrySignerOfAttestationKey). */
+  registrySigner: Signer;
   now?: () => number;
   logger?: FastifyServerOptions['logger'];
 }
@@ -89,7 +92,7 @@ export async function buildGatewayApp(deps: GatewayDeps) {
   });
 
   const walletFacts = new WalletFactsCache(deps.sql, { ttlMs: deps.limits.walletFactsTtlMs, capacity: deps.limits.walletFactsHeldMax, now });
-  const ctx: GatewayContext = { sql: deps.sql, settlement: deps.settlement, shardCount: deps.shardCount, limits: deps.limits, now, walletFacts, ledgerWritable: () => writable.writable, idempotency };
+  const ctx: GatewayContext = { sql: deps.sql, settlement: deps.settlement, shardCount: deps.shardCount, limits: deps.limits, now, walletFacts, ledgerWritable: () => writable.writable, idempotency, registry: { role: 'gateway', signer: deps.registrySigner } };
   await app.register(async (scoped) => {
     await walletRoutes(scoped, ctx);
     await transferRoutes(scoped, ctx);

@@ -8,6 +8,7 @@ import closeWithGrace from 'close-with-grace';
 import { assertPostgresReachable, connectPostgres } from '@cbdc/db/connect';
 import { assertShardCount } from '@cbdc/db/shard-lock';
 import { assertRedisReachable, producerRedis } from '@cbdc/shared/redis';
+import { registrySignerOfAttestationKey } from '@cbdc/shared/registry';
 import { buildGatewayApp } from './app.js';
 import { loadGatewayConfig, type GatewayConfig } from './config.js';
 import { signerFromSeed } from '@cbdc/shared/crypto';
@@ -27,7 +28,7 @@ async function serve(config: GatewayConfig): Promise<void> {
   const gatewayId = cluster.isWorker ? `${config.gatewayId}-w${cluster.worker!.id}` : config.gatewayId;
   const settlement = new SettlementClient({ redisUrl: config.redisUrl, queuePrefix: config.queuePrefix, shardCount: config.shardCount, signer: signerFromSeed(config.attestationKey), keyId: config.keyId, gatewayId, limits: config.limits, loadShardKeys: () => shardPublicKeys(sql) });
   await settlement.start();
-  const app = await buildGatewayApp({ sql, redis, settlement, shardCount: config.shardCount, limits: config.limits, queuePrefix: config.queuePrefix, audience: config.audience, logger: { level: config.logLevel, name: 'wallet-gateway' } });
+  const app = await buildGatewayApp({ sql, redis, settlement, shardCount: config.shardCount, limits: config.limits, queuePrefix: config.queuePrefix, audience: config.audience, registrySigner: registrySignerOfAttestationKey(config.attestationKey), logger: { level: config.logLevel, name: 'wallet-gateway' } });
   await app.listen({ host: config.host, port: config.port });
   closeWithGrace({ delay: 10_000 }, async ({ err }) => {
     if (err) app.log.error({ err }, 'closing after an error');

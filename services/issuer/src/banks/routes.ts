@@ -3,12 +3,13 @@ import { z } from 'zod';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Sql } from '@cbdc/db/connect';
+import { appendRegistryEvent, CENTRAL_CHAIN } from '@cbdc/db/registry';
 import { idempotencyKeyOf, type Transaction } from '@cbdc/http/idempotency';
 import { shardOf, treasuryWalletId } from '@cbdc/shared/ids';
 import { ApiError } from '@cbdc/shared/problem';
 import { LIMITS } from '@cbdc/shared/limits';
 import { bankIdSchema, publicKeyHexSchema, textSchema } from '@cbdc/shared/schemas';
-import type { IssuerContext } from '../context.js';
+import { issuerRegistrySigner, type IssuerContext } from '../context.js';
 
 interface BankRow {
   id: string;
@@ -62,6 +63,11 @@ export async function bankRoutes(app: FastifyInstance, ctx: IssuerContext): Prom
       if (inserted.length === 0) throw new ApiError('bank_exists', `bank ${req.body.id} already exists`, { errors: [{ field: 'body/id', rule: 'unique', message: 'is taken' }] });
       await tx`insert into bank_reserves (bank_id) values (${req.body.id})`;
       await tx`insert into wallets (id, bank_id, shard, kind) values (${treasury}, ${req.body.id}, ${shardOf(treasury, ctx.shardCount)}, 'treasury')`;
+      await appendRegistryEvent(tx as never, issuerRegistrySigner(ctx), {
+        chain: CENTRAL_CHAIN, kind: 'bank_onboarded', subject: req.body.id,
+        facts: { name: req.body.name, publicKey: req.body.publicKey.toLowerCase(), treasuryWalletId: treasury, treasuryShard: String(shardOf(treasury, ctx.shardCount)) },
+        actorKind: 'operator', actorId: req.principal, authority: req.signedRequest, timeMs: ctx.now(),
+      });
       const [bank] = await loadBanks({ sql: tx }, req.body.id);
       return { status: 201, body: bankView(bank) };
     });

@@ -2,13 +2,14 @@
 import { z } from 'zod';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { appendRegistryEvent, CENTRAL_CHAIN } from '@cbdc/db/registry';
 import { idempotencyKeyOf } from '@cbdc/http/idempotency';
 import { planReserveWithdrawal } from '@cbdc/shared/issuance';
 import { ApiError } from '@cbdc/shared/problem';
 import { LIMITS } from '@cbdc/shared/limits';
 import { amountMinorSchema, bankIdSchema, textSchema } from '@cbdc/shared/schemas';
 import { bankView, loadBanks } from '../banks/routes.js';
-import type { IssuerContext } from '../context.js';
+import { issuerRegistrySigner, type IssuerContext } from '../context.js';
 
 const entryBody = z.strictObject({
   amountMinor: amountMinorSchema,
@@ -33,7 +34,11 @@ export async function reserveRoutes(app: FastifyInstance, ctx: IssuerContext): P
           free = next;
         }
         await tx`update bank_reserves set free_minor = ${free.toString()} where bank_id = ${req.params.bankId}`;
-        await tx`insert into reserve_entries (bank_id, kind, amount_minor, reference, operator_id) values (${req.params.bankId}, ${kind}, ${amount.toString()}, ${req.body.reference}, ${req.principal})`;
+        const [entry] = await tx<{ id: string }[]>`insert into reserve_entries (bank_id, kind, amount_minor, reference, operator_id) values (${req.params.bankId}, ${kind}, ${amount.toString()}, ${req.body.reference}, ${req.principal}) returning id`;
+        await appendRegistryEvent(tx as never, issuerRegistrySigner(ctx), {
+          chain: CENTRAL_CHAIN, kind: 'reserve_entry', subject: req.params.bankId, facts: { entryId: String(entry.id), kind, amountMinor: amount.toString(), reference: req.body.reference },
+          actorKind: 'operator', actorId: req.principal, authority: req.signedRequest, timeMs: ctx.now(),
+        });
         const [bank] = await loadBanks({ sql: tx }, req.params.bankId);
         return { status: 201, body: bankView(bank) };
       });

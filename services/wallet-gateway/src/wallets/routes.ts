@@ -1,13 +1,15 @@
 /** Wallets: open, read, list, freeze, unfreeze, close, and a wallet's transfer history. */
 import { z } from 'zod';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Sql } from '@cbdc/db/connect';
+import { appendRegistryEvent, bankChainOf } from '@cbdc/db/registry';
 import { lockShard } from '@cbdc/db/shard-lock';
 import { idempotencyKeyOf, type Transaction } from '@cbdc/http/idempotency';
 import { newWalletId, shardOf } from '@cbdc/shared/ids';
 import { AMOUNT_MINOR_MAX } from '@cbdc/shared/money';
 import { ApiError } from '@cbdc/shared/problem';
+import { walletOpenedFacts, walletStatusFacts } from '@cbdc/shared/registry';
 import { pageQuerySchema, publicKeyHexSchema, tierSchema, walletIdSchema } from '@cbdc/shared/schemas';
 import type { GatewayContext } from '../context.js';
 import { historyPage } from '../transfers/store.js';
@@ -46,10 +48,16 @@ export async function walletRoutes(app: FastifyInstance, ctx: GatewayContext): P
   r.post('/v1/wallets', { schema: { tags: ['wallets'], summary: 'Open a customer wallet', body: openWalletBody } }, async (req, reply) => {
     return ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
       const id = newWalletId();
+      const publicKey = Buffer.from(req.body.publicKey, 'hex');
       const [row] = await tx<WalletRow[]>`
         insert into wallets (id, bank_id, shard, kind, tier, public_key, customer_ref)
-        values (${id}, ${req.principal}, ${shardOf(id, ctx.shardCount)}, 'customer', ${req.body.tier}, ${Buffer.from(req.body.publicKey, 'hex')}, ${req.body.customerRef})
+        values (${id}, ${req.principal}, ${shardOf(id, ctx.shardCount)}, 'customer', ${req.body.tier}, ${publicKey}, ${req.body.customerRef})
         returning *`;
+      await appendRegistryEvent(tx as never, ctx.registry, {
+        chain: bankChainOf(req.principal), kind: 'wallet_opened', subject: id,
+        facts: walletOpenedFacts({ bankId: req.principal, kind: 'customer', tier: req.body.tier, publicKey, customerRef: req.body.customerRef, shard: row.shard }),
+        actorKind: 'bank', actorId: req.principal, authority: req.signedRequest, timeMs: ctx.now(),
+      });
       return { status: 201, body: walletView(row, ctx.now()) };
     });
   });
@@ -64,7 +72,7 @@ export async function walletRoutes(app: FastifyInstance, ctx: GatewayContext): P
   r.get('/v1/wallets/:walletId', { schema: { tags: ['wallets'], summary: 'Read a wallet', params: walletParams } }, async (req) => walletView(await ownOr404(req.principal, req.params.walletId), ctx.now()));
 
   /** Applies a bank's status change in `tx`, under the shard lock every writer of wallet rows takes. */
-  const changeStatus = async (tx: Transaction, action: 'freeze' | 'unfreeze' | 'close', bankId: string, walletId: string) => {
+  const changeStatus = async (tx: Transaction, action: 'freeze' | 'unfreeze' | 'close', bankId: string, walletId: string, authority: FastifyRequest['signedRequest']) => {
     // Read in the transaction: a second pool connection per request could exhaust the pool.
     const wallet = await ownOr404(bankId, walletId, tx);
     if (wallet.kind === 'treasury') throw new ApiError('wallet_is_treasury', 'a treasury wallet cannot be frozen or closed by its bank');
@@ -77,12 +85,16 @@ export async function walletRoutes(app: FastifyInstance, ctx: GatewayContext): P
       if (action === 'close') throw new ApiError('wallet_not_empty', `wallet ${wallet.id} holds ${wallet.balance_minor} fen and has ${wallet.in_flight_out_minor} fen in flight; redeem it and let payments finish first`);
       throw new ApiError('wallet_closed', `wallet ${wallet.id} is closed`);
     }
+    await appendRegistryEvent(tx as never, ctx.registry, {
+      chain: bankChainOf(bankId), kind: 'wallet_status_changed', subject: wallet.id, facts: walletStatusFacts(row.status, 'bank'),
+      actorKind: 'bank', actorId: bankId, authority, timeMs: ctx.now(),
+    });
     return { status: 200, body: walletView(row, ctx.now()) };
   };
   const statusChange = (action: 'freeze' | 'unfreeze' | 'close') =>
     r.post(`/v1/wallets/:walletId/${action}`, { schema: { tags: ['wallets'], summary: `${action[0].toUpperCase()}${action.slice(1)} a wallet`, params: walletParams } }, async (req, reply) => {
       try {
-        return await ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), (tx) => changeStatus(tx, action, req.principal, req.params.walletId));
+        return await ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), (tx) => changeStatus(tx, action, req.principal, req.params.walletId, req.signedRequest));
       } finally {
         // After the commit (or the rollback): a status cached before it is not used again.
         ctx.walletFacts.forget(req.params.walletId);

@@ -1,0 +1,136 @@
+/**
+ * Replaying the registry chains (see registry.ts): a pure fold over events, already checked for
+ * their hashes, links and signatures, into the governing facts they establish (what the
+ * `operators`, `banks`, `wallets`, `reserve_entries` rows and each bank's reserve totals must
+ * be), checking on the way that each event carries the authority of its actor. The audit feeds
+ * the central chain first (it defines the bank and operator keys), then every bank chain.
+ */
+import { ed25519VerifyRaw, sha256 } from './crypto.js';
+import { authorityHashOf, type Authority, type RegistryEvent } from './registry.js';
+
+export interface OperatorFacts { name: string; publicKey: string; ref: string }
+export interface BankFacts { name: string; publicKey: string; treasuryWalletId: string; createdBy: string; ref: string }
+export interface WalletFacts { bankId: string; kind: string; tier: string; publicKey: string; customerRef: string; shard: string; status: string; openedRef: string; statusRef: string }
+export interface ReserveEntryFacts { bankId: string; kind: string; amountMinor: string; reference: string; operatorId: string; ref: string }
+
+/** The state the registry establishes, and what went wrong replaying it. */
+export class RegistryReplay {
+  readonly operators = new Map<string, OperatorFacts>();
+  readonly banks = new Map<string, BankFacts>();
+  readonly wallets = new Map<string, WalletFacts>();
+  readonly reserveEntries = new Map<string, ReserveEntryFacts>();
+  readonly reserveTotals = new Map<string, { depositsMinor: bigint; withdrawalsMinor: bigint }>();
+  private readonly usedAuthorities = new Set<string>();
+
+  /** Applies one event; returns what is wrong with it (empty when it is sound). */
+  apply(e: RegistryEvent, authority: Authority | null): string[] {
+    const ref = `registry ${e.chain} event ${e.seq}`;
+    const problems = this.checkAuthority(e, authority);
+    const f = e.facts;
+    switch (e.kind) {
+      case 'operator_registered':
+        if (this.operators.has(e.subject)) problems.push(`operator ${e.subject} is registered twice`);
+        else this.operators.set(e.subject, { name: f.name, publicKey: f.publicKey, ref });
+        break;
+      case 'bank_onboarded':
+        if (this.banks.has(e.subject)) problems.push(`bank ${e.subject} is onboarded twice`);
+        else {
+          this.banks.set(e.subject, { name: f.name, publicKey: f.publicKey, treasuryWalletId: f.treasuryWalletId, createdBy: e.actorId, ref });
+          this.wallets.set(f.treasuryWalletId, { bankId: e.subject, kind: 'treasury', tier: '', publicKey: '', customerRef: '', shard: f.treasuryShard, status: 'active', openedRef: ref, statusRef: ref });
+        }
+        break;
+      case 'reserve_entry': {
+        if (!this.banks.has(e.subject)) problems.push(`reserve entry for bank ${e.subject}, which no event onboarded`);
+        this.reserveEntries.set(f.entryId, { bankId: e.subject, kind: f.kind, amountMinor: f.amountMinor, reference: f.reference, operatorId: e.actorId, ref });
+        const totals = this.reserveTotals.get(e.subject) ?? { depositsMinor: 0n, withdrawalsMinor: 0n };
+        if (f.kind === 'deposit') totals.depositsMinor += BigInt(f.amountMinor);
+        else totals.withdrawalsMinor += BigInt(f.amountMinor);
+        this.reserveTotals.set(e.subject, totals);
+        break;
+      }
+      case 'wallet_opened':
+        if (this.wallets.has(e.subject)) problems.push(`wallet ${e.subject} is opened twice`);
+        else if (e.chain !== `bank:${f.bankId}`) problems.push(`wallet ${e.subject} of bank ${f.bankId} is opened in chain ${e.chain}`);
+        else this.wallets.set(e.subject, { bankId: f.bankId, kind: f.kind, tier: f.tier, publicKey: f.publicKey, customerRef: f.customerRef, shard: f.shard, status: 'active', openedRef: ref, statusRef: ref });
+        break;
+      case 'wallet_status_changed': {
+        const w = this.wallets.get(e.subject);
+        if (!w || e.chain !== `bank:${w.bankId}`) problems.push(`status change of wallet ${e.subject}, which this chain never opened`);
+        else if (w.status === 'closed') problems.push(`status change of wallet ${e.subject} after it was closed`);
+        else if (e.actorKind === 'bank' && e.actorId !== w.bankId) problems.push(`bank ${e.actorId} changed the status of wallet ${e.subject} of bank ${w.bankId}`);
+        else {
+          w.status = f.status;
+          w.statusRef = ref;
+        }
+        break;
+      }
+    }
+    return problems;
+  }
+
+  /** The actor's key in force now, hex, or null. */
+  private actorKey(e: RegistryEvent): string | null {
+    if (e.actorKind === 'bank') return this.banks.get(e.actorId)?.publicKey ?? null;
+    if (e.actorKind === 'operator') return this.operators.get(e.actorId)?.publicKey ?? null;
+    return null;
+  }
+
+  private checkAuthority(e: RegistryEvent, a: Authority | null): string[] {
+    if (!a) {
+      if (e.authorityHash.some((b) => b !== 0)) return ['its authority is missing'];
+      // The issuer key is the root of trust (it registers operators and banks); what it writes on
+      // its own (bootstrap, seeded fixtures) needs no caller. Anything a gateway writes does.
+      return e.signer === 'gateway' ? ['it was written by a gateway but carries no bank authority'] : [];
+    }
+    if (!authorityHashOf(a).equals(e.authorityHash)) return ['its stored authority is not the one it commits to'];
+    const signatureHex = a.signature.toString('hex');
+    if (this.usedAuthorities.has(signatureHex)) return ['its authority (a signed request) was already used by another event'];
+    this.usedAuthorities.add(signatureHex);
+    if (e.signer === 'gateway' && e.actorKind !== 'bank') return ['a gateway wrote it for an actor that is not a bank'];
+    const key = this.actorKey(e);
+    if (!key) return [`its actor ${e.actorKind} ${e.actorId} has no registered key`];
+    if (!ed25519VerifyRaw(Buffer.from(key, 'hex'), a.message, a.signature)) return [`its authority does not verify against the key of ${e.actorKind} ${e.actorId}`];
+    const binding = authorityBinding(e, a);
+    return binding ? [binding] : [];
+  }
+}
+
+/** What a request must name for its signature to authorise this event; null if it does. */
+export function authorityBinding(e: RegistryEvent, a: Authority): string | null {
+  const lines = new Set(a.message.toString('utf8').split('\n'));
+  if (!lines.has(sha256(a.body).toString('hex'))) return 'its authority\'s body is not the one the request signed';
+  const request = expectedRequest(e);
+  if (!request) return `no request authorises a ${e.kind} event`;
+  if (!lines.has('POST') || !lines.has(request.path)) return `its authority is not a POST ${request.path} request`;
+  let body: Record<string, unknown> = {};
+  try {
+    if (a.body.length > 0) body = JSON.parse(a.body.toString('utf8')) as Record<string, unknown>;
+  } catch {
+    return 'its authority\'s body is not JSON';
+  }
+  for (const [field, value] of Object.entries(request.body)) {
+    const got = typeof body[field] === 'string' ? (body[field] as string) : undefined;
+    if ((field === 'publicKey' ? got?.toLowerCase() : got) !== value) return `its authority's ${field} is not the event's`;
+  }
+  return null;
+}
+
+function expectedRequest(e: RegistryEvent): { path: string; body: Record<string, string> } | null {
+  const f = e.facts;
+  switch (e.kind) {
+    case 'wallet_opened':
+      if (f.kind !== 'customer' || e.actorId !== f.bankId) return null;
+      return { path: '/v1/wallets', body: { publicKey: f.publicKey, tier: f.tier, customerRef: f.customerRef } };
+    case 'wallet_status_changed': {
+      const action = { frozen: 'freeze', active: 'unfreeze', closed: 'close' }[f.status];
+      if (!action || (f.by === 'central') !== (e.actorKind === 'operator')) return null;
+      return { path: `/v1/wallets/${e.subject}/${action}`, body: {} };
+    }
+    case 'bank_onboarded':
+      return { path: '/v1/banks', body: { id: e.subject, name: f.name, publicKey: f.publicKey } };
+    case 'reserve_entry':
+      return { path: `/v1/banks/${e.subject}/reserve/${f.kind}s`, body: { amountMinor: f.amountMinor, reference: f.reference } };
+    default:
+      return null;
+  }
+}

@@ -1,0 +1,90 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { ed25519PublicKeyOfSeed, sha256, signerFromSeed } from './crypto.js';
+import { authorityHashOf, encodeRegistryEvent, NO_AUTHORITY, registryEventHash, walletOpenedFacts, type Authority, type RegistryEvent } from './registry.js';
+import { RegistryReplay } from './registry-replay.js';
+import { DEFAULT_AUDIENCE, requestStringToSign } from './request-auth.js';
+
+const bankSeed = randomBytes(32);
+const bankKey = ed25519PublicKeyOfSeed(bankSeed);
+const customerKey = ed25519PublicKeyOfSeed(randomBytes(32));
+
+function event(over: Partial<RegistryEvent>): RegistryEvent {
+  return { chain: 'central', seq: 1n, prevHash: Buffer.alloc(32), kind: 'operator_registered', subject: 'alice', facts: { name: 'alice', publicKey: 'ab'.repeat(32) }, actorKind: 'system', actorId: 'bootstrap', authorityHash: NO_AUTHORITY, signer: 'issuer', timeMs: 1_700_000_000_000n, ...over };
+}
+
+/** A bank's signed request, as the gateway stores it. */
+function bankRequest(path: string, body: object | null, seed = bankSeed): Authority {
+  const raw = Buffer.from(body ? JSON.stringify(body) : '', 'utf8');
+  const message = requestStringToSign({ audience: DEFAULT_AUDIENCE, method: 'POST', pathWithQuery: path, timestampMs: '1700000000000', nonce: `nonce-${randomBytes(8).toString('hex')}`, contentType: 'application/json', body: raw });
+  return { message, signature: signerFromSeed(seed).sign(message), body: raw };
+}
+
+const onboarding = () => event({ seq: 2n, kind: 'bank_onboarded', subject: 'bank-a', facts: { name: 'Bank A', publicKey: bankKey.toString('hex'), treasuryWalletId: 't_bank-a', treasuryShard: '0' } });
+const opening = (authority: Authority | null, over: Partial<RegistryEvent> = {}) =>
+  event({ chain: 'bank:bank-a', kind: 'wallet_opened', subject: 'w_000000000000000000000001', facts: walletOpenedFacts({ bankId: 'bank-a', kind: 'customer', tier: 'II', publicKey: customerKey, customerRef: 'c-1', shard: 0 }), actorKind: 'bank', actorId: 'bank-a', authorityHash: authorityHashOf(authority), signer: 'gateway', ...over });
+const openBody = { publicKey: customerKey.toString('hex'), customerRef: 'c-1', tier: 'II' };
+
+describe('registry event encoding', () => {
+  it('is domain-tagged, orders facts by name, and commits to every field', () => {
+    const base = event({});
+    const bytes = encodeRegistryEvent(base);
+    expect(bytes.subarray(0, 16).toString('latin1')).toBe('CBDC/registry/v1');
+    expect(encodeRegistryEvent(event({ facts: { publicKey: 'ab'.repeat(32), name: 'alice' } }))).toEqual(bytes);
+    const variants: Partial<RegistryEvent>[] = [
+      { chain: 'bank:x' }, { seq: 2n }, { prevHash: sha256('x') }, { kind: 'bank_onboarded' }, { subject: 'bob' }, { facts: { name: 'alice', publicKey: 'cd'.repeat(32) } },
+      { actorKind: 'operator' }, { actorId: 'other' }, { authorityHash: sha256('a') }, { signer: 'gateway' }, { timeMs: 1n },
+    ];
+    for (const v of variants) expect(registryEventHash(event(v)).equals(registryEventHash(base)), JSON.stringify(Object.keys(v))).toBe(false);
+  });
+});
+
+describe('registry replay', () => {
+  const central = () => {
+    const r = new RegistryReplay();
+    expect(r.apply(event({}), null)).toEqual([]);
+    expect(r.apply(onboarding(), null)).toEqual([]);
+    return r;
+  };
+
+  it('derives a wallet from its opening, authorised by its bank\'s own signed request', () => {
+    const r = central();
+    const authority = bankRequest('/v1/wallets', openBody);
+    expect(r.apply(opening(authority), authority)).toEqual([]);
+    expect(r.wallets.get('w_000000000000000000000001')).toMatchObject({ bankId: 'bank-a', tier: 'II', publicKey: customerKey.toString('hex'), status: 'active' });
+    expect(r.wallets.get('t_bank-a')).toMatchObject({ kind: 'treasury', bankId: 'bank-a' });
+  });
+
+  const cases: Array<[string, (r: RegistryReplay) => string[]]> = [
+    ['a gateway event without authority', (r) => r.apply(opening(null), null)],
+    ['an authority signed by another key', (r) => {
+      const a = bankRequest('/v1/wallets', openBody, randomBytes(32));
+      return r.apply(opening(a), a);
+    }],
+    ['an authority for other facts (another tier)', (r) => {
+      const a = bankRequest('/v1/wallets', { ...openBody, tier: 'I' });
+      return r.apply(opening(a), a);
+    }],
+    ['an authority for another request (a freeze)', (r) => {
+      const a = bankRequest('/v1/wallets/w_000000000000000000000001/freeze', null);
+      return r.apply(opening(a), a);
+    }],
+    ['an authority used twice', (r) => {
+      const a = bankRequest('/v1/wallets', openBody);
+      r.apply(opening(a), a);
+      return r.apply(opening(a, { seq: 2n, subject: 'w_000000000000000000000002' }), a);
+    }],
+    ['an authority that is not the one the event commits to', (r) => {
+      const a = bankRequest('/v1/wallets', openBody);
+      return r.apply(opening(bankRequest('/v1/wallets', openBody)), a);
+    }],
+    ['another bank changing a wallet\'s status', (r) => {
+      const a = bankRequest('/v1/wallets', openBody);
+      r.apply(opening(a), a);
+      return r.apply(event({ chain: 'bank:bank-a', seq: 2n, kind: 'wallet_status_changed', subject: 'w_000000000000000000000001', facts: { status: 'active', by: 'bank' }, actorKind: 'bank', actorId: 'bank-b' }), null);
+    }],
+  ];
+  it.each(cases)('refuses %s', (_name, act) => {
+    expect(act(central()).length).toBeGreaterThan(0);
+  });
+});
