@@ -12,6 +12,8 @@ import { BankClient, OperatorClient, newCustomerKey } from '@cbdc/client';
 import { buildGatewayApp } from '@cbdc/wallet-gateway/app';
 import { SettlementClient } from '@cbdc/wallet-gateway/settlement-client';
 import { bootstrapOperators, buildIssuerApp } from '@cbdc/issuer/app';
+import { dualControlPolicy } from '@cbdc/issuer/config';
+import type { DualControlPolicy } from '@cbdc/shared/dual-control';
 import { registerIssuerKey } from '@cbdc/issuer/execute';
 import { startShardWorker, type ShardWorker } from '@cbdc/settlement/worker';
 import { ed25519PublicKeyOfSeed, signerFromSeed } from '@cbdc/shared/crypto';
@@ -33,7 +35,7 @@ export interface TestSystem {
   operators: { alice: OperatorClient; bob: OperatorClient };
   /** The operators' private keys, hex. */
   operatorKeys: { alice: string; bob: string };
-  /** Onboards a bank with a fresh API key and returns its client. */
+  /** Onboards a bank with a fresh API key (alice requests, bob approves) and returns its client. */
   addBank(id: string): Promise<BankClient & { privateKeyHex: string }>;
   workers: ShardWorker[];
   restartWorkers(): Promise<void>;
@@ -46,6 +48,8 @@ export interface TestSystemOptions {
   shards?: number;
   limits?: Partial<Limits>;
   dualControlThresholdMinor?: bigint;
+  /** Other dual-control settings (windows, approval expiry); the threshold above is the default of each maximum. */
+  dualControl?: Partial<DualControlPolicy>;
 }
 
 const silentLog = { info() {}, warn() {}, error() {} };
@@ -67,7 +71,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
   await new Promise((resolve) => redis.once('ready', resolve));
   const issuerSigner = signerFromSeed(keys.issuer);
   await registerIssuerKey(db.sql, issuerSigner);
-  const issuer = await buildIssuerApp({ sql: db.sql, redis, signer: issuerSigner, shardCount, dualControlThresholdMinor: options.dualControlThresholdMinor ?? 100_000_000n, queuePrefix });
+  const issuer = await buildIssuerApp({ sql: db.sql, redis, signer: issuerSigner, shardCount, dualControl: dualControlPolicy(options.dualControlThresholdMinor ?? 100_000_000n, options.dualControl), queuePrefix });
   await issuer.listen({ host: '127.0.0.1', port: 0 });
 
   const startGateway = async (port: number) => {
@@ -105,7 +109,8 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     },
     async addBank(id) {
       const key = newCustomerKey();
-      await operators.alice.addBank({ id, name: `Bank ${id}`, publicKey: key.publicKey });
+      const pending = await operators.alice.addBank({ id, name: `Bank ${id}`, publicKey: key.publicKey });
+      await operators.bob.approveAction(pending.id);
       return Object.assign(new BankClient(gatewayUrl, id, key.privateKey), { privateKeyHex: key.privateKey });
     },
     async restartWorkers() {

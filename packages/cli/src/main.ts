@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import Table from 'cli-table3';
 import { SingleBar, Presets } from 'cli-progress';
-import { CbdcApiError, CbdcUnreachableError, OperatorClient, newCustomerKey, publicKeyOf } from '@cbdc/client';
+import { CbdcApiError, CbdcUnreachableError, OperatorClient, newCustomerKey, publicKeyOf, type ActionView } from '@cbdc/client';
 import { assertPostgresReachable, connectPostgres, DEFAULT_DATABASE_URL } from '@cbdc/db/connect';
 import { audit, type AuditReport } from '@cbdc/db/audit';
 import { formatYuan } from '@cbdc/shared/money';
@@ -42,6 +42,13 @@ function amountArg(text: string): bigint {
   const fen = parseYuan(text);
   if (fen === null) throw new UsageError(`"${text}" is not a positive amount of yuan (digits, up to two decimals, e.g. 1000000 or 12.50)`);
   return fen;
+}
+
+/** One line naming an operator action. */
+function describeAction(a: ActionView): string {
+  const amount = a.amountMinor === null ? '' : ` of ${yuan(a.amountMinor)}`;
+  const subject = a.kind === 'operator_registration' || a.kind === 'operator_key_change' ? `operator ${a.params.id ?? a.params.operatorId}` : `bank ${a.bankId}`;
+  return `${a.kind}${amount} for ${subject}`;
 }
 
 /** The operator's client: id from --operator or CBDC_OPERATOR, key from --key-file, CBDC_OPERATOR_KEY or .cbdc/operators/<id>.json. */
@@ -89,8 +96,8 @@ export function buildProgram(): Command {
     .action(async (id: string, o: { name: string; publicKey?: string; bankKeyFile?: string }) => {
       const publicKey = o.publicKey ?? (o.bankKeyFile ? publicKeyOf((JSON.parse(readFileSync(o.bankKeyFile, 'utf8')) as { privateKey: string }).privateKey) : undefined);
       if (!publicKey) throw new UsageError('pass --public-key <hex> or --bank-key-file <path>');
-      const b = await operatorClient(g()).addBank({ id, name: o.name, publicKey });
-      out(g().json, b, () => `bank ${b.id} added; treasury wallet ${b.treasuryWalletId}`);
+      const a = await operatorClient(g()).addBank({ id, name: o.name, publicKey });
+      out(g().json, a, () => `onboarding of bank ${id} requested; it awaits a second operator: cbdc approve ${a.id}`);
     });
   bank
     .command('list')
@@ -107,8 +114,12 @@ export function buildProgram(): Command {
       .description(`record a reserve ${kind}`)
       .requiredOption('--reference <ref>', 'the RTGS reference')
       .action(async (bankId: string, amount: string, o: { reference: string }) => {
-        const b = await operatorClient(g()).reserve(bankId, kind, amountArg(amount), o.reference, `${kind}-${bankId}-${o.reference}`);
-        out(g().json, b, () => `${kind} recorded; ${b.id} free reserve ${yuan(b.freeReserveMinor)}`);
+        const { status, body } = await operatorClient(g()).reserve(bankId, kind, amountArg(amount), o.reference, `${kind}-${bankId}-${o.reference}`);
+        out(g().json, body, () =>
+          status === 201 && 'freeReserveMinor' in body
+            ? `${kind} recorded; ${body.id} free reserve ${yuan(body.freeReserveMinor)}`
+            : `${kind} of ${yuan(amountArg(amount))} for ${bankId} awaits a second operator (${(body as ActionView).approvalReason}): cbdc approve ${body.id}`,
+        );
       });
   }
 
@@ -126,18 +137,44 @@ export function buildProgram(): Command {
       });
   }
   program
-    .command('approve <issuanceId>')
-    .description('approve another operator\'s pending issue or retire')
+    .command('approve <actionId>')
+    .description('approve another operator\'s pending action (issue, retire, reserve entry, bank onboarding, operator registration or key change); it executes at once')
     .action(async (id: string) => {
-      const body = await operatorClient(g()).approve(id);
-      out(g().json, body, () => `${body.kind} of ${yuan(body.amountMinor)} for ${body.bankId} approved by ${body.approvedBy} and executed as issuance entry ${body.chainSeq}`);
+      const body = await operatorClient(g()).approveAction(id);
+      out(g().json, body, () => `${describeAction(body.action)} approved by ${body.action.approvedBy} and executed`);
     });
   program
     .command('pending')
-    .description('issuances awaiting approval')
+    .description('operator actions awaiting a second operator (expired ones are left out)')
     .action(async () => {
-      const rows = await operatorClient(g()).issuances('pending_approval');
-      out(g().json, rows, () => (rows.length ? table(['id', 'kind', 'bank', 'amount', 'requested by', 'at'], rows.map((r) => [r.id, r.kind, r.bankId, yuan(r.amountMinor), r.requestedBy, r.createdAt])) : 'nothing awaits approval'));
+      const rows = await operatorClient(g()).actions('pending_approval');
+      out(g().json, rows, () => (rows.length ? table(['id', 'action', 'requested by', 'why', 'at', 'expires'], rows.map((r) => [r.id, describeAction(r), r.requestedBy, r.approvalReason, r.createdAt, r.expiresAt])) : 'nothing awaits approval'));
+    });
+
+  const operator = program.command('operator').description('operators (registration and key changes need a second operator)');
+  operator
+    .command('list')
+    .description('registered operators')
+    .action(async () => {
+      const rows = await operatorClient(g()).operators();
+      out(g().json, rows, () => table(['operator', 'name', 'public key', 'created by'], rows.map((r) => [r.id, r.name, r.publicKey, r.createdBy])));
+    });
+  operator
+    .command('add <id>')
+    .description('request the registration of an operator')
+    .requiredOption('--name <name>', 'full name')
+    .requiredOption('--public-key <hex>', 'the operator\'s Ed25519 public key (from "cbdc keygen")')
+    .action(async (id: string, o: { name: string; publicKey: string }) => {
+      const a = await operatorClient(g()).addOperator({ id, name: o.name, publicKey: o.publicKey });
+      out(g().json, a, () => `registration of operator ${id} requested; it awaits a second operator: cbdc approve ${a.id}`);
+    });
+  operator
+    .command('rekey <id>')
+    .description('request a change of an operator\'s public key')
+    .requiredOption('--public-key <hex>', 'the new Ed25519 public key')
+    .action(async (id: string, o: { publicKey: string }) => {
+      const a = await operatorClient(g()).changeOperatorKey(id, o.publicKey);
+      out(g().json, a, () => `key change of operator ${id} requested; it awaits a second operator: cbdc approve ${a.id}`);
     });
 
   program
@@ -157,10 +194,12 @@ export function buildProgram(): Command {
   for (const action of ['freeze', 'unfreeze'] as const) {
     wallet
       .command(`${action} <walletId>`)
-      .description(`${action} any wallet`)
-      .action(async (id: string) => {
-        const w = await operatorClient(g()).walletControl(id, action);
-        out(g().json, w, () => `wallet ${w.id} of ${w.bankId} is ${w.status}`);
+      .description(action === 'freeze' ? 'freeze any wallet (the central bank\'s freeze: its bank cannot lift it)' : 'lift the central bank\'s freeze (a freeze by the wallet\'s bank stays)')
+      .requiredOption('--reason <text>', 'why')
+      .requiredOption('--reference <ref>', 'the order or case it rests on')
+      .action(async (id: string, o: { reason: string; reference: string }) => {
+        const w = await operatorClient(g()).walletControl(id, action, { reason: o.reason, reference: o.reference });
+        out(g().json, w, () => `wallet ${w.id} of ${w.bankId} is ${w.status}${w.freezes.bank ? ' (its bank\'s own freeze holds)' : ''}`);
       });
   }
 

@@ -34,6 +34,18 @@ export const memoSchema = z
   .string()
   .refine((s) => Buffer.byteLength(s, 'utf8') <= LIMITS.memoBytesMax, { error: `memo_max_bytes: must be at most ${LIMITS.memoBytesMax} bytes of UTF-8` });
 
+/** Why a freeze, lift or similar decision is made: printable Unicode (no control or format characters), bounded. */
+export const reasonSchema = z
+  .string({ error: 'reason: required, a short text saying why' })
+  .min(1, { error: 'reason: must not be empty' })
+  .regex(/^[\p{L}\p{M}\p{N}\p{P}\p{S}\p{Zs}]+$/u, { error: 'reason_printable: letters, marks, digits, punctuation, symbols and spaces only' })
+  .refine((s) => Buffer.byteLength(s, 'utf8') <= LIMITS.reasonBytesMax, { error: `reason_max_bytes: must be at most ${LIMITS.reasonBytesMax} bytes of UTF-8` });
+
+/** An external reference (RTGS entry, court order): 1 to 64 printable ASCII characters without spaces. */
+export const referenceSchema = z
+  .string({ error: 'reference: required' })
+  .regex(/^[\x21-\x7e]{1,64}$/, { error: 'reference: 1 to 64 printable ASCII characters without spaces' });
+
 /** A customer-signed transfer as submitted by a bank. */
 export const signedTransferSchema = z.strictObject({
   payerWalletId: walletIdSchema,

@@ -5,10 +5,13 @@ import type { Sql } from '@cbdc/db/connect';
 import { buildBaseApp } from '@cbdc/http/base-app';
 import { installSignedAuth } from '@cbdc/http/signed-auth';
 import type { Signer } from '@cbdc/shared/crypto';
+import type { DualControlPolicy } from '@cbdc/shared/dual-control';
 import { LIMITS } from '@cbdc/shared/limits';
+import { approvalRoutes } from './approvals/routes.js';
 import { bankRoutes } from './banks/routes.js';
 import type { IssuerContext } from './context.js';
 import { issuanceRoutes } from './issuance/routes.js';
+import { operatorRoutes } from './operators/routes.js';
 import { reserveRoutes } from './reserves/routes.js';
 import { walletControlRoutes } from './wallet-controls.js';
 
@@ -17,7 +20,7 @@ export interface IssuerDeps {
   redis: Redis;
   signer: Signer;
   shardCount: number;
-  dualControlThresholdMinor: bigint;
+  dualControl: DualControlPolicy;
   queuePrefix: string;
   now?: () => number;
   logger?: FastifyServerOptions['logger'];
@@ -44,12 +47,14 @@ export async function buildIssuerApp(deps: IssuerDeps) {
   });
   app.get('/v1/issuer-key', { config: { public: true }, schema: { tags: ['issuance'], summary: 'The issuer\'s public key, for verifying the issuance chain' } }, async () => ({ publicKey: deps.signer.publicKey.toString('hex') }));
 
-  const ctx: IssuerContext = { sql: deps.sql, signer: deps.signer, shardCount: deps.shardCount, dualControlThresholdMinor: deps.dualControlThresholdMinor, now };
+  const ctx: IssuerContext = { sql: deps.sql, signer: deps.signer, shardCount: deps.shardCount, dualControl: deps.dualControl, now };
   await app.register(async (scoped) => {
     await bankRoutes(scoped, ctx);
     await reserveRoutes(scoped, ctx);
     await issuanceRoutes(scoped, ctx);
     await walletControlRoutes(scoped, ctx);
+    await operatorRoutes(scoped, ctx);
+    await approvalRoutes(scoped, ctx);
   });
   return app;
 }

@@ -2,11 +2,14 @@
 import { z } from 'zod';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Sql } from '@cbdc/db/connect';
 import { lockShard } from '@cbdc/db/shard-lock';
+import { liftBankFreeze, recordBankFreeze } from '@cbdc/db/wallet-freezes';
+import type { FreezeRefusal } from '@cbdc/shared/freezes';
 import { idempotencyKeyOf, runIdempotent } from '@cbdc/http/idempotency';
 import { newWalletId, shardOf } from '@cbdc/shared/ids';
 import { ApiError } from '@cbdc/shared/problem';
-import { pageQuerySchema, publicKeyHexSchema, tierSchema, walletIdSchema } from '@cbdc/shared/schemas';
+import { pageQuerySchema, publicKeyHexSchema, reasonSchema, tierSchema, walletIdSchema } from '@cbdc/shared/schemas';
 import type { GatewayContext } from '../context.js';
 import { historyPage } from '../transfers/store.js';
 import { getOwnWallet, listOwnWallets, walletView, type WalletRow } from './store.js';
@@ -17,6 +20,21 @@ const openWalletBody = z.strictObject({
   tier: tierSchema,
 });
 const walletParams = z.strictObject({ walletId: walletIdSchema });
+
+function bankFreezeRefusal(code: FreezeRefusal | 'wallet_not_found', walletId: string): ApiError {
+  switch (code) {
+    case 'wallet_not_found':
+      return new ApiError('wallet_not_found', `no wallet ${walletId} for this bank`, { errors: [{ field: 'params/walletId', rule: 'own_wallet', message: 'is not a wallet of this bank' }] });
+    case 'wallet_closed':
+      return new ApiError('wallet_closed', `wallet ${walletId} is closed`);
+    case 'wallet_already_frozen':
+      return new ApiError('wallet_already_frozen', `this bank already froze wallet ${walletId}`);
+    case 'wallet_not_frozen':
+      return new ApiError('wallet_not_frozen', `this bank holds no freeze on wallet ${walletId}`);
+    case 'frozen_by_central_bank':
+      return new ApiError('frozen_by_central_bank', `wallet ${walletId} is frozen by the central bank; only the central bank can lift that freeze`);
+  }
+}
 
 function decodeCursor(cursor: string | undefined, pattern: RegExp): string | null {
   if (!cursor) return null;
@@ -58,30 +76,43 @@ export async function walletRoutes(app: FastifyInstance, ctx: GatewayContext): P
 
   r.get('/v1/wallets/:walletId', { schema: { tags: ['wallets'], summary: 'Read a wallet', params: walletParams } }, async (req) => walletView(await ownOr404(req.principal, req.params.walletId), ctx.now()));
 
-  const statusChange = (action: 'freeze' | 'unfreeze' | 'close') =>
-    r.post(`/v1/wallets/:walletId/${action}`, { schema: { tags: ['wallets'], summary: `${action[0].toUpperCase()}${action.slice(1)} a wallet`, params: walletParams } }, async (req, reply) => {
-      const key = idempotencyKeyOf(req, false);
-      return runIdempotent(sql, req, reply, key, async () => {
+  // The bank's own freeze, recorded apart from the central bank's: lifting it never lifts the
+  // central bank's freeze, which only the central bank can lift (finding 1 of issue #12).
+  for (const action of ['freeze', 'unfreeze'] as const) {
+    r.post(`/v1/wallets/:walletId/${action}`, {
+      schema: { tags: ['wallets'], summary: action === 'freeze' ? 'Freeze a wallet (the bank\'s own freeze)' : 'Lift the bank\'s own freeze (a central-bank freeze stays)', params: walletParams, body: z.strictObject({ reason: reasonSchema }) },
+    }, async (req, reply) => {
+      return runIdempotent(sql, req, reply, idempotencyKeyOf(req, false), async () => {
         const wallet = await ownOr404(req.principal, req.params.walletId);
         if (wallet.kind === 'treasury') throw new ApiError('wallet_is_treasury', 'a treasury wallet cannot be frozen or closed by its bank');
-        if (wallet.status === 'closed') throw new ApiError('wallet_closed', `wallet ${wallet.id} is closed`);
-        const [row] = await sql.begin(async (tx) => {
-          await lockShard(tx as never, wallet.shard);
-          return action === 'close'
-            ? tx<WalletRow[]>`update wallets set status = 'closed', updated_at = now() where id = ${wallet.id} and bank_id = ${req.principal} and balance_minor = 0 and in_flight_out_minor = 0 and status <> 'closed' returning *`
-            : tx<WalletRow[]>`update wallets set status = ${action === 'freeze' ? 'frozen' : 'active'}, updated_at = now() where id = ${wallet.id} and bank_id = ${req.principal} and status <> 'closed' returning *`;
-        });
+        const change = action === 'freeze' ? recordBankFreeze<WalletRow> : liftBankFreeze<WalletRow>;
+        const row = await sql.begin((tx) => change(tx as unknown as Sql, wallet.id, { actor: req.principal, reason: req.body.reason, reference: null, nowMs: ctx.now() }));
         ctx.walletFacts.forget(wallet.id);
-        if (!row) {
-          if (action === 'close') throw new ApiError('wallet_not_empty', `wallet ${wallet.id} holds ${wallet.balance_minor} fen and has ${wallet.in_flight_out_minor} fen in flight; redeem it and let payments finish first`);
-          throw new ApiError('wallet_closed', `wallet ${wallet.id} is closed`);
-        }
+        if (typeof row === 'string') throw bankFreezeRefusal(row, wallet.id);
         return { status: 200, body: walletView(row, ctx.now()) };
       });
     });
-  statusChange('freeze');
-  statusChange('unfreeze');
-  statusChange('close');
+  }
+
+  r.post('/v1/wallets/:walletId/close', { schema: { tags: ['wallets'], summary: 'Close an empty wallet (not while the central bank holds a freeze on it)', params: walletParams } }, async (req, reply) => {
+    return runIdempotent(sql, req, reply, idempotencyKeyOf(req, false), async () => {
+      const wallet = await ownOr404(req.principal, req.params.walletId);
+      if (wallet.kind === 'treasury') throw new ApiError('wallet_is_treasury', 'a treasury wallet cannot be frozen or closed by its bank');
+      if (wallet.status === 'closed') throw new ApiError('wallet_closed', `wallet ${wallet.id} is closed`);
+      const [row] = await sql.begin(async (tx) => {
+        await lockShard(tx as never, wallet.shard);
+        return tx<WalletRow[]>`update wallets set status = 'closed', updated_at = now() where id = ${wallet.id} and bank_id = ${req.principal} and balance_minor = 0 and in_flight_out_minor = 0 and central_frozen_at is null and status <> 'closed' returning *`;
+      });
+      ctx.walletFacts.forget(wallet.id);
+      if (!row) {
+        const now = await ownOr404(req.principal, wallet.id);
+        if (now.status === 'closed') throw new ApiError('wallet_closed', `wallet ${wallet.id} is closed`);
+        if (now.central_frozen_at) throw bankFreezeRefusal('frozen_by_central_bank', wallet.id);
+        throw new ApiError('wallet_not_empty', `wallet ${wallet.id} holds ${now.balance_minor} fen and has ${now.in_flight_out_minor} fen in flight; redeem it and let payments finish first`);
+      }
+      return { status: 200, body: walletView(row, ctx.now()) };
+    });
+  });
 
   r.get('/v1/wallets/:walletId/transfers', { schema: { tags: ['wallets'], summary: 'A wallet\'s transfer history, newest first', params: walletParams, querystring: pageQuerySchema } }, async (req) => {
     await ownOr404(req.principal, req.params.walletId);
