@@ -20,7 +20,7 @@ import { createTestDatabase, type TestDatabase } from '@cbdc/db/testing';
 import { executeIssuance, registerIssuerKey, type IssuanceRequestRow } from '@cbdc/issuer/execute';
 import { commitBatch, decideAhead, registerShard, type DecidedAhead, type ShardContext } from '@cbdc/settlement/store';
 import { WalletCache } from '@cbdc/settlement/wallet-cache';
-import { lockShard } from '@cbdc/db/shard-lock';
+import { liftBankFreeze, recordBankFreeze } from '@cbdc/db/wallet-freezes';
 import { encodeTransfer, transferIdOf } from '@cbdc/shared/canonical';
 import { ed25519PrivateKey, ed25519PublicKeyOfSeed, ed25519Sign, signerFromSeed, type Signer } from '@cbdc/shared/crypto';
 import type { RejectionCode } from '@cbdc/shared/errors';
@@ -288,16 +288,20 @@ class ReuseNonceCmd implements Cmd {
   toString = () => `reuseNonce(#${this.pick}, +${this.amount})`;
 }
 
+/** The bank freezes (or lifts its freeze of) a wallet as the gateway does: recorded, under the shard lock. */
+async function recordToggledFreeze(sql: Sql, w: { id: string; bankId: string; status: 'active' | 'frozen' }, nowMs: number): Promise<void> {
+  const change = w.status === 'frozen' ? recordBankFreeze : liftBankFreeze;
+  const row = await sql.begin((tx) => change(tx as never, w.id, { actor: w.bankId, reason: 'model test', reference: null, nowMs }));
+  expect(typeof row).toBe('object');
+}
+
 class FreezeCmd implements Cmd {
   constructor(readonly customer: number) {}
   check = () => true;
   async run(m: Model, r: Real) {
     const w = m.wallets.get(m.customers[this.customer])!;
     w.status = w.status === 'active' ? 'frozen' : 'active';
-    await r.db.sql.begin(async (tx) => {
-      await lockShard(tx as never, 0);
-      await tx`update wallets set status = ${w.status} where id = ${w.id}`;
-    });
+    await recordToggledFreeze(r.db.sql, w, m.nowMs);
     await checkAgainstModel(m, r);
   }
   toString = () => `toggleFreeze(${this.customer})`;
@@ -427,10 +431,7 @@ class AheadCmd implements Cmd {
     if (this.between === 'freeze') {
       const w = m.wallets.get(m.customers[this.target])!;
       w.status = w.status === 'active' ? 'frozen' : 'active';
-      await r.db.sql.begin(async (tx) => {
-        await lockShard(tx as never, 0);
-        await tx`update wallets set status = ${w.status} where id = ${w.id}`;
-      });
+      await recordToggledFreeze(r.db.sql, w, m.nowMs);
     }
 
     const decided = await ahead.catch(() => null);
