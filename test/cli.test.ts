@@ -33,7 +33,14 @@ describe('cbdc', () => {
   afterAll(async () => sys?.close());
 
   it('records a deposit, mints with dual control, and shows supply as a table and as JSON', async () => {
-    expect((await cbdc(['--operator', 'alice', 'reserve', 'deposit', 'bank-a', '5000', '--reference', 'RTGS-1'], aliceKey)).code).toBe(EXIT.ok);
+    const deposit = await cbdc(['--operator', 'alice', '--json', 'reserve', 'deposit', 'bank-a', '5000', '--reference', 'RTGS-1'], aliceKey);
+    expect(deposit.code).toBe(EXIT.ok);
+    expect(JSON.parse(deposit.stdout)).toMatchObject({ kind: 'reserve_deposit', status: 'pending_approval', approvalReason: 'above_single_action_max' });
+    const listed = await cbdc(['--operator', 'bob', 'pending'], bobKey);
+    expect(listed.stdout).toContain('reserve_deposit of 5,000.00 for bank bank-a');
+    const approvedDeposit = await cbdc(['--operator', 'bob', 'approve', JSON.parse(deposit.stdout).id], bobKey);
+    expect(approvedDeposit.code).toBe(EXIT.ok);
+    expect(approvedDeposit.stdout).toContain('approved by bob and executed');
     const pending = await cbdc(['--operator', 'alice', '--json', 'issue', 'bank-a', '2000'], aliceKey);
     expect(pending.code).toBe(EXIT.ok);
     const id = JSON.parse(pending.stdout).id;
