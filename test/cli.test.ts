@@ -54,6 +54,27 @@ describe('cbdc', () => {
     expect(json).toMatchObject({ supplyMinor: '200000', backingMinor: '200000', walletBalancesMinor: '200000' });
   });
 
+  it('onboards a bank and registers an operator only with a second operator, and freezes with a reason and a reference', async () => {
+    const bankKey = JSON.parse((await cbdc(['--json', 'keygen'])).stdout);
+    const requested = await cbdc(['--operator', 'alice', '--json', 'bank', 'add', 'bank-c', '--name', 'Bank C', '--public-key', bankKey.publicKey], aliceKey);
+    expect(requested.code).toBe(EXIT.ok);
+    const action = JSON.parse(requested.stdout);
+    expect(action).toMatchObject({ kind: 'bank_onboarding', status: 'pending_approval' });
+    expect((await cbdc(['--operator', 'alice', 'approve', action.id], aliceKey)).code).toBe(EXIT.refused);
+    expect((await cbdc(['--operator', 'bob', 'approve', action.id], bobKey)).stdout).toContain('bank_onboarding for bank bank-c approved by bob and executed');
+
+    const carol = JSON.parse((await cbdc(['--json', 'keygen'])).stdout);
+    const operator = await cbdc(['--operator', 'bob', 'operator', 'add', 'carol', '--name', 'Carol', '--public-key', carol.publicKey], bobKey);
+    expect(operator.stdout).toMatch(/^registration of operator carol requested; it awaits a second operator: cbdc approve [0-9a-f-]{36}\n$/);
+    expect((await cbdc(['--operator', 'alice', 'approve', operator.stdout.trim().split(' ').pop()!], aliceKey)).code).toBe(EXIT.ok);
+    expect((await cbdc(['--operator', 'carol', 'supply'], carol.privateKey)).code).toBe(EXIT.ok);
+
+    expect((await cbdc(['--operator', 'alice', 'wallet', 'freeze', 't_bank-c'], aliceKey)).code).toBe(EXIT.usage);
+    const frozen = await cbdc(['--operator', 'alice', 'wallet', 'freeze', 't_bank-c', '--reason', 'court order', '--reference', 'CASE-1'], aliceKey);
+    expect(frozen.stdout).toBe('wallet t_bank-c of bank-c is frozen\n');
+    expect((await cbdc(['--operator', 'alice', 'wallet', 'unfreeze', 't_bank-c', '--reason', 'order lifted', '--reference', 'CASE-1'], aliceKey)).stdout).toBe('wallet t_bank-c of bank-c is active\n');
+  });
+
   it('refuses bad usage with exit 2 and a one-line reason', async () => {
     const bad = await cbdc(['--operator', 'alice', 'issue', 'bank-a', '1e5'], aliceKey);
     expect(bad.code).toBe(EXIT.usage);
