@@ -87,43 +87,47 @@ async function markExecuted(tx: Sql, id: string, nowMs: number): Promise<Operato
 
 /** Records an action and executes it at once if one operator may do it alone; else it waits for approval. */
 export async function requestAction(ctx: IssuerContext, handler: ActionHandler, request: ActionRequest): Promise<ActionOutcome> {
-  return ctx.sql.begin(async (t) => {
-    const tx = t as unknown as Sql;
-    await serialiseOperatorActions(tx);
-    const nowMs = ctx.now();
-    const policy = ctx.dualControl;
-    const totals = isMoneyAction(request.kind) ? await singleOperatorTotals(tx, request.kind, request.requestedBy, request.bankId, nowMs - policy.windowMs, nowMs) : { requesterMinor: 0n, bankMinor: 0n };
-    const reason = secondOperatorNeeded(policy, request.kind, request.amountMinor, totals);
-    const [action] = await tx<OperatorActionRow[]>`
-      insert into operator_actions (id, kind, bank_id, amount_minor, params, requested_by, status, approval_reason, created_at, expires_at)
-      values (${randomUUID()}, ${request.kind}, ${request.bankId}, ${request.amountMinor === null ? null : request.amountMinor.toString()}, ${tx.json(request.params)},
-              ${request.requestedBy}, 'pending_approval', ${reason}, ${new Date(nowMs)}, ${new Date(nowMs + policy.approvalTtlMs)})
-      returning *`;
-    await handler.check(tx, ctx, action);
-    if (reason !== null) return { executed: false, action } as const;
-    const body = await handler.execute(tx, ctx, action);
-    return { executed: true, action: await markExecuted(tx, action.id, nowMs), body } as const;
-  });
+  return ctx.sql.begin((tx) => requestActionIn(tx as unknown as Sql, ctx, handler, request));
+}
+
+/** `requestAction` inside the caller's transaction (for example one that also claims an Idempotency-Key). */
+export async function requestActionIn(tx: Sql, ctx: IssuerContext, handler: ActionHandler, request: ActionRequest): Promise<ActionOutcome> {
+  await serialiseOperatorActions(tx);
+  const nowMs = ctx.now();
+  const policy = ctx.dualControl;
+  const totals = isMoneyAction(request.kind) ? await singleOperatorTotals(tx, request.kind, request.requestedBy, request.bankId, nowMs - policy.windowMs, nowMs) : { requesterMinor: 0n, bankMinor: 0n };
+  const reason = secondOperatorNeeded(policy, request.kind, request.amountMinor, totals);
+  const [action] = await tx<OperatorActionRow[]>`
+    insert into operator_actions (id, kind, bank_id, amount_minor, params, requested_by, status, approval_reason, created_at, expires_at)
+    values (${randomUUID()}, ${request.kind}, ${request.bankId}, ${request.amountMinor === null ? null : request.amountMinor.toString()}, ${tx.json(request.params)},
+            ${request.requestedBy}, 'pending_approval', ${reason}, ${new Date(nowMs)}, ${new Date(nowMs + policy.approvalTtlMs)})
+    returning *`;
+  await handler.check(tx, ctx, action);
+  if (reason !== null) return { executed: false, action } as const;
+  const body = await handler.execute(tx, ctx, action);
+  return { executed: true, action: await markExecuted(tx, action.id, nowMs), body } as const;
 }
 
 /** A second, different operator approves a pending, unexpired action, which then executes. */
 export async function approveAction(ctx: IssuerContext, handlerOf: (kind: OperatorActionKind) => ActionHandler, actionId: string, approver: string, kinds?: readonly OperatorActionKind[]): Promise<{ action: OperatorActionRow; body: unknown }> {
-  return ctx.sql.begin(async (t) => {
-    const tx = t as unknown as Sql;
-    await serialiseOperatorActions(tx);
-    const nowMs = ctx.now();
-    const [action] = await tx<OperatorActionRow[]>`select * from operator_actions where id = ${actionId} for update`;
-    if (!action || (kinds && !kinds.includes(action.kind))) throw new ApiError('action_not_found', `no pending action ${actionId}`, { errors: [{ field: 'params/id', rule: 'existing_action', message: 'is not an operator action' }] });
-    const refusal = approvalRefusal({ status: action.status, requestedBy: action.requested_by, expiresAtMs: action.expires_at.getTime() }, approver, nowMs);
-    if (refusal === 'action_not_pending') throw new ApiError(refusal, `action ${action.id} is ${action.status}`);
-    if (refusal === 'approval_expired') throw new ApiError(refusal, `action ${action.id} expired at ${action.expires_at.toISOString()}; request it again`);
-    if (refusal === 'approver_is_requester') throw new ApiError(refusal, `${approver} requested this action; another operator must approve it`);
-    const [approved] = await tx<OperatorActionRow[]>`update operator_actions set approved_by = ${approver} where id = ${action.id} returning *`;
-    const handler = handlerOf(approved.kind);
-    await handler.check(tx, ctx, approved);
-    const body = await handler.execute(tx, ctx, approved);
-    return { action: await markExecuted(tx, action.id, nowMs), body };
-  });
+  return ctx.sql.begin((tx) => approveActionIn(tx as unknown as Sql, ctx, handlerOf, actionId, approver, kinds));
+}
+
+/** `approveAction` inside the caller's transaction. */
+export async function approveActionIn(tx: Sql, ctx: IssuerContext, handlerOf: (kind: OperatorActionKind) => ActionHandler, actionId: string, approver: string, kinds?: readonly OperatorActionKind[]): Promise<{ action: OperatorActionRow; body: unknown }> {
+  await serialiseOperatorActions(tx);
+  const nowMs = ctx.now();
+  const [action] = await tx<OperatorActionRow[]>`select * from operator_actions where id = ${actionId} for update`;
+  if (!action || (kinds && !kinds.includes(action.kind))) throw new ApiError('action_not_found', `no pending action ${actionId}`, { errors: [{ field: 'params/id', rule: 'existing_action', message: 'is not an operator action' }] });
+  const refusal = approvalRefusal({ status: action.status, requestedBy: action.requested_by, expiresAtMs: action.expires_at.getTime() }, approver, nowMs);
+  if (refusal === 'action_not_pending') throw new ApiError(refusal, `action ${action.id} is ${action.status}`);
+  if (refusal === 'approval_expired') throw new ApiError(refusal, `action ${action.id} expired at ${action.expires_at.toISOString()}; request it again`);
+  if (refusal === 'approver_is_requester') throw new ApiError(refusal, `${approver} requested this action; another operator must approve it`);
+  const [approved] = await tx<OperatorActionRow[]>`update operator_actions set approved_by = ${approver} where id = ${action.id} returning *`;
+  const handler = handlerOf(approved.kind);
+  await handler.check(tx, ctx, approved);
+  const body = await handler.execute(tx, ctx, approved);
+  return { action: await markExecuted(tx, action.id, nowMs), body };
 }
 
 /** Actions, newest first, optionally of some kinds and in one status (as a reader sees it). */
