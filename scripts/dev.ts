@@ -94,18 +94,26 @@ async function demo(keys: DevKeys, issuerUrl: string, gatewayUrl: string): Promi
   const say = (line: string) => console.log(`[demo] ${line}`);
   for (const id of ['demo-a', 'demo-b'] as const) {
     if (existing.has(id)) continue;
-    await alice.addBank({ id, name: id === 'demo-a' ? 'Demo Bank A' : 'Demo Bank B', publicKey: ed25519PublicKeyOfSeed(Buffer.from(keys.banks[id], 'hex')).toString('hex') });
-    say(`onboarded ${id}`);
+    const pending = await alice.addBank({ id, name: id === 'demo-a' ? 'Demo Bank A' : 'Demo Bank B', publicKey: ed25519PublicKeyOfSeed(Buffer.from(keys.banks[id], 'hex')).toString('hex') });
+    await bob.approveAction(pending.id);
+    say(`onboarded ${id} (requested by alice, approved by bob)`);
   }
   const run = randomBytes(3).toString('hex');
-  await alice.reserve('demo-a', 'deposit', 2_000_000n * YUAN, `RTGS-${run}-A`);
-  await alice.reserve('demo-b', 'deposit', 500_000n * YUAN, `RTGS-${run}-B`);
+  // Beyond one operator's limits (per action, and per operator and per bank over the window), a
+  // second operator approves: bob does, and the demo says so.
+  const approvedIfPending = async (what: string, r: { status: number; body: { id: string } }) => {
+    if (r.status !== 202) return;
+    await bob.approveAction(r.body.id);
+    say(`${what} was beyond alice's single-operator limits: bob approved it`);
+  };
+  await approvedIfPending('the deposit for demo-a', await alice.reserve('demo-a', 'deposit', 2_000_000n * YUAN, `RTGS-${run}-A`));
+  await approvedIfPending('the deposit for demo-b', await alice.reserve('demo-b', 'deposit', 500_000n * YUAN, `RTGS-${run}-B`));
   say('recorded reserve deposits: demo-a 2,000,000.00, demo-b 500,000.00');
   const big = await alice.issue('mint', 'demo-a', 1_500_000n * YUAN);
   say(`alice requested a mint of 1,500,000.00 for demo-a: ${big.body.status}`);
   const approved = await bob.approve(big.body.id);
   say(`bob approved it: issuance entry ${approved.chainSeq}`);
-  await alice.issue('mint', 'demo-b', 400_000n * YUAN);
+  await approvedIfPending('the mint for demo-b', await alice.issue('mint', 'demo-b', 400_000n * YUAN));
   say('alice minted 400,000.00 for demo-b (below the dual-control threshold)');
 
   const bankA = new BankClient(gatewayUrl, 'demo-a', keys.banks['demo-a']);
@@ -126,7 +134,7 @@ async function demo(keys: DevKeys, issuerUrl: string, gatewayUrl: string): Promi
   const redeem = signTransfer({ payerWalletId: liWallet.id, payeeWalletId: 't_demo-b', amountMinor: 888n * YUAN }, li.privateKey);
   await bankB.redeem(redeem.wire);
   say('li redeemed 888.00 to demo-b\'s treasury');
-  await alice.issue('retire', 'demo-b', 888n * YUAN);
+  await approvedIfPending('the retirement for demo-b', await alice.issue('retire', 'demo-b', 888n * YUAN));
   say('alice retired 888.00 from demo-b back into its reserve');
   const receipt = await bankB.receipt(pay.id);
   const shardKeys = Object.fromEntries((await bankB.shards()).map((s) => [s.shard, s.publicKey]));

@@ -53,9 +53,9 @@ describe('the audit names every tampered governing row', () => {
     const pay = signTransfer({ payerWalletId: aliceWallet, payeeWalletId: bobWallet, amountMinor: 1_200n * YUAN }, alice.privateKey);
     expect((await bankA.transfer(pay.wire)).body.status).toBe('settled');
     // Bank freezes and unfreezes alice; the central bank freezes carol.
-    await bankA.setWalletStatus(aliceWallet, 'freeze');
-    await bankA.setWalletStatus(aliceWallet, 'unfreeze');
-    await sys.operators.bob.walletControl(carolWallet, 'freeze');
+    await bankA.setWalletStatus(aliceWallet, 'freeze', 'customer request');
+    await bankA.setWalletStatus(aliceWallet, 'unfreeze', 'customer request');
+    await sys.operators.bob.walletControl(carolWallet, 'freeze', { reason: 'court order', reference: 'CASE-7' });
   });
   afterAll(async () => sys?.close());
 
@@ -77,9 +77,11 @@ describe('the audit names every tampered governing row', () => {
   });
 
   it('names a centrally frozen wallet reactivated', async () => {
+    // As a DBA would: the freeze's columns cleared with the status (a check constraint ties them).
+    const [row] = await sys.db.sql<Record<string, unknown>[]>`select central_frozen_by, central_freeze_reason, central_freeze_reference, central_frozen_at from wallets where id = ${carolWallet}`;
     const findings = await tampered(
-      () => sys.db.sql`update wallets set status = 'active' where id = ${carolWallet}`,
-      () => sys.db.sql`update wallets set status = 'frozen' where id = ${carolWallet}`,
+      () => sys.db.sql`update wallets set status = 'active', central_frozen_by = null, central_freeze_reason = null, central_freeze_reference = null, central_frozen_at = null where id = ${carolWallet}`,
+      () => sys.db.sql`update wallets set status = 'frozen', ${sys.db.sql(row)} where id = ${carolWallet}`,
     );
     expect(findings).toContainEqual(expect.stringMatching(new RegExp(`^wallets: wallet ${carolWallet}: status differs from its registry event .*stored active, registered frozen`)));
   });
@@ -120,9 +122,16 @@ describe('the audit names every tampered governing row', () => {
 
   it('names a wallet whose row was deleted', async () => {
     const [row] = await sys.db.sql<Record<string, unknown>[]>`select * from wallets where id = ${carolWallet}`;
+    const events = await sys.db.sql<Record<string, unknown>[]>`select * from wallet_freeze_events where wallet_id = ${carolWallet}`;
     const findings = await tampered(
-      () => sys.db.sql`delete from wallets where id = ${carolWallet}`,
-      () => sys.db.sql`insert into wallets ${sys.db.sql(row)}`,
+      () => sys.db.sql.begin(async (tx) => {
+        await tx`delete from wallet_freeze_events where wallet_id = ${carolWallet}`;
+        await tx`delete from wallets where id = ${carolWallet}`;
+      }),
+      () => sys.db.sql.begin(async (tx) => {
+        await tx`insert into wallets ${tx(row)}`;
+        for (const e of events) await tx`insert into wallet_freeze_events ${tx(e)}`;
+      }),
     );
     expect(findings).toContain(`wallets: wallet ${carolWallet}: opened by registry bank:bank-a event 2 but has no row`);
   });
@@ -234,10 +243,13 @@ describe('the audit names every tampered governing row', () => {
   it('names an inserted operator and the mint it approved for its creator', async () => {
     const mallory = newCustomerKey();
     await sys.db.sql`insert into operators (id, name, public_key) values ('mallory', 'mallory', ${Buffer.from(mallory.publicKey, 'hex')})`;
-    await sys.operators.alice.reserve('bank-a', 'deposit', 1_000_001n * YUAN, 'RTGS-A-2');
+    const malloryClient = new OperatorClient(sys.issuerUrl, 'mallory', mallory.privateKey);
+    // Above the dual-control threshold both the deposit and the mint wait for a second operator: mallory.
+    const { body: deposit } = await sys.operators.alice.reserve('bank-a', 'deposit', 1_000_001n * YUAN, 'RTGS-A-2');
+    await malloryClient.approveAction(deposit.id);
     const { body: pending } = await sys.operators.alice.issue('mint', 'bank-a', 1_000_001n * YUAN);
     expect(pending.status).toBe('pending_approval');
-    const approved = await new OperatorClient(sys.issuerUrl, 'mallory', mallory.privateKey).approve(pending.id);
+    const approved = await malloryClient.approve(pending.id);
     expect(approved.status).toBe('executed');
     const findings = named(await run());
     expect(findings).toContain('operators: operator mallory: no registry event registers it; every approval it signed is suspect');

@@ -48,7 +48,8 @@ describe('a bank never reads or moves another bank\'s wallets', () => {
   it('path: reading, freezing, unfreezing, closing and listing history of a foreign wallet are 404', async () => {
     const before = await snapshot();
     expect((await refusal(bankA.wallet(bWallet))).code).toBe('wallet_not_found');
-    for (const action of ['freeze', 'unfreeze', 'close'] as const) expect((await refusal(bankA.setWalletStatus(bWallet, action))).code).toBe('wallet_not_found');
+    for (const action of ['freeze', 'unfreeze'] as const) expect((await refusal(bankA.setWalletStatus(bWallet, action, 'fraud suspected'))).code).toBe('wallet_not_found');
+    expect((await refusal(bankA.setWalletStatus(bWallet, 'close'))).code).toBe('wallet_not_found');
     expect((await refusal(bankA.history(bWallet))).code).toBe('wallet_not_found');
     expect((await refusal(bankA.getTransfer(bTransferId))).code).toBe('transfer_not_found');
     expect((await refusal(bankA.receipt(bTransferId))).code).toBe('transfer_not_found');

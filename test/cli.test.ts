@@ -33,7 +33,14 @@ describe('cbdc', () => {
   afterAll(async () => sys?.close());
 
   it('records a deposit, mints with dual control, and shows supply as a table and as JSON', async () => {
-    expect((await cbdc(['--operator', 'alice', 'reserve', 'deposit', 'bank-a', '5000', '--reference', 'RTGS-1'], aliceKey)).code).toBe(EXIT.ok);
+    const deposit = await cbdc(['--operator', 'alice', '--json', 'reserve', 'deposit', 'bank-a', '5000', '--reference', 'RTGS-1'], aliceKey);
+    expect(deposit.code).toBe(EXIT.ok);
+    expect(JSON.parse(deposit.stdout)).toMatchObject({ kind: 'reserve_deposit', status: 'pending_approval', approvalReason: 'above_single_action_max' });
+    const listed = await cbdc(['--operator', 'bob', 'pending'], bobKey);
+    expect(listed.stdout).toContain('reserve_deposit of 5,000.00 for bank bank-a');
+    const approvedDeposit = await cbdc(['--operator', 'bob', 'approve', JSON.parse(deposit.stdout).id], bobKey);
+    expect(approvedDeposit.code).toBe(EXIT.ok);
+    expect(approvedDeposit.stdout).toContain('approved by bob and executed');
     const pending = await cbdc(['--operator', 'alice', '--json', 'issue', 'bank-a', '2000'], aliceKey);
     expect(pending.code).toBe(EXIT.ok);
     const id = JSON.parse(pending.stdout).id;
@@ -84,6 +91,27 @@ describe('cbdc', () => {
     const approvedAgain = await cbdc(['--operator', 'bob', '--json', 'approve', pending.id, '--idempotency-key', 'cli-approve-0001'], bobKey);
     expect(approvedAgain.code).toBe(EXIT.ok);
     expect(JSON.parse(approvedAgain.stdout).chainSeq).toBe(approved.chainSeq);
+  });
+
+  it('onboards a bank and registers an operator only with a second operator, and freezes with a reason and a reference', async () => {
+    const bankKey = JSON.parse((await cbdc(['--json', 'keygen'])).stdout);
+    const requested = await cbdc(['--operator', 'alice', '--json', 'bank', 'add', 'bank-c', '--name', 'Bank C', '--public-key', bankKey.publicKey], aliceKey);
+    expect(requested.code).toBe(EXIT.ok);
+    const action = JSON.parse(requested.stdout);
+    expect(action).toMatchObject({ kind: 'bank_onboarding', status: 'pending_approval' });
+    expect((await cbdc(['--operator', 'alice', 'approve', action.id], aliceKey)).code).toBe(EXIT.refused);
+    expect((await cbdc(['--operator', 'bob', 'approve', action.id], bobKey)).stdout).toContain('bank_onboarding for bank bank-c approved by bob and executed');
+
+    const carol = JSON.parse((await cbdc(['--json', 'keygen'])).stdout);
+    const operator = await cbdc(['--operator', 'bob', 'operator', 'add', 'carol', '--name', 'Carol', '--public-key', carol.publicKey], bobKey);
+    expect(operator.stdout).toMatch(/^registration of operator carol requested; it awaits a second operator: cbdc approve [0-9a-f-]{36}\n$/);
+    expect((await cbdc(['--operator', 'alice', 'approve', operator.stdout.trim().split(' ').pop()!], aliceKey)).code).toBe(EXIT.ok);
+    expect((await cbdc(['--operator', 'carol', 'supply'], carol.privateKey)).code).toBe(EXIT.ok);
+
+    expect((await cbdc(['--operator', 'alice', 'wallet', 'freeze', 't_bank-c'], aliceKey)).code).toBe(EXIT.usage);
+    const frozen = await cbdc(['--operator', 'alice', 'wallet', 'freeze', 't_bank-c', '--reason', 'court order', '--reference', 'CASE-1'], aliceKey);
+    expect(frozen.stdout).toMatch(/^wallet t_bank-c of bank-c is frozen\nidempotency key: /);
+    expect((await cbdc(['--operator', 'alice', 'wallet', 'unfreeze', 't_bank-c', '--reason', 'order lifted', '--reference', 'CASE-1'], aliceKey)).stdout).toMatch(/^wallet t_bank-c of bank-c is active\nidempotency key: /);
   });
 
   it('refuses bad usage with exit 2 and a one-line reason', async () => {

@@ -28,8 +28,11 @@ describe('end to end', () => {
   afterAll(async () => sys?.close());
 
   it('records reserve deposits and refuses a mint the free reserve cannot cover', async () => {
-    await sys.operators.alice.reserve('bank-a', 'deposit', 5_000_000n * YUAN, 'RTGS-0001');
-    await sys.operators.alice.reserve('bank-b', 'deposit', 1_000_000n * YUAN, 'RTGS-0002');
+    // Above the dual-control threshold: the deposit waits for a second operator.
+    const large = await sys.operators.alice.reserve('bank-a', 'deposit', 5_000_000n * YUAN, 'RTGS-0001');
+    expect(large.status).toBe(202);
+    await sys.operators.bob.approveAction(large.body.id);
+    expect((await sys.operators.alice.reserve('bank-b', 'deposit', 1_000_000n * YUAN, 'RTGS-0002')).status).toBe(201);
     const refused = await sys.operators.alice.issue('mint', 'bank-b', 1_000_000n * YUAN + 1n).catch((e) => e);
     expect(refused).toBeInstanceOf(CbdcApiError);
     expect(refused.problem.code).toBe('insufficient_reserve');
@@ -47,7 +50,7 @@ describe('end to end', () => {
     const approved = await sys.operators.bob.approve(pending.id);
     expect(approved).toMatchObject({ status: 'executed', approvedBy: 'bob', chainSeq: '1' });
     const again = await sys.operators.bob.approve(pending.id).catch((e) => e);
-    expect(again.problem.code).toBe('issuance_not_pending');
+    expect(again.problem.code).toBe('action_not_pending');
 
     const small = await sys.operators.alice.issue('mint', 'bank-b', 500_000n * YUAN);
     expect(small.status).toBe(201);

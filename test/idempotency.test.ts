@@ -267,7 +267,7 @@ describe('replay protection and idempotency', () => {
     expect(await keysOfBank()).toBe(keysBefore + 2);
     const given = await bankA.openWallet(input, 'client-given-0001');
     expect(await bankA.openWallet(input, 'client-given-0001')).toEqual(given);
-    await bankA.setWalletStatus(given.id, 'freeze');
+    await bankA.setWalletStatus(given.id, 'freeze', 'lost phone');
     const funded = await bankA.fund(walletId, 5n);
     expect(funded.body.status).toBe('settled');
     expect(await keysOfBank()).toBe(keysBefore + 5);

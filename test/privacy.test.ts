@@ -42,7 +42,7 @@ describe('privacy of payee details towards the payer\'s bank', () => {
   };
 
   beforeAll(async () => {
-    sys = await startTestSystem({ shards: 2 });
+    sys = await startTestSystem({ shards: 2, dualControlThresholdMinor: 10n ** 15n });
     bankA = await sys.addBank('bank-a');
     bankB = await sys.addBank('bank-b');
     for (const bank of ['bank-a', 'bank-b']) {
@@ -61,7 +61,7 @@ describe('privacy of payee details towards the payer\'s bank', () => {
       payees.full[shard] = await open(bankB, 'IV', shard);
       await bankB.fund(payees.full[shard], IV_BALANCE_MAX - 50n, `fund-full-${shard}`);
       payees.frozen[shard] = await open(bankB, 'IV', shard);
-      await bankB.setWalletStatus(payees.frozen[shard], 'freeze');
+      await bankB.setWalletStatus(payees.frozen[shard], 'freeze', 'bank review');
       payees.closed[shard] = await open(bankB, 'IV', shard);
       await bankB.setWalletStatus(payees.closed[shard], 'close');
       payees.open[shard] = await open(bankB, 'IV', shard);

@@ -13,6 +13,7 @@ import { SettlementClient } from '@cbdc/wallet-gateway/settlement-client';
 import { buildIssuerApp } from '@cbdc/issuer/app';
 import { signerFromSeed } from '@cbdc/shared/crypto';
 import { registrySignerOfAttestationKey } from '@cbdc/shared/registry';
+import { dualControlPolicy } from '@cbdc/issuer/config';
 import { LIMITS, type Limits } from '@cbdc/shared/limits';
 import { producerRedis } from '@cbdc/shared/redis';
 import { deleteKeys, REDIS_URL, startTestSystem, TEST_GATEWAY_KEY_ID, type TestSystem } from './support/system.js';
@@ -143,7 +144,7 @@ describe('rate limits', () => {
 
   it('the issuer answers 429 past an operator\'s budget', async () => {
     const prefix = freshPrefix();
-    const issuer = await buildIssuerApp({ sql: sys.db.sql, redis, signer: signerFromSeed(sys.keys.issuer), shardCount: 1, dualControlThresholdMinor: 100_000_000n, queuePrefix: prefix, limits: { ...LIMITS, operatorRequestsPerSecondMax: 3, rateLimitWindowMs: 60_000 } });
+    const issuer = await buildIssuerApp({ sql: sys.db.sql, redis, signer: signerFromSeed(sys.keys.issuer), shardCount: 1, dualControl: dualControlPolicy(100_000_000n), queuePrefix: prefix, limits: { ...LIMITS, operatorRequestsPerSecondMax: 3, rateLimitWindowMs: 60_000 } });
     await issuer.listen({ host: '127.0.0.1', port: 0 });
     closers.push(async () => issuer.close());
     const url = urlOf(issuer);

@@ -20,8 +20,8 @@ import { createTestDatabase, type TestDatabase } from '@cbdc/db/testing';
 import { executeIssuance, registerIssuerKey, type IssuanceRequestRow } from '@cbdc/issuer/execute';
 import { commitBatch, decideAhead, registerShard, type DecidedAhead, type ShardContext } from '@cbdc/settlement/store';
 import { WalletCache } from '@cbdc/settlement/wallet-cache';
-import { lockShard } from '@cbdc/db/shard-lock';
 import { recordSeededBank, recordSeededOperators, recordSeededReserveEntry, recordSeededStatus, recordSeededWallets, type SeededWallet } from '@cbdc/db/registry-seed';
+import { liftBankFreeze, recordBankFreeze } from '@cbdc/db/wallet-freezes';
 import { encodeTransfer, transferIdOf } from '@cbdc/shared/canonical';
 import { ed25519PrivateKey, ed25519PublicKeyOfSeed, ed25519Sign, signerFromSeed, type Signer } from '@cbdc/shared/crypto';
 import type { RejectionCode } from '@cbdc/shared/errors';
@@ -295,17 +295,25 @@ class ReuseNonceCmd implements Cmd {
   toString = () => `reuseNonce(#${this.pick}, +${this.amount})`;
 }
 
+/** The bank freezes (or lifts its freeze of) a wallet as the gateway does: recorded, under the shard lock. */
+/** The bank's own freeze of a wallet set or lifted, with its registry event, in one transaction. */
+async function recordToggledFreeze(r: Real, w: { id: string; bankId: string; status: 'active' | 'frozen' }, nowMs: number): Promise<void> {
+  const change = w.status === 'frozen' ? recordBankFreeze : liftBankFreeze;
+  const row = await r.db.sql.begin(async (tx) => {
+    const changed = await change(tx as never, w.id, { actor: w.bankId, reason: 'model test', reference: null, nowMs });
+    if (typeof changed === 'object') await recordSeededStatus(tx as never, r.issuer, w.bankId, w.id, w.status, nowMs);
+    return changed;
+  });
+  expect(typeof row).toBe('object');
+}
+
 class FreezeCmd implements Cmd {
   constructor(readonly customer: number) {}
   check = () => true;
   async run(m: Model, r: Real) {
     const w = m.wallets.get(m.customers[this.customer])!;
     w.status = w.status === 'active' ? 'frozen' : 'active';
-    await r.db.sql.begin(async (tx) => {
-      await lockShard(tx as never, 0);
-      await tx`update wallets set status = ${w.status} where id = ${w.id}`;
-      await recordSeededStatus(tx as never, r.issuer, w.bankId, w.id, w.status as 'active' | 'frozen', m.nowMs);
-    });
+    await recordToggledFreeze(r, w, m.nowMs);
     await checkAgainstModel(m, r);
   }
   toString = () => `toggleFreeze(${this.customer})`;
@@ -435,11 +443,7 @@ class AheadCmd implements Cmd {
     if (this.between === 'freeze') {
       const w = m.wallets.get(m.customers[this.target])!;
       w.status = w.status === 'active' ? 'frozen' : 'active';
-      await r.db.sql.begin(async (tx) => {
-        await lockShard(tx as never, 0);
-        await tx`update wallets set status = ${w.status} where id = ${w.id}`;
-        await recordSeededStatus(tx as never, r.issuer, w.bankId, w.id, w.status as 'active' | 'frozen', m.nowMs);
-      });
+      await recordToggledFreeze(r, w, m.nowMs);
     }
 
     const decided = await ahead.catch(() => null);

@@ -48,7 +48,7 @@ describe('two shards', () => {
 
   it('refunds the payer exactly once when the payee on the other shard is frozen', async () => {
     const [from, to] = [byShard[1][1], byShard[0][1]];
-    await bank.setWalletStatus(to, 'freeze');
+    await bank.setWalletStatus(to, 'freeze', 'customer reported a lost phone');
     const res = await pay(from, to, 5_000n);
     expect(res.body).toMatchObject({ status: 'rejected', code: 'payee_frozen' });
     expect(await balance(from)).toBe(100_000n);
@@ -56,7 +56,7 @@ describe('two shards', () => {
     expect((await bank.wallet(from)).inFlightOutMinor).toBe('0');
     const [legs] = await sys.db.sql`select count(*)::int as n from transfer_legs where transfer_id = ${res.body.id}`;
     expect(legs.n).toBe(2);
-    await bank.setWalletStatus(to, 'unfreeze');
+    await bank.setWalletStatus(to, 'unfreeze', 'phone found');
     await conserved();
   });
 

@@ -3,10 +3,12 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 
 const KEY = 'ab'.repeat(32);
+/** A valid Ed25519 public key (of the seed 0x01 x 32): settlement refuses weak gateway keys at start. */
+const GATEWAY_PUBLIC_KEY = '8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c';
 const SERVICES = {
   issuer: { entry: 'services/issuer/src/server.ts', env: { ISSUER_SIGNING_KEY: KEY, PORT: '0' } },
   'wallet-gateway': { entry: 'services/wallet-gateway/src/server.ts', env: { GATEWAY_ATTESTATION_KEY: KEY, PORT: '0' } },
-  settlement: { entry: 'services/settlement/src/server.ts', env: { GATEWAY_ATTESTATION_KEYS: `gateway:${KEY}`, SETTLEMENT_SHARD_KEYS: KEY } },
+  settlement: { entry: 'services/settlement/src/server.ts', env: { GATEWAY_ATTESTATION_KEYS: `gateway:${GATEWAY_PUBLIC_KEY}`, SETTLEMENT_SHARD_KEYS: KEY } },
 } as const;
 
 function start(name: keyof typeof SERVICES, env: Record<string, string>) {

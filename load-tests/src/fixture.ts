@@ -32,6 +32,8 @@ export interface Keys {
   shards: Buffer[];
   attestation: Buffer;
   operator: Buffer;
+  /** A second operator: onboarding a bank needs two (dual control). */
+  approver: Buffer;
   banks: Map<string, Buffer>;
 }
 
@@ -114,7 +116,7 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
   u.pathname = `/${name}`;
   const databaseUrl = u.toString();
   await migrate(databaseUrl);
-  const keys: Keys = { issuer: randomBytes(32), shards: Array.from({ length: o.shards }, () => randomBytes(32)), attestation: randomBytes(32), operator: randomBytes(32), banks: new Map() };
+  const keys: Keys = { issuer: randomBytes(32), shards: Array.from({ length: o.shards }, () => randomBytes(32)), attestation: randomBytes(32), operator: randomBytes(32), approver: randomBytes(32), banks: new Map() };
   const queuePrefix = `bench${randomBytes(3).toString('hex')}`;
   const gatewayPort = o.gatewayPort ?? (await freePort());
   const issuerPort = o.issuerPort ?? (await freePort());
@@ -134,7 +136,7 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
   const extras: ChildProcess[] = [];
   const entries: Record<ServiceName, string> = { issuer: 'services/issuer/src/server.ts', settlement: 'services/settlement/src/server.ts', gateway: 'services/wallet-gateway/src/server.ts' };
   const envs: Record<ServiceName, Record<string, string>> = {
-    issuer: { ISSUER_SIGNING_KEY: keys.issuer.toString('hex'), ISSUER_BOOTSTRAP_OPERATORS: `bench:${ed25519PublicKeyOfSeed(keys.operator).toString('hex')}`, PORT: String(issuerPort), ISSUER_DUAL_CONTROL_THRESHOLD_MINOR: '9000000000000000000', ...o.serviceEnv?.issuer },
+    issuer: { ISSUER_SIGNING_KEY: keys.issuer.toString('hex'), ISSUER_BOOTSTRAP_OPERATORS: `bench:${ed25519PublicKeyOfSeed(keys.operator).toString('hex')},bench-approver:${ed25519PublicKeyOfSeed(keys.approver).toString('hex')}`, PORT: String(issuerPort), ISSUER_DUAL_CONTROL_THRESHOLD_MINOR: '9000000000000000000', ...o.serviceEnv?.issuer },
     // SETTLE_* variables of the bench's own environment reach the settlement service, for experiments.
     settlement: { SETTLEMENT_SHARD_KEYS: keys.shards.map((k) => k.toString('hex')).join(','), LOG_LEVEL: process.env.BENCH_SETTLEMENT_LOG_LEVEL ?? 'warn', ...settleEnvOf(process.env), ...o.serviceEnv?.settlement },
     gateway: { PORT: String(gatewayPort), GATEWAY_PROCESSES: String(o.gatewayProcesses ?? 1), BANK_REQUESTS_PER_SECOND_MAX: '1000000', BANK_TRANSFERS_PER_SECOND_MAX: '1000000', GATEWAY_TRANSFERS_IN_FLIGHT_MAX: '200000', QUEUE_JOBS_WAITING_MAX: '5000', ...o.serviceEnv?.gateway },
@@ -268,15 +270,19 @@ export function sodiumSecretKeyOfSeed(seed: Buffer): Buffer {
 export async function seedPopulation(sys: BenchSystem, o: { banks: number; walletCount: number; fundMinor: bigint; onProgress?: (line: string) => void }): Promise<Population> {
   const say = o.onProgress ?? (() => {});
   const operator = new OperatorClient(sys.issuerUrl, 'bench', sys.keys.operator.toString('hex'));
+  const approver = new OperatorClient(sys.issuerUrl, 'bench-approver', sys.keys.approver.toString('hex'));
+  const approvedIfPending = async (r: { status: number; body: { id: string } }) => {
+    if (r.status === 202) await approver.approveAction(r.body.id);
+  };
   const banks = Array.from({ length: o.banks }, (_, i) => `bank-${String.fromCharCode(97 + i)}`);
   const perBank = BigInt(Math.ceil(o.walletCount / o.banks) + 1) * o.fundMinor;
   for (const id of banks) {
     say(`onboarding ${id}`);
     const key = randomBytes(32);
     sys.keys.banks.set(id, key);
-    await operator.addBank({ id, name: id, publicKey: ed25519PublicKeyOfSeed(key).toString('hex') });
-    await operator.reserve(id, 'deposit', perBank, `bench-${id}`);
-    await operator.issue('mint', id, perBank);
+    await approver.approveAction((await operator.addBank({ id, name: id, publicKey: ed25519PublicKeyOfSeed(key).toString('hex') })).id);
+    await approvedIfPending(await operator.reserve(id, 'deposit', perBank, `bench-${id}`));
+    await approvedIfPending(await operator.issue('mint', id, perBank));
   }
 
   say(`generating ${o.walletCount} customer keys`);

@@ -16,6 +16,8 @@ import { SettlementClient } from '@cbdc/wallet-gateway/settlement-client';
 import { shardPublicKeys } from '@cbdc/wallet-gateway/transfers-store';
 import { DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import { bootstrapOperators, buildIssuerApp } from '@cbdc/issuer/app';
+import { dualControlPolicy } from '@cbdc/issuer/config';
+import type { DualControlPolicy } from '@cbdc/shared/dual-control';
 import { registerIssuerKey } from '@cbdc/issuer/execute';
 import { startShardWorker, type ShardWorker } from '@cbdc/settlement/worker';
 import { ed25519PublicKeyOfSeed, signerFromSeed } from '@cbdc/shared/crypto';
@@ -40,7 +42,7 @@ export interface TestSystem {
   operators: { alice: OperatorClient; bob: OperatorClient };
   /** The operators' private keys, hex. */
   operatorKeys: { alice: string; bob: string };
-  /** Onboards a bank with a fresh API key and returns its client. */
+  /** Onboards a bank with a fresh API key (alice requests, bob approves) and returns its client. */
   addBank(id: string): Promise<BankClient & { privateKeyHex: string }>;
   workers: ShardWorker[];
   restartWorkers(): Promise<void>;
@@ -53,6 +55,8 @@ export interface TestSystemOptions {
   shards?: number;
   limits?: Partial<Limits>;
   dualControlThresholdMinor?: bigint;
+  /** Other dual-control settings (windows, approval expiry); the threshold above is the default of each maximum. */
+  dualControl?: Partial<DualControlPolicy>;
 }
 
 const silentLog = { info() {}, warn() {}, error() {} };
@@ -77,7 +81,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
   // Each service connects with its own role, as deployed: least privilege holds in every test.
   const as = (service: ServiceName) => connectPostgres(urlForService(db.url, service), { max: 4, applicationName: `cbdc-test-${service}` });
   const sqlOf = { issuer: as('issuer'), gateway: as('gateway'), settlement: as('settlement') };
-  const issuer = await buildIssuerApp({ sql: sqlOf.issuer, redis, signer: issuerSigner, shardCount, dualControlThresholdMinor: options.dualControlThresholdMinor ?? 100_000_000n, queuePrefix });
+  const issuer = await buildIssuerApp({ sql: sqlOf.issuer, redis, signer: issuerSigner, shardCount, dualControl: dualControlPolicy(options.dualControlThresholdMinor ?? 100_000_000n, options.dualControl), queuePrefix });
   await issuer.listen({ host: '127.0.0.1', port: 0 });
 
   const startGateway = async (port: number) => {
@@ -115,7 +119,8 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     },
     async addBank(id) {
       const key = newCustomerKey();
-      await operators.alice.addBank({ id, name: `Bank ${id}`, publicKey: key.publicKey });
+      const pending = await operators.alice.addBank({ id, name: `Bank ${id}`, publicKey: key.publicKey });
+      await operators.bob.approveAction(pending.id);
       return Object.assign(new BankClient(gatewayUrl, id, key.privateKey), { privateKeyHex: key.privateKey });
     },
     async restartWorkers() {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import Table from 'cli-table3';
 import { SingleBar, Presets } from 'cli-progress';
-import { CbdcApiError, CbdcUnreachableError, OperatorClient, newCustomerKey, newIdempotencyKey, publicKeyOf } from '@cbdc/client';
+import { CbdcApiError, CbdcUnreachableError, OperatorClient, newCustomerKey, newIdempotencyKey, publicKeyOf, type ActionView } from '@cbdc/client';
 import { assertPostgresReachable, connectPostgres, DEFAULT_DATABASE_URL } from '@cbdc/db/connect';
 import { audit, type AuditReport } from '@cbdc/db/audit';
 import { IDEMPOTENCY_KEY_PATTERN } from '@cbdc/http/idempotency';
@@ -89,6 +89,13 @@ function amountArg(text: string): bigint {
   return fen;
 }
 
+/** One line naming an operator action. */
+function describeAction(a: ActionView): string {
+  const amount = a.amountMinor === null ? '' : ` of ${yuan(a.amountMinor)}`;
+  const subject = a.kind === 'operator_registration' || a.kind === 'operator_key_change' ? `operator ${a.params.id ?? a.params.operatorId}` : `bank ${a.bankId}`;
+  return `${a.kind}${amount} for ${subject}`;
+}
+
 /** The operator's client: id from --operator or CBDC_OPERATOR, key from --key-file, CBDC_OPERATOR_KEY or .cbdc/operators/<id>.json. */
 function operatorClient(g: GlobalOptions): OperatorClient {
   const id = g.operator;
@@ -137,8 +144,8 @@ export function buildProgram(): Command {
       if (!publicKey) throw new UsageError('pass --public-key <hex> or --bank-key-file <path>');
       const client = operatorClient(g());
       const key = idempotencyKeyFor(o);
-      const b = await sendWithKey(key, (k) => client.addBank({ id, name: o.name, publicKey }, k));
-      outWithKey(g().json, key, b, () => `bank ${b.id} added; treasury wallet ${b.treasuryWalletId}`);
+      const a = await sendWithKey(key, (k) => client.addBank({ id, name: o.name, publicKey }, k));
+      outWithKey(g().json, key, a, () => `onboarding of bank ${id} requested; it awaits a second operator: cbdc approve ${a.id}`);
     });
   bank
     .command('list')
@@ -159,8 +166,12 @@ export function buildProgram(): Command {
         const client = operatorClient(g());
         const amountMinor = amountArg(amount);
         const key = idempotencyKeyFor(o, reserveKeyOf(kind, bankId, o.reference));
-        const b = await sendWithKey(key, (k) => client.reserve(bankId, kind, amountMinor, o.reference, k));
-        outWithKey(g().json, key, b, () => `${kind} recorded; ${b.id} free reserve ${yuan(b.freeReserveMinor)}`);
+        const { status, body } = await sendWithKey(key, (k) => client.reserve(bankId, kind, amountMinor, o.reference, k));
+        outWithKey(g().json, key, body, () =>
+          status === 201 && 'freeReserveMinor' in body
+            ? `${kind} recorded; ${body.id} free reserve ${yuan(body.freeReserveMinor)}`
+            : `${kind} of ${yuan(amountMinor)} for ${bankId} awaits a second operator (${(body as ActionView).approvalReason}): cbdc approve ${body.id}`,
+        );
       });
   }
 
@@ -182,21 +193,47 @@ export function buildProgram(): Command {
       });
   }
   program
-    .command('approve <issuanceId>')
-    .description('approve another operator\'s pending issue or retire')
+    .command('approve <actionId>')
+    .description('approve another operator\'s pending action (issue, retire, reserve entry, bank onboarding, operator registration or key change); it executes at once')
     .option('--idempotency-key <key>', IDEMPOTENCY_KEY_HELP)
     .action(async (id: string, o: KeyOptions) => {
       const client = operatorClient(g());
       const key = idempotencyKeyFor(o);
-      const body = await sendWithKey(key, (k) => client.approve(id, k));
-      outWithKey(g().json, key, body, () => `${body.kind} of ${yuan(body.amountMinor)} for ${body.bankId} approved by ${body.approvedBy} and executed as issuance entry ${body.chainSeq}`);
+      const body = await sendWithKey(key, (k) => client.approveAction(id, k));
+      outWithKey(g().json, key, body, () => `${describeAction(body.action)} approved by ${body.action.approvedBy} and executed`);
     });
   program
     .command('pending')
-    .description('issuances awaiting approval')
+    .description('operator actions awaiting a second operator (expired ones are left out)')
     .action(async () => {
-      const rows = await operatorClient(g()).issuances('pending_approval');
-      out(g().json, rows, () => (rows.length ? table(['id', 'kind', 'bank', 'amount', 'requested by', 'at'], rows.map((r) => [r.id, r.kind, r.bankId, yuan(r.amountMinor), r.requestedBy, r.createdAt])) : 'nothing awaits approval'));
+      const rows = await operatorClient(g()).actions('pending_approval');
+      out(g().json, rows, () => (rows.length ? table(['id', 'action', 'requested by', 'why', 'at', 'expires'], rows.map((r) => [r.id, describeAction(r), r.requestedBy, r.approvalReason, r.createdAt, r.expiresAt])) : 'nothing awaits approval'));
+    });
+
+  const operator = program.command('operator').description('operators (registration and key changes need a second operator)');
+  operator
+    .command('list')
+    .description('registered operators')
+    .action(async () => {
+      const rows = await operatorClient(g()).operators();
+      out(g().json, rows, () => table(['operator', 'name', 'public key', 'created by'], rows.map((r) => [r.id, r.name, r.publicKey, r.createdBy])));
+    });
+  operator
+    .command('add <id>')
+    .description('request the registration of an operator')
+    .requiredOption('--name <name>', 'full name')
+    .requiredOption('--public-key <hex>', 'the operator\'s Ed25519 public key (from "cbdc keygen")')
+    .action(async (id: string, o: { name: string; publicKey: string }) => {
+      const a = await operatorClient(g()).addOperator({ id, name: o.name, publicKey: o.publicKey });
+      out(g().json, a, () => `registration of operator ${id} requested; it awaits a second operator: cbdc approve ${a.id}`);
+    });
+  operator
+    .command('rekey <id>')
+    .description('request a change of an operator\'s public key')
+    .requiredOption('--public-key <hex>', 'the new Ed25519 public key')
+    .action(async (id: string, o: { publicKey: string }) => {
+      const a = await operatorClient(g()).changeOperatorKey(id, o.publicKey);
+      out(g().json, a, () => `key change of operator ${id} requested; it awaits a second operator: cbdc approve ${a.id}`);
     });
 
   program
@@ -216,13 +253,15 @@ export function buildProgram(): Command {
   for (const action of ['freeze', 'unfreeze'] as const) {
     wallet
       .command(`${action} <walletId>`)
-      .description(`${action} any wallet`)
+      .description(action === 'freeze' ? 'freeze any wallet (the central bank\'s freeze: its bank cannot lift it)' : 'lift the central bank\'s freeze (a freeze by the wallet\'s bank stays)')
+      .requiredOption('--reason <text>', 'why')
+      .requiredOption('--reference <ref>', 'the order or case it rests on')
       .option('--idempotency-key <key>', IDEMPOTENCY_KEY_HELP)
-      .action(async (id: string, o: KeyOptions) => {
+      .action(async (id: string, o: { reason: string; reference: string } & KeyOptions) => {
         const client = operatorClient(g());
         const key = idempotencyKeyFor(o);
-        const w = await sendWithKey(key, (k) => client.walletControl(id, action, k));
-        outWithKey(g().json, key, w, () => `wallet ${w.id} of ${w.bankId} is ${w.status}`);
+        const w = await sendWithKey(key, (k) => client.walletControl(id, action, { reason: o.reason, reference: o.reference }, k));
+        outWithKey(g().json, key, w, () => `wallet ${w.id} of ${w.bankId} is ${w.status}${w.freezes.bank ? ' (its bank\'s own freeze holds)' : ''}`);
       });
   }
 

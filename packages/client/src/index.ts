@@ -19,6 +19,7 @@ export interface WalletView {
   kind: 'customer' | 'treasury';
   tier: string | null;
   status: 'active' | 'frozen' | 'closed';
+  freezes: WalletFreezesView;
   balanceMinor: string;
   inFlightOutMinor: string;
   dailyOutflowMinor: string;
@@ -27,6 +28,12 @@ export interface WalletView {
   customerRef: string | null;
   shard: number;
   createdAt: string;
+}
+
+/** The freezes holding on a wallet: the central bank's and the bank's own, recorded apart. */
+export interface WalletFreezesView {
+  central: { reason: string; reference: string; frozenAt: string; operatorId?: string } | null;
+  bank: { reason: string; frozenAt: string; bankId?: string } | null;
 }
 
 export interface TransferView {
@@ -79,8 +86,11 @@ export class BankClient {
   async wallets(limit = 50, cursor?: string): Promise<{ wallets: WalletView[]; nextCursor: string | null }> {
     return (await this.call<{ wallets: WalletView[]; nextCursor: string | null }>('GET', `/v1/wallets?limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`)).body;
   }
-  async setWalletStatus(id: string, action: 'freeze' | 'unfreeze' | 'close', idempotencyKey?: string): Promise<WalletView> {
-    return (await this.call<WalletView>('POST', `/v1/wallets/${id}/${action}`, undefined, idem(idempotencyKey))).body;
+  /** Freezes or lifts the bank's own freeze (a reason is required), or closes an empty wallet. */
+  async setWalletStatus(id: string, action: 'freeze' | 'unfreeze', reason: string, idempotencyKey?: string): Promise<WalletView>;
+  async setWalletStatus(id: string, action: 'close', reason?: undefined, idempotencyKey?: string): Promise<WalletView>;
+  async setWalletStatus(id: string, action: 'freeze' | 'unfreeze' | 'close', reason?: string, idempotencyKey?: string): Promise<WalletView> {
+    return (await this.call<WalletView>('POST', `/v1/wallets/${id}/${action}`, action === 'close' ? undefined : { reason }, idem(idempotencyKey))).body;
   }
   async fund(walletId: string, amountMinor: bigint, idempotencyKey?: string, async = false) {
     return this.call<TransferView>('POST', '/v1/fundings', { walletId, amountMinor: amountMinor.toString() }, { headers: { ...idem(idempotencyKey).headers, ...asyncHeader(async).headers } });
@@ -131,10 +141,37 @@ export interface IssuanceView {
   amountMinor: string;
   requestedBy: string;
   approvedBy: string | null;
-  status: 'pending_approval' | 'executed';
+  status: 'pending_approval' | 'executed' | 'expired';
+  approvalReason?: string | null;
+  expiresAt?: string;
   chainSeq: string | null;
   createdAt: string;
   executedAt: string | null;
+}
+
+/** An operator action under dual control (mint, retire, reserve entry, bank onboarding, operator registration or key change). */
+export interface ActionView {
+  id: string;
+  kind: 'mint' | 'retire' | 'reserve_deposit' | 'reserve_withdrawal' | 'bank_onboarding' | 'operator_registration' | 'operator_key_change';
+  bankId: string | null;
+  amountMinor: string | null;
+  params: Record<string, string>;
+  requestedBy: string;
+  approvedBy: string | null;
+  status: 'pending_approval' | 'executed' | 'expired';
+  /** The rule that required a second operator: always_dual, above_single_action_max, operator_window_max, bank_window_max. */
+  approvalReason: string | null;
+  createdAt: string;
+  expiresAt: string;
+  executedAt: string | null;
+}
+
+export interface OperatorView {
+  id: string;
+  name: string;
+  publicKey: string;
+  createdBy: string | null;
+  createdAt: string;
 }
 
 export interface SupplyView {
@@ -165,14 +202,16 @@ export class OperatorClient {
     return signedRequest<T>(this.baseUrl, this.creds, method, path, body, options);
   }
 
-  async addBank(input: { id: string; name: string; publicKey: string }, idempotencyKey?: string): Promise<BankPosition> {
-    return (await this.call<BankPosition>('POST', '/v1/banks', input, idem(idempotencyKey))).body;
+  /** Requests a bank's onboarding: always pending until a second operator approves it (`approveAction`). */
+  async addBank(input: { id: string; name: string; publicKey: string }, idempotencyKey?: string): Promise<ActionView> {
+    return (await this.call<ActionView>('POST', '/v1/banks', input, idem(idempotencyKey))).body;
   }
   async banks(): Promise<BankPosition[]> {
     return (await this.call<{ banks: BankPosition[] }>('GET', '/v1/banks')).body.banks;
   }
-  async reserve(bankId: string, kind: 'deposit' | 'withdrawal', amountMinor: bigint, reference: string, idempotencyKey?: string): Promise<BankPosition> {
-    return (await this.call<BankPosition>('POST', `/v1/banks/${bankId}/reserve/${kind}s`, { amountMinor: amountMinor.toString(), reference }, idem(idempotencyKey))).body;
+  /** Records a reserve entry: 201 with the bank's position, or 202 with the action awaiting a second operator. */
+  async reserve(bankId: string, kind: 'deposit' | 'withdrawal', amountMinor: bigint, reference: string, idempotencyKey?: string) {
+    return this.call<BankPosition | ActionView>('POST', `/v1/banks/${bankId}/reserve/${kind}s`, { amountMinor: amountMinor.toString(), reference }, idem(idempotencyKey));
   }
   async issue(kind: 'mint' | 'retire', bankId: string, amountMinor: bigint, idempotencyKey?: string) {
     return this.call<IssuanceView>('POST', '/v1/issuances', { kind, bankId, amountMinor: amountMinor.toString() }, idem(idempotencyKey));
@@ -180,14 +219,33 @@ export class OperatorClient {
   async approve(issuanceId: string, idempotencyKey?: string): Promise<IssuanceView> {
     return (await this.call<IssuanceView>('POST', `/v1/issuances/${issuanceId}/approve`, undefined, idem(idempotencyKey))).body;
   }
-  async issuances(status?: 'pending_approval' | 'executed'): Promise<IssuanceView[]> {
+  /** Approves another operator's pending action of any kind; it executes at once. */
+  async approveAction(actionId: string, idempotencyKey?: string): Promise<{ action: ActionView; result: unknown }> {
+    return (await this.call<{ action: ActionView; result: unknown }>('POST', `/v1/approvals/${actionId}/approve`, undefined, idem(idempotencyKey))).body;
+  }
+  async actions(status?: 'pending_approval' | 'executed' | 'expired'): Promise<ActionView[]> {
+    return (await this.call<{ actions: ActionView[] }>('GET', `/v1/approvals${status ? `?status=${status}` : ''}`)).body.actions;
+  }
+  async operators(): Promise<OperatorView[]> {
+    return (await this.call<{ operators: OperatorView[] }>('GET', '/v1/operators')).body.operators;
+  }
+  /** Requests an operator's registration (pending until a second operator approves). */
+  async addOperator(input: { id: string; name: string; publicKey: string }, idempotencyKey?: string): Promise<ActionView> {
+    return (await this.call<ActionView>('POST', '/v1/operators', input, idem(idempotencyKey))).body;
+  }
+  /** Requests a change of an operator's key (pending until a second operator approves). */
+  async changeOperatorKey(operatorId: string, publicKey: string, idempotencyKey?: string): Promise<ActionView> {
+    return (await this.call<ActionView>('POST', `/v1/operators/${operatorId}/key`, { publicKey }, idem(idempotencyKey))).body;
+  }
+  async issuances(status?: 'pending_approval' | 'executed' | 'expired'): Promise<IssuanceView[]> {
     return (await this.call<{ issuances: IssuanceView[] }>('GET', `/v1/issuances${status ? `?status=${status}` : ''}`)).body.issuances;
   }
   async supply(): Promise<SupplyView> {
     return (await this.call<SupplyView>('GET', '/v1/supply')).body;
   }
-  async walletControl(walletId: string, action: 'freeze' | 'unfreeze', idempotencyKey?: string) {
-    return (await this.call<{ id: string; bankId: string; status: string; balanceMinor: string }>('POST', `/v1/wallets/${walletId}/${action}`, undefined, idem(idempotencyKey))).body;
+  /** The central bank's own freeze of any wallet, or lifting it; both need a reason and a reference. */
+  async walletControl(walletId: string, action: 'freeze' | 'unfreeze', decision: { reason: string; reference: string }, idempotencyKey?: string) {
+    return (await this.call<{ id: string; bankId: string; status: string; balanceMinor: string; freezes: WalletFreezesView }>('POST', `/v1/wallets/${walletId}/${action}`, decision, idem(idempotencyKey))).body;
   }
   raw<T>(method: string, path: string, body?: unknown, options?: CallOptions) {
     return this.call<T>(method, path, body, options);

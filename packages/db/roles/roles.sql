@@ -27,7 +27,9 @@ grant select on all tables in schema public to cbdc_auditor, cbdc_gateway, cbdc_
 -- The gateway: wallets it opens (never a balance), their bank-side status, its idempotency records,
 -- and the shard's wallets version (bumped with any write to a shard's wallets, see shard-lock.ts).
 grant insert on wallets to cbdc_gateway;
-grant update (status, updated_at) on wallets to cbdc_gateway;
+grant update (status, updated_at, bank_frozen_by, bank_freeze_reason, bank_frozen_at) on wallets to cbdc_gateway;
+grant insert on wallet_freeze_events to cbdc_gateway;
+grant usage on sequence wallet_freeze_events_id_seq to cbdc_gateway;
 grant update (wallets_version) on shards to cbdc_gateway;
 grant insert, update, delete on idempotency_keys, request_nonces to cbdc_gateway;
 grant insert on ledger_settings to cbdc_gateway;
@@ -48,7 +50,11 @@ grant usage on sequence transfers_row_no_seq to cbdc_settlement;
 grant insert on operators, banks, bank_reserves, reserve_entries, issuance_requests, issuance_chain to cbdc_issuer;
 grant update on bank_reserves, issuance_requests, issuance_head to cbdc_issuer;
 grant insert on wallets to cbdc_issuer;
-grant update (balance_minor, status, updated_at) on wallets to cbdc_issuer;
+grant update (balance_minor, status, updated_at, central_frozen_by, central_freeze_reason, central_freeze_reference, central_frozen_at) on wallets to cbdc_issuer;
+grant insert on wallet_freeze_events, operator_actions to cbdc_issuer;
+grant update (approved_by, status, executed_at) on operator_actions to cbdc_issuer;
+grant update (public_key, action_id) on operators to cbdc_issuer;
+grant usage on sequence wallet_freeze_events_id_seq to cbdc_issuer;
 grant update (wallets_version) on shards to cbdc_issuer;
 grant insert, update, delete on idempotency_keys, request_nonces to cbdc_issuer;
 grant insert on ledger_settings to cbdc_issuer;

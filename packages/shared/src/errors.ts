@@ -44,9 +44,16 @@ export const API_ERRORS = {
   operator_not_found: { status: 404, title: 'No such operator' },
   insufficient_reserve: { status: 409, title: 'The bank\'s free reserve does not cover this amount' },
   insufficient_treasury_balance: { status: 409, title: 'The bank\'s treasury wallet does not hold this amount' },
-  issuance_not_found: { status: 404, title: 'No such issuance request' },
-  issuance_not_pending: { status: 409, title: 'The issuance request is not awaiting approval' },
+  operator_exists: { status: 409, title: 'An operator with this id already exists' },
+  reserve_reference_exists: { status: 409, title: 'This reserve reference is already recorded (or pending) for the bank' },
+  action_not_found: { status: 404, title: 'No such operator action' },
+  action_not_pending: { status: 409, title: 'The operator action is not awaiting approval' },
+  approval_expired: { status: 409, title: 'The pending action expired before a second operator approved it' },
   approver_is_requester: { status: 403, title: 'A second, different operator must approve' },
+  // Freezes (central bank and bank, recorded separately)
+  wallet_already_frozen: { status: 409, title: 'The wallet is already frozen by this authority' },
+  wallet_not_frozen: { status: 409, title: 'The wallet holds no freeze of this authority to lift' },
+  frozen_by_central_bank: { status: 403, title: 'A central-bank freeze holds; only the central bank can lift it' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ApiErrorCode = keyof typeof API_ERRORS;

@@ -37,6 +37,11 @@ export const LIMITS = {
   settleWaitMs: 10_000,
   /** Allowed clock difference between a signed request and the server. */
   requestClockSkewMs: 60_000,
+  /** Issuer dual control: the rolling window of single-operator totals, and how long a pending action can be approved. */
+  dualControlWindowMs: 24 * 60 * 60 * 1000,
+  approvalTtlMs: 24 * 60 * 60 * 1000,
+  /** The reason given for a freeze, lift or other recorded decision, in UTF-8 bytes. */
+  reasonBytesMax: 200,
   /** Queue jobs waiting per shard before the gateway answers 503. */
   queueJobsWaitingMax: 500,
   /** Transfers a gateway holds in flight (queued or in its batcher) before answering 503. */

@@ -32,6 +32,12 @@ export class RegistryReplay {
         if (this.operators.has(e.subject)) problems.push(`operator ${e.subject} is registered twice`);
         else this.operators.set(e.subject, { name: f.name, publicKey: f.publicKey, ref });
         break;
+      case 'operator_key_changed': {
+        const operator = this.operators.get(e.subject);
+        if (!operator) problems.push(`key change of operator ${e.subject}, whom no event registered`);
+        else this.operators.set(e.subject, { ...operator, publicKey: f.publicKey, ref });
+        break;
+      }
       case 'bank_onboarded':
         if (this.banks.has(e.subject)) problems.push(`bank ${e.subject} is onboarded twice`);
         else {
@@ -121,8 +127,12 @@ function expectedRequest(e: RegistryEvent): { path: string; body: Record<string,
     case 'wallet_opened':
       if (f.kind !== 'customer' || e.actorId !== f.bankId) return null;
       return { path: '/v1/wallets', body: { publicKey: f.publicKey, tier: f.tier, customerRef: f.customerRef } };
+    case 'operator_registered':
+      return e.actorKind === 'operator' ? { path: '/v1/operators', body: { id: e.subject, name: f.name, publicKey: f.publicKey } } : null;
+    case 'operator_key_changed':
+      return { path: `/v1/operators/${e.subject}/key`, body: { publicKey: f.publicKey } };
     case 'wallet_status_changed': {
-      const action = { frozen: 'freeze', active: 'unfreeze', closed: 'close' }[f.status];
+      const action = f.action ?? { frozen: 'freeze', active: 'unfreeze', closed: 'close' }[f.status];
       if (!action || (f.by === 'central') !== (e.actorKind === 'operator')) return null;
       return { path: `/v1/wallets/${e.subject}/${action}`, body: {} };
     }

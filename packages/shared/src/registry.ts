@@ -39,7 +39,7 @@ export const AUTHORITY_DOMAIN_TAG = 'CBDC/authority/v1';
 export const CENTRAL_CHAIN = 'central';
 export const NO_AUTHORITY = Buffer.alloc(32);
 
-export const REGISTRY_KIND_CODE = { operator_registered: 1, bank_onboarded: 2, reserve_entry: 3, wallet_opened: 4, wallet_status_changed: 5 } as const;
+export const REGISTRY_KIND_CODE = { operator_registered: 1, bank_onboarded: 2, reserve_entry: 3, wallet_opened: 4, wallet_status_changed: 5, operator_key_changed: 6 } as const;
 export type RegistryKind = keyof typeof REGISTRY_KIND_CODE;
 export const ACTOR_KIND_CODE = { system: 1, operator: 2, bank: 3 } as const;
 export type ActorKind = keyof typeof ACTOR_KIND_CODE;
@@ -121,8 +121,10 @@ export function walletOpenedFacts(w: { bankId: string; kind: 'customer' | 'treas
 export type StatusAuthority = 'bank' | 'central';
 
 /** Facts of a wallet status change. */
-export function walletStatusFacts(status: 'active' | 'frozen' | 'closed', by: StatusAuthority): Facts {
-  return { status, by };
+export function walletStatusFacts(status: 'active' | 'frozen' | 'closed', by: StatusAuthority, action?: 'freeze' | 'unfreeze' | 'close'): Facts {
+  // The action names the request that authorised it: a bank's unfreeze can leave a wallet frozen
+  // (the central bank's freeze holds), so the status alone does not say which request it was.
+  return action ? { status, by, action } : { status, by };
 }
 
 /**

@@ -55,6 +55,12 @@ export function textSchema(field: string, bytesMax: number) {
   return withRule(z.string({ error: `${field}_type: must be a string` }).min(1, { error: `${field}_required: must not be empty` }), (s) => textProblem(s, field, bytesMax));
 }
 
+/** Why a freeze, lift or similar decision is made: free text under the one rule for text (see text.ts), bounded. */
+export const reasonSchema = textSchema('reason', LIMITS.reasonBytesMax);
+
+/** An external reference (RTGS entry, court order): free text under the one rule for text, bounded. */
+export const referenceSchema = textSchema('reference', LIMITS.reserveReferenceBytesMax);
+
 /** A customer-signed transfer as submitted by a bank. */
 export const signedTransferSchema = z.strictObject({
   payerWalletId: walletIdSchema,

@@ -11,10 +11,13 @@ import { installRateLimits } from '@cbdc/http/rate-limit';
 import { installSignedAuth } from '@cbdc/http/signed-auth';
 import { DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import { assertEd25519PublicKey, type Signer } from '@cbdc/shared/crypto';
+import type { DualControlPolicy } from '@cbdc/shared/dual-control';
 import { LIMITS, type Limits } from '@cbdc/shared/limits';
+import { approvalRoutes } from './approvals/routes.js';
 import { bankRoutes } from './banks/routes.js';
 import type { IssuerContext } from './context.js';
 import { issuanceRoutes } from './issuance/routes.js';
+import { operatorRoutes } from './operators/routes.js';
 import { reserveRoutes } from './reserves/routes.js';
 import { walletControlRoutes } from './wallet-controls.js';
 
@@ -23,7 +26,7 @@ export interface IssuerDeps {
   redis: Redis;
   signer: Signer;
   shardCount: number;
-  dualControlThresholdMinor: bigint;
+  dualControl: DualControlPolicy;
   queuePrefix: string;
   /** This environment's id, signed into every request (CBDC_AUDIENCE). */
   audience?: string;
@@ -68,12 +71,14 @@ export async function buildIssuerApp(deps: IssuerDeps) {
   });
   app.get('/v1/issuer-key', { config: { public: true }, schema: { tags: ['issuance'], summary: 'The issuer\'s public key, for verifying the issuance chain' } }, async () => ({ publicKey: deps.signer.publicKey.toString('hex') }));
 
-  const ctx: IssuerContext = { sql: deps.sql, signer: deps.signer, shardCount: deps.shardCount, dualControlThresholdMinor: deps.dualControlThresholdMinor, now, idempotency };
+  const ctx: IssuerContext = { sql: deps.sql, signer: deps.signer, shardCount: deps.shardCount, dualControl: deps.dualControl, now, idempotency };
   await app.register(async (scoped) => {
     await bankRoutes(scoped, ctx);
     await reserveRoutes(scoped, ctx);
     await issuanceRoutes(scoped, ctx);
     await walletControlRoutes(scoped, ctx);
+    await operatorRoutes(scoped, ctx);
+    await approvalRoutes(scoped, ctx);
   });
   return app;
 }

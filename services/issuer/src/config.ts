@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { DEFAULT_DATABASE_URL } from '@cbdc/db/connect';
 import { parseEnv } from '@cbdc/shared/config';
 import { AUDIENCE_PATTERN, DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
+import { checkDualControlPolicy, type DualControlPolicy } from '@cbdc/shared/dual-control';
 import { checkLimits, LIMITS, type Limits } from '@cbdc/shared/limits';
 import { DEFAULT_REDIS_URL } from '@cbdc/shared/redis';
 
@@ -16,8 +17,15 @@ export const issuerEnvSchema = z.object({
   ISSUER_SIGNING_KEY: z.string({ error: 'ISSUER_SIGNING_KEY is required (64 hex digits; "npm start" generates dev keys in .cbdc/)' }).regex(/^[0-9a-f]{64}$/, { error: 'ISSUER_SIGNING_KEY must be 64 lowercase hex digits' }),
   /** Operators to register at start if absent: "alice:<public key hex>,bob:<public key hex>". */
   ISSUER_BOOTSTRAP_OPERATORS: z.string().regex(/^([a-z][a-z0-9-]{1,31}:[0-9a-f]{64})(,[a-z][a-z0-9-]{1,31}:[0-9a-f]{64})*$/, { error: 'ISSUER_BOOTSTRAP_OPERATORS must be "id:publickeyhex,id:publickeyhex"' }).optional(),
-  /** Mints and retires above this many fen take effect only after a second operator approves. */
+  /** A mint, retire, reserve deposit or withdrawal above this many fen takes effect only after a second operator approves. */
   ISSUER_DUAL_CONTROL_THRESHOLD_MINOR: z.string().regex(/^\d{1,19}$/).default('100000000'),
+  /** What one operator may move alone per kind over the window (default: the threshold). */
+  ISSUER_DUAL_CONTROL_OPERATOR_WINDOW_MAX_MINOR: z.string().regex(/^\d{1,19}$/).optional(),
+  /** What may be moved for one bank per kind over the window on one operator's authority (default: the threshold). */
+  ISSUER_DUAL_CONTROL_BANK_WINDOW_MAX_MINOR: z.string().regex(/^\d{1,19}$/).optional(),
+  ISSUER_DUAL_CONTROL_WINDOW_MS: z.coerce.number().int().min(1).default(LIMITS.dualControlWindowMs),
+  /** How long a pending action can be approved. */
+  ISSUER_APPROVAL_TTL_MS: z.coerce.number().int().min(1).default(LIMITS.approvalTtlMs),
   HOST: z.string().default('127.0.0.1'),
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -35,7 +43,7 @@ export interface IssuerConfig {
   shardCount: number;
   signingSeed: Buffer;
   bootstrapOperators: Array<{ id: string; publicKey: Buffer }>;
-  dualControlThresholdMinor: bigint;
+  dualControl: DualControlPolicy;
   host: string;
   port: number;
   logLevel: string;
@@ -65,10 +73,30 @@ export function loadIssuerConfig(env: Record<string, string | undefined> = proce
         const [id, key] = pair.split(':');
         return { id, publicKey: Buffer.from(key, 'hex') };
       }),
-    dualControlThresholdMinor: BigInt(e.ISSUER_DUAL_CONTROL_THRESHOLD_MINOR),
+    dualControl: dualControlOf(e),
     host: e.HOST,
     port: e.PORT,
     logLevel: e.LOG_LEVEL,
     limits: Object.freeze(limits),
   });
+}
+
+function dualControlOf(e: z.output<typeof issuerEnvSchema>): DualControlPolicy {
+  const threshold = BigInt(e.ISSUER_DUAL_CONTROL_THRESHOLD_MINOR);
+  const policy = Object.freeze({
+    singleActionMaxMinor: threshold,
+    operatorWindowMaxMinor: e.ISSUER_DUAL_CONTROL_OPERATOR_WINDOW_MAX_MINOR === undefined ? threshold : BigInt(e.ISSUER_DUAL_CONTROL_OPERATOR_WINDOW_MAX_MINOR),
+    bankWindowMaxMinor: e.ISSUER_DUAL_CONTROL_BANK_WINDOW_MAX_MINOR === undefined ? threshold : BigInt(e.ISSUER_DUAL_CONTROL_BANK_WINDOW_MAX_MINOR),
+    windowMs: e.ISSUER_DUAL_CONTROL_WINDOW_MS,
+    approvalTtlMs: e.ISSUER_APPROVAL_TTL_MS,
+  });
+  checkDualControlPolicy(policy);
+  return policy;
+}
+
+/** The default dual-control policy for a threshold (tests and embedders): windows as long as LIMITS says. */
+export function dualControlPolicy(thresholdMinor: bigint, overrides: Partial<DualControlPolicy> = {}): DualControlPolicy {
+  const policy = { singleActionMaxMinor: thresholdMinor, operatorWindowMaxMinor: thresholdMinor, bankWindowMaxMinor: thresholdMinor, windowMs: LIMITS.dualControlWindowMs, approvalTtlMs: LIMITS.approvalTtlMs, ...overrides };
+  checkDualControlPolicy(policy);
+  return Object.freeze(policy);
 }

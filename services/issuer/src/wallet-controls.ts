@@ -1,34 +1,59 @@
-/** Central-bank wallet controls: freezing or unfreezing any wallet (for example on a court order). */
+/**
+ * Central-bank wallet controls: freezing any wallet (for example on a court order) and lifting
+ * that freeze. The central bank's freeze is recorded apart from the wallet's bank's own freeze
+ * (see @cbdc/db/wallet-freezes): the bank cannot lift it, and lifting it here leaves a bank's
+ * freeze in force.
+ */
 import { z } from 'zod';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { freezesView, liftCentralFreeze, recordCentralFreeze, type WalletFreezeColumns } from '@cbdc/db/wallet-freezes';
+import type { Sql } from '@cbdc/db/connect';
 import { appendRegistryEvent, bankChainOf } from '@cbdc/db/registry';
-import { lockShard } from '@cbdc/db/shard-lock';
 import { idempotencyKeyOf } from '@cbdc/http/idempotency';
 import { walletStatusFacts } from '@cbdc/shared/registry';
 import { ApiError } from '@cbdc/shared/problem';
-import { walletIdSchema } from '@cbdc/shared/schemas';
+import { reasonSchema, referenceSchema, walletIdSchema } from '@cbdc/shared/schemas';
 import { issuerRegistrySigner, type IssuerContext } from './context.js';
+
+interface ControlledWallet extends WalletFreezeColumns {
+  id: string;
+  bank_id: string;
+  balance_minor: bigint;
+}
+
+const REFUSALS = {
+  wallet_not_found: (id: string) => new ApiError('wallet_not_found', `no wallet ${id}`, { errors: [{ field: 'params/walletId', rule: 'existing_wallet', message: 'does not exist' }] }),
+  wallet_closed: (id: string) => new ApiError('wallet_closed', `wallet ${id} is closed`),
+  wallet_already_frozen: (id: string) => new ApiError('wallet_already_frozen', `the central bank already froze wallet ${id}; lift that freeze first to record another`),
+  wallet_not_frozen: (id: string) => new ApiError('wallet_not_frozen', `the central bank holds no freeze on wallet ${id}`),
+  frozen_by_central_bank: (id: string) => new ApiError('frozen_by_central_bank', `wallet ${id} is frozen by the central bank`),
+} as const;
+
+const controlBody = z.strictObject({ reason: reasonSchema, reference: referenceSchema.describe('The order or case the decision rests on') });
 
 export async function walletControlRoutes(app: FastifyInstance, ctx: IssuerContext): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
   for (const action of ['freeze', 'unfreeze'] as const) {
-    r.post(`/v1/wallets/:walletId/${action}`, { schema: { tags: ['wallets'], summary: `${action === 'freeze' ? 'Freeze' : 'Unfreeze'} any wallet`, params: z.strictObject({ walletId: walletIdSchema }) } }, async (req, reply) => {
+    r.post(`/v1/wallets/:walletId/${action}`, {
+      schema: {
+        tags: ['wallets'],
+        summary: action === 'freeze' ? 'Freeze any wallet (central bank; its bank cannot lift it)' : 'Lift the central bank\'s freeze of a wallet (a freeze by its bank stays)',
+        params: z.strictObject({ walletId: walletIdSchema }),
+        body: controlBody,
+      },
+    }, async (req, reply) => {
       return ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
-        const [place] = await tx<{ shard: number }[]>`select shard from wallets where id = ${req.params.walletId}`;
-        if (!place) throw new ApiError('wallet_not_found', `no wallet ${req.params.walletId}`, { errors: [{ field: 'params/walletId', rule: 'existing_wallet', message: 'does not exist' }] });
-        await lockShard(tx as never, place.shard);
-        const [row] = await tx<{ id: string; bank_id: string; status: string; balance_minor: bigint }[]>`
-          update wallets set status = ${action === 'freeze' ? 'frozen' : 'active'}, updated_at = now()
-          where id = ${req.params.walletId} and status <> 'closed' returning id, bank_id, status, balance_minor`;
-        if (!row) throw new ApiError('wallet_closed', `wallet ${req.params.walletId} is closed`);
+        const change = action === 'freeze' ? recordCentralFreeze<ControlledWallet> : liftCentralFreeze<ControlledWallet>;
+        const row = await change(tx as unknown as Sql, req.params.walletId, { actor: req.principal, reason: req.body.reason, reference: req.body.reference, nowMs: ctx.now() });
+        if (typeof row === 'string') throw REFUSALS[row](req.params.walletId);
         // The central bank's change goes into the wallet's own chain (its bank's), signed by the issuer.
         await appendRegistryEvent(tx as never, issuerRegistrySigner(ctx), {
-          chain: bankChainOf(row.bank_id), kind: 'wallet_status_changed', subject: row.id, facts: walletStatusFacts(row.status as 'active' | 'frozen', 'central'),
+          chain: bankChainOf(row.bank_id), kind: 'wallet_status_changed', subject: row.id, facts: walletStatusFacts(row.status as 'active' | 'frozen', 'central', action),
           actorKind: 'operator', actorId: req.principal, authority: req.signedRequest, timeMs: ctx.now(),
         });
-        req.log.info({ operator: req.principal, walletId: row.id, action }, 'wallet control');
-        return { status: 200, body: { id: row.id, bankId: row.bank_id, status: row.status, balanceMinor: row.balance_minor.toString() } };
+        req.log.info({ operator: req.principal, walletId: row.id, action, reference: req.body.reference }, 'wallet control');
+        return { status: 200, body: { id: row.id, bankId: row.bank_id, status: row.status, balanceMinor: row.balance_minor.toString(), freezes: freezesView(row, true) } };
       });
     });
   }

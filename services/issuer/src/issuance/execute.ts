@@ -10,6 +10,7 @@ import type { Signer } from '@cbdc/shared/crypto';
 import { treasuryWalletId } from '@cbdc/shared/ids';
 import { planMint, planRetire } from '@cbdc/shared/issuance';
 import { ApiError } from '@cbdc/shared/problem';
+import type { ActionHandler } from '../approvals/actions.js';
 
 export interface IssuanceRequestRow {
   id: string;
@@ -47,7 +48,7 @@ export async function registerIssuerKey(sql: Sql, signer: Signer): Promise<void>
 }
 
 /** Refuses a request that the bank's free reserve or treasury balance cannot cover right now. */
-export async function checkCoverable(tx: Sql, request: IssuanceRequestRow): Promise<void> {
+export async function checkCoverable(tx: Sql, request: Pick<IssuanceRequestRow, 'kind' | 'bank_id' | 'amount_minor'>): Promise<void> {
   const [reserve] = await tx<{ free_minor: bigint }[]>`select free_minor from bank_reserves where bank_id = ${request.bank_id}`;
   const [treasury] = await tx<{ balance_minor: bigint }[]>`select balance_minor from wallets where id = ${treasuryWalletId(request.bank_id)}`;
   if (request.kind === 'mint' && reserve.free_minor < request.amount_minor) throw new ApiError('insufficient_reserve', `bank ${request.bank_id} has ${reserve.free_minor} fen of free reserve, ${request.amount_minor} needed`);
@@ -88,3 +89,20 @@ export async function executeIssuance(tx: Sql, signer: Signer, request: Issuance
     update issuance_requests set status = 'executed', chain_seq = ${entry.seq.toString()}, executed_at = now() where id = ${request.id} returning *`;
   return done;
 }
+
+/** Mints and retires as operator actions: checked at request, executed (with their chain entry) once authorised. */
+export const issuanceAction: ActionHandler = {
+  async check(tx, _ctx, action) {
+    const request = { kind: action.kind as IssuanceRequestRow['kind'], bank_id: action.bank_id!, amount_minor: action.amount_minor! };
+    const [bank] = await tx`select id from banks where id = ${request.bank_id}`;
+    if (!bank) throw new ApiError('bank_not_found', `no bank ${request.bank_id}`, { errors: [{ field: 'body/bankId', rule: 'existing_bank', message: 'is not a registered bank' }] });
+    // Refuse now what could not execute now; execution checks again, as balances move meanwhile.
+    await checkCoverable(tx, request);
+  },
+  async execute(tx, ctx, action) {
+    const [request] = await tx<IssuanceRequestRow[]>`
+      insert into issuance_requests (id, kind, bank_id, amount_minor, requested_by, approved_by, status)
+      values (${action.id}, ${action.kind}, ${action.bank_id}, ${action.amount_minor!.toString()}, ${action.requested_by}, ${action.approved_by}, 'pending_approval') returning *`;
+    return issuanceView(await executeIssuance(tx, ctx.signer, request, ctx.now()));
+  },
+};

@@ -1,15 +1,36 @@
-/** Mint and retire with dual control; the supply report. */
-import { randomUUID } from 'node:crypto';
+/** Mint and retire with dual control (through the one approval path); the supply report. */
 import { z } from 'zod';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { idempotencyKeyOf } from '@cbdc/http/idempotency';
 import { moneyInFlightMinor } from '@cbdc/db/in-flight';
-import { ApiError } from '@cbdc/shared/problem';
+import { actionStatusAt } from '@cbdc/shared/dual-control';
 import { amountMinorSchema, bankIdSchema } from '@cbdc/shared/schemas';
-import { bankView, loadBanks } from '../banks/routes.js';
+import { approveActionIn, listActions, requestActionIn, type OperatorActionRow } from '../approvals/actions.js';
+import { handlerOf } from '../approvals/handlers.js';
+import { bankView, loadBanks } from '../banks/view.js';
 import type { IssuerContext } from '../context.js';
-import { checkCoverable, executeIssuance, issuanceView, type IssuanceRequestRow } from './execute.js';
+import { issuanceAction } from './execute.js';
+
+const ISSUANCE_KINDS = ['mint', 'retire'] as const;
+
+/** An issuance as operators see it, from its action and (once executed) its chain entry. */
+function issuanceViewOf(a: OperatorActionRow, chainSeq: bigint | null, nowMs: number) {
+  return {
+    id: a.id,
+    kind: a.kind as 'mint' | 'retire',
+    bankId: a.bank_id,
+    amountMinor: a.amount_minor!.toString(),
+    requestedBy: a.requested_by,
+    approvedBy: a.approved_by,
+    status: actionStatusAt({ status: a.status, expiresAtMs: a.expires_at.getTime() }, nowMs),
+    approvalReason: a.approval_reason,
+    chainSeq: chainSeq === null ? null : chainSeq.toString(),
+    createdAt: a.created_at.toISOString(),
+    expiresAt: a.expires_at.toISOString(),
+    executedAt: a.executed_at ? a.executed_at.toISOString() : null,
+  };
+}
 
 export async function issuanceRoutes(app: FastifyInstance, ctx: IssuerContext): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
@@ -19,42 +40,31 @@ export async function issuanceRoutes(app: FastifyInstance, ctx: IssuerContext): 
     schema: {
       tags: ['issuance'],
       summary: 'Request a mint or retire',
-      description: 'Executes at once (201) up to the dual-control threshold; above it, waits for a second operator\'s approval (202).',
-      body: z.strictObject({ kind: z.enum(['mint', 'retire'], { error: 'issuance_kind: must be mint or retire' }), bankId: bankIdSchema, amountMinor: amountMinorSchema }),
+      description: 'Executes at once (201) within the dual-control limits (the single-action threshold and the requester\'s and the bank\'s single-operator totals over the window); beyond them, waits for a second operator\'s approval (202).',
+      body: z.strictObject({ kind: z.enum(ISSUANCE_KINDS, { error: 'issuance_kind: must be mint or retire' }), bankId: bankIdSchema, amountMinor: amountMinorSchema }),
     },
   }, async (req, reply) => {
     return ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
-      const amount = BigInt(req.body.amountMinor);
-      const needsApproval = amount > ctx.dualControlThresholdMinor;
-      const [bank] = await tx`select id from banks where id = ${req.body.bankId}`;
-      if (!bank) throw new ApiError('bank_not_found', `no bank ${req.body.bankId}`, { errors: [{ field: 'body/bankId', rule: 'existing_bank', message: 'is not a registered bank' }] });
-      const [request] = await tx<IssuanceRequestRow[]>`
-        insert into issuance_requests (id, kind, bank_id, amount_minor, requested_by, status)
-        values (${randomUUID()}, ${req.body.kind}, ${req.body.bankId}, ${amount.toString()}, ${req.principal}, 'pending_approval') returning *`;
-      if (!needsApproval) return { status: 201, body: issuanceView(await executeIssuance(tx as never, ctx.signer, request, ctx.now())) };
-      // Refuse now what could not execute now; approval checks again, as balances move meanwhile.
-      await checkCoverable(tx as never, request);
-      return { status: 202, body: issuanceView(request) };
+      const outcome = await requestActionIn(tx as never, ctx, issuanceAction, { kind: req.body.kind, bankId: req.body.bankId, amountMinor: BigInt(req.body.amountMinor), params: {}, requestedBy: req.principal, authority: req.signedRequest });
+      return outcome.executed ? { status: 201, body: outcome.body } : { status: 202, body: issuanceViewOf(outcome.action, null, ctx.now()) };
     });
   });
 
   r.get('/v1/issuances', {
-    schema: { tags: ['issuance'], summary: 'List issuance requests, newest first', querystring: z.strictObject({ status: z.enum(['pending_approval', 'executed']).optional(), limit: z.coerce.number().int().min(1).max(200).default(50) }) },
+    schema: { tags: ['issuance'], summary: 'List issuance requests, newest first', querystring: z.strictObject({ status: z.enum(['pending_approval', 'executed', 'expired']).optional(), limit: z.coerce.number().int().min(1).max(200).default(50) }) },
   }, async (req) => {
-    const rows = await sql<IssuanceRequestRow[]>`select * from issuance_requests ${req.query.status ? sql`where status = ${req.query.status}` : sql``} order by created_at desc limit ${req.query.limit}`;
-    return { issuances: rows.map(issuanceView) };
+    const rows = await listActions(ctx, { kinds: ISSUANCE_KINDS, status: req.query.status, limit: req.query.limit });
+    const seqs = await sql<{ id: string; chain_seq: bigint | null }[]>`select id, chain_seq from issuance_requests where id = any(${rows.map((a) => a.id)})`;
+    const seqOf = new Map(seqs.map((s) => [s.id, s.chain_seq]));
+    return { issuances: rows.map((a) => issuanceViewOf(a, seqOf.get(a.id) ?? null, ctx.now())) };
   });
 
   r.post('/v1/issuances/:issuanceId/approve', {
-    schema: { tags: ['issuance'], summary: 'Approve a pending mint or retire (a second, different operator)', params: z.strictObject({ issuanceId: z.string().uuid({ error: 'uuid: must be an issuance id' }) }) },
+    schema: { tags: ['issuance'], summary: 'Approve a pending mint or retire (a second, different operator); the same as POST /v1/approvals/{id}/approve', params: z.strictObject({ issuanceId: z.string().uuid({ error: 'uuid: must be an issuance id' }) }) },
   }, async (req, reply) => {
     return ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
-      const [request] = await tx<IssuanceRequestRow[]>`select * from issuance_requests where id = ${req.params.issuanceId} for update`;
-      if (!request) throw new ApiError('issuance_not_found', `no issuance ${req.params.issuanceId}`);
-      if (request.status !== 'pending_approval') throw new ApiError('issuance_not_pending', `issuance ${request.id} is ${request.status}`);
-      if (request.requested_by === req.principal) throw new ApiError('approver_is_requester', `${req.principal} requested this issuance; another operator must approve it`);
-      const [approved] = await tx<IssuanceRequestRow[]>`update issuance_requests set approved_by = ${req.principal} where id = ${request.id} returning *`;
-      return { status: 200, body: issuanceView(await executeIssuance(tx as never, ctx.signer, approved, ctx.now())) };
+      const { body } = await approveActionIn(tx as never, ctx, handlerOf, req.params.issuanceId, req.principal, ISSUANCE_KINDS);
+      return { status: 200, body };
     });
   });
 
@@ -69,7 +79,7 @@ export async function issuanceRoutes(app: FastifyInstance, ctx: IssuerContext): 
       inFlightMinor: (await moneyInFlightMinor(sql)).toString(),
       freeReserveMinor: (totals.free ?? 0n).toString(),
       chain: { seq: head.seq.toString(), headHash: head.hash.toString('hex'), issuerPublicKey: head.public_key?.toString('hex') ?? null },
-      banks: (await loadBanks(ctx)).map(bankView),
+      banks: (await loadBanks(sql)).map(bankView),
     };
   });
 }

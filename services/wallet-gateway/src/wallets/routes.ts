@@ -5,12 +5,14 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Sql } from '@cbdc/db/connect';
 import { appendRegistryEvent, bankChainOf } from '@cbdc/db/registry';
 import { lockShard } from '@cbdc/db/shard-lock';
+import { liftBankFreeze, recordBankFreeze } from '@cbdc/db/wallet-freezes';
+import type { FreezeRefusal } from '@cbdc/shared/freezes';
 import { idempotencyKeyOf, type Transaction } from '@cbdc/http/idempotency';
 import { newWalletId, shardOf } from '@cbdc/shared/ids';
 import { AMOUNT_MINOR_MAX } from '@cbdc/shared/money';
 import { ApiError } from '@cbdc/shared/problem';
 import { walletOpenedFacts, walletStatusFacts } from '@cbdc/shared/registry';
-import { pageQuerySchema, publicKeyHexSchema, tierSchema, walletIdSchema } from '@cbdc/shared/schemas';
+import { pageQuerySchema, publicKeyHexSchema, reasonSchema, tierSchema, walletIdSchema } from '@cbdc/shared/schemas';
 import type { GatewayContext } from '../context.js';
 import { historyPage } from '../transfers/store.js';
 import { getOwnWallet, listOwnWallets, walletView, type WalletRow } from './store.js';
@@ -21,6 +23,21 @@ const openWalletBody = z.strictObject({
   tier: tierSchema,
 });
 const walletParams = z.strictObject({ walletId: walletIdSchema });
+
+function bankFreezeRefusal(code: FreezeRefusal | 'wallet_not_found', walletId: string): ApiError {
+  switch (code) {
+    case 'wallet_not_found':
+      return new ApiError('wallet_not_found', `no wallet ${walletId} for this bank`, { errors: [{ field: 'params/walletId', rule: 'own_wallet', message: 'is not a wallet of this bank' }] });
+    case 'wallet_closed':
+      return new ApiError('wallet_closed', `wallet ${walletId} is closed`);
+    case 'wallet_already_frozen':
+      return new ApiError('wallet_already_frozen', `this bank already froze wallet ${walletId}`);
+    case 'wallet_not_frozen':
+      return new ApiError('wallet_not_frozen', `this bank holds no freeze on wallet ${walletId}`);
+    case 'frozen_by_central_bank':
+      return new ApiError('frozen_by_central_bank', `wallet ${walletId} is frozen by the central bank; only the central bank can lift that freeze`);
+  }
+}
 
 /** A history cursor: a row number, 0 to 2^63-1 (a Postgres bigint), without leading zeros. */
 const ROW_NUMBER_CURSOR = /^(0|[1-9][0-9]{0,18})$/;
@@ -71,38 +88,56 @@ export async function walletRoutes(app: FastifyInstance, ctx: GatewayContext): P
 
   r.get('/v1/wallets/:walletId', { schema: { tags: ['wallets'], summary: 'Read a wallet', params: walletParams } }, async (req) => walletView(await ownOr404(req.principal, req.params.walletId), ctx.now()));
 
-  /** Applies a bank's status change in `tx`, under the shard lock every writer of wallet rows takes. */
-  const changeStatus = async (tx: Transaction, action: 'freeze' | 'unfreeze' | 'close', bankId: string, walletId: string, authority: FastifyRequest['signedRequest']) => {
-    // Read in the transaction: a second pool connection per request could exhaust the pool.
-    const wallet = await ownOr404(bankId, walletId, tx);
-    if (wallet.kind === 'treasury') throw new ApiError('wallet_is_treasury', 'a treasury wallet cannot be frozen or closed by its bank');
-    if (wallet.status === 'closed') throw new ApiError('wallet_closed', `wallet ${wallet.id} is closed`);
-    await lockShard(tx as never, wallet.shard);
-    const [row] = await (action === 'close'
-      ? tx<WalletRow[]>`update wallets set status = 'closed', updated_at = now() where id = ${wallet.id} and bank_id = ${bankId} and balance_minor = 0 and in_flight_out_minor = 0 and status <> 'closed' returning *`
-      : tx<WalletRow[]>`update wallets set status = ${action === 'freeze' ? 'frozen' : 'active'}, updated_at = now() where id = ${wallet.id} and bank_id = ${bankId} and status <> 'closed' returning *`);
-    if (!row) {
-      if (action === 'close') throw new ApiError('wallet_not_empty', `wallet ${wallet.id} holds ${wallet.balance_minor} fen and has ${wallet.in_flight_out_minor} fen in flight; redeem it and let payments finish first`);
-      throw new ApiError('wallet_closed', `wallet ${wallet.id} is closed`);
-    }
-    await appendRegistryEvent(tx as never, ctx.registry, {
-      chain: bankChainOf(bankId), kind: 'wallet_status_changed', subject: wallet.id, facts: walletStatusFacts(row.status, 'bank'),
-      actorKind: 'bank', actorId: bankId, authority, timeMs: ctx.now(),
+  /** Records a bank's status change in its wallets' registry chain, with the bank's signed request as its authority. */
+  const recordStatusEvent = (tx: Transaction, req: FastifyRequest, row: WalletRow, action: 'freeze' | 'unfreeze' | 'close') =>
+    appendRegistryEvent(tx as never, ctx.registry, {
+      chain: bankChainOf(req.principal), kind: 'wallet_status_changed', subject: row.id, facts: walletStatusFacts(row.status, 'bank', action),
+      actorKind: 'bank', actorId: req.principal, authority: req.signedRequest, timeMs: ctx.now(),
     });
-    return { status: 200, body: walletView(row, ctx.now()) };
-  };
-  const statusChange = (action: 'freeze' | 'unfreeze' | 'close') =>
-    r.post(`/v1/wallets/:walletId/${action}`, { schema: { tags: ['wallets'], summary: `${action[0].toUpperCase()}${action.slice(1)} a wallet`, params: walletParams } }, async (req, reply) => {
+
+  // The bank's own freeze, recorded apart from the central bank's: lifting it never lifts the
+  // central bank's freeze, which only the central bank can lift (finding 1 of issue #12).
+  for (const action of ['freeze', 'unfreeze'] as const) {
+    r.post(`/v1/wallets/:walletId/${action}`, {
+      schema: { tags: ['wallets'], summary: action === 'freeze' ? 'Freeze a wallet (the bank\'s own freeze)' : 'Lift the bank\'s own freeze (a central-bank freeze stays)', params: walletParams, body: z.strictObject({ reason: reasonSchema }) },
+    }, async (req, reply) => {
       try {
-        return await ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), (tx) => changeStatus(tx, action, req.principal, req.params.walletId, req.signedRequest));
+        return await ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
+          const wallet = await ownOr404(req.principal, req.params.walletId, tx);
+          if (wallet.kind === 'treasury') throw new ApiError('wallet_is_treasury', 'a treasury wallet cannot be frozen or closed by its bank');
+          const change = action === 'freeze' ? recordBankFreeze<WalletRow> : liftBankFreeze<WalletRow>;
+          const row = await change(tx as unknown as Sql, wallet.id, { actor: req.principal, reason: req.body.reason, reference: null, nowMs: ctx.now() });
+          if (typeof row === 'string') throw bankFreezeRefusal(row, wallet.id);
+          await recordStatusEvent(tx, req, row, action);
+          return { status: 200, body: walletView(row, ctx.now()) };
+        });
       } finally {
         // After the commit (or the rollback): a status cached before it is not used again.
         ctx.walletFacts.forget(req.params.walletId);
       }
     });
-  statusChange('freeze');
-  statusChange('unfreeze');
-  statusChange('close');
+  }
+
+  r.post('/v1/wallets/:walletId/close', { schema: { tags: ['wallets'], summary: 'Close an empty wallet (not while the central bank holds a freeze on it)', params: walletParams } }, async (req, reply) => {
+    try {
+      return await ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
+        // Read in the transaction: a second pool connection per request could exhaust the pool.
+        const wallet = await ownOr404(req.principal, req.params.walletId, tx);
+        if (wallet.kind === 'treasury') throw new ApiError('wallet_is_treasury', 'a treasury wallet cannot be frozen or closed by its bank');
+        if (wallet.status === 'closed') throw new ApiError('wallet_closed', `wallet ${wallet.id} is closed`);
+        if (wallet.central_frozen_at) throw bankFreezeRefusal('frozen_by_central_bank', wallet.id);
+        await lockShard(tx as never, wallet.shard);
+        const [row] = await tx<WalletRow[]>`
+          update wallets set status = 'closed', updated_at = now()
+          where id = ${wallet.id} and bank_id = ${req.principal} and balance_minor = 0 and in_flight_out_minor = 0 and central_frozen_at is null and status <> 'closed' returning *`;
+        if (!row) throw new ApiError('wallet_not_empty', `wallet ${wallet.id} holds ${wallet.balance_minor} fen and has ${wallet.in_flight_out_minor} fen in flight; redeem it and let payments finish first`);
+        await recordStatusEvent(tx, req, row, 'close');
+        return { status: 200, body: walletView(row, ctx.now()) };
+      });
+    } finally {
+      ctx.walletFacts.forget(req.params.walletId);
+    }
+  });
 
   r.get('/v1/wallets/:walletId/transfers', { schema: { tags: ['wallets'], summary: 'A wallet\'s transfer history, newest first', params: walletParams, querystring: pageQuerySchema } }, async (req) => {
     await ownOr404(req.principal, req.params.walletId);

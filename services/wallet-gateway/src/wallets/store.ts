@@ -1,9 +1,10 @@
 /** Wallet reads and writes. Every query that a bank can reach is scoped by that bank's id. */
 import type { Sql } from '@cbdc/db/connect';
+import { freezesView, type WalletFreezeColumns } from '@cbdc/db/wallet-freezes';
 import { dayOf } from '@cbdc/shared/ledger';
 import { limitsOf, type Tier } from '@cbdc/shared/tiers';
 
-export interface WalletRow {
+export interface WalletRow extends WalletFreezeColumns {
   id: string;
   bank_id: string;
   shard: number;
@@ -29,6 +30,8 @@ export function walletView(w: WalletRow, nowMs: number) {
     kind: w.kind,
     tier: w.tier,
     status: w.status,
+    /** Who froze it and why: the central bank's freeze and the bank's own, each or both. */
+    freezes: freezesView(w, false),
     balanceMinor: w.balance_minor.toString(),
     inFlightOutMinor: w.in_flight_out_minor.toString(),
     dailyOutflowMinor: (w.daily_spent_day === dayOf(nowMs) ? w.daily_spent_minor : 0n).toString(),
