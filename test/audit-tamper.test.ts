@@ -68,6 +68,18 @@ describe('the audit names every tampered governing row', () => {
     expect(n).toBe(12);
   });
 
+  it('names a funding whose bank authority was removed or replaced (finding 5: a funding moves money only on its bank\'s signature)', async () => {
+    const [row] = await sys.db.sql<{ id: string; funding_request: Record<string, string>; signature: Buffer }[]>`
+      select id, funding_request, signature from transfers where kind = 'funding' and payee_wallet_id = ${aliceWallet}`;
+    const expected = `transfer: transfer ${row.id}: its bank's signed funding request is missing, asks for another funding, or does not verify against bank bank-a's registered key`;
+    const restore = () => sys.db.sql`update transfers set funding_request = ${sys.db.sql.json(row.funding_request)}, signature = ${row.signature} where id = ${row.id}`;
+    expect(await tampered(() => sys.db.sql`update transfers set funding_request = null, signature = null where id = ${row.id}`, restore)).toContain(expected);
+    expect(await tampered(() => sys.db.sql`update transfers set signature = ${signerFromSeed(randomBytes(32)).sign(Buffer.from('x'))} where id = ${row.id}`, restore)).toContain(expected);
+    // The bank's real signature, but its request re-pointed at another wallet.
+    const elsewhere = { ...row.funding_request, body: row.funding_request.body.replace(aliceWallet, carolWallet) };
+    expect(await tampered(() => sys.db.sql`update transfers set funding_request = ${sys.db.sql.json(elsewhere)} where id = ${row.id}`, restore)).toContain(expected);
+  });
+
   it('names a wallet whose tier was raised to pass its caps', async () => {
     const findings = await tampered(
       () => sys.db.sql`update wallets set tier = 'II' where id = ${bobWallet}`,

@@ -12,7 +12,9 @@
 import { encodeTransfer, transferIdOf } from '@cbdc/shared/canonical';
 import { batchHeaderHash, GENESIS_HASH, issuanceEntryHash } from '@cbdc/shared/chains';
 import { ed25519Verify } from '@cbdc/shared/crypto';
+import { fundingAuthorityMessage } from '@cbdc/shared/funding-authority';
 import { merkleRoot } from '@cbdc/shared/merkle';
+import { DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import type { RegistryReplay } from '@cbdc/shared/registry-replay';
 import { limitsOf, type Tier } from '@cbdc/shared/tiers';
 import { checkBanks, checkIssuanceRequests, checkOperators, checkRegistryChains, checkReserveEntries, checkWallets } from './audit-registry.js';
@@ -47,6 +49,8 @@ export interface AuditOptions {
   onProgress?: (phase: string, done: number, total: number) => void;
   /** Findings kept per check before the rest are counted only. */
   findingsPerCheckMax?: number;
+  /** The environment id banks sign into their requests (a funding's authority names it); DEFAULT_AUDIENCE if absent. */
+  audience?: string;
 }
 
 /** What every check shares: the snapshot transaction, where findings go, progress. */
@@ -151,6 +155,10 @@ async function checkIssuanceChain(run: AuditRun, counts: Counts): Promise<Issuan
 async function checkSettlementChains(run: AuditRun, registry: RegistryReplay, counts: Counts): Promise<{ batches: number; transfers: number }> {
   const { tx, find } = run;
   const keys = registeredKeys(registry);
+  const bankKeys = (bankId: string) => {
+    const hex = registry.banks.get(bankId)?.publicKey;
+    return hex ? Buffer.from(hex, 'hex') : null;
+  };
   const shards = await tx<{ shard: number; public_key: Buffer; head_seq: bigint; head_hash: Buffer }[]>`select shard, public_key, head_seq, head_hash from shards order by shard`;
   const done = { batches: 0, transfers: 0 };
   for (const s of shards) {
@@ -170,7 +178,7 @@ async function checkSettlementChains(run: AuditRun, registry: RegistryReplay, co
         if (b.seq !== expected) find({ check: 'settlement_chain', subject, message: `expected batch ${expected} here; a batch is missing or out of order` });
         if (!b.prev_hash.equals(prev)) find({ check: 'settlement_chain', subject, message: 'its previous hash is not the hash of the batch before it' });
         const list = byBatch.get(b.seq) ?? [];
-        const leaves = list.map((m, i) => checkLeaf(run, keys, m, i, subject));
+        const leaves = list.map((m, i) => checkLeaf(run, keys, bankKeys, m, i, subject));
         if (list.length !== b.transfer_count) find({ check: 'settlement_chain', subject, message: `it commits to ${b.transfer_count} transfers but ${list.length} are stored` });
         if (!merkleRoot(leaves).equals(b.merkle_root)) find({ check: 'settlement_chain', subject, message: 'the Merkle root of its stored transfers is not its recorded root (a transfer or outcome was altered)' });
         const hash = batchHeaderHash({ shard: s.shard, seq: b.seq, prevHash: b.prev_hash, merkleRoot: b.merkle_root, count: b.transfer_count, timeMs: b.time_ms });
@@ -211,7 +219,7 @@ function registeredKeys(registry: RegistryReplay): (walletId: string) => Buffer 
 }
 
 /** One stored leaf: its index, and for a customer transfer its id and signature; returns its hash. */
-function checkLeaf(run: AuditRun, keyOf: (walletId: string) => Buffer | null, m: StoredLeaf, i: number, batch: string): Buffer {
+function checkLeaf(run: AuditRun, keyOf: (walletId: string) => Buffer | null, bankKeyOf: (bankId: string) => Buffer | null, m: StoredLeaf, i: number, batch: string): Buffer {
   const subject = m.type === 'transfer' ? `transfer ${m.id}` : `${m.leg} leg of transfer ${m.transferId}`;
   if (m.leafIndex !== i) run.find({ check: 'settlement_chain', subject, message: `leaf index ${m.leafIndex} where ${i} was expected in ${batch}` });
   if (m.type === 'transfer' && m.kind === 'transfer') {
@@ -219,6 +227,15 @@ function checkLeaf(run: AuditRun, keyOf: (walletId: string) => Buffer | null, m:
     if (transferIdOf(bytes) !== m.id) run.find({ check: 'transfer', subject, message: 'its stored content does not hash to its id (the row was altered)' });
     const key = keyOf(m.payerWalletId);
     if (!key || !m.signature || !ed25519Verify(key, bytes, m.signature)) run.find({ check: 'transfer', subject, message: 'the payer\'s signature does not verify over its stored content' });
+  }
+  if (m.type === 'transfer' && m.kind === 'funding') {
+    // A funding's authority is its bank's signed request: it must ask for exactly this funding
+    // (id from its Idempotency-Key, treasury, wallet, amount) and verify against the bank's registered key.
+    const claim = { id: m.id, bankId: m.bankId, payerWalletId: m.payerWalletId, payeeWalletId: m.payeeWalletId, amountMinor: m.amountMinor.toString() };
+    const authority = m.fundingRequest && m.signature ? { ...m.fundingRequest, signature: m.signature.toString('hex') } : undefined;
+    const message = fundingAuthorityMessage(authority, claim, run.options.audience ?? DEFAULT_AUDIENCE);
+    const key = bankKeyOf(m.bankId);
+    if (!message || !key || !ed25519Verify(key, message, m.signature!)) run.find({ check: 'transfer', subject, message: `its bank's signed funding request is missing, asks for another funding, or does not verify against bank ${m.bankId}'s registered key` });
   }
   return storedLeafHash(m);
 }
