@@ -124,7 +124,17 @@ async function runPhase(sys: BenchSystem, pop: Population, phase: Phase): Promis
   const wal = (await walBytes(sys)) - walBefore;
   log(`  p99 of each second's answers, ms: ${load.p99BySecondMs.join(' ')}`);
   const rate = await settledRate(sys, load.startedAtMs - 1000, load.endedAtMs + 1000);
-  return { phase, load, settled: rate.settled, rejected: rate.rejected, settledTps: rate.tps, queueWaitMs: rate.queueWaitMs, walBytesPerTransfer: Math.round(wal / Math.max(rate.settled + rate.rejected, 1)), requestsPerSecond: Math.round(load.requests / ((load.endedAtMs - load.startedAtMs) / 1000)), cpu };
+  return {
+    phase,
+    load,
+    settled: rate.settled,
+    rejected: rate.rejected,
+    settledTps: rate.tps,
+    queueWaitMs: rate.queueWaitMs,
+    walBytesPerTransfer: Math.round(wal / Math.max(rate.settled + rate.rejected, 1)),
+    requestsPerSecond: Math.round(load.requests / ((load.endedAtMs - load.startedAtMs) / 1000)),
+    cpu,
+  };
 }
 
 /** Feeds pre-verified, attested batches straight to the settlement queues and measures the commit rate. */
@@ -142,12 +152,30 @@ async function settlementOnly(sys: BenchSystem, pop: Population, transfers: numb
     if (payee === payer) payee = pop.merchant;
     const intent = { payerWalletId: payer.id, payeeWalletId: payee.id, amountMinor: 1n, nonce: nonce++, expiresAtMs: BigInt(now + 600_000), memo: '' };
     const bytes = encodeTransfer(intent);
-    const item: JobItem = { id: transferIdOf(bytes), kind: 'transfer', bankId: payer.bankId, payerWalletId: payer.id, payeeWalletId: payee.id, amountMinor: '1', nonce: intent.nonce.toString(), expiresAtMs: intent.expiresAtMs.toString(), memo: '', signature: sodiumSign(payer.secretKey, bytes).toString('hex'), submittedAtMs: now, payeeShard: payee.shard };
+    const item: JobItem = {
+      id: transferIdOf(bytes),
+      kind: 'transfer',
+      bankId: payer.bankId,
+      payerWalletId: payer.id,
+      payeeWalletId: payee.id,
+      amountMinor: '1',
+      nonce: intent.nonce.toString(),
+      expiresAtMs: intent.expiresAtMs.toString(),
+      memo: '',
+      signature: sodiumSign(payer.secretKey, bytes).toString('hex'),
+      submittedAtMs: now,
+      payeeShard: payee.shard,
+    };
     const list = byShard.get(payer.shard) ?? [];
     list.push(item);
     byShard.set(payer.shard, list);
   }
-  const jobs = [...byShard].flatMap(([shard, items]) => Array.from({ length: Math.ceil(items.length / batchSize) }, (_, j) => ({ shard, data: attestJob(signerFromSeed(sys.keys.attestation), gatewayAttestor(BENCH_GATEWAY_KEY_ID), 'bench', { shard, items: items.slice(j * batchSize, (j + 1) * batchSize) }) })));
+  const jobs = [...byShard].flatMap(([shard, items]) =>
+    Array.from({ length: Math.ceil(items.length / batchSize) }, (_, j) => ({
+      shard,
+      data: attestJob(signerFromSeed(sys.keys.attestation), gatewayAttestor(BENCH_GATEWAY_KEY_ID), 'bench', { shard, items: items.slice(j * batchSize, (j + 1) * batchSize) }),
+    })),
+  );
   const before = cpuSnapshot(sys.pids);
   const start = Date.now();
   log(`settlement-only: ${jobs.length} jobs of up to ${batchSize}`);
@@ -194,27 +222,64 @@ async function main(): Promise<void> {
     const batchUniform: Phase = { name: `batch ${PER_REQUEST}, uniform, max rate`, mix: 'uniform', perRequest: PER_REQUEST, transfers: Math.round(150_000 * scale), connections: BATCH_CONNECTIONS };
     const batchHot: Phase = { name: `batch ${PER_REQUEST}, hot merchant, max rate`, mix: 'hot', perRequest: PER_REQUEST, transfers: Math.round(100_000 * scale), connections: BATCH_CONNECTIONS };
     const results: PhaseResult[] = [];
-    for (const [key, phase] of [['single', single], ['batch', batchUniform], ['hot', batchHot]] as const) if (phases.has(key)) results.push(await runPhase(sys, pop, phase));
+    for (const [key, phase] of [
+      ['single', single],
+      ['batch', batchUniform],
+      ['hot', batchHot],
+    ] as const)
+      if (phases.has(key)) results.push(await runPhase(sys, pop, phase));
     if (results.length === 0 && !phases.has('settlement')) throw new Error('choose at least one of the phases single, batch, hot, settlement');
     if (results.length === 0 && phases.has('half')) throw new Error('the half phase runs at half the peak of a single, batch or hot phase; choose one of them too');
     const peak = results.length ? results.reduce((a, b) => (b.settledTps > a.settledTps ? b : a)) : null;
     const halfRate = peak ? Math.max(1, Math.round(peak.requestsPerSecond / 2)) : 0;
-    const half = peak && phases.has('half')
-      ? await runPhase(sys, pop, { name: `${peak.phase.name.split(',')[0]}, uniform, fixed ${halfRate} req/s (half peak)`, mix: 'uniform', perRequest: peak.phase.perRequest, transfers: Math.round(halfRate * peak.phase.perRequest * (SMOKE ? 2 : 15)), rate: halfRate, connections: peak.phase.connections * 2 })
-      : peak;
+    const half =
+      peak && phases.has('half')
+        ? await runPhase(sys, pop, {
+            name: `${peak.phase.name.split(',')[0]}, uniform, fixed ${halfRate} req/s (half peak)`,
+            mix: 'uniform',
+            perRequest: peak.phase.perRequest,
+            transfers: Math.round(halfRate * peak.phase.perRequest * (SMOKE ? 2 : 15)),
+            rate: halfRate,
+            connections: peak.phase.connections * 2,
+          })
+        : peak;
     if (half && half !== peak) results.push(half);
     const settleOnly = phases.has('settlement') ? await settlementOnly(sys, pop, Math.round(100_000 * scale), 1000) : { tps: 0, cpu: {} };
 
     log('auditing...');
     const report = await audit(sys.sql);
-    const table = new Table({ head: ['phase', 'settled/s', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'queued p50/p99 ms', 'WAL B/transfer', 'settled', 'rejected', 'errors', 'CPU s (gw/settle/pg/redis/bench)'], style: { head: [], border: [] } });
+    const table = new Table({
+      head: ['phase', 'settled/s', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'queued p50/p99 ms', 'WAL B/transfer', 'settled', 'rejected', 'errors', 'CPU s (gw/settle/pg/redis/bench)'],
+      style: { head: [], border: [] },
+    });
     for (const r of results) {
       const errors = r.load.errors + r.load.timeouts + r.load.non2xx;
-      table.push([r.phase.name, r.settledTps, r.requestsPerSecond, r.load.latencyMs.p50, r.load.latencyMs.p99, r.load.latencyMs.p999, `${r.queueWaitMs.p50} / ${r.queueWaitMs.p99}`, r.walBytesPerTransfer, r.settled, r.rejected, errors, ['gateway', 'settlement', 'postgres', 'redis', 'bench'].map((k) => (r.cpu[k] ?? 0).toFixed(1)).join(' / ')]);
+      table.push([
+        r.phase.name,
+        r.settledTps,
+        r.requestsPerSecond,
+        r.load.latencyMs.p50,
+        r.load.latencyMs.p99,
+        r.load.latencyMs.p999,
+        `${r.queueWaitMs.p50} / ${r.queueWaitMs.p99}`,
+        r.walBytesPerTransfer,
+        r.settled,
+        r.rejected,
+        errors,
+        ['gateway', 'settlement', 'postgres', 'redis', 'bench'].map((k) => (r.cpu[k] ?? 0).toFixed(1)).join(' / '),
+      ]);
     }
     process.stdout.write(`${table.toString()}\n`);
     const baselines = new Table({ head: ['same-run baseline', 'value'], style: { head: [], border: [] } });
-    baselines.push(['Ed25519 verifies/s, all cores', verifyLimit], ['pgbench tpcb-like TPS, one client per core', pgbench], ['pgbench tpcb-like TPS, 8 clients', pgbench8], ['raw batched SQL transfers/s (1,000/txn)', rawSql], ['one durable commit, idle server: p50 / p99 / max ms', `${commit.p50} / ${commit.p99} / ${commit.max}`], ['settlement-only transfers/s (1,000/job)', settleOnly.tps], ['audit', report.ok ? 'passed' : `FAILED: ${report.findings[0]?.subject}: ${report.findings[0]?.message}`]);
+    baselines.push(
+      ['Ed25519 verifies/s, all cores', verifyLimit],
+      ['pgbench tpcb-like TPS, one client per core', pgbench],
+      ['pgbench tpcb-like TPS, 8 clients', pgbench8],
+      ['raw batched SQL transfers/s (1,000/txn)', rawSql],
+      ['one durable commit, idle server: p50 / p99 / max ms', `${commit.p50} / ${commit.p99} / ${commit.max}`],
+      ['settlement-only transfers/s (1,000/job)', settleOnly.tps],
+      ['audit', report.ok ? 'passed' : `FAILED: ${report.findings[0]?.subject}: ${report.findings[0]?.message}`],
+    );
     process.stdout.write(`${baselines.toString()}\n`);
 
     const best = peak;

@@ -62,7 +62,20 @@ async function main(): Promise<void> {
         const p = 1 + Math.floor(Math.random() * WALLETS);
         const q = 1 + ((p + Math.floor(Math.random() * (WALLETS - 1))) % WALLETS);
         const intent = { payerWalletId: walletId(p), payeeWalletId: walletId(q), amountMinor: 1n, nonce: nonce++, expiresAtMs: BigInt(Date.now() + 600_000), memo: '' };
-        return { id: transferIdOf(encodeTransfer(intent)), kind: 'transfer', bankId: 'bank-a', payerWalletId: intent.payerWalletId, payeeWalletId: intent.payeeWalletId, amountMinor: '1', nonce: intent.nonce.toString(), expiresAtMs: intent.expiresAtMs.toString(), memo: '', signature: sodiumSign(customerSecret, encodeTransfer(intent)).toString('hex'), submittedAtMs: Date.now(), payeeShard: 0 } satisfies JobItem;
+        return {
+          id: transferIdOf(encodeTransfer(intent)),
+          kind: 'transfer',
+          bankId: 'bank-a',
+          payerWalletId: intent.payerWalletId,
+          payeeWalletId: intent.payeeWalletId,
+          amountMinor: '1',
+          nonce: intent.nonce.toString(),
+          expiresAtMs: intent.expiresAtMs.toString(),
+          memo: '',
+          signature: sodiumSign(customerSecret, encodeTransfer(intent)).toString('hex'),
+          submittedAtMs: Date.now(),
+          payeeShard: 0,
+        } satisfies JobItem;
       });
     // One warm-up batch (fills the wallet cache, plans, JIT), not measured.
     await commitBatch(sql, ctx, makeBatch(), Date.now());
@@ -114,7 +127,9 @@ async function main(): Promise<void> {
     for (const r of results) process.stdout.write(`${JSON.stringify(r)}\n`);
     const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     const tpsOf = (mode: string) => median(results.filter((r) => r.mode === mode).map((r) => r.tps));
-    process.stdout.write(`${JSON.stringify({ median_tps_one_after_another: tpsOf('one after another'), median_tps_decided_ahead: tpsOf('decided ahead'), ratio: Number((tpsOf('decided ahead') / tpsOf('one after another')).toFixed(2)) })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ median_tps_one_after_another: tpsOf('one after another'), median_tps_decided_ahead: tpsOf('decided ahead'), ratio: Number((tpsOf('decided ahead') / tpsOf('one after another')).toFixed(2)) })}\n`,
+    );
   } finally {
     await db.drop();
   }

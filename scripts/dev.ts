@@ -133,7 +133,7 @@ async function demo(keys: DevKeys, issuerUrl: string, gatewayUrl: string): Promi
   say(`li tried to pay wang 6,000.00, above tier III's 5,000.00 per-payment cap: ${refused.body.status} (${refused.body.code})`);
   const redeem = signTransfer({ payerWalletId: liWallet.id, payeeWalletId: 't_demo-b', amountMinor: 888n * YUAN }, li.privateKey);
   await bankB.redeem(redeem.wire);
-  say('li redeemed 888.00 to demo-b\'s treasury');
+  say("li redeemed 888.00 to demo-b's treasury");
   await approvedIfPending('the retirement for demo-b', await alice.issue('retire', 'demo-b', 888n * YUAN));
   say('alice retired 888.00 from demo-b back into its reserve');
   const receipt = await bankB.receipt(pay.id);

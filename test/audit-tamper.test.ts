@@ -68,7 +68,7 @@ describe('the audit names every tampered governing row', () => {
     expect(n).toBe(12);
   });
 
-  it('names a funding whose bank authority was removed or replaced (finding 5: a funding moves money only on its bank\'s signature)', async () => {
+  it("names a funding whose bank authority was removed or replaced (finding 5: a funding moves money only on its bank's signature)", async () => {
     const [row] = await sys.db.sql<{ id: string; funding_request: Record<string, string>; signature: Buffer }[]>`
       select id, funding_request, signature from transfers where kind = 'funding' and payee_wallet_id = ${aliceWallet}`;
     const expected = `transfer: transfer ${row.id}: its bank's signed funding request is missing, asks for another funding, or does not verify against bank bank-a's registered key`;
@@ -136,14 +136,16 @@ describe('the audit names every tampered governing row', () => {
     const [row] = await sys.db.sql<Record<string, unknown>[]>`select * from wallets where id = ${carolWallet}`;
     const events = await sys.db.sql<Record<string, unknown>[]>`select * from wallet_freeze_events where wallet_id = ${carolWallet}`;
     const findings = await tampered(
-      () => sys.db.sql.begin(async (tx) => {
-        await tx`delete from wallet_freeze_events where wallet_id = ${carolWallet}`;
-        await tx`delete from wallets where id = ${carolWallet}`;
-      }),
-      () => sys.db.sql.begin(async (tx) => {
-        await tx`insert into wallets ${tx(row)}`;
-        for (const e of events) await tx`insert into wallet_freeze_events ${tx(e)}`;
-      }),
+      () =>
+        sys.db.sql.begin(async (tx) => {
+          await tx`delete from wallet_freeze_events where wallet_id = ${carolWallet}`;
+          await tx`delete from wallets where id = ${carolWallet}`;
+        }),
+      () =>
+        sys.db.sql.begin(async (tx) => {
+          await tx`insert into wallets ${tx(row)}`;
+          for (const e of events) await tx`insert into wallet_freeze_events ${tx(e)}`;
+        }),
     );
     expect(findings).toContain(`wallets: wallet ${carolWallet}: opened by registry bank:bank-a event 2 but has no row`);
   });
@@ -189,7 +191,7 @@ describe('the audit names every tampered governing row', () => {
     expect(findings).toContainEqual(expect.stringMatching(/^operators: operator bob: public key differs from its registration \(registry central event \d+\); every approval it signed is suspect/));
   });
 
-  it('names an altered registry event, and one re-signed with a key that is not the issuer\'s', async () => {
+  it("names an altered registry event, and one re-signed with a key that is not the issuer's", async () => {
     const [row] = await sys.db.sql<{ seq: bigint; facts: Record<string, string> }[]>`select seq, facts from registry_events where chain = ${'bank:bank-b'} and seq = 1`;
     const altered = await tampered(
       () => sys.db.sql`update registry_events set facts = ${sys.db.sql.json({ ...row.facts, tier: 'II' })} where chain = 'bank:bank-b' and seq = 1`,
@@ -214,9 +216,17 @@ describe('the audit names every tampered governing row', () => {
     const gatewaySigner = registrySignerOfAttestationKey(sys.keys.attestation);
     const ghost = 'w_00000000000000000000abcd';
     const event: RegistryEvent = {
-      chain: 'bank:bank-a', seq: head.seq + 1n, prevHash: head.hash, kind: 'wallet_opened', subject: ghost,
+      chain: 'bank:bank-a',
+      seq: head.seq + 1n,
+      prevHash: head.hash,
+      kind: 'wallet_opened',
+      subject: ghost,
       facts: { bankId: 'bank-a', kind: 'customer', tier: 'I', publicKey: alice.publicKey, customerRef: 'forged', shard: '0' },
-      actorKind: 'bank', actorId: 'bank-a', authorityHash: Buffer.alloc(32), signer: 'gateway', timeMs: BigInt(Date.now()),
+      actorKind: 'bank',
+      actorId: 'bank-a',
+      authorityHash: Buffer.alloc(32),
+      signer: 'gateway',
+      timeMs: BigInt(Date.now()),
     };
     const hash = registryEventHash(event);
     const findings = await tampered(

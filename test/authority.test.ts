@@ -10,13 +10,16 @@ import { CbdcApiError, OperatorClient, newCustomerKey, signTransfer, type Action
 import { startTestSystem, type TestSystem } from './support/system.js';
 
 const T = 1_000_000n; // the dual-control threshold of these tests, in fen (and each window maximum)
-const refusal = (p: Promise<unknown>) => p.then(
-  () => { throw new Error('expected a refusal'); },
-  (e: unknown) => {
-    if (!(e instanceof CbdcApiError)) throw e;
-    return e;
-  },
-);
+const refusal = (p: Promise<unknown>) =>
+  p.then(
+    () => {
+      throw new Error('expected a refusal');
+    },
+    (e: unknown) => {
+      if (!(e instanceof CbdcApiError)) throw e;
+      return e;
+    },
+  );
 
 describe('central-bank and bank freezes are recorded apart (finding 1)', () => {
   let sys: TestSystem;
@@ -42,7 +45,7 @@ describe('central-bank and bank freezes are recorded apart (finding 1)', () => {
 
   const pay = (amountMinor: bigint) => bankA.transfer(signTransfer({ payerWalletId: payerWallet, payeeWalletId: payeeWallet, amountMinor }, payer.privateKey).wire);
 
-  it('a bank cannot lift the central bank\'s freeze; the wallet cannot pay until the central bank lifts it', async () => {
+  it("a bank cannot lift the central bank's freeze; the wallet cannot pay until the central bank lifts it", async () => {
     const frozen = await sys.operators.alice.walletControl(payerWallet, 'freeze', { reason: 'court order pending', reference: 'CASE-2026-17' });
     expect(frozen).toMatchObject({ status: 'frozen', freezes: { central: { reason: 'court order pending', reference: 'CASE-2026-17', operatorId: 'alice' }, bank: null } });
 
@@ -74,7 +77,7 @@ describe('central-bank and bank freezes are recorded apart (finding 1)', () => {
     ]);
   });
 
-  it('lifting the central freeze leaves the bank\'s own freeze in force', async () => {
+  it("lifting the central freeze leaves the bank's own freeze in force", async () => {
     await bankA.setWalletStatus(payerWallet, 'freeze', 'lost phone');
     await sys.operators.alice.walletControl(payerWallet, 'freeze', { reason: 'sanctions screening', reference: 'SCR-1' });
     expect(await sys.operators.alice.walletControl(payerWallet, 'unfreeze', { reason: 'screening clear', reference: 'SCR-1' })).toMatchObject({ status: 'frozen', freezes: { central: null, bank: { reason: 'lost phone' } } });
@@ -156,7 +159,7 @@ describe('dual control that cannot be structured (finding 2)', () => {
     expect((await alice.supply()).supplyMinor).toBe((2n * T).toString());
   });
 
-  it('counts per bank too: a second operator acting alone cannot add to a bank\'s full window', async () => {
+  it("counts per bank too: a second operator acting alone cannot add to a bank's full window", async () => {
     expect((await bob.reserve('bank-b', 'deposit', T, 'RTGS-B-1')).status).toBe(201);
     const pending = pendingOf(await alice.reserve('bank-b', 'deposit', 1n, 'RTGS-B-2'));
     expect(pending.approvalReason).toBe('bank_window_max');
@@ -183,7 +186,7 @@ describe('dual control that cannot be structured (finding 2)', () => {
     expect((await refusal(bob.approveAction(pending.id))).problem.code).toBe('action_not_pending');
   });
 
-  it('registering an operator and changing an operator\'s key each wait for a second operator', async () => {
+  it("registering an operator and changing an operator's key each wait for a second operator", async () => {
     const carolKey = newCustomerKey();
     const carol = new OperatorClient(sys.issuerUrl, 'carol', carolKey.privateKey);
     const pending = await alice.addOperator({ id: 'carol', name: 'Carol', publicKey: carolKey.publicKey });

@@ -7,7 +7,7 @@ import { CbdcApiError, newCustomerKey, signTransfer, type BankClient } from '@cb
 import { startTestSystem, type TestSystem } from './support/system.js';
 import { rawRequest } from './support/raw.js';
 
-describe('a bank never reads or moves another bank\'s wallets', () => {
+describe("a bank never reads or moves another bank's wallets", () => {
   let sys: TestSystem;
   let bankA: BankClient & { privateKeyHex: string };
   let bankB: BankClient & { privateKeyHex: string };
@@ -20,11 +20,15 @@ describe('a bank never reads or moves another bank\'s wallets', () => {
   let bTransferId: string;
 
   const refusal = async (p: Promise<unknown>) => {
-    const e = await p.then(() => null, (err) => err);
+    const e = await p.then(
+      () => null,
+      (err) => err,
+    );
     expect(e, 'the request should have been refused').toBeInstanceOf(CbdcApiError);
     return (e as CbdcApiError).problem;
   };
-  const snapshot = async () => (await sys.db.sql`select id, status, balance_minor from wallets order by id`).map((r) => `${r.id}:${r.status}:${r.balance_minor}`).join('|') + `#${(await sys.db.sql`select count(*)::int as n from transfers`)[0].n}`;
+  const snapshot = async () =>
+    (await sys.db.sql`select id, status, balance_minor from wallets order by id`).map((r) => `${r.id}:${r.status}:${r.balance_minor}`).join('|') + `#${(await sys.db.sql`select count(*)::int as n from transfers`)[0].n}`;
 
   beforeAll(async () => {
     sys = await startTestSystem();
@@ -56,7 +60,7 @@ describe('a bank never reads or moves another bank\'s wallets', () => {
     expect(await snapshot()).toBe(before);
   });
 
-  it('query: a cursor naming a foreign wallet still lists only the caller\'s wallets', async () => {
+  it("query: a cursor naming a foreign wallet still lists only the caller's wallets", async () => {
     // A cursor forged to point at bank B's treasury: the page continues through bank A's wallets only.
     const cursor = Buffer.from('t_bank-b').toString('base64url');
     const page = await bankA.wallets(200, cursor);
@@ -65,7 +69,7 @@ describe('a bank never reads or moves another bank\'s wallets', () => {
     expect(all.wallets.map((w) => w.id).sort()).toEqual([aWallet, 't_bank-a'].sort());
   });
 
-  it('body: funding, paying from, or redeeming a foreign wallet is refused, even with the customer\'s valid signature', async () => {
+  it("body: funding, paying from, or redeeming a foreign wallet is refused, even with the customer's valid signature", async () => {
     const before = await snapshot();
     expect((await refusal(bankA.fund(bWallet, 1n, 'steal-000001'))).code).toBe('wallet_not_found');
     const theft = signTransfer({ payerWalletId: bWallet, payeeWalletId: aWallet, amountMinor: 1n }, bCustomer.privateKey);
@@ -86,13 +90,13 @@ describe('a bank never reads or moves another bank\'s wallets', () => {
     expect((await refusal(bankA.getTransfer(good.id))).code).toBe('transfer_not_found');
   });
 
-  it('a bank cannot pay into another bank\'s treasury or fund from it', async () => {
+  it("a bank cannot pay into another bank's treasury or fund from it", async () => {
     const t = signTransfer({ payerWalletId: aWallet, payeeWalletId: 't_bank-b', amountMinor: 1n }, aCustomer.privateKey);
     expect((await refusal(bankA.transfer(t.wire))).code).toBe('payee_is_treasury');
     expect((await refusal(bankA.fund('t_bank-b', 1n, 'steal-000002'))).code).toBe('wallet_not_found');
   });
 
-  it('bank credentials open nothing on the issuer, and bank B\'s key cannot sign as bank A', async () => {
+  it("bank credentials open nothing on the issuer, and bank B's key cannot sign as bank A", async () => {
     for (const [method, path, body] of [
       ['GET', '/v1/supply', undefined],
       ['POST', '/v1/issuances', JSON.stringify({ kind: 'mint', bankId: 'bank-a', amountMinor: '1' })],

@@ -31,7 +31,14 @@ describe('capacity limits', () => {
   afterAll(async () => sys?.close());
 
   it('limits a flooding bank alone', async () => {
-    const results = await Promise.all(Array.from({ length: 30 }, () => bankA.wallet(payer).then(() => 200, (e: CbdcApiError) => e)));
+    const results = await Promise.all(
+      Array.from({ length: 30 }, () =>
+        bankA.wallet(payer).then(
+          () => 200,
+          (e: CbdcApiError) => e,
+        ),
+      ),
+    );
     const limited = results.filter((r): r is CbdcApiError => r instanceof CbdcApiError);
     expect(limited.length).toBeGreaterThanOrEqual(15);
     expect(limited.every((e) => e.status === 429 && e.problem.code === 'rate_limited' && Number(e.headers?.get('retry-after')) >= 1)).toBe(true);

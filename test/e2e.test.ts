@@ -88,7 +88,7 @@ describe('end to end', () => {
     expect((await bankB.history(bobWallet)).transfers.map((t) => t.id)).toContain(id);
   });
 
-  it('records a payment over the payee tier cap as rejected, and changes no balance (bob is bank B\'s: bank A sees only payee_unavailable)', async () => {
+  it("records a payment over the payee tier cap as rejected, and changes no balance (bob is bank B's: bank A sees only payee_unavailable)", async () => {
     await bankA.fund(aliceWallet, 5_000n * YUAN, 'fund-alice-0002');
     // bob (tier IV, balance cap 10,000 yuan) holds 1,500; 8,501 more would take him over.
     const { wire } = signTransfer({ payerWalletId: aliceWallet, payeeWalletId: bobWallet, amountMinor: 8_501n * YUAN }, alice.privateKey);

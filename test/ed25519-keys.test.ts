@@ -15,7 +15,13 @@ import { startTestSystem, type TestSystem } from './support/system.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 /** One vector per distinct refused key, with the rule the answer must name. */
-const weakKeys = [...new Map(ed25519EdgeCases().filter((v) => !v.keyAccepted).map((v) => [hex(v.publicKey), v.name])).entries()];
+const weakKeys = [
+  ...new Map(
+    ed25519EdgeCases()
+      .filter((v) => !v.keyAccepted)
+      .map((v) => [hex(v.publicKey), v.name]),
+  ).entries(),
+];
 const ruleOf = (name: string) =>
   /mixed-order/.test(name) ? 'ed25519_public_key_mixed_order' : /not a point/.test(name) ? 'ed25519_public_key_not_a_point' : /^non-canonical A/.test(name) ? 'ed25519_public_key_not_canonical' : 'ed25519_public_key_small_order';
 
@@ -65,7 +71,7 @@ describe('Ed25519 keys at registration, and the audit under the one rule', () =>
     expect(signerFromSeed(Buffer.alloc(32, 7)).publicKey).toHaveLength(32);
   });
 
-  it('names issuer and shard signatures made with the identity key\'s universal forgery (node:crypto accepted them)', async () => {
+  it("names issuer and shard signatures made with the identity key's universal forgery (node:crypto accepted them)", async () => {
     const a = (await sys.addBank('bank-b')) as never as { openWallet: Function; fund: Function; transfer: Function };
     await sys.operators.alice.reserve('bank-b', 'deposit', 1_000n, 'dep-forgery');
     await sys.operators.alice.issue('mint', 'bank-b', 1_000n);

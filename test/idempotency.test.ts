@@ -327,7 +327,10 @@ async function startIssuerProcess(sys: TestSystem, port: number): Promise<ChildP
   });
   await until(async () => {
     if (child.exitCode !== null) throw new Error(`the issuer process exited with ${child.exitCode}`);
-    return fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
+    return fetch(`http://127.0.0.1:${port}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
   }, 30_000);
   return child;
 }

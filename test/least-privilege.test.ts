@@ -44,7 +44,7 @@ const REFUSED: Record<Exclude<ServiceName, 'auditor'> | 'auditor', string[]> = {
   auditor: [`update wallets set balance_minor = 1`, `insert into operators (id) values ('x')`, `delete from idempotency_keys`],
 };
 
-describe('each service\'s database role holds only the grants it needs', () => {
+describe("each service's database role holds only the grants it needs", () => {
   let db: TestDatabase;
   const connections: Sql[] = [];
   beforeAll(async () => {
@@ -60,7 +60,10 @@ describe('each service\'s database role holds only the grants it needs', () => {
       const sql = connectPostgres(urlForService(db.url, service), { max: 1 });
       connections.push(sql);
       for (const statement of statements) {
-        const error = await sql.unsafe(statement).then(() => null, (e: { code?: string }) => e);
+        const error = await sql.unsafe(statement).then(
+          () => null,
+          (e: { code?: string }) => e,
+        );
         expect(error?.code, statement).toBe('42501'); // insufficient_privilege
       }
       // And it can read (the audit, the gateway's views, settlement's prefetch).

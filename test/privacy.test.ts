@@ -13,7 +13,7 @@ const YUAN = 100n;
 const IV_BALANCE_MAX = 10_000n * YUAN;
 const PAYEE_DETAILS = /payee_frozen|payee_closed|exceeds_balance_limit|wallet_closed/;
 
-describe('privacy of payee details towards the payer\'s bank', () => {
+describe("privacy of payee details towards the payer's bank", () => {
   let sys: TestSystem;
   let bankA: BankClient;
   let bankB: BankClient;
@@ -28,7 +28,10 @@ describe('privacy of payee details towards the payer\'s bank', () => {
   const wire = (payer: string, payee: string, amount: bigint) => signTransfer({ payerWalletId: payer, payeeWalletId: payee, amountMinor: amount }, key.privateKey).wire;
   const told = <T>(value: T): T => (seenByA.push(value), value);
   const problemOf = async (p: Promise<unknown>) => {
-    const error = await p.then(() => null, (e: unknown) => e);
+    const error = await p.then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(CbdcApiError);
     return told((error as CbdcApiError).problem);
   };
@@ -80,7 +83,7 @@ describe('privacy of payee details towards the payer\'s bank', () => {
       ['over its balance cap', 'full', 'exceeds_balance_limit'],
       ['frozen', 'frozen', 'payee_frozen'],
       ['closed (left to settlement by the gateway: a 422 would tell "closed" apart)', 'closed', 'payee_closed'],
-    ] as const)('%s: the payer\'s bank sees payee_unavailable in every view; the payee\'s bank and the stored row see the detail', async (_, which, detail) => {
+    ] as const)("%s: the payer's bank sees payee_unavailable in every view; the payee's bank and the stored row see the detail", async (_, which, detail) => {
       const payee = payees[which][payeeShard];
       const payer = payers[0];
 
@@ -123,24 +126,27 @@ describe('privacy of payee details towards the payer\'s bank', () => {
     });
   });
 
-  it('never told the payer\'s bank any payee detail', () => {
+  it("never told the payer's bank any payee detail", () => {
     expect(seenByA.length).toBeGreaterThan(20);
     expect(JSON.stringify(seenByA)).not.toMatch(PAYEE_DETAILS);
   });
 
-  it('gives a payee of the payer\'s own bank the precise code, and its receipt', async () => {
+  it("gives a payee of the payer's own bank the precise code, and its receipt", async () => {
     const res = await bankA.transfer(wire(payers[0], ownFull, 100n));
     expect(res.body).toMatchObject({ status: 'rejected', code: 'exceeds_balance_limit' });
     expect(verifyReceipt(await bankA.receipt(res.body.id), shardKeys)).toBeNull();
   });
 
-  it('shows a foreign payer\'s refusal to the payee\'s bank as payer_unavailable, and the precise code to the payer\'s bank', async () => {
+  it("shows a foreign payer's refusal to the payee's bank as payer_unavailable, and the precise code to the payer's bank", async () => {
     const res = await bankA.transfer(wire(payers[1], payees.open[1], 2_000_000n));
     expect(res.body).toMatchObject({ status: 'rejected', code: 'insufficient_funds' });
     expect(await bankB.getTransfer(res.body.id)).toMatchObject({ code: 'payer_unavailable' });
     const history = await bankB.history(payees.open[1], 200);
     expect(history.transfers.find((t) => t.id === res.body.id)).toMatchObject({ code: 'payer_unavailable' });
-    const refused = await bankB.receipt(res.body.id).then(() => null, (e: CbdcApiError) => e.problem);
+    const refused = await bankB.receipt(res.body.id).then(
+      () => null,
+      (e: CbdcApiError) => e.problem,
+    );
     expect(refused).toMatchObject({ code: 'receipt_withheld' });
   });
 });

@@ -38,11 +38,23 @@ describe('rate limits', () => {
   /** A gateway of its own; gateways given the same prefix share their counters through Redis. */
   const gateway = async (prefix: string, limits: Partial<Limits>) => {
     const all: Limits = { ...LIMITS, rateLimitWindowMs: 60_000, ...limits };
-    const settlement = new SettlementClient({ redisUrl: REDIS_URL, queuePrefix: prefix, shardCount: 1, signer: signerFromSeed(sys.keys.attestation), keyId: TEST_GATEWAY_KEY_ID, gatewayId: `rl-${randomBytes(3).toString('hex')}`, limits: all, loadShardKeys: () => shardPublicKeys(sys.db.sql) });
+    const settlement = new SettlementClient({
+      redisUrl: REDIS_URL,
+      queuePrefix: prefix,
+      shardCount: 1,
+      signer: signerFromSeed(sys.keys.attestation),
+      keyId: TEST_GATEWAY_KEY_ID,
+      gatewayId: `rl-${randomBytes(3).toString('hex')}`,
+      limits: all,
+      loadShardKeys: () => shardPublicKeys(sys.db.sql),
+    });
     await settlement.start();
     const app = await buildGatewayApp({ sql: sys.db.sql, redis, settlement, shardCount: 1, limits: all, queuePrefix: prefix, registrySigner: registrySignerOfAttestationKey(sys.keys.attestation) });
     await app.listen({ host: '127.0.0.1', port: 0 });
-    closers.push(async () => app.close(), async () => settlement.close());
+    closers.push(
+      async () => app.close(),
+      async () => settlement.close(),
+    );
     return urlOf(app);
   };
   const freshPrefix = () => {
@@ -131,7 +143,7 @@ describe('rate limits', () => {
     expectLimited(await get(two, bankA), 'header/x-cbdc-key-id', 'requests_per_window', 6);
   });
 
-  it('refuses a client address past its failed authentications unread, without spending the claimed bank\'s budget', async () => {
+  it("refuses a client address past its failed authentications unread, without spending the claimed bank's budget", async () => {
     const prefix = freshPrefix();
     const url = await gateway(prefix, { bankRequestsPerSecondMax: 10, clientIpAuthFailuresPerSecondMax: 3 });
     for (let i = 0; i < 3; i++) expect((await get(url, bankA, { signature: 'cd'.repeat(64) })).status).toBe(401);
@@ -142,9 +154,17 @@ describe('rate limits', () => {
     expect(await redis.get(`{${prefix}-gateway-rate}:key:bank-a`)).toBe('3');
   });
 
-  it('the issuer answers 429 past an operator\'s budget', async () => {
+  it("the issuer answers 429 past an operator's budget", async () => {
     const prefix = freshPrefix();
-    const issuer = await buildIssuerApp({ sql: sys.db.sql, redis, signer: signerFromSeed(sys.keys.issuer), shardCount: 1, dualControl: dualControlPolicy(100_000_000n), queuePrefix: prefix, limits: { ...LIMITS, operatorRequestsPerSecondMax: 3, rateLimitWindowMs: 60_000 } });
+    const issuer = await buildIssuerApp({
+      sql: sys.db.sql,
+      redis,
+      signer: signerFromSeed(sys.keys.issuer),
+      shardCount: 1,
+      dualControl: dualControlPolicy(100_000_000n),
+      queuePrefix: prefix,
+      limits: { ...LIMITS, operatorRequestsPerSecondMax: 3, rateLimitWindowMs: 60_000 },
+    });
     await issuer.listen({ host: '127.0.0.1', port: 0 });
     closers.push(async () => issuer.close());
     const url = urlOf(issuer);

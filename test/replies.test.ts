@@ -35,7 +35,16 @@ describe('replies to gateways', () => {
     }
     for (const id of byShard.flat()) await bank.fund(id, 10_000n, `fund-${id}`);
     // A second gateway process on the same queues, submitting nothing.
-    other = new SettlementClient({ redisUrl: REDIS_URL, queuePrefix: sys.queuePrefix, shardCount: 2, signer: signerFromSeed(sys.keys.attestation), keyId: TEST_GATEWAY_KEY_ID, gatewayId: 'other-gw', limits: LIMITS, loadShardKeys: () => shardPublicKeys(sys.db.sql) });
+    other = new SettlementClient({
+      redisUrl: REDIS_URL,
+      queuePrefix: sys.queuePrefix,
+      shardCount: 2,
+      signer: signerFromSeed(sys.keys.attestation),
+      keyId: TEST_GATEWAY_KEY_ID,
+      gatewayId: 'other-gw',
+      limits: LIMITS,
+      loadShardKeys: () => shardPublicKeys(sys.db.sql),
+    });
     await other.start();
   });
   afterAll(async () => {
@@ -44,7 +53,7 @@ describe('replies to gateways', () => {
     await sys?.close();
   });
 
-  it('answers a gateway on its own stream and leaves the other gateway\'s empty', async () => {
+  it("answers a gateway on its own stream and leaves the other gateway's empty", async () => {
     const before = await redis.xlen(replyStream(sys.queuePrefix, 'test-gw'));
     const { wire } = signTransfer({ payerWalletId: byShard[0][0], payeeWalletId: byShard[0][1], amountMinor: 5n }, key.privateKey);
     expect((await bank.transfer(wire)).body).toMatchObject({ status: 'settled' });
@@ -54,7 +63,7 @@ describe('replies to gateways', () => {
     expect(await redis.pttl(replyStream(sys.queuePrefix, 'test-gw'))).toBeGreaterThan(0);
   });
 
-  it('answers a transfer between shards with its final outcome on the gateway\'s own stream: its id goes with the credit and back', async () => {
+  it("answers a transfer between shards with its final outcome on the gateway's own stream: its id goes with the credit and back", async () => {
     const finalsBefore = await redis.xlen(finalsStream(sys.queuePrefix));
     const ownBefore = await redis.xlen(replyStream(sys.queuePrefix, 'test-gw'));
     const { wire } = signTransfer({ payerWalletId: byShard[0][0], payeeWalletId: byShard[1][0], amountMinor: 7n }, key.privateKey);
@@ -65,7 +74,7 @@ describe('replies to gateways', () => {
     expect(await redis.xlen(replyStream(sys.queuePrefix, 'other-gw'))).toBe(0);
   });
 
-  it('sends the final outcome of a credit sent again by the sweeper (which has lost the gateway\'s id) to every gateway', async () => {
+  it("sends the final outcome of a credit sent again by the sweeper (which has lost the gateway's id) to every gateway", async () => {
     const before = await redis.xlen(finalsStream(sys.queuePrefix));
     await sys.workers[1].close();
     const { id, wire } = signTransfer({ payerWalletId: byShard[0][1], payeeWalletId: byShard[1][1], amountMinor: 3n }, key.privateKey);

@@ -193,7 +193,11 @@ const seen = { commands: 0, settled: 0, rejected: new Set<string>(), duplicates:
 const count = (p: Prediction) => (p.status === 'settled' ? seen.settled++ : seen.rejected.add(p.code));
 
 class IssueCmd implements Cmd {
-  constructor(readonly kind: 'mint' | 'retire', readonly bank: number, readonly amount: bigint) {}
+  constructor(
+    readonly kind: 'mint' | 'retire',
+    readonly bank: number,
+    readonly amount: bigint,
+  ) {}
   check = () => true;
   async run(m: Model, r: Real) {
     const bankId = BANKS[this.bank];
@@ -223,14 +227,33 @@ class IssueCmd implements Cmd {
 }
 
 class FundCmd implements Cmd {
-  constructor(readonly customer: number, readonly amount: bigint) {}
+  constructor(
+    readonly customer: number,
+    readonly amount: bigint,
+  ) {}
   check = () => true;
   async run(m: Model, r: Real) {
     const wallet = m.wallets.get(m.customers[this.customer])!;
     const key = `fund-${m.fundingKeys++}`;
     // The bank's own authority, as its signed POST /v1/fundings would carry it.
-    const authority = fundingAuthorityFor({ audience: DEFAULT_AUDIENCE, idempotencyKey: key, walletId: wallet.id, amountMinor: this.amount.toString(), timestampMs: m.nowMs }, (message) => ed25519Sign(ed25519PrivateKey(bankSeeds.get(wallet.bankId)!), message));
-    const item: JobItem = { id: fundingIdOf(wallet.bankId, key), kind: 'funding', bankId: wallet.bankId, payerWalletId: treasuryWalletId(wallet.bankId), payeeWalletId: wallet.id, amountMinor: this.amount.toString(), nonce: null, expiresAtMs: null, memo: '', signature: null, submittedAtMs: m.nowMs, payeeShard: 0, authority };
+    const authority = fundingAuthorityFor({ audience: DEFAULT_AUDIENCE, idempotencyKey: key, walletId: wallet.id, amountMinor: this.amount.toString(), timestampMs: m.nowMs }, (message) =>
+      ed25519Sign(ed25519PrivateKey(bankSeeds.get(wallet.bankId)!), message),
+    );
+    const item: JobItem = {
+      id: fundingIdOf(wallet.bankId, key),
+      kind: 'funding',
+      bankId: wallet.bankId,
+      payerWalletId: treasuryWalletId(wallet.bankId),
+      payeeWalletId: wallet.id,
+      amountMinor: this.amount.toString(),
+      nonce: null,
+      expiresAtMs: null,
+      memo: '',
+      signature: null,
+      submittedAtMs: m.nowMs,
+      payeeShard: 0,
+      authority,
+    };
     const p = predict(m, item);
     expect(await settle(r.db.sql, r, m, [item])).toMatchObject([p.status === 'settled' ? { status: 'settled' } : { status: 'rejected', code: p.code }]);
     apply(m, item, p);
@@ -241,7 +264,12 @@ class FundCmd implements Cmd {
 
 /** A payment, a redemption (payee = own treasury), or, with `foreignBank`, the same signed by the payer but submitted by the other bank. */
 class PayCmd implements Cmd {
-  constructor(readonly from: number, readonly to: number | 'treasury', readonly amount: bigint, readonly foreignBank: boolean) {}
+  constructor(
+    readonly from: number,
+    readonly to: number | 'treasury',
+    readonly amount: bigint,
+    readonly foreignBank: boolean,
+  ) {}
   check = (m: Readonly<Model>) => this.to !== this.from;
   async run(m: Model, r: Real) {
     const payer = m.wallets.get(m.customers[this.from])!;
@@ -275,7 +303,10 @@ class RetryCmd implements Cmd {
 
 /** A new transfer (other amount) reusing a nonce the payer already spent. */
 class ReuseNonceCmd implements Cmd {
-  constructor(readonly pick: number, readonly amount: bigint) {}
+  constructor(
+    readonly pick: number,
+    readonly amount: bigint,
+  ) {}
   check = (m: Readonly<Model>) => m.recorded.some((x) => x.item.kind === 'transfer' && x.code !== 'nonce_reused' && x.code !== 'payer_not_found');
   async run(m: Model, r: Real) {
     const spent = m.recorded.filter((x) => x.item.kind === 'transfer' && x.code !== 'nonce_reused' && x.code !== 'payer_not_found');
@@ -335,7 +366,10 @@ class TickCmd implements Cmd {
  * redelivers it); each item ends up applied once, answered with its outcome or as a duplicate.
  */
 class CrashCmd implements Cmd {
-  constructor(readonly pays: Array<{ from: number; to: number; amount: bigint }>, readonly afterMs: number) {}
+  constructor(
+    readonly pays: Array<{ from: number; to: number; amount: bigint }>,
+    readonly afterMs: number,
+  ) {}
   check = () => true;
   async run(m: Model, r: Real) {
     const items: JobItem[] = [];
@@ -395,10 +429,12 @@ class AheadCmd implements Cmd {
   check = () => true;
   async run(m: Model, r: Real) {
     const build = (pays: typeof this.first) =>
-      pays.filter((p) => p.from !== p.to).map((p) => {
-        const payer = m.wallets.get(m.customers[p.from])!;
-        return transferItem(m, payer.bankId, payer.id, m.customers[p.to], p.amount, m.nextNonce++);
-      });
+      pays
+        .filter((p) => p.from !== p.to)
+        .map((p) => {
+          const payer = m.wallets.get(m.customers[p.from])!;
+          return transferItem(m, payer.bankId, payer.id, m.customers[p.to], p.amount, m.nextNonce++);
+        });
     const fresh = build(this.first);
     const secondItems = build(this.second);
     if (fresh.length === 0 || secondItems.length === 0) return;

@@ -117,7 +117,9 @@ describe('two shards', () => {
     // byShard[1][2] sits at its tier cap after the cap test; leave it out.
     const all = [...byShard[0], ...byShard[1].slice(0, 2)];
     const before = (await Promise.all(all.map(balance))).reduce((a, b) => a + b, 0n);
-    const payments = Array.from({ length: 60 }, (_, i) => signTransfer({ payerWalletId: all[i % all.length], payeeWalletId: all[(i * 7 + 1) % all.length], amountMinor: BigInt(1 + (i % 13)) }, key.privateKey).wire).filter((w) => w.payerWalletId !== w.payeeWalletId);
+    const payments = Array.from({ length: 60 }, (_, i) => signTransfer({ payerWalletId: all[i % all.length], payeeWalletId: all[(i * 7 + 1) % all.length], amountMinor: BigInt(1 + (i % 13)) }, key.privateKey).wire).filter(
+      (w) => w.payerWalletId !== w.payeeWalletId,
+    );
     const { body } = await bank.transferBatch(payments);
     expect(body.results.filter((r) => r.status !== 'settled')).toEqual([]);
     const after = (await Promise.all(all.map(balance))).reduce((a, b) => a + b, 0n);

@@ -71,12 +71,26 @@ describe('wire strings and numbers are bounded by what the store holds', () => {
     ['memo of 141 bytes', () => gateway('POST', '/v1/transfers', signed('x'.repeat(141))), 400, 'invalid_request', 'body/memo', 'memo_max_bytes'],
     ['memo as a number', () => gateway('POST', '/v1/transfers', { ...signed(''), memo: 5 }), 400, 'invalid_request', 'body/memo', 'memo_type'],
     ['one NUL memo in a batch refuses the batch', () => gateway('POST', '/v1/transfers/batch', { transfers: [signed('ok'), signed('a\u0000')] }), 400, 'invalid_request', 'body/transfers/1/memo', 'memo_printable'],
-    ['a redemption with a NUL memo', () => gateway('POST', '/v1/redemptions', { ...signTransfer({ payerWalletId: payer, payeeWalletId: 't_bank-a', amountMinor: 1n, memo: '\u0000' }, customer.privateKey).wire }), 400, 'invalid_request', 'body/memo', 'memo_printable'],
+    [
+      'a redemption with a NUL memo',
+      () => gateway('POST', '/v1/redemptions', { ...signTransfer({ payerWalletId: payer, payeeWalletId: 't_bank-a', amountMinor: 1n, memo: '\u0000' }, customer.privateKey).wire }),
+      400,
+      'invalid_request',
+      'body/memo',
+      'memo_printable',
+    ],
     // Other strings stored by the gateway.
     ['customerRef with NUL', () => gateway('POST', '/v1/wallets', { publicKey: customer.publicKey, customerRef: 'a\u0000b', tier: 'II' }), 400, 'invalid_request', 'body/customerRef'],
     ['wallet id with NUL in the path', () => gateway('GET', '/v1/wallets/w_%00'), 400, 'invalid_request', 'params/walletId', 'wallet_id'],
     ['transfer id too long in the path', () => gateway('GET', `/v1/transfers/${'a'.repeat(100)}`), 400, 'invalid_request', 'params/transferId', 'transfer_id'],
-    ['Idempotency-Key of 129 characters', () => gateway('POST', '/v1/fundings', { walletId: payer, amountMinor: '1' }, { headers: { 'idempotency-key': 'k'.repeat(129) } }), 400, 'invalid_request', 'header/idempotency-key', 'idempotency_key_format'],
+    [
+      'Idempotency-Key of 129 characters',
+      () => gateway('POST', '/v1/fundings', { walletId: payer, amountMinor: '1' }, { headers: { 'idempotency-key': 'k'.repeat(129) } }),
+      400,
+      'invalid_request',
+      'header/idempotency-key',
+      'idempotency_key_format',
+    ],
     ['a key id no bank can have', () => gateway('GET', '/v1/wallets', undefined, { auth: { keyId: 'Bank A; drop table banks' } }), 401, 'unauthenticated', 'header/x-cbdc-signature'],
     ['a key id of 5,000 characters', () => gateway('GET', '/v1/wallets', undefined, { auth: { keyId: 'b'.repeat(5000) } }), 401, 'unauthenticated', 'header/x-cbdc-signature'],
     // Finding 13: cursors, page sizes and other numbers answer 400, never 500.

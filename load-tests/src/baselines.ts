@@ -24,10 +24,12 @@ export async function verifyLimitPerSecond(durationMs: number): Promise<number> 
     while (Date.now() < end) { for (let i = 0; i < 100; i++) if (!verify(null, message, publicKey, signature)) throw new Error('bad'); n += 100; }
     process.stdout.write(String(n));`;
   const counts = await Promise.all(
-    Array.from({ length: availableParallelism() }, () =>
-      new Promise<number>((resolve, reject) => {
-        execFile(process.execPath, ['-e', code], (error, stdout) => (error ? reject(error) : resolve(Number(stdout))));
-      }),
+    Array.from(
+      { length: availableParallelism() },
+      () =>
+        new Promise<number>((resolve, reject) => {
+          execFile(process.execPath, ['-e', code], (error, stdout) => (error ? reject(error) : resolve(Number(stdout))));
+        }),
     ),
   );
   return Math.round(counts.reduce((a, b) => a + b, 0) / (durationMs / 1000));

@@ -136,10 +136,24 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
   const extras: ChildProcess[] = [];
   const entries: Record<ServiceName, string> = { issuer: 'services/issuer/src/server.ts', settlement: 'services/settlement/src/server.ts', gateway: 'services/wallet-gateway/src/server.ts' };
   const envs: Record<ServiceName, Record<string, string>> = {
-    issuer: { ISSUER_SIGNING_KEY: keys.issuer.toString('hex'), ISSUER_BOOTSTRAP_OPERATORS: `bench:${ed25519PublicKeyOfSeed(keys.operator).toString('hex')},bench-approver:${ed25519PublicKeyOfSeed(keys.approver).toString('hex')}`, PORT: String(issuerPort), ISSUER_DUAL_CONTROL_THRESHOLD_MINOR: '9000000000000000000', ...o.serviceEnv?.issuer },
+    issuer: {
+      ISSUER_SIGNING_KEY: keys.issuer.toString('hex'),
+      ISSUER_BOOTSTRAP_OPERATORS: `bench:${ed25519PublicKeyOfSeed(keys.operator).toString('hex')},bench-approver:${ed25519PublicKeyOfSeed(keys.approver).toString('hex')}`,
+      PORT: String(issuerPort),
+      ISSUER_DUAL_CONTROL_THRESHOLD_MINOR: '9000000000000000000',
+      ...o.serviceEnv?.issuer,
+    },
     // SETTLE_* variables of the bench's own environment reach the settlement service, for experiments.
     settlement: { SETTLEMENT_SHARD_KEYS: keys.shards.map((k) => k.toString('hex')).join(','), LOG_LEVEL: process.env.BENCH_SETTLEMENT_LOG_LEVEL ?? 'warn', ...settleEnvOf(process.env), ...o.serviceEnv?.settlement },
-    gateway: { PORT: String(gatewayPort), GATEWAY_PROCESSES: String(o.gatewayProcesses ?? 1), BANK_REQUESTS_PER_SECOND_MAX: '1000000', BANK_TRANSFERS_PER_SECOND_MAX: '1000000', GATEWAY_TRANSFERS_IN_FLIGHT_MAX: '200000', QUEUE_JOBS_WAITING_MAX: '5000', ...o.serviceEnv?.gateway },
+    gateway: {
+      PORT: String(gatewayPort),
+      GATEWAY_PROCESSES: String(o.gatewayProcesses ?? 1),
+      BANK_REQUESTS_PER_SECOND_MAX: '1000000',
+      BANK_TRANSFERS_PER_SECOND_MAX: '1000000',
+      GATEWAY_TRANSFERS_IN_FLIGHT_MAX: '200000',
+      QUEUE_JOBS_WAITING_MAX: '5000',
+      ...o.serviceEnv?.gateway,
+    },
   };
   const spawnService = (service: ServiceName, env: Record<string, string> = {}) => {
     // BENCH_SERVICE_NODE_ARGS passes flags to the services, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
@@ -326,7 +340,21 @@ export async function seedPopulation(sys: BenchSystem, o: { banks: number; walle
     // Each funding carries its bank's signature, as POST /v1/fundings would: settlement verifies it.
     const idempotencyKey = `seed-${w.id}`;
     const authority = fundingAuthorityFor({ audience: DEFAULT_AUDIENCE, idempotencyKey, walletId: w.id, amountMinor: o.fundMinor.toString(), timestampMs: now }, (message) => sodiumSign(bankSecretKeys.get(w.bankId)!, message));
-    const item: JobItem = { id: fundingIdOf(w.bankId, idempotencyKey), kind: 'funding', bankId: w.bankId, payerWalletId: treasury, payeeWalletId: w.id, amountMinor: o.fundMinor.toString(), nonce: null, expiresAtMs: null, memo: '', signature: null, submittedAtMs: now, payeeShard: w.shard, authority };
+    const item: JobItem = {
+      id: fundingIdOf(w.bankId, idempotencyKey),
+      kind: 'funding',
+      bankId: w.bankId,
+      payerWalletId: treasury,
+      payeeWalletId: w.id,
+      amountMinor: o.fundMinor.toString(),
+      nonce: null,
+      expiresAtMs: null,
+      memo: '',
+      signature: null,
+      submittedAtMs: now,
+      payeeShard: w.shard,
+      authority,
+    };
     const list = byShard.get(shard) ?? [];
     list.push(item);
     byShard.set(shard, list);

@@ -66,7 +66,15 @@ export function buildPool(pop: Population, bankKeys: Map<string, Buffer>, o: Poo
     if (payee === payer) payee = pop.merchant;
     const intent = { payerWalletId: payer.id, payeeWalletId: payee.id, amountMinor: BigInt(1 + Math.floor(Math.random() * o.amountMaxMinor)), nonce: nonceCounter++, expiresAtMs, memo: '' };
     const bytes = encodeTransfer(intent);
-    const wire = { payerWalletId: intent.payerWalletId, payeeWalletId: intent.payeeWalletId, amountMinor: intent.amountMinor.toString(), nonce: intent.nonce.toString(), expiresAtMs: intent.expiresAtMs.toString(), memo: '', signature: sodiumSign(payer.secretKey, bytes).toString('hex') };
+    const wire = {
+      payerWalletId: intent.payerWalletId,
+      payeeWalletId: intent.payeeWalletId,
+      amountMinor: intent.amountMinor.toString(),
+      nonce: intent.nonce.toString(),
+      expiresAtMs: intent.expiresAtMs.toString(),
+      memo: '',
+      signature: sodiumSign(payer.secretKey, bytes).toString('hex'),
+    };
     const list = byBank.get(payer.bankId) ?? [];
     list.push({ wire, id: transferIdOf(bytes) });
     byBank.set(payer.bankId, list);

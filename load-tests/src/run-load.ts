@@ -107,7 +107,14 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     errors: sum((r) => r.errors),
     timeouts: sum((r) => r.timeouts),
     latencyMs: { p50: round(percentile(latencies, 0.5)), p99: round(percentile(latencies, 0.99)), p999: round(percentile(latencies, 0.999)), max: round(latencies.at(-1) ?? 0) },
-    p99BySecondMs: Array.from(bySecond, (l) => round(percentile((l ?? []).sort((a, b) => a - b), 0.99))),
+    p99BySecondMs: Array.from(bySecond, (l) =>
+      round(
+        percentile(
+          (l ?? []).sort((a, b) => a - b),
+          0.99,
+        ),
+      ),
+    ),
     startedAtMs,
     endedAtMs: Date.now(),
     status: { '2xx': sum((r) => r['2xx']), '4xx': sum((r) => r['4xx']), '5xx': sum((r) => r['5xx']) },

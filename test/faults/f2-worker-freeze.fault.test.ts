@@ -10,7 +10,7 @@ import { checkInvariants, drained, drive, FULL, Ledger, recordRun, resolveUnknow
 
 const LOCK_MS = 2000;
 
-describe('F2: a frozen worker\'s job handed to another worker', () => {
+describe("F2: a frozen worker's job handed to another worker", () => {
   let f: FaultSystem;
   beforeAll(async () => {
     f = await startFaultSystemWithTwoWorkers(LOCK_MS);

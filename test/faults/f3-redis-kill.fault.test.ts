@@ -34,7 +34,19 @@ describe('F3: Redis killed mid-load', () => {
       await drained(f);
       const resolved = await resolveUnknown(f, ledger, { resubmit: true });
       const inv = await checkInvariants(f, ledger);
-      recordRun(wipe ? 'F3 empty data directory' : 'F3 append-only file', { ...ledger.counts, probe503: probe.counts.unavailable503, probeWithRetryAfter: probe.counts.withRetryAfter, probeMs, ...resolved, ...inv.figures, I1: inv.I1, I2: inv.I2, I3: inv.I3, I4: inv.I4, I5: inv.I5 });
+      recordRun(wipe ? 'F3 empty data directory' : 'F3 append-only file', {
+        ...ledger.counts,
+        probe503: probe.counts.unavailable503,
+        probeWithRetryAfter: probe.counts.withRetryAfter,
+        probeMs,
+        ...resolved,
+        ...inv.figures,
+        I1: inv.I1,
+        I2: inv.I2,
+        I3: inv.I3,
+        I4: inv.I4,
+        I5: inv.I5,
+      });
 
       expect(probe.counts.unavailable503).toBe(3);
       expect(probe.counts.withRetryAfter).toBe(3);

@@ -12,7 +12,13 @@ describe('F6: backing stores refusing writes', () => {
 
   const attempt = async (ledger: Ledger, n: number) => {
     const payers = f.pop.wallets.filter((w) => w.bankId === f.pop.banks[0]);
-    for (let i = 0; i < n; i++) await submitBatch(f, ledger, Array.from({ length: 5 }, (_, j) => ledger.sign(f.pop, payers[(i * 5 + j) % payers.length])), 10_000);
+    for (let i = 0; i < n; i++)
+      await submitBatch(
+        f,
+        ledger,
+        Array.from({ length: 5 }, (_, j) => ledger.sign(f.pop, payers[(i * 5 + j) % payers.length])),
+        10_000,
+      );
   };
   const recorded = async (ledger: Ledger) => {
     const [row] = await f.sys.sql<{ n: number }[]>`select count(*)::int as n from transfers where id = any(${[...ledger.submitted.keys()]})`;
@@ -44,7 +50,20 @@ describe('F6: backing stores refusing writes', () => {
     await attempt(after, 4);
     await drained(f);
     const inv = await checkInvariants(f, after);
-    recordRun('F6 Redis full', { requestsWhileFull: refused.counts.requests, answered503: refused.counts.unavailable503, withRetryAfter: refused.counts.withRetryAfter, acknowledgedWhileFull: refused.acknowledged.size, recordedWhileFull, settledAfter: after.acknowledged.size, ...inv.figures, I1: inv.I1, I2: inv.I2, I3: inv.I3, I4: inv.I4, I5: inv.I5 });
+    recordRun('F6 Redis full', {
+      requestsWhileFull: refused.counts.requests,
+      answered503: refused.counts.unavailable503,
+      withRetryAfter: refused.counts.withRetryAfter,
+      acknowledgedWhileFull: refused.acknowledged.size,
+      recordedWhileFull,
+      settledAfter: after.acknowledged.size,
+      ...inv.figures,
+      I1: inv.I1,
+      I2: inv.I2,
+      I3: inv.I3,
+      I4: inv.I4,
+      I5: inv.I5,
+    });
 
     expect(refused.counts.unavailable503).toBe(4);
     expect(refused.counts.withRetryAfter).toBe(4);
@@ -68,7 +87,21 @@ describe('F6: backing stores refusing writes', () => {
     await drained(f);
     const resolved = await resolveUnknown(f, after);
     const inv = await checkInvariants(f, after);
-    recordRun('F6 Postgres read-only', { requestsWhileReadOnly: refused.counts.requests, answered503: refused.counts.unavailable503, withRetryAfter: refused.counts.withRetryAfter, acknowledgedWhileReadOnly: refused.acknowledged.size, recordedWhileReadOnly, settledAfter: after.acknowledged.size, ...resolved, ...inv.figures, I1: inv.I1, I2: inv.I2, I3: inv.I3, I4: inv.I4, I5: inv.I5 });
+    recordRun('F6 Postgres read-only', {
+      requestsWhileReadOnly: refused.counts.requests,
+      answered503: refused.counts.unavailable503,
+      withRetryAfter: refused.counts.withRetryAfter,
+      acknowledgedWhileReadOnly: refused.acknowledged.size,
+      recordedWhileReadOnly,
+      settledAfter: after.acknowledged.size,
+      ...resolved,
+      ...inv.figures,
+      I1: inv.I1,
+      I2: inv.I2,
+      I3: inv.I3,
+      I4: inv.I4,
+      I5: inv.I5,
+    });
 
     expect(refused.counts.unavailable503).toBe(4);
     expect(refused.counts.withRetryAfter).toBe(4);

@@ -69,10 +69,14 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
   const keys = { issuer: seed(), shards: Array.from({ length: shardCount }, seed), attestation: seed() };
   const operatorSeeds = { alice: seed(), bob: seed() };
   const issuerSigner = signerFromSeed(keys.issuer);
-  await bootstrapOperators(db.sql, [
-    { id: 'alice', publicKey: ed25519PublicKeyOfSeed(operatorSeeds.alice) },
-    { id: 'bob', publicKey: ed25519PublicKeyOfSeed(operatorSeeds.bob) },
-  ], issuerSigner);
+  await bootstrapOperators(
+    db.sql,
+    [
+      { id: 'alice', publicKey: ed25519PublicKeyOfSeed(operatorSeeds.alice) },
+      { id: 'bob', publicKey: ed25519PublicKeyOfSeed(operatorSeeds.bob) },
+    ],
+    issuerSigner,
+  );
 
   const redis = producerRedis(REDIS_URL);
   redis.on('error', () => {});
@@ -85,7 +89,16 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
   await issuer.listen({ host: '127.0.0.1', port: 0 });
 
   const startGateway = async (port: number) => {
-    const client = new SettlementClient({ redisUrl: REDIS_URL, queuePrefix, shardCount, signer: signerFromSeed(keys.attestation), keyId: TEST_GATEWAY_KEY_ID, gatewayId: 'test-gw', limits, loadShardKeys: () => shardPublicKeys(sqlOf.gateway) });
+    const client = new SettlementClient({
+      redisUrl: REDIS_URL,
+      queuePrefix,
+      shardCount,
+      signer: signerFromSeed(keys.attestation),
+      keyId: TEST_GATEWAY_KEY_ID,
+      gatewayId: 'test-gw',
+      limits,
+      loadShardKeys: () => shardPublicKeys(sqlOf.gateway),
+    });
     await client.start();
     const app = await buildGatewayApp({ sql: sqlOf.gateway, redis, settlement: client, shardCount, limits, queuePrefix, registrySigner: registrySignerOfAttestationKey(keys.attestation) });
     await app.listen({ host: '127.0.0.1', port });
@@ -96,7 +109,22 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
   let workers: ShardWorker[] = [];
   const startWorkers = async () => {
     workers = await Promise.all(
-      keys.shards.map((shardSeed, shard) => startShardWorker({ sql: sqlOf.settlement, redisUrl: REDIS_URL, queuePrefix, shard, shardCount, shardSeed, gatewayKeys: new Map([[TEST_GATEWAY_KEY_ID, ed25519PublicKeyOfSeed(keys.attestation)]]), audience: DEFAULT_AUDIENCE, lockDurationMs: 30_000, log: silentLog, sweepIntervalMs: 200, resendAfterMs: 1000 })),
+      keys.shards.map((shardSeed, shard) =>
+        startShardWorker({
+          sql: sqlOf.settlement,
+          redisUrl: REDIS_URL,
+          queuePrefix,
+          shard,
+          shardCount,
+          shardSeed,
+          gatewayKeys: new Map([[TEST_GATEWAY_KEY_ID, ed25519PublicKeyOfSeed(keys.attestation)]]),
+          audience: DEFAULT_AUDIENCE,
+          lockDurationMs: 30_000,
+          log: silentLog,
+          sweepIntervalMs: 200,
+          resendAfterMs: 1000,
+        }),
+      ),
     );
   };
   await startWorkers();

@@ -73,8 +73,12 @@ async function sendWithKey<T>(key: string, send: (key: string) => Promise<T>): P
 
 /** Prints a mutating command's result with the key it sent (a field in --json, a line otherwise). */
 function outWithKey(json: boolean | undefined, key: string, data: object, human: () => string): void {
-  out(json, { ...data, idempotencyKey: key }, () => `${human()}
-idempotency key: ${key}`);
+  out(
+    json,
+    { ...data, idempotencyKey: key },
+    () => `${human()}
+idempotency key: ${key}`,
+  );
 }
 
 /** A reserve entry's default key, from its RTGS reference: recording the same entry twice records it once. */
@@ -136,7 +140,7 @@ export function buildProgram(): Command {
     .command('add <id>')
     .description('onboard a bank: creates its reserve account and treasury wallet')
     .requiredOption('--name <name>', 'legal name')
-    .option('--public-key <hex>', 'the bank\'s API public key')
+    .option('--public-key <hex>', "the bank's API public key")
     .option('--bank-key-file <path>', 'read the public key from a "cbdc keygen" file')
     .option('--idempotency-key <key>', IDEMPOTENCY_KEY_HELP)
     .action(async (id: string, o: { name: string; publicKey?: string; bankKeyFile?: string } & KeyOptions) => {
@@ -152,11 +156,19 @@ export function buildProgram(): Command {
     .description('banks with their reserves and treasury balances (yuan)')
     .action(async () => {
       const banks = await operatorClient(g()).banks();
-      out(g().json, banks, () => table(['bank', 'name', 'free reserve', 'minted', 'retired', 'treasury'], banks.map((b) => [b.id, b.name, yuan(b.freeReserveMinor), yuan(b.mintedMinor), yuan(b.retiredMinor), yuan(b.treasuryBalanceMinor)])));
+      out(g().json, banks, () =>
+        table(
+          ['bank', 'name', 'free reserve', 'minted', 'retired', 'treasury'],
+          banks.map((b) => [b.id, b.name, yuan(b.freeReserveMinor), yuan(b.mintedMinor), yuan(b.retiredMinor), yuan(b.treasuryBalanceMinor)]),
+        ),
+      );
     });
 
   const reserve = program.command('reserve').description('reserve accounts, as entries arrive from RTGS');
-  for (const [name, kind] of [['deposit', 'deposit'], ['withdraw', 'withdrawal']] as const) {
+  for (const [name, kind] of [
+    ['deposit', 'deposit'],
+    ['withdraw', 'withdrawal'],
+  ] as const) {
     reserve
       .command(`${name} <bank> <amountYuan>`)
       .description(`record a reserve ${kind}`)
@@ -178,7 +190,7 @@ export function buildProgram(): Command {
   for (const kind of ['issue', 'retire'] as const) {
     program
       .command(`${kind} <bank> <amountYuan>`)
-      .description(kind === 'issue' ? 'mint currency into the bank\'s treasury against its free reserve' : 'retire currency from the bank\'s treasury back into its reserve')
+      .description(kind === 'issue' ? "mint currency into the bank's treasury against its free reserve" : "retire currency from the bank's treasury back into its reserve")
       .option('--idempotency-key <key>', IDEMPOTENCY_KEY_HELP)
       .action(async (bankId: string, amount: string, o: KeyOptions) => {
         const client = operatorClient(g());
@@ -194,7 +206,7 @@ export function buildProgram(): Command {
   }
   program
     .command('approve <actionId>')
-    .description('approve another operator\'s pending action (issue, retire, reserve entry, bank onboarding, operator registration or key change); it executes at once')
+    .description("approve another operator's pending action (issue, retire, reserve entry, bank onboarding, operator registration or key change); it executes at once")
     .option('--idempotency-key <key>', IDEMPOTENCY_KEY_HELP)
     .action(async (id: string, o: KeyOptions) => {
       const client = operatorClient(g());
@@ -207,7 +219,14 @@ export function buildProgram(): Command {
     .description('operator actions awaiting a second operator (expired ones are left out)')
     .action(async () => {
       const rows = await operatorClient(g()).actions('pending_approval');
-      out(g().json, rows, () => (rows.length ? table(['id', 'action', 'requested by', 'why', 'at', 'expires'], rows.map((r) => [r.id, describeAction(r), r.requestedBy, r.approvalReason, r.createdAt, r.expiresAt])) : 'nothing awaits approval'));
+      out(g().json, rows, () =>
+        rows.length
+          ? table(
+              ['id', 'action', 'requested by', 'why', 'at', 'expires'],
+              rows.map((r) => [r.id, describeAction(r), r.requestedBy, r.approvalReason, r.createdAt, r.expiresAt]),
+            )
+          : 'nothing awaits approval',
+      );
     });
 
   const operator = program.command('operator').description('operators (registration and key changes need a second operator)');
@@ -216,7 +235,12 @@ export function buildProgram(): Command {
     .description('registered operators')
     .action(async () => {
       const rows = await operatorClient(g()).operators();
-      out(g().json, rows, () => table(['operator', 'name', 'public key', 'created by'], rows.map((r) => [r.id, r.name, r.publicKey, r.createdBy])));
+      out(g().json, rows, () =>
+        table(
+          ['operator', 'name', 'public key', 'created by'],
+          rows.map((r) => [r.id, r.name, r.publicKey, r.createdBy]),
+        ),
+      );
     });
   operator
     .command('add <id>')
@@ -229,7 +253,7 @@ export function buildProgram(): Command {
     });
   operator
     .command('rekey <id>')
-    .description('request a change of an operator\'s public key')
+    .description("request a change of an operator's public key")
     .requiredOption('--public-key <hex>', 'the new Ed25519 public key')
     .action(async (id: string, o: { publicKey: string }) => {
       const a = await operatorClient(g()).changeOperatorKey(id, o.publicKey);
@@ -238,13 +262,19 @@ export function buildProgram(): Command {
 
   program
     .command('supply')
-    .description('currency outstanding, backing, and each bank\'s position (yuan)')
+    .description("currency outstanding, backing, and each bank's position (yuan)")
     .action(async () => {
       const s = await operatorClient(g()).supply();
       out(g().json, s, () =>
         [
-          table(['supply (M0)', 'backing', 'wallet balances', 'in flight', 'free reserve', 'chain entries'], [[yuan(s.supplyMinor), yuan(s.backingMinor), yuan(s.walletBalancesMinor), yuan(s.inFlightMinor), yuan(s.freeReserveMinor), s.chain.seq]]),
-          table(['bank', 'free reserve', 'minted', 'retired', 'treasury'], s.banks.map((b) => [b.id, yuan(b.freeReserveMinor), yuan(b.mintedMinor), yuan(b.retiredMinor), yuan(b.treasuryBalanceMinor)])),
+          table(
+            ['supply (M0)', 'backing', 'wallet balances', 'in flight', 'free reserve', 'chain entries'],
+            [[yuan(s.supplyMinor), yuan(s.backingMinor), yuan(s.walletBalancesMinor), yuan(s.inFlightMinor), yuan(s.freeReserveMinor), s.chain.seq]],
+          ),
+          table(
+            ['bank', 'free reserve', 'minted', 'retired', 'treasury'],
+            s.banks.map((b) => [b.id, yuan(b.freeReserveMinor), yuan(b.mintedMinor), yuan(b.retiredMinor), yuan(b.treasuryBalanceMinor)]),
+          ),
         ].join('\n'),
       );
     });
@@ -253,7 +283,7 @@ export function buildProgram(): Command {
   for (const action of ['freeze', 'unfreeze'] as const) {
     wallet
       .command(`${action} <walletId>`)
-      .description(action === 'freeze' ? 'freeze any wallet (the central bank\'s freeze: its bank cannot lift it)' : 'lift the central bank\'s freeze (a freeze by the wallet\'s bank stays)')
+      .description(action === 'freeze' ? "freeze any wallet (the central bank's freeze: its bank cannot lift it)" : "lift the central bank's freeze (a freeze by the wallet's bank stays)")
       .requiredOption('--reason <text>', 'why')
       .requiredOption('--reference <ref>', 'the order or case it rests on')
       .option('--idempotency-key <key>', IDEMPOTENCY_KEY_HELP)
@@ -261,7 +291,7 @@ export function buildProgram(): Command {
         const client = operatorClient(g());
         const key = idempotencyKeyFor(o);
         const w = await sendWithKey(key, (k) => client.walletControl(id, action, { reason: o.reason, reference: o.reference }, k));
-        outWithKey(g().json, key, w, () => `wallet ${w.id} of ${w.bankId} is ${w.status}${w.freezes.bank ? ' (its bank\'s own freeze holds)' : ''}`);
+        outWithKey(g().json, key, w, () => `wallet ${w.id} of ${w.bankId} is ${w.status}${w.freezes.bank ? " (its bank's own freeze holds)" : ''}`);
       });
   }
 
@@ -296,7 +326,12 @@ export function buildProgram(): Command {
           [
             `issuance entries ${s.issuanceEntries}, settlement batches ${s.batches}, transfers ${s.transfers}, wallets ${s.wallets}`,
             `supply ${yuan(s.supplyMinor)} = wallet balances ${yuan(s.walletBalancesMinor)} + in flight ${yuan(s.inFlightMinor)}; free reserve ${yuan(s.freeReserveMinor)}`,
-            report.ok ? 'audit passed' : `audit FAILED: first failure: ${report.findings[0].subject}: ${report.findings[0].message}\n${table(['check', 'subject', 'finding'], report.findings.map((f) => [f.check, f.subject, f.message]))}`,
+            report.ok
+              ? 'audit passed'
+              : `audit FAILED: first failure: ${report.findings[0].subject}: ${report.findings[0].message}\n${table(
+                  ['check', 'subject', 'finding'],
+                  report.findings.map((f) => [f.check, f.subject, f.message]),
+                )}`,
           ].join('\n'),
         );
         process.exitCode = report.ok ? EXIT.ok : EXIT.auditFailed;
@@ -319,8 +354,8 @@ export async function run(argv: string[]): Promise<number> {
     const key = (error as { idempotencyKey?: string }).idempotencyKey;
     const retry = key ? ` (idempotency key ${key}: to retry, pass --idempotency-key ${key})` : '';
     const say = (msg: string) => process.stderr.write(`cbdc: ${msg}${retry}\n`);
-    if (error instanceof UsageError) return say(error.message), EXIT.usage;
-    if (error instanceof CbdcUnreachableError) return say(`${error.message}; is the issuer running? ("npm start" starts the system)`), EXIT.unreachable;
+    if (error instanceof UsageError) return (say(error.message), EXIT.usage);
+    if (error instanceof CbdcUnreachableError) return (say(`${error.message}; is the issuer running? ("npm start" starts the system)`), EXIT.unreachable);
     if (error instanceof CbdcApiError) {
       const fields = error.problem.errors?.map((e) => ` [${e.field}: ${e.rule}]`).join('') ?? '';
       say(`${error.problem.code}: ${error.problem.detail ?? error.problem.title}${fields}`);
@@ -332,5 +367,5 @@ export async function run(argv: string[]): Promise<number> {
 }
 
 if (process.argv[1] && /main\.ts$/.test(process.argv[1])) {
-  run(process.argv.slice(2)).then((code) => process.exit(code));
+  void run(process.argv.slice(2)).then((code) => process.exit(code));
 }

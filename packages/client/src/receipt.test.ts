@@ -32,7 +32,10 @@ describe('verifyReceipt follows the one Ed25519 rule on the edge-case table', ()
   it('has the table over the header hash (all but the wrong-message vector)', () => expect(vectors.length).toBeGreaterThan(20));
 
   it.each(vectors.map((v) => [v.name, v] as const))('%s', (_, v) => {
-    const problem = verifyReceipt(receiptWith(() => v.signature), hex(v.publicKey));
+    const problem = verifyReceipt(
+      receiptWith(() => v.signature),
+      hex(v.publicKey),
+    );
     if (v.verifies) expect(problem).toBeNull();
     else expect(problem).toMatch(/signature of shard 0 batch 1 does not verify/);
   });
@@ -45,7 +48,7 @@ describe('verifyReceipt follows the one Ed25519 rule on the edge-case table', ()
 });
 
 describe('verifyTransferSignature', () => {
-  it('gives the rule\'s verdict for a signed transfer', async () => {
+  it("gives the rule's verdict for a signed transfer", async () => {
     const { newCustomerKey, signTransfer } = await import('./transfer.js');
     const key = newCustomerKey();
     const { wire } = signTransfer({ payerWalletId: 'w_a', payeeWalletId: 'w_b', amountMinor: 5n }, key.privateKey);

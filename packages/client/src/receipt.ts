@@ -29,7 +29,16 @@ function verifyProof(leaf: Buffer, proof: LeafProof, trustedKeyHex: string | und
   if (hash.toString('hex') !== b.hash) return `the batch header of shard ${b.shard} batch ${b.seq} does not hash to the stated hash`;
   // The system's one Ed25519 rule (noble's default verify would accept the identity-key forgery).
   if (!ed25519VerifyPortable(Buffer.from(trustedKeyHex, 'hex'), hash, Buffer.from(b.signature, 'hex'))) return `the signature of shard ${b.shard} batch ${b.seq} does not verify with the shard key`;
-  if (!verifyMerklePath(leaf, proof.leafIndex, b.count, proof.path.map((p) => Buffer.from(p, 'hex')), Buffer.from(b.merkleRoot, 'hex'))) return `the Merkle path does not lead to the root of shard ${b.shard} batch ${b.seq}`;
+  if (
+    !verifyMerklePath(
+      leaf,
+      proof.leafIndex,
+      b.count,
+      proof.path.map((p) => Buffer.from(p, 'hex')),
+      Buffer.from(b.merkleRoot, 'hex'),
+    )
+  )
+    return `the Merkle path does not lead to the root of shard ${b.shard} batch ${b.seq}`;
   return null;
 }
 

@@ -212,14 +212,32 @@ export async function checkReserveEntries(run: AuditRun, registry: RegistryRepla
  * requester and approver are registered, unsuspected and different.
  */
 export async function checkIssuanceRequests(run: AuditRun, registry: RegistryReplay, suspects: Set<string>): Promise<void> {
-  const rows = await run.tx<{ id: string; kind: string; bank_id: string; amount_minor: bigint; requested_by: string; approved_by: string | null; status: string; chain_seq: bigint | null; entry_seq: bigint | null; entry_kind: string | null; entry_bank: string | null; entry_amount: bigint | null }[]>`
+  const rows = await run.tx<
+    {
+      id: string;
+      kind: string;
+      bank_id: string;
+      amount_minor: bigint;
+      requested_by: string;
+      approved_by: string | null;
+      status: string;
+      chain_seq: bigint | null;
+      entry_seq: bigint | null;
+      entry_kind: string | null;
+      entry_bank: string | null;
+      entry_amount: bigint | null;
+    }[]
+  >`
     select r.id, r.kind, r.bank_id, r.amount_minor, r.requested_by, r.approved_by, r.status, r.chain_seq,
            c.seq as entry_seq, c.kind as entry_kind, c.bank_id as entry_bank, c.amount_minor as entry_amount
     from issuance_requests r left join issuance_chain c on c.request_id = r.id order by r.created_at, r.id`;
   for (const r of rows) {
     const subject = `issuance request ${r.id}`;
     const entry = r.entry_seq === null ? 'no issuance entry' : `issuance entry ${r.entry_seq}`;
-    for (const [role, operator] of [['requested', r.requested_by], ['approved', r.approved_by]] as const) {
+    for (const [role, operator] of [
+      ['requested', r.requested_by],
+      ['approved', r.approved_by],
+    ] as const) {
       if (operator === null) continue;
       if (!registry.operators.has(operator) || suspects.has(operator)) run.find({ check: 'issuance_requests', subject, message: `${role} by operator ${operator}, whom no registry event accounts for: ${entry} is suspect` });
     }

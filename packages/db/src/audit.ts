@@ -22,10 +22,7 @@ import type { Sql } from './connect.js';
 import { moneyInFlightMinor } from './in-flight.js';
 import { loadBatchLeaves, storedLeafHash, type StoredLeaf } from './leaves.js';
 
-const CHECKS = [
-  'issuance_chain', 'registry_chain', 'operators', 'banks', 'wallets', 'reserve_entries', 'issuance_requests',
-  'settlement_chain', 'transfer', 'balance', 'daily_outflow', 'limits', 'reserve', 'conservation',
-] as const;
+const CHECKS = ['issuance_chain', 'registry_chain', 'operators', 'banks', 'wallets', 'reserve_entries', 'issuance_requests', 'settlement_chain', 'transfer', 'balance', 'daily_outflow', 'limits', 'reserve', 'conservation'] as const;
 export type AuditCheck = (typeof CHECKS)[number];
 
 export interface AuditFinding {
@@ -61,8 +58,18 @@ export interface AuditRun {
   options: AuditOptions;
 }
 
-interface Counts { entries: number; batches: number; transfers: number; wallets: number }
-interface IssuanceTotals { supply: bigint; mintedByBank: Map<string, bigint>; retiredByBank: Map<string, bigint>; issuerKey: Buffer | null }
+interface Counts {
+  entries: number;
+  batches: number;
+  transfers: number;
+  wallets: number;
+}
+interface IssuanceTotals {
+  supply: bigint;
+  mintedByBank: Map<string, bigint>;
+  retiredByBank: Map<string, bigint>;
+  issuerKey: Buffer | null;
+}
 
 const PAGE = 2000;
 
@@ -104,7 +111,16 @@ export async function audit(sql: Sql, options: AuditOptions = {}): Promise<Audit
     return {
       ok: findings.length === 0 && [...perCheck.values()].every((n) => n === 0),
       findings: ordered,
-      stats: { issuanceEntries: counts.entries, batches: settled.batches, transfers: settled.transfers, wallets: counts.wallets, supplyMinor: issuance.supply.toString(), walletBalancesMinor: sums.balances.toString(), inFlightMinor: sums.inFlight.toString(), freeReserveMinor: freeTotal.toString() },
+      stats: {
+        issuanceEntries: counts.entries,
+        batches: settled.batches,
+        transfers: settled.transfers,
+        wallets: counts.wallets,
+        supplyMinor: issuance.supply.toString(),
+        walletBalancesMinor: sums.balances.toString(),
+        inFlightMinor: sums.inFlight.toString(),
+        freeReserveMinor: freeTotal.toString(),
+      },
     };
   });
 }
@@ -226,7 +242,7 @@ function checkLeaf(run: AuditRun, keyOf: (walletId: string) => Buffer | null, ba
     const bytes = encodeTransfer({ payerWalletId: m.payerWalletId, payeeWalletId: m.payeeWalletId, amountMinor: m.amountMinor, nonce: m.nonce ?? 0n, expiresAtMs: m.expiresAtMs ?? 0n, memo: m.memo });
     if (transferIdOf(bytes) !== m.id) run.find({ check: 'transfer', subject, message: 'its stored content does not hash to its id (the row was altered)' });
     const key = keyOf(m.payerWalletId);
-    if (!key || !m.signature || !ed25519Verify(key, bytes, m.signature)) run.find({ check: 'transfer', subject, message: 'the payer\'s signature does not verify over its stored content' });
+    if (!key || !m.signature || !ed25519Verify(key, bytes, m.signature)) run.find({ check: 'transfer', subject, message: "the payer's signature does not verify over its stored content" });
   }
   if (m.type === 'transfer' && m.kind === 'funding') {
     // A funding's authority is its bank's signed request: it must ask for exactly this funding
@@ -235,7 +251,8 @@ function checkLeaf(run: AuditRun, keyOf: (walletId: string) => Buffer | null, ba
     const authority = m.fundingRequest && m.signature ? { ...m.fundingRequest, signature: m.signature.toString('hex') } : undefined;
     const message = fundingAuthorityMessage(authority, claim, run.options.audience ?? DEFAULT_AUDIENCE);
     const key = bankKeyOf(m.bankId);
-    if (!message || !key || !ed25519Verify(key, message, m.signature!)) run.find({ check: 'transfer', subject, message: `its bank's signed funding request is missing, asks for another funding, or does not verify against bank ${m.bankId}'s registered key` });
+    if (!message || !key || !ed25519Verify(key, message, m.signature!))
+      run.find({ check: 'transfer', subject, message: `its bank's signed funding request is missing, asks for another funding, or does not verify against bank ${m.bankId}'s registered key` });
   }
   return storedLeafHash(m);
 }
@@ -325,7 +342,8 @@ async function checkReserves(run: AuditRun, issuance: IssuanceTotals, registry: 
     const entries = registry.reserveTotals.get(r.bank_id) ?? { depositsMinor: 0n, withdrawalsMinor: 0n };
     const expectedFree = entries.depositsMinor - entries.withdrawalsMinor - minted + retired;
     if (r.free_minor !== expectedFree) run.find({ check: 'reserve', subject: `bank ${r.bank_id}`, message: `free reserve ${r.free_minor} but the registry's deposits - withdrawals - mints + retirements give ${expectedFree}` });
-    if (r.minted_minor !== minted || r.retired_minor !== retired) run.find({ check: 'reserve', subject: `bank ${r.bank_id}`, message: `recorded minted/retired ${r.minted_minor}/${r.retired_minor} differ from the chain's ${minted}/${retired}` });
+    if (r.minted_minor !== minted || r.retired_minor !== retired)
+      run.find({ check: 'reserve', subject: `bank ${r.bank_id}`, message: `recorded minted/retired ${r.minted_minor}/${r.retired_minor} differ from the chain's ${minted}/${retired}` });
     freeTotal += r.free_minor;
   }
   return freeTotal;

@@ -62,7 +62,10 @@ describe('connectPostgres when the server refuses connections', () => {
     await new Promise<void>((r) => proxy.listen(port, '127.0.0.1', r));
     try {
       // Well under the driver's default worst case (20 s); ours waits at most 1 s per attempt.
-      const answer = await within(sql<{ one: number }[]>`select 1 as one`.then((rows) => rows[0].one), 5000);
+      const answer = await within(
+        sql<{ one: number }[]>`select 1 as one`.then((rows) => rows[0].one),
+        5000,
+      );
       expect(answer).toBe(1);
     } finally {
       await sql.end({ timeout: 0 });

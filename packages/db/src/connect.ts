@@ -37,8 +37,7 @@ export function connectPostgres(url: string, options: ConnectOptions = {}): Sql 
     // for 'connect' and rejects on failure leaves the driver's connection in its "connecting"
     // state for good; once every connection of the pool had failed once, queries waited forever.)
     // Writes made before the connection is up are buffered by the socket.
-    socket: ({ host, port, path }: { host: string[]; port: number[]; path?: string }) =>
-      path ? net.connect({ path }) : net.connect({ host: host[0], port: port[0], noDelay: true }),
+    socket: ({ host, port, path }: { host: string[]; port: number[]; path?: string }) => (path ? net.connect({ path }) : net.connect({ host: host[0], port: port[0], noDelay: true })),
   } as postgres.Options<{ bigint: postgres.PostgresType<bigint> }>) as unknown as Sql;
 }
 
@@ -62,7 +61,26 @@ export function isUnreachable(error: unknown): boolean {
   const code = (error as { code?: string })?.code;
   // Connection failures, server shutdown or crash, and a server refusing writes (read-only,
   // disk full): the request changed nothing and may be retried.
-  return ['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ECONNRESET', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', '57P01', '57P02', '57P03', '08000', '08003', '08006', '08001', '25006', '53100'].includes(code ?? '');
+  return [
+    'ECONNREFUSED',
+    'ENOTFOUND',
+    'ETIMEDOUT',
+    'CONNECT_TIMEOUT',
+    'EHOSTUNREACH',
+    'ECONNRESET',
+    'CONNECTION_CLOSED',
+    'CONNECTION_ENDED',
+    'CONNECTION_DESTROYED',
+    '57P01',
+    '57P02',
+    '57P03',
+    '08000',
+    '08003',
+    '08006',
+    '08001',
+    '25006',
+    '53100',
+  ].includes(code ?? '');
 }
 
 /** Checks the database answers; throws an Error with a one-line message saying what to start. */

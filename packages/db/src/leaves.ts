@@ -46,14 +46,51 @@ export function storedLeafHash(leaf: StoredLeaf): Buffer {
 
 /** The leaves of a shard's batches after `afterSeq` up to `lastSeq`, grouped by batch, in leaf order. */
 export async function loadBatchLeaves(sql: Sql, shard: number, afterSeq: bigint, lastSeq: bigint): Promise<Map<bigint, StoredLeaf[]>> {
-  const transfers = await sql<{ id: string; kind: ItemKind; payer_wallet_id: string; payee_wallet_id: string; amount_minor: bigint; nonce: bigint | null; expires_at_ms: bigint | null; memo: string; signature: Buffer | null; bank_id: string; funding_request: Omit<FundingAuthority, 'signature'> | null; leg_status: StoredTransferLeaf['legStatus']; code: string | null; batch_seq: bigint; leaf_index: number }[]>`
+  const transfers = await sql<
+    {
+      id: string;
+      kind: ItemKind;
+      payer_wallet_id: string;
+      payee_wallet_id: string;
+      amount_minor: bigint;
+      nonce: bigint | null;
+      expires_at_ms: bigint | null;
+      memo: string;
+      signature: Buffer | null;
+      bank_id: string;
+      funding_request: Omit<FundingAuthority, 'signature'> | null;
+      leg_status: StoredTransferLeaf['legStatus'];
+      code: string | null;
+      batch_seq: bigint;
+      leaf_index: number;
+    }[]
+  >`
     select id, kind, payer_wallet_id, payee_wallet_id, amount_minor, nonce, expires_at_ms, memo, signature, bank_id, funding_request, leg_status, code, batch_seq, leaf_index
     from transfers where shard = ${shard} and batch_seq > ${afterSeq.toString()} and batch_seq <= ${lastSeq.toString()}`;
   const legs = await sql<{ transfer_id: string; leg: 'credit' | 'refund'; wallet_id: string; amount_minor: bigint; status: 'applied' | 'rejected'; code: string | null; batch_seq: bigint; leaf_index: number }[]>`
     select transfer_id, leg, wallet_id, amount_minor, status, code, batch_seq, leaf_index
     from transfer_legs where shard = ${shard} and batch_seq > ${afterSeq.toString()} and batch_seq <= ${lastSeq.toString()}`;
   const all: StoredLeaf[] = [
-    ...transfers.map((t): StoredLeaf => ({ type: 'transfer', id: t.id, kind: t.kind, payerWalletId: t.payer_wallet_id, payeeWalletId: t.payee_wallet_id, amountMinor: t.amount_minor, nonce: t.nonce, expiresAtMs: t.expires_at_ms, memo: t.memo, signature: t.signature, bankId: t.bank_id, fundingRequest: t.funding_request, legStatus: t.leg_status, code: t.code, batchSeq: t.batch_seq, leafIndex: t.leaf_index })),
+    ...transfers.map(
+      (t): StoredLeaf => ({
+        type: 'transfer',
+        id: t.id,
+        kind: t.kind,
+        payerWalletId: t.payer_wallet_id,
+        payeeWalletId: t.payee_wallet_id,
+        amountMinor: t.amount_minor,
+        nonce: t.nonce,
+        expiresAtMs: t.expires_at_ms,
+        memo: t.memo,
+        signature: t.signature,
+        bankId: t.bank_id,
+        fundingRequest: t.funding_request,
+        legStatus: t.leg_status,
+        code: t.code,
+        batchSeq: t.batch_seq,
+        leafIndex: t.leaf_index,
+      }),
+    ),
     ...legs.map((l): StoredLeaf => ({ type: 'leg', transferId: l.transfer_id, leg: l.leg, walletId: l.wallet_id, amountMinor: l.amount_minor, status: l.status, code: l.code, batchSeq: l.batch_seq, leafIndex: l.leaf_index })),
   ];
   all.sort((a, b) => (a.batchSeq === b.batchSeq ? a.leafIndex - b.leafIndex : a.batchSeq < b.batchSeq ? -1 : 1));

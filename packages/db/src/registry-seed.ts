@@ -13,31 +13,66 @@ const system = { actorKind: 'system', actorId: 'seed', authority: null } as cons
 
 /** Records operators registered directly. */
 export async function recordSeededOperators(tx: Sql, issuer: Signer, operators: Array<{ id: string; name: string; publicKey: Buffer }>, nowMs = Date.now()): Promise<void> {
-  await appendRegistryEvents(tx, { role: 'issuer', signer: issuer }, operators.map((o) => ({ ...system, chain: CENTRAL_CHAIN, kind: 'operator_registered', subject: o.id, facts: { name: o.name, publicKey: o.publicKey.toString('hex') }, timeMs: nowMs })));
+  await appendRegistryEvents(
+    tx,
+    { role: 'issuer', signer: issuer },
+    operators.map((o) => ({ ...system, chain: CENTRAL_CHAIN, kind: 'operator_registered', subject: o.id, facts: { name: o.name, publicKey: o.publicKey.toString('hex') }, timeMs: nowMs })),
+  );
 }
 
 /** Records a bank (and its treasury wallet) onboarded directly by `operatorId`. */
 export async function recordSeededBank(tx: Sql, issuer: Signer, bank: { id: string; name: string; publicKey: Buffer; treasuryWalletId: string; treasuryShard: number; operatorId: string }, nowMs = Date.now()): Promise<void> {
-  await appendRegistryEvents(tx, { role: 'issuer', signer: issuer }, [{
-    chain: CENTRAL_CHAIN, kind: 'bank_onboarded', subject: bank.id, actorKind: 'operator', actorId: bank.operatorId, authority: null, timeMs: nowMs,
-    facts: { name: bank.name, publicKey: bank.publicKey.toString('hex'), treasuryWalletId: bank.treasuryWalletId, treasuryShard: String(bank.treasuryShard) },
-  }]);
+  await appendRegistryEvents(tx, { role: 'issuer', signer: issuer }, [
+    {
+      chain: CENTRAL_CHAIN,
+      kind: 'bank_onboarded',
+      subject: bank.id,
+      actorKind: 'operator',
+      actorId: bank.operatorId,
+      authority: null,
+      timeMs: nowMs,
+      facts: { name: bank.name, publicKey: bank.publicKey.toString('hex'), treasuryWalletId: bank.treasuryWalletId, treasuryShard: String(bank.treasuryShard) },
+    },
+  ]);
 }
 
 /** Records a reserve entry inserted directly (its row id, as stored). */
-export async function recordSeededReserveEntry(tx: Sql, issuer: Signer, entry: { id: bigint | string; bankId: string; kind: 'deposit' | 'withdrawal'; amountMinor: bigint; reference: string; operatorId: string }, nowMs = Date.now()): Promise<void> {
-  await appendRegistryEvents(tx, { role: 'issuer', signer: issuer }, [{
-    chain: CENTRAL_CHAIN, kind: 'reserve_entry', subject: entry.bankId, actorKind: 'operator', actorId: entry.operatorId, authority: null, timeMs: nowMs,
-    facts: { entryId: String(entry.id), kind: entry.kind, amountMinor: entry.amountMinor.toString(), reference: entry.reference },
-  }]);
+export async function recordSeededReserveEntry(
+  tx: Sql,
+  issuer: Signer,
+  entry: { id: bigint | string; bankId: string; kind: 'deposit' | 'withdrawal'; amountMinor: bigint; reference: string; operatorId: string },
+  nowMs = Date.now(),
+): Promise<void> {
+  await appendRegistryEvents(tx, { role: 'issuer', signer: issuer }, [
+    {
+      chain: CENTRAL_CHAIN,
+      kind: 'reserve_entry',
+      subject: entry.bankId,
+      actorKind: 'operator',
+      actorId: entry.operatorId,
+      authority: null,
+      timeMs: nowMs,
+      facts: { entryId: String(entry.id), kind: entry.kind, amountMinor: entry.amountMinor.toString(), reference: entry.reference },
+    },
+  ]);
 }
 
-export interface SeededWallet { id: string; tier: string; publicKey: Buffer; customerRef: string | null; shard: number }
+export interface SeededWallet {
+  id: string;
+  tier: string;
+  publicKey: Buffer;
+  customerRef: string | null;
+  shard: number;
+}
 
 /** Records customer wallets of one bank inserted directly, in bulk. */
 export async function recordSeededWallets(tx: Sql, issuer: Signer, bankId: string, wallets: readonly SeededWallet[], nowMs = Date.now()): Promise<void> {
   const events: NewRegistryEvent[] = wallets.map((w) => ({
-    ...system, chain: bankChainOf(bankId), kind: 'wallet_opened', subject: w.id, timeMs: nowMs,
+    ...system,
+    chain: bankChainOf(bankId),
+    kind: 'wallet_opened',
+    subject: w.id,
+    timeMs: nowMs,
     facts: walletOpenedFacts({ bankId, kind: 'customer', tier: w.tier, publicKey: w.publicKey, customerRef: w.customerRef, shard: w.shard }),
   }));
   await appendRegistryEvents(tx, { role: 'issuer', signer: issuer }, events);

@@ -44,13 +44,39 @@ export async function appendRegistryEvents(tx: Sql, signer: RegistrySigner, even
   let prevHash = head.hash;
   const rows = events.map((n) => {
     seq += 1n;
-    const event: RegistryEvent = { chain, seq, prevHash, kind: n.kind, subject: n.subject, facts: n.facts, actorKind: n.actorKind, actorId: n.actorId, authorityHash: authorityHashOf(n.authority), signer: signer.role, timeMs: BigInt(n.timeMs) };
+    const event: RegistryEvent = {
+      chain,
+      seq,
+      prevHash,
+      kind: n.kind,
+      subject: n.subject,
+      facts: n.facts,
+      actorKind: n.actorKind,
+      actorId: n.actorId,
+      authorityHash: authorityHashOf(n.authority),
+      signer: signer.role,
+      timeMs: BigInt(n.timeMs),
+    };
     const hash = registryEventHash(event);
     prevHash = hash;
     return {
-      chain, seq: seq.toString(), prev_hash: event.prevHash, kind: n.kind, subject: n.subject, facts: n.facts as Record<string, string>, actor_kind: n.actorKind, actor_id: n.actorId,
-      authority_message: n.authority?.message ?? null, authority_signature: n.authority?.signature ?? null, authority_body: n.authority?.body ?? null, authority_hash: event.authorityHash,
-      signer: signer.role, signer_key: signer.signer.publicKey, time_ms: n.timeMs, hash, signature: signer.signer.sign(hash),
+      chain,
+      seq: seq.toString(),
+      prev_hash: event.prevHash,
+      kind: n.kind,
+      subject: n.subject,
+      facts: n.facts as Record<string, string>,
+      actor_kind: n.actorKind,
+      actor_id: n.actorId,
+      authority_message: n.authority?.message ?? null,
+      authority_signature: n.authority?.signature ?? null,
+      authority_body: n.authority?.body ?? null,
+      authority_hash: event.authorityHash,
+      signer: signer.role,
+      signer_key: signer.signer.publicKey,
+      time_ms: n.timeMs,
+      hash,
+      signature: signer.signer.sign(hash),
     };
   });
   for (let i = 0; i < rows.length; i += 2000) await tx`insert into registry_events ${tx(rows.slice(i, i + 2000) as never)}`;

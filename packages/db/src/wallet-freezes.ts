@@ -49,7 +49,14 @@ export interface FreezeRequest {
   nowMs: number;
 }
 
-async function changeFreeze<R extends WalletFreezeColumns>(tx: Sql, walletId: string, authority: FreezeAuthority, action: FreezeChange['action'], request: FreezeRequest, bankScope: string | null): Promise<R | FreezeRefusal | 'wallet_not_found'> {
+async function changeFreeze<R extends WalletFreezeColumns>(
+  tx: Sql,
+  walletId: string,
+  authority: FreezeAuthority,
+  action: FreezeChange['action'],
+  request: FreezeRequest,
+  bankScope: string | null,
+): Promise<R | FreezeRefusal | 'wallet_not_found'> {
   const [place] = await tx<{ shard: number }[]>`select shard from wallets where id = ${walletId} ${bankScope === null ? tx`` : tx`and bank_id = ${bankScope}`}`;
   if (!place) return 'wallet_not_found';
   await lockShard(tx, place.shard);

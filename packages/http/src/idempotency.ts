@@ -54,11 +54,7 @@ export interface StoredKey {
 }
 
 /** What a request does about a key that is already stored. */
-export type ExistingKeyDecision =
-  | { kind: 'replay'; status: number; body: unknown }
-  | { kind: 'reused' }
-  | { kind: 'in_use'; retryAfterMs: number }
-  | { kind: 'take_over' };
+export type ExistingKeyDecision = { kind: 'replay'; status: number; body: unknown } | { kind: 'reused' } | { kind: 'in_use'; retryAfterMs: number } | { kind: 'take_over' };
 
 /**
  * Decides, in this order: an expired key is new again (taken over, whatever it held); a key of

@@ -81,7 +81,9 @@ export function installSignedAuth(app: FastifyInstance, options: SignedAuthOptio
     }
     if (!/^\d{1,16}$/.test(timestamp!)) throw new ApiError('unauthenticated', 'bad timestamp', { errors: [{ field: `header/${AUTH_HEADERS.timestamp}`, rule: 'unix_ms', message: 'must be Unix milliseconds' }] });
     if (Math.abs(Number(timestamp) - now()) > options.clockSkewMs) {
-      throw new ApiError('request_expired', `timestamp is more than ${options.clockSkewMs} ms from server time`, { errors: [{ field: `header/${AUTH_HEADERS.timestamp}`, rule: 'clock_window', message: `must be within ${options.clockSkewMs} ms of server time` }] });
+      throw new ApiError('request_expired', `timestamp is more than ${options.clockSkewMs} ms from server time`, {
+        errors: [{ field: `header/${AUTH_HEADERS.timestamp}`, rule: 'clock_window', message: `must be within ${options.clockSkewMs} ms of server time` }],
+      });
     }
     if (!NONCE_PATTERN.test(nonce!)) throw new ApiError('unauthenticated', 'bad nonce', { errors: [{ field: `header/${AUTH_HEADERS.nonce}`, rule: 'nonce_format', message: '16 to 64 characters of A-Z a-z 0-9 _ -' }] });
     const signed = signedHeaderValues(req);

@@ -56,7 +56,9 @@ describe('canonical transfer encoding against the published vectors', () => {
 
   it('changes the id when any field changes', () => {
     const base = { payerWalletId: 'w_a', payeeWalletId: 'w_b', amountMinor: 1n, nonce: 1n, expiresAtMs: 1n, memo: '' };
-    const ids = new Set([base, { ...base, payerWalletId: 'w_c' }, { ...base, payeeWalletId: 'w_c' }, { ...base, amountMinor: 2n }, { ...base, nonce: 2n }, { ...base, expiresAtMs: 2n }, { ...base, memo: 'm' }].map((t) => transferIdOf(encodeTransfer(t))));
+    const ids = new Set(
+      [base, { ...base, payerWalletId: 'w_c' }, { ...base, payeeWalletId: 'w_c' }, { ...base, amountMinor: 2n }, { ...base, nonce: 2n }, { ...base, expiresAtMs: 2n }, { ...base, memo: 'm' }].map((t) => transferIdOf(encodeTransfer(t))),
+    );
     expect(ids.size).toBe(7);
   });
 

@@ -35,15 +35,7 @@ export interface TransferIntent {
 
 /** The canonical bytes of a transfer intent (the message the customer signs). */
 export function encodeTransfer(t: TransferIntent): Buffer {
-  return new ByteWriter()
-    .tag(TRANSFER_DOMAIN_TAG)
-    .shortString(t.payerWalletId)
-    .shortString(t.payeeWalletId)
-    .u64(t.amountMinor)
-    .u64(t.nonce)
-    .u64(t.expiresAtMs)
-    .longString(t.memo)
-    .bytes();
+  return new ByteWriter().tag(TRANSFER_DOMAIN_TAG).shortString(t.payerWalletId).shortString(t.payeeWalletId).u64(t.amountMinor).u64(t.nonce).u64(t.expiresAtMs).longString(t.memo).bytes();
 }
 
 /** The transfer id: hex SHA-256 of the canonical bytes. */

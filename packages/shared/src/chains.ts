@@ -63,15 +63,7 @@ export interface BatchHeader {
 
 /** Canonical bytes of a settlement batch header. */
 export function encodeBatchHeader(h: BatchHeader): Buffer {
-  return new ByteWriter()
-    .tag(BATCH_DOMAIN_TAG)
-    .u32(h.shard)
-    .u64(h.seq)
-    .digest(h.prevHash)
-    .digest(h.merkleRoot)
-    .u32(h.count)
-    .u64(h.timeMs)
-    .bytes();
+  return new ByteWriter().tag(BATCH_DOMAIN_TAG).u32(h.shard).u64(h.seq).digest(h.prevHash).digest(h.merkleRoot).u32(h.count).u64(h.timeMs).bytes();
 }
 
 /** Hash of a settlement batch header. */

@@ -74,7 +74,7 @@ export const ed25519VerifyRaw = ed25519Verify;
  */
 export function ed25519PublicKeyCheck(publicKey: Uint8Array): { rule: Ed25519KeyRule; message: string } | null {
   if (publicKey.length === 32 && sodium.crypto_core_ed25519_is_valid_point(toBuffer(publicKey))) return null;
-  return ed25519PublicKeyProblem(publicKey) ?? { rule: 'ed25519_public_key_mixed_order', message: 'is refused by libsodium\'s point validation' };
+  return ed25519PublicKeyProblem(publicKey) ?? { rule: 'ed25519_public_key_mixed_order', message: "is refused by libsodium's point validation" };
 }
 
 /** Throws if a configured Ed25519 public key (of an operator, a shard, the issuer) could not be registered. */

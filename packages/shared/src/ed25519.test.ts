@@ -46,7 +46,7 @@ describe('the Ed25519 edge-case table', () => {
     });
   });
 
-  it('shows why node:crypto and noble\'s default verify are not used: both accept the identity-key forgery for any message', () => {
+  it("shows why node:crypto and noble's default verify are not used: both accept the identity-key forgery for any message", () => {
     const forgery = vectors.find((v) => v.name.startsWith('identity key, identity R'))!;
     for (const message of [forgery.message, new TextEncoder().encode('pay 1,000,000 yuan to mallory')]) {
       expect(nodeCryptoVerifies(forgery.publicKey, message, forgery.signature)).toBe(true);

@@ -33,12 +33,7 @@ export const ED25519_GROUP_ORDER: bigint = Point.Fn.ORDER;
 export const ED25519_FIELD_PRIME: bigint = Point.Fp.ORDER;
 
 /** The reasons a public key is refused at registration; each is the `rule` of the 400 answer. */
-export type Ed25519KeyRule =
-  | 'ed25519_public_key_length'
-  | 'ed25519_public_key_not_canonical'
-  | 'ed25519_public_key_not_a_point'
-  | 'ed25519_public_key_small_order'
-  | 'ed25519_public_key_mixed_order';
+export type Ed25519KeyRule = 'ed25519_public_key_length' | 'ed25519_public_key_not_canonical' | 'ed25519_public_key_not_a_point' | 'ed25519_public_key_small_order' | 'ed25519_public_key_mixed_order';
 
 const KEY_RULE_MESSAGES: Record<Ed25519KeyRule, string> = {
   ed25519_public_key_length: 'must be 32 bytes',

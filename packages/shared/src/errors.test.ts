@@ -39,13 +39,13 @@ describe('rejectionCodeSeenBy', () => {
     expect([...payeeSide, ...payerSide, ...neutral].sort()).toEqual([...REJECTION_CODES].sort());
   });
 
-  it.each(payeeSide)('shows %s only as payee_unavailable to the payer\'s bank when the payee is another bank\'s', (code) => {
+  it.each(payeeSide)("shows %s only as payee_unavailable to the payer's bank when the payee is another bank's", (code) => {
     expect(rejectionCodeSeenBy(code, 'bank-a', 'bank-a', 'bank-b')).toBe('payee_unavailable');
     expect(rejectionCodeSeenBy(code, 'bank-b', 'bank-a', 'bank-b')).toBe(code);
     expect(rejectionCodeSeenBy(code, 'bank-a', 'bank-a', 'bank-a')).toBe(code);
   });
 
-  it.each(payerSide)('shows %s only as payer_unavailable to the payee\'s bank when the payer is another bank\'s', (code) => {
+  it.each(payerSide)("shows %s only as payer_unavailable to the payee's bank when the payer is another bank's", (code) => {
     expect(rejectionCodeSeenBy(code, 'bank-b', 'bank-a', 'bank-b')).toBe('payer_unavailable');
     expect(rejectionCodeSeenBy(code, 'bank-a', 'bank-a', 'bank-b')).toBe(code);
     expect(rejectionCodeSeenBy(code, 'bank-b', 'bank-b', 'bank-b')).toBe(code);

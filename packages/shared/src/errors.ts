@@ -22,7 +22,7 @@ export const API_ERRORS = {
   // Wallets and transfers (checked at the gateway before anything is queued)
   wallet_not_found: { status: 404, title: 'No such wallet for this bank' },
   transfer_not_found: { status: 404, title: 'No settled or rejected transfer with this id is known' },
-  receipt_withheld: { status: 403, title: 'The receipt would prove why another bank\'s customer refused this transfer; that bank and the central bank hold it' },
+  receipt_withheld: { status: 403, title: "The receipt would prove why another bank's customer refused this transfer; that bank and the central bank hold it" },
   bad_signature: { status: 422, title: 'The customer signature does not verify' },
   authority_refused: { status: 422, title: 'Settlement refused the item: its authority does not verify against the key in force' },
   transfer_expired: { status: 422, title: 'The transfer expired before it was submitted' },
@@ -30,7 +30,7 @@ export const API_ERRORS = {
   same_wallet: { status: 422, title: 'Payer and payee are the same wallet' },
   wallet_closed: { status: 422, title: 'The wallet is closed' },
   payee_is_treasury: { status: 422, title: 'Payments to a treasury wallet are redemptions by its own bank' },
-  not_a_redemption: { status: 422, title: 'A redemption pays the payer bank\'s own treasury wallet' },
+  not_a_redemption: { status: 422, title: "A redemption pays the payer bank's own treasury wallet" },
   wallet_not_empty: { status: 409, title: 'A wallet must be empty before it is closed' },
   wallet_is_treasury: { status: 422, title: 'A treasury wallet cannot be changed this way' },
   // Capacity
@@ -42,8 +42,8 @@ export const API_ERRORS = {
   bank_exists: { status: 409, title: 'A bank with this id already exists' },
   bank_not_found: { status: 404, title: 'No such bank' },
   operator_not_found: { status: 404, title: 'No such operator' },
-  insufficient_reserve: { status: 409, title: 'The bank\'s free reserve does not cover this amount' },
-  insufficient_treasury_balance: { status: 409, title: 'The bank\'s treasury wallet does not hold this amount' },
+  insufficient_reserve: { status: 409, title: "The bank's free reserve does not cover this amount" },
+  insufficient_treasury_balance: { status: 409, title: "The bank's treasury wallet does not hold this amount" },
   operator_exists: { status: 409, title: 'An operator with this id already exists' },
   reserve_reference_exists: { status: 409, title: 'This reserve reference is already recorded (or pending) for the bank' },
   action_not_found: { status: 404, title: 'No such operator action' },
@@ -90,10 +90,10 @@ export const REJECTION_TITLES: Record<RejectionCode, string> = {
   payee_closed: 'The payee wallet is closed',
   payer_frozen: 'The payer wallet is frozen',
   payee_frozen: 'The payee wallet is frozen',
-  exceeds_payment_limit: 'The amount is above the payer tier\'s per-payment cap',
-  exceeds_daily_limit: 'The payment would take the payer over its tier\'s daily cap',
+  exceeds_payment_limit: "The amount is above the payer tier's per-payment cap",
+  exceeds_daily_limit: "The payment would take the payer over its tier's daily cap",
   insufficient_funds: 'The payer balance does not cover the amount',
-  exceeds_balance_limit: 'The payment would take the payee over its tier\'s balance cap',
+  exceeds_balance_limit: "The payment would take the payee over its tier's balance cap",
 };
 
 /**

@@ -89,7 +89,10 @@ export function fundingAuthorityFor(o: { audience: string; idempotencyKey: strin
   const parts = {
     pathWithQuery: FUNDING_PATH,
     timestampMs: String(o.timestampMs),
-    nonce: `seed-${o.idempotencyKey}`.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64).padEnd(16, '_'),
+    nonce: `seed-${o.idempotencyKey}`
+      .replace(/[^A-Za-z0-9_-]/g, '_')
+      .slice(0, 64)
+      .padEnd(16, '_'),
     contentType: 'application/json',
     idempotencyKey: o.idempotencyKey,
     body: JSON.stringify({ walletId: o.walletId, amountMinor: o.amountMinor }),

@@ -8,10 +8,37 @@
 import { ed25519VerifyRaw, sha256 } from './crypto.js';
 import { authorityHashOf, type Authority, type RegistryEvent } from './registry.js';
 
-export interface OperatorFacts { name: string; publicKey: string; ref: string }
-export interface BankFacts { name: string; publicKey: string; treasuryWalletId: string; createdBy: string; ref: string }
-export interface WalletFacts { bankId: string; kind: string; tier: string; publicKey: string; customerRef: string; shard: string; status: string; openedRef: string; statusRef: string }
-export interface ReserveEntryFacts { bankId: string; kind: string; amountMinor: string; reference: string; operatorId: string; ref: string }
+export interface OperatorFacts {
+  name: string;
+  publicKey: string;
+  ref: string;
+}
+export interface BankFacts {
+  name: string;
+  publicKey: string;
+  treasuryWalletId: string;
+  createdBy: string;
+  ref: string;
+}
+export interface WalletFacts {
+  bankId: string;
+  kind: string;
+  tier: string;
+  publicKey: string;
+  customerRef: string;
+  shard: string;
+  status: string;
+  openedRef: string;
+  statusRef: string;
+}
+export interface ReserveEntryFacts {
+  bankId: string;
+  kind: string;
+  amountMinor: string;
+  reference: string;
+  operatorId: string;
+  ref: string;
+}
 
 /** The state the registry establishes, and what went wrong replaying it. */
 export class RegistryReplay {
@@ -104,7 +131,7 @@ export class RegistryReplay {
 /** What a request must name for its signature to authorise this event; null if it does. */
 export function authorityBinding(e: RegistryEvent, a: Authority): string | null {
   const lines = new Set(a.message.toString('utf8').split('\n'));
-  if (!lines.has(sha256(a.body).toString('hex'))) return 'its authority\'s body is not the one the request signed';
+  if (!lines.has(sha256(a.body).toString('hex'))) return "its authority's body is not the one the request signed";
   const request = expectedRequest(e);
   if (!request) return `no request authorises a ${e.kind} event`;
   if (!lines.has('POST') || !lines.has(request.path)) return `its authority is not a POST ${request.path} request`;
@@ -112,7 +139,7 @@ export function authorityBinding(e: RegistryEvent, a: Authority): string | null 
   try {
     if (a.body.length > 0) body = JSON.parse(a.body.toString('utf8')) as Record<string, unknown>;
   } catch {
-    return 'its authority\'s body is not JSON';
+    return "its authority's body is not JSON";
   }
   for (const [field, value] of Object.entries(request.body)) {
     const got = typeof body[field] === 'string' ? (body[field] as string) : undefined;

@@ -10,7 +10,20 @@ const bankKey = ed25519PublicKeyOfSeed(bankSeed);
 const customerKey = ed25519PublicKeyOfSeed(randomBytes(32));
 
 function event(over: Partial<RegistryEvent>): RegistryEvent {
-  return { chain: 'central', seq: 1n, prevHash: Buffer.alloc(32), kind: 'operator_registered', subject: 'alice', facts: { name: 'alice', publicKey: 'ab'.repeat(32) }, actorKind: 'system', actorId: 'bootstrap', authorityHash: NO_AUTHORITY, signer: 'issuer', timeMs: 1_700_000_000_000n, ...over };
+  return {
+    chain: 'central',
+    seq: 1n,
+    prevHash: Buffer.alloc(32),
+    kind: 'operator_registered',
+    subject: 'alice',
+    facts: { name: 'alice', publicKey: 'ab'.repeat(32) },
+    actorKind: 'system',
+    actorId: 'bootstrap',
+    authorityHash: NO_AUTHORITY,
+    signer: 'issuer',
+    timeMs: 1_700_000_000_000n,
+    ...over,
+  };
 }
 
 /** A bank's signed request, as the gateway stores it. */
@@ -22,7 +35,17 @@ function bankRequest(path: string, body: object | null, seed = bankSeed): Author
 
 const onboarding = () => event({ seq: 2n, kind: 'bank_onboarded', subject: 'bank-a', facts: { name: 'Bank A', publicKey: bankKey.toString('hex'), treasuryWalletId: 't_bank-a', treasuryShard: '0' } });
 const opening = (authority: Authority | null, over: Partial<RegistryEvent> = {}) =>
-  event({ chain: 'bank:bank-a', kind: 'wallet_opened', subject: 'w_000000000000000000000001', facts: walletOpenedFacts({ bankId: 'bank-a', kind: 'customer', tier: 'II', publicKey: customerKey, customerRef: 'c-1', shard: 0 }), actorKind: 'bank', actorId: 'bank-a', authorityHash: authorityHashOf(authority), signer: 'gateway', ...over });
+  event({
+    chain: 'bank:bank-a',
+    kind: 'wallet_opened',
+    subject: 'w_000000000000000000000001',
+    facts: walletOpenedFacts({ bankId: 'bank-a', kind: 'customer', tier: 'II', publicKey: customerKey, customerRef: 'c-1', shard: 0 }),
+    actorKind: 'bank',
+    actorId: 'bank-a',
+    authorityHash: authorityHashOf(authority),
+    signer: 'gateway',
+    ...over,
+  });
 const openBody = { publicKey: customerKey.toString('hex'), customerRef: 'c-1', tier: 'II' };
 
 describe('registry event encoding', () => {
@@ -32,8 +55,17 @@ describe('registry event encoding', () => {
     expect(bytes.subarray(0, 16).toString('latin1')).toBe('CBDC/registry/v1');
     expect(encodeRegistryEvent(event({ facts: { publicKey: 'ab'.repeat(32), name: 'alice' } }))).toEqual(bytes);
     const variants: Partial<RegistryEvent>[] = [
-      { chain: 'bank:x' }, { seq: 2n }, { prevHash: sha256('x') }, { kind: 'bank_onboarded' }, { subject: 'bob' }, { facts: { name: 'alice', publicKey: 'cd'.repeat(32) } },
-      { actorKind: 'operator' }, { actorId: 'other' }, { authorityHash: sha256('a') }, { signer: 'gateway' }, { timeMs: 1n },
+      { chain: 'bank:x' },
+      { seq: 2n },
+      { prevHash: sha256('x') },
+      { kind: 'bank_onboarded' },
+      { subject: 'bob' },
+      { facts: { name: 'alice', publicKey: 'cd'.repeat(32) } },
+      { actorKind: 'operator' },
+      { actorId: 'other' },
+      { authorityHash: sha256('a') },
+      { signer: 'gateway' },
+      { timeMs: 1n },
     ];
     for (const v of variants) expect(registryEventHash(event(v)).equals(registryEventHash(base)), JSON.stringify(Object.keys(v))).toBe(false);
   });
@@ -47,7 +79,7 @@ describe('registry replay', () => {
     return r;
   };
 
-  it('derives a wallet from its opening, authorised by its bank\'s own signed request', () => {
+  it("derives a wallet from its opening, authorised by its bank's own signed request", () => {
     const r = central();
     const authority = bankRequest('/v1/wallets', openBody);
     expect(r.apply(opening(authority), authority)).toEqual([]);
@@ -57,32 +89,50 @@ describe('registry replay', () => {
 
   const cases: Array<[string, (r: RegistryReplay) => string[]]> = [
     ['a gateway event without authority', (r) => r.apply(opening(null), null)],
-    ['an authority signed by another key', (r) => {
-      const a = bankRequest('/v1/wallets', openBody, randomBytes(32));
-      return r.apply(opening(a), a);
-    }],
-    ['an authority for other facts (another tier)', (r) => {
-      const a = bankRequest('/v1/wallets', { ...openBody, tier: 'I' });
-      return r.apply(opening(a), a);
-    }],
-    ['an authority for another request (a freeze)', (r) => {
-      const a = bankRequest('/v1/wallets/w_000000000000000000000001/freeze', null);
-      return r.apply(opening(a), a);
-    }],
-    ['an authority used twice', (r) => {
-      const a = bankRequest('/v1/wallets', openBody);
-      r.apply(opening(a), a);
-      return r.apply(opening(a, { seq: 2n, subject: 'w_000000000000000000000002' }), a);
-    }],
-    ['an authority that is not the one the event commits to', (r) => {
-      const a = bankRequest('/v1/wallets', openBody);
-      return r.apply(opening(bankRequest('/v1/wallets', openBody)), a);
-    }],
-    ['another bank changing a wallet\'s status', (r) => {
-      const a = bankRequest('/v1/wallets', openBody);
-      r.apply(opening(a), a);
-      return r.apply(event({ chain: 'bank:bank-a', seq: 2n, kind: 'wallet_status_changed', subject: 'w_000000000000000000000001', facts: { status: 'active', by: 'bank' }, actorKind: 'bank', actorId: 'bank-b' }), null);
-    }],
+    [
+      'an authority signed by another key',
+      (r) => {
+        const a = bankRequest('/v1/wallets', openBody, randomBytes(32));
+        return r.apply(opening(a), a);
+      },
+    ],
+    [
+      'an authority for other facts (another tier)',
+      (r) => {
+        const a = bankRequest('/v1/wallets', { ...openBody, tier: 'I' });
+        return r.apply(opening(a), a);
+      },
+    ],
+    [
+      'an authority for another request (a freeze)',
+      (r) => {
+        const a = bankRequest('/v1/wallets/w_000000000000000000000001/freeze', null);
+        return r.apply(opening(a), a);
+      },
+    ],
+    [
+      'an authority used twice',
+      (r) => {
+        const a = bankRequest('/v1/wallets', openBody);
+        r.apply(opening(a), a);
+        return r.apply(opening(a, { seq: 2n, subject: 'w_000000000000000000000002' }), a);
+      },
+    ],
+    [
+      'an authority that is not the one the event commits to',
+      (r) => {
+        const a = bankRequest('/v1/wallets', openBody);
+        return r.apply(opening(bankRequest('/v1/wallets', openBody)), a);
+      },
+    ],
+    [
+      "another bank changing a wallet's status",
+      (r) => {
+        const a = bankRequest('/v1/wallets', openBody);
+        r.apply(opening(a), a);
+        return r.apply(event({ chain: 'bank:bank-a', seq: 2n, kind: 'wallet_status_changed', subject: 'w_000000000000000000000001', facts: { status: 'active', by: 'bank' }, actorKind: 'bank', actorId: 'bank-b' }), null);
+      },
+    ],
   ];
   it.each(cases)('refuses %s', (_name, act) => {
     expect(act(central()).length).toBeGreaterThan(0);

@@ -81,22 +81,9 @@ export function bankChainOf(bankId: string): string {
 export function encodeRegistryEvent(e: RegistryEvent): Buffer {
   const names = Object.keys(e.facts).sort();
   if (names.length > 0xff) throw new RangeError('too many facts');
-  const w = new ByteWriter()
-    .tag(REGISTRY_DOMAIN_TAG)
-    .shortString(e.chain)
-    .u64(e.seq)
-    .digest(e.prevHash)
-    .u8(REGISTRY_KIND_CODE[e.kind])
-    .shortString(e.subject)
-    .u8(names.length);
+  const w = new ByteWriter().tag(REGISTRY_DOMAIN_TAG).shortString(e.chain).u64(e.seq).digest(e.prevHash).u8(REGISTRY_KIND_CODE[e.kind]).shortString(e.subject).u8(names.length);
   for (const name of names) w.shortString(name).longString(e.facts[name]);
-  return w
-    .u8(ACTOR_KIND_CODE[e.actorKind])
-    .shortString(e.actorId)
-    .digest(e.authorityHash)
-    .u8(SIGNER_CODE[e.signer])
-    .u64(e.timeMs)
-    .bytes();
+  return w.u8(ACTOR_KIND_CODE[e.actorKind]).shortString(e.actorId).digest(e.authorityHash).u8(SIGNER_CODE[e.signer]).u64(e.timeMs).bytes();
 }
 
 /** Hash of a registry event. */

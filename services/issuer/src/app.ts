@@ -41,7 +41,7 @@ export async function buildIssuerApp(deps: IssuerDeps) {
   const limits = deps.limits ?? LIMITS;
   const app = await buildBaseApp({
     title: 'CBDC issuer (central bank admin API)',
-    description: 'Banks, reserve accounts, mint and retire with dual control, supply. Every request is signed with an operator\'s Ed25519 key.',
+    description: "Banks, reserve accounts, mint and retire with dual control, supply. Every request is signed with an operator's Ed25519 key.",
     bodyBytesMax: 64 * 1024,
     logger: deps.logger,
   });
@@ -69,7 +69,7 @@ export async function buildIssuerApp(deps: IssuerDeps) {
     keyRequestsMax: limits.operatorRequestsPerSecondMax,
     ipFailuresMax: limits.clientIpAuthFailuresPerSecondMax,
   });
-  app.get('/v1/issuer-key', { config: { public: true }, schema: { tags: ['issuance'], summary: 'The issuer\'s public key, for verifying the issuance chain' } }, async () => ({ publicKey: deps.signer.publicKey.toString('hex') }));
+  app.get('/v1/issuer-key', { config: { public: true }, schema: { tags: ['issuance'], summary: "The issuer's public key, for verifying the issuance chain" } }, async () => ({ publicKey: deps.signer.publicKey.toString('hex') }));
 
   const ctx: IssuerContext = { sql: deps.sql, signer: deps.signer, shardCount: deps.shardCount, dualControl: deps.dualControl, now, idempotency };
   await app.register(async (scoped) => {
@@ -90,10 +90,20 @@ export async function bootstrapOperators(sql: Sql, operators: Array<{ id: string
     await sql.begin(async (tx) => {
       const inserted = await tx`insert into operators (id, name, public_key) values (${o.id}, ${o.id}, ${o.publicKey}) on conflict (id) do nothing returning id`;
       if (inserted.length === 0) return;
-      await appendRegistryEvent(tx as never, { role: 'issuer', signer }, {
-        chain: CENTRAL_CHAIN, kind: 'operator_registered', subject: o.id, facts: { name: o.id, publicKey: o.publicKey.toString('hex') },
-        actorKind: 'system', actorId: 'bootstrap', authority: null, timeMs: nowMs,
-      });
+      await appendRegistryEvent(
+        tx as never,
+        { role: 'issuer', signer },
+        {
+          chain: CENTRAL_CHAIN,
+          kind: 'operator_registered',
+          subject: o.id,
+          facts: { name: o.id, publicKey: o.publicKey.toString('hex') },
+          actorKind: 'system',
+          actorId: 'bootstrap',
+          authority: null,
+          timeMs: nowMs,
+        },
+      );
     });
   }
 }

@@ -10,19 +10,34 @@ import { DEFAULT_REDIS_URL } from '@cbdc/shared/redis';
 export const issuerEnvSchema = z.object({
   DATABASE_URL: z.string().url().default(DEFAULT_DATABASE_URL),
   REDIS_URL: z.string().url().default(DEFAULT_REDIS_URL),
-  QUEUE_PREFIX: z.string().regex(/^[a-z0-9-]{1,40}$/).default('cbdc'),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[a-z0-9-]{1,40}$/)
+    .default('cbdc'),
   /** The environment id every signed request must name (docs/api.md). */
   CBDC_AUDIENCE: z.string().regex(AUDIENCE_PATTERN, { error: 'CBDC_AUDIENCE must be 1 to 63 characters of a-z 0-9 . -' }).default(DEFAULT_AUDIENCE),
   SETTLEMENT_SHARDS: z.coerce.number().int().min(1).max(1024).default(1),
   ISSUER_SIGNING_KEY: z.string({ error: 'ISSUER_SIGNING_KEY is required (64 hex digits; "npm start" generates dev keys in .cbdc/)' }).regex(/^[0-9a-f]{64}$/, { error: 'ISSUER_SIGNING_KEY must be 64 lowercase hex digits' }),
   /** Operators to register at start if absent: "alice:<public key hex>,bob:<public key hex>". */
-  ISSUER_BOOTSTRAP_OPERATORS: z.string().regex(/^([a-z][a-z0-9-]{1,31}:[0-9a-f]{64})(,[a-z][a-z0-9-]{1,31}:[0-9a-f]{64})*$/, { error: 'ISSUER_BOOTSTRAP_OPERATORS must be "id:publickeyhex,id:publickeyhex"' }).optional(),
+  ISSUER_BOOTSTRAP_OPERATORS: z
+    .string()
+    .regex(/^([a-z][a-z0-9-]{1,31}:[0-9a-f]{64})(,[a-z][a-z0-9-]{1,31}:[0-9a-f]{64})*$/, { error: 'ISSUER_BOOTSTRAP_OPERATORS must be "id:publickeyhex,id:publickeyhex"' })
+    .optional(),
   /** A mint, retire, reserve deposit or withdrawal above this many fen takes effect only after a second operator approves. */
-  ISSUER_DUAL_CONTROL_THRESHOLD_MINOR: z.string().regex(/^\d{1,19}$/).default('100000000'),
+  ISSUER_DUAL_CONTROL_THRESHOLD_MINOR: z
+    .string()
+    .regex(/^\d{1,19}$/)
+    .default('100000000'),
   /** What one operator may move alone per kind over the window (default: the threshold). */
-  ISSUER_DUAL_CONTROL_OPERATOR_WINDOW_MAX_MINOR: z.string().regex(/^\d{1,19}$/).optional(),
+  ISSUER_DUAL_CONTROL_OPERATOR_WINDOW_MAX_MINOR: z
+    .string()
+    .regex(/^\d{1,19}$/)
+    .optional(),
   /** What may be moved for one bank per kind over the window on one operator's authority (default: the threshold). */
-  ISSUER_DUAL_CONTROL_BANK_WINDOW_MAX_MINOR: z.string().regex(/^\d{1,19}$/).optional(),
+  ISSUER_DUAL_CONTROL_BANK_WINDOW_MAX_MINOR: z
+    .string()
+    .regex(/^\d{1,19}$/)
+    .optional(),
   ISSUER_DUAL_CONTROL_WINDOW_MS: z.coerce.number().int().min(1).default(LIMITS.dualControlWindowMs),
   /** How long a pending action can be approved. */
   ISSUER_APPROVAL_TTL_MS: z.coerce.number().int().min(1).default(LIMITS.approvalTtlMs),

@@ -19,7 +19,17 @@ async function main(): Promise<void> {
   const signer = signerFromSeed(config.signingSeed);
   await registerIssuerKey(sql, signer);
   await bootstrapOperators(sql, config.bootstrapOperators, signer);
-  const app = await buildIssuerApp({ sql, redis, signer, shardCount: config.shardCount, dualControl: config.dualControl, queuePrefix: config.queuePrefix, audience: config.audience, limits: config.limits, logger: { level: config.logLevel, name: 'issuer' } });
+  const app = await buildIssuerApp({
+    sql,
+    redis,
+    signer,
+    shardCount: config.shardCount,
+    dualControl: config.dualControl,
+    queuePrefix: config.queuePrefix,
+    audience: config.audience,
+    limits: config.limits,
+    logger: { level: config.logLevel, name: 'issuer' },
+  });
   await app.listen({ host: config.host, port: config.port });
   closeWithGrace({ delay: 10_000 }, async ({ err }) => {
     if (err) app.log.error({ err }, 'closing after an error');

@@ -35,26 +35,36 @@ const controlBody = z.strictObject({ reason: reasonSchema, reference: referenceS
 export async function walletControlRoutes(app: FastifyInstance, ctx: IssuerContext): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
   for (const action of ['freeze', 'unfreeze'] as const) {
-    r.post(`/v1/wallets/:walletId/${action}`, {
-      schema: {
-        tags: ['wallets'],
-        summary: action === 'freeze' ? 'Freeze any wallet (central bank; its bank cannot lift it)' : 'Lift the central bank\'s freeze of a wallet (a freeze by its bank stays)',
-        params: z.strictObject({ walletId: walletIdSchema }),
-        body: controlBody,
+    r.post(
+      `/v1/wallets/:walletId/${action}`,
+      {
+        schema: {
+          tags: ['wallets'],
+          summary: action === 'freeze' ? 'Freeze any wallet (central bank; its bank cannot lift it)' : "Lift the central bank's freeze of a wallet (a freeze by its bank stays)",
+          params: z.strictObject({ walletId: walletIdSchema }),
+          body: controlBody,
+        },
       },
-    }, async (req, reply) => {
-      return ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
-        const change = action === 'freeze' ? recordCentralFreeze<ControlledWallet> : liftCentralFreeze<ControlledWallet>;
-        const row = await change(tx as unknown as Sql, req.params.walletId, { actor: req.principal, reason: req.body.reason, reference: req.body.reference, nowMs: ctx.now() });
-        if (typeof row === 'string') throw REFUSALS[row](req.params.walletId);
-        // The central bank's change goes into the wallet's own chain (its bank's), signed by the issuer.
-        await appendRegistryEvent(tx as never, issuerRegistrySigner(ctx), {
-          chain: bankChainOf(row.bank_id), kind: 'wallet_status_changed', subject: row.id, facts: walletStatusFacts(row.status as 'active' | 'frozen', 'central', action),
-          actorKind: 'operator', actorId: req.principal, authority: req.signedRequest, timeMs: ctx.now(),
+      async (req, reply) => {
+        return ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
+          const change = action === 'freeze' ? recordCentralFreeze<ControlledWallet> : liftCentralFreeze<ControlledWallet>;
+          const row = await change(tx as unknown as Sql, req.params.walletId, { actor: req.principal, reason: req.body.reason, reference: req.body.reference, nowMs: ctx.now() });
+          if (typeof row === 'string') throw REFUSALS[row](req.params.walletId);
+          // The central bank's change goes into the wallet's own chain (its bank's), signed by the issuer.
+          await appendRegistryEvent(tx as never, issuerRegistrySigner(ctx), {
+            chain: bankChainOf(row.bank_id),
+            kind: 'wallet_status_changed',
+            subject: row.id,
+            facts: walletStatusFacts(row.status as 'active' | 'frozen', 'central', action),
+            actorKind: 'operator',
+            actorId: req.principal,
+            authority: req.signedRequest,
+            timeMs: ctx.now(),
+          });
+          req.log.info({ operator: req.principal, walletId: row.id, action, reference: req.body.reference }, 'wallet control');
+          return { status: 200, body: { id: row.id, bankId: row.bank_id, status: row.status, balanceMinor: row.balance_minor.toString(), freezes: freezesView(row, true) } };
         });
-        req.log.info({ operator: req.principal, walletId: row.id, action, reference: req.body.reference }, 'wallet control');
-        return { status: 200, body: { id: row.id, bankId: row.bank_id, status: row.status, balanceMinor: row.balance_minor.toString(), freezes: freezesView(row, true) } };
-      });
-    });
+      },
+    );
   }
 }

@@ -7,16 +7,23 @@ import { DEFAULT_DATABASE_URL } from '@cbdc/db/connect';
 import { LIMITS } from '@cbdc/shared/limits';
 import { DEFAULT_REDIS_URL } from '@cbdc/shared/redis';
 
-
 export const settlementEnvSchema = z.object({
   DATABASE_URL: z.string().url().default(DEFAULT_DATABASE_URL),
   REDIS_URL: z.string().url().default(DEFAULT_REDIS_URL),
-  QUEUE_PREFIX: z.string().regex(/^[a-z0-9-]{1,40}$/).default('cbdc'),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[a-z0-9-]{1,40}$/)
+    .default('cbdc'),
   SETTLEMENT_SHARDS: z.coerce.number().int().min(1).max(1024).default(1),
   /** Which shards this process serves, e.g. "0,1"; all by default. */
-  SETTLEMENT_SHARD_IDS: z.string().regex(/^\d+(,\d+)*$/).optional(),
+  SETTLEMENT_SHARD_IDS: z
+    .string()
+    .regex(/^\d+(,\d+)*$/)
+    .optional(),
   /** Ed25519 seed of each shard, "seed0,seed1,..." in shard order. */
-  SETTLEMENT_SHARD_KEYS: z.string({ error: 'SETTLEMENT_SHARD_KEYS is required (comma-separated 64-hex-digit seeds, one per shard)' }).regex(/^[0-9a-f]{64}(,[0-9a-f]{64})*$/, { error: 'SETTLEMENT_SHARD_KEYS must be comma-separated 64-hex-digit seeds' }),
+  SETTLEMENT_SHARD_KEYS: z
+    .string({ error: 'SETTLEMENT_SHARD_KEYS is required (comma-separated 64-hex-digit seeds, one per shard)' })
+    .regex(/^[0-9a-f]{64}(,[0-9a-f]{64})*$/, { error: 'SETTLEMENT_SHARD_KEYS must be comma-separated 64-hex-digit seeds' }),
   /**
    * The gateways whose jobs this service opens, "keyid:publickeyhex,..." (each gateway's
    * GATEWAY_KEY_ID and the public key of its GATEWAY_ATTESTATION_KEY). Remove one to revoke it.

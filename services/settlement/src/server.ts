@@ -17,10 +17,23 @@ async function main(): Promise<void> {
   const workers: ShardWorker[] = [];
   for (const shard of config.shardIds) {
     workers.push(
-      await startShardWorker({ sql, redisUrl: config.REDIS_URL, queuePrefix: config.QUEUE_PREFIX, shard, shardCount: config.SETTLEMENT_SHARDS, shardSeed: config.shardSeeds[shard], gatewayKeys: config.gatewayKeys, audience: config.CBDC_AUDIENCE, lockDurationMs: config.SETTLE_JOB_LOCK_MS, commitDeadlineMs: config.SETTLE_COMMIT_DEADLINE_MS, walletsHeldMax: config.SETTLE_WALLETS_HELD_MAX, log,
+      await startShardWorker({
+        sql,
+        redisUrl: config.REDIS_URL,
+        queuePrefix: config.QUEUE_PREFIX,
+        shard,
+        shardCount: config.SETTLEMENT_SHARDS,
+        shardSeed: config.shardSeeds[shard],
+        gatewayKeys: config.gatewayKeys,
+        audience: config.CBDC_AUDIENCE,
+        lockDurationMs: config.SETTLE_JOB_LOCK_MS,
+        commitDeadlineMs: config.SETTLE_COMMIT_DEADLINE_MS,
+        walletsHeldMax: config.SETTLE_WALLETS_HELD_MAX,
+        log,
         // Exit without waiting on the wedged transaction; the supervisor (systemd, Kubernetes)
         // starts the process again and BullMQ hands its jobs on once their locks expire.
-        onStuck: () => process.exit(75) }),
+        onStuck: () => process.exit(75),
+      }),
     );
   }
   log.info({ shards: config.shardIds }, 'settlement workers running');

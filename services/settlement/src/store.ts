@@ -85,7 +85,18 @@ function isUniqueViolationOf(error: unknown, constraints: readonly string[]): bo
 }
 
 function walletOfRow(w: WalletRow): WalletState {
-  return { id: w.id, bankId: w.bank_id, kind: w.kind, tier: w.tier, status: w.status, balanceMinor: w.balance_minor, dailySpentMinor: w.daily_spent_minor, dailySpentDay: w.daily_spent_day, inFlightOutMinor: w.in_flight_out_minor, publicKey: w.public_key };
+  return {
+    id: w.id,
+    bankId: w.bank_id,
+    kind: w.kind,
+    tier: w.tier,
+    status: w.status,
+    balanceMinor: w.balance_minor,
+    dailySpentMinor: w.daily_spent_minor,
+    dailySpentDay: w.daily_spent_day,
+    inFlightOutMinor: w.in_flight_out_minor,
+    publicKey: w.public_key,
+  };
 }
 
 /** A shard's head: the last link of its chain and the version of its wallets. */
@@ -374,7 +385,9 @@ async function prefetchAndDecide(tx: Queryable, ctx: ShardContext, jobItems: rea
         select id, kind, payer_wallet_id, payee_wallet_id, amount_minor, settled_at_ms from transfers where id = any(${resultIds}) and shard = ${shard} and status = 'in_flight'`
     : [];
   const inFlight = new Map<string, InFlightTransfer>(
-    flightRows.filter((t) => shardOf(t.payee_wallet_id, ctx.shardCount) === resultFrom.get(t.id)).map((t) => [t.id, { payerWalletId: t.payer_wallet_id, amountMinor: t.amount_minor, countedAsPayment: t.kind === 'transfer' && !t.payee_wallet_id.startsWith('t_'), debitDay: dayOf(Number(t.settled_at_ms)) }]),
+    flightRows
+      .filter((t) => shardOf(t.payee_wallet_id, ctx.shardCount) === resultFrom.get(t.id))
+      .map((t) => [t.id, { payerWalletId: t.payer_wallet_id, amountMinor: t.amount_minor, countedAsPayment: t.kind === 'transfer' && !t.payee_wallet_id.startsWith('t_'), debitDay: dayOf(Number(t.settled_at_ms)) }]),
   );
   const wallets = new Map<string, WalletState>();
   const missing: string[] = [];
@@ -442,15 +455,19 @@ async function writeDecision(tx: Queryable, ctx: ShardContext, d: Decision, look
     }
     if (rows.legs) {
       const l = rows.legs;
-      writes.push(tx`
+      writes.push(
+        tx`
         insert into transfer_legs (transfer_id, leg, wallet_id, amount_minor, status, code, from_shard, shard, batch_seq, leaf_index, settled_at_ms)
         select l.id, l.leg, l.wallet, l.amount, l.status, l.code, l.from_shard, ${shard}, ${batchSeq}::bigint, l.leaf_index, ${nowMs}
         from unnest(${l.id}::text[], ${l.leg}::text[], ${l.wallet}::text[], ${l.amount}::bigint[], ${l.status}::text[], ${l.code}::text[], ${l.fromShard}::int[], ${l.leafIndex}::int[])
-          as l(id, leg, wallet, amount, status, code, from_shard, leaf_index)`.execute());
+          as l(id, leg, wallet, amount, status, code, from_shard, leaf_index)`.execute(),
+      );
     }
-    writes.push(tx`
+    writes.push(
+      tx`
       insert into settlement_batches (shard, seq, prev_hash, merkle_root, transfer_count, time_ms, hash, signature)
-      values (${shard}, ${batchSeq}, ${d.header.prevHash}, ${d.header.merkleRoot}, ${d.header.count}, ${nowMs}, ${d.after.hash}, ${d.signature})`.execute());
+      values (${shard}, ${batchSeq}, ${d.header.prevHash}, ${d.header.merkleRoot}, ${d.header.count}, ${nowMs}, ${d.after.hash}, ${d.signature})`.execute(),
+    );
     writes.push(
       tx`
         update shards set head_seq = ${batchSeq}, head_hash = ${d.after.hash}, wallets_version = ${d.after.walletsVersion.toString()}
@@ -478,10 +495,12 @@ async function writeDecision(tx: Queryable, ctx: ShardContext, d: Decision, look
   }
   if (rows.wallets) {
     const w = rows.wallets;
-    writes.push(tx`
+    writes.push(
+      tx`
       update wallets w set balance_minor = u.balance, daily_spent_minor = u.spent, daily_spent_day = u.day, in_flight_out_minor = u.in_flight, updated_at = now()
       from unnest(${w.id}::text[], ${w.balance}::bigint[], ${w.spent}::bigint[], ${w.day}::int[], ${w.inFlight}::bigint[]) as u(id, balance, spent, day, in_flight)
-      where w.id = u.id`.execute());
+      where w.id = u.id`.execute(),
+    );
   }
   const failures = (await Promise.allSettled(writes)).flatMap((w) => (w.status === 'rejected' ? [w.reason as unknown] : []));
   if (failures.length) throw failures.find((e) => e instanceof RecordedBeforeError) ?? failures[0];

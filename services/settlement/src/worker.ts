@@ -17,7 +17,22 @@ import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { isUnreachable, type Sql } from '@cbdc/db/connect';
 import { signerFromSeed } from '@cbdc/shared/crypto';
-import { attestJob, finalsStream, gatewayAttestor, openJob, replyStream, shardAttestor, shardQueue, type AnyJobItem, type JobCredit, type JobCreditResult, type JobOutcome, type JobResult, type JobSummary, type SettlementJobData } from '@cbdc/shared/job';
+import {
+  attestJob,
+  finalsStream,
+  gatewayAttestor,
+  openJob,
+  replyStream,
+  shardAttestor,
+  shardQueue,
+  type AnyJobItem,
+  type JobCredit,
+  type JobCreditResult,
+  type JobOutcome,
+  type JobResult,
+  type JobSummary,
+  type SettlementJobData,
+} from '@cbdc/shared/job';
 import { LIMITS } from '@cbdc/shared/limits';
 import { replyEntryMessage } from '@cbdc/shared/reply';
 import { consumerRedis, producerRedis } from '@cbdc/shared/redis';
@@ -256,7 +271,14 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
       }
       budget.left--;
       try {
-        parts.push({ fetched: group, result: await commitHeld(group.length, group.flatMap((f) => f.payload.items), {}) });
+        parts.push({
+          fetched: group,
+          result: await commitHeld(
+            group.length,
+            group.flatMap((f) => f.payload.items),
+            {},
+          ),
+        });
       } catch (error) {
         if (!isolatable(error)) await failJobs(group, error);
         else parts.push(...(await isolateCulprits(group, error, budget)));
@@ -282,7 +304,10 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
     }
     const parts: Part[] = [];
     const middle = from + Math.ceil((to - from) / 2);
-    for (const [a, b] of [[from, middle], [middle, to]]) {
+    for (const [a, b] of [
+      [from, middle],
+      [middle, to],
+    ]) {
       if (budget.left <= 0 || closing) return null;
       budget.left--;
       try {
@@ -376,14 +401,31 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
     await Promise.all([
       ...replies,
       ...[...completion.values()].map(({ f, result, items }) =>
-        f.job.moveToCompleted({ shard: result.shard, batchSeq: result.batchSeq, timeMs: result.timeMs, items }, f.token, false).catch((error: Error) => o.log.warn({ shard: o.shard, jobId: f.job.id, err: error.message }, 'could not mark a committed job completed; a redelivery will be answered as duplicates')),
+        f.job
+          .moveToCompleted({ shard: result.shard, batchSeq: result.batchSeq, timeMs: result.timeMs, items }, f.token, false)
+          .catch((error: Error) => o.log.warn({ shard: o.shard, jobId: f.job.id, err: error.message }, 'could not mark a committed job completed; a redelivery will be answered as duplicates')),
       ),
     ]);
     for (const h of held) if (completion.has(h.job)) held.delete(h);
     const last = parts[parts.length - 1].result;
     const t = last.timingsMs;
     const items = [...completion.values()].reduce((n, c) => n + c.items, 0);
-    o.log.info({ shard: o.shard, jobs: completion.size, parts: parts.length, batchSeq: last.batchSeq, items, decidedAhead: last.decidedAhead, ms: Math.round(performance.now() - started), lockMs: Math.round(t.lock), decideMs: Math.round(t.decide), writeMs: Math.round(t.write), commitMs: Math.round(t.commit) }, 'batch committed');
+    o.log.info(
+      {
+        shard: o.shard,
+        jobs: completion.size,
+        parts: parts.length,
+        batchSeq: last.batchSeq,
+        items,
+        decidedAhead: last.decidedAhead,
+        ms: Math.round(performance.now() - started),
+        lockMs: Math.round(t.lock),
+        decideMs: Math.round(t.decide),
+        writeMs: Math.round(t.write),
+        commitMs: Math.round(t.commit),
+      },
+      'batch committed',
+    );
   };
 
   /**

@@ -60,7 +60,18 @@ describe('a batch with an item the store cannot hold', () => {
   /** Queues the jobs while no worker runs, then starts one: it takes them all in one batch. */
   const settleTogether = async (jobs: Array<{ gatewayId: string; items: JobItem[] }>, splitTransactionsMax?: number) => {
     for (const j of jobs) await queue.add('batch', attestJob(signerFromSeed(attestationKey), 'gateway:gw', j.gatewayId, { shard: 0, items: j.items }), { attempts: 1 });
-    worker = await startShardWorker({ sql: db.sql, redisUrl: REDIS_URL, queuePrefix: prefix, shard: 0, shardSeed, gatewayKeys: new Map([['gw', ed25519PublicKeyOfSeed(attestationKey)]]), audience: DEFAULT_AUDIENCE, lockDurationMs: 30_000, log, splitTransactionsMax });
+    worker = await startShardWorker({
+      sql: db.sql,
+      redisUrl: REDIS_URL,
+      queuePrefix: prefix,
+      shard: 0,
+      shardSeed,
+      gatewayKeys: new Map([['gw', ed25519PublicKeyOfSeed(attestationKey)]]),
+      audience: DEFAULT_AUDIENCE,
+      lockDurationMs: 30_000,
+      log,
+      splitTransactionsMax,
+    });
     const deadline = Date.now() + 20_000;
     for (;;) {
       const counts = await queue.getJobCounts('completed', 'failed');
@@ -113,14 +124,19 @@ describe('a batch with an item the store cannot hold', () => {
     queue = new Queue(q.name, { connection, prefix: q.prefix });
   };
 
-  it('a NUL memo injected into a job: only its item is refused (malformed_item), the other bank\'s transfers and its own neighbours settle', async () => {
+  it("a NUL memo injected into a job: only its item is refused (malformed_item), the other bank's transfers and its own neighbours settle", async () => {
     freshQueue();
     const a = [transfer('bank-a'), transfer('bank-a'), transfer('bank-a')];
     const nul = transfer('bank-b', { memo: 'pay\u0000' });
     const b = [transfer('bank-b'), nul, transfer('bank-b')];
     const lone = transfer('bank-b', { memo: '\u0000' });
     const c = [transfer('bank-a')];
-    const counts = await settleTogether([{ gatewayId: 'gw-a', items: a }, { gatewayId: 'gw-b', items: b }, { gatewayId: 'gw-b', items: [lone] }, { gatewayId: 'gw-a', items: c }]);
+    const counts = await settleTogether([
+      { gatewayId: 'gw-a', items: a },
+      { gatewayId: 'gw-b', items: b },
+      { gatewayId: 'gw-b', items: [lone] },
+      { gatewayId: 'gw-a', items: c },
+    ]);
     expect(counts).toEqual({ completed: 4, failed: 0 });
 
     const good = [...a, b[0], b[2], ...c].map((t) => t.id);
@@ -142,7 +158,12 @@ describe('a batch with an item the store cannot hold', () => {
     const b = [transfer('bank-b'), transfer('bank-b'), poisoned, transfer('bank-b'), transfer('bank-b')];
     const lone = transfer('bank-b', { submittedAtMs: 1e20 });
     const c = [transfer('bank-a'), transfer('bank-a')];
-    const counts = await settleTogether([{ gatewayId: 'gw-a', items: a }, { gatewayId: 'gw-b', items: b }, { gatewayId: 'gw-b', items: [lone] }, { gatewayId: 'gw-a', items: c }]);
+    const counts = await settleTogether([
+      { gatewayId: 'gw-a', items: a },
+      { gatewayId: 'gw-b', items: b },
+      { gatewayId: 'gw-b', items: [lone] },
+      { gatewayId: 'gw-a', items: c },
+    ]);
     expect(counts).toEqual({ completed: 4, failed: 0 });
 
     const good = [...a, ...b.filter((t) => t !== poisoned), ...c].map((t) => t.id);
@@ -166,13 +187,19 @@ describe('a batch with an item the store cannot hold', () => {
     expect(heads.map((h) => Number(h.seq))).toEqual(heads.map((_, i) => i + 1));
   });
 
-  it('splitting is bounded: a job full of culprits fails whole once the budget is spent, and the other bank\'s job still settles', async () => {
+  it("splitting is bounded: a job full of culprits fails whole once the budget is spent, and the other bank's job still settles", async () => {
     freshQueue();
     const a = [transfer('bank-a'), transfer('bank-a')];
     const poisoned = Array.from({ length: 16 }, () => transfer('bank-b', { submittedAtMs: 1e20 }));
     // Two transactions for the halves of the batch, then the poisoned job's item halves: the
     // budget of 6 runs out before its 16 culprits are all alone.
-    const counts = await settleTogether([{ gatewayId: 'gw-a', items: a }, { gatewayId: 'gw-b', items: poisoned }], 6);
+    const counts = await settleTogether(
+      [
+        { gatewayId: 'gw-a', items: a },
+        { gatewayId: 'gw-b', items: poisoned },
+      ],
+      6,
+    );
     expect(counts).toEqual({ completed: 1, failed: 1 });
     const rows = await recorded([...a, ...poisoned].map((t) => t.id));
     for (const t of a) expect(rows.get(t.id)).toBe('settled');

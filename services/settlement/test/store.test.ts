@@ -45,12 +45,30 @@ describe('settlement store', () => {
     await db.sql`update issuance_head set public_key = ${issuer.publicKey}`;
     await recordSeededOperators(db.sql, issuer, [{ id: 'op', name: 'op', publicKey: operatorKey }]);
     await recordSeededBank(db.sql, issuer, { id: 'bank-a', name: 'A', publicKey: bankKey, treasuryWalletId: 't_bank-a', treasuryShard: 0, operatorId: 'op' });
-    await recordSeededWallets(db.sql, issuer, 'bank-a', ['w_000000000000000000000001', 'w_000000000000000000000002'].map((id) => ({ id, tier: 'I', publicKey: pub, customerRef: null, shard: 0 })));
+    await recordSeededWallets(
+      db.sql,
+      issuer,
+      'bank-a',
+      ['w_000000000000000000000001', 'w_000000000000000000000002'].map((id) => ({ id, tier: 'I', publicKey: pub, customerRef: null, shard: 0 })),
+    );
     await registerShard(db.sql, 0, signer);
     for (let i = 0; i < 50; i++) {
       const intent = { payerWalletId: 'w_000000000000000000000001', payeeWalletId: 'w_000000000000000000000002', amountMinor: 10n, nonce: BigInt(i), expiresAtMs: BigInt(NOW + 60_000), memo: '' };
       const bytes = encodeTransfer(intent);
-      items.push({ id: transferIdOf(bytes), kind: 'transfer', bankId: 'bank-a', payerWalletId: intent.payerWalletId, payeeWalletId: intent.payeeWalletId, amountMinor: '10', nonce: String(i), expiresAtMs: String(intent.expiresAtMs), memo: '', signature: ed25519Sign(ed25519PrivateKey(customerSeed), bytes).toString('hex'), submittedAtMs: NOW, payeeShard: 0 });
+      items.push({
+        id: transferIdOf(bytes),
+        kind: 'transfer',
+        bankId: 'bank-a',
+        payerWalletId: intent.payerWalletId,
+        payeeWalletId: intent.payeeWalletId,
+        amountMinor: '10',
+        nonce: String(i),
+        expiresAtMs: String(intent.expiresAtMs),
+        memo: '',
+        signature: ed25519Sign(ed25519PrivateKey(customerSeed), bytes).toString('hex'),
+        submittedAtMs: NOW,
+        payeeShard: 0,
+      });
     }
   });
   afterAll(async () => db?.drop());
@@ -116,14 +134,28 @@ describe('settlement store', () => {
     });
   });
 
-  it('applies nothing a trusted gateway sends without the customer\'s or the bank\'s own authority', async () => {
+  it("applies nothing a trusted gateway sends without the customer's or the bank's own authority", async () => {
     await db.sql`update wallets set balance_minor = 100000 where id = 't_bank-a'`;
     const bankSeed = randomBytes(32);
     await db.sql`update banks set public_key = ${ed25519PublicKeyOfSeed(bankSeed)} where id = 'bank-a'`;
     const before = await db.sql`select id, balance_minor from wallets order by id`;
     await withWorker(async (add, gateway) => {
       const payee = 'w_000000000000000000000002';
-      const funding = (key: string, authority?: JobItem['authority']): JobItem => ({ id: fundingIdOf('bank-a', key), kind: 'funding', bankId: 'bank-a', payerWalletId: 't_bank-a', payeeWalletId: payee, amountMinor: '5000', nonce: null, expiresAtMs: null, memo: '', signature: null, submittedAtMs: NOW, payeeShard: 0, authority });
+      const funding = (key: string, authority?: JobItem['authority']): JobItem => ({
+        id: fundingIdOf('bank-a', key),
+        kind: 'funding',
+        bankId: 'bank-a',
+        payerWalletId: 't_bank-a',
+        payeeWalletId: payee,
+        amountMinor: '5000',
+        nonce: null,
+        expiresAtMs: null,
+        memo: '',
+        signature: null,
+        submittedAtMs: NOW,
+        payeeShard: 0,
+        authority,
+      });
       const body = JSON.stringify({ walletId: payee, amountMinor: '5000' });
       const requestSignedBy = (seed: Buffer, key: string, amountMinor = '5000') => {
         const parts = { pathWithQuery: '/v1/fundings', timestampMs: String(NOW), nonce: `n${key}0000000000000`, contentType: 'application/json', idempotencyKey: key, body: JSON.stringify({ walletId: payee, amountMinor }) };

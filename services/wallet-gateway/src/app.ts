@@ -47,7 +47,7 @@ export async function buildGatewayApp(deps: GatewayDeps) {
   const now = deps.now ?? Date.now;
   const app = await buildBaseApp({
     title: 'CBDC wallet gateway',
-    description: 'The commercial banks\' API: wallets, fundings, redemptions and customer-signed transfers. Every request is signed with the bank\'s Ed25519 key (docs/api.md).',
+    description: "The commercial banks' API: wallets, fundings, redemptions and customer-signed transfers. Every request is signed with the bank's Ed25519 key (docs/api.md).",
     bodyBytesMax: deps.limits.bodyBytesMax,
     logger: deps.logger,
   });
@@ -92,7 +92,17 @@ export async function buildGatewayApp(deps: GatewayDeps) {
   });
 
   const walletFacts = new WalletFactsCache(deps.sql, { ttlMs: deps.limits.walletFactsTtlMs, capacity: deps.limits.walletFactsHeldMax, now });
-  const ctx: GatewayContext = { sql: deps.sql, settlement: deps.settlement, shardCount: deps.shardCount, limits: deps.limits, now, walletFacts, ledgerWritable: () => writable.writable, idempotency, registry: { role: 'gateway', signer: deps.registrySigner } };
+  const ctx: GatewayContext = {
+    sql: deps.sql,
+    settlement: deps.settlement,
+    shardCount: deps.shardCount,
+    limits: deps.limits,
+    now,
+    walletFacts,
+    ledgerWritable: () => writable.writable,
+    idempotency,
+    registry: { role: 'gateway', signer: deps.registrySigner },
+  };
   await app.register(async (scoped) => {
     await walletRoutes(scoped, ctx);
     await transferRoutes(scoped, ctx);

@@ -12,14 +12,23 @@ const positiveInt = z.coerce.number().int().positive();
 export const gatewayEnvSchema = z.object({
   DATABASE_URL: z.string().url().default(DEFAULT_DATABASE_URL),
   REDIS_URL: z.string().url().default(DEFAULT_REDIS_URL),
-  QUEUE_PREFIX: z.string().regex(/^[a-z0-9-]{1,40}$/).default('cbdc'),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[a-z0-9-]{1,40}$/)
+    .default('cbdc'),
   /** The environment id every signed request must name (docs/api.md). */
   CBDC_AUDIENCE: z.string().regex(AUDIENCE_PATTERN, { error: 'CBDC_AUDIENCE must be 1 to 63 characters of a-z 0-9 . -' }).default(DEFAULT_AUDIENCE),
   SETTLEMENT_SHARDS: z.coerce.number().int().min(1).max(1024).default(1),
   /** Ed25519 seed of this gateway's job attestation key; settlement trusts its public key under GATEWAY_KEY_ID. */
   GATEWAY_ATTESTATION_KEY: z.string({ error: 'GATEWAY_ATTESTATION_KEY is required (64 hex digits; "npm start" generates dev keys in .cbdc/)' }).regex(/^[0-9a-f]{64}$/, { error: 'GATEWAY_ATTESTATION_KEY must be 64 lowercase hex digits' }),
-  GATEWAY_KEY_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'GATEWAY_KEY_ID must be 1 to 64 characters of A-Z a-z 0-9 _ . -' }).default('gateway'),
-  GATEWAY_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default(`${hostname()}-${process.pid}`),
+  GATEWAY_KEY_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'GATEWAY_KEY_ID must be 1 to 64 characters of A-Z a-z 0-9 _ . -' })
+    .default('gateway'),
+  GATEWAY_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/)
+    .default(`${hostname()}-${process.pid}`),
   HOST: z.string().default('127.0.0.1'),
   PORT: z.coerce.number().int().min(0).max(65535).default(4100),
   /** Processes serving the port (node:cluster): one per core lets verification use every core. Rate limits are shared through Redis; the other limits apply per process. */

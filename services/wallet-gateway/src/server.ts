@@ -26,9 +26,28 @@ async function serve(config: GatewayConfig): Promise<void> {
   redis.on('error', () => {});
   // Each process has an id of its own: its job ids and its reply stream must not be shared.
   const gatewayId = cluster.isWorker ? `${config.gatewayId}-w${cluster.worker!.id}` : config.gatewayId;
-  const settlement = new SettlementClient({ redisUrl: config.redisUrl, queuePrefix: config.queuePrefix, shardCount: config.shardCount, signer: signerFromSeed(config.attestationKey), keyId: config.keyId, gatewayId, limits: config.limits, loadShardKeys: () => shardPublicKeys(sql) });
+  const settlement = new SettlementClient({
+    redisUrl: config.redisUrl,
+    queuePrefix: config.queuePrefix,
+    shardCount: config.shardCount,
+    signer: signerFromSeed(config.attestationKey),
+    keyId: config.keyId,
+    gatewayId,
+    limits: config.limits,
+    loadShardKeys: () => shardPublicKeys(sql),
+  });
   await settlement.start();
-  const app = await buildGatewayApp({ sql, redis, settlement, shardCount: config.shardCount, limits: config.limits, queuePrefix: config.queuePrefix, audience: config.audience, registrySigner: registrySignerOfAttestationKey(config.attestationKey), logger: { level: config.logLevel, name: 'wallet-gateway' } });
+  const app = await buildGatewayApp({
+    sql,
+    redis,
+    settlement,
+    shardCount: config.shardCount,
+    limits: config.limits,
+    queuePrefix: config.queuePrefix,
+    audience: config.audience,
+    registrySigner: registrySignerOfAttestationKey(config.attestationKey),
+    logger: { level: config.logLevel, name: 'wallet-gateway' },
+  });
   await app.listen({ host: config.host, port: config.port });
   closeWithGrace({ delay: 10_000 }, async ({ err }) => {
     if (err) app.log.error({ err }, 'closing after an error');
@@ -47,18 +66,19 @@ async function serve(config: GatewayConfig): Promise<void> {
 function supervise(count: number): void {
   let stopping = false;
   const restarts: number[] = [];
-  const start = () => cluster.fork().on('exit', (code, signal) => {
-    if (stopping) return;
-    const now = Date.now();
-    restarts.push(now);
-    while (restarts[0] < now - 60_000) restarts.shift();
-    if (restarts.length > 10) {
-      console.error(`wallet-gateway: a gateway process exited (${signal ?? code}) the 11th time in a minute; giving up`);
-      process.exit(1);
-    }
-    console.error(`wallet-gateway: a gateway process exited (${signal ?? code}); starting another`);
-    start();
-  });
+  const start = () =>
+    cluster.fork().on('exit', (code, signal) => {
+      if (stopping) return;
+      const now = Date.now();
+      restarts.push(now);
+      while (restarts[0] < now - 60_000) restarts.shift();
+      if (restarts.length > 10) {
+        console.error(`wallet-gateway: a gateway process exited (${signal ?? code}) the 11th time in a minute; giving up`);
+        process.exit(1);
+      }
+      console.error(`wallet-gateway: a gateway process exited (${signal ?? code}); starting another`);
+      start();
+    });
   for (let i = 0; i < count; i++) start();
   const stop = () => {
     if (stopping) return;

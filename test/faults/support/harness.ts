@@ -116,7 +116,15 @@ export class Ledger {
     if (payee === payer) payee = customers[(customers.indexOf(payer) + 1) % customers.length];
     const intent = { payerWalletId: payer.id, payeeWalletId: payee.id, amountMinor: BigInt(1 + Math.floor(Math.random() * 500)), nonce: this.nonce++, expiresAtMs: BigInt(Date.now() + 30 * 60_000), memo: '' };
     const bytes = encodeTransfer(intent);
-    const wire: SignedTransferWire = { payerWalletId: intent.payerWalletId, payeeWalletId: intent.payeeWalletId, amountMinor: intent.amountMinor.toString(), nonce: intent.nonce.toString(), expiresAtMs: intent.expiresAtMs.toString(), memo: '', signature: sodiumSign(payer.secretKey, bytes).toString('hex') };
+    const wire: SignedTransferWire = {
+      payerWalletId: intent.payerWalletId,
+      payeeWalletId: intent.payeeWalletId,
+      amountMinor: intent.amountMinor.toString(),
+      nonce: intent.nonce.toString(),
+      expiresAtMs: intent.expiresAtMs.toString(),
+      memo: '',
+      signature: sodiumSign(payer.secretKey, bytes).toString('hex'),
+    };
     const s = { bankId: payer.bankId, wire };
     const id = transferIdOf(bytes);
     this.submitted.set(id, s);
@@ -186,7 +194,9 @@ export async function drained(f: FaultSystem, timeoutMs = 120_000): Promise<void
   let last = '';
   while (Date.now() < end) {
     const [row] = await f.sys.sql<{ n: number; last: string | null }[]>`select count(*) filter (where status = 'in_flight')::int as n, max(settled_at_ms)::text as last from transfers`;
-    const queued = await Promise.all(Array.from({ length: f.sys.shardCount }, (_, shard) => withQueue(f, shard, async (q) => Object.values(await q.getJobCounts('waiting', 'active', 'delayed', 'prioritized')).reduce((a, b) => a + b, 0)).catch(() => 1)));
+    const queued = await Promise.all(
+      Array.from({ length: f.sys.shardCount }, (_, shard) => withQueue(f, shard, async (q) => Object.values(await q.getJobCounts('waiting', 'active', 'delayed', 'prioritized')).reduce((a, b) => a + b, 0)).catch(() => 1)),
+    );
     last = `in flight ${row.n}, queued ${queued.join('/')}, last settled at ${row.last}`;
     const idle = row.n === 0 && queued.every((n) => n === 0) && (!row.last || Date.now() - Number(row.last) > 1000);
     quiet = idle ? quiet + 1 : 0;
@@ -205,22 +215,24 @@ export async function resolveUnknown(f: FaultSystem, ledger: Ledger, o: { resubm
   const missing: string[] = [];
   const ids = [...ledger.unknown];
   // Eight reads at a time.
-  await Promise.all(Array.from({ length: 8 }, async () => {
-    for (let id = ids.shift(); id !== undefined; id = ids.shift()) {
-      const s = ledger.submitted.get(id)!;
-      try {
-        const t = await f.banks.get(s.bankId)!.getTransfer(id);
-        if (t.status === 'settled' || t.status === 'rejected') {
-          ledger.acknowledged.set(id, t.status);
-          ledger.unknown.delete(id);
-          resolved++;
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      for (let id = ids.shift(); id !== undefined; id = ids.shift()) {
+        const s = ledger.submitted.get(id)!;
+        try {
+          const t = await f.banks.get(s.bankId)!.getTransfer(id);
+          if (t.status === 'settled' || t.status === 'rejected') {
+            ledger.acknowledged.set(id, t.status);
+            ledger.unknown.delete(id);
+            resolved++;
+          }
+        } catch (error) {
+          if (error instanceof CbdcApiError && error.status === 404) missing.push(id);
+          else throw error;
         }
-      } catch (error) {
-        if (error instanceof CbdcApiError && error.status === 404) missing.push(id);
-        else throw error;
       }
-    }
-  }));
+    }),
+  );
   if (o.resubmit && missing.length) {
     // Per bank, in requests of 100, four at a time.
     const requests: Submitted[][] = [];
@@ -228,9 +240,11 @@ export async function resolveUnknown(f: FaultSystem, ledger: Ledger, o: { resubm
       const mine = missing.map((id) => ledger.submitted.get(id)!).filter((s) => s.bankId === bankId);
       for (let i = 0; i < mine.length; i += 100) requests.push(mine.slice(i, i + 100));
     }
-    await Promise.all(Array.from({ length: 4 }, async () => {
-      for (let next = requests.shift(); next; next = requests.shift()) await submitBatch(f, ledger, next);
-    }));
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        for (let next = requests.shift(); next; next = requests.shift()) await submitBatch(f, ledger, next);
+      }),
+    );
     await drained(f);
     const again = await resolveUnknown(f, ledger);
     return { resolved: resolved + again.resolved, notRecorded: again.notRecorded, resubmitted: missing.length };
@@ -283,7 +297,9 @@ export async function checkInvariants(f: FaultSystem, ledger: Ledger): Promise<I
   let i3 = true;
   for (const tier of Object.keys(TIER_LIMITS) as Tier[]) {
     const cap = TIER_LIMITS[tier].balanceMaxMinor;
-    const [over] = await sql<{ n: number }[]>`select count(*)::int as n from wallets where tier = ${tier} and (balance_minor < 0 or (${cap === null ? null : cap.toString()}::bigint is not null and balance_minor > ${cap === null ? null : cap.toString()}::bigint))`;
+    const [over] = await sql<
+      { n: number }[]
+    >`select count(*)::int as n from wallets where tier = ${tier} and (balance_minor < 0 or (${cap === null ? null : cap.toString()}::bigint is not null and balance_minor > ${cap === null ? null : cap.toString()}::bigint))`;
     if (over.n) (i3 = false), problems.push(`I3: ${over.n} tier ${tier} wallets negative or over the cap`);
   }
   const [negative] = await sql<{ n: number }[]>`select count(*)::int as n from wallets where balance_minor < 0 or in_flight_out_minor < 0`;

@@ -41,13 +41,36 @@ describe('conservation property', () => {
         const wallets = new Map<string, WalletState>();
         for (const bank of BANKS) wallets.set(`t_${bank}`, { id: `t_${bank}`, bankId: bank, kind: 'treasury', tier: null, status: 'active', balanceMinor: 0n, dailySpentMinor: 0n, dailySpentDay: 0, inFlightOutMinor: 0n, publicKey: null });
         const customer = (i: number) => `w_${i}`;
-        tiers.forEach((tier, i) => wallets.set(customer(i), { id: customer(i), bankId: BANKS[i % 2], kind: 'customer', tier, status: 'active', balanceMinor: 0n, dailySpentMinor: 0n, dailySpentDay: 0, inFlightOutMinor: 0n, publicKey: new Uint8Array(32) }));
+        tiers.forEach((tier, i) =>
+          wallets.set(customer(i), { id: customer(i), bankId: BANKS[i % 2], kind: 'customer', tier, status: 'active', balanceMinor: 0n, dailySpentMinor: 0n, dailySpentDay: 0, inFlightOutMinor: 0n, publicKey: new Uint8Array(32) }),
+        );
 
         const settle = (payer: string, payee: string, amt: bigint, kind: 'transfer' | 'funding') => {
           seq++;
-          const item: SettlementItem = { type: 'origin', id: seq.toString(16).padStart(64, '0'), kind, bankId: wallets.get(payer)!.bankId, payerWalletId: payer, payeeWalletId: payee, amountMinor: amt, nonce: kind === 'funding' ? null : BigInt(seq), expiresAtMs: BigInt(now + 1000), payeeRemote: false, authority: { by: kind === 'funding' ? 'bank' : 'customer', message: new Uint8Array(), signature: new Uint8Array() } };
+          const item: SettlementItem = {
+            type: 'origin',
+            id: seq.toString(16).padStart(64, '0'),
+            kind,
+            bankId: wallets.get(payer)!.bankId,
+            payerWalletId: payer,
+            payeeWalletId: payee,
+            amountMinor: amt,
+            nonce: kind === 'funding' ? null : BigInt(seq),
+            expiresAtMs: BigInt(now + 1000),
+            payeeRemote: false,
+            authority: { by: kind === 'funding' ? 'bank' : 'customer', message: new Uint8Array(), signature: new Uint8Array() },
+          };
           // This property is about money, not authority (settle.test.ts covers that): every signature holds.
-          const result = settleBatch([item], { nowMs: now, wallets, recordedIds: new Set(), usedNonces: new Set(), recordedCredits: new Map(), inFlight: new Map(), bankKeys: new Map(BANKS.map((b) => [b, new Uint8Array(32)])), verify: () => true });
+          const result = settleBatch([item], {
+            nowMs: now,
+            wallets,
+            recordedIds: new Set(),
+            usedNonces: new Set(),
+            recordedCredits: new Map(),
+            inFlight: new Map(),
+            bankKeys: new Map(BANKS.map((b) => [b, new Uint8Array(32)])),
+            verify: () => true,
+          });
           for (const [id, w] of result.changedWallets) wallets.set(id, w);
         };
 

@@ -23,13 +23,36 @@ function wallet(id: string, over: Partial<WalletState> = {}): WalletState {
 }
 
 function item(over: Partial<OriginItem> = {}): OriginItem {
-  const base: OriginItem = { type: 'origin', id: 'a'.repeat(64), kind: 'transfer', bankId: 'bank-a', payerWalletId: 'w_payer', payeeWalletId: 'w_payee', amountMinor: 10n * YUAN, nonce: 1n, expiresAtMs: BigInt(NOW + 60_000), payeeRemote: false, authority: null, ...over };
+  const base: OriginItem = {
+    type: 'origin',
+    id: 'a'.repeat(64),
+    kind: 'transfer',
+    bankId: 'bank-a',
+    payerWalletId: 'w_payer',
+    payeeWalletId: 'w_payee',
+    amountMinor: 10n * YUAN,
+    nonce: 1n,
+    expiresAtMs: BigInt(NOW + 60_000),
+    payeeRemote: false,
+    authority: null,
+    ...over,
+  };
   if (over.authority === undefined) base.authority = base.kind === 'funding' ? signedBy(bank, 'bank', base.id) : signedBy(customer, 'customer', base.id);
   return base;
 }
 
 function state(wallets: WalletState[], over: Partial<BatchState> = {}): BatchState {
-  return { nowMs: NOW, wallets: new Map(wallets.map((w) => [w.id, w])), recordedIds: new Set(), usedNonces: new Set(), recordedCredits: new Map(), inFlight: new Map(), bankKeys: new Map([['bank-a', bank.publicKey]]), verify: ed25519VerifyRaw, ...over };
+  return {
+    nowMs: NOW,
+    wallets: new Map(wallets.map((w) => [w.id, w])),
+    recordedIds: new Set(),
+    usedNonces: new Set(),
+    recordedCredits: new Map(),
+    inFlight: new Map(),
+    bankKeys: new Map([['bank-a', bank.publicKey]]),
+    verify: ed25519VerifyRaw,
+    ...over,
+  };
 }
 
 function run(it: SettlementItem, payer: Partial<WalletState> | null, payee: Partial<WalletState> | null, extra: { recorded?: string[]; nonces?: string[] } = {}) {
@@ -157,13 +180,7 @@ describe('settleBatch effects', () => {
     ];
     const s = state(wallets);
     const result = settleBatch(items, s);
-    expect(result.outcomes).toEqual([
-      { status: 'settled' },
-      { status: 'rejected', code: 'insufficient_funds' },
-      { status: 'settled' },
-      { status: 'duplicate' },
-      { status: 'rejected', code: 'nonce_reused' },
-    ]);
+    expect(result.outcomes).toEqual([{ status: 'settled' }, { status: 'rejected', code: 'insufficient_funds' }, { status: 'settled' }, { status: 'duplicate' }, { status: 'rejected', code: 'nonce_reused' }]);
     expect(result.changedWallets.get('w_payer')!.balanceMinor).toBe(100n);
     expect(result.changedWallets.get('w_payee')!.balanceMinor).toBe(0n);
     expect(s.wallets.get('w_payer')!.balanceMinor).toBe(100n);
@@ -229,7 +246,10 @@ describe('transfers between shards', () => {
   });
 
   it('settles the transfer when the credit was applied, releasing the in-flight amount', () => {
-    const result = settleBatch([{ type: 'credit_result', id: 'c'.repeat(64), status: 'applied', code: null, fromShard: 1 }], state([wallet('w_payer', { balanceMinor: 700n, inFlightOutMinor: 300n })], { inFlight: new Map([['c'.repeat(64), flight()]]) }));
+    const result = settleBatch(
+      [{ type: 'credit_result', id: 'c'.repeat(64), status: 'applied', code: null, fromShard: 1 }],
+      state([wallet('w_payer', { balanceMinor: 700n, inFlightOutMinor: 300n })], { inFlight: new Map([['c'.repeat(64), flight()]]) }),
+    );
     expect(result.outcomes).toEqual([{ status: 'settled' }]);
     expect(result.finalized).toEqual([{ id: 'c'.repeat(64), status: 'settled', code: null }]);
     expect(result.changedWallets.get('w_payer')).toMatchObject({ balanceMinor: 700n, inFlightOutMinor: 0n });
@@ -271,19 +291,19 @@ describe('authority: an item settles only on a signature that holds against the 
   };
 
   it('refuses a transfer without an authority', () => unauthorized(item({ authority: null })));
-  it('refuses a transfer signed by another key than the payer wallet\'s', () => unauthorized(item({ authority: signedBy(stranger, 'customer', 'a'.repeat(64)) })));
+  it("refuses a transfer signed by another key than the payer wallet's", () => unauthorized(item({ authority: signedBy(stranger, 'customer', 'a'.repeat(64)) })));
   it('refuses a transfer whose signature is over other bytes', () => {
     const a = signedBy(customer, 'customer', 'a'.repeat(64));
     unauthorized(item({ authority: { ...a, message: Buffer.from('other bytes') } }));
   });
-  it('refuses a transfer once the payer wallet\'s key in force is another one', () => unauthorized(item(), [wallet('w_payer', { publicKey: stranger.publicKey }), payee()]));
-  it('refuses a transfer from a wallet with no customer key (a treasury pays by its bank\'s authority)', () => unauthorized(item(), [wallet('w_payer', { kind: 'treasury', tier: null, publicKey: null }), payee()]));
+  it("refuses a transfer once the payer wallet's key in force is another one", () => unauthorized(item(), [wallet('w_payer', { publicKey: stranger.publicKey }), payee()]));
+  it("refuses a transfer from a wallet with no customer key (a treasury pays by its bank's authority)", () => unauthorized(item(), [wallet('w_payer', { kind: 'treasury', tier: null, publicKey: null }), payee()]));
   it('refuses a customer-signed item presented as a funding', () => unauthorized(item({ kind: 'funding', nonce: null, authority: signedBy(customer, 'customer', 'a'.repeat(64)) })));
-  it('refuses a funding signed by another bank\'s key, or by a bank whose key is unknown', () => {
+  it("refuses a funding signed by another bank's key, or by a bank whose key is unknown", () => {
     unauthorized(item({ kind: 'funding', nonce: null, authority: signedBy(stranger, 'bank', 'a'.repeat(64)) }));
     unauthorized(item({ kind: 'funding', nonce: null }), [payer(), payee()], { bankKeys: new Map() });
   });
-  it('settles a funding signed by its bank\'s key', () => {
+  it("settles a funding signed by its bank's key", () => {
     const result = settleBatch([item({ kind: 'funding', nonce: null, expiresAtMs: null })], state([wallet('w_payer', { kind: 'treasury', tier: null, publicKey: null }), payee()]));
     expect(result.outcomes).toEqual([{ status: 'settled' }]);
   });

@@ -110,13 +110,7 @@ export interface CreditResultItem {
 
 export type SettlementItem = OriginItem | CreditItem | CreditResultItem;
 
-export type Outcome =
-  | { status: 'settled' }
-  | { status: 'rejected'; code: RejectionCode }
-  | { status: 'debited' }
-  | { status: 'applied' }
-  | { status: 'duplicate' }
-  | { status: 'unauthorized' };
+export type Outcome = { status: 'settled' } | { status: 'rejected'; code: RejectionCode } | { status: 'debited' } | { status: 'applied' } | { status: 'duplicate' } | { status: 'unauthorized' };
 
 /** A leaf of the batch's Merkle tree: an origin transfer with its outcome here, or a leg. */
 export type BatchLeaf =

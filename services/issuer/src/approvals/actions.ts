@@ -129,12 +129,25 @@ export async function requestActionIn(tx: Sql, ctx: IssuerContext, handler: Acti
 }
 
 /** A second, different operator approves a pending, unexpired action, which then executes. */
-export async function approveAction(ctx: IssuerContext, handlerOf: (kind: OperatorActionKind) => ActionHandler, actionId: string, approver: string, kinds?: readonly OperatorActionKind[]): Promise<{ action: OperatorActionRow; body: unknown }> {
+export async function approveAction(
+  ctx: IssuerContext,
+  handlerOf: (kind: OperatorActionKind) => ActionHandler,
+  actionId: string,
+  approver: string,
+  kinds?: readonly OperatorActionKind[],
+): Promise<{ action: OperatorActionRow; body: unknown }> {
   return ctx.sql.begin((tx) => approveActionIn(tx as unknown as Sql, ctx, handlerOf, actionId, approver, kinds));
 }
 
 /** `approveAction` inside the caller's transaction. */
-export async function approveActionIn(tx: Sql, ctx: IssuerContext, handlerOf: (kind: OperatorActionKind) => ActionHandler, actionId: string, approver: string, kinds?: readonly OperatorActionKind[]): Promise<{ action: OperatorActionRow; body: unknown }> {
+export async function approveActionIn(
+  tx: Sql,
+  ctx: IssuerContext,
+  handlerOf: (kind: OperatorActionKind) => ActionHandler,
+  actionId: string,
+  approver: string,
+  kinds?: readonly OperatorActionKind[],
+): Promise<{ action: OperatorActionRow; body: unknown }> {
   await serialiseOperatorActions(tx);
   const nowMs = ctx.now();
   const [action] = await tx<OperatorActionRow[]>`select * from operator_actions where id = ${actionId} for update`;
@@ -155,10 +168,13 @@ export async function listActions(ctx: IssuerContext, o: { kinds?: readonly Oper
   const { sql } = ctx;
   const now = new Date(ctx.now());
   const status =
-    o.status === 'executed' ? sql`and status = 'executed'`
-    : o.status === 'pending_approval' ? sql`and status = 'pending_approval' and expires_at > ${now}`
-    : o.status === 'expired' ? sql`and status = 'pending_approval' and expires_at <= ${now}`
-    : sql``;
+    o.status === 'executed'
+      ? sql`and status = 'executed'`
+      : o.status === 'pending_approval'
+        ? sql`and status = 'pending_approval' and expires_at > ${now}`
+        : o.status === 'expired'
+          ? sql`and status = 'pending_approval' and expires_at <= ${now}`
+          : sql``;
   return sql<OperatorActionRow[]>`
     select * from operator_actions where true ${o.kinds ? sql`and kind = any(${o.kinds as string[]})` : sql``} ${status}
     order by created_at desc, id limit ${o.limit}`;

@@ -14,20 +14,24 @@ const idParams = z.strictObject({ id: z.string().uuid({ error: 'uuid: must be an
 export async function approvalRoutes(app: FastifyInstance, ctx: IssuerContext): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
 
-  r.get('/v1/approvals', {
-    schema: {
-      tags: ['approvals'],
-      summary: 'Operator actions under dual control, newest first',
-      querystring: z.strictObject({
-        status: z.enum(['pending_approval', 'executed', 'expired'], { error: 'action_status: pending_approval, executed or expired' }).optional(),
-        kind: z.enum(OPERATOR_ACTION_KINDS, { error: `action_kind: one of ${OPERATOR_ACTION_KINDS.join(', ')}` }).optional(),
-        limit: z.coerce.number().int().min(1).max(200).default(50),
-      }),
+  r.get(
+    '/v1/approvals',
+    {
+      schema: {
+        tags: ['approvals'],
+        summary: 'Operator actions under dual control, newest first',
+        querystring: z.strictObject({
+          status: z.enum(['pending_approval', 'executed', 'expired'], { error: 'action_status: pending_approval, executed or expired' }).optional(),
+          kind: z.enum(OPERATOR_ACTION_KINDS, { error: `action_kind: one of ${OPERATOR_ACTION_KINDS.join(', ')}` }).optional(),
+          limit: z.coerce.number().int().min(1).max(200).default(50),
+        }),
+      },
     },
-  }, async (req) => {
-    const rows = await listActions(ctx, { kinds: req.query.kind ? [req.query.kind] : undefined, status: req.query.status, limit: req.query.limit });
-    return { actions: rows.map((a) => actionView(a, ctx.now())) };
-  });
+    async (req) => {
+      const rows = await listActions(ctx, { kinds: req.query.kind ? [req.query.kind] : undefined, status: req.query.status, limit: req.query.limit });
+      return { actions: rows.map((a) => actionView(a, ctx.now())) };
+    },
+  );
 
   r.get('/v1/approvals/:id', { schema: { tags: ['approvals'], summary: 'Read an operator action', params: idParams } }, async (req) => {
     const [row] = await ctx.sql<OperatorActionRow[]>`select * from operator_actions where id = ${req.params.id}`;
@@ -35,12 +39,16 @@ export async function approvalRoutes(app: FastifyInstance, ctx: IssuerContext): 
     return actionView(row, ctx.now());
   });
 
-  r.post('/v1/approvals/:id/approve', {
-    schema: { tags: ['approvals'], summary: 'Approve a pending, unexpired action of another operator; it executes at once', params: idParams },
-  }, async (req, reply) => {
-    return ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
-      const { action, body } = await approveActionIn(tx as never, ctx, handlerOf, req.params.id, req.principal);
-      return { status: 200, body: { action: actionView(action, ctx.now()), result: body } };
-    });
-  });
+  r.post(
+    '/v1/approvals/:id/approve',
+    {
+      schema: { tags: ['approvals'], summary: 'Approve a pending, unexpired action of another operator; it executes at once', params: idParams },
+    },
+    async (req, reply) => {
+      return ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
+        const { action, body } = await approveActionIn(tx as never, ctx, handlerOf, req.params.id, req.principal);
+        return { status: 200, body: { action: actionView(action, ctx.now()), result: body } };
+      });
+    },
+  );
 }

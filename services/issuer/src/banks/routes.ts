@@ -15,19 +15,30 @@ export async function bankRoutes(app: FastifyInstance, ctx: IssuerContext): Prom
   const r = app.withTypeProvider<ZodTypeProvider>();
   const { sql } = ctx;
 
-  r.post('/v1/banks', {
-    schema: {
-      tags: ['banks'],
-      summary: 'Request the onboarding of a commercial bank',
-      description: 'Always under dual control: answers 202 with the pending action; a second operator approves it (POST /v1/approvals/{id}/approve), which creates the bank, its reserve account and its treasury wallet.',
-      body: z.strictObject({ id: bankIdSchema, name: textSchema('name', LIMITS.bankNameBytesMax), publicKey: publicKeyHexSchema }),
+  r.post(
+    '/v1/banks',
+    {
+      schema: {
+        tags: ['banks'],
+        summary: 'Request the onboarding of a commercial bank',
+        description: 'Always under dual control: answers 202 with the pending action; a second operator approves it (POST /v1/approvals/{id}/approve), which creates the bank, its reserve account and its treasury wallet.',
+        body: z.strictObject({ id: bankIdSchema, name: textSchema('name', LIMITS.bankNameBytesMax), publicKey: publicKeyHexSchema }),
+      },
     },
-  }, async (req, reply) => {
-    return ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
-      const outcome = await requestActionIn(tx as never, ctx, bankOnboardingAction, { kind: 'bank_onboarding', bankId: req.body.id, amountMinor: null, params: { id: req.body.id, name: req.body.name, publicKey: req.body.publicKey }, requestedBy: req.principal, authority: req.signedRequest });
-      return outcome.executed ? { status: 201, body: outcome.body } : { status: 202, body: actionView(outcome.action, ctx.now()) };
-    });
-  });
+    async (req, reply) => {
+      return ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
+        const outcome = await requestActionIn(tx as never, ctx, bankOnboardingAction, {
+          kind: 'bank_onboarding',
+          bankId: req.body.id,
+          amountMinor: null,
+          params: { id: req.body.id, name: req.body.name, publicKey: req.body.publicKey },
+          requestedBy: req.principal,
+          authority: req.signedRequest,
+        });
+        return outcome.executed ? { status: 201, body: outcome.body } : { status: 202, body: actionView(outcome.action, ctx.now()) };
+      });
+    },
+  );
 
   r.get('/v1/banks', { schema: { tags: ['banks'], summary: 'List banks with their reserves and treasury balances' } }, async () => ({ banks: (await loadBanks(sql)).map(bankView) }));
 

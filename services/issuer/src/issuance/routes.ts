@@ -36,39 +36,67 @@ export async function issuanceRoutes(app: FastifyInstance, ctx: IssuerContext): 
   const r = app.withTypeProvider<ZodTypeProvider>();
   const { sql } = ctx;
 
-  r.post('/v1/issuances', {
-    schema: {
-      tags: ['issuance'],
-      summary: 'Request a mint or retire',
-      description: 'Executes at once (201) within the dual-control limits (the single-action threshold and the requester\'s and the bank\'s single-operator totals over the window); beyond them, waits for a second operator\'s approval (202).',
-      body: z.strictObject({ kind: z.enum(ISSUANCE_KINDS, { error: 'issuance_kind: must be mint or retire' }), bankId: bankIdSchema, amountMinor: amountMinorSchema }),
+  r.post(
+    '/v1/issuances',
+    {
+      schema: {
+        tags: ['issuance'],
+        summary: 'Request a mint or retire',
+        description:
+          "Executes at once (201) within the dual-control limits (the single-action threshold and the requester's and the bank's single-operator totals over the window); beyond them, waits for a second operator's approval (202).",
+        body: z.strictObject({ kind: z.enum(ISSUANCE_KINDS, { error: 'issuance_kind: must be mint or retire' }), bankId: bankIdSchema, amountMinor: amountMinorSchema }),
+      },
     },
-  }, async (req, reply) => {
-    return ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
-      const outcome = await requestActionIn(tx as never, ctx, issuanceAction, { kind: req.body.kind, bankId: req.body.bankId, amountMinor: BigInt(req.body.amountMinor), params: {}, requestedBy: req.principal, authority: req.signedRequest });
-      return outcome.executed ? { status: 201, body: outcome.body } : { status: 202, body: issuanceViewOf(outcome.action, null, ctx.now()) };
-    });
-  });
+    async (req, reply) => {
+      return ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
+        const outcome = await requestActionIn(tx as never, ctx, issuanceAction, {
+          kind: req.body.kind,
+          bankId: req.body.bankId,
+          amountMinor: BigInt(req.body.amountMinor),
+          params: {},
+          requestedBy: req.principal,
+          authority: req.signedRequest,
+        });
+        return outcome.executed ? { status: 201, body: outcome.body } : { status: 202, body: issuanceViewOf(outcome.action, null, ctx.now()) };
+      });
+    },
+  );
 
-  r.get('/v1/issuances', {
-    schema: { tags: ['issuance'], summary: 'List issuance requests, newest first', querystring: z.strictObject({ status: z.enum(['pending_approval', 'executed', 'expired']).optional(), limit: z.coerce.number().int().min(1).max(200).default(50) }) },
-  }, async (req) => {
-    const rows = await listActions(ctx, { kinds: ISSUANCE_KINDS, status: req.query.status, limit: req.query.limit });
-    const seqs = await sql<{ id: string; chain_seq: bigint | null }[]>`select id, chain_seq from issuance_requests where id = any(${rows.map((a) => a.id)})`;
-    const seqOf = new Map(seqs.map((s) => [s.id, s.chain_seq]));
-    return { issuances: rows.map((a) => issuanceViewOf(a, seqOf.get(a.id) ?? null, ctx.now())) };
-  });
+  r.get(
+    '/v1/issuances',
+    {
+      schema: {
+        tags: ['issuance'],
+        summary: 'List issuance requests, newest first',
+        querystring: z.strictObject({ status: z.enum(['pending_approval', 'executed', 'expired']).optional(), limit: z.coerce.number().int().min(1).max(200).default(50) }),
+      },
+    },
+    async (req) => {
+      const rows = await listActions(ctx, { kinds: ISSUANCE_KINDS, status: req.query.status, limit: req.query.limit });
+      const seqs = await sql<{ id: string; chain_seq: bigint | null }[]>`select id, chain_seq from issuance_requests where id = any(${rows.map((a) => a.id)})`;
+      const seqOf = new Map(seqs.map((s) => [s.id, s.chain_seq]));
+      return { issuances: rows.map((a) => issuanceViewOf(a, seqOf.get(a.id) ?? null, ctx.now())) };
+    },
+  );
 
-  r.post('/v1/issuances/:issuanceId/approve', {
-    schema: { tags: ['issuance'], summary: 'Approve a pending mint or retire (a second, different operator); the same as POST /v1/approvals/{id}/approve', params: z.strictObject({ issuanceId: z.string().uuid({ error: 'uuid: must be an issuance id' }) }) },
-  }, async (req, reply) => {
-    return ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
-      const { body } = await approveActionIn(tx as never, ctx, handlerOf, req.params.issuanceId, req.principal, ISSUANCE_KINDS);
-      return { status: 200, body };
-    });
-  });
+  r.post(
+    '/v1/issuances/:issuanceId/approve',
+    {
+      schema: {
+        tags: ['issuance'],
+        summary: 'Approve a pending mint or retire (a second, different operator); the same as POST /v1/approvals/{id}/approve',
+        params: z.strictObject({ issuanceId: z.string().uuid({ error: 'uuid: must be an issuance id' }) }),
+      },
+    },
+    async (req, reply) => {
+      return ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
+        const { body } = await approveActionIn(tx as never, ctx, handlerOf, req.params.issuanceId, req.principal, ISSUANCE_KINDS);
+        return { status: 200, body };
+      });
+    },
+  );
 
-  r.get('/v1/supply', { schema: { tags: ['issuance'], summary: 'Currency outstanding, backing, and each bank\'s position' } }, async () => {
+  r.get('/v1/supply', { schema: { tags: ['issuance'], summary: "Currency outstanding, backing, and each bank's position" } }, async () => {
     const [head] = await sql<{ seq: bigint; hash: Buffer; supply_minor: bigint; public_key: Buffer | null }[]>`select seq, hash, supply_minor, public_key from issuance_head`;
     const [totals] = await sql<{ balances: bigint | null; free: bigint | null }[]>`
       select (select sum(balance_minor) from wallets)::bigint as balances, (select sum(free_minor) from bank_reserves)::bigint as free`;

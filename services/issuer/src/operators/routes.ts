@@ -10,7 +10,11 @@ import { operatorKeyChangeAction, operatorRegistrationAction, operatorView, type
 
 /** The same form as ISSUER_BOOTSTRAP_OPERATORS accepts. */
 export const operatorIdSchema = z.string().regex(/^[a-z][a-z0-9-]{1,31}$/, { error: 'operator_id: 2 to 32 characters, lowercase letters, digits and dashes, starting with a letter' });
-const nameSchema = z.string().min(1, { error: 'name: must not be empty' }).max(100, { error: 'name_max: at most 100 characters' }).regex(/^[^\p{C}]+$/u, { error: 'name_printable: no control or format characters' });
+const nameSchema = z
+  .string()
+  .min(1, { error: 'name: must not be empty' })
+  .max(100, { error: 'name_max: at most 100 characters' })
+  .regex(/^[^\p{C}]+$/u, { error: 'name_printable: no control or format characters' });
 
 export async function operatorRoutes(app: FastifyInstance, ctx: IssuerContext): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
@@ -20,21 +24,48 @@ export async function operatorRoutes(app: FastifyInstance, ctx: IssuerContext): 
     operators: (await sql<OperatorRow[]>`select id, name, public_key, created_by, created_at from operators order by id`).map(operatorView),
   }));
 
-  r.post('/v1/operators', {
-    schema: { tags: ['operators'], summary: 'Request the registration of an operator (202; a second operator approves)', body: z.strictObject({ id: operatorIdSchema, name: nameSchema, publicKey: publicKeyHexSchema }) },
-  }, async (req, reply) => {
-    return ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
-      const outcome = await requestActionIn(tx as never, ctx, operatorRegistrationAction, { kind: 'operator_registration', bankId: null, amountMinor: null, params: { id: req.body.id, name: req.body.name, publicKey: req.body.publicKey }, requestedBy: req.principal, authority: req.signedRequest });
-      return outcome.executed ? { status: 201, body: outcome.body } : { status: 202, body: actionView(outcome.action, ctx.now()) };
-    });
-  });
+  r.post(
+    '/v1/operators',
+    {
+      schema: { tags: ['operators'], summary: 'Request the registration of an operator (202; a second operator approves)', body: z.strictObject({ id: operatorIdSchema, name: nameSchema, publicKey: publicKeyHexSchema }) },
+    },
+    async (req, reply) => {
+      return ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
+        const outcome = await requestActionIn(tx as never, ctx, operatorRegistrationAction, {
+          kind: 'operator_registration',
+          bankId: null,
+          amountMinor: null,
+          params: { id: req.body.id, name: req.body.name, publicKey: req.body.publicKey },
+          requestedBy: req.principal,
+          authority: req.signedRequest,
+        });
+        return outcome.executed ? { status: 201, body: outcome.body } : { status: 202, body: actionView(outcome.action, ctx.now()) };
+      });
+    },
+  );
 
-  r.post('/v1/operators/:operatorId/key', {
-    schema: { tags: ['operators'], summary: 'Request a change of an operator\'s public key (202; a second operator approves)', params: z.strictObject({ operatorId: operatorIdSchema }), body: z.strictObject({ publicKey: publicKeyHexSchema }) },
-  }, async (req, reply) => {
-    return ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
-      const outcome = await requestActionIn(tx as never, ctx, operatorKeyChangeAction, { kind: 'operator_key_change', bankId: null, amountMinor: null, params: { operatorId: req.params.operatorId, publicKey: req.body.publicKey }, requestedBy: req.principal, authority: req.signedRequest });
-      return outcome.executed ? { status: 201, body: outcome.body } : { status: 202, body: actionView(outcome.action, ctx.now()) };
-    });
-  });
+  r.post(
+    '/v1/operators/:operatorId/key',
+    {
+      schema: {
+        tags: ['operators'],
+        summary: "Request a change of an operator's public key (202; a second operator approves)",
+        params: z.strictObject({ operatorId: operatorIdSchema }),
+        body: z.strictObject({ publicKey: publicKeyHexSchema }),
+      },
+    },
+    async (req, reply) => {
+      return ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
+        const outcome = await requestActionIn(tx as never, ctx, operatorKeyChangeAction, {
+          kind: 'operator_key_change',
+          bankId: null,
+          amountMinor: null,
+          params: { operatorId: req.params.operatorId, publicKey: req.body.publicKey },
+          requestedBy: req.principal,
+          authority: req.signedRequest,
+        });
+        return outcome.executed ? { status: 201, body: outcome.body } : { status: 202, body: actionView(outcome.action, ctx.now()) };
+      });
+    },
+  );
 }

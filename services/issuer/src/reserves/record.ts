@@ -16,7 +16,9 @@ export interface ReserveEntry {
 
 const bankNotFound = (id: string) => new ApiError('bank_not_found', `no bank ${id}`, { errors: [{ field: 'params/bankId', rule: 'existing_bank', message: 'is not a registered bank' }] });
 const referenceTaken = (bankId: string, reference: string) =>
-  new ApiError('reserve_reference_exists', `reference ${reference} is already recorded or pending for bank ${bankId}`, { errors: [{ field: 'body/reference', rule: 'unique_per_bank', message: 'is already recorded (or pending) for this bank' }] });
+  new ApiError('reserve_reference_exists', `reference ${reference} is already recorded or pending for bank ${bankId}`, {
+    errors: [{ field: 'body/reference', rule: 'unique_per_bank', message: 'is already recorded (or pending) for this bank' }],
+  });
 const noFreeReserve = (bankId: string, free: bigint) => new ApiError('insufficient_reserve', `bank ${bankId} has ${free} fen of free reserve; pledged backing cannot be withdrawn`);
 
 /** Moves the bank's free reserve and records the entry, in `tx` (locks the bank's reserve row). */

@@ -15,19 +15,30 @@ export async function reserveRoutes(app: FastifyInstance, ctx: IssuerContext): P
   const params = z.strictObject({ bankId: bankIdSchema });
 
   for (const kind of ['deposit', 'withdrawal'] as const) {
-    r.post(`/v1/banks/:bankId/reserve/${kind}s`, {
-      schema: {
-        tags: ['reserves'],
-        summary: `Record a reserve ${kind}`,
-        description: 'Executes at once (201, the bank\'s position) within the dual-control limits; above them, waits for a second operator (202, the pending action).',
-        params,
-        body: entryBody,
+    r.post(
+      `/v1/banks/:bankId/reserve/${kind}s`,
+      {
+        schema: {
+          tags: ['reserves'],
+          summary: `Record a reserve ${kind}`,
+          description: "Executes at once (201, the bank's position) within the dual-control limits; above them, waits for a second operator (202, the pending action).",
+          params,
+          body: entryBody,
+        },
       },
-    }, async (req, reply) => {
-      return ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
-        const outcome = await requestActionIn(tx as never, ctx, reserveEntryAction, { kind: `reserve_${kind}`, bankId: req.params.bankId, amountMinor: BigInt(req.body.amountMinor), params: { reference: req.body.reference }, requestedBy: req.principal, authority: req.signedRequest });
-        return outcome.executed ? { status: 201, body: outcome.body } : { status: 202, body: actionView(outcome.action, ctx.now()) };
-      });
-    });
+      async (req, reply) => {
+        return ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
+          const outcome = await requestActionIn(tx as never, ctx, reserveEntryAction, {
+            kind: `reserve_${kind}`,
+            bankId: req.params.bankId,
+            amountMinor: BigInt(req.body.amountMinor),
+            params: { reference: req.body.reference },
+            requestedBy: req.principal,
+            authority: req.signedRequest,
+          });
+          return outcome.executed ? { status: 201, body: outcome.body } : { status: 202, body: actionView(outcome.action, ctx.now()) };
+        });
+      },
+    );
   }
 }

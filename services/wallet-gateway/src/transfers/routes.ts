@@ -8,7 +8,7 @@ import { ApiError } from '@cbdc/shared/problem';
 import { AUTH_HEADERS } from '@cbdc/shared/request-auth';
 import { amountMinorSchema, signedTransferSchema, transferIdSchema, walletIdSchema } from '@cbdc/shared/schemas';
 import type { GatewayContext } from '../context.js';
-import { receiptFor, shardPublicKeys, transferViewFor, visibleTransfer } from './store.js';
+import { receiptFor, transferViewFor, visibleTransfer } from './store.js';
 import { submitFunding, submitSignedTransfers, type ItemResult } from './submit.js';
 
 /** The caller asks for the async mode with `Prefer: respond-async` (RFC 7240). */
@@ -46,7 +46,10 @@ function answerOf(result: ItemResult): LeasedAnswer {
 function sendOne(reply: FastifyReply, result: ItemResult) {
   const answer = answerOf(result);
   if (answer.contentType) reply.type(answer.contentType);
-  return reply.code(answer.status).headers(answer.headers ?? {}).send(answer.body);
+  return reply
+    .code(answer.status)
+    .headers(answer.headers ?? {})
+    .send(answer.body);
 }
 
 export async function transferRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
@@ -58,43 +61,73 @@ export async function transferRoutes(app: FastifyInstance, ctx: GatewayContext):
       .max(ctx.limits.transfersPerRequestMax, { error: `batch_max: at most ${ctx.limits.transfersPerRequestMax} transfers per request` }),
   });
 
-  r.post('/v1/transfers', { schema: { tags: ['transfers'], summary: 'Submit one customer-signed transfer', description: 'Answers 200 with the committed outcome (settled or rejected with a code), or 202 if it is still pending after the wait (or with Prefer: respond-async).', body: signedTransferSchema } }, async (req, reply) => {
-    const [result] = await submitSignedTransfers(ctx, req.principal, [req.body], { async: wantsAsync(req), fieldOf: (_, f) => `body/${f}` });
-    return sendOne(reply, result);
-  });
+  r.post(
+    '/v1/transfers',
+    {
+      schema: {
+        tags: ['transfers'],
+        summary: 'Submit one customer-signed transfer',
+        description: 'Answers 200 with the committed outcome (settled or rejected with a code), or 202 if it is still pending after the wait (or with Prefer: respond-async).',
+        body: signedTransferSchema,
+      },
+    },
+    async (req, reply) => {
+      const [result] = await submitSignedTransfers(ctx, req.principal, [req.body], { async: wantsAsync(req), fieldOf: (_, f) => `body/${f}` });
+      return sendOne(reply, result);
+    },
+  );
 
-  r.post('/v1/transfers/batch', { schema: { tags: ['transfers'], summary: 'Submit up to the per-request maximum of customer-signed transfers', description: 'One result per item, in order. A payer that is not the calling bank\'s, or an unknown payee, refuses the whole batch.', body: batchBody } }, async (req) => {
-    const results = await submitSignedTransfers(ctx, req.principal, req.body.transfers, { async: wantsAsync(req), fieldOf: (i, f) => `body/transfers/${i}/${f}` });
-    return {
-      results: results.map((res) => (res.status === 'invalid' ? { index: res.index, id: res.id, status: res.status, problem: res.problem } : { index: res.index, ...res.transfer })),
-    };
-  });
+  r.post(
+    '/v1/transfers/batch',
+    {
+      schema: {
+        tags: ['transfers'],
+        summary: 'Submit up to the per-request maximum of customer-signed transfers',
+        description: "One result per item, in order. A payer that is not the calling bank's, or an unknown payee, refuses the whole batch.",
+        body: batchBody,
+      },
+    },
+    async (req) => {
+      const results = await submitSignedTransfers(ctx, req.principal, req.body.transfers, { async: wantsAsync(req), fieldOf: (i, f) => `body/transfers/${i}/${f}` });
+      return {
+        results: results.map((res) => (res.status === 'invalid' ? { index: res.index, id: res.id, status: res.status, problem: res.problem } : { index: res.index, ...res.transfer })),
+      };
+    },
+  );
 
-  r.post('/v1/redemptions', { schema: { tags: ['transfers'], summary: 'Redeem: a customer-signed transfer to the bank\'s own treasury wallet', body: signedTransferSchema } }, async (req, reply) => {
+  r.post('/v1/redemptions', { schema: { tags: ['transfers'], summary: "Redeem: a customer-signed transfer to the bank's own treasury wallet", body: signedTransferSchema } }, async (req, reply) => {
     const [result] = await submitSignedTransfers(ctx, req.principal, [req.body], { async: wantsAsync(req), fieldOf: (_, f) => `body/${f}`, redemptionOnly: true });
     return sendOne(reply, result);
   });
 
-  r.post('/v1/fundings', { schema: { tags: ['transfers'], summary: 'Fund a customer wallet from the bank\'s treasury (requires Idempotency-Key)', body: z.strictObject({ walletId: walletIdSchema, amountMinor: amountMinorSchema }) } }, async (req, reply) => {
-    const key = idempotencyKeyOf(req, true)!;
-    // Settlement applies a funding once under fundingIdOf(bank, key), and only on the bank's own
-    // signed request (its authority, carried with the item); the lease keeps one request at a time
-    // per key, binds the key to this body, and lets a retry drive a crashed one again.
-    return ctx.idempotency.underLease(req, reply, key, async () => answerOf(await submitFunding(ctx, req.principal, fundingAuthorityOf(req, key), req.body.walletId, req.body.amountMinor, wantsAsync(req))));
-  });
+  r.post(
+    '/v1/fundings',
+    { schema: { tags: ['transfers'], summary: "Fund a customer wallet from the bank's treasury (requires Idempotency-Key)", body: z.strictObject({ walletId: walletIdSchema, amountMinor: amountMinorSchema }) } },
+    async (req, reply) => {
+      const key = idempotencyKeyOf(req, true)!;
+      // Settlement applies a funding once under fundingIdOf(bank, key), and only on the bank's own
+      // signed request (its authority, carried with the item); the lease keeps one request at a time
+      // per key, binds the key to this body, and lets a retry drive a crashed one again.
+      return ctx.idempotency.underLease(req, reply, key, async () => answerOf(await submitFunding(ctx, req.principal, fundingAuthorityOf(req, key), req.body.walletId, req.body.amountMinor, wantsAsync(req))));
+    },
+  );
 
   const transferParams = z.strictObject({ transferId: transferIdSchema });
   const visibleOr404 = async (bankId: string, id: string) => {
     const row = await visibleTransfer(ctx.sql, bankId, id);
     if (row) return row;
-    throw new ApiError('transfer_not_found', 'not recorded, or not involving this bank\'s wallets; a transfer still in flight is not yet recorded: resubmitting the same signed transfer is safe', {
+    throw new ApiError('transfer_not_found', "not recorded, or not involving this bank's wallets; a transfer still in flight is not yet recorded: resubmitting the same signed transfer is safe", {
       errors: [{ field: 'params/transferId', rule: 'recorded_transfer', message: 'no recorded transfer with this id involves this bank' }],
     });
   };
 
-  r.get('/v1/transfers/:transferId', { schema: { tags: ['transfers'], summary: 'Read a transfer\'s outcome', params: transferParams } }, async (req) => transferViewFor(await visibleOr404(req.principal, req.params.transferId), req.principal));
+  r.get('/v1/transfers/:transferId', { schema: { tags: ['transfers'], summary: "Read a transfer's outcome", params: transferParams } }, async (req) =>
+    transferViewFor(await visibleOr404(req.principal, req.params.transferId), req.principal),
+  );
 
-  r.get('/v1/transfers/:transferId/receipt', { schema: { tags: ['transfers'], summary: 'A receipt: batch header, shard signature and Merkle path', params: transferParams } }, async (req) => receiptFor(ctx.sql, await visibleOr404(req.principal, req.params.transferId), req.principal));
+  r.get('/v1/transfers/:transferId/receipt', { schema: { tags: ['transfers'], summary: 'A receipt: batch header, shard signature and Merkle path', params: transferParams } }, async (req) =>
+    receiptFor(ctx.sql, await visibleOr404(req.principal, req.params.transferId), req.principal),
+  );
 
   r.get('/v1/shards', { schema: { tags: ['transfers'], summary: 'Settlement shards and their public keys' } }, async () => {
     const rows = await ctx.sql<{ shard: number; public_key: Buffer; head_seq: bigint }[]>`select shard, public_key, head_seq from shards order by shard`;

@@ -72,7 +72,11 @@ export async function transfersByIds(sql: Sql, ids: string[]): Promise<Map<strin
 /** A transfer that the bank may see: its payer or its payee is one of the bank's wallets. */
 export async function visibleTransfer(sql: Sql, bankId: string, id: string): Promise<BankedTransferRow | null> {
   const [row] = await sql<BankedTransferRow[]>`
-    select ${sql.unsafe(COLUMNS.split(', ').map((c) => `t.${c}`).join(', '))}, p.bank_id as payer_bank_id, q.bank_id as payee_bank_id
+    select ${sql.unsafe(
+      COLUMNS.split(', ')
+        .map((c) => `t.${c}`)
+        .join(', '),
+    )}, p.bank_id as payer_bank_id, q.bank_id as payee_bank_id
     from transfers t
     left join wallets p on p.id = t.payer_wallet_id
     left join wallets q on q.id = t.payee_wallet_id
@@ -84,7 +88,11 @@ export async function visibleTransfer(sql: Sql, bankId: string, id: string): Pro
 export async function historyPage(sql: Sql, walletId: string, limit: number, beforeRowNo: bigint | null, viewerBankId: string) {
   const before = beforeRowNo === null ? sql`` : sql`and row_no < ${beforeRowNo.toString()}`;
   const rows = await sql<BankedTransferRow[]>`
-    select ${sql.unsafe(COLUMNS.split(', ').map((c) => `h.${c}`).join(', '))}, p.bank_id as payer_bank_id, q.bank_id as payee_bank_id from (
+    select ${sql.unsafe(
+      COLUMNS.split(', ')
+        .map((c) => `h.${c}`)
+        .join(', '),
+    )}, p.bank_id as payer_bank_id, q.bank_id as payee_bank_id from (
       (select ${sql.unsafe(COLUMNS)} from transfers where payer_wallet_id = ${walletId} ${before} order by row_no desc limit ${limit + 1})
       union all
       (select ${sql.unsafe(COLUMNS)} from transfers where payee_wallet_id = ${walletId} ${before} order by row_no desc limit ${limit + 1})
@@ -128,8 +136,8 @@ async function proofOf(sql: Sql, shard: number, batchSeq: bigint, leafIndex: num
  */
 export async function receiptFor(sql: Sql, t: BankedTransferRow, viewerBankId: string) {
   if (transferViewFor(t, viewerBankId).code !== t.code) {
-    throw new ApiError('receipt_withheld', 'this transfer was refused for a reason that concerns another bank\'s customer; a receipt would prove which, so only that bank and the central bank get it', {
-      errors: [{ field: 'params/transferId', rule: 'own_customer_details', message: 'the receipt would reveal another bank\'s customer details' }],
+    throw new ApiError('receipt_withheld', "this transfer was refused for a reason that concerns another bank's customer; a receipt would prove which, so only that bank and the central bank get it", {
+      errors: [{ field: 'params/transferId', rule: 'own_customer_details', message: "the receipt would reveal another bank's customer details" }],
     });
   }
   return receiptOf(sql, t);

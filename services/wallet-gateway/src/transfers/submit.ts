@@ -93,7 +93,12 @@ function assertLedgerWritable(ctx: GatewayContext): void {
 /** Checks, verifies and prepares customer-signed transfers. */
 export async function submitSignedTransfers(ctx: GatewayContext, bankId: string, wires: SignedTransferWire[], o: SubmitOptions): Promise<ItemResult[]> {
   assertLedgerWritable(ctx);
-  const facts = await authorize(ctx, bankId, wires.map((w) => ({ payer: w.payerWalletId, payee: w.payeeWalletId })), o);
+  const facts = await authorize(
+    ctx,
+    bankId,
+    wires.map((w) => ({ payer: w.payerWalletId, payee: w.payeeWalletId })),
+    o,
+  );
   const now = ctx.now();
   const results: ItemResult[] = [];
   const prepared: Prepared[] = [];
@@ -112,18 +117,31 @@ export async function submitSignedTransfers(ctx: GatewayContext, bankId: string,
     if (intent.expiresAtMs > BigInt(now + ctx.limits.expiryAheadMsMax)) return fail('expiry_too_far', 'expiresAtMs', 'expiry_window', `must be at most ${ctx.limits.expiryAheadMsMax} ms after the server time`);
     const isRedemption = payee.kind === 'treasury' && w.payeeWalletId === treasuryWalletId(bankId);
     if (o.redemptionOnly && !isRedemption) return fail('not_a_redemption', 'payeeWalletId', 'own_treasury', `must be ${treasuryWalletId(bankId)}, this bank's treasury wallet`);
-    if (payee.kind === 'treasury' && !isRedemption) return fail('payee_is_treasury', 'payeeWalletId', 'not_foreign_treasury', 'another bank\'s treasury cannot be paid');
+    if (payee.kind === 'treasury' && !isRedemption) return fail('payee_is_treasury', 'payeeWalletId', 'not_foreign_treasury', "another bank's treasury cannot be paid");
     if (payer.status === 'closed') return fail('wallet_closed', 'payerWalletId', 'open_wallet', 'the payer wallet is closed');
     // Another bank's closed payee is left to settlement, which records payee_closed and shows the
     // payer's bank payee_unavailable: a 422 here would tell it "closed" apart from frozen or full.
     if (payee.status === 'closed' && payee.bankId === bankId) return fail('wallet_closed', 'payeeWalletId', 'open_wallet', 'the payee wallet is closed');
 
-    if (!ed25519VerifyRaw(payer.publicKey!, bytes, Buffer.from(w.signature, 'hex'))) return fail('bad_signature', 'signature', 'ed25519_customer_signature', 'does not verify against the payer wallet\'s public key over the canonical bytes');
+    if (!ed25519VerifyRaw(payer.publicKey!, bytes, Buffer.from(w.signature, 'hex'))) return fail('bad_signature', 'signature', 'ed25519_customer_signature', "does not verify against the payer wallet's public key over the canonical bytes");
 
     prepared.push({
       index,
       shard: payer.shard,
-      item: { id, kind: 'transfer', bankId, payerWalletId: w.payerWalletId, payeeWalletId: w.payeeWalletId, amountMinor: w.amountMinor, nonce: w.nonce, expiresAtMs: w.expiresAtMs, memo: w.memo, signature: w.signature, submittedAtMs: now, payeeShard: payee.shard },
+      item: {
+        id,
+        kind: 'transfer',
+        bankId,
+        payerWalletId: w.payerWalletId,
+        payeeWalletId: w.payeeWalletId,
+        amountMinor: w.amountMinor,
+        nonce: w.nonce,
+        expiresAtMs: w.expiresAtMs,
+        memo: w.memo,
+        signature: w.signature,
+        submittedAtMs: now,
+        payeeShard: payee.shard,
+      },
     });
   });
 
@@ -169,13 +187,24 @@ export async function submitFunding(ctx: GatewayContext, bankId: string, authori
   if (wallet.status === 'closed') throw new ApiError('wallet_closed', `wallet ${walletId} is closed`, { errors: [{ field: 'body/walletId', rule: 'open_wallet', message: 'the wallet is closed' }] });
   const id = fundingIdOf(bankId, idempotencyKey);
   const same = (t: { payer_wallet_id: string; payee_wallet_id: string; amount_minor: bigint }) => t.payee_wallet_id === walletId && t.amount_minor.toString() === amountMinor;
-  const reused = () => new ApiError('idempotency_key_reused', 'this Idempotency-Key was used for a different funding', { errors: [{ field: 'header/idempotency-key', rule: 'same_request', message: 'was used with a different wallet or amount' }] });
+  const reused = () =>
+    new ApiError('idempotency_key_reused', 'this Idempotency-Key was used for a different funding', { errors: [{ field: 'header/idempotency-key', rule: 'same_request', message: 'was used with a different wallet or amount' }] });
   const existing = (await transfersByIds(ctx.sql, [id])).get(id);
   if (existing && !same(existing)) throw reused();
   // Recorded already (a retry, or a request driven again after a crashed one's lease): its row answers.
   if (existing) return resultOfRow(0, existing);
   const now = ctx.now();
-  const [result] = await settle(ctx, [{ index: 0, shard: facts.get(treasury)!.shard, item: { id, kind: 'funding', bankId, payerWalletId: treasury, payeeWalletId: walletId, amountMinor, nonce: null, expiresAtMs: null, memo: '', signature: null, submittedAtMs: now, payeeShard: wallet.shard, authority } }], async);
+  const [result] = await settle(
+    ctx,
+    [
+      {
+        index: 0,
+        shard: facts.get(treasury)!.shard,
+        item: { id, kind: 'funding', bankId, payerWalletId: treasury, payeeWalletId: walletId, amountMinor, nonce: null, expiresAtMs: null, memo: '', signature: null, submittedAtMs: now, payeeShard: wallet.shard, authority },
+      },
+    ],
+    async,
+  );
   if (result.status !== 'settled' && result.status !== 'rejected') return result;
   // Answered from the row recorded under this id, never from what this request asked for: a
   // funding is told it settled only with the wallet and amount that settled.
@@ -214,7 +243,10 @@ async function settle(ctx: GatewayContext, prepared: Prepared[], async: boolean)
   ctx.settlement.release(prepared.filter((_, i) => outcomes[i] === null).map((p) => p.item.id));
 
   const readBack = prepared.filter((_, i) => outcomes[i] !== null && (outcomes[i]!.type !== 'origin' || outcomes[i]!.status === 'duplicate'));
-  const rows = await transfersByIds(ctx.sql, readBack.map((p) => p.item.id));
+  const rows = await transfersByIds(
+    ctx.sql,
+    readBack.map((p) => p.item.id),
+  );
   return prepared.map((p, i): ItemResult => {
     const outcome: CommittedOutcome | null = outcomes[i];
     if (outcome === null) return pending(p);

@@ -18,8 +18,12 @@ import { historyPage } from '../transfers/store.js';
 import { getOwnWallet, listOwnWallets, walletView, type WalletRow } from './store.js';
 
 const openWalletBody = z.strictObject({
-  publicKey: publicKeyHexSchema.describe('The customer\'s Ed25519 public key, hex'),
-  customerRef: z.string().min(1, { error: 'customer_ref: must not be empty' }).max(64, { error: 'customer_ref_max: at most 64 characters' }).regex(/^[\x21-\x7e]+$/, { error: 'customer_ref: printable ASCII without spaces; an opaque reference only your bank can resolve' }),
+  publicKey: publicKeyHexSchema.describe("The customer's Ed25519 public key, hex"),
+  customerRef: z
+    .string()
+    .min(1, { error: 'customer_ref: must not be empty' })
+    .max(64, { error: 'customer_ref_max: at most 64 characters' })
+    .regex(/^[\x21-\x7e]+$/, { error: 'customer_ref: printable ASCII without spaces; an opaque reference only your bank can resolve' }),
   tier: tierSchema,
 });
 const walletParams = z.strictObject({ walletId: walletIdSchema });
@@ -46,7 +50,8 @@ const isRowNumber = (value: string) => ROW_NUMBER_CURSOR.test(value) && BigInt(v
 function decodeCursor(cursor: string | undefined, accept: RegExp | ((value: string) => boolean)): string | null {
   if (!cursor) return null;
   const value = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (!(typeof accept === 'function' ? accept(value) : accept.test(value))) throw new ApiError('invalid_request', 'bad cursor', { errors: [{ field: 'querystring/cursor', rule: 'cursor', message: 'must be a cursor returned by this endpoint' }] });
+  if (!(typeof accept === 'function' ? accept(value) : accept.test(value)))
+    throw new ApiError('invalid_request', 'bad cursor', { errors: [{ field: 'querystring/cursor', rule: 'cursor', message: 'must be a cursor returned by this endpoint' }] });
   return value;
 }
 
@@ -71,15 +76,20 @@ export async function walletRoutes(app: FastifyInstance, ctx: GatewayContext): P
         values (${id}, ${req.principal}, ${shardOf(id, ctx.shardCount)}, 'customer', ${req.body.tier}, ${publicKey}, ${req.body.customerRef})
         returning *`;
       await appendRegistryEvent(tx as never, ctx.registry, {
-        chain: bankChainOf(req.principal), kind: 'wallet_opened', subject: id,
+        chain: bankChainOf(req.principal),
+        kind: 'wallet_opened',
+        subject: id,
         facts: walletOpenedFacts({ bankId: req.principal, kind: 'customer', tier: req.body.tier, publicKey, customerRef: req.body.customerRef, shard: row.shard }),
-        actorKind: 'bank', actorId: req.principal, authority: req.signedRequest, timeMs: ctx.now(),
+        actorKind: 'bank',
+        actorId: req.principal,
+        authority: req.signedRequest,
+        timeMs: ctx.now(),
       });
       return { status: 201, body: walletView(row, ctx.now()) };
     });
   });
 
-  r.get('/v1/wallets', { schema: { tags: ['wallets'], summary: 'List this bank\'s wallets', querystring: pageQuerySchema } }, async (req) => {
+  r.get('/v1/wallets', { schema: { tags: ['wallets'], summary: "List this bank's wallets", querystring: pageQuerySchema } }, async (req) => {
     const after = decodeCursor(req.query.cursor, /^[tw]_[a-z0-9-]+$/);
     const rows = await listOwnWallets(sql, req.principal, req.query.limit + 1, after);
     const page = rows.slice(0, req.query.limit);
@@ -91,31 +101,46 @@ export async function walletRoutes(app: FastifyInstance, ctx: GatewayContext): P
   /** Records a bank's status change in its wallets' registry chain, with the bank's signed request as its authority. */
   const recordStatusEvent = (tx: Transaction, req: FastifyRequest, row: WalletRow, action: 'freeze' | 'unfreeze' | 'close') =>
     appendRegistryEvent(tx as never, ctx.registry, {
-      chain: bankChainOf(req.principal), kind: 'wallet_status_changed', subject: row.id, facts: walletStatusFacts(row.status, 'bank', action),
-      actorKind: 'bank', actorId: req.principal, authority: req.signedRequest, timeMs: ctx.now(),
+      chain: bankChainOf(req.principal),
+      kind: 'wallet_status_changed',
+      subject: row.id,
+      facts: walletStatusFacts(row.status, 'bank', action),
+      actorKind: 'bank',
+      actorId: req.principal,
+      authority: req.signedRequest,
+      timeMs: ctx.now(),
     });
 
   // The bank's own freeze, recorded apart from the central bank's: lifting it never lifts the
   // central bank's freeze, which only the central bank can lift (finding 1 of issue #12).
   for (const action of ['freeze', 'unfreeze'] as const) {
-    r.post(`/v1/wallets/:walletId/${action}`, {
-      schema: { tags: ['wallets'], summary: action === 'freeze' ? 'Freeze a wallet (the bank\'s own freeze)' : 'Lift the bank\'s own freeze (a central-bank freeze stays)', params: walletParams, body: z.strictObject({ reason: reasonSchema }) },
-    }, async (req, reply) => {
-      try {
-        return await ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
-          const wallet = await ownOr404(req.principal, req.params.walletId, tx);
-          if (wallet.kind === 'treasury') throw new ApiError('wallet_is_treasury', 'a treasury wallet cannot be frozen or closed by its bank');
-          const change = action === 'freeze' ? recordBankFreeze<WalletRow> : liftBankFreeze<WalletRow>;
-          const row = await change(tx as unknown as Sql, wallet.id, { actor: req.principal, reason: req.body.reason, reference: null, nowMs: ctx.now() });
-          if (typeof row === 'string') throw bankFreezeRefusal(row, wallet.id);
-          await recordStatusEvent(tx, req, row, action);
-          return { status: 200, body: walletView(row, ctx.now()) };
-        });
-      } finally {
-        // After the commit (or the rollback): a status cached before it is not used again.
-        ctx.walletFacts.forget(req.params.walletId);
-      }
-    });
+    r.post(
+      `/v1/wallets/:walletId/${action}`,
+      {
+        schema: {
+          tags: ['wallets'],
+          summary: action === 'freeze' ? "Freeze a wallet (the bank's own freeze)" : "Lift the bank's own freeze (a central-bank freeze stays)",
+          params: walletParams,
+          body: z.strictObject({ reason: reasonSchema }),
+        },
+      },
+      async (req, reply) => {
+        try {
+          return await ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
+            const wallet = await ownOr404(req.principal, req.params.walletId, tx);
+            if (wallet.kind === 'treasury') throw new ApiError('wallet_is_treasury', 'a treasury wallet cannot be frozen or closed by its bank');
+            const change = action === 'freeze' ? recordBankFreeze<WalletRow> : liftBankFreeze<WalletRow>;
+            const row = await change(tx as unknown as Sql, wallet.id, { actor: req.principal, reason: req.body.reason, reference: null, nowMs: ctx.now() });
+            if (typeof row === 'string') throw bankFreezeRefusal(row, wallet.id);
+            await recordStatusEvent(tx, req, row, action);
+            return { status: 200, body: walletView(row, ctx.now()) };
+          });
+        } finally {
+          // After the commit (or the rollback): a status cached before it is not used again.
+          ctx.walletFacts.forget(req.params.walletId);
+        }
+      },
+    );
   }
 
   r.post('/v1/wallets/:walletId/close', { schema: { tags: ['wallets'], summary: 'Close an empty wallet (not while the central bank holds a freeze on it)', params: walletParams } }, async (req, reply) => {
@@ -139,7 +164,7 @@ export async function walletRoutes(app: FastifyInstance, ctx: GatewayContext): P
     }
   });
 
-  r.get('/v1/wallets/:walletId/transfers', { schema: { tags: ['wallets'], summary: 'A wallet\'s transfer history, newest first', params: walletParams, querystring: pageQuerySchema } }, async (req) => {
+  r.get('/v1/wallets/:walletId/transfers', { schema: { tags: ['wallets'], summary: "A wallet's transfer history, newest first", params: walletParams, querystring: pageQuerySchema } }, async (req) => {
     await ownOr404(req.principal, req.params.walletId);
     const before = decodeCursor(req.query.cursor, isRowNumber);
     const { rows, nextRowNo } = await historyPage(sql, req.params.walletId, req.query.limit, before === null ? null : BigInt(before), req.principal);
