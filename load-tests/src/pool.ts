@@ -13,7 +13,12 @@ export type Mix = 'uniform' | 'hot';
 export interface PreparedRequest {
   method: 'POST';
   path: string;
-  headers: Record<string, string>;
+  /**
+   * The bank's request signature, made when the request is sent: the customers' transfers are
+   * signed up front, but a request signed long before it is sent would fall outside the server's
+   * clock window (60 s) in a long phase.
+   */
+  headers: () => Record<string, string>;
   body: string;
   transferIds: string[];
 }
@@ -58,7 +63,7 @@ export function buildPool(pop: Population, bankKeys: Map<string, Buffer>, o: Poo
     const single = o.perRequest === 1;
     const path = single ? '/v1/transfers' : '/v1/transfers/batch';
     const body = JSON.stringify(single ? items[0].wire : { transfers: items.map((i) => i.wire) });
-    requests.push({ method: 'POST', path, headers: signRequest(bankId, bankKeys.get(bankId)!, path, body), body, transferIds: items.map((i) => i.id) });
+    requests.push({ method: 'POST', path, headers: () => signRequest(bankId, bankKeys.get(bankId)!, path, body), body, transferIds: items.map((i) => i.id) });
   };
   for (let n = 0; n < o.transfers; n++) {
     const payer: SeededWallet = pick();

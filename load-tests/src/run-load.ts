@@ -71,7 +71,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
           setupRequest: (req: autocannon.Request) => {
             const r = o.pool[lane + lanes * (next++ % share)];
             sent++;
-            return { ...req, method: r.method, path: r.path, headers: r.headers, body: r.body };
+            return { ...req, method: r.method, path: r.path, headers: r.headers(), body: r.body };
           },
         },
       ],
