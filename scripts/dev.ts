@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { BankClient, CbdcApiError, OperatorClient, newCustomerKey, signTransfer, verifyReceipt } from '@cbdc/client';
 import { audit } from '@cbdc/db/audit';
 import { assertPostgresReachable, connectPostgres, DEFAULT_DATABASE_URL } from '@cbdc/db/connect';
+import { urlForService, type ServiceName } from '@cbdc/db/roles';
 import { migrate } from '@cbdc/db/migrate';
 import { ed25519PublicKeyOfSeed } from '@cbdc/shared/crypto';
 import { formatYuan } from '@cbdc/shared/money';
@@ -175,12 +176,14 @@ async function main(): Promise<void> {
     ].join('\n') + '\n',
     { mode: 0o600 },
   );
-  // Each service gets only its own secrets: the gateway its attestation key, settlement the
-  // gateway's public key and the shard keys, the issuer its signing key.
-  const common = { DATABASE_URL, REDIS_URL, SETTLEMENT_SHARDS: String(SHARDS), LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };
-  startService('issuer', 'services/issuer/src/server.ts', { ...common, ISSUER_SIGNING_KEY: keys.issuer, ISSUER_BOOTSTRAP_OPERATORS: operatorsEnv, PORT: String(ISSUER_PORT) });
-  startService('settlement', 'services/settlement/src/server.ts', { ...common, GATEWAY_ATTESTATION_KEYS: gatewayKeys, SETTLEMENT_SHARD_KEYS: keys.shards.slice(0, SHARDS).join(',') });
-  startService('gateway', 'services/wallet-gateway/src/server.ts', { ...common, GATEWAY_ATTESTATION_KEY: keys.attestation, GATEWAY_KEY_ID: 'dev-gateway', PORT: String(GATEWAY_PORT) });
+  // Each service gets only its own secrets (the gateway its attestation key, settlement the
+  // gateway's public key and the shard keys, the issuer its signing key) and connects to Postgres
+  // with its own role (packages/db/roles/roles.sql), which holds only the grants it needs.
+  const common = { REDIS_URL, SETTLEMENT_SHARDS: String(SHARDS), LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };
+  const db = (service: ServiceName) => ({ DATABASE_URL: urlForService(DATABASE_URL, service) });
+  startService('issuer', 'services/issuer/src/server.ts', { ...common, ...db('issuer'), ISSUER_SIGNING_KEY: keys.issuer, ISSUER_BOOTSTRAP_OPERATORS: operatorsEnv, PORT: String(ISSUER_PORT) });
+  startService('settlement', 'services/settlement/src/server.ts', { ...common, ...db('settlement'), GATEWAY_ATTESTATION_KEYS: gatewayKeys, SETTLEMENT_SHARD_KEYS: keys.shards.slice(0, SHARDS).join(',') });
+  startService('gateway', 'services/wallet-gateway/src/server.ts', { ...common, ...db('gateway'), GATEWAY_ATTESTATION_KEY: keys.attestation, GATEWAY_KEY_ID: 'dev-gateway', PORT: String(GATEWAY_PORT) });
   process.on('SIGINT', () => stop(0));
   process.on('SIGTERM', () => stop(0));
   const issuerUrl = `http://127.0.0.1:${ISSUER_PORT}`;

@@ -13,6 +13,7 @@ import postgres from 'postgres';
 import { OperatorClient } from '@cbdc/client';
 import { connectPostgres, type Sql } from '@cbdc/db/connect';
 import { migrate } from '@cbdc/db/migrate';
+import { urlForService } from '@cbdc/db/roles';
 import { recordSeededWallets } from '@cbdc/db/registry-seed';
 import { ed25519PublicKeyOfSeed, signerFromSeed } from '@cbdc/shared/crypto';
 import { fundingAuthorityFor } from '@cbdc/shared/funding-authority';
@@ -136,7 +137,9 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
   const extras: ChildProcess[] = [];
   const entries: Record<ServiceName, string> = { issuer: 'services/issuer/src/server.ts', settlement: 'services/settlement/src/server.ts', gateway: 'services/wallet-gateway/src/server.ts' };
   const envs: Record<ServiceName, Record<string, string>> = {
+    // Each service connects to Postgres with its own role, as deployed (packages/db/roles/roles.sql).
     issuer: {
+      DATABASE_URL: urlForService(databaseUrl, 'issuer'),
       ISSUER_SIGNING_KEY: keys.issuer.toString('hex'),
       ISSUER_BOOTSTRAP_OPERATORS: `bench:${ed25519PublicKeyOfSeed(keys.operator).toString('hex')},bench-approver:${ed25519PublicKeyOfSeed(keys.approver).toString('hex')}`,
       PORT: String(issuerPort),
@@ -144,7 +147,13 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
       ...o.serviceEnv?.issuer,
     },
     // SETTLE_* variables of the bench's own environment reach the settlement service, for experiments.
-    settlement: { SETTLEMENT_SHARD_KEYS: keys.shards.map((k) => k.toString('hex')).join(','), LOG_LEVEL: process.env.BENCH_SETTLEMENT_LOG_LEVEL ?? 'warn', ...settleEnvOf(process.env), ...o.serviceEnv?.settlement },
+    settlement: {
+      DATABASE_URL: urlForService(databaseUrl, 'settlement'),
+      SETTLEMENT_SHARD_KEYS: keys.shards.map((k) => k.toString('hex')).join(','),
+      LOG_LEVEL: process.env.BENCH_SETTLEMENT_LOG_LEVEL ?? 'warn',
+      ...settleEnvOf(process.env),
+      ...o.serviceEnv?.settlement,
+    },
     gateway: {
       PORT: String(gatewayPort),
       GATEWAY_PROCESSES: String(o.gatewayProcesses ?? 1),
