@@ -275,6 +275,8 @@ describe('the audit names every tampered governing row', () => {
     expect(approved.status).toBe('executed');
     const findings = named(await run());
     expect(findings).toContain('operators: operator mallory: no registry event registers it; every approval it signed is suspect');
+    // The reserve deposit it approved is named too (the one dual-control path records every approver).
+    expect(findings).toContain(`operator_actions: operator action ${deposit.id} (reserve_deposit, executed): approved by operator mallory, whom no registry event accounts for: what it executed is suspect`);
     expect(findings).toContain(`issuance_requests: issuance request ${pending.id}: approved by operator mallory, whom no registry event accounts for: issuance entry ${approved.chainSeq} is suspect`);
   });
 

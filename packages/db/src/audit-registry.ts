@@ -247,3 +247,24 @@ export async function checkIssuanceRequests(run: AuditRun, registry: RegistryRep
     if (r.entry_seq !== null && (r.entry_kind !== r.kind || r.entry_bank !== r.bank_id || r.entry_amount !== r.amount_minor)) run.find({ check: 'issuance_requests', subject, message: `its kind, bank or amount differ from ${entry}` });
   }
 }
+
+/**
+ * Operator actions under dual control (reserve entries, onboarding, operator changes, mints and
+ * retires): each one requested or approved by an operator whom no registry event accounts for
+ * (or whose row is suspect) is named, as is one approved by its own requester.
+ */
+export async function checkOperatorActions(run: AuditRun, registry: RegistryReplay, suspects: Set<string>): Promise<void> {
+  const rows = await run.tx<{ id: string; kind: string; requested_by: string; approved_by: string | null; status: string }[]>`
+    select id, kind, requested_by, approved_by, status from operator_actions order by created_at, id`;
+  for (const a of rows) {
+    const subject = `operator action ${a.id} (${a.kind}, ${a.status})`;
+    for (const [role, operator] of [
+      ['requested', a.requested_by],
+      ['approved', a.approved_by],
+    ] as const) {
+      if (operator === null) continue;
+      if (!registry.operators.has(operator) || suspects.has(operator)) run.find({ check: 'operator_actions', subject, message: `${role} by operator ${operator}, whom no registry event accounts for: what it executed is suspect` });
+    }
+    if (a.approved_by !== null && a.approved_by === a.requested_by) run.find({ check: 'operator_actions', subject, message: 'approved by its own requester' });
+  }
+}

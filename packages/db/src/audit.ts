@@ -17,12 +17,28 @@ import { merkleRoot } from '@cbdc/shared/merkle';
 import { DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import type { RegistryReplay } from '@cbdc/shared/registry-replay';
 import { limitsOf, type Tier } from '@cbdc/shared/tiers';
-import { checkBanks, checkIssuanceRequests, checkOperators, checkRegistryChains, checkReserveEntries, checkWallets } from './audit-registry.js';
+import { checkBanks, checkIssuanceRequests, checkOperatorActions, checkOperators, checkRegistryChains, checkReserveEntries, checkWallets } from './audit-registry.js';
 import type { Sql } from './connect.js';
 import { moneyInFlightMinor } from './in-flight.js';
 import { loadBatchLeaves, storedLeafHash, type StoredLeaf } from './leaves.js';
 
-const CHECKS = ['issuance_chain', 'registry_chain', 'operators', 'banks', 'wallets', 'reserve_entries', 'issuance_requests', 'settlement_chain', 'transfer', 'balance', 'daily_outflow', 'limits', 'reserve', 'conservation'] as const;
+const CHECKS = [
+  'issuance_chain',
+  'registry_chain',
+  'operators',
+  'banks',
+  'wallets',
+  'reserve_entries',
+  'issuance_requests',
+  'operator_actions',
+  'settlement_chain',
+  'transfer',
+  'balance',
+  'daily_outflow',
+  'limits',
+  'reserve',
+  'conservation',
+] as const;
 export type AuditCheck = (typeof CHECKS)[number];
 
 export interface AuditFinding {
@@ -96,6 +112,7 @@ export async function audit(sql: Sql, options: AuditOptions = {}): Promise<Audit
     await checkWallets(run, registry);
     await checkReserveEntries(run, registry);
     await checkIssuanceRequests(run, registry, suspects);
+    await checkOperatorActions(run, registry, suspects);
     run.progress('registry', 1, 1);
     const settled = await checkSettlementChains(run, registry, counts);
     await checkLegsAgree(run);
