@@ -1,7 +1,6 @@
 /** Raw signed requests for tests that send what no well-behaved client would. */
-import { randomBytes } from 'node:crypto';
-import { ed25519PrivateKey, ed25519Sign } from '@cbdc/shared/crypto';
-import { AUTH_HEADERS, DEFAULT_AUDIENCE, requestStringToSign } from '@cbdc/shared/request-auth';
+import { signedHeaders } from '@cbdc/client';
+import { AUTH_HEADERS } from '@cbdc/shared/request-auth';
 
 export interface RawOptions {
   keyId: string;
@@ -10,38 +9,25 @@ export interface RawOptions {
   auth?: Partial<Record<keyof typeof AUTH_HEADERS, string | null>>;
   headers?: Record<string, string>;
   contentType?: string;
-  /** The environment signed into the request; DEFAULT_AUDIENCE if absent. */
+  /** The environment signed into the request; the client's default if absent. */
   audience?: string;
   /** Headers sent but left out of the signature (to try changing a signed header on the way). */
   unsignedHeaders?: Record<string, string>;
 }
 
 export async function rawRequest(baseUrl: string, method: string, path: string, body: string | undefined, o: RawOptions) {
-  const timestamp = o.auth?.timestamp ?? Date.now().toString();
-  const nonce = o.auth?.nonce ?? randomBytes(16).toString('base64url');
   const headers: Record<string, string> = { ...o.headers };
   if (body !== undefined) headers['content-type'] = o.contentType ?? 'application/json';
-  const message = requestStringToSign({
-    audience: o.audience ?? DEFAULT_AUDIENCE,
-    method,
-    pathWithQuery: path,
-    timestampMs: timestamp,
-    nonce,
-    contentType: headers['content-type'],
-    idempotencyKey: headers['idempotency-key'],
-    prefer: headers.prefer,
-    body: body ?? '',
-  });
-  const signature = ed25519Sign(ed25519PrivateKey(Buffer.from(o.privateKeyHex, 'hex')), message).toString('hex');
-  const auth: Record<string, string | null> = {
-    [AUTH_HEADERS.keyId]: o.auth?.keyId === undefined ? o.keyId : o.auth.keyId,
-    [AUTH_HEADERS.timestamp]: timestamp,
-    [AUTH_HEADERS.nonce]: nonce,
-    [AUTH_HEADERS.signature]: o.auth?.signature === undefined ? signature : o.auth.signature,
-  };
-  for (const [k, v] of Object.entries(auth)) if (v !== null) headers[k] = v;
-  Object.assign(headers, o.unsignedHeaders);
-  const response = await fetch(new URL(path, baseUrl), { method, headers, body });
+  // Signed as the client library signs (one implementation of the scheme), then tampered with.
+  const creds = { keyId: o.keyId, privateKey: Buffer.from(o.privateKeyHex, 'hex'), audience: o.audience };
+  const signed = signedHeaders(creds, method, path, body ?? '', headers, { timestampMs: o.auth?.timestamp ?? undefined, nonce: o.auth?.nonce ?? undefined });
+  for (const name of ['keyId', 'signature'] as const) {
+    const override = o.auth?.[name];
+    if (override === null) delete signed[AUTH_HEADERS[name]];
+    else if (override !== undefined) signed[AUTH_HEADERS[name]] = override;
+  }
+  Object.assign(signed, o.unsignedHeaders);
+  const response = await fetch(new URL(path, baseUrl), { method, headers: signed, body });
   const text = await response.text();
-  return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : undefined, nonce, timestamp };
+  return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : undefined, nonce: signed[AUTH_HEADERS.nonce], timestamp: signed[AUTH_HEADERS.timestamp] };
 }

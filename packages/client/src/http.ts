@@ -59,9 +59,9 @@ export async function signedRequest<T>(baseUrl: string, creds: Credentials, meth
  * authentication headers, whose signature covers the audience, method, path, timestamp, nonce,
  * Content-Type, Idempotency-Key, Prefer and body (see @cbdc/shared/request-auth).
  */
-export function signedHeaders(creds: Credentials, method: string, path: string, body: string, headers: Record<string, string>): Record<string, string> {
-  const timestamp = Date.now().toString();
-  const nonce = randomBytes(16).toString('base64url');
+export function signedHeaders(creds: Credentials, method: string, path: string, body: string, headers: Record<string, string>, at: { timestampMs?: string; nonce?: string } = {}): Record<string, string> {
+  const timestamp = at.timestampMs ?? Date.now().toString();
+  const nonce = at.nonce ?? randomBytes(16).toString('base64url');
   const message = requestStringToSign({
     audience: creds.audience ?? DEFAULT_AUDIENCE,
     method,

@@ -5,7 +5,7 @@
  * edge cases). node:crypto's verify is not used: OpenSSL accepts the all-identity signature that
  * verifies for every message under the identity key, and a small-order R.
  */
-import { createHash, createHmac, createPrivateKey, createPublicKey, sign, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, sign, type KeyObject } from 'node:crypto';
 import sodium from 'sodium-native';
 import { ed25519PublicKeyProblem, type Ed25519KeyRule } from './ed25519.js';
 
@@ -15,17 +15,6 @@ const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'he
 /** SHA-256 of the given bytes. */
 export function sha256(data: Uint8Array | string): Buffer {
   return createHash('sha256').update(data).digest();
-}
-
-/** HMAC-SHA-256 of the given bytes, hex. */
-export function hmacHex(key: Uint8Array, data: string | Uint8Array): string {
-  return createHmac('sha256', key).update(data).digest('hex');
-}
-
-/** Constant-time comparison of two hex strings of equal length. */
-export function hexEqual(a: string, b: string): boolean {
-  if (a.length !== b.length) return false;
-  return timingSafeEqual(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
 /** Parses a lowercase or uppercase hex string of exactly `bytes` bytes, or returns null. */
