@@ -8,8 +8,9 @@ import type { AddressInfo } from 'node:net';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createTestDatabase, type TestDatabase } from '@cbdc/db/testing';
-import { connectPostgres } from '@cbdc/db/connect';
-import { urlForService, type ServiceName } from '@cbdc/db/roles';
+import { connectTopology, type Topology } from '@cbdc/db/topology';
+import type { ServiceName } from '@cbdc/db/roles';
+import type { ShardGroupSpec } from '@cbdc/shared/topology';
 import { BankClient, OperatorClient, newCustomerKey } from '@cbdc/client';
 import { buildGatewayApp } from '@cbdc/wallet-gateway/app';
 import { SettlementClient } from '@cbdc/wallet-gateway/settlement-client';
@@ -34,7 +35,14 @@ const seed = () => randomBytes(32);
 const hex = (b: Buffer) => b.toString('hex');
 
 export interface TestSystem {
+  /** The central database; with `shardGroups` > 1, the shards' ledgers are in `groupDbs`. */
   db: TestDatabase;
+  /** The shard groups' databases (the central one alone when `shardGroups` is 1). */
+  groupDbs: TestDatabase[];
+  /** Where each shard's ledger is (see @cbdc/shared/topology). */
+  shardGroups: ShardGroupSpec[];
+  /** Connections to every database as each service's role, and as the owner (`admin`). */
+  topology: Record<ServiceName | 'admin', Topology>;
   queuePrefix: string;
   issuerUrl: string;
   gatewayUrl: string;
@@ -57,6 +65,11 @@ export interface TestSystemOptions {
   dualControlThresholdMinor?: bigint;
   /** Other dual-control settings (windows, approval expiry); the threshold above is the default of each maximum. */
   dualControl?: Partial<DualControlPolicy>;
+  /**
+   * Shard-group databases beside the central one (default 1: every shard's ledger in the central
+   * database). Shards are dealt to groups in turn: shard s to group s mod shardGroups.
+   */
+  shardGroups?: number;
 }
 
 const silentLog = { info() {}, warn() {}, error() {} };
@@ -65,6 +78,9 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
   const shardCount = options.shards ?? 1;
   const limits: Limits = { ...LIMITS, ...options.limits };
   const db = await createTestDatabase();
+  const groupCount = Math.min(options.shardGroups ?? 1, shardCount);
+  const groupDbs = groupCount > 1 ? await Promise.all(Array.from({ length: groupCount }, () => createTestDatabase())) : [db];
+  const shardGroups: ShardGroupSpec[] = groupDbs.map((g, id) => ({ id, url: g.url, shards: Array.from({ length: shardCount }, (_, s) => s).filter((s) => s % groupCount === id) }));
   const queuePrefix = `t${randomBytes(5).toString('hex')}`;
   const keys = { issuer: seed(), shards: Array.from({ length: shardCount }, seed), attestation: seed() };
   const operatorSeeds = { alice: seed(), bob: seed() };
@@ -83,8 +99,9 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
   await new Promise((resolve) => redis.once('ready', resolve));
   await registerIssuerKey(db.sql, issuerSigner);
   // Each service connects with its own role, as deployed: least privilege holds in every test.
-  const as = (service: ServiceName) => connectPostgres(urlForService(db.url, service), { max: 4, applicationName: `cbdc-test-${service}` });
-  const sqlOf = { issuer: as('issuer'), gateway: as('gateway'), settlement: as('settlement') };
+  const as = (service: ServiceName) => connectTopology(db.url, shardGroups, { service, max: 4, applicationName: `cbdc-test-${service}` });
+  const topology = { issuer: as('issuer'), gateway: as('gateway'), settlement: as('settlement'), auditor: as('auditor'), admin: connectTopology(db.url, shardGroups, { max: 2, applicationName: 'cbdc-test-admin' }) };
+  const sqlOf = { issuer: topology.issuer.central, gateway: topology.gateway.central };
   const issuer = await buildIssuerApp({ sql: sqlOf.issuer, redis, signer: issuerSigner, shardCount, dualControl: dualControlPolicy(options.dualControlThresholdMinor ?? 100_000_000n, options.dualControl), queuePrefix });
   await issuer.listen({ host: '127.0.0.1', port: 0 });
 
@@ -111,7 +128,9 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     workers = await Promise.all(
       keys.shards.map((shardSeed, shard) =>
         startShardWorker({
-          sql: sqlOf.settlement,
+          sql: topology.settlement.ofShard(shard),
+          central: topology.settlement.central,
+          sqlOfShard: (other) => (other < shardCount ? topology.settlement.ofShard(other) : topology.settlement.central),
           redisUrl: REDIS_URL,
           queuePrefix,
           shard,
@@ -136,6 +155,9 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
 
   const system: TestSystem = {
     db,
+    groupDbs,
+    shardGroups,
+    topology,
     queuePrefix,
     issuerUrl,
     gatewayUrl,
@@ -168,7 +190,8 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
       await Promise.all(workers.map((w) => w.close()));
       await deleteKeys(queuePrefix);
       redis.disconnect();
-      await Promise.all(Object.values(sqlOf).map((sql) => sql.end({ timeout: 5 })));
+      await Promise.all(Object.values(topology).map((t) => t.end()));
+      await Promise.all(groupDbs.filter((g) => g !== db).map((g) => g.drop()));
       await db.drop();
     },
   };

@@ -5,10 +5,14 @@ import { ed25519PublicKeyCheck } from '@cbdc/shared/crypto';
 import { AUDIENCE_PATTERN, DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import { DEFAULT_DATABASE_URL } from '@cbdc/db/connect';
 import { LIMITS } from '@cbdc/shared/limits';
+import { parseShardDatabases } from '@cbdc/shared/topology';
 import { DEFAULT_REDIS_URL } from '@cbdc/shared/redis';
 
 export const settlementEnvSchema = z.object({
+  /** The central database (banks' keys); with SHARD_DATABASES unset, also every shard's ledger. */
   DATABASE_URL: z.string().url().default(DEFAULT_DATABASE_URL),
+  /** Which Postgres server holds which shards' ledgers, "0-3=postgres://...;4-7=postgres://..." (see @cbdc/shared/topology). */
+  SHARD_DATABASES: z.string().max(8192).optional(),
   REDIS_URL: z.string().url().default(DEFAULT_REDIS_URL),
   QUEUE_PREFIX: z
     .string()
@@ -20,10 +24,13 @@ export const settlementEnvSchema = z.object({
     .string()
     .regex(/^\d+(,\d+)*$/)
     .optional(),
-  /** Ed25519 seed of each shard, "seed0,seed1,..." in shard order. */
+  /**
+   * Ed25519 seed of each shard this process serves: "shard:seed,shard:seed" (a host holds only its
+   * own shards' keys), or "seed0,seed1,..." for every shard in order.
+   */
   SETTLEMENT_SHARD_KEYS: z
-    .string({ error: 'SETTLEMENT_SHARD_KEYS is required (comma-separated 64-hex-digit seeds, one per shard)' })
-    .regex(/^[0-9a-f]{64}(,[0-9a-f]{64})*$/, { error: 'SETTLEMENT_SHARD_KEYS must be comma-separated 64-hex-digit seeds' }),
+    .string({ error: 'SETTLEMENT_SHARD_KEYS is required ("shard:seed,..." or comma-separated 64-hex-digit seeds, one per shard)' })
+    .regex(/^(\d{1,4}:)?[0-9a-f]{64}(,(\d{1,4}:)?[0-9a-f]{64})*$/, { error: 'SETTLEMENT_SHARD_KEYS must be "shard:seed,..." or comma-separated 64-hex-digit seeds' }),
   /**
    * The gateways whose jobs this service opens, "keyid:publickeyhex,..." (each gateway's
    * GATEWAY_KEY_ID and the public key of its GATEWAY_ATTESTATION_KEY). Remove one to revoke it.
@@ -45,15 +52,34 @@ export type SettlementConfig = ReturnType<typeof loadSettlementConfig>;
 
 export function loadSettlementConfig(env: Record<string, string | undefined> = process.env) {
   const raw = parseEnv(settlementEnvSchema, env);
-  const keys = raw.SETTLEMENT_SHARD_KEYS.split(',');
-  if (keys.length !== raw.SETTLEMENT_SHARDS) throw new Error(`invalid configuration: SETTLEMENT_SHARD_KEYS has ${keys.length} keys for SETTLEMENT_SHARDS=${raw.SETTLEMENT_SHARDS}`);
-  const shardIds = raw.SETTLEMENT_SHARD_IDS ? raw.SETTLEMENT_SHARD_IDS.split(',').map(Number) : keys.map((_, i) => i);
-  for (const id of shardIds) if (id >= raw.SETTLEMENT_SHARDS) throw new Error(`invalid configuration: SETTLEMENT_SHARD_IDS names shard ${id} of ${raw.SETTLEMENT_SHARDS}`);
+  const shardSeeds = parseShardKeys(raw.SETTLEMENT_SHARD_KEYS, raw.SETTLEMENT_SHARDS);
+  const shardIds = raw.SETTLEMENT_SHARD_IDS ? raw.SETTLEMENT_SHARD_IDS.split(',').map(Number) : [...shardSeeds.keys()].sort((a, b) => a - b);
+  for (const id of shardIds) {
+    if (id >= raw.SETTLEMENT_SHARDS) throw new Error(`invalid configuration: SETTLEMENT_SHARD_IDS names shard ${id} of ${raw.SETTLEMENT_SHARDS}`);
+    if (!shardSeeds.has(id)) throw new Error(`invalid configuration: SETTLEMENT_SHARD_KEYS has no key for shard ${id}, which this process serves`);
+  }
+  const shardGroups = parseShardDatabases(raw.SHARD_DATABASES, raw.SETTLEMENT_SHARDS, raw.DATABASE_URL);
   const gatewayKeys = new Map(raw.GATEWAY_ATTESTATION_KEYS.split(',').map((pair) => [pair.split(':')[0], Buffer.from(pair.split(':')[1], 'hex')] as const));
   // A weak key (small order, not canonical) would let anyone attest jobs as that gateway.
   for (const [id, key] of gatewayKeys) {
     const problem = ed25519PublicKeyCheck(key);
     if (problem) throw new Error(`invalid configuration: GATEWAY_ATTESTATION_KEYS: the key of ${id} is refused (${problem.rule})`);
   }
-  return Object.freeze({ ...raw, shardSeeds: keys.map((k) => Buffer.from(k, 'hex')), shardIds, gatewayKeys });
+  return Object.freeze({ ...raw, shardSeeds, shardIds, gatewayKeys, shardGroups });
+}
+
+/** The seeds of SETTLEMENT_SHARD_KEYS by shard: "shard:seed" pairs, or one seed per shard in order. */
+export function parseShardKeys(text: string, shardCount: number): Map<number, Buffer> {
+  const parts = text.split(',');
+  const paired = parts.every((p) => p.includes(':'));
+  if (!paired && parts.some((p) => p.includes(':'))) throw new Error('invalid configuration: SETTLEMENT_SHARD_KEYS mixes "shard:seed" pairs and bare seeds');
+  if (!paired && parts.length !== shardCount) throw new Error(`invalid configuration: SETTLEMENT_SHARD_KEYS has ${parts.length} keys for SETTLEMENT_SHARDS=${shardCount}`);
+  const seeds = new Map<number, Buffer>();
+  parts.forEach((part, i) => {
+    const [shard, seed] = paired ? [Number(part.split(':')[0]), part.split(':')[1]] : [i, part];
+    if (shard >= shardCount) throw new Error(`invalid configuration: SETTLEMENT_SHARD_KEYS names shard ${shard} of ${shardCount}`);
+    if (seeds.has(shard)) throw new Error(`invalid configuration: SETTLEMENT_SHARD_KEYS names shard ${shard} twice`);
+    seeds.set(shard, Buffer.from(seed, 'hex'));
+  });
+  return seeds;
 }

@@ -1,7 +1,8 @@
 /** The settlement process: reads config, starts one worker per served shard, shuts down gracefully. */
 import closeWithGrace from 'close-with-grace';
 import pino from 'pino';
-import { assertPostgresReachable, connectPostgres } from '@cbdc/db/connect';
+import { assertPostgresReachable } from '@cbdc/db/connect';
+import { connectTopology } from '@cbdc/db/topology';
 import { assertShardCount } from '@cbdc/db/shard-lock';
 import { assertRedisReachable } from '@cbdc/shared/redis';
 import { loadSettlementConfig } from './config.js';
@@ -10,20 +11,26 @@ import { startShardWorker, type ShardWorker } from './worker.js';
 async function main(): Promise<void> {
   const config = loadSettlementConfig();
   const log = pino({ level: config.LOG_LEVEL, name: 'settlement' });
-  const sql = connectPostgres(config.DATABASE_URL, { max: 2 * config.shardIds.length + 1, applicationName: 'cbdc-settlement' });
-  await assertPostgresReachable(sql, config.DATABASE_URL);
+  const topology = connectTopology(config.DATABASE_URL, config.shardGroups, { max: 2 * config.shardIds.length + 1, applicationName: 'cbdc-settlement' });
+  await assertPostgresReachable(topology.central, config.DATABASE_URL);
+  for (const shard of config.shardIds) {
+    const group = topology.groupOf(shard);
+    await assertPostgresReachable(group.sql, group.url);
+    await assertShardCount(group.sql, config.SETTLEMENT_SHARDS);
+  }
   await assertRedisReachable(config.REDIS_URL);
-  await assertShardCount(sql, config.SETTLEMENT_SHARDS);
   const workers: ShardWorker[] = [];
   for (const shard of config.shardIds) {
     workers.push(
       await startShardWorker({
-        sql,
+        sql: topology.ofShard(shard),
+        central: topology.central,
+        sqlOfShard: (other) => (other < config.SETTLEMENT_SHARDS ? topology.ofShard(other) : topology.central),
         redisUrl: config.REDIS_URL,
         queuePrefix: config.QUEUE_PREFIX,
         shard,
         shardCount: config.SETTLEMENT_SHARDS,
-        shardSeed: config.shardSeeds[shard],
+        shardSeed: config.shardSeeds.get(shard)!,
         gatewayKeys: config.gatewayKeys,
         audience: config.CBDC_AUDIENCE,
         lockDurationMs: config.SETTLE_JOB_LOCK_MS,
@@ -40,7 +47,7 @@ async function main(): Promise<void> {
   closeWithGrace({ delay: 10_000 }, async ({ err }) => {
     if (err) log.error({ err }, 'closing after an error');
     await Promise.all(workers.map((w) => w.close()));
-    await sql.end({ timeout: 5 });
+    await topology.end();
   });
 }
 

@@ -48,6 +48,11 @@ export interface ShardContext {
   audience: string;
   /** The shard's wallets held between batches; without it every batch reads its wallets. */
   wallets?: WalletCache;
+  /**
+   * The central database, where the banks' keys are, when the shard's ledger is on a server of its
+   * own (see @cbdc/shared/topology); the shard's own database when absent.
+   */
+  central?: Queryable;
 }
 
 export interface CommitResult {
@@ -301,7 +306,7 @@ export async function decideAhead(sql: Sql, ctx: ShardContext, jobItems: readonl
     if (w) wallets.set(id, w);
     else missing.push(id);
   }
-  const [read, bankKeys] = await Promise.all([readWallets(sql, ctx.shard, missing), readBankKeys(sql, items)]);
+  const [read, bankKeys] = await Promise.all([readWallets(sql, ctx.shard, missing), readBankKeys(ctx.central ?? sql, items)]);
   for (const w of read) wallets.set(w.id, w);
   const decision = decide(ctx, jobItems, items, nowMs, previous.after, { wallets, recordedIds: new Set(), usedNonces: new Set(), recordedCredits: new Map(), inFlight: new Map(), bankKeys });
   return { jobItems, decision, read };
@@ -396,7 +401,7 @@ async function prefetchAndDecide(tx: Queryable, ctx: ShardContext, jobItems: rea
     if (held) wallets.set(id, held);
     else missing.push(id);
   }
-  const [read, bankKeys] = await Promise.all([readWallets(tx, shard, missing), readBankKeys(tx, items)]);
+  const [read, bankKeys] = await Promise.all([readWallets(tx, shard, missing), readBankKeys(ctx.central ?? tx, items)]);
   for (const w of read) wallets.set(w.id, w);
   const existing = lookUpRecorded && origins.length ? await tx<{ id: string }[]>`select id from transfers where id = any(${origins.map((i) => i.id)})` : [];
   const withNonce = lookUpRecorded ? origins.filter((i) => i.nonce !== null) : [];

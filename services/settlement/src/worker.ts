@@ -46,7 +46,12 @@ export interface Logger {
 }
 
 export interface ShardWorkerOptions {
+  /** The database of this shard's group (see @cbdc/shared/topology). */
   sql: Sql;
+  /** The central database (banks' keys), when it is not `sql`. */
+  central?: Sql;
+  /** The database of another shard (its registered chain key), when it is not `sql`. */
+  sqlOfShard?: (shard: number) => Sql;
   redisUrl: string;
   queuePrefix: string;
   shard: number;
@@ -122,7 +127,7 @@ export interface ShardWorker {
 export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWorker> {
   const signer = signerFromSeed(o.shardSeed);
   await registerShard(o.sql, o.shard, signer);
-  const ctx: ShardContext = { shard: o.shard, shardCount: o.shardCount ?? 1, signer, audience: o.audience, wallets: o.walletsHeldMax === 0 ? undefined : new WalletCache(o.walletsHeldMax ?? LIMITS.settleWalletsHeldMax) };
+  const ctx: ShardContext = { shard: o.shard, shardCount: o.shardCount ?? 1, signer, audience: o.audience, central: o.central, wallets: o.walletsHeldMax === 0 ? undefined : new WalletCache(o.walletsHeldMax ?? LIMITS.settleWalletsHeldMax) };
   const now = o.now ?? Date.now;
   const queue = shardQueue(o.queuePrefix, o.shard);
   const connection = consumerRedis(o.redisUrl);
@@ -172,7 +177,8 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
     if (typeof attestor !== 'string') return null;
     const known = attestorKeys.get(attestor);
     if (known || !/^shard:\d{1,4}$/.test(attestor)) return known ?? null;
-    const [row] = await o.sql<{ public_key: Buffer }[]>`select public_key from shards where shard = ${Number(attestor.slice('shard:'.length))}`;
+    const shard = Number(attestor.slice('shard:'.length));
+    const [row] = await (o.sqlOfShard?.(shard) ?? o.sql)<{ public_key: Buffer }[]>`select public_key from shards where shard = ${shard}`;
     if (row) attestorKeys.set(attestor, row.public_key);
     return row?.public_key ?? null;
   };
