@@ -85,7 +85,7 @@ describe('the audit names every tampered governing row', () => {
       () => sys.db.sql`update wallets set tier = 'II' where id = ${bobWallet}`,
       () => sys.db.sql`update wallets set tier = 'IV' where id = ${bobWallet}`,
     );
-    expect(findings).toContainEqual(expect.stringMatching(new RegExp(`^wallets: wallet ${bobWallet}: tier differs from its registry event \\(registry bank:bank-b event 1\\)`)));
+    expect(findings).toContainEqual(expect.stringMatching(new RegExp(`^wallets: wallet ${bobWallet}: tier differs from its registry event \\(registry bank:bank-b/shard:0 event 1\\)`)));
   });
 
   it('names a centrally frozen wallet reactivated', async () => {
@@ -147,7 +147,7 @@ describe('the audit names every tampered governing row', () => {
           for (const e of events) await tx`insert into wallet_freeze_events ${tx(e)}`;
         }),
     );
-    expect(findings).toContain(`wallets: wallet ${carolWallet}: opened by registry bank:bank-a event 2 but has no row`);
+    expect(findings).toContain(`wallets: wallet ${carolWallet}: opened by registry bank:bank-a/shard:0 event 2 but has no row`);
   });
 
   it('names a bank whose API key was replaced', async () => {
@@ -192,12 +192,12 @@ describe('the audit names every tampered governing row', () => {
   });
 
   it("names an altered registry event, and one re-signed with a key that is not the issuer's", async () => {
-    const [row] = await sys.db.sql<{ seq: bigint; facts: Record<string, string> }[]>`select seq, facts from registry_events where chain = ${'bank:bank-b'} and seq = 1`;
+    const [row] = await sys.db.sql<{ seq: bigint; facts: Record<string, string> }[]>`select seq, facts from registry_events where chain = ${'bank:bank-b/shard:0'} and seq = 1`;
     const altered = await tampered(
-      () => sys.db.sql`update registry_events set facts = ${sys.db.sql.json({ ...row.facts, tier: 'II' })} where chain = 'bank:bank-b' and seq = 1`,
-      () => sys.db.sql`update registry_events set facts = ${sys.db.sql.json(row.facts)} where chain = 'bank:bank-b' and seq = 1`,
+      () => sys.db.sql`update registry_events set facts = ${sys.db.sql.json({ ...row.facts, tier: 'II' })} where chain = 'bank:bank-b/shard:0' and seq = 1`,
+      () => sys.db.sql`update registry_events set facts = ${sys.db.sql.json(row.facts)} where chain = 'bank:bank-b/shard:0' and seq = 1`,
     );
-    expect(altered).toContain('registry_chain: registry bank:bank-b event 1: its content does not hash to its stored hash (the event was altered)');
+    expect(altered).toContain('registry_chain: registry bank:bank-b/shard:0 event 1: its content does not hash to its stored hash (the event was altered)');
 
     // A DBA re-signs the central chain's first event (an operator registration) with a key of
     // their own: the links hold, only the trusted issuer key tells.
@@ -212,11 +212,11 @@ describe('the audit names every tampered governing row', () => {
 
   it('names a forged wallet-opening event that carries no bank authority, even when its link is validly built', async () => {
     // What a gateway host (holding the gateway's registry key) could write without the bank.
-    const [head] = await sys.db.sql<{ seq: bigint; hash: Buffer }[]>`select seq, hash from registry_heads where chain = 'bank:bank-a'`;
+    const [head] = await sys.db.sql<{ seq: bigint; hash: Buffer }[]>`select seq, hash from registry_heads where chain = 'bank:bank-a/shard:0'`;
     const gatewaySigner = registrySignerOfAttestationKey(sys.keys.attestation);
     const ghost = 'w_00000000000000000000abcd';
     const event: RegistryEvent = {
-      chain: 'bank:bank-a',
+      chain: 'bank:bank-a/shard:0',
       seq: head.seq + 1n,
       prevHash: head.hash,
       kind: 'wallet_opened',
@@ -234,17 +234,17 @@ describe('the audit names every tampered governing row', () => {
         await sys.db.sql`insert into wallets (id, bank_id, shard, kind, tier, public_key, customer_ref) values (${ghost}, 'bank-a', 0, 'customer', 'I', ${Buffer.from(alice.publicKey, 'hex')}, 'forged')`;
         await sys.db.sql`
           insert into registry_events (chain, seq, prev_hash, kind, subject, facts, actor_kind, actor_id, authority_hash, signer, signer_key, time_ms, hash, signature)
-          values ('bank:bank-a', ${event.seq.toString()}, ${event.prevHash}, 'wallet_opened', ${ghost}, ${sys.db.sql.json(event.facts as Record<string, string>)}, 'bank', 'bank-a',
+          values ('bank:bank-a/shard:0', ${event.seq.toString()}, ${event.prevHash}, 'wallet_opened', ${ghost}, ${sys.db.sql.json(event.facts as Record<string, string>)}, 'bank', 'bank-a',
                   ${event.authorityHash}, 'gateway', ${gatewaySigner.publicKey}, ${event.timeMs.toString()}, ${hash}, ${gatewaySigner.sign(hash)})`;
-        await sys.db.sql`update registry_heads set seq = ${event.seq.toString()}, hash = ${hash} where chain = 'bank:bank-a'`;
+        await sys.db.sql`update registry_heads set seq = ${event.seq.toString()}, hash = ${hash} where chain = 'bank:bank-a/shard:0'`;
       },
       async () => {
-        await sys.db.sql`delete from registry_events where chain = 'bank:bank-a' and seq = ${event.seq.toString()}`;
-        await sys.db.sql`update registry_heads set seq = ${head.seq.toString()}, hash = ${head.hash} where chain = 'bank:bank-a'`;
+        await sys.db.sql`delete from registry_events where chain = 'bank:bank-a/shard:0' and seq = ${event.seq.toString()}`;
+        await sys.db.sql`update registry_heads set seq = ${head.seq.toString()}, hash = ${head.hash} where chain = 'bank:bank-a/shard:0'`;
         await sys.db.sql`delete from wallets where id = ${ghost}`;
       },
     );
-    expect(findings).toContain(`registry_chain: registry bank:bank-a event ${event.seq}: it was written by a gateway but carries no bank authority`);
+    expect(findings).toContain(`registry_chain: registry bank:bank-a/shard:0 event ${event.seq}: it was written by a gateway but carries no bank authority`);
     expect((await run()).ok).toBe(true);
   });
 
@@ -258,7 +258,7 @@ describe('the audit names every tampered governing row', () => {
     const theft = signTransfer({ payerWalletId: aliceWallet, payeeWalletId: bobWallet, amountMinor: 500n * YUAN }, mallory.privateKey);
     expect((await bankA.transfer(theft.wire)).body.status).toBe('settled');
     const findings = named(await run());
-    expect(findings).toContainEqual(expect.stringMatching(new RegExp(`^wallets: wallet ${aliceWallet}: public key differs from its registry event \\(registry bank:bank-a event 1\\)`)));
+    expect(findings).toContainEqual(expect.stringMatching(new RegExp(`^wallets: wallet ${aliceWallet}: public key differs from its registry event \\(registry bank:bank-a/shard:0 event 1\\)`)));
     expect(findings).toContain(`transfer: transfer ${theft.id}: the payer's signature does not verify over its stored content`);
   });
 

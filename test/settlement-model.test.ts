@@ -332,7 +332,7 @@ async function recordToggledFreeze(r: Real, w: { id: string; bankId: string; sta
   const change = w.status === 'frozen' ? recordBankFreeze : liftBankFreeze;
   const row = await r.db.sql.begin(async (tx) => {
     const changed = await change(tx as never, w.id, { actor: w.bankId, reason: 'model test', reference: null, nowMs });
-    if (typeof changed === 'object') await recordSeededStatus(tx as never, r.issuer, w.bankId, w.id, w.status, nowMs);
+    if (typeof changed === 'object') await recordSeededStatus(tx as never, r.issuer, w.bankId, w.id, 0, w.status, nowMs);
     return changed;
   });
   expect(typeof row).toBe('object');

@@ -65,20 +65,35 @@ export interface SeededWallet {
   shard: number;
 }
 
-/** Records customer wallets of one bank inserted directly, in bulk. */
+/**
+ * Records customer wallets of one bank inserted directly, in bulk, in their shards' chains. `tx`
+ * must be the database of every shard named (one shard group's).
+ */
 export async function recordSeededWallets(tx: Sql, issuer: Signer, bankId: string, wallets: readonly SeededWallet[], nowMs = Date.now()): Promise<void> {
-  const events: NewRegistryEvent[] = wallets.map((w) => ({
+  for (const shard of new Set(wallets.map((w) => w.shard)))
+    await appendRegistryEvents(
+      tx,
+      { role: 'issuer', signer: issuer },
+      seededOpenings(
+        bankId,
+        wallets.filter((w) => w.shard === shard),
+        nowMs,
+      ),
+    );
+}
+
+function seededOpenings(bankId: string, wallets: readonly SeededWallet[], nowMs: number): NewRegistryEvent[] {
+  return wallets.map((w) => ({
     ...system,
-    chain: bankChainOf(bankId),
+    chain: bankChainOf(bankId, w.shard),
     kind: 'wallet_opened',
     subject: w.id,
     timeMs: nowMs,
     facts: walletOpenedFacts({ bankId, kind: 'customer', tier: w.tier, publicKey: w.publicKey, customerRef: w.customerRef, shard: w.shard }),
   }));
-  await appendRegistryEvents(tx, { role: 'issuer', signer: issuer }, events);
 }
 
 /** Records a central-bank status change made directly. */
-export async function recordSeededStatus(tx: Sql, issuer: Signer, bankId: string, walletId: string, status: 'active' | 'frozen' | 'closed', nowMs = Date.now()): Promise<void> {
-  await appendRegistryEvents(tx, { role: 'issuer', signer: issuer }, [{ ...system, chain: bankChainOf(bankId), kind: 'wallet_status_changed', subject: walletId, facts: walletStatusFacts(status, 'central'), timeMs: nowMs }]);
+export async function recordSeededStatus(tx: Sql, issuer: Signer, bankId: string, walletId: string, shard: number, status: 'active' | 'frozen' | 'closed', nowMs = Date.now()): Promise<void> {
+  await appendRegistryEvents(tx, { role: 'issuer', signer: issuer }, [{ ...system, chain: bankChainOf(bankId, shard), kind: 'wallet_status_changed', subject: walletId, facts: walletStatusFacts(status, 'central'), timeMs: nowMs }]);
 }

@@ -6,7 +6,7 @@
  * the central chain first (it defines the bank and operator keys), then every bank chain.
  */
 import { ed25519VerifyRaw, sha256 } from './crypto.js';
-import { authorityHashOf, type Authority, type RegistryEvent } from './registry.js';
+import { authorityHashOf, bankChainOf, type Authority, type RegistryEvent } from './registry.js';
 
 export interface OperatorFacts {
   name: string;
@@ -83,12 +83,12 @@ export class RegistryReplay {
       }
       case 'wallet_opened':
         if (this.wallets.has(e.subject)) problems.push(`wallet ${e.subject} is opened twice`);
-        else if (e.chain !== `bank:${f.bankId}`) problems.push(`wallet ${e.subject} of bank ${f.bankId} is opened in chain ${e.chain}`);
+        else if (e.chain !== bankChainOf(f.bankId, Number(f.shard))) problems.push(`wallet ${e.subject} of bank ${f.bankId} is opened in chain ${e.chain}`);
         else this.wallets.set(e.subject, { bankId: f.bankId, kind: f.kind, tier: f.tier, publicKey: f.publicKey, customerRef: f.customerRef, shard: f.shard, status: 'active', openedRef: ref, statusRef: ref });
         break;
       case 'wallet_status_changed': {
         const w = this.wallets.get(e.subject);
-        if (!w || e.chain !== `bank:${w.bankId}`) problems.push(`status change of wallet ${e.subject}, which this chain never opened`);
+        if (!w || e.chain !== bankChainOf(w.bankId, Number(w.shard))) problems.push(`status change of wallet ${e.subject}, which this chain never opened`);
         else if (w.status === 'closed') problems.push(`status change of wallet ${e.subject} after it was closed`);
         else if (e.actorKind === 'bank' && e.actorId !== w.bankId) problems.push(`bank ${e.actorId} changed the status of wallet ${e.subject} of bank ${w.bankId}`);
         else {

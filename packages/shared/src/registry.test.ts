@@ -36,7 +36,7 @@ function bankRequest(path: string, body: object | null, seed = bankSeed): Author
 const onboarding = () => event({ seq: 2n, kind: 'bank_onboarded', subject: 'bank-a', facts: { name: 'Bank A', publicKey: bankKey.toString('hex'), treasuryWalletId: 't_bank-a', treasuryShard: '0' } });
 const opening = (authority: Authority | null, over: Partial<RegistryEvent> = {}) =>
   event({
-    chain: 'bank:bank-a',
+    chain: 'bank:bank-a/shard:0',
     kind: 'wallet_opened',
     subject: 'w_000000000000000000000001',
     facts: walletOpenedFacts({ bankId: 'bank-a', kind: 'customer', tier: 'II', publicKey: customerKey, customerRef: 'c-1', shard: 0 }),
@@ -130,7 +130,7 @@ describe('registry replay', () => {
       (r) => {
         const a = bankRequest('/v1/wallets', openBody);
         r.apply(opening(a), a);
-        return r.apply(event({ chain: 'bank:bank-a', seq: 2n, kind: 'wallet_status_changed', subject: 'w_000000000000000000000001', facts: { status: 'active', by: 'bank' }, actorKind: 'bank', actorId: 'bank-b' }), null);
+        return r.apply(event({ chain: 'bank:bank-a/shard:0', seq: 2n, kind: 'wallet_status_changed', subject: 'w_000000000000000000000001', facts: { status: 'active', by: 'bank' }, actorKind: 'bank', actorId: 'bank-b' }), null);
       },
     ],
   ];

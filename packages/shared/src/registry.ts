@@ -72,9 +72,13 @@ export interface Authority {
   body: Buffer;
 }
 
-/** The chain that records facts about a bank's wallets. */
-export function bankChainOf(bankId: string): string {
-  return `bank:${bankId}`;
+/**
+ * The chain that records facts about a bank's wallets on one shard. One chain per bank and shard,
+ * so that each chain lives, with its wallets, in the shard's database (see @cbdc/shared/topology)
+ * and moves with the shard.
+ */
+export function bankChainOf(bankId: string, shard: number): string {
+  return `bank:${bankId}/shard:${shard}`;
 }
 
 /** Canonical bytes of a registry event. */

@@ -19,6 +19,7 @@ import { issuerRegistrySigner, type IssuerContext } from './context.js';
 interface ControlledWallet extends WalletFreezeColumns {
   id: string;
   bank_id: string;
+  shard: number;
   balance_minor: bigint;
 }
 
@@ -52,7 +53,7 @@ export async function walletControlRoutes(app: FastifyInstance, ctx: IssuerConte
           if (typeof row === 'string') throw REFUSALS[row](req.params.walletId);
           // The central bank's change goes into the wallet's own chain (its bank's), signed by the issuer.
           await appendRegistryEvent(tx as never, issuerRegistrySigner(ctx), {
-            chain: bankChainOf(row.bank_id),
+            chain: bankChainOf(row.bank_id, row.shard),
             kind: 'wallet_status_changed',
             subject: row.id,
             facts: walletStatusFacts(row.status as 'active' | 'frozen', 'central', action),

@@ -76,7 +76,7 @@ export async function walletRoutes(app: FastifyInstance, ctx: GatewayContext): P
         values (${id}, ${req.principal}, ${shardOf(id, ctx.shardCount)}, 'customer', ${req.body.tier}, ${publicKey}, ${req.body.customerRef})
         returning *`;
       await appendRegistryEvent(tx as never, ctx.registry, {
-        chain: bankChainOf(req.principal),
+        chain: bankChainOf(req.principal, row.shard),
         kind: 'wallet_opened',
         subject: id,
         facts: walletOpenedFacts({ bankId: req.principal, kind: 'customer', tier: req.body.tier, publicKey, customerRef: req.body.customerRef, shard: row.shard }),
@@ -101,7 +101,7 @@ export async function walletRoutes(app: FastifyInstance, ctx: GatewayContext): P
   /** Records a bank's status change in its wallets' registry chain, with the bank's signed request as its authority. */
   const recordStatusEvent = (tx: Transaction, req: FastifyRequest, row: WalletRow, action: 'freeze' | 'unfreeze' | 'close') =>
     appendRegistryEvent(tx as never, ctx.registry, {
-      chain: bankChainOf(req.principal),
+      chain: bankChainOf(req.principal, row.shard),
       kind: 'wallet_status_changed',
       subject: row.id,
       facts: walletStatusFacts(row.status, 'bank', action),
