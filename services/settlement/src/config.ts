@@ -4,11 +4,13 @@ import { parseEnv } from '@cbdc/shared/config';
 import { ed25519PublicKeyCheck } from '@cbdc/shared/crypto';
 import { AUDIENCE_PATTERN, DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import { DEFAULT_DATABASE_URL } from '@cbdc/db/connect';
+import { isPostgresUrl } from '@cbdc/db/postgres-url';
 import { LIMITS } from '@cbdc/shared/limits';
 import { DEFAULT_REDIS_URL } from '@cbdc/shared/redis';
 
 export const settlementEnvSchema = z.object({
-  DATABASE_URL: z.string().url().default(DEFAULT_DATABASE_URL),
+  /** One server, or a primary and its standby: postgres://u@h1:5432,h2:5432/db?target_session_attrs=read-write. */
+  DATABASE_URL: z.string().refine(isPostgresUrl, { error: 'DATABASE_URL must be a postgres:// URL (one host, or a comma-separated list of host:port)' }).default(DEFAULT_DATABASE_URL),
   REDIS_URL: z.string().url().default(DEFAULT_REDIS_URL),
   QUEUE_PREFIX: z
     .string()
@@ -20,10 +22,14 @@ export const settlementEnvSchema = z.object({
     .string()
     .regex(/^\d+(,\d+)*$/)
     .optional(),
-  /** Ed25519 seed of each shard, "seed0,seed1,..." in shard order. */
+  /**
+   * Ed25519 seed of each shard, "seed0,seed1,..." in shard order. A process needs only the seeds of
+   * the shards it serves (SETTLEMENT_SHARD_IDS); the others may be left empty ("seed0,,"), so that
+   * a settlement host holds only its own shards' keys.
+   */
   SETTLEMENT_SHARD_KEYS: z
     .string({ error: 'SETTLEMENT_SHARD_KEYS is required (comma-separated 64-hex-digit seeds, one per shard)' })
-    .regex(/^[0-9a-f]{64}(,[0-9a-f]{64})*$/, { error: 'SETTLEMENT_SHARD_KEYS must be comma-separated 64-hex-digit seeds' }),
+    .regex(/^([0-9a-f]{64})?(,([0-9a-f]{64})?)*$/, { error: 'SETTLEMENT_SHARD_KEYS must be comma-separated 64-hex-digit seeds' }),
   /**
    * The gateways whose jobs this service opens, "keyid:publickeyhex,..." (each gateway's
    * GATEWAY_KEY_ID and the public key of its GATEWAY_ATTESTATION_KEY). Remove one to revoke it.
@@ -49,6 +55,7 @@ export function loadSettlementConfig(env: Record<string, string | undefined> = p
   if (keys.length !== raw.SETTLEMENT_SHARDS) throw new Error(`invalid configuration: SETTLEMENT_SHARD_KEYS has ${keys.length} keys for SETTLEMENT_SHARDS=${raw.SETTLEMENT_SHARDS}`);
   const shardIds = raw.SETTLEMENT_SHARD_IDS ? raw.SETTLEMENT_SHARD_IDS.split(',').map(Number) : keys.map((_, i) => i);
   for (const id of shardIds) if (id >= raw.SETTLEMENT_SHARDS) throw new Error(`invalid configuration: SETTLEMENT_SHARD_IDS names shard ${id} of ${raw.SETTLEMENT_SHARDS}`);
+  for (const id of shardIds) if (!keys[id]) throw new Error(`invalid configuration: SETTLEMENT_SHARD_KEYS has no seed for shard ${id}, which this process serves`);
   const gatewayKeys = new Map(raw.GATEWAY_ATTESTATION_KEYS.split(',').map((pair) => [pair.split(':')[0], Buffer.from(pair.split(':')[1], 'hex')] as const));
   // A weak key (small order, not canonical) would let anyone attest jobs as that gateway.
   for (const [id, key] of gatewayKeys) {
