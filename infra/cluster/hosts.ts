@@ -171,3 +171,15 @@ export function teardownHosts(tag?: string): { namespaces: string[]; links: stri
   }
   return { namespaces, links, processes };
 }
+
+/** Whether this kernel has tc netem (a firecracker or minimal kernel may lack sch_netem). */
+export function netemAvailable(network: HostNetwork): boolean {
+  const [any] = network.hosts.values();
+  try {
+    run([], ['tc', '-n', any.ns, 'qdisc', 'replace', 'dev', 'eth0', 'root', 'netem', 'delay', '0ms']);
+    run([], ['tc', '-n', any.ns, 'qdisc', 'del', 'dev', 'eth0', 'root']);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { Redis } from 'ioredis';
-import { asPostgresUser as asPostgres, killGroup, postgresBinDir, postgresUserIds, runningAsRoot as asRoot, startDetached, waitFor, run } from '../../../infra/cluster/processes.js';
+import { asPostgresUser as asPostgres, killGroup, postgresBinDir, postgresUserIds, runningAsRoot as asRoot, startDetached, waitFor, run, type CommandPrefix } from '../../../infra/cluster/processes.js';
 import { freePort } from '../../../load-tests/src/fixture.js';
 
 export interface OwnPostgres {
@@ -81,19 +81,22 @@ export interface OwnRedis {
 }
 
 /** Redis with an append-only file fsynced on every write, and the eviction policy BullMQ needs. */
-export async function startOwnRedis(options: { maxmemory?: string } = {}): Promise<OwnRedis> {
+export async function startOwnRedis(options: { maxmemory?: string; prefix?: CommandPrefix; bind?: string; port?: number; password?: string } = {}): Promise<OwnRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'cbdc-fault-redis-'));
-  const port = await freePort();
-  const url = `redis://127.0.0.1:${port}`;
+  const port = options.port ?? (await freePort());
+  const bind = options.bind ?? '127.0.0.1';
+  // Off loopback, Redis refuses clients in protected mode unless it has a password.
+  const url = `redis://${options.password ? `:${encodeURIComponent(options.password)}@` : ''}${bind}:${port}`;
   let child: ReturnType<typeof startDetached> | null = null;
   const start = async ({ wipe = false } = {}) => {
     if (wipe) {
       rmSync(dir, { recursive: true, force: true });
       mkdirSync(dir);
     }
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--maxmemory-policy', 'noeviction'];
+    const args = ['--port', String(port), '--bind', bind, '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--maxmemory-policy', 'noeviction'];
     if (options.maxmemory) args.push('--maxmemory', options.maxmemory);
-    child = startDetached([], ['redis-server', ...args]);
+    if (options.password) args.push('--requirepass', options.password);
+    child = startDetached(options.prefix ?? [], ['redis-server', ...args]);
     await waitFor('redis', async () => {
       const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
       r.on('error', () => {});
