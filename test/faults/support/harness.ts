@@ -187,6 +187,8 @@ export class Ledger {
   readonly unknown = new Set<string>();
   /** How long each request took, in order (for percentiles over a window: slice by `latenciesMs.length`). */
   readonly latenciesMs: number[] = [];
+  /** Errors other than 503, by status and code (or message), for the report. */
+  readonly otherErrorKinds: Record<string, number> = {};
   readonly counts = { requests: 0, transfers: 0, acknowledged: 0, unavailable503: 0, withRetryAfter: 0, otherErrors: 0, pending: 0, hung: 0, slowestRequestMs: 0 };
   private nonce = BigInt(Date.now()) * 1000n;
 
@@ -244,7 +246,11 @@ export async function submitBatch(f: FaultSystem, ledger: Ledger, items: Submitt
     if (error instanceof CbdcApiError && error.status === 503) {
       ledger.counts.unavailable503++;
       if (error.headers?.get('retry-after')) ledger.counts.withRetryAfter++;
-    } else ledger.counts.otherErrors++;
+    } else {
+      ledger.counts.otherErrors++;
+      const kind = error instanceof CbdcApiError ? `${error.status} ${error.problem.code}` : String((error as { code?: string }).code ?? (error as Error).message).slice(0, 80);
+      ledger.otherErrorKinds[kind] = (ledger.otherErrorKinds[kind] ?? 0) + 1;
+    }
   } finally {
     const tookMs = Date.now() - started;
     ledger.latenciesMs.push(tookMs);
