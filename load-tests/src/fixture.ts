@@ -9,9 +9,9 @@ import { createServer, type AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import sodium from 'sodium-native';
 import { Queue } from 'bullmq';
-import postgres from 'postgres';
 import { OperatorClient } from '@cbdc/client';
 import { connectPostgres, type Sql } from '@cbdc/db/connect';
+import { editPostgresUrl } from '@cbdc/db/postgres-url';
 import { migrate } from '@cbdc/db/migrate';
 import { urlForService } from '@cbdc/db/roles';
 import { recordSeededWallets } from '@cbdc/db/registry-seed';
@@ -40,6 +40,12 @@ export interface Keys {
 
 export type ServiceName = 'issuer' | 'settlement' | 'gateway';
 
+/** Where a service process runs: behind a command prefix (`ip netns exec <ns>`: a host), listening on `host`. */
+export interface Placement {
+  prefix: string[];
+  host: string;
+}
+
 export interface BenchSystem {
   adminUrl: string;
   redisUrl: string;
@@ -48,6 +54,8 @@ export interface BenchSystem {
   queuePrefix: string;
   shardCount: number;
   gatewayUrl: string;
+  /** Every gateway host's URL (the first is `gatewayUrl`). */
+  gatewayUrls: string[];
   issuerUrl: string;
   keys: Keys;
   /** Process ids, to measure their CPU. */
@@ -77,6 +85,15 @@ export interface SystemOptions {
   /** GATEWAY_PROCESSES: gateway processes sharing the port (1 by default; the bench uses one per core). */
   gatewayProcesses?: number;
   env?: Record<string, string>;
+  /** Hosts for the services (infra/cluster/hosts.ts); this namespace and 127.0.0.1 by default. */
+  placement?: Partial<Record<ServiceName, Placement>>;
+  /** More gateway hosts, each with its own attestation key (`bench-gateway-<n>`), on the same port. */
+  moreGateways?: Placement[];
+  /**
+   * Settlement hosts, each serving `shardIds` with only those shards' keys (instead of the one
+   * settlement process of `placement.settlement` serving every shard).
+   */
+  settlementHosts?: { placement: Placement; shardIds: number[] }[];
 }
 
 /** A port nobody listens on now, so that a stale process from an earlier run cannot answer for ours. */
@@ -113,11 +130,13 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
   const adminUrl = o.adminUrl ?? ADMIN_URL;
   const redisUrl = o.redisUrl ?? REDIS_URL;
   const name = `cbdc_bench_${randomBytes(4).toString('hex')}`;
-  const u = new URL(adminUrl);
-  u.pathname = `/${name}`;
-  const databaseUrl = u.toString();
+  const databaseUrl = editPostgresUrl(adminUrl, (u) => {
+    u.pathname = `/${name}`;
+  });
   await migrate(databaseUrl);
   const keys: Keys = { issuer: randomBytes(32), shards: Array.from({ length: o.shards }, () => randomBytes(32)), attestation: randomBytes(32), operator: randomBytes(32), approver: randomBytes(32), banks: new Map() };
+  const moreGatewayKeys = (o.moreGateways ?? []).map(() => randomBytes(32));
+  const gatewayKeyList = [`${BENCH_GATEWAY_KEY_ID}:${ed25519PublicKeyOfSeed(keys.attestation).toString('hex')}`, ...moreGatewayKeys.map((k, i) => `${BENCH_GATEWAY_KEY_ID}-${i + 2}:${ed25519PublicKeyOfSeed(k).toString('hex')}`)];
   const queuePrefix = `bench${randomBytes(3).toString('hex')}`;
   const gatewayPort = o.gatewayPort ?? (await freePort());
   const issuerPort = o.issuerPort ?? (await freePort());
@@ -129,7 +148,7 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
     SETTLEMENT_SHARDS: String(o.shards),
     GATEWAY_ATTESTATION_KEY: keys.attestation.toString('hex'),
     GATEWAY_KEY_ID: BENCH_GATEWAY_KEY_ID,
-    GATEWAY_ATTESTATION_KEYS: `${BENCH_GATEWAY_KEY_ID}:${ed25519PublicKeyOfSeed(keys.attestation).toString('hex')}`,
+    GATEWAY_ATTESTATION_KEYS: gatewayKeyList.join(','),
     LOG_LEVEL: 'warn',
     ...o.env,
   };
@@ -143,6 +162,7 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
       ISSUER_SIGNING_KEY: keys.issuer.toString('hex'),
       ISSUER_BOOTSTRAP_OPERATORS: `bench:${ed25519PublicKeyOfSeed(keys.operator).toString('hex')},bench-approver:${ed25519PublicKeyOfSeed(keys.approver).toString('hex')}`,
       PORT: String(issuerPort),
+      ...(o.placement?.issuer ? { HOST: o.placement.issuer.host } : {}),
       ISSUER_DUAL_CONTROL_THRESHOLD_MINOR: '9000000000000000000',
       ...o.serviceEnv?.issuer,
     },
@@ -156,6 +176,7 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
     },
     gateway: {
       PORT: String(gatewayPort),
+      ...(o.placement?.gateway ? { HOST: o.placement.gateway.host } : {}),
       GATEWAY_PROCESSES: String(o.gatewayProcesses ?? 1),
       BANK_REQUESTS_PER_SECOND_MAX: '1000000',
       BANK_TRANSFERS_PER_SECOND_MAX: '1000000',
@@ -164,12 +185,17 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
       ...o.serviceEnv?.gateway,
     },
   };
-  const spawnService = (service: ServiceName, env: Record<string, string> = {}) => {
+  const spawnService = (service: ServiceName, env: Record<string, string> = {}, placement = o.placement?.[service]) => {
     // BENCH_SERVICE_NODE_ARGS passes flags to the services, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
     const extra = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean);
     const output = o.serviceOutput ?? 'inherit';
-    return spawn(process.execPath, [...extra, '--import', 'tsx', entries[service]], { env: { ...common, ...envs[service], ...env }, stdio: ['ignore', output, output] });
+    const [command, ...args] = [...(placement?.prefix ?? []), process.execPath, ...extra, '--import', 'tsx', entries[service]];
+    return spawn(command, args, { env: { ...common, ...envs[service], ...env }, stdio: ['ignore', output, output] });
   };
+  // Settlement hosts each hold only their own shards' keys; more gateways each their own key.
+  const onlyShards = (ids: number[]) => keys.shards.map((k, shard) => (ids.includes(shard) ? k.toString('hex') : '')).join(',');
+  const settlementHosts = (o.settlementHosts ?? []).map((h) => ({ ...h, env: { SETTLEMENT_SHARD_IDS: h.shardIds.join(','), SETTLEMENT_SHARD_KEYS: onlyShards(h.shardIds) } }));
+  const moreGateways = (o.moreGateways ?? []).map((placement, i) => ({ placement, env: { HOST: placement.host, GATEWAY_KEY_ID: `${BENCH_GATEWAY_KEY_ID}-${i + 2}`, GATEWAY_ATTESTATION_KEY: moreGatewayKeys[i].toString('hex') } }));
   let stopping = false;
   const start = (service: ServiceName): ChildProcess => {
     const child = spawnService(service);
@@ -182,14 +208,20 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
   const killAll = () => [...Object.values(children), ...extras].forEach((c) => c.exitCode === null && c.kill('SIGKILL'));
   process.once('exit', killAll);
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => (killAll(), process.exit(130)));
-  const issuerUrl = `http://127.0.0.1:${issuerPort}`;
-  const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
+  const issuerUrl = `http://${o.placement?.issuer?.host ?? '127.0.0.1'}:${issuerPort}`;
+  const gatewayUrl = `http://${o.placement?.gateway?.host ?? '127.0.0.1'}:${gatewayPort}`;
   const healthUrls: Partial<Record<ServiceName, string>> = { issuer: issuerUrl, gateway: gatewayUrl };
   const issuer = start('issuer');
-  start('settlement');
+  if (settlementHosts.length === 0) start('settlement');
+  for (const h of settlementHosts) extras.push(spawnService('settlement', h.env, h.placement));
   const gateway = start('gateway');
   await waitHealthy(issuerUrl, issuer);
   await waitHealthy(gatewayUrl, gateway);
+  for (const g of moreGateways) {
+    const child = spawnService('gateway', g.env, g.placement);
+    extras.push(child);
+    await waitHealthy(`http://${g.placement.host}:${gatewayPort}`, child);
+  }
   const sql = connectPostgres(databaseUrl, { max: 4, applicationName: 'cbdc-bench' });
   return {
     databaseUrl,
@@ -197,6 +229,7 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
     queuePrefix,
     shardCount: o.shards,
     gatewayUrl,
+    gatewayUrls: [gatewayUrl, ...moreGateways.map((g) => `http://${g.placement.host}:${gatewayPort}`)],
     issuerUrl,
     keys,
     adminUrl,
@@ -237,7 +270,7 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
         ),
       );
       await sql.end({ timeout: 5 });
-      const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+      const admin = connectPostgres(adminUrl, { max: 1 });
       // BENCH_KEEP_DB=1 keeps the bench's database for a look afterwards (per-transfer times are in it).
       if (!process.env.BENCH_KEEP_DB) await admin.unsafe(`drop database if exists "${name}" with (force)`);
       else process.stderr.write(`kept database ${name}\n`);

@@ -6,7 +6,7 @@
  */
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connectPostgres, type Sql } from './connect.js';
+import { connectPostgres, matchesTarget, type Sql } from './connect.js';
 
 /** A port nothing listens on (bound, then released). */
 async function closedPort(): Promise<number> {
@@ -71,6 +71,51 @@ describe('connectPostgres when the server refuses connections', () => {
       await sql.end({ timeout: 0 });
       sql = undefined;
       await new Promise((r) => proxy.close(r));
+    }
+  });
+});
+
+describe('connectPostgres with several servers (a primary and its standby)', () => {
+  it.each([
+    ['read-write', { inRecovery: false, readOnly: false }, true],
+    ['read-write', { inRecovery: true, readOnly: true }, false],
+    ['read-write', { inRecovery: false, readOnly: true }, false],
+    ['primary', { inRecovery: false, readOnly: true }, true],
+    ['standby', { inRecovery: true, readOnly: true }, true],
+    ['standby', { inRecovery: false, readOnly: false }, false],
+    [null, { inRecovery: true, readOnly: true }, true],
+  ])('target %s matches %o: %s', (target, state, expected) => {
+    expect(matchesTarget(target, state)).toBe(expected);
+  });
+
+  it('connects to the server that answers when the first one in the list is down', async () => {
+    const sql = connectPostgres(`postgres://postgres@127.0.0.1:${await closedPort()},127.0.0.1:5432/postgres`, { max: 2 });
+    try {
+      const answers = await within(Promise.all(Array.from({ length: 4 }, () => sql<{ one: number }[]>`select 1 as one`.then((rows) => rows[0].one))), 8000);
+      expect(answers).toEqual([1, 1, 1, 1]);
+    } finally {
+      await sql.end({ timeout: 0 });
+    }
+  });
+
+  it('fails every query (none hangs) while no server of the list answers', async () => {
+    // The driver's own multi-host loop retried at once, for ever, and never failed the query.
+    const sql = connectPostgres(`postgres://postgres@127.0.0.1:${await closedPort()},127.0.0.1:${await closedPort()}/cbdc`, { max: 2 });
+    try {
+      const outcomes = await within(
+        Promise.all(
+          Array.from({ length: 4 }, () =>
+            sql`select 1`.then(
+              () => 'answered',
+              (error: { code?: string }) => error.code,
+            ),
+          ),
+        ),
+        10_000,
+      );
+      expect(outcomes).toEqual(Array(4).fill('ECONNREFUSED'));
+    } finally {
+      await sql.end({ timeout: 0 });
     }
   });
 });

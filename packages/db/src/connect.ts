@@ -1,6 +1,7 @@
 /** Postgres connections: bigint columns as BigInt, no-delay TCP, and one-line errors when unreachable. */
 import net from 'node:net';
 import postgres from 'postgres';
+import { parsePostgresUrl, databaseOf, withSingleHost, type PostgresHost } from './postgres-url.js';
 
 export type Sql = postgres.Sql<{ bigint: bigint }>;
 /** A connection pool or an open transaction: what a query can be sent through. */
@@ -17,8 +18,21 @@ export interface ConnectOptions {
 /**
  * Opens a pool. TCP sockets are created with Nagle's algorithm off: the driver writes small
  * protocol messages and, with Nagle on, each batch commit waited on delayed ACKs.
+ *
+ * `url` may name several servers (`postgres://u@h1:5432,h2:5432/db?target_session_attrs=read-write`,
+ * a primary and its standby): each new connection goes to the server that matches
+ * target_session_attrs (read-write when the URL names several and says nothing), found by
+ * `ServerLocator`, so that after a failover the pool reconnects to the promoted standby by itself.
+ * The driver itself is shown one server at a time: its own multi-host loop retries without delay
+ * and never fails a query while no server matches (a query waited for good, spinning a core, while
+ * both servers of a pair refused), where one server at a time lets every failed attempt reach the
+ * caller (503, or settlement's hold-and-retry) and the backoff below apply.
  */
 export function connectPostgres(url: string, options: ConnectOptions = {}): Sql {
+  const { hosts, targetSessionAttrs } = parsePostgresUrl(url);
+  const target = targetSessionAttrs ?? (hosts.length > 1 ? 'read-write' : null);
+  const locator = hosts.length > 1 ? new ServerLocator(url, hosts, target) : null;
+  const openSocket = (host: PostgresHost) => net.connect({ host: host.host, port: host.port, noDelay: true });
   return postgres(url, {
     max: options.max ?? 10,
     onnotice: () => {},
@@ -32,13 +46,124 @@ export function connectPostgres(url: string, options: ConnectOptions = {}): Sql 
     // JIT compilation pays off for long analytical queries; for the ledger's short batched
     // statements it only adds compile time (the planner's row estimates for unnest() trip it).
     connection: { application_name: options.applicationName ?? 'cbdc', jit: 'off' },
+    ...(locator ? { host: [hosts[0].host], port: [hosts[0].port], target_session_attrs: target } : {}),
     // The socket is handed over while it is still connecting: the driver's own error, close and
     // connect-timeout handling then covers a refused or lost connection. (A factory that waits
     // for 'connect' and rejects on failure leaves the driver's connection in its "connecting"
     // state for good; once every connection of the pool had failed once, queries waited forever.)
-    // Writes made before the connection is up are buffered by the socket.
-    socket: ({ host, port, path }: { host: string[]; port: number[]; path?: string }) => (path ? net.connect({ path }) : net.connect({ host: host[0], port: port[0], noDelay: true })),
+    // Writes made before the connection is up are buffered by the socket. The locator never
+    // rejects: when no server matches, it names one anyway and the driver's attempt fails.
+    socket: ({ path }: { path?: string }) => {
+      if (path) return net.connect({ path });
+      if (!locator) return openSocket(hosts[0]);
+      return locator.pick().then((host) => {
+        const socket = openSocket(host);
+        locator.watch(socket, host);
+        return socket;
+      });
+    },
   } as postgres.Options<{ bigint: postgres.PostgresType<bigint> }>) as unknown as Sql;
+}
+
+/** What a server said about itself when asked. */
+interface ServerState {
+  inRecovery: boolean;
+  readOnly: boolean;
+}
+
+/** Whether a server in `state` is what target_session_attrs asks for (null: any server that answers). */
+export function matchesTarget(target: string | null, state: ServerState): boolean {
+  switch (target) {
+    case 'read-write':
+      return !state.readOnly && !state.inRecovery;
+    case 'primary':
+      return !state.inRecovery;
+    case 'read-only':
+      return state.readOnly || state.inRecovery;
+    case 'standby':
+    case 'prefer-standby':
+      return state.inRecovery;
+    default:
+      return true;
+  }
+}
+
+/**
+ * Finds, among the servers of a multi-host URL, the one new connections should go to: each server
+ * is asked (in parallel, within `probeTimeoutS`) whether it is in recovery and read-only. The
+ * answer is kept until a connection to that server fails, closes within `shortLivedMs` of opening
+ * (the driver drops a connection to a server that does not match), or `keepMs` passes. Probes are
+ * shared by every connection of the pool that asks while one runs.
+ */
+export class ServerLocator {
+  private chosen: { host: PostgresHost; at: number } | null = null;
+  private probing: Promise<PostgresHost | null> | null = null;
+  private next = 0;
+
+  constructor(
+    private readonly url: string,
+    private readonly hosts: PostgresHost[],
+    private readonly target: string | null,
+    private readonly timing = { probeTimeoutS: 2, keepMs: 10_000, shortLivedMs: 5_000 },
+  ) {}
+
+  /** The server for the next connection; never rejects (with no match, the next in turn). */
+  async pick(): Promise<PostgresHost> {
+    if (this.chosen && Date.now() - this.chosen.at < this.timing.keepMs) return this.chosen.host;
+    this.probing ??= this.probe().finally(() => {
+      this.probing = null;
+    });
+    const found = await this.probing;
+    if (found) {
+      this.chosen = { host: found, at: Date.now() };
+      return found;
+    }
+    return this.hosts[this.next++ % this.hosts.length];
+  }
+
+  /** Forgets the chosen server when a connection to it errs or is dropped soon after it opened. */
+  watch(socket: net.Socket, host: PostgresHost): void {
+    const opened = Date.now();
+    const forget = () => {
+      if (this.chosen?.host === host) this.chosen = null;
+    };
+    socket.once('error', forget);
+    socket.once('close', () => {
+      if (Date.now() - opened < this.timing.shortLivedMs) forget();
+    });
+  }
+
+  private async probe(): Promise<PostgresHost | null> {
+    const states = await Promise.all(this.hosts.map((host) => this.ask(host)));
+    const index = states.findIndex((state) => state !== null && matchesTarget(this.target, state));
+    if (index >= 0) return this.hosts[index];
+    // prefer-standby: a primary will do when no standby answers.
+    if (this.target === 'prefer-standby') return this.hosts[states.findIndex((state) => state !== null)] ?? null;
+    return null;
+  }
+
+  private async ask(host: PostgresHost): Promise<ServerState | null> {
+    const sql = postgres(withSingleHost(this.url, host), {
+      max: 1,
+      onnotice: () => {},
+      connect_timeout: this.timing.probeTimeoutS,
+      idle_timeout: 1,
+      target_session_attrs: undefined,
+      connection: { application_name: 'cbdc-locate' },
+    } as postgres.Options<Record<string, never>>);
+    try {
+      const answer = sql<{ in_recovery: boolean; read_only: string }[]>`
+        select pg_is_in_recovery() as in_recovery, current_setting('transaction_read_only') as read_only`;
+      const timeout = new Promise<null>((resolve) => setTimeout(() => resolve(null), this.timing.probeTimeoutS * 1000).unref());
+      const rows = await Promise.race([answer, timeout]);
+      answer.catch(() => {});
+      return rows ? { inRecovery: rows[0].in_recovery, readOnly: rows[0].read_only === 'on' } : null;
+    } catch {
+      return null;
+    } finally {
+      void sql.end({ timeout: 0 });
+    }
+  }
 }
 
 /** 10 ms doubling per failed attempt, at most 1 s, with jitter so that a pool does not retry in step. */
@@ -49,8 +174,8 @@ export function reconnectDelayS(failedAttempts: number): number {
 /** Describes a URL without its password, for messages. */
 export function describeUrl(url: string): string {
   try {
-    const u = new URL(url);
-    return `${u.hostname}:${u.port || '5432'}${u.pathname}`;
+    const hosts = parsePostgresUrl(url).hosts.map((h) => `${h.host}:${h.port}`);
+    return `${hosts.join(',')}/${databaseOf(url)}`;
   } catch {
     return '(unparseable DATABASE_URL)';
   }
@@ -67,6 +192,7 @@ export function isUnreachable(error: unknown): boolean {
     'ETIMEDOUT',
     'CONNECT_TIMEOUT',
     'EHOSTUNREACH',
+    'ENETUNREACH',
     'ECONNRESET',
     'CONNECTION_CLOSED',
     'CONNECTION_ENDED',

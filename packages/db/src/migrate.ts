@@ -1,18 +1,20 @@
 /** Applies the SQL migrations in packages/db/migrations (forward only, each in a transaction). */
 import { fileURLToPath } from 'node:url';
-import postgres from 'postgres';
 import shift from 'postgres-shift';
 import { connectPostgres, describeUrl, isUnreachable } from './connect.js';
+import { databaseOf, editPostgresUrl } from './postgres-url.js';
 import { applyRoles } from './roles.js';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations', import.meta.url));
 
 /** Creates the database named in `url` if it does not exist. */
 export async function ensureDatabase(url: string): Promise<void> {
-  const u = new URL(url);
-  const name = decodeURIComponent(u.pathname.slice(1));
-  u.pathname = '/postgres';
-  const admin = postgres(u.toString(), { max: 1, onnotice: () => {}, connect_timeout: 5 });
+  const name = databaseOf(url);
+  const adminUrl = editPostgresUrl(url, (u) => {
+    u.pathname = '/postgres';
+  });
+  // Through connectPostgres: a URL naming a primary and its standby creates the database on the primary.
+  const admin = connectPostgres(adminUrl, { max: 1, applicationName: 'cbdc-migrate' });
   try {
     const rows = await admin`select 1 from pg_database where datname = ${name}`;
     // Byte-order collation: every key here (ids, wallet ids, hex) is ASCII, and comparing with

@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Sql } from './connect.js';
+import { editPostgresUrl } from './postgres-url.js';
 
 export const SERVICE_ROLES = { gateway: 'cbdc_gateway', settlement: 'cbdc_settlement', issuer: 'cbdc_issuer', auditor: 'cbdc_auditor' } as const;
 export type ServiceName = keyof typeof SERVICE_ROLES;
@@ -19,8 +20,8 @@ export async function applyRoles(sql: Sql): Promise<void> {
 
 /** `url` with the user replaced by the service's role (local trust or a deployment's own password). */
 export function urlForService(url: string, service: ServiceName): string {
-  const u = new URL(url);
-  u.username = SERVICE_ROLES[service];
-  u.password = '';
-  return u.toString();
+  return editPostgresUrl(url, (u) => {
+    u.username = SERVICE_ROLES[service];
+    u.password = '';
+  });
 }

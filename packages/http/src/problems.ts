@@ -29,7 +29,8 @@ export function fieldErrorOf(context: string, entry: ZodValidationEntry): FieldE
 
 function isRedisDown(error: unknown): boolean {
   const message = (error as Error)?.message ?? '';
-  return /Stream isn't writeable|enableOfflineQueue|Connection is closed|ECONNREFUSED|MaxRetriesPerRequest|Reached the max retries|OOM command not allowed/.test(message);
+  // "Command timed out": a command unanswered within producerRedis's commandTimeout (a partition).
+  return /Stream isn't writeable|enableOfflineQueue|Connection is closed|ECONNREFUSED|MaxRetriesPerRequest|Reached the max retries|OOM command not allowed|Command timed out/.test(message);
 }
 
 function send(reply: FastifyReply, code: ApiErrorCode, detail?: string, errors?: FieldError[], extra?: Record<string, unknown>, headers?: Record<string, string>) {

@@ -1,6 +1,7 @@
 /** Issuer configuration from the environment. */
 import { z } from 'zod';
 import { DEFAULT_DATABASE_URL } from '@cbdc/db/connect';
+import { isPostgresUrl } from '@cbdc/db/postgres-url';
 import { parseEnv } from '@cbdc/shared/config';
 import { AUDIENCE_PATTERN, DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import { checkDualControlPolicy, type DualControlPolicy } from '@cbdc/shared/dual-control';
@@ -8,7 +9,8 @@ import { checkLimits, LIMITS, type Limits } from '@cbdc/shared/limits';
 import { DEFAULT_REDIS_URL } from '@cbdc/shared/redis';
 
 export const issuerEnvSchema = z.object({
-  DATABASE_URL: z.string().url().default(DEFAULT_DATABASE_URL),
+  /** One server, or a primary and its standby: postgres://u@h1:5432,h2:5432/db?target_session_attrs=read-write. */
+  DATABASE_URL: z.string().refine(isPostgresUrl, { error: 'DATABASE_URL must be a postgres:// URL (one host, or a comma-separated list of host:port)' }).default(DEFAULT_DATABASE_URL),
   REDIS_URL: z.string().url().default(DEFAULT_REDIS_URL),
   QUEUE_PREFIX: z
     .string()

@@ -4,13 +4,14 @@ import { parseEnv } from '@cbdc/shared/config';
 import { ed25519PublicKeyCheck } from '@cbdc/shared/crypto';
 import { AUDIENCE_PATTERN, DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import { DEFAULT_DATABASE_URL } from '@cbdc/db/connect';
+import { isPostgresUrl } from '@cbdc/db/postgres-url';
 import { LIMITS } from '@cbdc/shared/limits';
 import { parseShardDatabases } from '@cbdc/shared/topology';
 import { DEFAULT_REDIS_URL } from '@cbdc/shared/redis';
 
 export const settlementEnvSchema = z.object({
-  /** The central database (banks' keys); with SHARD_DATABASES unset, also every shard's ledger. */
-  DATABASE_URL: z.string().url().default(DEFAULT_DATABASE_URL),
+  /** The central database (banks' keys); with SHARD_DATABASES unset, also every shard's ledger. One server, or a primary and its standby: postgres://u@h1:5432,h2:5432/db. */
+  DATABASE_URL: z.string().refine(isPostgresUrl, { error: 'DATABASE_URL must be a postgres:// URL (one host, or a comma-separated list of host:port)' }).default(DEFAULT_DATABASE_URL),
   /** Which Postgres server holds which shards' ledgers, "0-3=postgres://...;4-7=postgres://..." (see @cbdc/shared/topology). */
   SHARD_DATABASES: z.string().max(8192).optional(),
   REDIS_URL: z.string().url().default(DEFAULT_REDIS_URL),
@@ -25,12 +26,13 @@ export const settlementEnvSchema = z.object({
     .regex(/^\d+(,\d+)*$/)
     .optional(),
   /**
-   * Ed25519 seed of each shard this process serves: "shard:seed,shard:seed" (a host holds only its
-   * own shards' keys), or "seed0,seed1,..." for every shard in order.
+   * Ed25519 seed of each shard this process serves: "shard:seed,shard:seed", or "seed0,seed1,..."
+   * in shard order where the shards this process does not serve may be left empty ("seed0,,"), so
+   * that a settlement host holds only its own shards' keys.
    */
   SETTLEMENT_SHARD_KEYS: z
     .string({ error: 'SETTLEMENT_SHARD_KEYS is required ("shard:seed,..." or comma-separated 64-hex-digit seeds, one per shard)' })
-    .regex(/^(\d{1,4}:)?[0-9a-f]{64}(,(\d{1,4}:)?[0-9a-f]{64})*$/, { error: 'SETTLEMENT_SHARD_KEYS must be "shard:seed,..." or comma-separated 64-hex-digit seeds' }),
+    .regex(/^((\d{1,4}:)?[0-9a-f]{64})?(,((\d{1,4}:)?[0-9a-f]{64})?)*$/, { error: 'SETTLEMENT_SHARD_KEYS must be "shard:seed,..." or comma-separated 64-hex-digit seeds' }),
   /**
    * The gateways whose jobs this service opens, "keyid:publickeyhex,..." (each gateway's
    * GATEWAY_KEY_ID and the public key of its GATEWAY_ATTESTATION_KEY). Remove one to revoke it.
@@ -71,11 +73,12 @@ export function loadSettlementConfig(env: Record<string, string | undefined> = p
 /** The seeds of SETTLEMENT_SHARD_KEYS by shard: "shard:seed" pairs, or one seed per shard in order. */
 export function parseShardKeys(text: string, shardCount: number): Map<number, Buffer> {
   const parts = text.split(',');
-  const paired = parts.every((p) => p.includes(':'));
+  const paired = parts.length > 0 && parts.every((p) => p.includes(':'));
   if (!paired && parts.some((p) => p.includes(':'))) throw new Error('invalid configuration: SETTLEMENT_SHARD_KEYS mixes "shard:seed" pairs and bare seeds');
   if (!paired && parts.length !== shardCount) throw new Error(`invalid configuration: SETTLEMENT_SHARD_KEYS has ${parts.length} keys for SETTLEMENT_SHARDS=${shardCount}`);
   const seeds = new Map<number, Buffer>();
   parts.forEach((part, i) => {
+    if (part === '') return; // a shard this process does not serve
     const [shard, seed] = paired ? [Number(part.split(':')[0]), part.split(':')[1]] : [i, part];
     if (shard >= shardCount) throw new Error(`invalid configuration: SETTLEMENT_SHARD_KEYS names shard ${shard} of ${shardCount}`);
     if (seeds.has(shard)) throw new Error(`invalid configuration: SETTLEMENT_SHARD_KEYS names shard ${shard} twice`);

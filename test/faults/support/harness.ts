@@ -20,14 +20,31 @@ import { TIER_LIMITS, type Tier } from '@cbdc/shared/tiers';
 import { seedPopulation, sodiumSign, startBenchSystem, type BenchSystem, type Population, type SeededWallet, type ServiceName } from '../../../load-tests/src/fixture.js';
 import { waitForWorker, withQueue } from './queues.js';
 import { startOwnPostgres, startOwnRedis, type OwnPostgres, type OwnRedis } from './servers.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { createHosts, type Host, type HostNetwork } from '../../../infra/cluster/hosts.js';
+import { emulateLink, type EmulatedLink } from '../../../infra/cluster/link-emulator.js';
+import { startPostgresPair, type PostgresPair } from '../../../infra/cluster/postgres-ha.js';
 
 /** Short (CI) or full runs: FAULTS_SCALE=full for the durations the issue names. */
 export const FULL = process.env.FAULTS_SCALE === 'full';
 export const scaled = (shortMs: number, fullMs: number) => (FULL ? fullMs : shortMs);
 
+/** The multi-host parts of a fault system started with `hosts` (test/cluster). */
+export interface ClusterParts {
+  network: HostNetwork;
+  /** The hosts: gateway, settlement, issuer, the Postgres pair's two, Redis. */
+  hosts: Record<'gateway' | 'settlement' | 'issuer' | 'pgA' | 'pgB' | 'redis', Host>;
+  pair: PostgresPair;
+  /** With `links: 'emulated'`: the relays every service's Postgres and Redis traffic goes through. */
+  links: EmulatedLink[];
+}
+
 export interface FaultSystem {
+  /** With `hosts`: the pair seen as one server (its URL names both; kill() kills the primary). */
   pg: OwnPostgres;
   redis: OwnRedis;
+  cluster?: ClusterParts;
   sys: BenchSystem;
   pop: Population;
   banks: Map<string, BankClient>;
@@ -39,17 +56,80 @@ export interface FaultSystemOptions {
   wallets?: number;
   redisMaxmemory?: string;
   serviceEnv?: Partial<Record<ServiceName, Record<string, string>>>;
+  /**
+   * Run across hosts (network namespaces, root needed): each service on a host of its own, Postgres
+   * as a primary with a synchronous standby on two hosts, Redis on one. `links: 'emulated'` sends
+   * every service's Postgres and Redis traffic through relays whose delay and loss the test sets.
+   */
+  hosts?: { links?: 'direct' | 'emulated' };
+}
+
+/** The hosts, the Postgres pair and Redis of a multi-host fault system. */
+async function startClusterParts(o: FaultSystemOptions): Promise<{ parts: ClusterParts; pg: OwnPostgres; redis: OwnRedis; adminUrl: string; redisUrl: string }> {
+  const network = createHosts(['gw', 'settle', 'issuer', 'pga', 'pgb', 'redis'], { tag: 'ft', subnet: 251 });
+  const hosts = { gateway: network.host('gw'), settlement: network.host('settle'), issuer: network.host('issuer'), pgA: network.host('pga'), pgB: network.host('pgb'), redis: network.host('redis') };
+  let pair: PostgresPair | undefined;
+  let redis: OwnRedis | undefined;
+  const links: EmulatedLink[] = [];
+  try {
+    pair = await startPostgresPair({
+      name: 'central',
+      dir: mkdtempSync(join(tmpdir(), 'cbdc-ft-pg-')),
+      nodes: [
+        { name: 'central_a', host: hosts.pgA.ip, port: 5432, prefix: hosts.pgA.prefix },
+        { name: 'central_b', host: hosts.pgB.ip, port: 5432, prefix: hosts.pgB.prefix },
+      ],
+    });
+    redis = await startOwnRedis({ maxmemory: o.redisMaxmemory, prefix: hosts.redis.prefix, bind: hosts.redis.ip, port: 6379, password: randomBytes(12).toString('hex') });
+    let adminUrl = pair.url();
+    let redisUrl = redis.url;
+    if (o.hosts?.links === 'emulated') {
+      // Relays on this machine's address on the hosts' bridge, which every host reaches.
+      for (const node of pair.nodes) links.push(await emulateLink({ host: network.rootIp }, { host: node.host, port: node.port }));
+      links.push(await emulateLink({ host: network.rootIp }, { host: hosts.redis.ip, port: 6379 }));
+      adminUrl = `postgres://postgres@${links
+        .slice(0, 2)
+        .map((l) => `${l.host}:${l.port}`)
+        .join(',')}/postgres?target_session_attrs=read-write`;
+      redisUrl = redis.url.replace(`${hosts.redis.ip}:6379`, `${links[2].host}:${links[2].port}`);
+    }
+    const thePair = pair;
+    const pg: OwnPostgres = {
+      port: pair.primary.port,
+      adminUrl,
+      kill: () => thePair.killPrimary(),
+      start: () => Promise.reject(new Error('a pair is not restarted: fail over (pair.failover) instead')),
+      setReadOnly: () => Promise.reject(new Error('not on a pair')),
+      stop: () => thePair.stop(),
+    };
+    return { parts: { network, hosts, pair, links }, pg, redis, adminUrl, redisUrl };
+  } catch (error) {
+    await Promise.all(links.map((l) => l.close()));
+    await redis?.stop();
+    await pair?.stop();
+    network.teardown();
+    throw error;
+  }
 }
 
 export async function startFaultSystem(o: FaultSystemOptions = {}): Promise<FaultSystem> {
-  const pg = await startOwnPostgres();
-  const redis = await startOwnRedis({ maxmemory: o.redisMaxmemory });
+  const cluster = o.hosts ? await startClusterParts(o) : null;
+  const pg = cluster?.pg ?? (await startOwnPostgres());
+  const redis = cluster?.redis ?? (await startOwnRedis({ maxmemory: o.redisMaxmemory }));
+  const stopServers = async () => {
+    await Promise.all(cluster?.parts.links.map((l) => l.close()) ?? []);
+    await redis.stop();
+    await pg.stop();
+    cluster?.parts.network.teardown();
+  };
   let sys: BenchSystem | undefined;
   try {
+    const h = cluster?.parts.hosts;
     sys = await startBenchSystem({
       shards: o.shards ?? 1,
-      adminUrl: pg.adminUrl,
-      redisUrl: redis.url,
+      adminUrl: cluster?.adminUrl ?? pg.adminUrl,
+      redisUrl: cluster?.redisUrl ?? redis.url,
+      placement: h && { gateway: { prefix: h.gateway.prefix, host: h.gateway.ip }, settlement: { prefix: h.settlement.prefix, host: h.settlement.ip }, issuer: { prefix: h.issuer.prefix, host: h.issuer.ip } },
       serviceOutput: process.env.FAULTS_SERVICE_OUTPUT === 'inherit' ? 'inherit' : 'ignore',
       supervise: true,
       serviceEnv: {
@@ -65,19 +145,18 @@ export async function startFaultSystem(o: FaultSystemOptions = {}): Promise<Faul
     return {
       pg,
       redis,
+      cluster: cluster?.parts,
       sys,
       pop,
       banks,
       async close() {
         await system.stop().catch(() => {});
-        await redis.stop();
-        await pg.stop();
+        await stopServers();
       },
     };
   } catch (error) {
     await sys?.stop().catch(() => {});
-    await redis.stop();
-    await pg.stop();
+    await stopServers();
     throw error;
   }
 }
@@ -106,6 +185,10 @@ export class Ledger {
   readonly acknowledged = new Map<string, 'settled' | 'rejected'>();
   /** Submitted, with no final answer (pending, an error, a timeout, a 503). */
   readonly unknown = new Set<string>();
+  /** How long each request took, in order (for percentiles over a window: slice by `latenciesMs.length`). */
+  readonly latenciesMs: number[] = [];
+  /** Errors other than 503, by status and code (or message), for the report. */
+  readonly otherErrorKinds: Record<string, number> = {};
   readonly counts = { requests: 0, transfers: 0, acknowledged: 0, unavailable503: 0, withRetryAfter: 0, otherErrors: 0, pending: 0, hung: 0, slowestRequestMs: 0 };
   private nonce = BigInt(Date.now()) * 1000n;
 
@@ -163,9 +246,14 @@ export async function submitBatch(f: FaultSystem, ledger: Ledger, items: Submitt
     if (error instanceof CbdcApiError && error.status === 503) {
       ledger.counts.unavailable503++;
       if (error.headers?.get('retry-after')) ledger.counts.withRetryAfter++;
-    } else ledger.counts.otherErrors++;
+    } else {
+      ledger.counts.otherErrors++;
+      const kind = error instanceof CbdcApiError ? `${error.status} ${error.problem.code}` : String((error as { code?: string }).code ?? (error as Error).message).slice(0, 80);
+      ledger.otherErrorKinds[kind] = (ledger.otherErrorKinds[kind] ?? 0) + 1;
+    }
   } finally {
     const tookMs = Date.now() - started;
+    ledger.latenciesMs.push(tookMs);
     ledger.counts.slowestRequestMs = Math.max(ledger.counts.slowestRequestMs, tookMs);
     if (tookMs > hangMs) ledger.counts.hung++;
   }
@@ -341,3 +429,16 @@ export function recordRun(test: string, figures: Record<string, unknown>): void 
 }
 
 export const randomId = () => randomBytes(4).toString('hex');
+
+/** The `p`-th percentile (0..100) of `values` (nearest rank); 0 for none. */
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+/** Transfers settled (by settlement's clock) at or after `sinceMs`. */
+export async function settledSince(f: FaultSystem, sinceMs: number): Promise<number> {
+  const [row] = await f.sys.sql<{ n: number }[]>`select count(*)::int as n from transfers where status = 'settled' and settled_at_ms >= ${sinceMs}`;
+  return row.n;
+}

@@ -6,48 +6,13 @@
  * user (setpriv execs, so the pid we hold is the postmaster's). Each server is its own process
  * group, so that a kill takes the postmaster and every backend at once, as a crash would.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { Redis } from 'ioredis';
+import { asPostgresUser as asPostgres, killGroup, postgresBinDir, postgresUserIds, runningAsRoot as asRoot, startDetached, waitFor, run, type CommandPrefix } from '../../../infra/cluster/processes.js';
 import { freePort } from '../../../load-tests/src/fixture.js';
-
-function postgresBinDir(): string {
-  try {
-    return execFileSync('pg_config', ['--bindir'], { encoding: 'utf8' }).trim();
-  } catch {
-    const root = '/usr/lib/postgresql';
-    const versions = existsSync(root) ? readdirSync(root).sort((a, b) => Number(b) - Number(a)) : [];
-    if (!versions.length) throw new Error('no PostgreSQL server binaries found (pg_config not on PATH, nothing in /usr/lib/postgresql)');
-    return join(root, versions[0], 'bin');
-  }
-}
-
-const asRoot = process.getuid?.() === 0;
-/** The command line that runs `argv` as the postgres user when we are root. */
-const asPostgres = (argv: string[]) => (asRoot ? ['setpriv', '--reuid=postgres', '--regid=postgres', '--init-groups', '--', ...argv] : argv);
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await check().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${what} did not come up within ${timeoutMs} ms`);
-}
-
-function killGroup(child: ChildProcess | null, signal: NodeJS.Signals): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  try {
-    process.kill(-child.pid!, signal);
-  } catch {
-    child.kill(signal);
-  }
-  return exited;
-}
 
 export interface OwnPostgres {
   port: number;
@@ -63,18 +28,16 @@ export interface OwnPostgres {
 export async function startOwnPostgres(): Promise<OwnPostgres> {
   const bin = postgresBinDir();
   const dir = mkdtempSync(join(tmpdir(), 'cbdc-fault-pg-'));
-  if (asRoot) chownSync(dir, Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' })), Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' })));
+  if (asRoot) chownSync(dir, postgresUserIds().uid, postgresUserIds().gid);
   const data = join(dir, 'data');
-  const [cmd, ...args] = asPostgres([join(bin, 'initdb'), '-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C']);
-  execFileSync(cmd, args, { stdio: 'ignore' });
+  run([], asPostgres([join(bin, 'initdb'), '-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C']));
   const port = await freePort();
   const adminUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;
-  let child: ChildProcess | null = null;
+  let child: ReturnType<typeof startDetached> | null = null;
 
   const start = async () => {
     // fsync and synchronous_commit stay on: the tests are about what survives a crash.
-    const [c, ...a] = asPostgres([join(bin, 'postgres'), '-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=100', '-c', 'shared_buffers=64MB']);
-    child = spawn(c, a, { detached: true, stdio: 'ignore' });
+    child = startDetached([], asPostgres([join(bin, 'postgres'), '-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=100', '-c', 'shared_buffers=64MB']));
     await waitFor('postgres', async () => {
       const sql = postgres(adminUrl, { max: 1, connect_timeout: 1, onnotice: () => {} });
       try {
@@ -118,19 +81,22 @@ export interface OwnRedis {
 }
 
 /** Redis with an append-only file fsynced on every write, and the eviction policy BullMQ needs. */
-export async function startOwnRedis(options: { maxmemory?: string } = {}): Promise<OwnRedis> {
+export async function startOwnRedis(options: { maxmemory?: string; prefix?: CommandPrefix; bind?: string; port?: number; password?: string } = {}): Promise<OwnRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'cbdc-fault-redis-'));
-  const port = await freePort();
-  const url = `redis://127.0.0.1:${port}`;
-  let child: ChildProcess | null = null;
+  const port = options.port ?? (await freePort());
+  const bind = options.bind ?? '127.0.0.1';
+  // Off loopback, Redis refuses clients in protected mode unless it has a password.
+  const url = `redis://${options.password ? `:${encodeURIComponent(options.password)}@` : ''}${bind}:${port}`;
+  let child: ReturnType<typeof startDetached> | null = null;
   const start = async ({ wipe = false } = {}) => {
     if (wipe) {
       rmSync(dir, { recursive: true, force: true });
       mkdirSync(dir);
     }
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--maxmemory-policy', 'noeviction'];
+    const args = ['--port', String(port), '--bind', bind, '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--maxmemory-policy', 'noeviction'];
     if (options.maxmemory) args.push('--maxmemory', options.maxmemory);
-    child = spawn('redis-server', args, { detached: true, stdio: 'ignore' });
+    if (options.password) args.push('--requirepass', options.password);
+    child = startDetached(options.prefix ?? [], ['redis-server', ...args]);
     await waitFor('redis', async () => {
       const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
       r.on('error', () => {});

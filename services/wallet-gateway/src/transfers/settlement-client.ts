@@ -180,7 +180,9 @@ export class SettlementClient {
         (error: Error) => {
           this.o.onError?.(error);
           this.release(items.map((i) => i.id));
-          done.reject(new ApiError('dependency_unavailable', 'the settlement queue (Redis) is unavailable; nothing was queued for these transfers', { headers: { 'retry-after': '1' } }));
+          // A timed-out add may still reach Redis once a partition heals: resubmitting is safe
+          // (a transfer's id is its content; it settles once), so the bank is told to do that.
+          done.reject(new ApiError('dependency_unavailable', 'the settlement queue (Redis) did not take these transfers; resubmit them (a transfer never settles twice)', { headers: { 'retry-after': '1' } }));
         },
       );
   }
