@@ -1,16 +1,24 @@
 /** Mint and retire with dual control (through the one approval path); the supply report. */
 import { z } from 'zod';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { idempotencyKeyOf } from '@cbdc/http/idempotency';
-import { moneyInFlightMinor } from '@cbdc/db/in-flight';
+import { supplyAcrossServers } from '@cbdc/db/in-flight';
 import { actionStatusAt } from '@cbdc/shared/dual-control';
 import { amountMinorSchema, bankIdSchema } from '@cbdc/shared/schemas';
 import { approveActionIn, listActions, requestActionIn, type OperatorActionRow } from '../approvals/actions.js';
 import { handlerOf } from '../approvals/handlers.js';
 import { bankView, loadBanks } from '../banks/view.js';
 import type { IssuerContext } from '../context.js';
-import { issuanceAction } from './execute.js';
+import { issuanceAction, type issuanceView } from './execute.js';
+import { followIssuance, issuanceAnswer } from './follow-up.js';
+
+/** After the central transaction: drive the request's treasury leg and answer with its outcome. */
+async function afterCommit(ctx: IssuerContext, answer: { status: number; body: unknown }, executedStatus: number, log: FastifyBaseLogger) {
+  if (answer.status !== executedStatus) return answer;
+  const row = await followIssuance(ctx, (answer.body as ReturnType<typeof issuanceView>).id, log);
+  return row ? issuanceAnswer(row, executedStatus) : answer;
+}
 
 const ISSUANCE_KINDS = ['mint', 'retire'] as const;
 
@@ -48,17 +56,23 @@ export async function issuanceRoutes(app: FastifyInstance, ctx: IssuerContext): 
       },
     },
     async (req, reply) => {
-      return ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
-        const outcome = await requestActionIn(tx as never, ctx, issuanceAction, {
-          kind: req.body.kind,
-          bankId: req.body.bankId,
-          amountMinor: BigInt(req.body.amountMinor),
-          params: {},
-          requestedBy: req.principal,
-          authority: req.signedRequest,
-        });
-        return outcome.executed ? { status: 201, body: outcome.body } : { status: 202, body: issuanceViewOf(outcome.action, null, ctx.now()) };
-      });
+      return ctx.idempotency.inTransaction(
+        req,
+        reply,
+        idempotencyKeyOf(req, false),
+        async (tx) => {
+          const outcome = await requestActionIn(tx as never, ctx, issuanceAction, {
+            kind: req.body.kind,
+            bankId: req.body.bankId,
+            amountMinor: BigInt(req.body.amountMinor),
+            params: {},
+            requestedBy: req.principal,
+            authority: req.signedRequest,
+          });
+          return outcome.executed ? { status: 201, body: outcome.body } : { status: 202, body: issuanceViewOf(outcome.action, null, ctx.now()) };
+        },
+        (answer) => afterCommit(ctx, answer, 201, req.log),
+      );
     },
   );
 
@@ -89,25 +103,32 @@ export async function issuanceRoutes(app: FastifyInstance, ctx: IssuerContext): 
       },
     },
     async (req, reply) => {
-      return ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
-        const { body } = await approveActionIn(tx as never, ctx, handlerOf, req.params.issuanceId, req.principal, ISSUANCE_KINDS);
-        return { status: 200, body };
-      });
+      return ctx.idempotency.inTransaction(
+        req,
+        reply,
+        idempotencyKeyOf(req, false),
+        async (tx) => {
+          const { body } = await approveActionIn(tx as never, ctx, handlerOf, req.params.issuanceId, req.principal, ISSUANCE_KINDS);
+          return { status: 200, body };
+        },
+        (answer) => afterCommit(ctx, answer, 200, req.log),
+      );
     },
   );
 
-  r.get('/v1/supply', { schema: { tags: ['issuance'], summary: "Currency outstanding, backing, and each bank's position" } }, async () => {
-    const [head] = await sql<{ seq: bigint; hash: Buffer; supply_minor: bigint; public_key: Buffer | null }[]>`select seq, hash, supply_minor, public_key from issuance_head`;
-    const [totals] = await sql<{ balances: bigint | null; free: bigint | null }[]>`
-      select (select sum(balance_minor) from wallets)::bigint as balances, (select sum(free_minor) from bank_reserves)::bigint as free`;
+  r.get('/v1/supply', { schema: { tags: ['issuance'], summary: "Currency outstanding, backing, and each bank's position, across every database" } }, async () => {
+    const s = await supplyAcrossServers(ctx.topology);
     return {
-      supplyMinor: head.supply_minor.toString(),
-      backingMinor: head.supply_minor.toString(),
-      walletBalancesMinor: (totals.balances ?? 0n).toString(),
-      inFlightMinor: (await moneyInFlightMinor(sql)).toString(),
-      freeReserveMinor: (totals.free ?? 0n).toString(),
-      chain: { seq: head.seq.toString(), headHash: head.hash.toString('hex'), issuerPublicKey: head.public_key?.toString('hex') ?? null },
-      banks: (await loadBanks(sql)).map(bankView),
+      supplyMinor: s.supplyMinor.toString(),
+      backingMinor: s.supplyMinor.toString(),
+      walletBalancesMinor: s.walletBalancesMinor.toString(),
+      inFlightMinor: (s.transfersInFlightMinor + s.issuanceInFlightMinor).toString(),
+      transfersInFlightMinor: s.transfersInFlightMinor.toString(),
+      issuanceInFlightMinor: s.issuanceInFlightMinor.toString(),
+      freeReserveMinor: s.freeReserveMinor.toString(),
+      chain: { seq: s.chainSeq.toString(), headHash: s.headHash.toString('hex'), issuerPublicKey: s.issuerPublicKey?.toString('hex') ?? null },
+      groups: s.groups.map((g) => ({ group: g.id, shards: g.shards, walletBalancesMinor: g.walletBalancesMinor.toString(), transfersInFlightMinor: g.transfersInFlightMinor.toString() })),
+      banks: (await loadBanks(sql, ctx)).map(bankView),
     };
   });
 }
