@@ -122,7 +122,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--key-file <path>', 'operator key file from "cbdc keygen"').env('CBDC_OPERATOR_KEY_FILE'))
     .addOption(new Option('--database-url <url>', 'database to audit (the central one when the shards are split)').env('DATABASE_URL').default(DEFAULT_DATABASE_URL))
     .addOption(new Option('--shard-databases <groups>', 'the shard groups\' databases to audit with it: "0-3=postgres://…;4-7=postgres://…"').env('SHARD_DATABASES'))
-    .addOption(new Option('--shards <n>', 'the shard count (default: the one the central database records)').env('SETTLEMENT_SHARDS'))
+    .addOption(new Option('--shards <n>', 'the shard count (default: the one the central database records, else the highest shard --shard-databases names + 1)').env('SETTLEMENT_SHARDS'))
     .option('--json', 'machine-readable output')
     .exitOverride()
     .showHelpAfterError();
@@ -367,7 +367,9 @@ async function auditTopology(o: GlobalOptions) {
     let shardCount = o.shards === undefined ? null : Number(o.shards);
     if (shardCount === null) {
       const [row] = await central<{ value: string }[]>`select value from ledger_settings where key = 'shard_count'`;
-      shardCount = row ? Number(row.value) : 1;
+      // Else the highest shard --shard-databases names (its parser then checks that none is left out).
+      const named = (o.shardDatabases ?? '').split(';').flatMap((part) => [...(part.split('=')[0] ?? '').matchAll(/\d+/g)].map((m) => Number(m[0])));
+      shardCount = row ? Number(row.value) : named.length > 0 ? Math.max(...named) + 1 : 1;
     }
     if (!Number.isInteger(shardCount) || shardCount < 1 || shardCount > 1024) throw new UsageError(`--shards ${o.shards}: a whole number from 1 to 1024`);
     let groups: ReturnType<typeof parseShardDatabases>;
