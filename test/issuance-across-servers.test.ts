@@ -230,8 +230,8 @@ describe('issuance and the audit across servers (4 shards, 2 shard groups)', () 
       throw new Error('injected: the group is unreachable');
     };
     const share = (before.treasury * 6n) / 10n;
-    const a = await sys.operators.alice.issue('retire', 'bank-b', share);
-    const b = await sys.operators.alice.issue('retire', 'bank-b', share);
+    const a = await sys.operators.alice.issue('retire', 'bank-b', share, 'retire-key-a');
+    const b = await sys.operators.alice.issue('retire', 'bank-b', share, 'retire-key-b');
     expect([a.body.status, b.body.status]).toEqual(['retiring', 'retiring']);
     delete faults.beforeTreasuryLeg;
     await sys.restartIssuer();
@@ -243,6 +243,11 @@ describe('issuance and the audit across servers (4 shards, 2 shard groups)', () 
       ['refused', 'insufficient_treasury_balance'],
     ]);
     expect(outcomes[1].chain_seq).toBeNull();
+    // Each request retried with its Idempotency-Key is answered with its outcome as it now stands.
+    const [executedKey, refusedKey] = outcomes[0].id === a.body.id ? ['retire-key-a', 'retire-key-b'] : ['retire-key-b', 'retire-key-a'];
+    const replayed = await sys.operators.alice.issue('retire', 'bank-b', share, executedKey);
+    expect([replayed.status, replayed.body.status, replayed.body.chainSeq]).toEqual([201, 'executed', outcomes[0].chain_seq!.toString()]);
+    expect((await refusal(sys.operators.alice.issue('retire', 'bank-b', share, refusedKey))).problem.code).toBe('insufficient_treasury_balance');
     expect(BigInt((await sys.operators.alice.supply()).supplyMinor)).toBe(BigInt(before.supply) - share);
     // The group recorded the refused debit as a leg that moved nothing.
     expect(await groupSql(groupOf(treasuryShard('bank-b')))`select status, code from issuance_legs where request_id = ${outcomes[1].id}`).toEqual([{ status: 'rejected', code: 'insufficient_treasury_balance' }]);
@@ -285,6 +290,30 @@ describe('issuance and the audit across servers (4 shards, 2 shard groups)', () 
     const crossGroup = await groupSql(0)<{ n: number }[]>`select count(*)::int as n from transfer_legs where leg = 'credit' and from_shard % 2 = 1`;
     expect(crossGroup[0].n).toBeGreaterThan(0);
   }, 60_000);
+
+  it("freezes a wallet in its group's database: row, freeze event, registry event and Idempotency-Key in one transaction there", async () => {
+    const w = wallets.find((o) => groupOf(o.shard) === 1)!;
+    const decision = { reason: 'court order', reference: 'CASE-9' };
+    const frozen = await sys.operators.bob.walletControl(w.id, 'freeze', decision, 'freeze-case-9');
+    expect(frozen.status).toBe('frozen');
+    const count = async (q: ReturnType<typeof groupSql>, table: 'wallet_freeze_events' | 'registry_events' | 'idempotency_keys') =>
+      (
+        await (table === 'wallet_freeze_events'
+          ? q<{ n: number }[]>`select count(*)::int as n from wallet_freeze_events where wallet_id = ${w.id}`
+          : table === 'registry_events'
+            ? q<{ n: number }[]>`select count(*)::int as n from registry_events where subject = ${w.id} and kind = 'wallet_status_changed'`
+            : q<{ n: number }[]>`select count(*)::int as n from idempotency_keys where key = 'freeze-case-9'`)
+      )[0].n;
+    expect(await groupSql(1)`select status, central_freeze_reference from wallets where id = ${w.id}`).toEqual([{ status: 'frozen', central_freeze_reference: 'CASE-9' }]);
+    expect([await count(groupSql(1), 'wallet_freeze_events'), await count(groupSql(1), 'registry_events'), await count(groupSql(1), 'idempotency_keys')]).toEqual([1, 1, 1]);
+    expect([await count(sys.db.sql, 'registry_events'), await count(sys.db.sql, 'idempotency_keys')]).toEqual([0, 0]);
+    // Retried with its key: the stored answer, nothing recorded twice.
+    expect(await sys.operators.bob.walletControl(w.id, 'freeze', decision, 'freeze-case-9')).toEqual(frozen);
+    expect(await count(groupSql(1), 'wallet_freeze_events')).toBe(1);
+    await conserved();
+    await sys.operators.bob.walletControl(w.id, 'unfreeze', { reason: 'order lifted', reference: 'CASE-9' });
+    await conserved();
+  });
 
   describe('tampering in a group database is named with its group', () => {
     const named = async (change: () => Promise<unknown>, undo: () => Promise<unknown>) => {
@@ -345,8 +374,8 @@ describe('issuance and the audit across servers (4 shards, 2 shard groups)', () 
       const w = someone();
       const chain = `bank:${w.bankId}/shard:${w.shard}`;
       const findings = await named(
-        () => groupSql(1)`update registry_events set facts = jsonb_set(facts, '{tier}', '"I"') where chain = ${chain} and subject = ${w.id}`,
-        () => groupSql(1)`update registry_events set facts = jsonb_set(facts, '{tier}', '"II"') where chain = ${chain} and subject = ${w.id}`,
+        () => groupSql(1)`update registry_events set facts = jsonb_set(facts, '{tier}', '"I"') where chain = ${chain} and subject = ${w.id} and kind = 'wallet_opened'`,
+        () => groupSql(1)`update registry_events set facts = jsonb_set(facts, '{tier}', '"II"') where chain = ${chain} and subject = ${w.id} and kind = 'wallet_opened'`,
       );
       expect(findings).toContainEqual(expect.stringMatching(new RegExp(`^registry_chain: group 1: registry bank:${w.bankId}/shard:${w.shard} event \\d+: its content does not hash`)));
     });
@@ -396,7 +425,7 @@ describe('issuance and the audit across servers (4 shards, 2 shard groups)', () 
 
     const shardDatabases = sys.shardGroups.map((g) => `${g.shards.join(',')}=${g.url}`).join(';');
     const audited = await capture(['--database-url', sys.db.url, '--shard-databases', shardDatabases, 'audit']);
-    expect(audited.stdout).toContain('audit passed');
+    expect(audited.stdout, audited.stdout).toContain('audit passed');
     expect(audited.stdout).toContain('group 1 (shards 1,3)');
     expect(audited.code).toBe(EXIT.ok);
     // Without the groups, the central database alone does not add up: the audit says so.

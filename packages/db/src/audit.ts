@@ -181,6 +181,7 @@ export async function audit(target: Sql | Topology, options: AuditOptions = {}):
       await checkBalances(run, g);
       await checkDailyOutflow(run, g);
       await checkTierCaps(run, g);
+      await checkFreezeRecords(run, g);
     }
     run.progress('balances', counts.wallets, counts.wallets);
     const freeTotal = await checkReserves(run, issuance, registry);
@@ -558,6 +559,30 @@ async function checkDailyOutflow(run: AuditRun, g: AuditGroup): Promise<void> {
   for (const w of wrong) {
     run.find({ check: 'daily_outflow', subject: `${g.prefix}wallet ${w.id}`, message: `stored daily outflow ${w.daily_spent_minor} on day ${w.daily_spent_day}, but its transfers give ${w.minor} on day ${w.day}` });
   }
+}
+
+/**
+ * Each wallet's recorded freezes (central and bank) are the last freeze or lift of their authority
+ * in `wallet_freeze_events`, in the same database: who, why, on what reference, when. (A freeze the
+ * 00006 migration carried over from before the freezes were separated has no event.)
+ */
+async function checkFreezeRecords(run: AuditRun, g: AuditGroup): Promise<void> {
+  const wrong = await g.tx<{ id: string; authority: string }[]>`
+    with last as (
+      select distinct on (wallet_id, authority) wallet_id, authority, action, actor, reason, reference, at
+      from wallet_freeze_events order by wallet_id, authority, id desc
+    )
+    select w.id, 'central' as authority from wallets w left join last c on c.wallet_id = w.id and c.authority = 'central'
+    where w.central_frozen_by is distinct from 'migration'
+      and (coalesce(c.action = 'freeze', false) <> (w.central_frozen_at is not null)
+        or (w.central_frozen_at is not null and (w.central_frozen_by <> c.actor or w.central_freeze_reason <> c.reason
+            or w.central_freeze_reference is distinct from c.reference or w.central_frozen_at <> c.at)))
+    union all
+    select w.id, 'bank' from wallets w left join last b on b.wallet_id = w.id and b.authority = 'bank'
+    where coalesce(b.action = 'freeze', false) <> (w.bank_frozen_at is not null)
+       or (w.bank_frozen_at is not null and (w.bank_frozen_by <> b.actor or w.bank_freeze_reason <> b.reason or w.bank_frozen_at <> b.at))
+    order by 1 limit 100`;
+  for (const w of wrong) run.find({ check: 'wallets', subject: `${g.prefix}wallet ${w.id}`, message: `its ${w.authority} freeze differs from its last ${w.authority} freeze event` });
 }
 
 /** No customer wallet holds more than its tier allows. */
