@@ -111,7 +111,8 @@ describe('issuance and the audit across servers (4 shards, 2 shard groups)', () 
   };
 
   beforeAll(async () => {
-    sys = await startTestSystem({ shards: SHARDS, shardGroups: 2, dualControlThresholdMinor: 10_000_000_000n, issuanceFaults: faults });
+    // Recovery runs at each issuer start only, so that a test sees the state a crash left until it restarts the issuer.
+    sys = await startTestSystem({ shards: SHARDS, shardGroups: 2, dualControlThresholdMinor: 10_000_000_000n, issuanceFaults: faults, issuanceRecoveryIntervalMs: 3_600_000 });
     connection = consumerRedis(REDIS_URL);
     queues = Array.from({ length: SHARDS }, (_, s) => new Queue(shardQueue(sys.queuePrefix, s).name, { connection, prefix: shardQueue(sys.queuePrefix, s).prefix }));
     await addBank('bank-a');

@@ -74,6 +74,8 @@ export interface TestSystemOptions {
   shardGroups?: number;
   /** Faults between the steps of a mint or retire (a hook that throws stands for a crash there); may be changed while running. */
   issuanceFaults?: IssuanceHooks;
+  /** How often the issuer's recovery pass runs (it also runs at the issuer's start); LIMITS' by default. */
+  issuanceRecoveryIntervalMs?: number;
 }
 
 const silentLog = { info() {}, warn() {}, error() {} };
@@ -119,6 +121,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
       dualControl: dualControlPolicy(options.dualControlThresholdMinor ?? 100_000_000n, options.dualControl),
       queuePrefix,
       issuanceHooks,
+      limits: options.issuanceRecoveryIntervalMs === undefined ? undefined : { ...LIMITS, issuanceRecoveryIntervalMs: options.issuanceRecoveryIntervalMs },
     });
     await app.listen({ host: '127.0.0.1', port });
     return app;

@@ -231,14 +231,24 @@ export async function driveIssuance(places: IssuancePlaces, id: string): Promise
 }
 
 /**
- * The recovery pass: creates missing treasuries, then drives up to `requestsMax` unfinished
- * requests (oldest first). Returns how many it drove; one that fails is left for the next pass.
+ * The recovery pass: drives up to `requestsMax` unfinished requests (oldest first), then creates
+ * missing treasuries. Returns how many it drove; one that fails is left for the next pass, and so
+ * are the others of its group this pass (a group that is down fails each of them after the
+ * connection timeout, and the pass should stay short).
  */
 export async function recoverIssuances(places: IssuancePlaces, requestsMax: number, onError: (id: string, error: unknown) => void = () => {}): Promise<number> {
+  const rows = await places.topology.central<{ id: string; bank_id: string }[]>`
+    select id, bank_id from issuance_requests where status = 'retiring' or leg_status = 'sent' order by created_at, id limit ${requestsMax}`;
+  const failedGroups = new Set<number>();
+  for (const r of rows) {
+    const group = places.topology.groupOf(treasuryPlaceOf(r.bank_id, places.shardCount).shard).id;
+    if (failedGroups.has(group)) continue;
+    await driveIssuance(places, r.id).catch((error: unknown) => {
+      failedGroups.add(group);
+      onError(r.id, error);
+    });
+  }
   await reconcileTreasuries(places.topology, places.shardCount);
-  const rows = await places.topology.central<{ id: string }[]>`
-    select id from issuance_requests where status = 'retiring' or leg_status = 'sent' order by created_at, id limit ${requestsMax}`;
-  for (const r of rows) await driveIssuance(places, r.id).catch((error: unknown) => onError(r.id, error));
   return rows.length;
 }
 
