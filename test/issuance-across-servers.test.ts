@@ -244,6 +244,7 @@ describe('issuance and the audit across servers (4 shards, 2 shard groups)', () 
       ['refused', 'insufficient_treasury_balance'],
     ]);
     expect(outcomes[1].chain_seq).toBeNull();
+    expect((await sys.operators.alice.issuances()).find((i) => i.id === outcomes[1].id)).toMatchObject({ status: 'refused', code: 'insufficient_treasury_balance', chainSeq: null });
     // Each request retried with its Idempotency-Key is answered with its outcome as it now stands.
     const [executedKey, refusedKey] = outcomes[0].id === a.body.id ? ['retire-key-a', 'retire-key-b'] : ['retire-key-b', 'retire-key-a'];
     const replayed = await sys.operators.alice.issue('retire', 'bank-b', share, executedKey);

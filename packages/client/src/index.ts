@@ -145,6 +145,8 @@ export interface IssuanceView {
   status: 'pending_approval' | 'retiring' | 'executed' | 'refused' | 'expired';
   /** A mint's treasury leg: `sent` (executed centrally, not yet credited in the treasury's group) or `delivered`. */
   legStatus?: 'sent' | 'delivered' | null;
+  /** Why a retire was refused (`insufficient_treasury_balance`), in the issuances list. */
+  code?: string | null;
   approvalReason?: string | null;
   expiresAt?: string;
   chainSeq: string | null;

@@ -22,8 +22,18 @@ async function afterCommit(ctx: IssuerContext, answer: { status: number; body: u
 
 const ISSUANCE_KINDS = ['mint', 'retire'] as const;
 
-/** An issuance as operators see it, from its action and (once executed) its chain entry. */
-function issuanceViewOf(a: OperatorActionRow, chainSeq: bigint | null, nowMs: number) {
+/** The request's own progress, once its action has executed (a retire under way or refused, a mint's leg). */
+interface RequestProgress {
+  chain_seq: bigint | null;
+  status: 'pending_approval' | 'retiring' | 'executed' | 'refused';
+  leg_status: 'sent' | 'delivered' | null;
+  code: string | null;
+}
+
+/** An issuance as operators see it, from its action and (once executed) its request's progress and chain entry. */
+function issuanceViewOf(a: OperatorActionRow, progress: RequestProgress | null, nowMs: number) {
+  const actionStatus = actionStatusAt({ status: a.status, expiresAtMs: a.expires_at.getTime() }, nowMs);
+  const chainSeq = progress?.chain_seq ?? null;
   return {
     id: a.id,
     kind: a.kind as 'mint' | 'retire',
@@ -31,7 +41,9 @@ function issuanceViewOf(a: OperatorActionRow, chainSeq: bigint | null, nowMs: nu
     amountMinor: a.amount_minor!.toString(),
     requestedBy: a.requested_by,
     approvedBy: a.approved_by,
-    status: actionStatusAt({ status: a.status, expiresAtMs: a.expires_at.getTime() }, nowMs),
+    status: progress && (progress.status === 'retiring' || progress.status === 'refused') ? progress.status : actionStatus,
+    legStatus: progress?.leg_status ?? null,
+    code: progress?.code ?? null,
     approvalReason: a.approval_reason,
     chainSeq: chainSeq === null ? null : chainSeq.toString(),
     createdAt: a.created_at.toISOString(),
@@ -87,9 +99,9 @@ export async function issuanceRoutes(app: FastifyInstance, ctx: IssuerContext): 
     },
     async (req) => {
       const rows = await listActions(ctx, { kinds: ISSUANCE_KINDS, status: req.query.status, limit: req.query.limit });
-      const seqs = await sql<{ id: string; chain_seq: bigint | null }[]>`select id, chain_seq from issuance_requests where id = any(${rows.map((a) => a.id)})`;
-      const seqOf = new Map(seqs.map((s) => [s.id, s.chain_seq]));
-      return { issuances: rows.map((a) => issuanceViewOf(a, seqOf.get(a.id) ?? null, ctx.now())) };
+      const requests = await sql<(RequestProgress & { id: string })[]>`select id, chain_seq, status, leg_status, code from issuance_requests where id = any(${rows.map((a) => a.id)})`;
+      const progressOf = new Map(requests.map((r) => [r.id, r]));
+      return { issuances: rows.map((a) => issuanceViewOf(a, progressOf.get(a.id) ?? null, ctx.now())) };
     },
   );
 
