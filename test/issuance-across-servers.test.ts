@@ -434,4 +434,27 @@ describe('issuance and the audit across servers (4 shards, 2 shard groups)', () 
     const alone = await capture(['--database-url', sys.db.url, '--shards', '4', '--json', 'audit']);
     expect(alone.code).toBe(EXIT.auditFailed);
   });
+
+  it("a mint while its treasury's group database refuses connections executes centrally, and is credited once the group is back", async () => {
+    const group = groupOf(treasuryShard('bank-a'));
+    const name = new URL(sys.groupDbs[group].url).pathname.slice(1);
+    const admin = sys.db.sql; // the owner's connection to the central database (a superuser here)
+    const before = await treasuryBalance('bank-a');
+    await admin`alter database ${admin(name)} allow_connections false`;
+    try {
+      await admin`select pg_terminate_backend(pid) from pg_stat_activity where datname = ${name} and pid <> pg_backend_pid()`;
+      const res = await sys.operators.alice.issue('mint', 'bank-a', 1_000n);
+      expect(res.status).toBe(201);
+      expect(res.body).toMatchObject({ status: 'executed', legStatus: 'sent' });
+      await sys.restartIssuer(); // its recovery cannot reach the group yet: the mint stays sent
+      expect((await sys.db.sql`select leg_status from issuance_requests where id = ${res.body.id}`)[0].leg_status).toBe('sent');
+    } finally {
+      await admin`alter database ${admin(name)} allow_connections true`;
+    }
+    await sys.restartIssuer();
+    expect(await treasuryBalance('bank-a')).toBe(before + 1_000n);
+    await sys.restartIssuer();
+    expect(await treasuryBalance('bank-a')).toBe(before + 1_000n);
+    expect((await conserved()).stats.issuanceInFlightMinor).toBe('0');
+  });
 });
