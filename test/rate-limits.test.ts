@@ -157,7 +157,7 @@ describe('rate limits', () => {
   it("the issuer answers 429 past an operator's budget", async () => {
     const prefix = freshPrefix();
     const issuer = await buildIssuerApp({
-      sql: sys.db.sql,
+      topology: sys.topology.admin,
       redis,
       signer: signerFromSeed(sys.keys.issuer),
       shardCount: 1,

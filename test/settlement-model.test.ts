@@ -4,7 +4,7 @@
  * transfer, reused nonces, payments by another bank, crashes in the middle of a batch followed
  * by a restart and redelivery, and batches decided ahead while the one before commits (with a
  * freeze or a crash in between), run against a fresh Postgres database through the same functions the
- * services use (`commitBatch`, `executeIssuance`). A small independent model predicts every
+ * services use (`commitBatch`, `recordIssuance` and `driveIssuance`). A small independent model predicts every
  * outcome; after every command the database must equal the model and I1-I4 must hold, and after
  * every run the audit (I5) must pass.
  *
@@ -17,7 +17,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { audit } from '@cbdc/db/audit';
 import { connectPostgres, type Sql } from '@cbdc/db/connect';
 import { createTestDatabase, type TestDatabase } from '@cbdc/db/testing';
-import { executeIssuance, registerIssuerKey, type IssuanceRequestRow } from '@cbdc/issuer/execute';
+import { driveIssuance, recordIssuance, registerIssuerKey, type IssuanceRequestRow } from '@cbdc/issuer/execute';
+import { topologyOfPool } from '@cbdc/db/topology';
 import { commitBatch, decideAhead, registerShard, type DecidedAhead, type ShardContext } from '@cbdc/settlement/store';
 import { WalletCache } from '@cbdc/settlement/wallet-cache';
 import { recordSeededBank, recordSeededOperators, recordSeededReserveEntry, recordSeededStatus, recordSeededWallets, type SeededWallet } from '@cbdc/db/registry-seed';
@@ -203,15 +204,20 @@ class IssueCmd implements Cmd {
     const bankId = BANKS[this.bank];
     const treasury = m.wallets.get(treasuryWalletId(bankId))!;
     const ok = this.kind === 'mint' ? m.freeReserve.get(bankId)! >= this.amount : treasury.balance >= this.amount;
+    // The issuer's steps: the central one (a mint executes, a retire is recorded), then the treasury leg.
+    const places = { topology: topologyOfPool(r.db.sql, 1), shardCount: 1, signer: r.issuer, now: () => m.nowMs };
     const outcome = await r.db.sql
       .begin(async (tx) => {
         const [request] = await tx<IssuanceRequestRow[]>`
           insert into issuance_requests (id, kind, bank_id, amount_minor, requested_by, status)
           values (${randomUUID()}, ${this.kind}, ${bankId}, ${this.amount.toString()}, 'op-1', 'pending_approval') returning *`;
-        return executeIssuance(tx as never, r.issuer, request, m.nowMs);
+        return recordIssuance(tx as never, r.issuer, request, m.nowMs);
       })
       .then(
-        () => 'executed',
+        async (request) => {
+          const done = await driveIssuance(places, request.id);
+          return done.status === 'executed' ? 'executed' : done.code;
+        },
         (error: { code?: string }) => error.code,
       );
     expect(outcome).toBe(ok ? 'executed' : this.kind === 'mint' ? 'insufficient_reserve' : 'insufficient_treasury_balance');

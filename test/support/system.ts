@@ -19,7 +19,7 @@ import { DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import { bootstrapOperators, buildIssuerApp } from '@cbdc/issuer/app';
 import { dualControlPolicy } from '@cbdc/issuer/config';
 import type { DualControlPolicy } from '@cbdc/shared/dual-control';
-import { registerIssuerKey } from '@cbdc/issuer/execute';
+import { registerIssuerKey, type IssuanceHooks } from '@cbdc/issuer/execute';
 import { startShardWorker, type ShardWorker } from '@cbdc/settlement/worker';
 import { ed25519PublicKeyOfSeed, signerFromSeed } from '@cbdc/shared/crypto';
 import { LIMITS, type Limits } from '@cbdc/shared/limits';
@@ -56,6 +56,8 @@ export interface TestSystem {
   restartWorkers(): Promise<void>;
   /** Stops the gateway and starts a new one on the same port, as after a process restart (nothing kept in memory). */
   restartGateway(): Promise<void>;
+  /** Stops the issuer and starts a new one on the same port (its start completes unfinished mints and retires). */
+  restartIssuer(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -70,6 +72,10 @@ export interface TestSystemOptions {
    * database). Shards are dealt to groups in turn: shard s to group s mod shardGroups.
    */
   shardGroups?: number;
+  /** Faults between the steps of a mint or retire (a hook that throws stands for a crash there); may be changed while running. */
+  issuanceFaults?: IssuanceHooks;
+  /** How often the issuer's recovery pass runs (it also runs at the issuer's start); LIMITS' by default. */
+  issuanceRecoveryIntervalMs?: number;
 }
 
 const silentLog = { info() {}, warn() {}, error() {} };
@@ -101,9 +107,26 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
   // Each service connects with its own role, as deployed: least privilege holds in every test.
   const as = (service: ServiceName) => connectTopology(db.url, shardGroups, { service, max: 4, applicationName: `cbdc-test-${service}` });
   const topology = { issuer: as('issuer'), gateway: as('gateway'), settlement: as('settlement'), auditor: as('auditor'), admin: connectTopology(db.url, shardGroups, { max: 2, applicationName: 'cbdc-test-admin' }) };
-  const sqlOf = { issuer: topology.issuer.central, gateway: topology.gateway.central };
-  const issuer = await buildIssuerApp({ sql: sqlOf.issuer, redis, signer: issuerSigner, shardCount, dualControl: dualControlPolicy(options.dualControlThresholdMinor ?? 100_000_000n, options.dualControl), queuePrefix });
-  await issuer.listen({ host: '127.0.0.1', port: 0 });
+  const sqlOf = { gateway: topology.gateway.central };
+  const issuanceHooks: IssuanceHooks = {
+    beforeTreasuryLeg: (r) => options.issuanceFaults?.beforeTreasuryLeg?.(r),
+    afterTreasuryLeg: (r) => options.issuanceFaults?.afterTreasuryLeg?.(r),
+  };
+  const startIssuer = async (port: number) => {
+    const app = await buildIssuerApp({
+      topology: topology.issuer,
+      redis,
+      signer: issuerSigner,
+      shardCount,
+      dualControl: dualControlPolicy(options.dualControlThresholdMinor ?? 100_000_000n, options.dualControl),
+      queuePrefix,
+      issuanceHooks,
+      limits: options.issuanceRecoveryIntervalMs === undefined ? undefined : { ...LIMITS, issuanceRecoveryIntervalMs: options.issuanceRecoveryIntervalMs },
+    });
+    await app.listen({ host: '127.0.0.1', port });
+    return app;
+  };
+  let issuer = await startIssuer(0);
 
   const startGateway = async (port: number) => {
     const client = new SettlementClient({
@@ -176,6 +199,11 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     async restartWorkers() {
       await Promise.all(workers.map((w) => w.close()));
       await startWorkers();
+    },
+    async restartIssuer() {
+      const port = (issuer.server.address() as AddressInfo).port;
+      await issuer.close();
+      issuer = await startIssuer(port);
     },
     async restartGateway() {
       const port = (gateway.server.address() as AddressInfo).port;

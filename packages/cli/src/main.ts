@@ -12,6 +12,7 @@ import Table from 'cli-table3';
 import { SingleBar, Presets } from 'cli-progress';
 import { CbdcApiError, CbdcUnreachableError, OperatorClient, newCustomerKey, newIdempotencyKey, publicKeyOf, type ActionView } from '@cbdc/client';
 import { assertPostgresReachable, connectPostgres, DEFAULT_DATABASE_URL } from '@cbdc/db/connect';
+import { connectTopology, parseShardDatabases } from '@cbdc/db/topology';
 import { audit, type AuditReport } from '@cbdc/db/audit';
 import { IDEMPOTENCY_KEY_PATTERN } from '@cbdc/http/idempotency';
 import { ed25519PublicKeyCheck, sha256 } from '@cbdc/shared/crypto';
@@ -35,6 +36,8 @@ interface GlobalOptions {
   operator?: string;
   keyFile?: string;
   databaseUrl: string;
+  shardDatabases?: string;
+  shards?: string;
   json?: boolean;
 }
 
@@ -117,7 +120,9 @@ export function buildProgram(): Command {
     .addOption(new Option('--issuer-url <url>', 'issuer admin API').env('CBDC_ISSUER_URL').default('http://127.0.0.1:4000'))
     .addOption(new Option('--operator <id>', 'operator id').env('CBDC_OPERATOR'))
     .addOption(new Option('--key-file <path>', 'operator key file from "cbdc keygen"').env('CBDC_OPERATOR_KEY_FILE'))
-    .addOption(new Option('--database-url <url>', 'database to audit').env('DATABASE_URL').default(DEFAULT_DATABASE_URL))
+    .addOption(new Option('--database-url <url>', 'database to audit (the central one when the shards are split)').env('DATABASE_URL').default(DEFAULT_DATABASE_URL))
+    .addOption(new Option('--shard-databases <groups>', 'the shard groups\' databases to audit with it: "0-3=postgres://…;4-7=postgres://…"').env('SHARD_DATABASES'))
+    .addOption(new Option('--shards <n>', 'the shard count (default: the one the central database records, else the highest shard --shard-databases names + 1)').env('SETTLEMENT_SHARDS'))
     .option('--json', 'machine-readable output')
     .exitOverride()
     .showHelpAfterError();
@@ -199,8 +204,10 @@ export function buildProgram(): Command {
         const { body } = await sendWithKey(key, (k) => client.issue(kind === 'issue' ? 'mint' : 'retire', bankId, amountMinor, k));
         outWithKey(g().json, key, body, () =>
           body.status === 'executed'
-            ? `${body.kind} of ${yuan(body.amountMinor)} for ${body.bankId} executed as issuance entry ${body.chainSeq}`
-            : `${body.kind} of ${yuan(body.amountMinor)} for ${body.bankId} awaits a second operator: cbdc approve ${body.id}`,
+            ? `${body.kind} of ${yuan(body.amountMinor)} for ${body.bankId} executed as issuance entry ${body.chainSeq}${body.legStatus === 'sent' ? " (the treasury's credit is on its way; it completes by itself)" : ''}`
+            : body.status === 'retiring'
+              ? `retire of ${yuan(body.amountMinor)} for ${body.bankId} is approved; its treasury debit is not yet applied (it completes by itself; "cbdc supply" shows it)`
+              : `${body.kind} of ${yuan(body.amountMinor)} for ${body.bankId} awaits a second operator: cbdc approve ${body.id}`,
         );
       });
   }
@@ -271,6 +278,14 @@ export function buildProgram(): Command {
             ['supply (M0)', 'backing', 'wallet balances', 'in flight', 'free reserve', 'chain entries'],
             [[yuan(s.supplyMinor), yuan(s.backingMinor), yuan(s.walletBalancesMinor), yuan(s.inFlightMinor), yuan(s.freeReserveMinor), s.chain.seq]],
           ),
+          ...(s.groups.length > 1
+            ? [
+                table(
+                  ['shard group', 'shards', 'wallet balances', 'transfers in flight'],
+                  s.groups.map((x) => [x.group, x.shards.join(','), yuan(x.walletBalancesMinor), yuan(x.transfersInFlightMinor)]),
+                ),
+              ]
+            : []),
           table(
             ['bank', 'free reserve', 'minted', 'retired', 'treasury'],
             s.banks.map((b) => [b.id, yuan(b.freeReserveMinor), yuan(b.mintedMinor), yuan(b.retiredMinor), yuan(b.treasuryBalanceMinor)]),
@@ -302,12 +317,11 @@ export function buildProgram(): Command {
     .option('--shard-keys <hex,...>', 'trusted shard public keys in shard order (default: the ones stored)')
     .option('--gateway-keys <hex,...>', 'trusted gateway registry public keys (default: any stored; bank authority is checked regardless)')
     .action(async (o: { issuerKey?: string; shardKeys?: string; gatewayKeys?: string }) => {
-      const sql = connectPostgres(g().databaseUrl, { max: 2, applicationName: 'cbdc-audit' });
+      const topology = await auditTopology(g());
       try {
-        await assertPostgresReachable(sql, g().databaseUrl);
         const bar = process.stderr.isTTY && !g().json ? new SingleBar({ format: ' {phase} [{bar}] {value}/{total}', hideCursor: true }, Presets.shades_classic) : null;
         let phase = '';
-        const report: AuditReport = await audit(sql, {
+        const report: AuditReport = await audit(topology, {
           trustedIssuerPublicKey: o.issuerKey ? trustedKey('--issuer-key', o.issuerKey) : undefined,
           trustedShardPublicKeys: o.shardKeys ? new Map(o.shardKeys.split(',').map((k, i) => [i, trustedKey('--shard-keys', k)])) : undefined,
           trustedGatewayPublicKeys: o.gatewayKeys ? o.gatewayKeys.split(',').map((k) => trustedKey('--gateway-keys', k)) : undefined,
@@ -326,6 +340,8 @@ export function buildProgram(): Command {
           [
             `issuance entries ${s.issuanceEntries}, settlement batches ${s.batches}, transfers ${s.transfers}, wallets ${s.wallets}`,
             `supply ${yuan(s.supplyMinor)} = wallet balances ${yuan(s.walletBalancesMinor)} + in flight ${yuan(s.inFlightMinor)}; free reserve ${yuan(s.freeReserveMinor)}`,
+            ...(s.groups.length > 1 ? s.groups.map((x) => `  group ${x.group} (shards ${x.shards?.join(',')}): wallet balances ${yuan(x.walletBalancesMinor)}, transfers in flight ${yuan(x.transfersInFlightMinor)}`) : []),
+            ...(BigInt(s.issuanceInFlightMinor) > 0n ? [`  issuance in flight ${yuan(s.issuanceInFlightMinor)}`] : []),
             report.ok
               ? 'audit passed'
               : `audit FAILED: first failure: ${report.findings[0].subject}: ${report.findings[0].message}\n${table(
@@ -336,11 +352,38 @@ export function buildProgram(): Command {
         );
         process.exitCode = report.ok ? EXIT.ok : EXIT.auditFailed;
       } finally {
-        await sql.end({ timeout: 2 });
+        await topology.end({ timeout: 2 });
       }
     });
 
   return program;
+}
+
+/** The databases to audit: the central one and, with --shard-databases, each shard group's. */
+async function auditTopology(o: GlobalOptions) {
+  const central = connectPostgres(o.databaseUrl, { max: 2, applicationName: 'cbdc-audit' });
+  try {
+    await assertPostgresReachable(central, o.databaseUrl);
+    let shardCount = o.shards === undefined ? null : Number(o.shards);
+    if (shardCount === null) {
+      const [row] = await central<{ value: string }[]>`select value from ledger_settings where key = 'shard_count'`;
+      // Else the highest shard --shard-databases names (its parser then checks that none is left out).
+      const named = (o.shardDatabases ?? '').split(';').flatMap((part) => [...(part.split('=')[0] ?? '').matchAll(/\d+/g)].map((m) => Number(m[0])));
+      shardCount = row ? Number(row.value) : named.length > 0 ? Math.max(...named) + 1 : 1;
+    }
+    if (!Number.isInteger(shardCount) || shardCount < 1 || shardCount > 1024) throw new UsageError(`--shards ${o.shards}: a whole number from 1 to 1024`);
+    let groups: ReturnType<typeof parseShardDatabases>;
+    try {
+      groups = parseShardDatabases(o.shardDatabases, shardCount, o.databaseUrl);
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+    const topology = connectTopology(o.databaseUrl, groups, { max: 2, applicationName: 'cbdc-audit' });
+    for (const group of topology.groups) await assertPostgresReachable(group.sql, group.url);
+    return topology;
+  } finally {
+    await central.end({ timeout: 2 });
+  }
 }
 
 /** Runs the CLI and returns its exit code (without exiting, for tests). */

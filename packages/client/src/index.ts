@@ -141,7 +141,12 @@ export interface IssuanceView {
   amountMinor: string;
   requestedBy: string;
   approvedBy: string | null;
-  status: 'pending_approval' | 'executed' | 'expired';
+  /** `retiring`: a retire approved, its treasury debit not yet applied (answered 202); `refused` is answered as insufficient_treasury_balance. */
+  status: 'pending_approval' | 'retiring' | 'executed' | 'refused' | 'expired';
+  /** A mint's treasury leg: `sent` (executed centrally, not yet credited in the treasury's group) or `delivered`. */
+  legStatus?: 'sent' | 'delivered' | null;
+  /** Why a retire was refused (`insufficient_treasury_balance`), in the issuances list. */
+  code?: string | null;
   approvalReason?: string | null;
   expiresAt?: string;
   chainSeq: string | null;
@@ -178,9 +183,14 @@ export interface SupplyView {
   supplyMinor: string;
   backingMinor: string;
   walletBalancesMinor: string;
+  /** Transfers in flight between shards plus issuance in flight between the central database and the groups. */
   inFlightMinor: string;
+  transfersInFlightMinor: string;
+  issuanceInFlightMinor: string;
   freeReserveMinor: string;
   chain: { seq: string; headHash: string; issuerPublicKey: string | null };
+  /** Each shard group's database: its shards, wallet balances and transfers in flight (legs debited - credited - refunded). */
+  groups: Array<{ group: number; shards: number[]; walletBalancesMinor: string; transfersInFlightMinor: string }>;
   banks: BankPosition[];
 }
 

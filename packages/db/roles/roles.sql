@@ -52,6 +52,8 @@ grant update on bank_reserves, issuance_requests, issuance_head to cbdc_issuer;
 grant insert on wallets to cbdc_issuer;
 grant update (balance_minor, status, updated_at, central_frozen_by, central_freeze_reason, central_freeze_reference, central_frozen_at) on wallets to cbdc_issuer;
 grant insert on wallet_freeze_events, operator_actions to cbdc_issuer;
+-- The treasury side of a mint or retire, in the treasury's shard group (written once, never updated).
+grant insert on issuance_legs to cbdc_issuer;
 grant update (approved_by, status, executed_at) on operator_actions to cbdc_issuer;
 grant update (public_key, action_id) on operators to cbdc_issuer;
 grant usage on sequence wallet_freeze_events_id_seq to cbdc_issuer;

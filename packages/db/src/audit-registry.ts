@@ -7,7 +7,8 @@
 import { ed25519VerifyRaw } from '@cbdc/shared/crypto';
 import { CENTRAL_CHAIN, registryEventHash, type ActorKind, type Authority, type RegistryEvent, type RegistryKind, type SignerRole } from '@cbdc/shared/registry';
 import { RegistryReplay } from '@cbdc/shared/registry-replay';
-import type { AuditRun } from './audit.js';
+import { shardOf } from '@cbdc/shared/ids';
+import type { AuditGroup, AuditRun } from './audit.js';
 
 const PAGE = 2000;
 
@@ -37,25 +38,53 @@ interface RegistryKeys {
   gateways: Buffer[] | null;
 }
 
-/** Verifies and replays every registry chain (central first); returns the state they establish. */
+/**
+ * Verifies and replays every registry chain: the central chain (central database) first, then every
+ * bank/shard chain of every group's database. A chain `bank:<id>/shard:<n>` must be in the database
+ * of the group that holds shard n, and the central chain in the central one. Returns the state the
+ * chains establish.
+ */
 export async function checkRegistryChains(run: AuditRun, keys: RegistryKeys): Promise<RegistryReplay> {
   const replay = new RegistryReplay();
-  const heads = await run.tx<{ chain: string; seq: bigint; hash: Buffer }[]>`select chain, seq, hash from registry_heads order by chain <> ${CENTRAL_CHAIN}, chain`;
-  const [orphans] = await run.tx<{ n: number }[]>`select count(*)::int as n from registry_events e where not exists (select 1 from registry_heads h where h.chain = e.chain)`;
-  if (orphans.n > 0) run.find({ check: 'registry_chain', subject: 'registry', message: `${orphans.n} registry events belong to no chain head` });
-  if (!heads.some((h) => h.chain === CENTRAL_CHAIN)) run.find({ check: 'registry_chain', subject: `registry ${CENTRAL_CHAIN}`, message: 'the central chain is missing (no operator was ever registered)' });
-  for (const head of heads) await checkOneChain(run, keys, replay, head);
+  const centralHeads = await run.tx<{ chain: string; seq: bigint; hash: Buffer }[]>`select chain, seq, hash from registry_heads where chain = ${CENTRAL_CHAIN}`;
+  if (centralHeads.length === 0) run.find({ check: 'registry_chain', subject: `registry ${CENTRAL_CHAIN}`, message: 'the central chain is missing (no operator was ever registered)' });
+  for (const head of centralHeads) await checkOneChain(run, run.tx, '', keys, replay, head);
+  const databases: Array<{ tx: AuditRun['tx']; prefix: string; group: AuditGroup | null }> = run.groups.map((g) => ({ tx: g.tx, prefix: g.prefix, group: g }));
+  if (!run.groups.some((g) => g.tx === run.tx)) databases.unshift({ tx: run.tx, prefix: 'central: ', group: null });
+  for (const db of databases) {
+    const [orphans] = await db.tx<{ n: number }[]>`select count(*)::int as n from registry_events e where not exists (select 1 from registry_heads h where h.chain = e.chain)`;
+    if (orphans.n > 0) run.find({ check: 'registry_chain', subject: `${db.prefix}registry`, message: `${orphans.n} registry events belong to no chain head` });
+    const heads = await db.tx<{ chain: string; seq: bigint; hash: Buffer }[]>`select chain, seq, hash from registry_heads where chain <> ${CENTRAL_CHAIN} order by chain`;
+    for (const head of heads) {
+      const misplaced = chainPlacementProblem(head.chain, db.group);
+      if (misplaced) run.find({ check: 'registry_chain', subject: `${db.prefix}registry ${head.chain}`, message: misplaced });
+      await checkOneChain(run, db.tx, db.prefix, keys, replay, head);
+    }
+    if (db.tx !== run.tx) {
+      const [central] = await db.tx<{ n: number }[]>`select count(*)::int as n from registry_heads where chain = ${CENTRAL_CHAIN}`;
+      if (central.n > 0) run.find({ check: 'registry_chain', subject: `${db.prefix}registry ${CENTRAL_CHAIN}`, message: 'a central chain is in a shard group database; the central chain is in the central database only' });
+    }
+  }
   return replay;
 }
 
-async function checkOneChain(run: AuditRun, keys: RegistryKeys, replay: RegistryReplay, head: { chain: string; seq: bigint; hash: Buffer }): Promise<void> {
+/** Why a wallet chain may not be in this database (null if it may): the group must hold the shard it names. */
+function chainPlacementProblem(chain: string, group: AuditGroup | null): string | null {
+  const m = /^bank:[a-z][a-z0-9-]{1,31}\/shard:(\d{1,4})$/.exec(chain);
+  if (!m) return `${chain} is not a wallet chain (bank:<id>/shard:<n>)`;
+  if (group === null) return `the chain of shard ${m[1]} is in the central database, not its group's`;
+  if (group.shards !== null && !group.shards.includes(Number(m[1]))) return `the chain of shard ${m[1]} is in the database of group ${group.id}, which does not hold shard ${m[1]}`;
+  return null;
+}
+
+async function checkOneChain(run: AuditRun, tx: AuditRun['tx'], prefix: string, keys: RegistryKeys, replay: RegistryReplay, head: { chain: string; seq: bigint; hash: Buffer }): Promise<void> {
   let prev: Buffer = Buffer.alloc(32);
   let expected = 1n;
   for (let after = 0n; ; ) {
-    const rows = await run.tx<EventRow[]>`select * from registry_events where chain = ${head.chain} and seq > ${after.toString()} order by seq limit ${PAGE}`;
+    const rows = await tx<EventRow[]>`select * from registry_events where chain = ${head.chain} and seq > ${after.toString()} order by seq limit ${PAGE}`;
     if (rows.length === 0) break;
     for (const row of rows) {
-      const subject = `registry ${row.chain} event ${row.seq}`;
+      const subject = `${prefix}registry ${row.chain} event ${row.seq}`;
       const event = eventOf(row);
       for (const message of linkProblems(row, event, keys, prev, expected)) run.find({ check: 'registry_chain', subject, message });
       for (const message of replay.apply(event, authorityOf(row))) run.find({ check: 'registry_chain', subject, message });
@@ -64,7 +93,8 @@ async function checkOneChain(run: AuditRun, keys: RegistryKeys, replay: Registry
       after = row.seq;
     }
   }
-  if (head.seq !== expected - 1n || !head.hash.equals(prev)) run.find({ check: 'registry_chain', subject: `registry ${head.chain} head`, message: `the head (event ${head.seq}) is not the last event of the chain (${expected - 1n})` });
+  if (head.seq !== expected - 1n || !head.hash.equals(prev))
+    run.find({ check: 'registry_chain', subject: `${prefix}registry ${head.chain} head`, message: `the head (event ${head.seq}) is not the last event of the chain (${expected - 1n})` });
 }
 
 function eventOf(row: EventRow): RegistryEvent {
@@ -145,25 +175,46 @@ interface WalletGoverningRow {
   status: string;
 }
 
-/** Every wallet's governing columns (bank, kind, tier, key, customer ref, shard, status) against its events. */
+/**
+ * Every wallet's governing columns (bank, kind, tier, key, customer ref, shard, status) against its
+ * events, in every group's database; a wallet must be in the database of the group holding its
+ * shard, and every bank's treasury in its shard's group (the audit names a bank whose treasury is
+ * missing or misplaced).
+ */
 export async function checkWallets(run: AuditRun, registry: RegistryReplay): Promise<void> {
-  const seen = new Set<string>();
-  for (let after = ''; ; ) {
-    const rows = await run.tx<WalletGoverningRow[]>`
-      select id, bank_id, shard, kind, tier, public_key, customer_ref, status from wallets where id > ${after} order by id limit ${PAGE}`;
-    if (rows.length === 0) break;
-    for (const w of rows) {
-      checkWallet(run, registry, w);
-      seen.add(w.id);
+  const seen = new Map<string, AuditGroup>();
+  for (const g of run.groups) {
+    for (let after = ''; ; ) {
+      const rows = await g.tx<WalletGoverningRow[]>`
+        select id, bank_id, shard, kind, tier, public_key, customer_ref, status from wallets where id > ${after} order by id limit ${PAGE}`;
+      if (rows.length === 0) break;
+      for (const w of rows) {
+        checkWallet(run, g.prefix, registry, w);
+        if (g.shards !== null && !g.shards.includes(w.shard)) run.find({ check: 'wallets', subject: `${g.prefix}wallet ${w.id}`, message: `it is in the database of group ${g.id}, which does not hold its shard ${w.shard}` });
+        if (run.shardCount !== null && w.shard !== shardOf(w.id, run.shardCount))
+          run.find({ check: 'wallets', subject: `${g.prefix}wallet ${w.id}`, message: `its shard ${w.shard} is not the one its id places it on (${shardOf(w.id, run.shardCount)})` });
+        const twice = seen.get(w.id);
+        if (twice) run.find({ check: 'wallets', subject: `${g.prefix}wallet ${w.id}`, message: `it is also in the database of group ${twice.id}` });
+        seen.set(w.id, g);
+      }
+      after = rows[rows.length - 1].id;
     }
-    after = rows[rows.length - 1].id;
   }
-  for (const [id, e] of registry.wallets) if (!seen.has(id)) run.find({ check: 'wallets', subject: `wallet ${id}`, message: `opened by ${e.openedRef} but has no row` });
+  for (const [id, e] of registry.wallets) if (!seen.has(id) && e.kind !== 'treasury') run.find({ check: 'wallets', subject: `wallet ${id}`, message: `opened by ${e.openedRef} but has no row` });
+  for (const [bankId, b] of registry.banks) {
+    const e = registry.wallets.get(b.treasuryWalletId);
+    const shard = Number(e?.shard ?? -1);
+    const expected = shard >= 0 ? run.groupOfShard(shard) : null;
+    const at = seen.get(b.treasuryWalletId);
+    const where = expected && expected.shards !== null ? ` (shard ${shard}, group ${expected.id})` : '';
+    if (!at) run.find({ check: 'banks', subject: `bank ${bankId}`, message: `its treasury ${b.treasuryWalletId} has no row${where}; onboarded by ${b.ref}` });
+    else if (expected && at !== expected) run.find({ check: 'banks', subject: `bank ${bankId}`, message: `its treasury ${b.treasuryWalletId} is in the database of group ${at.id}, not of its shard's${where}` });
+  }
 }
 
-function checkWallet(run: AuditRun, registry: RegistryReplay, w: WalletGoverningRow): void {
+function checkWallet(run: AuditRun, prefix: string, registry: RegistryReplay, w: WalletGoverningRow): void {
   const e = registry.wallets.get(w.id);
-  const subject = `wallet ${w.id}`;
+  const subject = `${prefix}wallet ${w.id}`;
   if (!e) {
     run.find({ check: 'wallets', subject, message: 'no registry event opens it' });
     return;

@@ -3,8 +3,16 @@
  * their signatures, every batch's Merkle root, every customer signature (against the key the
  * registry says was in force) and transfer id, every balance and daily outflow from its history,
  * the registry chains of governing facts with every row they account for (operators, banks,
- * wallets, reserve entries, issuance requests), and the conservation law. It reads one consistent
- * snapshot and names the first entries that do not verify in each check.
+ * wallets, reserve entries, issuance requests), and the conservation law. It names the first
+ * entries that do not verify in each check.
+ *
+ * Across servers (SHARD_DATABASES: a central database and shard-group databases), it reads every
+ * database in a snapshot of its own, all opened while it holds the issuance-step lock shared (see
+ * issuance-legs.ts), so no mint or retire step lands between them; transfers may, and the checks
+ * that join two groups (a credit leg and its debit) re-read the missing side before naming it.
+ * Conservation is summed per group from each group's own rows, which is exact even when the
+ * groups' snapshots are taken at slightly different moments (see `groupMoney`). Findings in a
+ * group's database name the group.
  *
  * Keys: pass the issuer's, shards' and gateways' public keys from a trusted source (configuration,
  * not this database); someone able to rewrite the database could otherwise re-sign it with their own key.
@@ -18,9 +26,13 @@ import { DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import type { RegistryReplay } from '@cbdc/shared/registry-replay';
 import { limitsOf, type Tier } from '@cbdc/shared/tiers';
 import { checkBanks, checkIssuanceRequests, checkOperatorActions, checkOperators, checkRegistryChains, checkReserveEntries, checkWallets } from './audit-registry.js';
+import { shardOf } from '@cbdc/shared/ids';
 import type { Sql } from './connect.js';
+import { checkIssuanceLegs } from './audit-issuance.js';
 import { moneyInFlightMinor } from './in-flight.js';
+import { groupMoney, ISSUANCE_STEP_LOCK } from './issuance-legs.js';
 import { loadBatchLeaves, storedLeafHash, type StoredLeaf } from './leaves.js';
+import { topologyOfPool, type Topology } from './topology.js';
 
 const CHECKS = [
   'issuance_chain',
@@ -31,6 +43,7 @@ const CHECKS = [
   'reserve_entries',
   'issuance_requests',
   'operator_actions',
+  'issuance_legs',
   'settlement_chain',
   'transfer',
   'balance',
@@ -51,7 +64,21 @@ export interface AuditFinding {
 export interface AuditReport {
   ok: boolean;
   findings: AuditFinding[];
-  stats: { issuanceEntries: number; batches: number; transfers: number; wallets: number; supplyMinor: string; walletBalancesMinor: string; inFlightMinor: string; freeReserveMinor: string };
+  stats: {
+    issuanceEntries: number;
+    batches: number;
+    transfers: number;
+    wallets: number;
+    supplyMinor: string;
+    walletBalancesMinor: string;
+    /** Transfers in flight between shards plus issuance in flight between the central database and the groups. */
+    inFlightMinor: string;
+    transfersInFlightMinor: string;
+    issuanceInFlightMinor: string;
+    freeReserveMinor: string;
+    /** Each shard group's share (one entry, group 0, in the one-database deployment). */
+    groups: Array<{ group: number; shards: number[] | null; walletBalancesMinor: string; transfersInFlightMinor: string }>;
+  };
 }
 
 export interface AuditOptions {
@@ -66,9 +93,29 @@ export interface AuditOptions {
   audience?: string;
 }
 
-/** What every check shares: the snapshot transaction, where findings go, progress. */
-export interface AuditRun {
+/**
+ * One shard group's database as the audit reads it: its snapshot, its pool (for re-reading what
+ * another group's later snapshot points to), and the prefix of the findings it yields ("" in the
+ * one-database deployment, so that findings read as before; "group 1: " otherwise).
+ */
+export interface AuditGroup {
+  id: number;
+  /** The shards whose ledger this database holds; null when it holds every shard (one database). */
+  shards: readonly number[] | null;
   tx: Sql;
+  pool: Sql;
+  prefix: string;
+}
+
+/** What every check shares: the snapshot transactions, where findings go, progress. */
+export interface AuditRun {
+  /** The central database's snapshot (the only one in the one-database deployment). */
+  tx: Sql;
+  /** Each distinct shard-group database (its `tx` is `tx` where it is the central database). */
+  groups: AuditGroup[];
+  /** The shard count, when the deployment is split (to find a wallet's group). */
+  shardCount: number | null;
+  groupOfShard(shard: number): AuditGroup;
   find(f: AuditFinding): void;
   progress(phase: string, done: number, total: number): void;
   options: AuditOptions;
@@ -89,7 +136,11 @@ interface IssuanceTotals {
 
 const PAGE = 2000;
 
-export async function audit(sql: Sql, options: AuditOptions = {}): Promise<AuditReport> {
+/**
+ * Audits one database (every shard in it) or a whole topology (the central database and each shard
+ * group's).
+ */
+export async function audit(target: Sql | Topology, options: AuditOptions = {}): Promise<AuditReport> {
   const findings: AuditFinding[] = [];
   const perCheck = new Map<string, number>();
   const cap = options.findingsPerCheckMax ?? 20;
@@ -98,12 +149,15 @@ export async function audit(sql: Sql, options: AuditOptions = {}): Promise<Audit
     perCheck.set(f.check, n);
     if (n <= cap) findings.push(f);
   };
+  const topology = isTopology(target) ? target : topologyOfPool(target, 1);
+  const split = topology.pools().length > 1;
+  const shardCount = split ? topology.groups.reduce((n, g) => n + g.shards.length, 0) : null;
 
-  return sql.begin('isolation level repeatable read read only', async (tx) => {
-    const run: AuditRun = { tx: tx as never, find, progress: options.onProgress ?? (() => {}), options };
-    const [counts] = await tx<Counts[]>`
-      select (select count(*) from issuance_chain)::int as entries, (select count(*) from settlement_batches)::int as batches,
-             (select count(*) from transfers)::int as transfers, (select count(*) from wallets)::int as wallets`;
+  return withSnapshots(topology, async (tx, snapshots) => {
+    const groups: AuditGroup[] = snapshots.map((g) => ({ ...g, shards: split ? g.shards : null, prefix: split ? `group ${g.id}: ` : '' }));
+    const groupOfShard = (shard: number) => groups.find((g) => g.shards === null || g.shards.includes(shard)) ?? groups[0];
+    const run: AuditRun = { tx, groups, shardCount, groupOfShard, find, progress: options.onProgress ?? (() => {}), options };
+    const counts = await countAll(run);
     const issuance = await checkIssuanceChain(run, counts);
     run.progress('registry', 0, 1);
     const registry = await checkRegistryChains(run, { issuer: issuance.issuerKey, gateways: options.trustedGatewayPublicKeys ?? null });
@@ -113,16 +167,25 @@ export async function audit(sql: Sql, options: AuditOptions = {}): Promise<Audit
     await checkReserveEntries(run, registry);
     await checkIssuanceRequests(run, registry, suspects);
     await checkOperatorActions(run, registry, suspects);
+    const issuanceInFlight = await checkIssuanceLegs(run);
     run.progress('registry', 1, 1);
-    const settled = await checkSettlementChains(run, registry, counts);
-    await checkLegsAgree(run);
+    const settled = { batches: 0, transfers: 0 };
+    for (const g of groups) {
+      const done = await checkSettlementChains(run, g, registry, counts);
+      settled.batches += done.batches;
+      settled.transfers += done.transfers;
+      await checkLegsAgree(run, g);
+    }
     run.progress('balances', 0, counts.wallets);
-    await checkBalances(run);
-    await checkDailyOutflow(run);
-    await checkTierCaps(run);
+    for (const g of groups) {
+      await checkBalances(run, g);
+      await checkDailyOutflow(run, g);
+      await checkTierCaps(run, g);
+      await checkFreezeRecords(run, g);
+    }
     run.progress('balances', counts.wallets, counts.wallets);
     const freeTotal = await checkReserves(run, issuance, registry);
-    const sums = await checkConservation(run, issuance.supply);
+    const sums = await checkConservation(run, issuance.supply, issuanceInFlight);
 
     const ordered = findings.sort((a, b) => CHECKS.indexOf(a.check) - CHECKS.indexOf(b.check));
     return {
@@ -135,11 +198,80 @@ export async function audit(sql: Sql, options: AuditOptions = {}): Promise<Audit
         wallets: counts.wallets,
         supplyMinor: issuance.supply.toString(),
         walletBalancesMinor: sums.balances.toString(),
-        inFlightMinor: sums.inFlight.toString(),
+        inFlightMinor: (sums.transfersInFlight + issuanceInFlight).toString(),
+        transfersInFlightMinor: sums.transfersInFlight.toString(),
+        issuanceInFlightMinor: issuanceInFlight.toString(),
         freeReserveMinor: freeTotal.toString(),
+        groups: sums.groups,
       },
     };
   });
+}
+
+function isTopology(target: Sql | Topology): target is Topology {
+  return typeof (target as Topology).pools === 'function' && Array.isArray((target as Topology).groups);
+}
+
+type Snapshot = Omit<AuditGroup, 'prefix'>;
+
+/**
+ * Opens a read-only repeatable-read snapshot of the central database and of every other database
+ * of the topology, while holding the issuance-step lock shared on a connection of its own (so no
+ * mint or retire step commits between them), releases the lock, and runs `work` with them.
+ */
+async function withSnapshots<T>(topology: Topology, work: (central: Sql, groups: Snapshot[]) => Promise<T>): Promise<T> {
+  const lock = await topology.central.reserve();
+  let held = false;
+  const release = async () => {
+    if (!held) return;
+    held = false;
+    await lock`select pg_advisory_unlock_shared(${ISSUANCE_STEP_LOCK.toString()}::bigint)`;
+  };
+  try {
+    await lock`select pg_advisory_lock_shared(${ISSUANCE_STEP_LOCK.toString()}::bigint)`;
+    held = true;
+    const others = [...new Set(topology.groups.map((g) => g.sql).filter((sql) => sql !== topology.central))];
+    return (await topology.central.begin('isolation level repeatable read read only', async (central) => {
+      await central`select 1`; // the snapshot is taken by the first statement
+      const txs = new Map<Sql, Sql>([[topology.central, central as unknown as Sql]]);
+      const open = async (i: number): Promise<T> => {
+        if (i === others.length) {
+          await release();
+          const seen = new Set<Sql>();
+          const groups: Snapshot[] = [];
+          for (const g of topology.groups) {
+            if (seen.has(g.sql)) continue;
+            seen.add(g.sql);
+            groups.push({ id: g.id, shards: topology.groups.filter((o) => o.sql === g.sql).flatMap((o) => o.shards), tx: txs.get(g.sql)!, pool: g.sql });
+          }
+          return work(central as unknown as Sql, groups);
+        }
+        return (await others[i].begin('isolation level repeatable read read only', async (tx) => {
+          await tx`select 1`;
+          txs.set(others[i], tx as unknown as Sql);
+          return open(i + 1);
+        })) as T;
+      };
+      return open(0);
+    })) as T;
+  } finally {
+    await release().catch(() => {});
+    lock.release();
+  }
+}
+
+/** Row counts for progress and the report: the chain in central, the ledger summed over the groups. */
+async function countAll(run: AuditRun): Promise<Counts> {
+  const [central] = await run.tx<{ entries: number }[]>`select count(*)::int as entries from issuance_chain`;
+  const counts: Counts = { entries: central.entries, batches: 0, transfers: 0, wallets: 0 };
+  for (const g of run.groups) {
+    const [c] = await g.tx<Omit<Counts, 'entries'>[]>`
+      select (select count(*) from settlement_batches)::int as batches, (select count(*) from transfers)::int as transfers, (select count(*) from wallets)::int as wallets`;
+    counts.batches += c.batches;
+    counts.transfers += c.transfers;
+    counts.wallets += c.wallets;
+  }
+  return counts;
 }
 
 /** The issuance chain: links, hashes, issuer signatures, supply after each entry, and its head. */
@@ -185,8 +317,9 @@ async function checkIssuanceChain(run: AuditRun, counts: Counts): Promise<Issuan
 }
 
 /** Settlement chains, Merkle roots, transfer ids and customer signatures (against the registered keys). */
-async function checkSettlementChains(run: AuditRun, registry: RegistryReplay, counts: Counts): Promise<{ batches: number; transfers: number }> {
-  const { tx, find } = run;
+async function checkSettlementChains(run: AuditRun, g: AuditGroup, registry: RegistryReplay, counts: Counts): Promise<{ batches: number; transfers: number }> {
+  const { find } = run;
+  const { tx, prefix } = g;
   const keys = registeredKeys(registry);
   const bankKeys = (bankId: string) => {
     const hex = registry.banks.get(bankId)?.publicKey;
@@ -195,8 +328,9 @@ async function checkSettlementChains(run: AuditRun, registry: RegistryReplay, co
   const shards = await tx<{ shard: number; public_key: Buffer; head_seq: bigint; head_hash: Buffer }[]>`select shard, public_key, head_seq, head_hash from shards order by shard`;
   const done = { batches: 0, transfers: 0 };
   for (const s of shards) {
+    if (g.shards !== null && !g.shards.includes(s.shard)) find({ check: 'settlement_chain', subject: `${prefix}shard ${s.shard}`, message: `its chain is in the database of group ${g.id}, which does not hold shard ${s.shard}` });
     const trusted = run.options.trustedShardPublicKeys?.get(s.shard);
-    if (trusted && !trusted.equals(s.public_key)) find({ check: 'settlement_chain', subject: `shard ${s.shard} key`, message: 'the stored shard public key is not the trusted one' });
+    if (trusted && !trusted.equals(s.public_key)) find({ check: 'settlement_chain', subject: `${prefix}shard ${s.shard} key`, message: 'the stored shard public key is not the trusted one' });
     const shardKey = trusted ?? s.public_key;
     let prev: Buffer = GENESIS_HASH;
     let expected = 1n;
@@ -207,11 +341,11 @@ async function checkSettlementChains(run: AuditRun, registry: RegistryReplay, co
       const last = batches[batches.length - 1].seq;
       const byBatch = await loadBatchLeaves(tx as never, s.shard, after, last);
       for (const b of batches) {
-        const subject = `shard ${s.shard} batch ${b.seq}`;
+        const subject = `${prefix}shard ${s.shard} batch ${b.seq}`;
         if (b.seq !== expected) find({ check: 'settlement_chain', subject, message: `expected batch ${expected} here; a batch is missing or out of order` });
         if (!b.prev_hash.equals(prev)) find({ check: 'settlement_chain', subject, message: 'its previous hash is not the hash of the batch before it' });
         const list = byBatch.get(b.seq) ?? [];
-        const leaves = list.map((m, i) => checkLeaf(run, keys, bankKeys, m, i, subject));
+        const leaves = list.map((m, i) => checkLeaf(run, prefix, keys, bankKeys, m, i, subject));
         if (list.length !== b.transfer_count) find({ check: 'settlement_chain', subject, message: `it commits to ${b.transfer_count} transfers but ${list.length} are stored` });
         if (!merkleRoot(leaves).equals(b.merkle_root)) find({ check: 'settlement_chain', subject, message: 'the Merkle root of its stored transfers is not its recorded root (a transfer or outcome was altered)' });
         const hash = batchHeaderHash({ shard: s.shard, seq: b.seq, prevHash: b.prev_hash, merkleRoot: b.merkle_root, count: b.transfer_count, timeMs: b.time_ms });
@@ -225,12 +359,13 @@ async function checkSettlementChains(run: AuditRun, registry: RegistryReplay, co
       done.batches += batches.length;
       run.progress('settlement chains', done.batches, counts.batches);
     }
-    if (s.head_seq !== expected - 1n || !s.head_hash.equals(prev)) find({ check: 'settlement_chain', subject: `shard ${s.shard} head`, message: `the head (batch ${s.head_seq}) is not the last batch of the chain (${expected - 1n})` });
+    if (s.head_seq !== expected - 1n || !s.head_hash.equals(prev))
+      find({ check: 'settlement_chain', subject: `${prefix}shard ${s.shard} head`, message: `the head (batch ${s.head_seq}) is not the last batch of the chain (${expected - 1n})` });
   }
   const [orphans] = await tx<{ n: number }[]>`
     select (select count(*) from transfers t where not exists (select 1 from settlement_batches b where b.shard = t.shard and b.seq = t.batch_seq))::int
          + (select count(*) from transfer_legs l where not exists (select 1 from settlement_batches b where b.shard = l.shard and b.seq = l.batch_seq))::int as n`;
-  if (orphans.n > 0) find({ check: 'settlement_chain', subject: 'transfers', message: `${orphans.n} transfer or leg rows belong to no committed batch` });
+  if (orphans.n > 0) find({ check: 'settlement_chain', subject: `${prefix}transfers`, message: `${orphans.n} transfer or leg rows belong to no committed batch` });
   return done;
 }
 
@@ -252,8 +387,8 @@ function registeredKeys(registry: RegistryReplay): (walletId: string) => Buffer 
 }
 
 /** One stored leaf: its index, and for a customer transfer its id and signature; returns its hash. */
-function checkLeaf(run: AuditRun, keyOf: (walletId: string) => Buffer | null, bankKeyOf: (bankId: string) => Buffer | null, m: StoredLeaf, i: number, batch: string): Buffer {
-  const subject = m.type === 'transfer' ? `transfer ${m.id}` : `${m.leg} leg of transfer ${m.transferId}`;
+function checkLeaf(run: AuditRun, prefix: string, keyOf: (walletId: string) => Buffer | null, bankKeyOf: (bankId: string) => Buffer | null, m: StoredLeaf, i: number, batch: string): Buffer {
+  const subject = `${prefix}${m.type === 'transfer' ? `transfer ${m.id}` : `${m.leg} leg of transfer ${m.transferId}`}`;
   if (m.leafIndex !== i) run.find({ check: 'settlement_chain', subject, message: `leaf index ${m.leafIndex} where ${i} was expected in ${batch}` });
   if (m.type === 'transfer' && m.kind === 'transfer') {
     const bytes = encodeTransfer({ payerWalletId: m.payerWalletId, payeeWalletId: m.payeeWalletId, amountMinor: m.amountMinor, nonce: m.nonce ?? 0n, expiresAtMs: m.expiresAtMs ?? 0n, memo: m.memo });
@@ -274,42 +409,129 @@ function checkLeaf(run: AuditRun, keyOf: (walletId: string) => Buffer | null, ba
   return storedLeafHash(m);
 }
 
-/** Cross-shard transfers: the final status agrees with the legs. */
-async function checkLegsAgree(run: AuditRun): Promise<void> {
-  const inconsistent = await run.tx<{ id: string; status: string }[]>`
+/**
+ * Cross-shard transfers: the final status agrees with the legs. The refund leg is at the payer's
+ * shard (this group); the credit leg at the payee's, which may be another group's database, read
+ * in a snapshot of its own: a disagreement that involves another group's credit leg is re-read
+ * from that group's current state before it is named (its snapshot may be older than this one's).
+ */
+async function checkLegsAgree(run: AuditRun, g: AuditGroup): Promise<void> {
+  const split = run.shardCount !== null;
+  // One database: every leg is here, one query. Split: here only what needs no other group (legs of
+  // a transfer that was never debited towards another shard); the debited ones are judged below.
+  const local = await g.tx<{ id: string; status: string }[]>`
     select t.id, t.status from transfers t
     left join transfer_legs c on c.transfer_id = t.id and c.leg = 'credit'
     left join transfer_legs r on r.transfer_id = t.id and r.leg = 'refund'
     where (t.leg_status <> 'debited' and (c.transfer_id is not null or r.transfer_id is not null))
+      ${
+        split
+          ? g.tx``
+          : g.tx`
        or (t.leg_status = 'debited' and t.status = 'settled' and (c.status is distinct from 'applied' or r.transfer_id is not null))
        or (t.leg_status = 'debited' and t.status = 'rejected' and (c.status is distinct from 'rejected' or r.transfer_id is null or r.code is distinct from t.code))
-       or (t.leg_status = 'debited' and t.status = 'in_flight' and r.transfer_id is not null)
+       or (t.leg_status = 'debited' and t.status = 'in_flight' and r.transfer_id is not null)`
+      }
     order by t.id limit 100`;
-  for (const t of inconsistent) run.find({ check: 'transfer', subject: `transfer ${t.id}`, message: `its final status ${t.status} does not agree with its recorded legs` });
+  const named = new Set<string>();
+  const name = (id: string, status: string) => {
+    if (named.has(id)) return;
+    named.add(id);
+    run.find({ check: 'transfer', subject: `${g.prefix}transfer ${id}`, message: `its final status ${status} does not agree with its recorded legs` });
+  };
+  for (const t of local) name(t.id, t.status);
+  const shardCount = run.shardCount;
+  if (shardCount === null) return;
+  for (let after = ''; ; ) {
+    const rows: DebitedTransfer[] = await g.tx<DebitedTransfer[]>`
+      select t.id, t.status, t.code, t.payee_wallet_id, r.code as refund_code, (r.transfer_id is not null) as refunded
+      from transfers t left join transfer_legs r on r.transfer_id = t.id and r.leg = 'refund'
+      where t.leg_status = 'debited' and t.id > ${after} order by t.id limit ${PAGE}`;
+    if (rows.length === 0) break;
+    after = rows[rows.length - 1].id;
+    const elsewhere = new Map<AuditGroup, DebitedTransfer[]>();
+    for (const t of rows) {
+      const payeeGroup = run.groupOfShard(shardOf(t.payee_wallet_id, shardCount));
+      elsewhere.set(payeeGroup, [...(elsewhere.get(payeeGroup) ?? []), t]);
+    }
+    for (const [other, list] of elsewhere) {
+      const creditOf = async (q: Sql, ids: string[]) =>
+        new Map((await q<{ transfer_id: string; status: string }[]>`select transfer_id, status from transfer_legs where leg = 'credit' and transfer_id = any(${ids})`).map((c) => [c.transfer_id, c.status]));
+      const agrees = (t: DebitedTransfer, credit: string | undefined) =>
+        t.status === 'settled' ? credit === 'applied' && !t.refunded : t.status === 'rejected' ? credit === 'rejected' && t.refunded && t.refund_code === t.code : !t.refunded;
+      const snapshot = await creditOf(
+        other.tx,
+        list.map((t) => t.id),
+      );
+      const doubtful = list.filter((t) => !agrees(t, snapshot.get(t.id)));
+      if (doubtful.length === 0) continue;
+      const current = await creditOf(
+        other.pool,
+        doubtful.map((t) => t.id),
+      );
+      for (const t of doubtful) if (!agrees(t, current.get(t.id))) name(t.id, t.status);
+    }
+  }
+  await checkCreditsHaveDebits(run, g, shardCount);
+}
+
+interface DebitedTransfer {
+  id: string;
+  status: string;
+  code: string | null;
+  payee_wallet_id: string;
+  refund_code: string | null;
+  refunded: boolean;
+}
+
+/** Each credit leg in this group whose transfer another group holds: that transfer was debited (re-read before naming). */
+async function checkCreditsHaveDebits(run: AuditRun, g: AuditGroup, shardCount: number): Promise<void> {
+  for (let after = ''; ; ) {
+    const legs = await g.tx<{ transfer_id: string; from_shard: number }[]>`
+      select transfer_id, from_shard from transfer_legs where leg = 'credit' and transfer_id > ${after} order by transfer_id limit ${PAGE}`;
+    if (legs.length === 0) break;
+    after = legs[legs.length - 1].transfer_id;
+    const byGroup = new Map<AuditGroup, string[]>();
+    for (const l of legs) {
+      const payer = run.groupOfShard(l.from_shard);
+      byGroup.set(payer, [...(byGroup.get(payer) ?? []), l.transfer_id]);
+    }
+    for (const [payer, ids] of byGroup) {
+      const debited = async (q: Sql, list: string[]) => new Set((await q<{ id: string }[]>`select id from transfers where leg_status = 'debited' and id = any(${list})`).map((t) => t.id));
+      const seen = await debited(payer.tx, ids);
+      const missing = ids.filter((id) => !seen.has(id));
+      if (missing.length === 0) continue;
+      const now = await debited(payer.pool, missing);
+      for (const id of missing) {
+        if (!now.has(id)) run.find({ check: 'transfer', subject: `${g.prefix}credit leg of transfer ${id}`, message: `no transfer debited at its payer's shard (group ${payer.id}) accounts for it` });
+      }
+    }
+  }
 }
 
 /** Every balance and money in flight out, from its history. */
-async function checkBalances(run: AuditRun): Promise<void> {
-  // Aggregate the history per wallet first, then join: one hash join, not a scan per wallet.
-  const wrong = await run.tx<{ id: string; balance_minor: bigint; expected: bigint }[]>`
+async function checkBalances(run: AuditRun, g: AuditGroup): Promise<void> {
+  // Aggregate the history per wallet first, then join: one hash join, not a scan per wallet. A
+  // treasury's mints and retires are its issuance legs, which are in this database with it.
+  const wrong = await g.tx<{ id: string; balance_minor: bigint; expected: bigint }[]>`
     with flows as (
       select payee_wallet_id as id, amount_minor as delta from transfers where leg_status = 'settled'
       union all select payer_wallet_id, -amount_minor from transfers where leg_status in ('settled', 'debited')
       union all select wallet_id, amount_minor from transfer_legs where status = 'applied'
-      union all select 't_' || bank_id, case kind when 'mint' then amount_minor else -amount_minor end from issuance_chain
+      union all select treasury_wallet_id, case kind when 'mint' then amount_minor else -amount_minor end from issuance_legs where status = 'applied'
     ), totals as (select id, sum(delta)::bigint as expected from flows group by id)
     select w.id, w.balance_minor, coalesce(t.expected, 0)::bigint as expected
     from wallets w left join totals t on t.id = w.id
     where w.balance_minor <> coalesce(t.expected, 0)
     order by w.id limit 100`;
-  for (const w of wrong) run.find({ check: 'balance', subject: `wallet ${w.id}`, message: `stored balance ${w.balance_minor} but its history gives ${w.expected}` });
-  const wrongFlight = await run.tx<{ id: string; in_flight_out_minor: bigint; expected: bigint }[]>`
+  for (const w of wrong) run.find({ check: 'balance', subject: `${g.prefix}wallet ${w.id}`, message: `stored balance ${w.balance_minor} but its history gives ${w.expected}` });
+  const wrongFlight = await g.tx<{ id: string; in_flight_out_minor: bigint; expected: bigint }[]>`
     with open as (select payer_wallet_id as id, sum(amount_minor)::bigint as expected from transfers where status = 'in_flight' group by payer_wallet_id)
     select w.id, w.in_flight_out_minor, coalesce(o.expected, 0)::bigint as expected
     from wallets w left join open o on o.id = w.id
     where w.in_flight_out_minor <> coalesce(o.expected, 0)
     order by w.id limit 100`;
-  for (const w of wrongFlight) run.find({ check: 'balance', subject: `wallet ${w.id}`, message: `stored money in flight out ${w.in_flight_out_minor} but its in-flight transfers add up to ${w.expected}` });
+  for (const w of wrongFlight) run.find({ check: 'balance', subject: `${g.prefix}wallet ${w.id}`, message: `stored money in flight out ${w.in_flight_out_minor} but its in-flight transfers add up to ${w.expected}` });
 }
 
 /**
@@ -317,8 +539,8 @@ async function checkBalances(run: AuditRun): Promise<void> {
  * wallet's last debit; the amount is its payments (customer transfers to a non-treasury wallet)
  * debited that day, less those of them refunded.
  */
-async function checkDailyOutflow(run: AuditRun): Promise<void> {
-  const wrong = await run.tx<{ id: string; daily_spent_minor: bigint; daily_spent_day: number; day: number; minor: bigint }[]>`
+async function checkDailyOutflow(run: AuditRun, g: AuditGroup): Promise<void> {
+  const wrong = await g.tx<{ id: string; daily_spent_minor: bigint; daily_spent_day: number; day: number; minor: bigint }[]>`
     with last as (
       select payer_wallet_id as id, (max(settled_at_ms) / 86400000)::int as day
       from transfers where leg_status in ('settled', 'debited') group by payer_wallet_id
@@ -335,16 +557,40 @@ async function checkDailyOutflow(run: AuditRun): Promise<void> {
     where w.daily_spent_day <> coalesce(l.day, 0) or w.daily_spent_minor <> coalesce(s.minor, 0)
     order by w.id limit 100`;
   for (const w of wrong) {
-    run.find({ check: 'daily_outflow', subject: `wallet ${w.id}`, message: `stored daily outflow ${w.daily_spent_minor} on day ${w.daily_spent_day}, but its transfers give ${w.minor} on day ${w.day}` });
+    run.find({ check: 'daily_outflow', subject: `${g.prefix}wallet ${w.id}`, message: `stored daily outflow ${w.daily_spent_minor} on day ${w.daily_spent_day}, but its transfers give ${w.minor} on day ${w.day}` });
   }
 }
 
+/**
+ * Each wallet's recorded freezes (central and bank) are the last freeze or lift of their authority
+ * in `wallet_freeze_events`, in the same database: who, why, on what reference, when. (A freeze the
+ * 00006 migration carried over from before the freezes were separated has no event.)
+ */
+async function checkFreezeRecords(run: AuditRun, g: AuditGroup): Promise<void> {
+  const wrong = await g.tx<{ id: string; authority: string }[]>`
+    with last as (
+      select distinct on (wallet_id, authority) wallet_id, authority, action, actor, reason, reference, at
+      from wallet_freeze_events order by wallet_id, authority, id desc
+    )
+    select w.id, 'central' as authority from wallets w left join last c on c.wallet_id = w.id and c.authority = 'central'
+    where w.central_frozen_by is distinct from 'migration'
+      and (coalesce(c.action = 'freeze', false) <> (w.central_frozen_at is not null)
+        or (w.central_frozen_at is not null and (w.central_frozen_by <> c.actor or w.central_freeze_reason <> c.reason
+            or w.central_freeze_reference is distinct from c.reference or w.central_frozen_at <> c.at)))
+    union all
+    select w.id, 'bank' from wallets w left join last b on b.wallet_id = w.id and b.authority = 'bank'
+    where coalesce(b.action = 'freeze', false) <> (w.bank_frozen_at is not null)
+       or (w.bank_frozen_at is not null and (w.bank_frozen_by <> b.actor or w.bank_freeze_reason <> b.reason or w.bank_frozen_at <> b.at))
+    order by 1 limit 100`;
+  for (const w of wrong) run.find({ check: 'wallets', subject: `${g.prefix}wallet ${w.id}`, message: `its ${w.authority} freeze differs from its last ${w.authority} freeze event` });
+}
+
 /** No customer wallet holds more than its tier allows. */
-async function checkTierCaps(run: AuditRun): Promise<void> {
-  const capped = await run.tx<{ id: string; kind: 'customer' | 'treasury'; tier: Tier | null; balance_minor: bigint }[]>`select id, kind, tier, balance_minor from wallets where kind = 'customer'`;
+async function checkTierCaps(run: AuditRun, g: AuditGroup): Promise<void> {
+  const capped = await g.tx<{ id: string; kind: 'customer' | 'treasury'; tier: Tier | null; balance_minor: bigint }[]>`select id, kind, tier, balance_minor from wallets where kind = 'customer'`;
   for (const w of capped) {
     const max = limitsOf(w.kind, w.tier).balanceMaxMinor;
-    if (max !== null && w.balance_minor > max) run.find({ check: 'limits', subject: `wallet ${w.id}`, message: `balance ${w.balance_minor} is above the tier ${w.tier} cap ${max}` });
+    if (max !== null && w.balance_minor > max) run.find({ check: 'limits', subject: `${g.prefix}wallet ${w.id}`, message: `balance ${w.balance_minor} is above the tier ${w.tier} cap ${max}` });
   }
 }
 
@@ -366,10 +612,33 @@ async function checkReserves(run: AuditRun, issuance: IssuanceTotals, registry: 
   return freeTotal;
 }
 
-/** Wallet balances + money in flight = mints - retirements. */
-async function checkConservation(run: AuditRun, supply: bigint): Promise<{ balances: bigint; inFlight: bigint }> {
-  const [sums] = await run.tx<{ balances: bigint }[]>`select coalesce(sum(balance_minor), 0)::bigint as balances from wallets`;
-  const inFlight = await moneyInFlightMinor(run.tx as never);
-  if (sums.balances + inFlight !== supply) run.find({ check: 'conservation', subject: 'supply', message: `wallet balances ${sums.balances} + in flight ${inFlight} differ from mints - retirements ${supply}` });
-  return { balances: sums.balances, inFlight };
+/**
+ * Conservation across every database: the wallet balances of all groups + transfers in flight
+ * (debited - credited - refunded, summed over groups) + issuance in flight = the issuance head's
+ * supply (which the chain check proved = mints - retirements). In one database it is also checked
+ * transfer by transfer (each debited transfer is in flight until credited or refunded).
+ */
+async function checkConservation(run: AuditRun, supply: bigint, issuanceInFlight: bigint): Promise<{ balances: bigint; transfersInFlight: bigint; groups: AuditReport['stats']['groups'] }> {
+  let balances = 0n;
+  let transfersInFlight = 0n;
+  const groups: AuditReport['stats']['groups'] = [];
+  for (const g of run.groups) {
+    const money = await groupMoney(g.tx);
+    balances += money.balancesMinor;
+    transfersInFlight += money.transfersInFlightMinor;
+    groups.push({ group: g.id, shards: g.shards === null ? null : [...g.shards], walletBalancesMinor: money.balancesMinor.toString(), transfersInFlightMinor: money.transfersInFlightMinor.toString() });
+  }
+  if (run.shardCount === null) {
+    const byTransfer = await moneyInFlightMinor(run.tx);
+    if (byTransfer !== transfersInFlight) run.find({ check: 'conservation', subject: 'transfers in flight', message: `the legs give ${transfersInFlight} in flight, the open transfers ${byTransfer}` });
+  }
+  if (balances + transfersInFlight + issuanceInFlight !== supply) {
+    const parts = groups.map((g) => `group ${g.group}: balances ${g.walletBalancesMinor} + transfers in flight ${g.transfersInFlightMinor}`).join('; ');
+    run.find({
+      check: 'conservation',
+      subject: 'supply',
+      message: `wallet balances ${balances} + in flight ${transfersInFlight + issuanceInFlight} (transfers ${transfersInFlight}, issuance ${issuanceInFlight}) differ from mints - retirements ${supply}${run.shardCount === null ? '' : ` (${parts})`}`,
+    });
+  }
+  return { balances, transfersInFlight, groups };
 }

@@ -59,6 +59,12 @@ export function connectTopology(centralUrl: string, specs: readonly ShardGroupSp
   };
 }
 
+/** A one-database topology over an existing pool (every shard in it; `end` leaves the pool open). */
+export function topologyOfPool(sql: Sql, shardCount: number, url = 'postgres://local/one-database'): Topology {
+  const group: ShardGroup = { id: 0, shards: Array.from({ length: shardCount }, (_, i) => i), url, sql };
+  return { centralUrl: url, central: sql, groups: [group], groupOf: () => group, ofShard: () => sql, pools: () => [sql], end: async () => {} };
+}
+
 /** A topology from the environment's DATABASE_URL and SHARD_DATABASES. */
 export function topologyFromEnv(shardCount: number, centralUrl: string, shardDatabases: string | undefined, options: TopologyOptions = {}): Topology {
   return connectTopology(centralUrl, parseShardDatabases(shardDatabases, shardCount, centralUrl), options);

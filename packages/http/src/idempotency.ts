@@ -113,8 +113,13 @@ const reusedError = () =>
 export class IdempotencyKeys {
   constructor(private readonly o: IdempotencyOptions) {}
 
-  /** Runs `work` in one transaction with the key's claim and stored answer (or alone, without a key). */
-  async inTransaction(req: FastifyRequest, reply: FastifyReply, key: string | null, work: (tx: Transaction) => Promise<Answer>): Promise<FastifyReply> {
+  /**
+   * Runs `work` in one transaction with the key's claim and stored answer (or alone, without a key).
+   * `after`, if given, runs once the transaction has committed, on the fresh and on a replayed
+   * answer alike: for work whose effect continues on another server (a mint's treasury leg), it
+   * drives what is left and answers with the outcome as it stands now.
+   */
+  async inTransaction(req: FastifyRequest, reply: FastifyReply, key: string | null, work: (tx: Transaction) => Promise<Answer>, after?: (answer: Answer) => Promise<Answer>): Promise<FastifyReply> {
     const ref = key === null ? null : this.refOf(req, key);
     const outcome = await this.o.sql.begin(async (tx): Promise<{ answer: Answer; replayed: boolean }> => {
       if (ref !== null) {
@@ -126,7 +131,8 @@ export class IdempotencyKeys {
       return { answer, replayed: false };
     });
     if (outcome.replayed) reply.header('idempotent-replayed', 'true');
-    return reply.code(outcome.answer.status).send(outcome.answer.body);
+    const answer = after ? await after(outcome.answer) : outcome.answer;
+    return reply.code(answer.status).send(answer.body);
   }
 
   /**

@@ -77,6 +77,9 @@ export const LIMITS = {
   bankTransfersPerSecondMax: 4_000,
   clientIpAuthFailuresPerSecondMax: 100,
   operatorRequestsPerSecondMax: 100,
+  /** How often the issuer completes mints and retires left unfinished between servers, and how many per pass. */
+  issuanceRecoveryIntervalMs: 2_000,
+  issuanceRecoveredPerPassMax: 100,
 } as const;
 
 export type Limits = { -readonly [K in keyof typeof LIMITS]: number };

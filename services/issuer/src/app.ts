@@ -2,6 +2,7 @@
 import type { Redis } from 'ioredis';
 import type { FastifyServerOptions } from 'fastify';
 import type { Sql } from '@cbdc/db/connect';
+import type { Topology } from '@cbdc/db/topology';
 import { appendRegistryEvent, CENTRAL_CHAIN } from '@cbdc/db/registry';
 import { buildBaseApp } from '@cbdc/http/base-app';
 import { IdempotencyKeys } from '@cbdc/http/idempotency';
@@ -16,13 +17,15 @@ import { LIMITS, type Limits } from '@cbdc/shared/limits';
 import { approvalRoutes } from './approvals/routes.js';
 import { bankRoutes } from './banks/routes.js';
 import type { IssuerContext } from './context.js';
+import { recoverIssuances, type IssuanceHooks } from './issuance/execute.js';
 import { issuanceRoutes } from './issuance/routes.js';
 import { operatorRoutes } from './operators/routes.js';
 import { reserveRoutes } from './reserves/routes.js';
 import { walletControlRoutes } from './wallet-controls.js';
 
 export interface IssuerDeps {
-  sql: Sql;
+  /** The central database and every shard group's (SHARD_DATABASES); as the issuer's role. */
+  topology: Topology;
   redis: Redis;
   signer: Signer;
   shardCount: number;
@@ -34,6 +37,10 @@ export interface IssuerDeps {
   limits?: Limits;
   now?: () => number;
   logger?: FastifyServerOptions['logger'];
+  /** Test hooks between the steps of a mint or retire. */
+  issuanceHooks?: IssuanceHooks;
+  /** Run the recovery pass of unfinished mints and retires (default true). */
+  issuanceRecovery?: boolean;
 }
 
 export async function buildIssuerApp(deps: IssuerDeps) {
@@ -45,13 +52,14 @@ export async function buildIssuerApp(deps: IssuerDeps) {
     bodyBytesMax: 64 * 1024,
     logger: deps.logger,
   });
-  const durableNonces = new DurableNonceClaims(deps.sql, now);
+  const sql = deps.topology.central;
+  const durableNonces = new DurableNonceClaims(sql, now);
   installSignedAuth(app, {
     audience: deps.audience ?? DEFAULT_AUDIENCE,
     clockSkewMs: limits.requestClockSkewMs,
     now,
     async lookupKey(operatorId) {
-      const [row] = await deps.sql<{ public_key: Buffer }[]>`select public_key from operators where id = ${operatorId}`;
+      const [row] = await sql<{ public_key: Buffer }[]>`select public_key from operators where id = ${operatorId}`;
       return row ? row.public_key : null;
     },
     async claimNonce(operatorId, nonce, ttlMs) {
@@ -59,8 +67,13 @@ export async function buildIssuerApp(deps: IssuerDeps) {
     },
     claimNonceDurably: (operatorId, nonce, ttlMs) => durableNonces.claim('issuer/operator', operatorId, nonce, ttlMs),
   });
-  const idempotency = new IdempotencyKeys({ sql: deps.sql, scope: { service: 'issuer', principalKind: 'operator' }, retentionMs: limits.idempotencyKeyRetentionMs, leaseMs: limits.idempotencyLeaseMs, now });
-  installExpiredRowsPruner(app, { sql: deps.sql, idempotency, now, intervalMs: limits.expiredRowsPruneIntervalMs, rowsMax: limits.expiredRowsPrunedPerRunMax });
+  const idempotencyOf = (db: Sql) => new IdempotencyKeys({ sql: db, scope: { service: 'issuer', principalKind: 'operator' }, retentionMs: limits.idempotencyKeyRetentionMs, leaseMs: limits.idempotencyLeaseMs, now });
+  const idempotency = idempotencyOf(sql);
+  const groupKeys = new Map(deps.topology.groups.map((g) => [g.id, g.sql === sql ? idempotency : idempotencyOf(g.sql)]));
+  installExpiredRowsPruner(app, { sql, idempotency, now, intervalMs: limits.expiredRowsPruneIntervalMs, rowsMax: limits.expiredRowsPrunedPerRunMax });
+  for (const g of deps.topology.groups) {
+    if (g.sql !== sql) installExpiredRowsPruner(app, { sql: g.sql, idempotency: groupKeys.get(g.id)!, now, intervalMs: limits.expiredRowsPruneIntervalMs, rowsMax: limits.expiredRowsPrunedPerRunMax });
+  }
   // Operators are limited too, before their requests cost verification, shared through Redis.
   installRateLimits(app, {
     redis: deps.redis,
@@ -71,7 +84,18 @@ export async function buildIssuerApp(deps: IssuerDeps) {
   });
   app.get('/v1/issuer-key', { config: { public: true }, schema: { tags: ['issuance'], summary: "The issuer's public key, for verifying the issuance chain" } }, async () => ({ publicKey: deps.signer.publicKey.toString('hex') }));
 
-  const ctx: IssuerContext = { sql: deps.sql, signer: deps.signer, shardCount: deps.shardCount, dualControl: deps.dualControl, now, idempotency };
+  const ctx: IssuerContext = {
+    sql,
+    topology: deps.topology,
+    signer: deps.signer,
+    shardCount: deps.shardCount,
+    dualControl: deps.dualControl,
+    now,
+    idempotency,
+    idempotencyOfGroup: (id) => groupKeys.get(id)!,
+    issuanceHooks: deps.issuanceHooks,
+  };
+  if (deps.issuanceRecovery !== false) installIssuanceRecovery(app, ctx, limits);
   await app.register(async (scoped) => {
     await bankRoutes(scoped, ctx);
     await reserveRoutes(scoped, ctx);
@@ -81,6 +105,32 @@ export async function buildIssuerApp(deps: IssuerDeps) {
     await approvalRoutes(scoped, ctx);
   });
   return app;
+}
+
+/**
+ * Completes mints and retires left unfinished between the central database and a group (a crash,
+ * a group unreachable for a while), and creates treasuries missing from their group: once when
+ * the app is ready, then every `issuanceRecoveryIntervalMs`, at most `issuanceRecoveredPerPassMax`
+ * requests a pass. A failed pass is logged; the next one tries again.
+ */
+function installIssuanceRecovery(app: Awaited<ReturnType<typeof buildBaseApp>>, ctx: IssuerContext, limits: Limits): void {
+  let running: Promise<unknown> | null = null;
+  const pass = () => {
+    if (running) return;
+    running = recoverIssuances(ctx, limits.issuanceRecoveredPerPassMax, (id, err) => app.log.warn({ err, issuance: id }, 'an unfinished issuance could not be completed yet'))
+      .catch((err: unknown) => app.log.warn({ err }, 'the issuance recovery pass failed'))
+      .finally(() => (running = null));
+  };
+  const timer = setInterval(pass, limits.issuanceRecoveryIntervalMs);
+  timer.unref();
+  app.addHook('onReady', async () => {
+    pass();
+    await running;
+  });
+  app.addHook('onClose', async () => {
+    clearInterval(timer);
+    await running;
+  });
 }
 
 /** Registers operators named in configuration if they are not there yet, each with its registry event signed by the issuer. */

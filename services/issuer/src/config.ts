@@ -7,6 +7,7 @@ import { AUDIENCE_PATTERN, DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import { checkDualControlPolicy, type DualControlPolicy } from '@cbdc/shared/dual-control';
 import { checkLimits, LIMITS, type Limits } from '@cbdc/shared/limits';
 import { DEFAULT_REDIS_URL } from '@cbdc/shared/redis';
+import { parseShardDatabases, type ShardGroupSpec } from '@cbdc/shared/topology';
 
 export const issuerEnvSchema = z.object({
   /** One server, or a primary and its standby: postgres://u@h1:5432,h2:5432/db?target_session_attrs=read-write. */
@@ -19,6 +20,8 @@ export const issuerEnvSchema = z.object({
   /** The environment id every signed request must name (docs/api.md). */
   CBDC_AUDIENCE: z.string().regex(AUDIENCE_PATTERN, { error: 'CBDC_AUDIENCE must be 1 to 63 characters of a-z 0-9 . -' }).default(DEFAULT_AUDIENCE),
   SETTLEMENT_SHARDS: z.coerce.number().int().min(1).max(1024).default(1),
+  /** Where each shard's ledger (and so each bank's treasury) lives: "0-3=postgres://…;4-7=postgres://…"; unset, all in DATABASE_URL. */
+  SHARD_DATABASES: z.string().max(8192).optional(),
   ISSUER_SIGNING_KEY: z.string({ error: 'ISSUER_SIGNING_KEY is required (64 hex digits; "npm start" generates dev keys in .cbdc/)' }).regex(/^[0-9a-f]{64}$/, { error: 'ISSUER_SIGNING_KEY must be 64 lowercase hex digits' }),
   /** Operators to register at start if absent: "alice:<public key hex>,bob:<public key hex>". */
   ISSUER_BOOTSTRAP_OPERATORS: z
@@ -54,6 +57,8 @@ export const issuerEnvSchema = z.object({
 
 export interface IssuerConfig {
   databaseUrl: string;
+  /** The shard groups' databases (SHARD_DATABASES; one group in DATABASE_URL when unset). */
+  shardGroups: ShardGroupSpec[];
   redisUrl: string;
   queuePrefix: string;
   audience: string;
@@ -78,6 +83,7 @@ export function loadIssuerConfig(env: Record<string, string | undefined> = proce
   checkLimits(limits);
   return Object.freeze({
     databaseUrl: e.DATABASE_URL,
+    shardGroups: parseShardDatabasesOf(e),
     redisUrl: e.REDIS_URL,
     queuePrefix: e.QUEUE_PREFIX,
     audience: e.CBDC_AUDIENCE,
@@ -96,6 +102,11 @@ export function loadIssuerConfig(env: Record<string, string | undefined> = proce
     logLevel: e.LOG_LEVEL,
     limits: Object.freeze(limits),
   });
+}
+
+/** The shard groups; a bad SHARD_DATABASES throws a message naming the variable and the rule. */
+function parseShardDatabasesOf(e: z.output<typeof issuerEnvSchema>): ShardGroupSpec[] {
+  return parseShardDatabases(e.SHARD_DATABASES, e.SETTLEMENT_SHARDS, e.DATABASE_URL);
 }
 
 function dualControlOf(e: z.output<typeof issuerEnvSchema>): DualControlPolicy {

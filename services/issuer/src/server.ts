@@ -1,7 +1,8 @@
 /** The issuer process. */
 import closeWithGrace from 'close-with-grace';
-import { assertPostgresReachable, connectPostgres } from '@cbdc/db/connect';
+import { assertPostgresReachable } from '@cbdc/db/connect';
 import { assertShardCount } from '@cbdc/db/shard-lock';
+import { connectTopology } from '@cbdc/db/topology';
 import { signerFromSeed } from '@cbdc/shared/crypto';
 import { assertRedisReachable, producerRedis } from '@cbdc/shared/redis';
 import { bootstrapOperators, buildIssuerApp } from './app.js';
@@ -10,17 +11,22 @@ import { registerIssuerKey } from './issuance/execute.js';
 
 async function main(): Promise<void> {
   const config = loadIssuerConfig();
-  const sql = connectPostgres(config.databaseUrl, { max: 10, applicationName: 'cbdc-issuer' });
-  await assertPostgresReachable(sql, config.databaseUrl);
+  // The central database, and every shard group's (treasury wallets; wallets the central bank freezes).
+  const topology = connectTopology(config.databaseUrl, config.shardGroups, { max: 10, groupMax: 4, applicationName: 'cbdc-issuer' });
+  await assertPostgresReachable(topology.central, config.databaseUrl);
+  for (const group of topology.groups) {
+    await assertPostgresReachable(group.sql, group.url);
+    await assertShardCount(group.sql, config.shardCount);
+  }
   await assertRedisReachable(config.redisUrl);
-  await assertShardCount(sql, config.shardCount);
+  await assertShardCount(topology.central, config.shardCount);
   const redis = producerRedis(config.redisUrl);
   redis.on('error', () => {});
   const signer = signerFromSeed(config.signingSeed);
-  await registerIssuerKey(sql, signer);
-  await bootstrapOperators(sql, config.bootstrapOperators, signer);
+  await registerIssuerKey(topology.central, signer);
+  await bootstrapOperators(topology.central, config.bootstrapOperators, signer);
   const app = await buildIssuerApp({
-    sql,
+    topology,
     redis,
     signer,
     shardCount: config.shardCount,
@@ -30,12 +36,13 @@ async function main(): Promise<void> {
     limits: config.limits,
     logger: { level: config.logLevel, name: 'issuer' },
   });
+  // The app's ready hook creates missing treasuries and completes unfinished mints and retires.
   await app.listen({ host: config.host, port: config.port });
   closeWithGrace({ delay: 10_000 }, async ({ err }) => {
     if (err) app.log.error({ err }, 'closing after an error');
     await app.close();
     redis.disconnect();
-    await sql.end({ timeout: 5 });
+    await topology.end();
   });
 }
 

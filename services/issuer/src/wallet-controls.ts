@@ -3,6 +3,14 @@
  * that freeze. The central bank's freeze is recorded apart from the wallet's bank's own freeze
  * (see @cbdc/db/wallet-freezes): the bank cannot lift it, and lifting it here leaves a bank's
  * freeze in force.
+ *
+ * The wallet's row, its freeze event and its registry event (in its bank's chain of its shard)
+ * live in the wallet's group database, and are written there in one transaction under the shard
+ * lock. The Idempotency-Key is claimed in that same transaction, in that database: a crash rolls
+ * the claim back with the effect, and a retry finds the stored answer where the effect is. (A key
+ * is therefore unique per group database: reusing one for a wallet of another group is not
+ * refused as `idempotency_key_reused` but treated as a new key; the route's path names the
+ * wallet, so a retry of the same request always reaches the same group.)
  */
 import { z } from 'zod';
 import type { FastifyInstance } from 'fastify';
@@ -11,6 +19,7 @@ import { freezesView, liftCentralFreeze, recordCentralFreeze, type WalletFreezeC
 import type { Sql } from '@cbdc/db/connect';
 import { appendRegistryEvent, bankChainOf } from '@cbdc/db/registry';
 import { idempotencyKeyOf } from '@cbdc/http/idempotency';
+import { shardOf } from '@cbdc/shared/ids';
 import { walletStatusFacts } from '@cbdc/shared/registry';
 import { ApiError } from '@cbdc/shared/problem';
 import { reasonSchema, referenceSchema, walletIdSchema } from '@cbdc/shared/schemas';
@@ -47,7 +56,8 @@ export async function walletControlRoutes(app: FastifyInstance, ctx: IssuerConte
         },
       },
       async (req, reply) => {
-        return ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
+        const group = ctx.topology.groupOf(shardOf(req.params.walletId, ctx.shardCount));
+        return ctx.idempotencyOfGroup(group.id).inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
           const change = action === 'freeze' ? recordCentralFreeze<ControlledWallet> : liftCentralFreeze<ControlledWallet>;
           const row = await change(tx as unknown as Sql, req.params.walletId, { actor: req.principal, reason: req.body.reason, reference: req.body.reference, nowMs: ctx.now() });
           if (typeof row === 'string') throw REFUSALS[row](req.params.walletId);

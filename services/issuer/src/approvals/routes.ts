@@ -8,6 +8,7 @@ import { ApiError } from '@cbdc/shared/problem';
 import type { IssuerContext } from '../context.js';
 import { actionView, approveActionIn, listActions, type OperatorActionRow } from './actions.js';
 import { handlerOf } from './handlers.js';
+import { followAction, issuanceAnswer } from '../issuance/follow-up.js';
 
 const idParams = z.strictObject({ id: z.string().uuid({ error: 'uuid: must be an action id' }) });
 
@@ -45,10 +46,21 @@ export async function approvalRoutes(app: FastifyInstance, ctx: IssuerContext): 
       schema: { tags: ['approvals'], summary: 'Approve a pending, unexpired action of another operator; it executes at once', params: idParams },
     },
     async (req, reply) => {
-      return ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
-        const { action, body } = await approveActionIn(tx as never, ctx, handlerOf, req.params.id, req.principal);
-        return { status: 200, body: { action: actionView(action, ctx.now()), result: body } };
-      });
+      return ctx.idempotency.inTransaction(
+        req,
+        reply,
+        idempotencyKeyOf(req, false),
+        async (tx) => {
+          const { action, body } = await approveActionIn(tx as never, ctx, handlerOf, req.params.id, req.principal);
+          return { status: 200, body: { action: actionView(action, ctx.now()), result: body } };
+        },
+        async (answer) => {
+          // What continues on a group's database: a mint's or retire's treasury leg, an onboarded bank's treasury.
+          const { action, result } = answer.body as { action: ReturnType<typeof actionView>; result: { id: string } };
+          const issuance = await followAction(ctx, action.kind, action.kind === 'bank_onboarding' ? action.params.id : result.id, req.log);
+          return issuance ? { status: 200, body: { action, result: issuanceAnswer(issuance, 200).body } } : answer;
+        },
+      );
     },
   );
 }

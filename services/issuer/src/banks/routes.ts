@@ -40,10 +40,10 @@ export async function bankRoutes(app: FastifyInstance, ctx: IssuerContext): Prom
     },
   );
 
-  r.get('/v1/banks', { schema: { tags: ['banks'], summary: 'List banks with their reserves and treasury balances' } }, async () => ({ banks: (await loadBanks(sql)).map(bankView) }));
+  r.get('/v1/banks', { schema: { tags: ['banks'], summary: 'List banks with their reserves and treasury balances' } }, async () => ({ banks: (await loadBanks(sql, ctx)).map(bankView) }));
 
   r.get('/v1/banks/:bankId', { schema: { tags: ['banks'], summary: 'Read a bank', params: z.strictObject({ bankId: bankIdSchema }) } }, async (req) => {
-    const [bank] = await loadBanks(sql, req.params.bankId);
+    const [bank] = await loadBanks(sql, ctx, req.params.bankId);
     if (!bank) throw new ApiError('bank_not_found', `no bank ${req.params.bankId}`);
     return bankView(bank);
   });

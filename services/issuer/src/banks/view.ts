@@ -1,5 +1,7 @@
-/** Reading banks with their reserve position and treasury balance. */
+/** Reading banks with their reserve position (central) and treasury balance (the treasury's group). */
 import type { Sql } from '@cbdc/db/connect';
+import { treasuryBalances } from '@cbdc/db/issuance-legs';
+import type { IssuerContext } from '../context.js';
 
 export interface BankRow {
   id: string;
@@ -27,10 +29,19 @@ export function bankView(b: BankRow) {
   };
 }
 
-/** Every bank, or one; `sql` may be a transaction, which then sees its own writes. */
-export async function loadBanks(sql: Sql, id?: string): Promise<BankRow[]> {
-  return sql<BankRow[]>`
-    select b.id, b.name, b.public_key, b.treasury_wallet_id, b.created_at, r.free_minor, r.minted_minor, r.retired_minor, w.balance_minor as treasury_balance_minor
-    from banks b join bank_reserves r on r.bank_id = b.id join wallets w on w.id = b.treasury_wallet_id
+/**
+ * Every bank, or one; `sql` may be a central transaction, which then sees its own writes. The
+ * treasury balances are read from the groups as committed (a treasury not yet created reads 0).
+ */
+export async function loadBanks(sql: Sql, ctx: Pick<IssuerContext, 'topology' | 'shardCount'>, id?: string): Promise<BankRow[]> {
+  const banks = await sql<Omit<BankRow, 'treasury_balance_minor'>[]>`
+    select b.id, b.name, b.public_key, b.treasury_wallet_id, b.created_at, r.free_minor, r.minted_minor, r.retired_minor
+    from banks b join bank_reserves r on r.bank_id = b.id
     ${id ? sql`where b.id = ${id}` : sql``} order by b.id`;
+  const balances = await treasuryBalances(
+    ctx.topology,
+    ctx.shardCount,
+    banks.map((b) => b.id),
+  );
+  return banks.map((b) => ({ ...b, treasury_balance_minor: balances.get(b.treasury_wallet_id) ?? 0n }));
 }

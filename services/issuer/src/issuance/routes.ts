@@ -1,21 +1,39 @@
 /** Mint and retire with dual control (through the one approval path); the supply report. */
 import { z } from 'zod';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { idempotencyKeyOf } from '@cbdc/http/idempotency';
-import { moneyInFlightMinor } from '@cbdc/db/in-flight';
+import { supplyAcrossServers } from '@cbdc/db/in-flight';
 import { actionStatusAt } from '@cbdc/shared/dual-control';
 import { amountMinorSchema, bankIdSchema } from '@cbdc/shared/schemas';
 import { approveActionIn, listActions, requestActionIn, type OperatorActionRow } from '../approvals/actions.js';
 import { handlerOf } from '../approvals/handlers.js';
 import { bankView, loadBanks } from '../banks/view.js';
 import type { IssuerContext } from '../context.js';
-import { issuanceAction } from './execute.js';
+import { issuanceAction, type issuanceView } from './execute.js';
+import { followIssuance, issuanceAnswer } from './follow-up.js';
+
+/** After the central transaction: drive the request's treasury leg and answer with its outcome. */
+async function afterCommit(ctx: IssuerContext, answer: { status: number; body: unknown }, executedStatus: number, log: FastifyBaseLogger) {
+  if (answer.status !== executedStatus) return answer;
+  const row = await followIssuance(ctx, (answer.body as ReturnType<typeof issuanceView>).id, log);
+  return row ? issuanceAnswer(row, executedStatus) : answer;
+}
 
 const ISSUANCE_KINDS = ['mint', 'retire'] as const;
 
-/** An issuance as operators see it, from its action and (once executed) its chain entry. */
-function issuanceViewOf(a: OperatorActionRow, chainSeq: bigint | null, nowMs: number) {
+/** The request's own progress, once its action has executed (a retire under way or refused, a mint's leg). */
+interface RequestProgress {
+  chain_seq: bigint | null;
+  status: 'pending_approval' | 'retiring' | 'executed' | 'refused';
+  leg_status: 'sent' | 'delivered' | null;
+  code: string | null;
+}
+
+/** An issuance as operators see it, from its action and (once executed) its request's progress and chain entry. */
+function issuanceViewOf(a: OperatorActionRow, progress: RequestProgress | null, nowMs: number) {
+  const actionStatus = actionStatusAt({ status: a.status, expiresAtMs: a.expires_at.getTime() }, nowMs);
+  const chainSeq = progress?.chain_seq ?? null;
   return {
     id: a.id,
     kind: a.kind as 'mint' | 'retire',
@@ -23,7 +41,9 @@ function issuanceViewOf(a: OperatorActionRow, chainSeq: bigint | null, nowMs: nu
     amountMinor: a.amount_minor!.toString(),
     requestedBy: a.requested_by,
     approvedBy: a.approved_by,
-    status: actionStatusAt({ status: a.status, expiresAtMs: a.expires_at.getTime() }, nowMs),
+    status: progress && (progress.status === 'retiring' || progress.status === 'refused') ? progress.status : actionStatus,
+    legStatus: progress?.leg_status ?? null,
+    code: progress?.code ?? null,
     approvalReason: a.approval_reason,
     chainSeq: chainSeq === null ? null : chainSeq.toString(),
     createdAt: a.created_at.toISOString(),
@@ -48,17 +68,23 @@ export async function issuanceRoutes(app: FastifyInstance, ctx: IssuerContext): 
       },
     },
     async (req, reply) => {
-      return ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
-        const outcome = await requestActionIn(tx as never, ctx, issuanceAction, {
-          kind: req.body.kind,
-          bankId: req.body.bankId,
-          amountMinor: BigInt(req.body.amountMinor),
-          params: {},
-          requestedBy: req.principal,
-          authority: req.signedRequest,
-        });
-        return outcome.executed ? { status: 201, body: outcome.body } : { status: 202, body: issuanceViewOf(outcome.action, null, ctx.now()) };
-      });
+      return ctx.idempotency.inTransaction(
+        req,
+        reply,
+        idempotencyKeyOf(req, false),
+        async (tx) => {
+          const outcome = await requestActionIn(tx as never, ctx, issuanceAction, {
+            kind: req.body.kind,
+            bankId: req.body.bankId,
+            amountMinor: BigInt(req.body.amountMinor),
+            params: {},
+            requestedBy: req.principal,
+            authority: req.signedRequest,
+          });
+          return outcome.executed ? { status: 201, body: outcome.body } : { status: 202, body: issuanceViewOf(outcome.action, null, ctx.now()) };
+        },
+        (answer) => afterCommit(ctx, answer, 201, req.log),
+      );
     },
   );
 
@@ -73,9 +99,9 @@ export async function issuanceRoutes(app: FastifyInstance, ctx: IssuerContext): 
     },
     async (req) => {
       const rows = await listActions(ctx, { kinds: ISSUANCE_KINDS, status: req.query.status, limit: req.query.limit });
-      const seqs = await sql<{ id: string; chain_seq: bigint | null }[]>`select id, chain_seq from issuance_requests where id = any(${rows.map((a) => a.id)})`;
-      const seqOf = new Map(seqs.map((s) => [s.id, s.chain_seq]));
-      return { issuances: rows.map((a) => issuanceViewOf(a, seqOf.get(a.id) ?? null, ctx.now())) };
+      const requests = await sql<(RequestProgress & { id: string })[]>`select id, chain_seq, status, leg_status, code from issuance_requests where id = any(${rows.map((a) => a.id)})`;
+      const progressOf = new Map(requests.map((r) => [r.id, r]));
+      return { issuances: rows.map((a) => issuanceViewOf(a, progressOf.get(a.id) ?? null, ctx.now())) };
     },
   );
 
@@ -89,25 +115,32 @@ export async function issuanceRoutes(app: FastifyInstance, ctx: IssuerContext): 
       },
     },
     async (req, reply) => {
-      return ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
-        const { body } = await approveActionIn(tx as never, ctx, handlerOf, req.params.issuanceId, req.principal, ISSUANCE_KINDS);
-        return { status: 200, body };
-      });
+      return ctx.idempotency.inTransaction(
+        req,
+        reply,
+        idempotencyKeyOf(req, false),
+        async (tx) => {
+          const { body } = await approveActionIn(tx as never, ctx, handlerOf, req.params.issuanceId, req.principal, ISSUANCE_KINDS);
+          return { status: 200, body };
+        },
+        (answer) => afterCommit(ctx, answer, 200, req.log),
+      );
     },
   );
 
-  r.get('/v1/supply', { schema: { tags: ['issuance'], summary: "Currency outstanding, backing, and each bank's position" } }, async () => {
-    const [head] = await sql<{ seq: bigint; hash: Buffer; supply_minor: bigint; public_key: Buffer | null }[]>`select seq, hash, supply_minor, public_key from issuance_head`;
-    const [totals] = await sql<{ balances: bigint | null; free: bigint | null }[]>`
-      select (select sum(balance_minor) from wallets)::bigint as balances, (select sum(free_minor) from bank_reserves)::bigint as free`;
+  r.get('/v1/supply', { schema: { tags: ['issuance'], summary: "Currency outstanding, backing, and each bank's position, across every database" } }, async () => {
+    const s = await supplyAcrossServers(ctx.topology);
     return {
-      supplyMinor: head.supply_minor.toString(),
-      backingMinor: head.supply_minor.toString(),
-      walletBalancesMinor: (totals.balances ?? 0n).toString(),
-      inFlightMinor: (await moneyInFlightMinor(sql)).toString(),
-      freeReserveMinor: (totals.free ?? 0n).toString(),
-      chain: { seq: head.seq.toString(), headHash: head.hash.toString('hex'), issuerPublicKey: head.public_key?.toString('hex') ?? null },
-      banks: (await loadBanks(sql)).map(bankView),
+      supplyMinor: s.supplyMinor.toString(),
+      backingMinor: s.supplyMinor.toString(),
+      walletBalancesMinor: s.walletBalancesMinor.toString(),
+      inFlightMinor: (s.transfersInFlightMinor + s.issuanceInFlightMinor).toString(),
+      transfersInFlightMinor: s.transfersInFlightMinor.toString(),
+      issuanceInFlightMinor: s.issuanceInFlightMinor.toString(),
+      freeReserveMinor: s.freeReserveMinor.toString(),
+      chain: { seq: s.chainSeq.toString(), headHash: s.headHash.toString('hex'), issuerPublicKey: s.issuerPublicKey?.toString('hex') ?? null },
+      groups: s.groups.map((g) => ({ group: g.id, shards: g.shards, walletBalancesMinor: g.walletBalancesMinor.toString(), transfersInFlightMinor: g.transfersInFlightMinor.toString() })),
+      banks: (await loadBanks(sql, ctx)).map(bankView),
     };
   });
 }

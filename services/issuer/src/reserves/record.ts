@@ -62,7 +62,7 @@ export const reserveEntryAction: ActionHandler = {
     const kind = entryKindOf(action);
     const entryId = await recordReserveEntry(tx, { bankId, kind, amountMinor: action.amount_minor!, reference: action.params.reference, operatorId: action.requested_by, actionId: action.id });
     await appendActionEvent(tx, ctx, action, { kind: 'reserve_entry', subject: bankId, facts: { entryId, kind, amountMinor: action.amount_minor!.toString(), reference: action.params.reference } });
-    const [bank] = await loadBanks(tx, bankId);
+    const [bank] = await loadBanks(tx, ctx, bankId);
     return bankView(bank);
   },
 };
