@@ -1,5 +1,5 @@
 /** Builds the issuer's admin API: operator authentication, then banks, reserves, issuance, wallet controls. */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '@cbdc/shared/redis';
 import type { FastifyServerOptions } from 'fastify';
 import type { Sql } from '@cbdc/db/connect';
 import { appendRegistryEvent, CENTRAL_CHAIN } from '@cbdc/db/registry';
@@ -23,7 +23,7 @@ import { walletControlRoutes } from './wallet-controls.js';
 
 export interface IssuerDeps {
   sql: Sql;
-  redis: Redis;
+  redis: RedisConnection;
   signer: Signer;
   shardCount: number;
   dualControl: DualControlPolicy;

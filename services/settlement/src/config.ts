@@ -5,11 +5,11 @@ import { ed25519PublicKeyCheck } from '@cbdc/shared/crypto';
 import { AUDIENCE_PATTERN, DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import { DEFAULT_DATABASE_URL } from '@cbdc/db/connect';
 import { LIMITS } from '@cbdc/shared/limits';
-import { DEFAULT_REDIS_URL } from '@cbdc/shared/redis';
+import { redisEnvShape, redisTargetOf } from '@cbdc/shared/redis';
 
 export const settlementEnvSchema = z.object({
   DATABASE_URL: z.string().url().default(DEFAULT_DATABASE_URL),
-  REDIS_URL: z.string().url().default(DEFAULT_REDIS_URL),
+  ...redisEnvShape,
   QUEUE_PREFIX: z
     .string()
     .regex(/^[a-z0-9-]{1,40}$/)
@@ -55,5 +55,5 @@ export function loadSettlementConfig(env: Record<string, string | undefined> = p
     const problem = ed25519PublicKeyCheck(key);
     if (problem) throw new Error(`invalid configuration: GATEWAY_ATTESTATION_KEYS: the key of ${id} is refused (${problem.rule})`);
   }
-  return Object.freeze({ ...raw, shardSeeds: keys.map((k) => Buffer.from(k, 'hex')), shardIds, gatewayKeys });
+  return Object.freeze({ ...raw, redis: redisTargetOf(raw), shardSeeds: keys.map((k) => Buffer.from(k, 'hex')), shardIds, gatewayKeys });
 }

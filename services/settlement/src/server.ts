@@ -12,14 +12,14 @@ async function main(): Promise<void> {
   const log = pino({ level: config.LOG_LEVEL, name: 'settlement' });
   const sql = connectPostgres(config.DATABASE_URL, { max: 2 * config.shardIds.length + 1, applicationName: 'cbdc-settlement' });
   await assertPostgresReachable(sql, config.DATABASE_URL);
-  await assertRedisReachable(config.REDIS_URL);
+  await assertRedisReachable(config.redis);
   await assertShardCount(sql, config.SETTLEMENT_SHARDS);
   const workers: ShardWorker[] = [];
   for (const shard of config.shardIds) {
     workers.push(
       await startShardWorker({
         sql,
-        redisUrl: config.REDIS_URL,
+        redis: config.redis,
         queuePrefix: config.QUEUE_PREFIX,
         shard,
         shardCount: config.SETTLEMENT_SHARDS,

@@ -14,7 +14,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { isUnreachable, type Sql } from '@cbdc/db/connect';
 import { signerFromSeed } from '@cbdc/shared/crypto';
 import {
@@ -35,7 +34,7 @@ import {
 } from '@cbdc/shared/job';
 import { LIMITS } from '@cbdc/shared/limits';
 import { replyEntryMessage } from '@cbdc/shared/reply';
-import { consumerRedis, producerRedis } from '@cbdc/shared/redis';
+import { consumerRedis, producerRedis, type RedisConnection, type RedisTarget } from '@cbdc/shared/redis';
 import { commitBatch, decideAhead, registerShard, staleCredits, type BatchAftermath, type CommitOptions, type CommitResult, type DecidedAhead, type ShardContext } from './store.js';
 import { WalletCache } from './wallet-cache.js';
 
@@ -47,7 +46,8 @@ export interface Logger {
 
 export interface ShardWorkerOptions {
   sql: Sql;
-  redisUrl: string;
+  /** Redis, one server or a cluster (@cbdc/shared/redis). */
+  redis: RedisTarget;
   queuePrefix: string;
   shard: number;
   shardCount?: number;
@@ -125,11 +125,11 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
   const ctx: ShardContext = { shard: o.shard, shardCount: o.shardCount ?? 1, signer, audience: o.audience, wallets: o.walletsHeldMax === 0 ? undefined : new WalletCache(o.walletsHeldMax ?? LIMITS.settleWalletsHeldMax) };
   const now = o.now ?? Date.now;
   const queue = shardQueue(o.queuePrefix, o.shard);
-  const connection = consumerRedis(o.redisUrl);
+  const connection = consumerRedis(o.redis);
   connection.on('error', (error) => o.log.warn({ shard: o.shard, err: error.message }, 'redis connection error'));
 
   // Producers for messages to other shards: fail fast; the sweeper covers what could not be sent.
-  const producer: Redis = producerRedis(o.redisUrl);
+  const producer: RedisConnection = producerRedis(o.redis);
   producer.on('error', () => {});
   const outboxes = new Map<number, Queue<SettlementJobData, JobSummary>>();
   const outbox = (to: number) => {
@@ -330,8 +330,17 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
    */
   const reply = (fetched: Fetched[], results: JobResult[]) => {
     const finals = finalsStream(o.queuePrefix);
-    const pipeline = producer.pipeline();
-    const gatewayStreams = new Set<string>();
+    // One pipeline per stream: each stream has its own hash tag, so on Redis Cluster the streams
+    // of different gateways live in different slots, and a pipeline may not span them.
+    const pipelines = new Map<string, ReturnType<RedisConnection['pipeline']>>();
+    const pipelineOf = (key: string) => {
+      let pipeline = pipelines.get(key);
+      if (!pipeline) {
+        pipeline = producer.pipeline();
+        pipelines.set(key, pipeline);
+      }
+      return pipeline;
+    };
     fetched.forEach((f, i) => {
       // A gateway job's outcomes go to its gateway; a credit result's to the gateway it names, or
       // to the shared stream if it names none; credits' outcomes to nobody.
@@ -349,12 +358,11 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
         // "settled" only on a reply that verifies, whoever else can write to Redis.
         const json = JSON.stringify({ ...results[i], outcomes });
         const signature = signer.sign(replyEntryMessage(key, json)).toString('hex');
-        pipeline.xadd(key, 'MAXLEN', '~', LIMITS.replyStreamEntriesMax, '*', 'result', json, 'shard', String(o.shard), 'signature', signature);
-        if (key !== finals) gatewayStreams.add(key);
+        pipelineOf(key).xadd(key, 'MAXLEN', '~', LIMITS.replyStreamEntriesMax, '*', 'result', json, 'shard', String(o.shard), 'signature', signature);
       }
     });
-    for (const key of gatewayStreams) pipeline.pexpire(key, LIMITS.replyStreamTtlMs);
-    return pipeline.exec().catch((error: Error) => o.log.warn({ shard: o.shard, err: error.message }, 'could not send replies to gateways; their requests answer pending'));
+    for (const [key, pipeline] of pipelines) if (key !== finals) pipeline.pexpire(key, LIMITS.replyStreamTtlMs);
+    return Promise.all([...pipelines.values()].map((pipeline) => pipeline.exec().catch((error: Error) => o.log.warn({ shard: o.shard, err: error.message }, 'could not send replies to gateways; their requests answer pending'))));
   };
 
   /**

@@ -20,6 +20,8 @@ import { TIER_LIMITS, type Tier } from '@cbdc/shared/tiers';
 import { seedPopulation, sodiumSign, startBenchSystem, type BenchSystem, type Population, type SeededWallet, type ServiceName } from '../../../load-tests/src/fixture.js';
 import { waitForWorker, withQueue } from './queues.js';
 import { startOwnPostgres, startOwnRedis, type OwnPostgres, type OwnRedis } from './servers.js';
+import type { RedisTarget } from '@cbdc/shared/redis';
+import { startRedisCluster, type RedisCluster, type RedisClusterOptions } from '../../../infra/cluster/redis-cluster.js';
 
 /** Short (CI) or full runs: FAULTS_SCALE=full for the durations the issue names. */
 export const FULL = process.env.FAULTS_SCALE === 'full';
@@ -27,7 +29,12 @@ export const scaled = (shortMs: number, fullMs: number) => (FULL ? fullMs : shor
 
 export interface FaultSystem {
   pg: OwnPostgres;
-  redis: OwnRedis;
+  /** The test's own Redis server (absent when the system runs on a Redis Cluster). */
+  redis?: OwnRedis;
+  /** The test's own Redis Cluster, when started with `redisCluster`. */
+  redisCluster?: RedisCluster;
+  /** Where the services' Redis is, server or cluster. */
+  redisTarget: RedisTarget;
   sys: BenchSystem;
   pop: Population;
   banks: Map<string, BankClient>;
@@ -38,18 +45,28 @@ export interface FaultSystemOptions {
   shards?: number;
   wallets?: number;
   redisMaxmemory?: string;
+  /** Run on a Redis Cluster of the test's own (masters, replicas, node timeout...) instead of one Redis server. */
+  redisCluster?: RedisClusterOptions;
   serviceEnv?: Partial<Record<ServiceName, Record<string, string>>>;
 }
 
 export async function startFaultSystem(o: FaultSystemOptions = {}): Promise<FaultSystem> {
   const pg = await startOwnPostgres();
-  const redis = await startOwnRedis({ maxmemory: o.redisMaxmemory });
+  let redis: OwnRedis | undefined;
+  let redisCluster: RedisCluster | undefined;
+  const stopRedis = async () => {
+    await redis?.stop();
+    await redisCluster?.stop();
+  };
   let sys: BenchSystem | undefined;
   try {
+    if (o.redisCluster) redisCluster = await startRedisCluster(o.redisCluster);
+    else redis = await startOwnRedis({ maxmemory: o.redisMaxmemory });
+    const redisTarget: RedisTarget = redisCluster ? redisCluster.target : { mode: 'single', url: redis!.url };
     sys = await startBenchSystem({
       shards: o.shards ?? 1,
       adminUrl: pg.adminUrl,
-      redisUrl: redis.url,
+      redis: redisTarget,
       serviceOutput: process.env.FAULTS_SERVICE_OUTPUT === 'inherit' ? 'inherit' : 'ignore',
       supervise: true,
       serviceEnv: {
@@ -65,18 +82,20 @@ export async function startFaultSystem(o: FaultSystemOptions = {}): Promise<Faul
     return {
       pg,
       redis,
+      redisCluster,
+      redisTarget,
       sys,
       pop,
       banks,
       async close() {
         await system.stop().catch(() => {});
-        await redis.stop();
+        await stopRedis();
         await pg.stop();
       },
     };
   } catch (error) {
     await sys?.stop().catch(() => {});
-    await redis.stop();
+    await stopRedis();
     await pg.stop();
     throw error;
   }
