@@ -8,7 +8,7 @@ const UNIT = ['packages/shared/src/**/*.test.ts', 'packages/cli/src/**/*.test.ts
 
 export default defineConfig({
   test: {
-    exclude: ['**/node_modules/**', '**/*.fault.test.ts', '**/*.soak.test.ts'],
+    exclude: ['**/node_modules/**', '**/*.fault.test.ts', '**/*.soak.test.ts', '**/*.cluster.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     fileParallelism: true,
@@ -21,7 +21,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['packages/*/src/**/*.test.ts', 'services/*/src/**/*.test.ts', 'services/*/test/**/*.test.ts', 'test/**/*.test.ts'],
-          exclude: [...UNIT, '**/node_modules/**', '**/*.fault.test.ts', '**/*.soak.test.ts'],
+          exclude: [...UNIT, '**/node_modules/**', '**/*.fault.test.ts', '**/*.soak.test.ts', '**/*.cluster.test.ts'],
         },
       },
     ],

@@ -188,10 +188,14 @@ function hintFor(target: RedisTarget, message: string): string {
 /** One node asked directly (no redirection, no retry): runs `use` and disconnects. */
 async function askNode<T>(options: RedisOptions, use: (r: Redis) => Promise<T>): Promise<T> {
   const probe = new Redis({ ...options, lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: CONNECT_TIMEOUT_MS, retryStrategy: () => null, enableOfflineQueue: true });
-  probe.on('error', () => {});
+  // A refused AUTH arrives as an error event, and the connect itself then fails only with "Connection is closed.".
+  let refused: Error | null = null;
+  probe.on('error', (error: Error) => (refused ??= error));
   try {
     await probe.connect();
     return await use(probe);
+  } catch (error) {
+    throw refused ?? error;
   } finally {
     probe.disconnect();
   }
