@@ -165,7 +165,8 @@ export class Ledger {
   }
 }
 
-const idOf = (wire: SignedTransferWire) =>
+/** A transfer's id from its wire form. */
+export const idOf = (wire: SignedTransferWire) =>
   transferIdOf(encodeTransfer({ payerWalletId: wire.payerWalletId, payeeWalletId: wire.payeeWalletId, amountMinor: BigInt(wire.amountMinor), nonce: BigInt(wire.nonce), expiresAtMs: BigInt(wire.expiresAtMs), memo: wire.memo }));
 
 /** Sends one batch request and records what came back. A request that takes over `hangMs` counts as hung. */
