@@ -6,7 +6,8 @@
  * caught by the fault answers pending or 503, the bank reads the transfer by id and resubmits what
  * is not recorded (the same signed bytes), the payer's shard sends in-flight credits again from
  * Postgres, and a job whose lock was lost is handed on and answered from Postgres as duplicates.
- * Prints and records the time from the kill until a transfer on that shard settled again.
+ * Prints and records the time from the kill until a transfer on that shard settled again, and
+ * whether the settlement process had to restart (its Redis deadline: a wedged fetch ends the process).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shardQueue } from '@cbdc/shared/job';
@@ -33,6 +34,7 @@ describe('F10: a Redis Cluster master killed mid-load', () => {
     const slot = keySlot(shardQueue(f.sys.queuePrefix, 0).prefix);
     const victim = await cluster.masterOfSlot(slot);
     const settledBefore = ledger.acknowledged.size;
+    const settlementPid = f.sys.pids.settlement;
     const killedAtMs = Date.now();
     await cluster.killNode(victim.port);
 
@@ -71,7 +73,11 @@ describe('F10: a Redis Cluster master killed mid-load', () => {
       await sleep(250);
     }
     await Promise.all([watcher, ...pending]);
-    console.log(`F10: master ${victim.port} (slot ${slot}, shard 0's queue) killed; replica promoted after ${failedOverAfterMs} ms; settlement on shard 0 resumed after ${resumedAfterMs} ms`);
+    // Settlement restarts itself if Redis leaves its fetch unanswered past SETTLE_REDIS_DEADLINE_MS (20 s).
+    const settlementRestarted = f.sys.pids.settlement !== settlementPid;
+    console.log(
+      `F10: master ${victim.port} (slot ${slot}, shard 0's queue) killed; replica promoted after ${failedOverAfterMs} ms; settlement on shard 0 resumed after ${resumedAfterMs} ms${settlementRestarted ? ' (settlement process restarted)' : ''}`,
+    );
 
     await sleep(scaled(3000, 10_000));
     stop = true;
@@ -88,6 +94,7 @@ describe('F10: a Redis Cluster master killed mid-load', () => {
       killedMasterPort: victim.port,
       failedOverAfterMs,
       resumedAfterMs,
+      settlementRestarted,
       probes: probes.sent,
       probe503: probes.unavailable503,
       acknowledgedBeforeKill: settledBefore,
@@ -102,7 +109,8 @@ describe('F10: a Redis Cluster master killed mid-load', () => {
     });
 
     expect(resumedAfterMs).not.toBeNull();
-    expect(resumedAfterMs!).toBeLessThan(30_000);
+    // Within the failover (node timeout 1.5 s, an election, the clients' slot refresh), or at worst the 20 s Redis deadline and a restart.
+    expect(resumedAfterMs!).toBeLessThan(45_000);
     expect(failedOverAfterMs).not.toBeNull();
     expect(rejoined?.role).toBe('replica');
     expect(ledger.acknowledged.size).toBeGreaterThan(settledBefore);

@@ -36,6 +36,8 @@ export const settlementEnvSchema = z.object({
   SETTLE_JOB_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
   /** A settlement transaction that has neither committed nor failed after this long ends the process. */
   SETTLE_COMMIT_DEADLINE_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
+  /** Fetching jobs or marking them completed that Redis leaves unanswered this long ends the process. */
+  SETTLE_REDIS_DEADLINE_MS: z.coerce.number().int().min(5000).max(600_000).default(20_000),
   /** Wallets each shard's worker holds in memory between batches (0 turns holding off). */
   SETTLE_WALLETS_HELD_MAX: z.coerce.number().int().min(0).max(50_000_000).default(LIMITS.settleWalletsHeldMax),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

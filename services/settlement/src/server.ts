@@ -28,9 +28,10 @@ async function main(): Promise<void> {
         audience: config.CBDC_AUDIENCE,
         lockDurationMs: config.SETTLE_JOB_LOCK_MS,
         commitDeadlineMs: config.SETTLE_COMMIT_DEADLINE_MS,
+        redisDeadlineMs: config.SETTLE_REDIS_DEADLINE_MS,
         walletsHeldMax: config.SETTLE_WALLETS_HELD_MAX,
         log,
-        // Exit without waiting on the wedged transaction; the supervisor (systemd, Kubernetes)
+        // Exit without waiting on the wedged transaction or Redis connection; the supervisor (systemd, Kubernetes)
         // starts the process again and BullMQ hands its jobs on once their locks expire.
         onStuck: () => process.exit(75),
       }),

@@ -72,6 +72,11 @@ export interface ShardWorkerOptions {
   now?: () => number;
   /** How long one settlement transaction may take before the worker gives up on its connections. */
   commitDeadlineMs?: number;
+  /**
+   * How long fetching jobs or marking them completed may go unanswered by Redis (a blocking fetch
+   * waits about a second) before the worker gives up on its connections (default 20 s).
+   */
+  redisDeadlineMs?: number;
   /** Called when a transaction passed its deadline; the settlement process exits (its supervisor starts it again). */
   onStuck?: (error: Error) => void;
 }
@@ -164,6 +169,18 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
   /** Half-second retries of a batch while Postgres is unreachable: about two minutes. */
   const unreachableRetriesMax = 240;
   const commitDeadlineMs = o.commitDeadlineMs ?? 30_000;
+  const redisDeadlineMs = o.redisDeadlineMs ?? 20_000;
+  /**
+   * A fetch or completion Redis never answers. Seen about once in twenty SIGKILLs of a cluster
+   * master: the worker's connections stayed wedged after the failover while every other client
+   * recovered. As with a wedged transaction, the safe way on is a new process with new
+   * connections (everything it held is redelivered and answered from Postgres).
+   */
+  const redisLate = (what: string) => () => {
+    const error = new Error(`${what} of shard ${o.shard} had no answer from Redis within ${redisDeadlineMs} ms`);
+    o.log.error({ shard: o.shard }, error.message);
+    (o.onStuck ?? (() => {}))(error);
+  };
   let closing = false;
 
   /** Attestors' keys: the configured gateways', and each shard's registered chain key (read when first needed). */
@@ -409,9 +426,9 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
     await Promise.all([
       ...replies,
       ...[...completion.values()].map(({ f, result, items }) =>
-        f.job
-          .moveToCompleted({ shard: result.shard, batchSeq: result.batchSeq, timeMs: result.timeMs, items }, f.token, false)
-          .catch((error: Error) => o.log.warn({ shard: o.shard, jobId: f.job.id, err: error.message }, 'could not mark a committed job completed; a redelivery will be answered as duplicates')),
+        withDeadline(f.job.moveToCompleted({ shard: result.shard, batchSeq: result.batchSeq, timeMs: result.timeMs, items }, f.token, false), redisDeadlineMs, redisLate('completing a job')).catch((error: Error) =>
+          o.log.warn({ shard: o.shard, jobId: f.job.id, err: error.message }, 'could not mark a committed job completed; a redelivery will be answered as duplicates'),
+        ),
       ),
     ]);
     for (const h of held) if (completion.has(h.job)) held.delete(h);
@@ -445,7 +462,7 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
       let items = fetched.reduce((n, f) => n + f.payload.items.length, 0);
       if (items >= itemsMax || fetched.length >= jobsMax) return fetched;
       const firstToken = randomUUID();
-      const first = await worker.getNextJob(firstToken, { block: fetched.length === 0 });
+      const first = await withDeadline(worker.getNextJob(firstToken, { block: fetched.length === 0 }), redisDeadlineMs, redisLate('fetching jobs'));
       for (let job: typeof first | undefined = first, token = firstToken; job; ) {
         const key = await keyOfAttestor(job.data?.attestor);
         const payload = openJob(job.data, () => key);
@@ -460,7 +477,7 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
         }
         if (items >= itemsMax || fetched.length >= jobsMax || closing) break;
         token = randomUUID();
-        job = await worker.getNextJob(token, { block: false });
+        job = await withDeadline(worker.getNextJob(token, { block: false }), redisDeadlineMs, redisLate('fetching jobs'));
       }
     } catch (error) {
       if (!closing) {
