@@ -115,6 +115,11 @@ export function describeRedis(target: RedisTarget): string {
 
 /** Bounds of every connection: connecting, and (cluster) refreshing the slot map, which also finds a promoted replica. */
 const CONNECT_TIMEOUT_MS = 3000;
+/**
+ * How long a request path waits for Redis to answer one command. Cut off from Redis by a
+ * partition, a connection still looks open, and a job add would wait until the partition healed.
+ */
+export const producerCommandTimeoutMs = 1500;
 const SLOTS_REFRESH_INTERVAL_MS = 2000;
 
 /** Options of a Cluster client; `failFast` for producers. Every node connection authenticates with the target's credentials. */
@@ -122,6 +127,7 @@ function clusterOptions(target: Extract<RedisTarget, { mode: 'cluster' }>, failF
   const redisOptions: ClusterOptions['redisOptions'] = {
     connectTimeout: CONNECT_TIMEOUT_MS,
     maxRetriesPerRequest: failFast ? 1 : null,
+    ...(failFast ? { commandTimeout: producerCommandTimeoutMs } : {}),
     ...(target.username ? { username: target.username } : {}),
     ...(target.password ? { password: target.password } : {}),
   };
@@ -151,7 +157,7 @@ function clusterOptions(target: Extract<RedisTarget, { mode: 'cluster' }>, failF
  */
 export function producerRedis(target: RedisTarget): RedisConnection {
   if (target.mode === 'cluster') return new Cluster([...target.nodes], clusterOptions(target, true));
-  return new Redis(target.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: CONNECT_TIMEOUT_MS, lazyConnect: false });
+  return new Redis(target.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: CONNECT_TIMEOUT_MS, commandTimeout: producerCommandTimeoutMs, lazyConnect: false });
 }
 
 /** A connection for BullMQ workers and stream readers, which must reconnect and wait. */
