@@ -22,7 +22,7 @@ import { signerFromSeed } from '@cbdc/shared/crypto';
 import { consumerRedis } from '@cbdc/shared/redis';
 import { commitLatencyMs, pgbenchTpcb, rawBatchedSqlRate, verifyLimitPerSecond } from './src/baselines.js';
 import { cpuDelta, cpuSnapshot } from './src/cpu.js';
-import { ADMIN_URL, BENCH_GATEWAY_KEY_ID, REDIS_URL, seedPopulation, sodiumSign, startBenchSystem, type BenchSystem, type Population } from './src/fixture.js';
+import { ADMIN_URL, BENCH_GATEWAY_KEY_ID, seedPopulation, sodiumSign, startBenchSystem, type BenchSystem, type Population } from './src/fixture.js';
 import { buildPool, type Mix } from './src/pool.js';
 import { runLoad, type LoadResult } from './src/run-load.js';
 
@@ -72,7 +72,7 @@ interface PhaseResult {
 }
 
 async function drain(sys: BenchSystem): Promise<void> {
-  const connection = consumerRedis(REDIS_URL);
+  const connection = consumerRedis(sys.redis);
   const queues = Array.from({ length: sys.shardCount }, (_, s) => new Queue(shardQueue(sys.queuePrefix, s).name, { connection, prefix: shardQueue(sys.queuePrefix, s).prefix }));
   for (let i = 0; i < 600; i++) {
     const counts = await Promise.all(queues.map((q) => q.getJobCounts('waiting', 'active', 'delayed')));
@@ -139,7 +139,7 @@ async function runPhase(sys: BenchSystem, pop: Population, phase: Phase): Promis
 
 /** Feeds pre-verified, attested batches straight to the settlement queues and measures the commit rate. */
 async function settlementOnly(sys: BenchSystem, pop: Population, transfers: number, batchSize: number): Promise<{ tps: number; cpu: Record<string, number> }> {
-  const connection = consumerRedis(REDIS_URL);
+  const connection = consumerRedis(sys.redis);
   const queues = Array.from({ length: sys.shardCount }, (_, s) => new Queue(shardQueue(sys.queuePrefix, s).name, { connection, prefix: shardQueue(sys.queuePrefix, s).prefix }));
   const now = Date.now();
   const byShard = new Map<number, JobItem[]>();

@@ -15,10 +15,11 @@ import { urlForService, type ServiceName } from '@cbdc/db/roles';
 import { migrate } from '@cbdc/db/migrate';
 import { ed25519PublicKeyOfSeed } from '@cbdc/shared/crypto';
 import { formatYuan } from '@cbdc/shared/money';
-import { assertRedisReachable, DEFAULT_REDIS_URL } from '@cbdc/shared/redis';
+import { assertRedisReachable, redisEnvOf, redisTargetFromEnv } from '@cbdc/shared/redis';
 
 const DATABASE_URL = process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL;
-const REDIS_URL = process.env.REDIS_URL ?? DEFAULT_REDIS_URL;
+/** Redis as the services read it: REDIS_URL, or REDIS_CLUSTER_NODES (with REDIS_PASSWORD, REDIS_USERNAME). */
+const REDIS = redisTargetFromEnv(process.env);
 const ISSUER_PORT = Number(process.env.ISSUER_PORT ?? 4000);
 const GATEWAY_PORT = Number(process.env.GATEWAY_PORT ?? 4100);
 const SHARDS = Number(process.env.SETTLEMENT_SHARDS ?? 1);
@@ -156,7 +157,7 @@ async function main(): Promise<void> {
   } finally {
     await sql.end();
   }
-  await assertRedisReachable(REDIS_URL);
+  await assertRedisReachable(REDIS);
   await migrate(DATABASE_URL, (line) => console.log(`[migrate] ${line}`));
   const keys = loadOrCreateKeys();
   const operatorsEnv = Object.entries(keys.operators)
@@ -179,7 +180,7 @@ async function main(): Promise<void> {
   // Each service gets only its own secrets (the gateway its attestation key, settlement the
   // gateway's public key and the shard keys, the issuer its signing key) and connects to Postgres
   // with its own role (packages/db/roles/roles.sql), which holds only the grants it needs.
-  const common = { REDIS_URL, SETTLEMENT_SHARDS: String(SHARDS), LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };
+  const common = { ...redisEnvOf(REDIS), SETTLEMENT_SHARDS: String(SHARDS), LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };
   const db = (service: ServiceName) => ({ DATABASE_URL: urlForService(DATABASE_URL, service) });
   startService('issuer', 'services/issuer/src/server.ts', { ...common, ...db('issuer'), ISSUER_SIGNING_KEY: keys.issuer, ISSUER_BOOTSTRAP_OPERATORS: operatorsEnv, PORT: String(ISSUER_PORT) });
   startService('settlement', 'services/settlement/src/server.ts', { ...common, ...db('settlement'), GATEWAY_ATTESTATION_KEYS: gatewayKeys, SETTLEMENT_SHARD_KEYS: keys.shards.slice(0, SHARDS).join(',') });

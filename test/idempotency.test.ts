@@ -14,7 +14,8 @@ import { pruneExpiredRows } from '@cbdc/http/pruner';
 import { DurableNonceClaims } from '@cbdc/http/request-nonces';
 import { fundingIdOf } from '@cbdc/shared/ids';
 import { LIMITS } from '@cbdc/shared/limits';
-import { deleteKeys, REDIS_URL, startTestSystem, type TestSystem } from './support/system.js';
+import { redisEnvOf } from '@cbdc/shared/redis';
+import { deleteKeys, REDIS, startTestSystem, type TestSystem } from './support/system.js';
 import { rawRequest } from './support/raw.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -322,7 +323,7 @@ async function until(condition: () => Promise<boolean>, timeoutMs = 20_000): Pro
 /** The issuer as its own process on the test database, to be killed. */
 async function startIssuerProcess(sys: TestSystem, port: number): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'services/issuer/src/server.ts'], {
-    env: { PATH: process.env.PATH, DATABASE_URL: sys.db.url, REDIS_URL, QUEUE_PREFIX: sys.queuePrefix, ISSUER_SIGNING_KEY: sys.keys.issuer.toString('hex'), PORT: String(port), LOG_LEVEL: 'silent' },
+    env: { PATH: process.env.PATH, DATABASE_URL: sys.db.url, ...redisEnvOf(REDIS), QUEUE_PREFIX: sys.queuePrefix, ISSUER_SIGNING_KEY: sys.keys.issuer.toString('hex'), PORT: String(port), LOG_LEVEL: 'silent' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   await until(async () => {

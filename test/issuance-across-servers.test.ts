@@ -22,7 +22,7 @@ import { attestJob, gatewayAttestor, shardQueue, type JobItem } from '@cbdc/shar
 import { consumerRedis } from '@cbdc/shared/redis';
 import { DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import type { IssuanceHooks } from '@cbdc/issuer/execute';
-import { REDIS_URL, startTestSystem, TEST_GATEWAY_KEY_ID, type TestSystem } from './support/system.js';
+import { REDIS, startTestSystem, TEST_GATEWAY_KEY_ID, type TestSystem } from './support/system.js';
 
 const SHARDS = 4;
 const groupOf = (shard: number) => shard % 2;
@@ -113,7 +113,7 @@ describe('issuance and the audit across servers (4 shards, 2 shard groups)', () 
   beforeAll(async () => {
     // Recovery runs at each issuer start only, so that a test sees the state a crash left until it restarts the issuer.
     sys = await startTestSystem({ shards: SHARDS, shardGroups: 2, dualControlThresholdMinor: 10_000_000_000n, issuanceFaults: faults, issuanceRecoveryIntervalMs: 3_600_000 });
-    connection = consumerRedis(REDIS_URL);
+    connection = consumerRedis(REDIS);
     queues = Array.from({ length: SHARDS }, (_, s) => new Queue(shardQueue(sys.queuePrefix, s).name, { connection, prefix: shardQueue(sys.queuePrefix, s).prefix }));
     await addBank('bank-a');
     await addBank('bank-b');

@@ -16,7 +16,7 @@ import { registrySignerOfAttestationKey } from '@cbdc/shared/registry';
 import { dualControlPolicy } from '@cbdc/issuer/config';
 import { LIMITS, type Limits } from '@cbdc/shared/limits';
 import { producerRedis } from '@cbdc/shared/redis';
-import { deleteKeys, REDIS_URL, startTestSystem, TEST_GATEWAY_KEY_ID, type TestSystem } from './support/system.js';
+import { deleteKeys, REDIS, startTestSystem, TEST_GATEWAY_KEY_ID, type TestSystem } from './support/system.js';
 import { shardPublicKeys } from '@cbdc/wallet-gateway/transfers-store';
 import { rawRequest } from './support/raw.js';
 
@@ -39,7 +39,7 @@ describe('rate limits', () => {
   const gateway = async (prefix: string, limits: Partial<Limits>) => {
     const all: Limits = { ...LIMITS, rateLimitWindowMs: 60_000, ...limits };
     const settlement = new SettlementClient({
-      redisUrl: REDIS_URL,
+      redis: REDIS,
       queuePrefix: prefix,
       shardCount: 1,
       signer: signerFromSeed(sys.keys.attestation),
@@ -79,7 +79,7 @@ describe('rate limits', () => {
 
   beforeAll(async () => {
     sys = await startTestSystem();
-    redis = producerRedis(REDIS_URL);
+    redis = producerRedis(REDIS);
     redis.on('error', () => {});
     for (const id of ['bank-a', 'bank-b'] as const) {
       const bank = await sys.addBank(id);

@@ -12,12 +12,12 @@ import { signerFromSeed } from '@cbdc/shared/crypto';
 import { replyStream } from '@cbdc/shared/job';
 import { producerRedis } from '@cbdc/shared/redis';
 import { replyEntryMessage } from '@cbdc/shared/reply';
-import { REDIS_URL, startTestSystem, type TestSystem } from './support/system.js';
+import { REDIS, startTestSystem, type TestSystem } from './support/system.js';
 
 describe('Redis is not a trust channel for outcomes', () => {
   let sys: TestSystem;
   let bank: BankClient;
-  const redis = producerRedis(REDIS_URL);
+  const redis = producerRedis(REDIS);
   const key = newCustomerKey();
   let payer: string;
   let payee: string;

@@ -13,13 +13,13 @@ import { LIMITS } from '@cbdc/shared/limits';
 import { SettlementClient } from '@cbdc/wallet-gateway/settlement-client';
 import { shardPublicKeys } from '@cbdc/wallet-gateway/transfers-store';
 import { signerFromSeed } from '@cbdc/shared/crypto';
-import { loseShardQueue, REDIS_URL, startTestSystem, TEST_GATEWAY_KEY_ID, type TestSystem } from './support/system.js';
+import { loseShardQueue, REDIS, startTestSystem, TEST_GATEWAY_KEY_ID, type TestSystem } from './support/system.js';
 
 describe('replies to gateways', () => {
   let sys: TestSystem;
   let bank: BankClient;
   let other: SettlementClient;
-  const redis = producerRedis(REDIS_URL);
+  const redis = producerRedis(REDIS);
   const key = newCustomerKey();
   const byShard: string[][] = [[], []];
 
@@ -36,7 +36,7 @@ describe('replies to gateways', () => {
     for (const id of byShard.flat()) await bank.fund(id, 10_000n, `fund-${id}`);
     // A second gateway process on the same queues, submitting nothing.
     other = new SettlementClient({
-      redisUrl: REDIS_URL,
+      redis: REDIS,
       queuePrefix: sys.queuePrefix,
       shardCount: 2,
       signer: signerFromSeed(sys.keys.attestation),

@@ -8,7 +8,7 @@ import { Queue } from 'bullmq';
 import { newCustomerKey, signTransfer } from '@cbdc/client';
 import { shardQueue } from '@cbdc/shared/job';
 import { consumerRedis } from '@cbdc/shared/redis';
-import { REDIS_URL, startTestSystem, type TestSystem } from './support/system.js';
+import { REDIS, startTestSystem, type TestSystem } from './support/system.js';
 import { rawRequest } from './support/raw.js';
 
 type Reply = { status: number; body: any };
@@ -50,7 +50,7 @@ describe('wire strings and numbers are bounded by what the store holds', () => {
     payee = (await a.openWallet({ publicKey: payeeKey.publicKey, customerRef: 'c2', tier: 'II' })).id;
     await a.fund(payer, 10_000n, 'fund-payer-1');
     const q = shardQueue(sys.queuePrefix, 0);
-    queueConnection = consumerRedis(REDIS_URL);
+    queueConnection = consumerRedis(REDIS);
     queue = new Queue(q.name, { connection: queueConnection, prefix: q.prefix });
   });
   afterAll(async () => {

@@ -122,7 +122,7 @@ async function up(o: Options): Promise<number> {
     sys = await startBenchSystem({
       shards: o.shards,
       adminUrl: topology.adminUrl,
-      redisUrl: redis.url,
+      redis: { mode: 'single', url: redis.url },
       env: { ...redis.env, ...topology.env, LOG_LEVEL: 'warn' },
       placement: { issuer: at('issuer'), gateway: at('gw1') },
       moreGateways: [at('gw2')],

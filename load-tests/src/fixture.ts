@@ -20,10 +20,11 @@ import { fundingAuthorityFor } from '@cbdc/shared/funding-authority';
 import { DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import { fundingIdOf, newWalletId, shardOf, treasuryWalletId } from '@cbdc/shared/ids';
 import { attestJob, gatewayAttestor, shardQueue, type JobItem } from '@cbdc/shared/job';
-import { consumerRedis } from '@cbdc/shared/redis';
+import { consumerRedis, deleteKeysMatching, redisEnvOf, redisTargetFromEnv, untilReady, type RedisTarget } from '@cbdc/shared/redis';
 
 export const ADMIN_URL = process.env.DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** The Redis of this environment, read as the services read it (REDIS_URL, or REDIS_CLUSTER_NODES and REDIS_PASSWORD). */
+export const REDIS: RedisTarget = redisTargetFromEnv(process.env);
 
 /** The key id the bench's gateway (and its seeding and settlement-only feeders) attests jobs under. */
 export const BENCH_GATEWAY_KEY_ID = 'bench-gateway';
@@ -48,7 +49,8 @@ export interface Placement {
 
 export interface BenchSystem {
   adminUrl: string;
-  redisUrl: string;
+  /** The Redis the services run on: one server or a cluster. */
+  redis: RedisTarget;
   databaseUrl: string;
   sql: Sql;
   queuePrefix: string;
@@ -73,7 +75,7 @@ export interface SystemOptions {
   shards: number;
   /** Postgres to create the database on, and Redis; the machine's own by default. */
   adminUrl?: string;
-  redisUrl?: string;
+  redis?: RedisTarget;
   /** Environment per service, over the defaults. */
   serviceEnv?: Partial<Record<ServiceName, Record<string, string>>>;
   /** Start a service again when it exits by itself, as systemd or Kubernetes would. */
@@ -128,7 +130,7 @@ function settleEnvOf(env: NodeJS.ProcessEnv): Record<string, string> {
 
 export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
   const adminUrl = o.adminUrl ?? ADMIN_URL;
-  const redisUrl = o.redisUrl ?? REDIS_URL;
+  const redis = o.redis ?? REDIS;
   const name = `cbdc_bench_${randomBytes(4).toString('hex')}`;
   const databaseUrl = editPostgresUrl(adminUrl, (u) => {
     u.pathname = `/${name}`;
@@ -143,7 +145,7 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
   const common = {
     PATH: process.env.PATH ?? '',
     DATABASE_URL: databaseUrl,
-    REDIS_URL: redisUrl,
+    ...redisEnvOf(redis),
     QUEUE_PREFIX: queuePrefix,
     SETTLEMENT_SHARDS: String(o.shards),
     GATEWAY_ATTESTATION_KEY: keys.attestation.toString('hex'),
@@ -233,7 +235,7 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
     issuerUrl,
     keys,
     adminUrl,
-    redisUrl,
+    redis,
     get pids() {
       return Object.fromEntries(Object.entries(children).map(([k, c]) => [k, c.pid!]));
     },
@@ -275,13 +277,10 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
       if (!process.env.BENCH_KEEP_DB) await admin.unsafe(`drop database if exists "${name}" with (force)`);
       else process.stderr.write(`kept database ${name}\n`);
       await admin.end();
-      const r = consumerRedis(redisUrl);
-      let cursor = '0';
-      do {
-        const [next, found] = await r.scan(cursor, 'MATCH', `*${queuePrefix}*`, 'COUNT', 1000);
-        cursor = next;
-        if (found.length) await r.del(...found);
-      } while (cursor !== '0');
+      const r = consumerRedis(redis);
+      r.on('error', () => {});
+      await untilReady(r);
+      await deleteKeysMatching(r, `*${queuePrefix}*`);
       r.disconnect();
     },
   };
@@ -371,7 +370,7 @@ export async function seedPopulation(sys: BenchSystem, o: { banks: number; walle
   }
 
   // Funding through settlement: one attested job of 2,000 fundings at a time per treasury shard.
-  const connection = consumerRedis(sys.redisUrl);
+  const connection = consumerRedis(sys.redis);
   const queues = Array.from({ length: sys.shardCount }, (_, s) => new Queue(shardQueue(sys.queuePrefix, s).name, { connection, prefix: shardQueue(sys.queuePrefix, s).prefix }));
   const now = Date.now();
   const byShard = new Map<number, JobItem[]>();

@@ -19,7 +19,7 @@ describe("F2: a frozen worker's job handed to another worker", () => {
 
   it('settles every transfer exactly once', async () => {
     const q = shardQueue(f.sys.queuePrefix, 0);
-    const connection = consumerRedis(f.redis.url);
+    const connection = consumerRedis(f.redisTarget);
     const events = new QueueEvents(q.name, { connection, prefix: q.prefix });
     await events.waitUntilReady();
     let stalled = 0;

@@ -18,7 +18,7 @@ describe('F3: Redis killed mid-load', () => {
       let stop = false;
       const load = drive(f, ledger, { until: () => stop, concurrency: 6 });
       await new Promise((r) => setTimeout(r, scaled(3000, 10_000)));
-      await f.redis.kill();
+      await f.redis!.kill();
       // While Redis is down: the gateway answers 503 with Retry-After, quickly.
       await new Promise((r) => setTimeout(r, 500));
       const probe = new Ledger();
@@ -27,7 +27,7 @@ describe('F3: Redis killed mid-load', () => {
       for (let i = 0; i < 3; i++) await submitBatch(f, probe, [probe.sign(f.pop, payer)], 5000);
       const probeMs = Date.now() - started;
       await new Promise((r) => setTimeout(r, 1500));
-      await f.redis.start({ wipe });
+      await f.redis!.start({ wipe });
       await new Promise((r) => setTimeout(r, scaled(3000, 10_000)));
       stop = true;
       await load;

@@ -26,7 +26,7 @@ describe('F6: backing stores refusing writes', () => {
   };
 
   it('Redis at its memory limit: 503 with Retry-After, no acknowledgement, nothing recorded; settles once there is room', async () => {
-    const filler = new Redis(f.redis.url);
+    const filler = new Redis(f.redis!.url);
     let keys = 0;
     // Large values first, then smaller ones: the query buffer of a refused 256 KB write is freed
     // after the refusal, which left room for a small job.

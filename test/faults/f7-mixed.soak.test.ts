@@ -34,9 +34,9 @@ describe('F7: faults alternating with quiet periods under load', () => {
       f.sys.signal('settlement', 'SIGCONT');
     },
     'Redis killed': async () => {
-      await f.redis.kill();
+      await f.redis!.kill();
       await sleep(between(500, 3000));
-      await f.redis.start();
+      await f.redis!.start();
     },
     'Postgres killed': async () => {
       await f.pg.kill();

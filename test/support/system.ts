@@ -6,7 +6,6 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { createTestDatabase, type TestDatabase } from '@cbdc/db/testing';
 import { connectTopology, type Topology } from '@cbdc/db/topology';
 import type { ServiceName } from '@cbdc/db/roles';
@@ -23,11 +22,12 @@ import { registerIssuerKey, type IssuanceHooks } from '@cbdc/issuer/execute';
 import { startShardWorker, type ShardWorker } from '@cbdc/settlement/worker';
 import { ed25519PublicKeyOfSeed, signerFromSeed } from '@cbdc/shared/crypto';
 import { LIMITS, type Limits } from '@cbdc/shared/limits';
-import { consumerRedis, producerRedis } from '@cbdc/shared/redis';
+import { consumerRedis, deleteKeysMatching, producerRedis, redisTargetFromEnv, untilReady, type RedisTarget } from '@cbdc/shared/redis';
 import { registrySignerOfAttestationKey } from '@cbdc/shared/registry';
 import { shardQueue } from '@cbdc/shared/job';
 
-export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** The Redis the tests use, read from the environment as the services read it (REDIS_URL, or REDIS_CLUSTER_NODES and REDIS_PASSWORD). */
+export const REDIS: RedisTarget = redisTargetFromEnv(process.env);
 /** The key id the test gateway attests its jobs under (its key is `keys.attestation`). */
 export const TEST_GATEWAY_KEY_ID = 'test-gateway';
 
@@ -43,6 +43,8 @@ export interface TestSystem {
   shardGroups: ShardGroupSpec[];
   /** Connections to every database as each service's role, and as the owner (`admin`). */
   topology: Record<ServiceName | 'admin', Topology>;
+  /** The Redis this system runs on. */
+  redis: RedisTarget;
   queuePrefix: string;
   issuerUrl: string;
   gatewayUrl: string;
@@ -76,6 +78,8 @@ export interface TestSystemOptions {
   issuanceFaults?: IssuanceHooks;
   /** How often the issuer's recovery pass runs (it also runs at the issuer's start); LIMITS' by default. */
   issuanceRecoveryIntervalMs?: number;
+  /** Redis to run on (REDIS by default): one server or a cluster. */
+  redis?: RedisTarget;
 }
 
 const silentLog = { info() {}, warn() {}, error() {} };
@@ -100,9 +104,10 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     issuerSigner,
   );
 
-  const redis = producerRedis(REDIS_URL);
+  const target = options.redis ?? REDIS;
+  const redis = producerRedis(target);
   redis.on('error', () => {});
-  await new Promise((resolve) => redis.once('ready', resolve));
+  await untilReady(redis);
   await registerIssuerKey(db.sql, issuerSigner);
   // Each service connects with its own role, as deployed: least privilege holds in every test.
   const as = (service: ServiceName) => connectTopology(db.url, shardGroups, { service, max: 4, applicationName: `cbdc-test-${service}` });
@@ -130,7 +135,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
 
   const startGateway = async (port: number) => {
     const client = new SettlementClient({
-      redisUrl: REDIS_URL,
+      redis: target,
       queuePrefix,
       shardCount,
       signer: signerFromSeed(keys.attestation),
@@ -154,7 +159,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
           sql: topology.settlement.ofShard(shard),
           central: topology.settlement.central,
           sqlOfShard: (other) => (other < shardCount ? topology.settlement.ofShard(other) : topology.settlement.central),
-          redisUrl: REDIS_URL,
+          redis: target,
           queuePrefix,
           shard,
           shardCount,
@@ -181,6 +186,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     groupDbs,
     shardGroups,
     topology,
+    redis: target,
     queuePrefix,
     issuerUrl,
     gatewayUrl,
@@ -216,7 +222,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
       await issuer.close();
       await settlement.close();
       await Promise.all(workers.map((w) => w.close()));
-      await deleteKeys(queuePrefix);
+      await deleteKeys(queuePrefix, target);
       redis.disconnect();
       await Promise.all(Object.values(topology).map((t) => t.end()));
       await Promise.all(groupDbs.filter((g) => g !== db).map((g) => g.drop()));
@@ -227,27 +233,22 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
 }
 
 /** Redis loses a shard's queue, whatever it held (jobs, credits between shards). */
-export async function loseShardQueue(queuePrefix: string, shard: number): Promise<void> {
+export async function loseShardQueue(queuePrefix: string, shard: number, target: RedisTarget = REDIS): Promise<void> {
   const q = shardQueue(queuePrefix, shard);
-  const connection = consumerRedis(REDIS_URL);
+  const connection = consumerRedis(target);
   const queue = new Queue(q.name, { connection, prefix: q.prefix });
   await queue.obliterate({ force: true });
   await queue.close();
   connection.disconnect();
 }
 
-/** Deletes every Redis key of a test prefix: shard queues, reply streams, and the rest. */
-export async function deleteKeys(prefix: string): Promise<void> {
-  const r = new Redis(REDIS_URL);
+/** Deletes every Redis key of a test prefix (on every master of a cluster): shard queues, reply streams, and the rest. */
+export async function deleteKeys(prefix: string, target: RedisTarget = REDIS): Promise<void> {
+  const r = consumerRedis(target);
+  r.on('error', () => {});
   try {
-    for (const pattern of [`{${prefix}-*`, `${prefix}:*`]) {
-      let cursor = '0';
-      do {
-        const [next, found] = await r.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-        cursor = next;
-        if (found.length) await r.del(...found);
-      } while (cursor !== '0');
-    }
+    await untilReady(r);
+    for (const pattern of [`{${prefix}-*`, `${prefix}:*`]) await deleteKeysMatching(r, pattern);
   } finally {
     r.disconnect();
   }

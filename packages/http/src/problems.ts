@@ -27,10 +27,13 @@ export function fieldErrorOf(context: string, entry: ZodValidationEntry): FieldE
   return [{ field: base, rule: entry.keyword, message: entry.message }];
 }
 
+/** Redis (or, on a cluster, the node of a key's slot) is away: a master failing over, the cluster down, the client's redirections spent. */
 function isRedisDown(error: unknown): boolean {
   const message = (error as Error)?.message ?? '';
   // "Command timed out": a command unanswered within producerRedis's commandTimeout (a partition).
-  return /Stream isn't writeable|enableOfflineQueue|Connection is closed|ECONNREFUSED|MaxRetriesPerRequest|Reached the max retries|OOM command not allowed|Command timed out/.test(message);
+  return /Stream isn't writeable|enableOfflineQueue|Connection is closed|ECONNREFUSED|MaxRetriesPerRequest|Reached the max retries|OOM command not allowed|Command timed out|CLUSTERDOWN|TRYAGAIN|Too many Cluster redirections|None of startup nodes is available|Failed to refresh slots cache|Cluster is ended/.test(
+    message,
+  );
 }
 
 function send(reply: FastifyReply, code: ApiErrorCode, detail?: string, errors?: FieldError[], extra?: Record<string, unknown>, headers?: Record<string, string>) {

@@ -19,13 +19,13 @@
  * starting at a bucket's first request (Redis PEXPIRE), so a lockout lasts at most one window.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '@cbdc/shared/redis';
 import { ApiError } from '@cbdc/shared/problem';
 import { AUTH_HEADERS } from '@cbdc/shared/request-auth';
 import { KEY_ID_PATTERN } from './signed-auth.js';
 
 export interface RateLimitOptions {
-  redis: Redis;
+  redis: RedisConnection;
   /** Key prefix of this service's counters, e.g. "cbdc:gateway". */
   prefix: string;
   windowMs: number;

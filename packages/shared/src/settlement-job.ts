@@ -17,10 +17,40 @@ import { fundingAuthorityMessage, type FundingAuthority } from './funding-author
 import { isTreasuryWalletId } from './ids.js';
 import type { ItemAuthority, SettlementItem } from './ledger/settle.js';
 import type { RejectionCode } from './errors.js';
+import { keySlot, REDIS_CLUSTER_SLOTS } from './redis-slot.js';
 
-/** The queue of a shard. Its keys share the hash tag "{<prefix>-s<shard>}" so that, on Redis Cluster, a shard's queue lives in one slot. */
+/** Slots in the window a shard's queue aims for (see shardQueueTag). */
+export const SHARD_QUEUE_SLOT_WINDOW = 128;
+
+/** The 14-bit reversal of `shard`: 0, 8192, 4096, 12288, 2048, ... spreads any number of shards evenly over the slots. */
+export function shardSlotTarget(shard: number): number {
+  let reversed = 0;
+  for (let bit = 0; bit < 14; bit++) if (shard & (1 << bit)) reversed |= 1 << (13 - bit);
+  return reversed;
+}
+
+/**
+ * The hash tag of a shard's queue: "<prefix>-s<shard>", or "<prefix>-s<shard>.<k>" with the
+ * smallest k that puts it in the 128-slot window starting at shardSlotTarget(shard). All of a
+ * queue's keys carry it (BullMQ's scripts touch several keys of a queue at once, which on Redis
+ * Cluster must share a slot), and the windows of shards 0, 1, 2, 3, ... halve the slot space again
+ * and again, so that shards land on different masters of a cluster whose masters hold equal ranges
+ * of slots (as `redis-cli --cluster create` assigns them), whatever the prefix and the shard count.
+ * A plain "{<prefix>-s<shard>}" would put them where CRC16 happens to, often several on one master.
+ */
+export function shardQueueTag(prefix: string, shard: number): string {
+  const target = shardSlotTarget(shard);
+  const inWindow = (tag: string) => (keySlot(`{${tag}}`) - target + REDIS_CLUSTER_SLOTS) % REDIS_CLUSTER_SLOTS < SHARD_QUEUE_SLOT_WINDOW;
+  const base = `${prefix}-s${shard}`;
+  if (inWindow(base)) return base;
+  // A window of 128 of 16,384 slots is hit after about 128 tries; 65,536 tries all missing is a broken CRC.
+  for (let k = 1; k < 65_536; k++) if (inWindow(`${base}.${k}`)) return `${base}.${k}`;
+  throw new Error(`invariant broken: no hash tag for shard ${shard} lands in slots ${target}+${SHARD_QUEUE_SLOT_WINDOW}`);
+}
+
+/** The queue of a shard: name "settle" under the prefix "{<its hash tag>}", so that on Redis Cluster the whole queue lives in one slot. */
 export function shardQueue(prefix: string, shard: number): { name: string; prefix: string } {
-  return { name: 'settle', prefix: `{${prefix}-s${shard}}` };
+  return { name: 'settle', prefix: `{${shardQueueTag(prefix, shard)}}` };
 }
 
 /**

@@ -1,5 +1,5 @@
 /** Builds the issuer's admin API: operator authentication, then banks, reserves, issuance, wallet controls. */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '@cbdc/shared/redis';
 import type { FastifyServerOptions } from 'fastify';
 import type { Sql } from '@cbdc/db/connect';
 import type { Topology } from '@cbdc/db/topology';
@@ -26,7 +26,7 @@ import { walletControlRoutes } from './wallet-controls.js';
 export interface IssuerDeps {
   /** The central database and every shard group's (SHARD_DATABASES); as the issuer's role. */
   topology: Topology;
-  redis: Redis;
+  redis: RedisConnection;
   signer: Signer;
   shardCount: number;
   dualControl: DualControlPolicy;

@@ -6,13 +6,13 @@ import { parseEnv } from '@cbdc/shared/config';
 import { AUDIENCE_PATTERN, DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import { checkDualControlPolicy, type DualControlPolicy } from '@cbdc/shared/dual-control';
 import { checkLimits, LIMITS, type Limits } from '@cbdc/shared/limits';
-import { DEFAULT_REDIS_URL } from '@cbdc/shared/redis';
+import { redisEnvShape, redisTargetOf, type RedisTarget } from '@cbdc/shared/redis';
 import { parseShardDatabases, type ShardGroupSpec } from '@cbdc/shared/topology';
 
 export const issuerEnvSchema = z.object({
   /** One server, or a primary and its standby: postgres://u@h1:5432,h2:5432/db?target_session_attrs=read-write. */
   DATABASE_URL: z.string().refine(isPostgresUrl, { error: 'DATABASE_URL must be a postgres:// URL (one host, or a comma-separated list of host:port)' }).default(DEFAULT_DATABASE_URL),
-  REDIS_URL: z.string().url().default(DEFAULT_REDIS_URL),
+  ...redisEnvShape,
   QUEUE_PREFIX: z
     .string()
     .regex(/^[a-z0-9-]{1,40}$/)
@@ -59,7 +59,8 @@ export interface IssuerConfig {
   databaseUrl: string;
   /** The shard groups' databases (SHARD_DATABASES; one group in DATABASE_URL when unset). */
   shardGroups: ShardGroupSpec[];
-  redisUrl: string;
+  /** Redis, one server or a cluster (REDIS_URL or REDIS_CLUSTER_NODES, with REDIS_USERNAME and REDIS_PASSWORD). */
+  redis: RedisTarget;
   queuePrefix: string;
   audience: string;
   shardCount: number;
@@ -84,7 +85,7 @@ export function loadIssuerConfig(env: Record<string, string | undefined> = proce
   return Object.freeze({
     databaseUrl: e.DATABASE_URL,
     shardGroups: parseShardDatabasesOf(e),
-    redisUrl: e.REDIS_URL,
+    redis: redisTargetOf(e),
     queuePrefix: e.QUEUE_PREFIX,
     audience: e.CBDC_AUDIENCE,
     shardCount: e.SETTLEMENT_SHARDS,

@@ -4,7 +4,7 @@ import { assertPostgresReachable } from '@cbdc/db/connect';
 import { assertShardCount } from '@cbdc/db/shard-lock';
 import { connectTopology } from '@cbdc/db/topology';
 import { signerFromSeed } from '@cbdc/shared/crypto';
-import { assertRedisReachable, producerRedis } from '@cbdc/shared/redis';
+import { assertRedisReachable, producerRedis, untilReady } from '@cbdc/shared/redis';
 import { bootstrapOperators, buildIssuerApp } from './app.js';
 import { loadIssuerConfig } from './config.js';
 import { registerIssuerKey } from './issuance/execute.js';
@@ -18,10 +18,11 @@ async function main(): Promise<void> {
     await assertPostgresReachable(group.sql, group.url);
     await assertShardCount(group.sql, config.shardCount);
   }
-  await assertRedisReachable(config.redisUrl);
+  await assertRedisReachable(config.redis);
   await assertShardCount(topology.central, config.shardCount);
-  const redis = producerRedis(config.redisUrl);
+  const redis = producerRedis(config.redis);
   redis.on('error', () => {});
+  await untilReady(redis);
   const signer = signerFromSeed(config.signingSeed);
   await registerIssuerKey(topology.central, signer);
   await bootstrapOperators(topology.central, config.bootstrapOperators, signer);

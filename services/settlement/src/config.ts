@@ -7,14 +7,14 @@ import { DEFAULT_DATABASE_URL } from '@cbdc/db/connect';
 import { isPostgresUrl } from '@cbdc/db/postgres-url';
 import { LIMITS } from '@cbdc/shared/limits';
 import { parseShardDatabases } from '@cbdc/shared/topology';
-import { DEFAULT_REDIS_URL } from '@cbdc/shared/redis';
+import { redisEnvShape, redisTargetOf } from '@cbdc/shared/redis';
 
 export const settlementEnvSchema = z.object({
   /** The central database (banks' keys); with SHARD_DATABASES unset, also every shard's ledger. One server, or a primary and its standby: postgres://u@h1:5432,h2:5432/db. */
   DATABASE_URL: z.string().refine(isPostgresUrl, { error: 'DATABASE_URL must be a postgres:// URL (one host, or a comma-separated list of host:port)' }).default(DEFAULT_DATABASE_URL),
   /** Which Postgres server holds which shards' ledgers, "0-3=postgres://...;4-7=postgres://..." (see @cbdc/shared/topology). */
   SHARD_DATABASES: z.string().max(8192).optional(),
-  REDIS_URL: z.string().url().default(DEFAULT_REDIS_URL),
+  ...redisEnvShape,
   QUEUE_PREFIX: z
     .string()
     .regex(/^[a-z0-9-]{1,40}$/)
@@ -45,6 +45,8 @@ export const settlementEnvSchema = z.object({
   SETTLE_JOB_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
   /** A settlement transaction that has neither committed nor failed after this long ends the process. */
   SETTLE_COMMIT_DEADLINE_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
+  /** Fetching jobs or marking them completed that Redis leaves unanswered this long ends the process. */
+  SETTLE_REDIS_DEADLINE_MS: z.coerce.number().int().min(5000).max(600_000).default(20_000),
   /** Wallets each shard's worker holds in memory between batches (0 turns holding off). */
   SETTLE_WALLETS_HELD_MAX: z.coerce.number().int().min(0).max(50_000_000).default(LIMITS.settleWalletsHeldMax),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -67,7 +69,7 @@ export function loadSettlementConfig(env: Record<string, string | undefined> = p
     const problem = ed25519PublicKeyCheck(key);
     if (problem) throw new Error(`invalid configuration: GATEWAY_ATTESTATION_KEYS: the key of ${id} is refused (${problem.rule})`);
   }
-  return Object.freeze({ ...raw, shardSeeds, shardIds, gatewayKeys, shardGroups });
+  return Object.freeze({ ...raw, redis: redisTargetOf(raw), shardSeeds, shardIds, gatewayKeys, shardGroups });
 }
 
 /** The seeds of SETTLEMENT_SHARD_KEYS by shard: "shard:seed" pairs, or one seed per shard in order. */

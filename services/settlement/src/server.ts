@@ -18,7 +18,7 @@ async function main(): Promise<void> {
     await assertPostgresReachable(group.sql, group.url);
     await assertShardCount(group.sql, config.SETTLEMENT_SHARDS);
   }
-  await assertRedisReachable(config.REDIS_URL);
+  await assertRedisReachable(config.redis);
   const workers: ShardWorker[] = [];
   for (const shard of config.shardIds) {
     workers.push(
@@ -26,7 +26,7 @@ async function main(): Promise<void> {
         sql: topology.ofShard(shard),
         central: topology.central,
         sqlOfShard: (other) => (other < config.SETTLEMENT_SHARDS ? topology.ofShard(other) : topology.central),
-        redisUrl: config.REDIS_URL,
+        redis: config.redis,
         queuePrefix: config.QUEUE_PREFIX,
         shard,
         shardCount: config.SETTLEMENT_SHARDS,
@@ -35,9 +35,10 @@ async function main(): Promise<void> {
         audience: config.CBDC_AUDIENCE,
         lockDurationMs: config.SETTLE_JOB_LOCK_MS,
         commitDeadlineMs: config.SETTLE_COMMIT_DEADLINE_MS,
+        redisDeadlineMs: config.SETTLE_REDIS_DEADLINE_MS,
         walletsHeldMax: config.SETTLE_WALLETS_HELD_MAX,
         log,
-        // Exit without waiting on the wedged transaction; the supervisor (systemd, Kubernetes)
+        // Exit without waiting on the wedged transaction or Redis connection; the supervisor (systemd, Kubernetes)
         // starts the process again and BullMQ hands its jobs on once their locks expire.
         onStuck: () => process.exit(75),
       }),

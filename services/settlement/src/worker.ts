@@ -14,7 +14,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { isUnreachable, type Sql } from '@cbdc/db/connect';
 import { signerFromSeed } from '@cbdc/shared/crypto';
 import {
@@ -35,7 +34,7 @@ import {
 } from '@cbdc/shared/job';
 import { LIMITS } from '@cbdc/shared/limits';
 import { replyEntryMessage } from '@cbdc/shared/reply';
-import { consumerRedis, producerRedis } from '@cbdc/shared/redis';
+import { consumerRedis, producerRedis, type RedisConnection, type RedisTarget } from '@cbdc/shared/redis';
 import { commitBatch, decideAhead, registerShard, staleCredits, type BatchAftermath, type CommitOptions, type CommitResult, type DecidedAhead, type ShardContext } from './store.js';
 import { WalletCache } from './wallet-cache.js';
 
@@ -52,7 +51,8 @@ export interface ShardWorkerOptions {
   central?: Sql;
   /** The database of another shard (its registered chain key), when it is not `sql`. */
   sqlOfShard?: (shard: number) => Sql;
-  redisUrl: string;
+  /** Redis, one server or a cluster (@cbdc/shared/redis). */
+  redis: RedisTarget;
   queuePrefix: string;
   shard: number;
   shardCount?: number;
@@ -77,6 +77,11 @@ export interface ShardWorkerOptions {
   now?: () => number;
   /** How long one settlement transaction may take before the worker gives up on its connections. */
   commitDeadlineMs?: number;
+  /**
+   * How long fetching jobs or marking them completed may go unanswered by Redis (a blocking fetch
+   * waits about a second) before the worker gives up on its connections (default 20 s).
+   */
+  redisDeadlineMs?: number;
   /** Called when a transaction passed its deadline; the settlement process exits (its supervisor starts it again). */
   onStuck?: (error: Error) => void;
 }
@@ -130,11 +135,11 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
   const ctx: ShardContext = { shard: o.shard, shardCount: o.shardCount ?? 1, signer, audience: o.audience, central: o.central, wallets: o.walletsHeldMax === 0 ? undefined : new WalletCache(o.walletsHeldMax ?? LIMITS.settleWalletsHeldMax) };
   const now = o.now ?? Date.now;
   const queue = shardQueue(o.queuePrefix, o.shard);
-  const connection = consumerRedis(o.redisUrl);
+  const connection = consumerRedis(o.redis);
   connection.on('error', (error) => o.log.warn({ shard: o.shard, err: error.message }, 'redis connection error'));
 
   // Producers for messages to other shards: fail fast; the sweeper covers what could not be sent.
-  const producer: Redis = producerRedis(o.redisUrl);
+  const producer: RedisConnection = producerRedis(o.redis);
   producer.on('error', () => {});
   const outboxes = new Map<number, Queue<SettlementJobData, JobSummary>>();
   const outbox = (to: number) => {
@@ -169,6 +174,18 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
   /** Half-second retries of a batch while Postgres is unreachable: about two minutes. */
   const unreachableRetriesMax = 240;
   const commitDeadlineMs = o.commitDeadlineMs ?? 30_000;
+  const redisDeadlineMs = o.redisDeadlineMs ?? 20_000;
+  /**
+   * A fetch or completion Redis never answers. Seen about once in twenty SIGKILLs of a cluster
+   * master: the worker's connections stayed wedged after the failover while every other client
+   * recovered. As with a wedged transaction, the safe way on is a new process with new
+   * connections (everything it held is redelivered and answered from Postgres).
+   */
+  const redisLate = (what: string) => () => {
+    const error = new Error(`${what} of shard ${o.shard} had no answer from Redis within ${redisDeadlineMs} ms`);
+    o.log.error({ shard: o.shard }, error.message);
+    (o.onStuck ?? (() => {}))(error);
+  };
   let closing = false;
 
   /** Attestors' keys: the configured gateways', and each shard's registered chain key (read when first needed). */
@@ -336,8 +353,17 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
    */
   const reply = (fetched: Fetched[], results: JobResult[]) => {
     const finals = finalsStream(o.queuePrefix);
-    const pipeline = producer.pipeline();
-    const gatewayStreams = new Set<string>();
+    // One pipeline per stream: each stream has its own hash tag, so on Redis Cluster the streams
+    // of different gateways live in different slots, and a pipeline may not span them.
+    const pipelines = new Map<string, ReturnType<RedisConnection['pipeline']>>();
+    const pipelineOf = (key: string) => {
+      let pipeline = pipelines.get(key);
+      if (!pipeline) {
+        pipeline = producer.pipeline();
+        pipelines.set(key, pipeline);
+      }
+      return pipeline;
+    };
     fetched.forEach((f, i) => {
       // A gateway job's outcomes go to its gateway; a credit result's to the gateway it names, or
       // to the shared stream if it names none; credits' outcomes to nobody.
@@ -355,12 +381,11 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
         // "settled" only on a reply that verifies, whoever else can write to Redis.
         const json = JSON.stringify({ ...results[i], outcomes });
         const signature = signer.sign(replyEntryMessage(key, json)).toString('hex');
-        pipeline.xadd(key, 'MAXLEN', '~', LIMITS.replyStreamEntriesMax, '*', 'result', json, 'shard', String(o.shard), 'signature', signature);
-        if (key !== finals) gatewayStreams.add(key);
+        pipelineOf(key).xadd(key, 'MAXLEN', '~', LIMITS.replyStreamEntriesMax, '*', 'result', json, 'shard', String(o.shard), 'signature', signature);
       }
     });
-    for (const key of gatewayStreams) pipeline.pexpire(key, LIMITS.replyStreamTtlMs);
-    return pipeline.exec().catch((error: Error) => o.log.warn({ shard: o.shard, err: error.message }, 'could not send replies to gateways; their requests answer pending'));
+    for (const [key, pipeline] of pipelines) if (key !== finals) pipeline.pexpire(key, LIMITS.replyStreamTtlMs);
+    return Promise.all([...pipelines.values()].map((pipeline) => pipeline.exec().catch((error: Error) => o.log.warn({ shard: o.shard, err: error.message }, 'could not send replies to gateways; their requests answer pending'))));
   };
 
   /**
@@ -407,9 +432,9 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
     await Promise.all([
       ...replies,
       ...[...completion.values()].map(({ f, result, items }) =>
-        f.job
-          .moveToCompleted({ shard: result.shard, batchSeq: result.batchSeq, timeMs: result.timeMs, items }, f.token, false)
-          .catch((error: Error) => o.log.warn({ shard: o.shard, jobId: f.job.id, err: error.message }, 'could not mark a committed job completed; a redelivery will be answered as duplicates')),
+        withDeadline(f.job.moveToCompleted({ shard: result.shard, batchSeq: result.batchSeq, timeMs: result.timeMs, items }, f.token, false), redisDeadlineMs, redisLate('completing a job')).catch((error: Error) =>
+          o.log.warn({ shard: o.shard, jobId: f.job.id, err: error.message }, 'could not mark a committed job completed; a redelivery will be answered as duplicates'),
+        ),
       ),
     ]);
     for (const h of held) if (completion.has(h.job)) held.delete(h);
@@ -443,7 +468,7 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
       let items = fetched.reduce((n, f) => n + f.payload.items.length, 0);
       if (items >= itemsMax || fetched.length >= jobsMax) return fetched;
       const firstToken = randomUUID();
-      const first = await worker.getNextJob(firstToken, { block: fetched.length === 0 });
+      const first = await withDeadline(worker.getNextJob(firstToken, { block: fetched.length === 0 }), redisDeadlineMs, redisLate('fetching jobs'));
       for (let job: typeof first | undefined = first, token = firstToken; job; ) {
         const key = await keyOfAttestor(job.data?.attestor);
         const payload = openJob(job.data, () => key);
@@ -458,7 +483,7 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
         }
         if (items >= itemsMax || fetched.length >= jobsMax || closing) break;
         token = randomUUID();
-        job = await worker.getNextJob(token, { block: false });
+        job = await withDeadline(worker.getNextJob(token, { block: false }), redisDeadlineMs, redisLate('fetching jobs'));
       }
     } catch (error) {
       if (!closing) {

@@ -10,17 +10,16 @@
 import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
 import { createTestDatabase, type TestDatabase } from '@cbdc/db/testing';
 import { encodeTransfer, transferIdOf } from '@cbdc/shared/canonical';
 import { ed25519PrivateKey, ed25519PublicKeyOfSeed, ed25519Sign, signerFromSeed } from '@cbdc/shared/crypto';
 import { attestJob, replyStream, shardQueue, type JobItem, type JobOutcome, type JobResult } from '@cbdc/shared/job';
-import { consumerRedis } from '@cbdc/shared/redis';
+import { consumerRedis, redisTargetFromEnv, type RedisConnection } from '@cbdc/shared/redis';
 import { registerShard } from '../src/store.js';
 import { DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import { startShardWorker, type ShardWorker } from '../src/worker.js';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const REDIS = redisTargetFromEnv(process.env);
 const log = { info() {}, warn() {}, error() {} };
 const WALLETS = { a1: 'w_00000000000000000000000a', a2: 'w_00000000000000000000000b', b1: 'w_00000000000000000000000c', b2: 'w_00000000000000000000000d' };
 
@@ -31,7 +30,7 @@ describe('a batch with an item the store cannot hold', () => {
   const customerSeed = randomBytes(32);
   let nonce = 0;
   let prefix: string;
-  let connection: Redis;
+  let connection: RedisConnection;
   let queue: Queue;
   let worker: ShardWorker | undefined;
 
@@ -62,7 +61,7 @@ describe('a batch with an item the store cannot hold', () => {
     for (const j of jobs) await queue.add('batch', attestJob(signerFromSeed(attestationKey), 'gateway:gw', j.gatewayId, { shard: 0, items: j.items }), { attempts: 1 });
     worker = await startShardWorker({
       sql: db.sql,
-      redisUrl: REDIS_URL,
+      redis: REDIS,
       queuePrefix: prefix,
       shard: 0,
       shardSeed,
@@ -120,7 +119,7 @@ describe('a batch with an item the store cannot hold', () => {
   const freshQueue = () => {
     prefix = `t${randomBytes(5).toString('hex')}`;
     const q = shardQueue(prefix, 0);
-    connection = consumerRedis(REDIS_URL);
+    connection = consumerRedis(REDIS);
     queue = new Queue(q.name, { connection, prefix: q.prefix });
   };
 

@@ -13,13 +13,13 @@ import { recordSeededBank, recordSeededOperators, recordSeededWallets } from '@c
 import { encodeTransfer, transferIdOf } from '@cbdc/shared/canonical';
 import { ed25519PrivateKey, ed25519PublicKeyOfSeed, ed25519Sign, signerFromSeed } from '@cbdc/shared/crypto';
 import { attestJob, shardQueue, type JobItem } from '@cbdc/shared/job';
-import { consumerRedis } from '@cbdc/shared/redis';
+import { consumerRedis, redisTargetFromEnv } from '@cbdc/shared/redis';
 import { DEFAULT_AUDIENCE, requestStringToSign } from '@cbdc/shared/request-auth';
 import { fundingIdOf } from '@cbdc/shared/ids';
 import { commitBatch, registerShard } from '../src/store.js';
 import { startShardWorker } from '../src/worker.js';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const REDIS = redisTargetFromEnv(process.env);
 const NOW = Date.now();
 
 describe('settlement store', () => {
@@ -99,11 +99,11 @@ describe('settlement store', () => {
     const prefix = `t${randomBytes(5).toString('hex')}`;
     const gateway = signerFromSeed(randomBytes(32));
     const log = { info() {}, warn() {}, error() {} };
-    const worker = await startShardWorker({ sql: db.sql, redisUrl: REDIS_URL, queuePrefix: prefix, shard: 0, shardSeed, gatewayKeys: new Map([['gw', gateway.publicKey]]), audience: DEFAULT_AUDIENCE, lockDurationMs: 30_000, log });
+    const worker = await startShardWorker({ sql: db.sql, redis: REDIS, queuePrefix: prefix, shard: 0, shardSeed, gatewayKeys: new Map([['gw', gateway.publicKey]]), audience: DEFAULT_AUDIENCE, lockDurationMs: 30_000, log });
     const q = shardQueue(prefix, 0);
-    const connection = consumerRedis(REDIS_URL);
+    const connection = consumerRedis(REDIS);
     const queue = new Queue(q.name, { connection, prefix: q.prefix });
-    const events = new QueueEvents(q.name, { connection: consumerRedis(REDIS_URL), prefix: q.prefix });
+    const events = new QueueEvents(q.name, { connection: consumerRedis(REDIS), prefix: q.prefix });
     await events.waitUntilReady();
     try {
       await run(async (data) => (await queue.add('batch', data, { attempts: 3 })).waitUntilFinished(events, 10_000), gateway);

@@ -1,5 +1,5 @@
 /** Builds the wallet gateway: base app, bank authentication, per-bank rate limits, routes. */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '@cbdc/shared/redis';
 import { LRUCache } from 'lru-cache';
 import type { FastifyRequest, FastifyServerOptions } from 'fastify';
 import { watchWritable, type Sql } from '@cbdc/db/connect';
@@ -22,7 +22,7 @@ import { WalletFactsCache } from './wallets/facts-cache.js';
 export interface GatewayDeps {
   sql: Sql;
   /** Fail-fast Redis connection for request nonces. */
-  redis: Redis;
+  redis: RedisConnection;
   settlement: SettlementClient;
   shardCount: number;
   limits: Limits;

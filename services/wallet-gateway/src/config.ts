@@ -6,14 +6,14 @@ import { isPostgresUrl } from '@cbdc/db/postgres-url';
 import { parseEnv } from '@cbdc/shared/config';
 import { AUDIENCE_PATTERN, DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import { checkLimits, LIMITS, type Limits } from '@cbdc/shared/limits';
-import { DEFAULT_REDIS_URL } from '@cbdc/shared/redis';
+import { redisEnvShape, redisTargetOf, type RedisTarget } from '@cbdc/shared/redis';
 
 const positiveInt = z.coerce.number().int().positive();
 
 export const gatewayEnvSchema = z.object({
   /** One server, or a primary and its standby: postgres://u@h1:5432,h2:5432/db?target_session_attrs=read-write. */
   DATABASE_URL: z.string().refine(isPostgresUrl, { error: 'DATABASE_URL must be a postgres:// URL (one host, or a comma-separated list of host:port)' }).default(DEFAULT_DATABASE_URL),
-  REDIS_URL: z.string().url().default(DEFAULT_REDIS_URL),
+  ...redisEnvShape,
   QUEUE_PREFIX: z
     .string()
     .regex(/^[a-z0-9-]{1,40}$/)
@@ -51,7 +51,8 @@ export const gatewayEnvSchema = z.object({
 
 export interface GatewayConfig {
   databaseUrl: string;
-  redisUrl: string;
+  /** Redis, one server or a cluster (REDIS_URL or REDIS_CLUSTER_NODES, with REDIS_USERNAME and REDIS_PASSWORD). */
+  redis: RedisTarget;
   queuePrefix: string;
   audience: string;
   shardCount: number;
@@ -83,7 +84,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
   checkLimits(limits);
   return Object.freeze({
     databaseUrl: e.DATABASE_URL,
-    redisUrl: e.REDIS_URL,
+    redis: redisTargetOf(e),
     queuePrefix: e.QUEUE_PREFIX,
     audience: e.CBDC_AUDIENCE,
     shardCount: e.SETTLEMENT_SHARDS,

@@ -7,7 +7,7 @@ import cluster from 'node:cluster';
 import closeWithGrace from 'close-with-grace';
 import { assertPostgresReachable, connectPostgres } from '@cbdc/db/connect';
 import { assertShardCount } from '@cbdc/db/shard-lock';
-import { assertRedisReachable, producerRedis } from '@cbdc/shared/redis';
+import { assertRedisReachable, producerRedis, untilReady } from '@cbdc/shared/redis';
 import { registrySignerOfAttestationKey } from '@cbdc/shared/registry';
 import { buildGatewayApp } from './app.js';
 import { loadGatewayConfig, type GatewayConfig } from './config.js';
@@ -20,14 +20,15 @@ async function serve(config: GatewayConfig): Promise<void> {
   if (cluster.isWorker) process.on('disconnect', () => process.exit(1));
   const sql = connectPostgres(config.databaseUrl, { max: 20, applicationName: 'cbdc-gateway' });
   await assertPostgresReachable(sql, config.databaseUrl);
-  await assertRedisReachable(config.redisUrl);
+  await assertRedisReachable(config.redis);
   await assertShardCount(sql, config.shardCount);
-  const redis = producerRedis(config.redisUrl);
+  const redis = producerRedis(config.redis);
   redis.on('error', () => {});
+  await untilReady(redis);
   // Each process has an id of its own: its job ids and its reply stream must not be shared.
   const gatewayId = cluster.isWorker ? `${config.gatewayId}-w${cluster.worker!.id}` : config.gatewayId;
   const settlement = new SettlementClient({
-    redisUrl: config.redisUrl,
+    redis: config.redis,
     queuePrefix: config.queuePrefix,
     shardCount: config.shardCount,
     signer: signerFromSeed(config.attestationKey),

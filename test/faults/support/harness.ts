@@ -25,6 +25,8 @@ import { tmpdir } from 'node:os';
 import { createHosts, type Host, type HostNetwork } from '../../../infra/cluster/hosts.js';
 import { emulateLink, type EmulatedLink } from '../../../infra/cluster/link-emulator.js';
 import { startPostgresPair, type PostgresPair } from '../../../infra/cluster/postgres-ha.js';
+import type { RedisTarget } from '@cbdc/shared/redis';
+import { startRedisCluster, type RedisCluster, type RedisClusterOptions } from '../../../infra/cluster/redis-cluster.js';
 
 /** Short (CI) or full runs: FAULTS_SCALE=full for the durations the issue names. */
 export const FULL = process.env.FAULTS_SCALE === 'full';
@@ -43,7 +45,12 @@ export interface ClusterParts {
 export interface FaultSystem {
   /** With `hosts`: the pair seen as one server (its URL names both; kill() kills the primary). */
   pg: OwnPostgres;
-  redis: OwnRedis;
+  /** The test's own Redis server (absent when the system runs on a Redis Cluster). */
+  redis?: OwnRedis;
+  /** The test's own Redis Cluster, when started with `redisCluster`. */
+  redisCluster?: RedisCluster;
+  /** Where the services' Redis is, server or cluster. */
+  redisTarget: RedisTarget;
   cluster?: ClusterParts;
   sys: BenchSystem;
   pop: Population;
@@ -55,6 +62,8 @@ export interface FaultSystemOptions {
   shards?: number;
   wallets?: number;
   redisMaxmemory?: string;
+  /** Run on a Redis Cluster of the test's own (masters, replicas, node timeout...) instead of one Redis server. */
+  redisCluster?: RedisClusterOptions;
   serviceEnv?: Partial<Record<ServiceName, Record<string, string>>>;
   /**
    * Run across hosts (network namespaces, root needed): each service on a host of its own, Postgres
@@ -115,20 +124,25 @@ async function startClusterParts(o: FaultSystemOptions): Promise<{ parts: Cluste
 export async function startFaultSystem(o: FaultSystemOptions = {}): Promise<FaultSystem> {
   const cluster = o.hosts ? await startClusterParts(o) : null;
   const pg = cluster?.pg ?? (await startOwnPostgres());
-  const redis = cluster?.redis ?? (await startOwnRedis({ maxmemory: o.redisMaxmemory }));
+  let redis: OwnRedis | undefined = cluster?.redis;
+  let redisCluster: RedisCluster | undefined;
   const stopServers = async () => {
     await Promise.all(cluster?.parts.links.map((l) => l.close()) ?? []);
-    await redis.stop();
+    await redis?.stop();
+    await redisCluster?.stop();
     await pg.stop();
     cluster?.parts.network.teardown();
   };
   let sys: BenchSystem | undefined;
   try {
+    if (o.redisCluster) redisCluster = await startRedisCluster(o.redisCluster);
+    else redis ??= await startOwnRedis({ maxmemory: o.redisMaxmemory });
+    const redisTarget: RedisTarget = redisCluster ? redisCluster.target : { mode: 'single', url: cluster?.redisUrl ?? redis!.url };
     const h = cluster?.parts.hosts;
     sys = await startBenchSystem({
       shards: o.shards ?? 1,
       adminUrl: cluster?.adminUrl ?? pg.adminUrl,
-      redisUrl: cluster?.redisUrl ?? redis.url,
+      redis: redisTarget,
       placement: h && { gateway: { prefix: h.gateway.prefix, host: h.gateway.ip }, settlement: { prefix: h.settlement.prefix, host: h.settlement.ip }, issuer: { prefix: h.issuer.prefix, host: h.issuer.ip } },
       serviceOutput: process.env.FAULTS_SERVICE_OUTPUT === 'inherit' ? 'inherit' : 'ignore',
       supervise: true,
@@ -146,6 +160,8 @@ export async function startFaultSystem(o: FaultSystemOptions = {}): Promise<Faul
       pg,
       redis,
       cluster: cluster?.parts,
+      redisCluster,
+      redisTarget,
       sys,
       pop,
       banks,
@@ -229,7 +245,8 @@ export class Ledger {
   }
 }
 
-const idOf = (wire: SignedTransferWire) =>
+/** A transfer's id from its wire form. */
+export const idOf = (wire: SignedTransferWire) =>
   transferIdOf(encodeTransfer({ payerWalletId: wire.payerWalletId, payeeWalletId: wire.payeeWalletId, amountMinor: BigInt(wire.amountMinor), nonce: BigInt(wire.nonce), expiresAtMs: BigInt(wire.expiresAtMs), memo: wire.memo }));
 
 /** Sends one batch request and records what came back. A request that takes over `hangMs` counts as hung. */

@@ -5,7 +5,7 @@ import { consumerRedis } from '@cbdc/shared/redis';
 import type { FaultSystem } from './harness.js';
 
 export async function withQueue<T>(f: FaultSystem, shard: number, use: (q: Queue) => Promise<T>): Promise<T> {
-  const connection = consumerRedis(f.redis.url);
+  const connection = consumerRedis(f.redisTarget);
   connection.on('error', () => {});
   const q = shardQueue(f.sys.queuePrefix, shard);
   const queue = new Queue(q.name, { connection, prefix: q.prefix });

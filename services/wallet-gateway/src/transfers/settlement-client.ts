@@ -14,10 +14,9 @@
  * forged or moved reply is dropped: its requests answer pending and the outcome is read by id.
  */
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { ed25519VerifyRaw, parseHex, type Signer } from '@cbdc/shared/crypto';
 import { attestJob, finalsStream, gatewayAttestor, replyStream, shardQueue, type JobItem, type JobOutcome, type JobResult, type JobSummary, type SettlementJobData } from '@cbdc/shared/job';
-import { consumerRedis, producerRedis } from '@cbdc/shared/redis';
+import { consumerRedis, producerRedis, type RedisConnection, type RedisTarget } from '@cbdc/shared/redis';
 import type { Limits } from '@cbdc/shared/limits';
 import { ApiError } from '@cbdc/shared/problem';
 import { replyEntryMessage } from '@cbdc/shared/reply';
@@ -48,7 +47,8 @@ interface ShardLane {
 }
 
 export interface SettlementClientOptions {
-  redisUrl: string;
+  /** Redis, one server or a cluster (@cbdc/shared/redis). */
+  redis: RedisTarget;
   queuePrefix: string;
   shardCount: number;
   /** This gateway's attestation key, and the key id settlement knows it by (GATEWAY_KEY_ID). */
@@ -74,19 +74,19 @@ export interface Submission {
 export class SettlementClient {
   private readonly lanes: ShardLane[] = [];
   private readonly waiters = new Map<string, Deferred<CommittedOutcome>[]>();
-  private readonly producer: Redis;
+  private readonly producer: RedisConnection;
   private jobCounter = 0;
   private pollTimer: NodeJS.Timeout | null = null;
   private redisHealthy = true;
   private inFlightCount = 0;
   private closing = false;
   /** One blocking reader per reply stream (each on its own connection: the streams live in different slots). */
-  private readonly readers: Array<{ connection: Redis; done: Promise<void> }> = [];
+  private readonly readers: Array<{ connection: RedisConnection; done: Promise<void> }> = [];
   private shardKeys = new Map<number, Uint8Array>();
   private shardKeysReadAtMs = 0;
 
   constructor(private readonly o: SettlementClientOptions) {
-    this.producer = producerRedis(o.redisUrl);
+    this.producer = producerRedis(o.redis);
     this.producer.on('error', (error) => o.onError?.(error));
     this.producer.on('ready', () => (this.redisHealthy = true));
     this.producer.on('close', () => (this.redisHealthy = false));
@@ -193,7 +193,7 @@ export class SettlementClient {
    * fails is retried after a pause.
    */
   private async startReader(key: string): Promise<void> {
-    const connection = consumerRedis(this.o.redisUrl);
+    const connection = consumerRedis(this.o.redis);
     connection.on('error', (error) => this.o.onError?.(error));
     const [last] = await connection.xrevrange(key, '+', '-', 'COUNT', 1);
     let lastId = last ? last[0] : '0-0';
