@@ -76,10 +76,12 @@ export interface RedisCluster {
   nodes(): Promise<ClusterNodeView[]>;
   /** The master serving `slot` now. */
   masterOfSlot(slot: number): Promise<ClusterNodeView>;
-  /** SIGKILL to one node (by port). */
-  killNode(port: number): Promise<void>;
+  /** SIGKILL to one node (by port; with its host too where nodes on several hosts share ports). */
+  killNode(port: number, host?: string): Promise<void>;
   /** Starts a killed node again on its data directory. */
-  startNode(port: number): Promise<void>;
+  startNode(port: number, host?: string): Promise<void>;
+  /** The nodes' process ids (each its own process group). */
+  pids(): number[];
   /** Waits until every live node says cluster_state:ok, knows the others and every replica's link to its master is up. */
   waitUntilHealthy(timeoutMs?: number): Promise<void>;
   /** Kills every node and removes the data directory it made. */
@@ -169,8 +171,9 @@ export async function startRedisCluster(o: RedisClusterOptions = {}): Promise<Re
   const ownDir = o.dataDir === undefined;
   const root = o.dataDir ?? mkdtempSync(join(tmpdir(), 'cbdc-redis-cluster-'));
   const timeoutMs = o.timeoutMs ?? 60_000;
-  const members: RedisClusterMember[] = ports.map((port, index) => ({ index, host: hostOf(index), port, dir: join(root, `node-${port}`) }));
+  const members: RedisClusterMember[] = ports.map((port, index) => ({ index, host: hostOf(index), port, dir: join(root, `node-${hostOf(index)}-${port}`) }));
   const prefixOf = (m: RedisClusterMember) => o.commandPrefix?.(m.index) ?? [];
+  // By node index: on several hosts, nodes share port numbers.
   const children = new Map<number, ChildProcess>();
 
   const startMember = (m: RedisClusterMember) => {
@@ -185,19 +188,19 @@ export async function startRedisCluster(o: RedisClusterOptions = {}): Promise<Re
     ];
     const [command, ...prefixArgs] = [...prefixOf(m), 'redis-server'];
     const child = spawn(command, [...prefixArgs, ...args], { detached: true, stdio: 'ignore' });
-    children.set(m.port, child);
+    children.set(m.index, child);
   };
   const cli = async (m: RedisClusterMember, args: string[]) => {
     const [command, ...prefixArgs] = [...prefixOf(m), 'redis-cli'];
     const { stdout } = await run(command, [...prefixArgs, '-h', m.host, '-p', String(m.port), '-a', password, '--no-auth-warning', ...args], { timeout: 10_000 });
     return stdout;
   };
-  const memberOf = (port: number) => {
-    const m = members.find((x) => x.port === port);
-    if (!m) throw new Error(`no node of this cluster listens on port ${port}`);
-    return m;
+  const memberOf = (port: number, host?: string) => {
+    const found = members.filter((x) => x.port === port && (host === undefined || x.host === host));
+    if (found.length !== 1) throw new Error(found.length ? `several nodes listen on port ${port}: name the host` : `no node of this cluster listens on ${host ?? '*'}:${port}`);
+    return found[0];
   };
-  const alive = () => members.filter((m) => children.get(m.port)?.exitCode === null && children.get(m.port)?.signalCode === null);
+  const alive = () => members.filter((m) => children.get(m.index)?.exitCode === null && children.get(m.index)?.signalCode === null);
 
   const nodes = async () => {
     for (const m of alive()) {
@@ -226,7 +229,7 @@ export async function startRedisCluster(o: RedisClusterOptions = {}): Promise<Re
     await cli(members[0], ['--cluster', 'create', ...members.map((m) => `${m.host}:${m.port}`), '--cluster-replicas', String(replicas), '--cluster-yes']);
     await waitUntilHealthy();
   } catch (error) {
-    await Promise.all(members.map((m) => killGroup(children.get(m.port), 'SIGKILL')));
+    await Promise.all(members.map((m) => killGroup(children.get(m.index), 'SIGKILL')));
     if (ownDir) rmSync(root, { recursive: true, force: true });
     throw error;
   }
@@ -241,15 +244,16 @@ export async function startRedisCluster(o: RedisClusterOptions = {}): Promise<Re
       if (!master) throw new Error(`no live master serves slot ${slot}`);
       return master;
     },
-    killNode: (port) => killGroup(children.get(memberOf(port).port), 'SIGKILL'),
-    async startNode(port) {
-      const m = memberOf(port);
+    killNode: (port, host) => killGroup(children.get(memberOf(port, host).index), 'SIGKILL'),
+    async startNode(port, host) {
+      const m = memberOf(port, host);
       startMember(m);
       await until(`redis-server on port ${port} did not answer`, timeoutMs, async () => ((await cli(m, ['ping'])).trim() === 'PONG' ? null : 'no PONG'));
     },
     waitUntilHealthy,
+    pids: () => members.flatMap((m) => children.get(m.index)?.pid ?? []),
     async stop() {
-      await Promise.all(members.map((m) => killGroup(children.get(m.port), 'SIGKILL')));
+      await Promise.all(members.map((m) => killGroup(children.get(m.index), 'SIGKILL')));
       if (ownDir) rmSync(root, { recursive: true, force: true });
     },
   };

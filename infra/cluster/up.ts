@@ -18,7 +18,7 @@ import { playDemo } from './demo.js';
 import { createHosts, teardownHosts, type Host, type HostNetwork } from './hosts.js';
 import { startPostgresPair, type PostgresPair } from './postgres-ha.js';
 import { isAlive, killGroupByPid } from './processes.js';
-import { startClusterRedis, type ClusterRedis } from './redis-placeholder.js';
+import { startDeploymentRedis, type DeploymentRedis } from './redis-hosts.js';
 
 const TAG = 'c';
 const SUBNET = 0;
@@ -26,6 +26,8 @@ const STATE_DIR = join('.cbdc', 'cluster');
 const STATE_FILE = join(STATE_DIR, 'state.json');
 const GATEWAY_PORT = 7500;
 const ISSUER_PORT = 7510;
+/** Three Redis hosts, each a master and the replica of another host's master (redis-hosts.ts). */
+const REDIS_HOSTS = ['redis1', 'redis2', 'redis3'];
 
 interface Options {
   down: boolean;
@@ -84,7 +86,7 @@ function databaseTopology(pairs: PostgresPair[]): { adminUrl: string; env: Recor
 }
 
 function printTable(rows: { host: Host | { name: string; ns: string; ip: string }; what: string; ports: string }[]): void {
-  const widths = [10, 22, 14, 60];
+  const widths = [14, 24, 14, 60];
   const line = (cells: string[]) => console.log(cells.map((c, i) => c.padEnd(widths[i])).join(' '));
   line(['host', 'namespace', 'address', 'runs']);
   for (const r of rows) line([r.host.name, r.host.ns, r.host.ip, `${r.what}${r.ports ? ` :${r.ports}` : ''}`]);
@@ -96,13 +98,13 @@ async function up(o: Options): Promise<number> {
   mkdirSync(STATE_DIR, { recursive: true });
   const groups = Array.from({ length: o.shardGroups }, (_, i) => `group${i}`);
   const settlementHosts = Array.from({ length: o.shards }, (_, i) => `settle${i + 1}`);
-  const names = ['gw1', 'gw2', ...settlementHosts, 'issuer', ...['central', ...groups].flatMap((g) => [`pg-${g}-a`, `pg-${g}-b`]), 'redis'];
+  const names = ['gw1', 'gw2', ...settlementHosts, 'issuer', ...['central', ...groups].flatMap((g) => [`pg-${g}-a`, `pg-${g}-b`]), ...REDIS_HOSTS];
   const network = createHosts(names, { tag: TAG, subnet: SUBNET });
   const pids: number[] = [];
   const save = () => writeFileSync(STATE_FILE, JSON.stringify({ tag: TAG, network: names.map((n) => ({ name: n, ns: network.host(n).ns, ip: network.host(n).ip })), pids }, null, 2));
   save();
   let pairs: PostgresPair[] = [];
-  let redis: ClusterRedis | null = null;
+  let redis: DeploymentRedis | null = null;
   let sys: BenchSystem | null = null;
   const stopAll = async () => {
     await sys?.stop().catch(() => {});
@@ -114,15 +116,15 @@ async function up(o: Options): Promise<number> {
     console.log(`starting ${names.length} hosts, ${1 + o.shardGroups} Postgres pairs, Redis, the services...`);
     pairs = await startPostgresServers(network, o.shardGroups);
     for (const p of pairs) for (const n of p.nodes) if (n.pid) pids.push(n.pid);
-    redis = await startClusterRedis({ hosts: [network.host('redis')], dir: join(process.cwd(), STATE_DIR) });
-    pids.push(...redis.pids);
+    redis = await startDeploymentRedis({ hosts: REDIS_HOSTS.map((name) => network.host(name)), dir: join(process.cwd(), STATE_DIR) });
+    pids.push(...redis.cluster.pids());
     save();
     const topology = databaseTopology(pairs);
     const at = (name: string) => ({ prefix: network.host(name).prefix, host: network.host(name).ip });
     sys = await startBenchSystem({
       shards: o.shards,
       adminUrl: topology.adminUrl,
-      redis: { mode: 'single', url: redis.url },
+      redis: redis.target,
       env: { ...redis.env, ...topology.env, LOG_LEVEL: 'warn' },
       placement: { issuer: at('issuer'), gateway: at('gw1') },
       moreGateways: [at('gw2')],
@@ -147,7 +149,7 @@ async function up(o: Options): Promise<number> {
           ports: '5432',
         })),
       ),
-      ...redis.rows,
+      ...(await redis.rows()),
       { host: { name: '(machine)', ns: '(root)', ip: network.rootIp }, what: 'this process: failover monitor, the demo; bridge cbdc-cbr', ports: '' },
     ]);
     console.log(`\nDATABASE_URL (central) ${topology.adminUrl.replace('/postgres?', '/<db>?')}`);
