@@ -98,6 +98,8 @@ export async function assertPostgresReachable(sql: Sql, url: string): Promise<vo
 export interface WritableWatch {
   /** False while the last probe failed or found the server read-only or in recovery. */
   readonly writable: boolean;
+  /** False while the last probe failed (the server did not answer); a read-only server is reachable. */
+  readonly reachable: boolean;
   stop(): void;
 }
 
@@ -108,6 +110,7 @@ export interface WritableWatch {
  */
 export function watchWritable(sql: Sql, intervalMs = 500): WritableWatch {
   let writable = true;
+  let reachable = true;
   let busy = false;
   const probe = async () => {
     if (busy) return;
@@ -115,8 +118,10 @@ export function watchWritable(sql: Sql, intervalMs = 500): WritableWatch {
     try {
       const [row] = await sql<{ ok: boolean }[]>`select not pg_is_in_recovery() and current_setting('transaction_read_only') = 'off' as ok`;
       writable = row.ok;
+      reachable = true;
     } catch {
       writable = false;
+      reachable = false;
     } finally {
       busy = false;
     }
@@ -126,6 +131,9 @@ export function watchWritable(sql: Sql, intervalMs = 500): WritableWatch {
   return {
     get writable() {
       return writable;
+    },
+    get reachable() {
+      return reachable;
     },
     stop: () => clearInterval(timer),
   };

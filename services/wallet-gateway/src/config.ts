@@ -6,11 +6,19 @@ import { parseEnv } from '@cbdc/shared/config';
 import { AUDIENCE_PATTERN, DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import { checkLimits, LIMITS, type Limits } from '@cbdc/shared/limits';
 import { DEFAULT_REDIS_URL } from '@cbdc/shared/redis';
+import { parseShardDatabases, type ShardGroupSpec } from '@cbdc/shared/topology';
 
 const positiveInt = z.coerce.number().int().positive();
 
 export const gatewayEnvSchema = z.object({
+  /** The central database (banks' keys, request nonces); with SHARD_DATABASES unset, also every shard's ledger. */
   DATABASE_URL: z.string().url().default(DEFAULT_DATABASE_URL),
+  /**
+   * Where each shard's ledger lives: "0-3=postgres://…;4-7=postgres://…" (see @cbdc/shared/topology).
+   * A URL without a user connects as DATABASE_URL's user and password (the gateway's role), so the
+   * services can share one SHARD_DATABASES naming hosts and databases only.
+   */
+  SHARD_DATABASES: z.string().max(8192).optional(),
   REDIS_URL: z.string().url().default(DEFAULT_REDIS_URL),
   QUEUE_PREFIX: z
     .string()
@@ -49,6 +57,8 @@ export const gatewayEnvSchema = z.object({
 
 export interface GatewayConfig {
   databaseUrl: string;
+  /** The shard groups' databases (every shard in `databaseUrl` when SHARD_DATABASES is unset). */
+  shardGroups: ShardGroupSpec[];
   redisUrl: string;
   queuePrefix: string;
   audience: string;
@@ -61,6 +71,16 @@ export interface GatewayConfig {
   logLevel: string;
   processes: number;
   limits: Limits;
+}
+
+/** `url` with the user and password of `from` when it names no user itself. */
+function withUserOf(url: string, from: string): string {
+  const u = new URL(url);
+  if (url === from || u.username !== '') return url;
+  const f = new URL(from);
+  u.username = f.username;
+  u.password = f.password;
+  return u.toString();
 }
 
 export function loadGatewayConfig(env: Record<string, string | undefined> = process.env): GatewayConfig {
@@ -81,6 +101,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
   checkLimits(limits);
   return Object.freeze({
     databaseUrl: e.DATABASE_URL,
+    shardGroups: parseShardDatabases(e.SHARD_DATABASES, e.SETTLEMENT_SHARDS, e.DATABASE_URL).map((g) => ({ ...g, url: withUserOf(g.url, e.DATABASE_URL) })),
     redisUrl: e.REDIS_URL,
     queuePrefix: e.QUEUE_PREFIX,
     audience: e.CBDC_AUDIENCE,
