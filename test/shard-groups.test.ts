@@ -242,6 +242,22 @@ describe('the gateway over shard groups (4 shards, 2 group databases)', () => {
     expect((await bankA.setWalletStatus(wallet.a1, 'unfreeze', 'cleared')).status).toBe('active');
   });
 
+  it('privacy across groups: another bank’s frozen payee shows as payee_unavailable to the payer’s bank, whose receipt is withheld', async () => {
+    await bankB.setWalletStatus(wallet.b1, 'freeze', 'review');
+    const { id, wire } = signTransfer({ payerWalletId: wallet.a0, payeeWalletId: wallet.b1, amountMinor: 1n * YUAN, memo: 'to a frozen payee' }, keys.a0.privateKey);
+    expect((await bankA.transfer(wire)).body).toMatchObject({ status: 'rejected', code: 'payee_unavailable' });
+    expect(await bankA.getTransfer(id)).toMatchObject({ status: 'rejected', code: 'payee_unavailable' });
+    expect((await bankA.history(wallet.a0, 1)).transfers[0]).toMatchObject({ id, code: 'payee_unavailable' });
+    expect(await bankA.receipt(id).catch(problemOf)).toMatchObject({ code: 'receipt_withheld', status: 403 });
+    expect(await bankB.getTransfer(id)).toMatchObject({ status: 'rejected', code: 'payee_frozen' });
+    expect((await bankB.history(wallet.b1, 1)).transfers[0]).toMatchObject({ id, code: 'payee_frozen' });
+    const trusted = Object.fromEntries(sys.keys.shards.map((seed, shard) => [shard, ed25519PublicKeyOfSeed(seed).toString('hex')]));
+    const receipt = await bankB.receipt(id);
+    expect(receipt.legs.map((l) => l.leg.leg)).toEqual(['credit', 'refund']);
+    expect(verifyReceipt(receipt, trusted)).toBeNull();
+    await bankB.setWalletStatus(wallet.b1, 'unfreeze', 'done');
+  });
+
   it('with group 1’s database unreachable, group 0 still opens and pays; group 1 answers 503; then heals', async () => {
     const dead = new URL(sys.groupDbs[1].url).pathname.slice(1);
     const admin = sys.topology.admin.central;
