@@ -22,11 +22,9 @@ async function serve(config: GatewayConfig): Promise<void> {
   // One pool per database: the central one and each shard group's (one in all by default).
   const topology = connectTopology(config.databaseUrl, config.shardGroups, { max: 20, applicationName: 'cbdc-gateway' });
   await assertPostgresReachable(topology.central, config.databaseUrl);
-  for (const group of topology.groups) {
-    await assertPostgresReachable(group.sql, group.url);
-    await assertShardCount(group.sql, config.shardCount);
-  }
+  for (const group of topology.groups) await assertPostgresReachable(group.sql, group.url);
   await assertRedisReachable(config.redisUrl);
+  for (const group of topology.groups) await assertShardCount(group.sql, config.shardCount);
   const redis = producerRedis(config.redisUrl);
   redis.on('error', () => {});
   // Each process has an id of its own: its job ids and its reply stream must not be shared.
