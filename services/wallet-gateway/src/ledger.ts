@@ -23,6 +23,9 @@ export interface LedgerDatabase {
   watch: WritableWatch;
 }
 
+/** How long a read waits for a fresh probe of a database last seen down before answering 503. */
+const RECHECK_WAIT_MS = 250;
+
 const unavailable = (db: LedgerDatabase, what: string) => new ApiError('dependency_unavailable', `the ledger database of shard(s) ${db.shards.join(',')} is not ${what}; nothing was done`, { headers: { 'retry-after': '1' } });
 
 export class Ledger {
@@ -73,15 +76,20 @@ export class Ledger {
     return db.sql;
   }
 
-  /** `db`'s pool for a read; 503 while its server does not answer. */
-  readable(db: LedgerDatabase): Sql {
+  /**
+   * `db`'s pool for a read; 503 while its server does not answer. A database last seen down is
+   * probed again first (waiting at most `RECHECK_WAIT_MS`), so that reads resume as soon as its
+   * server is back rather than at the next periodic probe.
+   */
+  async readable(db: LedgerDatabase): Promise<Sql> {
+    if (!db.watch.reachable) await db.watch.recheck(RECHECK_WAIT_MS);
     if (!db.watch.reachable) throw unavailable(db, 'reachable');
     return db.sql;
   }
 
   /** Every database, for a read that needs them all (a listing): 503 if one does not answer. */
-  allReadable(): readonly LedgerDatabase[] {
-    for (const db of this.databases) this.readable(db);
+  async allReadable(): Promise<readonly LedgerDatabase[]> {
+    await Promise.all(this.databases.map((db) => this.readable(db)));
     return this.databases;
   }
 

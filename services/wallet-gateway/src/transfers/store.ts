@@ -81,7 +81,7 @@ export async function transfersByIdsAcross(ledger: Ledger, items: ReadonlyArray<
     const db = ledger.ofShard(shard);
     byDb.set(db, [...(byDb.get(db) ?? []), id]);
   }
-  const parts = await Promise.all([...byDb].map(([db, ids]) => transfersByIds(ledger.readable(db), ids)));
+  const parts = await Promise.all([...byDb].map(async ([db, ids]) => transfersByIds(await ledger.readable(db), ids)));
   return new Map(parts.flatMap((m) => [...m]));
 }
 
@@ -91,11 +91,10 @@ export async function transfersByIdsAcross(ledger: Ledger, items: ReadonlyArray<
  * answer; not found while a group does not answer, 503 (it may be there).
  */
 export async function findTransfer(ledger: Ledger, id: string): Promise<TransferRow | null> {
-  const reachable = ledger.databases.filter((db) => db.watch.reachable);
-  const found = (await Promise.all(reachable.map(async (db) => (await transfersByIds(db.sql, [id])).get(id)))).find((row) => row !== undefined);
-  if (found) return found;
-  const down = ledger.databases.find((db) => !db.watch.reachable);
-  if (down) ledger.readable(down);
+  const reads = await Promise.allSettled(ledger.databases.map(async (db) => (await transfersByIds(await ledger.readable(db), [id])).get(id)));
+  for (const read of reads) if (read.status === 'fulfilled' && read.value) return read.value;
+  const failed = reads.find((read) => read.status === 'rejected');
+  if (failed) throw failed.reason;
   return null;
 }
 
@@ -178,8 +177,8 @@ export async function receiptOf(ledger: Ledger, t: TransferRow) {
   const legDbs = [...new Set([ledger.ofShard(t.shard), ledger.ofWallet(t.payee_wallet_id)])];
   const legs = (
     await Promise.all(
-      legDbs.map((db) => {
-        const sql = ledger.readable(db);
+      legDbs.map(async (db) => {
+        const sql = await ledger.readable(db);
         return sql<LegRow[]>`select leg, wallet_id, amount_minor, status, code, shard, batch_seq, leaf_index from transfer_legs where transfer_id = ${t.id}`;
       }),
     )
@@ -187,7 +186,7 @@ export async function receiptOf(ledger: Ledger, t: TransferRow) {
     .flat()
     .filter((l, i, all) => all.findIndex((m) => m.leg === l.leg) === i)
     .sort((a, b) => (a.leg < b.leg ? -1 : a.leg > b.leg ? 1 : 0));
-  const proofAt = (shard: number, batchSeq: bigint, leafIndex: number) => proofOf(ledger.readable(ledger.ofShard(shard)), shard, batchSeq, leafIndex);
+  const proofAt = async (shard: number, batchSeq: bigint, leafIndex: number) => proofOf(await ledger.readable(ledger.ofShard(shard)), shard, batchSeq, leafIndex);
   return {
     transfer: { id: t.id, kind: t.kind, payerWalletId: t.payer_wallet_id, payeeWalletId: t.payee_wallet_id, amountMinor: t.amount_minor.toString(), status: t.leg_status, code: t.leg_status === 'rejected' ? t.code : null },
     ...(await proofAt(t.shard, t.batch_seq, t.leaf_index)),
