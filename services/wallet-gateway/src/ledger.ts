@@ -9,7 +9,7 @@
  * touch only healthy groups carry on. Nothing here spans two servers in one transaction: a caller
  * takes one database per transaction.
  */
-import { watchWritable, type Sql, type WritableWatch } from '@cbdc/db/connect';
+import { isUnreachable, watchWritable, type Sql, type WritableWatch } from '@cbdc/db/connect';
 import type { Topology } from '@cbdc/db/topology';
 import { shardOf } from '@cbdc/shared/ids';
 import { ApiError } from '@cbdc/shared/problem';
@@ -87,10 +87,25 @@ export class Ledger {
     return db.sql;
   }
 
-  /** Every database, for a read that needs them all (a listing): 503 if one does not answer. */
-  async allReadable(): Promise<readonly LedgerDatabase[]> {
+  /**
+   * Runs a read on `db` (503 while it does not answer). A read whose connection fails under it (a
+   * server restarted since the connection was opened) is run once more, on a fresh connection:
+   * reads change nothing, and the pool notices a dead connection only when it uses it.
+   */
+  async read<T>(db: LedgerDatabase, run: (sql: Sql) => Promise<T>): Promise<T> {
+    const sql = await this.readable(db);
+    try {
+      return await run(sql);
+    } catch (error) {
+      if (!isUnreachable(error)) throw error;
+      return run(await this.readable(db));
+    }
+  }
+
+  /** Runs a read on every database at once, for what needs them all (a listing): 503 if one does not answer. */
+  async readAll<T>(run: (sql: Sql, db: LedgerDatabase) => Promise<T>): Promise<T[]> {
     await Promise.all(this.databases.map((db) => this.readable(db)));
-    return this.databases;
+    return Promise.all(this.databases.map((db) => this.read(db, (sql) => run(sql, db))));
   }
 
   /** Groups `items` by the database of `walletOf(item)`. */

@@ -66,9 +66,8 @@ export function mergeHistory(streams: readonly TransferRow[][], positions: Histo
 
 /** One page of a wallet's history as `viewerBankId` (its bank) may see it. */
 export async function historyPageAcross(ctx: GatewayContext, walletId: string, limit: number, before: HistoryCursor | null, viewerBankId: string): Promise<{ rows: TransferView[]; next: HistoryCursor | null }> {
-  const databases = await ctx.ledger.allReadable();
-  const positions: HistoryCursor = before ?? databases.map(() => null);
-  const streams = await Promise.all(databases.map((db) => (positions[db.index] === 0n ? [] : historyRows(db.sql, walletId, limit, positions[db.index]))));
+  const positions: HistoryCursor = before ?? ctx.ledger.databases.map(() => null);
+  const streams = await ctx.ledger.readAll(async (sql, db) => (positions[db.index] === 0n ? [] : historyRows(sql, walletId, limit, positions[db.index])));
   const { page, next } = mergeHistory(streams, positions, limit);
   const banked = await withBanks(ctx.walletFacts, page);
   return { rows: banked.map((r) => transferViewFor(r, viewerBankId)), next };

@@ -138,12 +138,7 @@ export async function transferRoutes(app: FastifyInstance, ctx: GatewayContext):
 
   r.get('/v1/shards', { schema: { tags: ['transfers'], summary: 'Settlement shards and their public keys' } }, async () => {
     // Each shard's row from its own group's database.
-    const parts = await Promise.all(
-      (await ctx.ledger.allReadable()).map(async (db) => {
-        const rows = await db.sql<{ shard: number; public_key: Buffer; head_seq: bigint }[]>`select shard, public_key, head_seq from shards where shard = any(${db.shards as number[]}) order by shard`;
-        return rows;
-      }),
-    );
+    const parts = await ctx.ledger.readAll((sql, db) => sql<{ shard: number; public_key: Buffer; head_seq: bigint }[]>`select shard, public_key, head_seq from shards where shard = any(${db.shards as number[]}) order by shard`);
     const rows = parts.flat().sort((a, b) => a.shard - b.shard);
     return { shards: rows.map((s) => ({ shard: s.shard, publicKey: s.public_key.toString('hex'), headSeq: s.head_seq.toString() })) };
   });

@@ -81,7 +81,7 @@ export async function transfersByIdsAcross(ledger: Ledger, items: ReadonlyArray<
     const db = ledger.ofShard(shard);
     byDb.set(db, [...(byDb.get(db) ?? []), id]);
   }
-  const parts = await Promise.all([...byDb].map(async ([db, ids]) => transfersByIds(await ledger.readable(db), ids)));
+  const parts = await Promise.all([...byDb].map(([db, ids]) => ledger.read(db, (sql) => transfersByIds(sql, ids))));
   return new Map(parts.flatMap((m) => [...m]));
 }
 
@@ -91,7 +91,7 @@ export async function transfersByIdsAcross(ledger: Ledger, items: ReadonlyArray<
  * answer; not found while a group does not answer, 503 (it may be there).
  */
 export async function findTransfer(ledger: Ledger, id: string): Promise<TransferRow | null> {
-  const reads = await Promise.allSettled(ledger.databases.map(async (db) => (await transfersByIds(await ledger.readable(db), [id])).get(id)));
+  const reads = await Promise.allSettled(ledger.databases.map((db) => ledger.read(db, async (sql) => (await transfersByIds(sql, [id])).get(id))));
   for (const read of reads) if (read.status === 'fulfilled' && read.value) return read.value;
   const failed = reads.find((read) => read.status === 'rejected');
   if (failed) throw failed.reason;
@@ -175,18 +175,11 @@ type LegRow = { leg: 'credit' | 'refund'; wallet_id: string; amount_minor: bigin
  */
 export async function receiptOf(ledger: Ledger, t: TransferRow) {
   const legDbs = [...new Set([ledger.ofShard(t.shard), ledger.ofWallet(t.payee_wallet_id)])];
-  const legs = (
-    await Promise.all(
-      legDbs.map(async (db) => {
-        const sql = await ledger.readable(db);
-        return sql<LegRow[]>`select leg, wallet_id, amount_minor, status, code, shard, batch_seq, leaf_index from transfer_legs where transfer_id = ${t.id}`;
-      }),
-    )
-  )
+  const legs = (await Promise.all(legDbs.map((db) => ledger.read(db, (sql) => sql<LegRow[]>`select leg, wallet_id, amount_minor, status, code, shard, batch_seq, leaf_index from transfer_legs where transfer_id = ${t.id}`))))
     .flat()
     .filter((l, i, all) => all.findIndex((m) => m.leg === l.leg) === i)
     .sort((a, b) => (a.leg < b.leg ? -1 : a.leg > b.leg ? 1 : 0));
-  const proofAt = async (shard: number, batchSeq: bigint, leafIndex: number) => proofOf(await ledger.readable(ledger.ofShard(shard)), shard, batchSeq, leafIndex);
+  const proofAt = (shard: number, batchSeq: bigint, leafIndex: number) => ledger.read(ledger.ofShard(shard), (sql) => proofOf(sql, shard, batchSeq, leafIndex));
   return {
     transfer: { id: t.id, kind: t.kind, payerWalletId: t.payer_wallet_id, payeeWalletId: t.payee_wallet_id, amountMinor: t.amount_minor.toString(), status: t.leg_status, code: t.leg_status === 'rejected' ? t.code : null },
     ...(await proofAt(t.shard, t.batch_seq, t.leaf_index)),

@@ -60,7 +60,7 @@ export async function walletRoutes(app: FastifyInstance, ctx: GatewayContext): P
 
   /** The bank's own wallet `id`, read from its shard group's database (or in `tx`, a transaction there). */
   const ownOr404 = async (bankId: string, id: string, tx?: Transaction): Promise<WalletRow> => {
-    const wallet = await getOwnWallet((tx as unknown as Sql | undefined) ?? (await ledger.readable(ledger.ofWallet(id))), bankId, id);
+    const wallet = tx ? await getOwnWallet(tx as unknown as Sql, bankId, id) : await ledger.read(ledger.ofWallet(id), (sql) => getOwnWallet(sql, bankId, id));
     if (!wallet) throw new ApiError('wallet_not_found', `no wallet ${id} for bank ${bankId}`, { errors: [{ field: 'params/walletId', rule: 'own_wallet', message: 'is not a wallet of this bank' }] });
     return wallet;
   };

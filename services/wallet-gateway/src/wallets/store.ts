@@ -65,7 +65,7 @@ export async function listOwnWallets(sql: Sql, bankId: string, limit: number, af
  * sort the same under the C collation and the usual locale ones (that ignore the punctuation).
  */
 export async function listOwnWalletsAcross(ledger: Ledger, bankId: string, limit: number, after: string | null): Promise<WalletRow[]> {
-  const pages = await Promise.all((await ledger.allReadable()).map((db) => listOwnWallets(db.sql, bankId, limit, after)));
+  const pages = await ledger.readAll((sql) => listOwnWallets(sql, bankId, limit, after));
   return pages
     .flat()
     .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
@@ -89,6 +89,6 @@ export async function walletFacts(sql: Sql, ids: string[]): Promise<Map<string, 
 
 /** The facts of those of `ids` that exist, each read from its wallet's shard-group database (503 if one is down). */
 export async function walletFactsAcross(ledger: Ledger, ids: string[]): Promise<Map<string, WalletFacts>> {
-  const parts = await Promise.all([...ledger.byDatabase(ids, (id) => id)].map(async ([db, some]) => walletFacts(await ledger.readable(db), some)));
+  const parts = await Promise.all([...ledger.byDatabase(ids, (id) => id)].map(([db, some]) => ledger.read(db, (sql) => walletFacts(sql, some))));
   return new Map(parts.flatMap((m) => [...m]));
 }
