@@ -1,10 +1,13 @@
 /**
  * `npm run cluster`: the multi-host deployment on this one machine, each host a network namespace
- * (infra/cluster/hosts.ts, 198.18.0.0/24): two gateway hosts, two settlement hosts (each serving
- * its own shard with only that shard's key), the issuer, the central Postgres server with its
- * synchronous standby (and `--shard-groups N` more pairs, idle until the split by shard group
- * routes to them), Redis, and a failover monitor. Prints where everything is, plays the demo across
- * it, says whether it passed, and stays up until Ctrl-C (`--exit-after-demo` stops after the demo).
+ * (infra/cluster/hosts.ts, 198.18.0.0/24): two gateway hosts, a settlement host per shard group
+ * (serving the group's shards with only their keys; a host per shard without groups), the issuer,
+ * the central Postgres server and one per shard group (`--shard-groups`, default 2), each a primary
+ * with its synchronous standby on two hosts, a Redis Cluster of three masters and three replicas on
+ * three hosts, and a failover monitor for every Postgres pair. Every service gets the central
+ * DATABASE_URL and SHARD_DATABASES (both servers of each pair in every URL). Prints where everything
+ * is, plays the demo across it, says whether it passed, and stays up until Ctrl-C
+ * (`--exit-after-demo` stops after the demo).
  * `npm run cluster -- --down` removes everything a run left behind (namespaces, links, the
  * processes in them, .cbdc/cluster/).
  *
@@ -12,8 +15,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connectPostgres } from '@cbdc/db/connect';
-import { startBenchSystem, type BenchSystem } from '../../load-tests/src/fixture.js';
+import { shardsOfGroup, startBenchSystem, type BenchSystem } from '../../load-tests/src/fixture.js';
 import { playDemo } from './demo.js';
 import { createHosts, teardownHosts, type Host, type HostNetwork } from './hosts.js';
 import { startPostgresPair, type PostgresPair } from './postgres-ha.js';
@@ -29,6 +31,15 @@ const ISSUER_PORT = 7510;
 /** Three Redis hosts, each a master and the replica of another host's master (redis-hosts.ts). */
 const REDIS_HOSTS = ['redis1', 'redis2', 'redis3'];
 
+const HELP = `npm run cluster -- [options]   (as root: network namespaces)
+
+  --shards N          shards (default 4)
+  --shard-groups N    Postgres servers for the shards' ledgers, each a primary with its synchronous
+                      standby; shard s lives on group s mod N (default 2; 0: every shard on the
+                      central server, a settlement host per shard)
+  --exit-after-demo   remove everything after the demo; exit status = the demo's
+  --down              remove whatever a run left behind (namespaces, links, processes, .cbdc/cluster/)`;
+
 interface Options {
   down: boolean;
   exitAfterDemo: boolean;
@@ -43,7 +54,14 @@ function parseArgs(argv: string[]): Options {
     if (!Number.isInteger(n) || n < 0 || n > 16) throw new Error(`${name}: an integer 0..16`);
     return n;
   };
-  return { down: argv.includes('--down'), exitAfterDemo: argv.includes('--exit-after-demo'), shards: value('--shards', 2), shardGroups: value('--shard-groups', 0) };
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(HELP);
+    process.exit(0);
+  }
+  const o = { down: argv.includes('--down'), exitAfterDemo: argv.includes('--exit-after-demo'), shards: value('--shards', 4), shardGroups: value('--shard-groups', 2) };
+  if (o.shards < 1) throw new Error('--shards: at least 1');
+  if (o.shardGroups > o.shards) throw new Error(`--shard-groups ${o.shardGroups}: at most --shards (${o.shards}); a group would hold no shard`);
+  return o;
 }
 
 /** Removes what any run left: processes it recorded, every cbdc-c* namespace and link, the state directory. */
@@ -77,12 +95,13 @@ async function startPostgresServers(network: HostNetwork, shardGroups: number): 
 }
 
 /**
- * Which database each service uses. Today: every service on the central server. The split by
- * shard group adds here the shard-to-server map (SHARD_DATABASES or its final name) built from
- * `pairs.slice(1)`; nothing else in this file changes.
+ * Which server holds what: the central database on the first pair, shard s's ledger on group
+ * pair s mod groups (the fixture makes the database on each and hands every service
+ * SHARD_DATABASES with its own role). Every URL names both servers of its pair with
+ * target_session_attrs=read-write, so that clients follow a failover by themselves.
  */
-function databaseTopology(pairs: PostgresPair[]): { adminUrl: string; env: Record<string, string> } {
-  return { adminUrl: pairs[0].url(), env: {} };
+function databaseTopology(pairs: PostgresPair[]): { adminUrl: string; groupAdminUrls: string[] } {
+  return { adminUrl: pairs[0].url(), groupAdminUrls: pairs.slice(1).map((p) => p.url()) };
 }
 
 function printTable(rows: { host: Host | { name: string; ns: string; ip: string }; what: string; ports: string }[]): void {
@@ -97,7 +116,9 @@ async function up(o: Options): Promise<number> {
   down();
   mkdirSync(STATE_DIR, { recursive: true });
   const groups = Array.from({ length: o.shardGroups }, (_, i) => `group${i}`);
-  const settlementHosts = Array.from({ length: o.shards }, (_, i) => `settle${i + 1}`);
+  // A settlement host per shard group, serving its shards; without groups, one per shard.
+  const settlementShards = o.shardGroups > 0 ? groups.map((_, g) => shardsOfGroup(o.shardGroups, o.shards, g)) : Array.from({ length: o.shards }, (_, s) => [s]);
+  const settlementHosts = settlementShards.map((_, i) => `settle${i + 1}`);
   const names = ['gw1', 'gw2', ...settlementHosts, 'issuer', ...['central', ...groups].flatMap((g) => [`pg-${g}-a`, `pg-${g}-b`]), ...REDIS_HOSTS];
   const network = createHosts(names, { tag: TAG, subnet: SUBNET });
   const pids: number[] = [];
@@ -113,7 +134,7 @@ async function up(o: Options): Promise<number> {
     down();
   };
   try {
-    console.log(`starting ${names.length} hosts, ${1 + o.shardGroups} Postgres pairs, Redis, the services...`);
+    console.log(`starting ${names.length} hosts, ${1 + o.shardGroups} Postgres pairs, a Redis Cluster, the services (${o.shards} shards)...`);
     pairs = await startPostgresServers(network, o.shardGroups);
     for (const p of pairs) for (const n of p.nodes) if (n.pid) pids.push(n.pid);
     redis = await startDeploymentRedis({ hosts: REDIS_HOSTS.map((name) => network.host(name)), dir: join(process.cwd(), STATE_DIR) });
@@ -124,11 +145,12 @@ async function up(o: Options): Promise<number> {
     sys = await startBenchSystem({
       shards: o.shards,
       adminUrl: topology.adminUrl,
+      groupAdminUrls: topology.groupAdminUrls,
       redis: redis.target,
-      env: { ...redis.env, ...topology.env, LOG_LEVEL: 'warn' },
+      env: { ...redis.env, LOG_LEVEL: 'warn' },
       placement: { issuer: at('issuer'), gateway: at('gw1') },
       moreGateways: [at('gw2')],
-      settlementHosts: settlementHosts.map((name, shard) => ({ placement: at(name), shardIds: [shard] })),
+      settlementHosts: settlementHosts.map((name, i) => ({ placement: at(name), shardIds: settlementShards[i] })),
       gatewayPort: GATEWAY_PORT,
       issuerPort: ISSUER_PORT,
       supervise: true,
@@ -140,12 +162,16 @@ async function up(o: Options): Promise<number> {
     printTable([
       { host: network.host('gw1'), what: 'wallet gateway (attestation key bench-gateway)', ports: String(GATEWAY_PORT) },
       { host: network.host('gw2'), what: 'wallet gateway (attestation key bench-gateway-2)', ports: String(GATEWAY_PORT) },
-      ...settlementHosts.map((name, shard) => ({ host: network.host(name), what: `settlement, shard ${shard} (its key only)`, ports: '' })),
+      ...settlementHosts.map((name, i) => ({
+        host: network.host(name),
+        what: `settlement, shard${settlementShards[i].length > 1 ? 's' : ''} ${settlementShards[i].join(',')}${o.shardGroups ? ` (group ${i})` : ''} (only their keys)`,
+        ports: '',
+      })),
       { host: network.host('issuer'), what: 'issuer (issuer signing key)', ports: String(ISSUER_PORT) },
       ...pairs.flatMap((p) =>
         p.nodes.map((n) => ({
           host: network.host(`pg-${n.name.replace(/_(a|b)$/, '-$1')}`),
-          what: `postgres ${p.name} ${n === p.primary ? 'primary' : 'synchronous standby'}${p.name === 'central' ? '' : ' (idle until the split by shard group)'}`,
+          what: `postgres ${p.name}${p.name === 'central' ? '' : ` (shards ${shardsOfGroup(o.shardGroups, o.shards, Number(p.name.slice('group'.length))).join(',')})`} ${n === p.primary ? 'primary' : 'synchronous standby'}`,
           ports: '5432',
         })),
       ),
@@ -153,11 +179,10 @@ async function up(o: Options): Promise<number> {
       { host: { name: '(machine)', ns: '(root)', ip: network.rootIp }, what: 'this process: failover monitor, the demo; bridge cbdc-cbr', ports: '' },
     ]);
     console.log(`\nDATABASE_URL (central) ${topology.adminUrl.replace('/postgres?', '/<db>?')}`);
+    for (const g of sys.shardGroups) console.log(`shard group ${g.id}: shards ${g.shards.join(',')} at ${g.url}`);
     console.log(`gateways ${sys.gatewayUrls.join(' ')}   issuer ${sys.issuerUrl}\n`);
 
-    const sql = connectPostgres(sys.databaseUrl, { max: 2 });
-    const result = await playDemo(sys, sql, (line) => console.log(`[demo] ${line}`));
-    await sql.end();
+    const result = await playDemo(sys, (line) => console.log(`[demo] ${line}`));
     console.log(`\ncluster demo: ${result.ok ? 'PASSED' : `FAILED (${result.failures.join('; ')})`}`);
     if (o.exitAfterDemo) {
       for (const m of monitors) m.stop();

@@ -12,7 +12,8 @@ import { Queue } from 'bullmq';
 import { OperatorClient } from '@cbdc/client';
 import { connectPostgres, type Sql } from '@cbdc/db/connect';
 import { editPostgresUrl } from '@cbdc/db/postgres-url';
-import { migrate } from '@cbdc/db/migrate';
+import { connectTopology, migrateTopology, topologyOfPool, type Topology } from '@cbdc/db/topology';
+import type { ShardGroupSpec } from '@cbdc/shared/topology';
 import { urlForService } from '@cbdc/db/roles';
 import { recordSeededWallets } from '@cbdc/db/registry-seed';
 import { ed25519PublicKeyOfSeed, signerFromSeed } from '@cbdc/shared/crypto';
@@ -51,8 +52,15 @@ export interface BenchSystem {
   adminUrl: string;
   /** The Redis the services run on: one server or a cluster. */
   redis: RedisTarget;
+  /** The central database (banks, operators, reserves, issuance); in the one-database system, everything. */
   databaseUrl: string;
   sql: Sql;
+  /** Every database as its owner: the central one and each shard group's (one group in `sql` by default). */
+  topology: Topology;
+  /** The shard groups (SHARD_DATABASES without a role), or none in the one-database system. */
+  shardGroups: readonly ShardGroupSpec[];
+  /** The database of `shard`'s ledger. */
+  ledgerOf(shard: number): Sql;
   queuePrefix: string;
   shardCount: number;
   gatewayUrl: string;
@@ -96,6 +104,35 @@ export interface SystemOptions {
    * settlement process of `placement.settlement` serving every shard).
    */
   settlementHosts?: { placement: Placement; shardIds: number[] }[];
+  /**
+   * Postgres servers for the shard groups (SHARD_DATABASES, @cbdc/shared/topology): a database of
+   * the system's name is created and migrated on each, and shard s is in group s mod their count.
+   * Absent, every shard's ledger is in the central database.
+   */
+  groupAdminUrls?: readonly string[];
+}
+
+/** The shards of group `group` of `groupCount`: shard s is in group s mod groupCount. */
+export function shardsOfGroup(groupCount: number, shardCount: number, group: number): number[] {
+  return Array.from({ length: shardCount }, (_, s) => s).filter((s) => s % groupCount === group);
+}
+
+/** Shard s in group s mod groups, each group a database named `name` on its server. */
+export function shardGroupsOn(groupAdminUrls: readonly string[], shardCount: number, name: string): ShardGroupSpec[] {
+  const groups = groupAdminUrls.map((admin, id) => ({
+    id,
+    url: editPostgresUrl(admin, (u) => {
+      u.pathname = `/${name}`;
+    }),
+    shards: shardsOfGroup(groupAdminUrls.length, shardCount, id),
+  }));
+  if (groups.some((g) => g.shards.length === 0)) throw new Error(`${groups.length} shard groups for ${shardCount} shard(s): a group would hold none`);
+  return groups;
+}
+
+/** SHARD_DATABASES for one service: each group's URL with the service's role. */
+export function shardDatabasesOf(groups: readonly ShardGroupSpec[], service: 'issuer' | 'settlement' | 'gateway' | 'auditor'): string {
+  return groups.map((g) => `${g.shards.join(',')}=${urlForService(g.url, service)}`).join(';');
 }
 
 /** A port nobody listens on now, so that a stale process from an earlier run cannot answer for ours. */
@@ -135,7 +172,10 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
   const databaseUrl = editPostgresUrl(adminUrl, (u) => {
     u.pathname = `/${name}`;
   });
-  await migrate(databaseUrl);
+  const shardGroups = shardGroupsOn(o.groupAdminUrls ?? [], o.shards, name);
+  await migrateTopology(databaseUrl, shardGroups);
+  // Each service reads the central database and routes by shard, with its own role.
+  const shardDatabases = (service: 'issuer' | 'settlement' | 'gateway'): Record<string, string> => (shardGroups.length ? { SHARD_DATABASES: shardDatabasesOf(shardGroups, service) } : {});
   const keys: Keys = { issuer: randomBytes(32), shards: Array.from({ length: o.shards }, () => randomBytes(32)), attestation: randomBytes(32), operator: randomBytes(32), approver: randomBytes(32), banks: new Map() };
   const moreGatewayKeys = (o.moreGateways ?? []).map(() => randomBytes(32));
   const gatewayKeyList = [`${BENCH_GATEWAY_KEY_ID}:${ed25519PublicKeyOfSeed(keys.attestation).toString('hex')}`, ...moreGatewayKeys.map((k, i) => `${BENCH_GATEWAY_KEY_ID}-${i + 2}:${ed25519PublicKeyOfSeed(k).toString('hex')}`)];
@@ -161,6 +201,7 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
     // Each service connects to Postgres with its own role, as deployed (packages/db/roles/roles.sql).
     issuer: {
       DATABASE_URL: urlForService(databaseUrl, 'issuer'),
+      ...shardDatabases('issuer'),
       ISSUER_SIGNING_KEY: keys.issuer.toString('hex'),
       ISSUER_BOOTSTRAP_OPERATORS: `bench:${ed25519PublicKeyOfSeed(keys.operator).toString('hex')},bench-approver:${ed25519PublicKeyOfSeed(keys.approver).toString('hex')}`,
       PORT: String(issuerPort),
@@ -171,12 +212,14 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
     // SETTLE_* variables of the bench's own environment reach the settlement service, for experiments.
     settlement: {
       DATABASE_URL: urlForService(databaseUrl, 'settlement'),
+      ...shardDatabases('settlement'),
       SETTLEMENT_SHARD_KEYS: keys.shards.map((k) => k.toString('hex')).join(','),
       LOG_LEVEL: process.env.BENCH_SETTLEMENT_LOG_LEVEL ?? 'warn',
       ...settleEnvOf(process.env),
       ...o.serviceEnv?.settlement,
     },
     gateway: {
+      ...shardDatabases('gateway'),
       PORT: String(gatewayPort),
       ...(o.placement?.gateway ? { HOST: o.placement.gateway.host } : {}),
       GATEWAY_PROCESSES: String(o.gatewayProcesses ?? 1),
@@ -224,10 +267,15 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
     extras.push(child);
     await waitHealthy(`http://${g.placement.host}:${gatewayPort}`, child);
   }
-  const sql = connectPostgres(databaseUrl, { max: 4, applicationName: 'cbdc-bench' });
+  const topology = shardGroups.length ? connectTopology(databaseUrl, shardGroups, { max: 4, applicationName: 'cbdc-bench' }) : null;
+  const sql = topology?.central ?? connectPostgres(databaseUrl, { max: 4, applicationName: 'cbdc-bench' });
+  const everything = topology ?? topologyOfPool(sql, o.shards, databaseUrl);
   return {
     databaseUrl,
     sql,
+    topology: everything,
+    shardGroups,
+    ledgerOf: (shard) => everything.ofShard(shard),
     queuePrefix,
     shardCount: o.shards,
     gatewayUrl,
@@ -271,12 +319,14 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
             }),
         ),
       );
-      await sql.end({ timeout: 5 });
-      const admin = connectPostgres(adminUrl, { max: 1 });
-      // BENCH_KEEP_DB=1 keeps the bench's database for a look afterwards (per-transfer times are in it).
-      if (!process.env.BENCH_KEEP_DB) await admin.unsafe(`drop database if exists "${name}" with (force)`);
-      else process.stderr.write(`kept database ${name}\n`);
-      await admin.end();
+      await (topology ? topology.end() : sql.end({ timeout: 5 }));
+      for (const server of [adminUrl, ...(o.groupAdminUrls ?? [])]) {
+        const admin = connectPostgres(server, { max: 1 });
+        // BENCH_KEEP_DB=1 keeps the bench's database for a look afterwards (per-transfer times are in it).
+        if (!process.env.BENCH_KEEP_DB) await admin.unsafe(`drop database if exists "${name}" with (force)`);
+        else process.stderr.write(`kept database ${name}\n`);
+        await admin.end();
+      }
       const r = consumerRedis(redis);
       r.on('error', () => {});
       await untilReady(r);
@@ -351,22 +401,26 @@ export async function seedPopulation(sys: BenchSystem, o: { banks: number; walle
   }
   const merchant = wallets[0];
   const issuer = signerFromSeed(sys.keys.issuer);
-  for (let i = 0; i < wallets.length; i += 10_000) {
-    const chunk = wallets.slice(i, i + 10_000);
-    await sys.sql.begin(async (tx) => {
-      await tx`
-        insert into wallets (id, bank_id, shard, kind, tier, public_key, customer_ref)
-        select u.id, u.bank, u.shard, 'customer', u.tier, decode(u.pk, 'hex'), u.ref
-        from unnest(${chunk.map((w) => w.id)}::text[], ${chunk.map((w) => w.bankId)}::text[], ${chunk.map((w) => w.shard)}::int[],
-                    ${chunk.map((w) => (w === merchant ? 'I' : 'II'))}::text[], ${chunk.map((w) => w.publicKey.toString('hex'))}::text[],
-                    ${chunk.map((w) => `bench-${w.id}`)}::text[]) as u(id, bank, shard, tier, pk, ref)`;
-      // The same wallets in their banks' registry chains (signed by the issuer key), so that the audit passes.
-      for (const bankId of banks) {
-        const own = chunk.filter((w) => w.bankId === bankId).map((w) => ({ id: w.id, tier: w === merchant ? 'I' : 'II', publicKey: w.publicKey, customerRef: `bench-${w.id}`, shard: w.shard }));
-        await recordSeededWallets(tx as never, issuer, bankId, own);
-      }
-    });
-    say(`wallets ${Math.min(i + 10_000, wallets.length)}/${wallets.length}`);
+  // Each wallet row, with its registry event, in its shard's database (its group's, with SHARD_DATABASES).
+  for (const group of sys.topology.groups) {
+    const own = wallets.filter((w) => group.shards.includes(w.shard));
+    for (let i = 0; i < own.length; i += 10_000) {
+      const chunk = own.slice(i, i + 10_000);
+      await group.sql.begin(async (tx) => {
+        await tx`
+          insert into wallets (id, bank_id, shard, kind, tier, public_key, customer_ref)
+          select u.id, u.bank, u.shard, 'customer', u.tier, decode(u.pk, 'hex'), u.ref
+          from unnest(${chunk.map((w) => w.id)}::text[], ${chunk.map((w) => w.bankId)}::text[], ${chunk.map((w) => w.shard)}::int[],
+                      ${chunk.map((w) => (w === merchant ? 'I' : 'II'))}::text[], ${chunk.map((w) => w.publicKey.toString('hex'))}::text[],
+                      ${chunk.map((w) => `bench-${w.id}`)}::text[]) as u(id, bank, shard, tier, pk, ref)`;
+        // The same wallets in their banks' registry chains (signed by the issuer key), so that the audit passes.
+        for (const bankId of banks) {
+          const mine = chunk.filter((w) => w.bankId === bankId).map((w) => ({ id: w.id, tier: w === merchant ? 'I' : 'II', publicKey: w.publicKey, customerRef: `bench-${w.id}`, shard: w.shard }));
+          await recordSeededWallets(tx as never, issuer, bankId, mine);
+        }
+      });
+      say(`wallets ${Math.min(i + 10_000, own.length)}/${own.length}${sys.shardGroups.length ? ` of shards ${group.shards.join(',')}` : ''}`);
+    }
   }
 
   // Funding through settlement: one attested job of 2,000 fundings at a time per treasury shard.
@@ -405,11 +459,13 @@ export async function seedPopulation(sys: BenchSystem, o: { banks: number; walle
       await queues[shard].add('seed', attestJob(signerFromSeed(sys.keys.attestation), gatewayAttestor(BENCH_GATEWAY_KEY_ID), 'bench-seed', { shard, items: items.slice(i, i + 2000) }), { removeOnComplete: true, attempts: 5 });
     }
   }
-  for (;;) {
-    const [row] = await sys.sql<{ settled: number; open: number }[]>`
-      select count(*) filter (where status = 'settled')::int as settled, count(*) filter (where status = 'in_flight')::int as open from transfers where kind = 'funding'`;
-    say(`funded ${row.settled}/${wallets.length}`);
-    if (row.settled >= wallets.length) break;
+  // A funding's row is at its treasury's shard. Bounded: ten minutes at the most.
+  for (let i = 0; ; i++) {
+    const counts = await Promise.all(sys.topology.pools().map(async (sql) => (await sql<{ n: number }[]>`select count(*)::int as n from transfers where kind = 'funding' and status = 'settled'`)[0].n));
+    const settled = counts.reduce((a, b) => a + b, 0);
+    say(`funded ${settled}/${wallets.length}`);
+    if (settled >= wallets.length) break;
+    if (i >= 1200) throw new Error(`only ${settled} of ${wallets.length} fundings settled within ten minutes`);
     await new Promise((r) => setTimeout(r, 500));
   }
   await Promise.all(queues.map((q) => q.close()));
