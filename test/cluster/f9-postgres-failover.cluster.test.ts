@@ -1,23 +1,31 @@
 /**
- * F9: the Postgres primary (central: the one server today, with its synchronous standby) is killed
- * with SIGKILL under load; the monitor (`watchPrimary`: three failed probes 250 ms apart) fences it
- * and promotes the standby; every service's pool follows by itself (multi-host DATABASE_URL). At
- * full scale the fenced node is re-seeded as the new primary's synchronous standby and the cycle
- * runs again.
+ * F9: a shard group's Postgres primary is killed with SIGKILL under load. The system runs split by
+ * shard group, as deployed: a central pair (banks, reserves, issuance) and a group pair holding
+ * both shards' ledgers (SHARD_DATABASES), each a primary with its synchronous standby on two hosts.
+ * The monitor (`watchPrimary`: three failed probes 250 ms apart) fences the group's primary and
+ * promotes its standby; every service's pool for that group follows by itself (multi-host URLs in
+ * SHARD_DATABASES). Measured: the promotion, and when settlement of that group resumed (a transfer
+ * committed on the promoted server). I1 to I5 are checked across the central and the group
+ * database (the audit across servers). At full scale the fenced node is re-seeded as the new
+ * primary's synchronous standby and the cycle runs again.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FailoverReport } from '../../infra/cluster/postgres-ha.js';
 import { checkInvariants, drained, drive, FULL, Ledger, recordRun, resolveUnknown, scaled, settledSince, startFaultSystem, type FaultSystem } from '../faults/support/harness.js';
 
-describe('F9: a Postgres primary killed under load', () => {
+const SHARDS = 2;
+/** The group whose primary is killed (the only one: it holds both shards). */
+const GROUP = 0;
+
+describe("F9: a shard group's Postgres primary killed under load", () => {
   let f: FaultSystem;
   beforeAll(async () => {
-    f = await startFaultSystem({ hosts: {} });
+    f = await startFaultSystem({ shards: SHARDS, hosts: { shardGroups: 1 } });
   });
   afterAll(async () => f?.close());
 
-  it('fails over to the synchronous standby: nothing acknowledged lost, nothing settled twice, settlement resumes', async () => {
-    const pair = f.cluster!.pair;
+  it("fails over to the group's synchronous standby: nothing acknowledged lost, nothing settled twice, the group's settlement resumes", async () => {
+    const pair = f.cluster!.groupPairs[GROUP];
     const failovers: FailoverReport[] = [];
     const errors: Error[] = [];
     const monitor = pair.watchPrimary({ intervalMs: 250, misses: 3, onFailover: (r) => failovers.push(r), onError: (e) => errors.push(e) });
@@ -37,13 +45,16 @@ describe('F9: a Postgres primary killed under load', () => {
         while (failovers.length === before && errors.length === 0 && Date.now() - killedAt < 60_000) await new Promise((r) => setTimeout(r, 50));
         expect(errors).toEqual([]);
         expect(failovers.length).toBe(before + 1);
-        // Settlement resumed: a transfer settled after the kill, committed on the promoted server.
+        // Settlement of the group resumed: a transfer settled after the kill, committed on its promoted server.
         let resumedAt = 0;
         while (!resumedAt && Date.now() - killedAt < 60_000) {
-          if ((await settledSince(f, killedAt).catch(() => 0)) > 0) resumedAt = Date.now();
+          if ((await settledSince(f, killedAt, GROUP).catch(() => 0)) > 0) resumedAt = Date.now();
           else await new Promise((r) => setTimeout(r, 50));
         }
         expect(resumedAt).toBeGreaterThan(0);
+        console.log(
+          `F9: killed ${killedPrimary} (group ${GROUP}'s primary); promoted ${failovers.at(-1)!.promoted} ${failovers.at(-1)!.promotedAfterMs} ms after the first failed probe; settlement of group ${GROUP} resumed ${resumedAt - killedAt} ms after the kill`,
+        );
         cycles.push({ killedPrimary, promoted: failovers.at(-1)!.promoted, promotedAfterMs: failovers.at(-1)!.promotedAfterMs, settlementResumedAfterMs: resumedAt - killedAt, acknowledgedBeforeKill });
         await new Promise((r) => setTimeout(r, scaled(3000, 10_000)));
         if (FULL && cycle === 0) await pair.reseed();

@@ -14,6 +14,8 @@ import { writeFileSync, mkdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { BankClient, CbdcApiError } from '@cbdc/client';
 import { audit } from '@cbdc/db/audit';
+import type { Sql } from '@cbdc/db/connect';
+import { supplyAcrossServers } from '@cbdc/db/in-flight';
 import { encodeTransfer, transferIdOf } from '@cbdc/shared/canonical';
 import type { SignedTransferWire } from '@cbdc/shared/schemas';
 import { TIER_LIMITS, type Tier } from '@cbdc/shared/tiers';
@@ -35,9 +37,12 @@ export const scaled = (shortMs: number, fullMs: number) => (FULL ? fullMs : shor
 /** The multi-host parts of a fault system started with `hosts` (test/cluster). */
 export interface ClusterParts {
   network: HostNetwork;
-  /** The hosts: gateway, settlement, issuer, the Postgres pair's two, Redis. */
+  /** The hosts: gateway, settlement, issuer, the central Postgres pair's two, Redis. */
   hosts: Record<'gateway' | 'settlement' | 'issuer' | 'pgA' | 'pgB' | 'redis', Host>;
+  /** The central Postgres pair (with `shardGroups`, it holds no shard's ledger). */
   pair: PostgresPair;
+  /** With `shardGroups`: one pair per shard group (hosts `pg-g<i>a`, `pg-g<i>b`), shard s on group s mod their count. */
+  groupPairs: PostgresPair[];
   /** With `links: 'emulated'`: the relays every service's Postgres and Redis traffic goes through. */
   links: EmulatedLink[];
 }
@@ -69,53 +74,72 @@ export interface FaultSystemOptions {
    * Run across hosts (network namespaces, root needed): each service on a host of its own, Postgres
    * as a primary with a synchronous standby on two hosts, Redis on one. `links: 'emulated'` sends
    * every service's Postgres and Redis traffic through relays whose delay and loss the test sets.
+   * `shardGroups: N` adds N more pairs (each a primary and its synchronous standby on two hosts)
+   * holding the shards' ledgers (SHARD_DATABASES: shard s on group s mod N); the central pair then
+   * holds banks, reserves and issuance only.
    */
-  hosts?: { links?: 'direct' | 'emulated' };
+  hosts?: { links?: 'direct' | 'emulated'; shardGroups?: number };
 }
 
-/** The hosts, the Postgres pair and Redis of a multi-host fault system. */
-async function startClusterParts(o: FaultSystemOptions): Promise<{ parts: ClusterParts; pg: OwnPostgres; redis: OwnRedis; adminUrl: string; redisUrl: string }> {
-  const network = createHosts(['gw', 'settle', 'issuer', 'pga', 'pgb', 'redis'], { tag: 'ft', subnet: 251 });
+/** The hosts, the Postgres pairs and Redis of a multi-host fault system. */
+async function startClusterParts(o: FaultSystemOptions): Promise<{ parts: ClusterParts; pg: OwnPostgres; redis: OwnRedis; adminUrl: string; groupAdminUrls: string[]; redisUrl: string }> {
+  const groupCount = o.hosts?.shardGroups ?? 0;
+  const groupHosts = Array.from({ length: groupCount }, (_, g) => [`pg-g${g}a`, `pg-g${g}b`]);
+  const network = createHosts(['gw', 'settle', 'issuer', 'pga', 'pgb', 'redis', ...groupHosts.flat()], { tag: 'ft', subnet: 251 });
   const hosts = { gateway: network.host('gw'), settlement: network.host('settle'), issuer: network.host('issuer'), pgA: network.host('pga'), pgB: network.host('pgb'), redis: network.host('redis') };
-  let pair: PostgresPair | undefined;
+  const pairs: PostgresPair[] = [];
   let redis: OwnRedis | undefined;
   const links: EmulatedLink[] = [];
-  try {
-    pair = await startPostgresPair({
-      name: 'central',
-      dir: mkdtempSync(join(tmpdir(), 'cbdc-ft-pg-')),
+  const startPair = (name: string, [a, b]: Host[]) =>
+    startPostgresPair({
+      name,
+      dir: mkdtempSync(join(tmpdir(), `cbdc-ft-pg-${name}-`)),
       nodes: [
-        { name: 'central_a', host: hosts.pgA.ip, port: 5432, prefix: hosts.pgA.prefix },
-        { name: 'central_b', host: hosts.pgB.ip, port: 5432, prefix: hosts.pgB.prefix },
+        { name: `${name}_a`, host: a.ip, port: 5432, prefix: a.prefix },
+        { name: `${name}_b`, host: b.ip, port: 5432, prefix: b.prefix },
       ],
     });
+  try {
+    pairs.push(await startPair('central', [hosts.pgA, hosts.pgB]));
+    for (const [g, names] of groupHosts.entries())
+      pairs.push(
+        await startPair(
+          `group${g}`,
+          names.map((n) => network.host(n)),
+        ),
+      );
     redis = await startOwnRedis({ maxmemory: o.redisMaxmemory, prefix: hosts.redis.prefix, bind: hosts.redis.ip, port: 6379, password: randomBytes(12).toString('hex') });
-    let adminUrl = pair.url();
+    let urls = pairs.map((p) => p.url());
     let redisUrl = redis.url;
     if (o.hosts?.links === 'emulated') {
       // Relays on this machine's address on the hosts' bridge, which every host reaches.
-      for (const node of pair.nodes) links.push(await emulateLink({ host: network.rootIp }, { host: node.host, port: node.port }));
-      links.push(await emulateLink({ host: network.rootIp }, { host: hosts.redis.ip, port: 6379 }));
-      adminUrl = `postgres://postgres@${links
-        .slice(0, 2)
-        .map((l) => `${l.host}:${l.port}`)
-        .join(',')}/postgres?target_session_attrs=read-write`;
-      redisUrl = redis.url.replace(`${hosts.redis.ip}:6379`, `${links[2].host}:${links[2].port}`);
+      urls = [];
+      for (const pair of pairs) {
+        const relays = [];
+        for (const node of pair.nodes) relays.push(await emulateLink({ host: network.rootIp }, { host: node.host, port: node.port }));
+        links.push(...relays);
+        urls.push(`postgres://postgres@${relays.map((l) => `${l.host}:${l.port}`).join(',')}/postgres?target_session_attrs=read-write`);
+      }
+      const relay = await emulateLink({ host: network.rootIp }, { host: hosts.redis.ip, port: 6379 });
+      links.push(relay);
+      redisUrl = redis.url.replace(`${hosts.redis.ip}:6379`, `${relay.host}:${relay.port}`);
     }
-    const thePair = pair;
+    const [central, ...groupPairs] = pairs;
     const pg: OwnPostgres = {
-      port: pair.primary.port,
-      adminUrl,
-      kill: () => thePair.killPrimary(),
+      port: central.primary.port,
+      adminUrl: urls[0],
+      kill: () => central.killPrimary(),
       start: () => Promise.reject(new Error('a pair is not restarted: fail over (pair.failover) instead')),
       setReadOnly: () => Promise.reject(new Error('not on a pair')),
-      stop: () => thePair.stop(),
+      stop: async () => {
+        for (const p of pairs) await p.stop();
+      },
     };
-    return { parts: { network, hosts, pair, links }, pg, redis, adminUrl, redisUrl };
+    return { parts: { network, hosts, pair: central, groupPairs, links }, pg, redis, adminUrl: urls[0], groupAdminUrls: urls.slice(1), redisUrl };
   } catch (error) {
     await Promise.all(links.map((l) => l.close()));
     await redis?.stop();
-    await pair?.stop();
+    for (const p of pairs) await p.stop();
     network.teardown();
     throw error;
   }
@@ -142,6 +166,7 @@ export async function startFaultSystem(o: FaultSystemOptions = {}): Promise<Faul
     sys = await startBenchSystem({
       shards: o.shards ?? 1,
       adminUrl: cluster?.adminUrl ?? pg.adminUrl,
+      groupAdminUrls: cluster?.groupAdminUrls,
       redis: redisTarget,
       placement: h && { gateway: { prefix: h.gateway.prefix, host: h.gateway.ip }, settlement: { prefix: h.settlement.prefix, host: h.settlement.ip }, issuer: { prefix: h.issuer.prefix, host: h.issuer.ip } },
       serviceOutput: process.env.FAULTS_SERVICE_OUTPUT === 'inherit' ? 'inherit' : 'ignore',
@@ -298,7 +323,10 @@ export async function drained(f: FaultSystem, timeoutMs = 120_000): Promise<void
   let quiet = 0;
   let last = '';
   while (Date.now() < end) {
-    const [row] = await f.sys.sql<{ n: number; last: string | null }[]>`select count(*) filter (where status = 'in_flight')::int as n, max(settled_at_ms)::text as last from transfers`;
+    const perDatabase = await Promise.all(
+      ledgerPools(f).map(async (sql) => (await sql<{ n: number; last: string | null }[]>`select count(*) filter (where status = 'in_flight')::int as n, max(settled_at_ms)::text as last from transfers`)[0]),
+    );
+    const row = { n: perDatabase.reduce((a, r) => a + r.n, 0), last: perDatabase.map((r) => r.last).reduce((a, b) => (b !== null && (a === null || Number(b) > Number(a)) ? b : a), null) };
     const queued = await Promise.all(
       Array.from({ length: f.sys.shardCount }, (_, shard) => withQueue(f, shard, async (q) => Object.values(await q.getJobCounts('waiting', 'active', 'delayed', 'prioritized')).reduce((a, b) => a + b, 0)).catch(() => 1)),
     );
@@ -367,58 +395,74 @@ export interface InvariantReport {
   figures: { transfersRecorded: number; settled: number; acknowledged: number; unknownAfterResolve: number; batches: number };
 }
 
-/** Checks I1 to I5 against the ledger's acknowledgements. */
-export async function checkInvariants(f: FaultSystem, ledger: Ledger): Promise<InvariantReport> {
-  const sql = f.sys.sql;
-  const problems: string[] = [];
-  const shardKeys = new Map((await sql<{ shard: number; public_key: Buffer }[]>`select shard, public_key from shards`).map((s) => [s.shard, s.public_key]));
-  const report = await audit(sql, { trustedShardPublicKeys: shardKeys });
+/** The databases holding the shards' ledgers: the one database, or each shard group's. */
+export function ledgerPools(f: FaultSystem): Sql[] {
+  return [...new Set(f.sys.topology.groups.map((g) => g.sql))];
+}
 
-  // I1
-  const [money] = await sql<{ balances: string; in_flight: string; supply: string; backing: string }[]>`
-    select (select coalesce(sum(balance_minor), 0) from wallets)::text as balances,
-           (select coalesce(sum(amount_minor), 0) from transfers where status = 'in_flight')::text as in_flight,
-           (select supply_minor from issuance_head)::text as supply,
-           (select coalesce(sum(minted_minor - retired_minor), 0) from bank_reserves)::text as backing`;
-  const i1 = BigInt(money.balances) + BigInt(money.in_flight) === BigInt(money.supply) && BigInt(money.supply) === BigInt(money.backing);
-  if (!i1) problems.push(`I1: balances ${money.balances} + in flight ${money.in_flight}, supply ${money.supply}, backing ${money.backing}`);
+/** Runs `query` on every ledger database and adds up the counts it returns. */
+async function countAcross(f: FaultSystem, query: (sql: Sql) => Promise<{ n: number }[]>): Promise<number> {
+  const counts = await Promise.all(ledgerPools(f).map(async (sql) => (await query(sql))[0].n));
+  return counts.reduce((a, b) => a + b, 0);
+}
+
+/**
+ * Checks I1 to I5 against the ledger's acknowledgements, on the one database or across the central
+ * database and every shard group's (a transfer's row is at its payer's shard, with the payer's wallet).
+ */
+export async function checkInvariants(f: FaultSystem, ledger: Ledger): Promise<InvariantReport> {
+  const central = f.sys.sql;
+  const pools = ledgerPools(f);
+  const problems: string[] = [];
+  const shardRows = (await Promise.all(pools.map((sql) => sql<{ shard: number; public_key: Buffer }[]>`select shard, public_key from shards`))).flat();
+  const shardKeys = new Map(shardRows.map((s) => [s.shard, s.public_key]));
+  const report = await audit(f.sys.topology, { trustedShardPublicKeys: shardKeys });
+
+  // I1: over every group, at one point (the issuance-step lock held shared), as GET /v1/supply reads it.
+  const supply = await supplyAcrossServers(f.sys.topology);
+  const [reserves] = await central<{ backing: string }[]>`select coalesce(sum(minted_minor - retired_minor), 0)::text as backing from bank_reserves`;
+  const backing = BigInt(reserves.backing);
+  const inFlight = supply.transfersInFlightMinor + supply.issuanceInFlightMinor;
+  const i1 = supply.walletBalancesMinor + inFlight === supply.supplyMinor && supply.supplyMinor === backing;
+  if (!i1) problems.push(`I1: balances ${supply.walletBalancesMinor} + in flight ${inFlight}, supply ${supply.supplyMinor}, backing ${backing}`);
 
   // I2
   const ids = [...ledger.acknowledged.keys()];
-  const rows = ids.length ? await sql<{ id: string; status: string }[]>`select id, status from transfers where id = any(${ids})` : [];
-  const stored = new Map(rows.map((r) => [r.id, r.status]));
+  const rows = ids.length ? (await Promise.all(pools.map((sql) => sql<{ id: string; status: string }[]>`select id, status from transfers where id = any(${ids})`))).flat() : [];
+  const stored = new Map<string, string>();
   let i2 = true;
+  for (const r of rows) {
+    if (stored.has(r.id)) (i2 = false), problems.push(`I2: transfer ${r.id} is stored in two databases`);
+    stored.set(r.id, r.status);
+  }
   for (const [id, status] of ledger.acknowledged) {
     if (stored.get(id) !== status) {
       i2 = false;
       if (problems.length < 20) problems.push(`I2: transfer ${id} was acknowledged ${status}, stored ${stored.get(id) ?? 'nowhere'}`);
     }
   }
-  const [twice] = await sql<{ n: number }[]>`
-    select count(*)::int as n from (select payer_wallet_id, nonce from transfers where kind = 'transfer' and status <> 'rejected' group by 1, 2 having count(*) > 1) d`;
-  if (twice.n) (i2 = false), problems.push(`I2: ${twice.n} payer nonces settled more than once`);
+  const twice = await countAcross(f, (sql) => sql<{ n: number }[]>`select count(*)::int as n from (select payer_wallet_id, nonce from transfers where kind = 'transfer' and status <> 'rejected' group by 1, 2 having count(*) > 1) d`);
+  if (twice) (i2 = false), problems.push(`I2: ${twice} payer nonces settled more than once`);
 
   // I3
   let i3 = true;
   for (const tier of Object.keys(TIER_LIMITS) as Tier[]) {
     const cap = TIER_LIMITS[tier].balanceMaxMinor;
-    const [over] = await sql<
-      { n: number }[]
-    >`select count(*)::int as n from wallets where tier = ${tier} and (balance_minor < 0 or (${cap === null ? null : cap.toString()}::bigint is not null and balance_minor > ${cap === null ? null : cap.toString()}::bigint))`;
-    if (over.n) (i3 = false), problems.push(`I3: ${over.n} tier ${tier} wallets negative or over the cap`);
+    const capText = cap === null ? null : cap.toString();
+    const over = await countAcross(f, (sql) => sql<{ n: number }[]>`select count(*)::int as n from wallets where tier = ${tier} and (balance_minor < 0 or (${capText}::bigint is not null and balance_minor > ${capText}::bigint))`);
+    if (over) (i3 = false), problems.push(`I3: ${over} tier ${tier} wallets negative or over the cap`);
   }
-  const [negative] = await sql<{ n: number }[]>`select count(*)::int as n from wallets where balance_minor < 0 or in_flight_out_minor < 0`;
-  if (negative.n) (i3 = false), problems.push(`I3: ${negative.n} wallets negative`);
+  const negative = await countAcross(f, (sql) => sql<{ n: number }[]>`select count(*)::int as n from wallets where balance_minor < 0 or in_flight_out_minor < 0`);
+  if (negative) (i3 = false), problems.push(`I3: ${negative} wallets negative`);
 
   // I4: the audit checks every stored signature against the payer's key; here, that the request
   // came from the payer's own bank, and that nothing was debited that no bank submitted.
-  const [foreign] = await sql<{ n: number }[]>`
-    select count(*)::int as n from transfers t join wallets w on w.id = t.payer_wallet_id where t.kind = 'transfer' and t.bank_id <> w.bank_id`;
-  const settledIds = (await sql<{ id: string }[]>`select id from transfers where kind = 'transfer'`).map((r) => r.id);
+  const foreign = await countAcross(f, (sql) => sql<{ n: number }[]>`select count(*)::int as n from transfers t join wallets w on w.id = t.payer_wallet_id where t.kind = 'transfer' and t.bank_id <> w.bank_id`);
+  const settledIds = (await Promise.all(pools.map((sql) => sql<{ id: string }[]>`select id from transfers where kind = 'transfer'`))).flat().map((r) => r.id);
   const phantom = settledIds.filter((id) => !everSigned.has(id)).length;
   const signatureFindings = report.findings.filter((x) => x.check === 'transfer');
-  const i4 = foreign.n === 0 && phantom === 0 && signatureFindings.length === 0;
-  if (!i4) problems.push(`I4: ${foreign.n} debits by another bank, ${phantom} transfers no bank submitted, ${signatureFindings.length} transfer findings`);
+  const i4 = foreign === 0 && phantom === 0 && signatureFindings.length === 0;
+  if (!i4) problems.push(`I4: ${foreign} debits by another bank, ${phantom} transfers no bank submitted, ${signatureFindings.length} transfer findings`);
 
   // I5
   const i5 = report.ok;
@@ -454,8 +498,9 @@ export function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
-/** Transfers settled (by settlement's clock) at or after `sinceMs`. */
-export async function settledSince(f: FaultSystem, sinceMs: number): Promise<number> {
-  const [row] = await f.sys.sql<{ n: number }[]>`select count(*)::int as n from transfers where status = 'settled' and settled_at_ms >= ${sinceMs}`;
-  return row.n;
+/** Transfers settled (by settlement's clock) at or after `sinceMs`: in every ledger database, or in shard group `group`'s. */
+export async function settledSince(f: FaultSystem, sinceMs: number, group?: number): Promise<number> {
+  const pools = group === undefined ? ledgerPools(f) : [f.sys.topology.groups[group].sql];
+  const counts = await Promise.all(pools.map(async (sql) => (await sql<{ n: number }[]>`select count(*)::int as n from transfers where status = 'settled' and settled_at_ms >= ${sinceMs}`)[0].n));
+  return counts.reduce((x, y) => x + y, 0);
 }
