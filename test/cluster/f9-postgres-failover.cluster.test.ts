@@ -1,7 +1,8 @@
 /**
  * F9: a shard group's Postgres primary is killed with SIGKILL under load. The system runs split by
  * shard group, as deployed: a central pair (banks, reserves, issuance) and a group pair holding
- * both shards' ledgers (SHARD_DATABASES), each a primary with its synchronous standby on two hosts.
+ * both shards' ledgers (SHARD_DATABASES), each a primary with its synchronous standby on two hosts,
+ * and the deployment's Redis Cluster (three masters, three replicas, on three hosts).
  * The monitor (`watchPrimary`: three failed probes 250 ms apart) fences the group's primary and
  * promotes its standby; every service's pool for that group follows by itself (multi-host URLs in
  * SHARD_DATABASES). Measured: the promotion, and when settlement of that group resumed (a transfer
@@ -20,7 +21,7 @@ const GROUP = 0;
 describe("F9: a shard group's Postgres primary killed under load", () => {
   let f: FaultSystem;
   beforeAll(async () => {
-    f = await startFaultSystem({ shards: SHARDS, hosts: { shardGroups: 1 } });
+    f = await startFaultSystem({ shards: SHARDS, hosts: { shardGroups: 1, redis: 'cluster' } });
   });
   afterAll(async () => f?.close());
 

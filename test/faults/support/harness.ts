@@ -10,7 +10,7 @@
  * I5 every chain entry and Merkle root verifies (the audit)
  */
 import { randomBytes } from 'node:crypto';
-import { writeFileSync, mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { writeFileSync, mkdirSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { BankClient, CbdcApiError } from '@cbdc/client';
 import { audit } from '@cbdc/db/audit';
@@ -29,6 +29,7 @@ import { emulateLink, type EmulatedLink } from '../../../infra/cluster/link-emul
 import { startPostgresPair, type PostgresPair } from '../../../infra/cluster/postgres-ha.js';
 import type { RedisTarget } from '@cbdc/shared/redis';
 import { startRedisCluster, type RedisCluster, type RedisClusterOptions } from '../../../infra/cluster/redis-cluster.js';
+import { startDeploymentRedis, type DeploymentRedis } from '../../../infra/cluster/redis-hosts.js';
 
 /** Short (CI) or full runs: FAULTS_SCALE=full for the durations the issue names. */
 export const FULL = process.env.FAULTS_SCALE === 'full';
@@ -37,8 +38,10 @@ export const scaled = (shortMs: number, fullMs: number) => (FULL ? fullMs : shor
 /** The multi-host parts of a fault system started with `hosts` (test/cluster). */
 export interface ClusterParts {
   network: HostNetwork;
-  /** The hosts: gateway, settlement, issuer, the central Postgres pair's two, Redis. */
+  /** The hosts: gateway, settlement, issuer, the central Postgres pair's two, Redis (the first Redis host with `redis: 'cluster'`). */
   hosts: Record<'gateway' | 'settlement' | 'issuer' | 'pgA' | 'pgB' | 'redis', Host>;
+  /** Every host running Redis: one, or three with `redis: 'cluster'`. */
+  redisHosts: Host[];
   /** The central Postgres pair (with `shardGroups`, it holds no shard's ledger). */
   pair: PostgresPair;
   /** With `shardGroups`: one pair per shard group (hosts `pg-g<i>a`, `pg-g<i>b`), shard s on group s mod their count. */
@@ -76,19 +79,35 @@ export interface FaultSystemOptions {
    * every service's Postgres and Redis traffic through relays whose delay and loss the test sets.
    * `shardGroups: N` adds N more pairs (each a primary and its synchronous standby on two hosts)
    * holding the shards' ledgers (SHARD_DATABASES: shard s on group s mod N); the central pair then
-   * holds banks, reserves and issuance only.
+   * holds banks, reserves and issuance only. `redis: 'cluster'` runs the deployment's Redis Cluster
+   * (infra/cluster/redis-hosts.ts: three masters and three replicas on three hosts, a password)
+   * instead of one Redis server; not with emulated links.
    */
-  hosts?: { links?: 'direct' | 'emulated'; shardGroups?: number };
+  hosts?: { links?: 'direct' | 'emulated'; shardGroups?: number; redis?: 'server' | 'cluster' };
 }
 
 /** The hosts, the Postgres pairs and Redis of a multi-host fault system. */
-async function startClusterParts(o: FaultSystemOptions): Promise<{ parts: ClusterParts; pg: OwnPostgres; redis: OwnRedis; adminUrl: string; groupAdminUrls: string[]; redisUrl: string }> {
+async function startClusterParts(o: FaultSystemOptions): Promise<{
+  parts: ClusterParts;
+  pg: OwnPostgres;
+  redis?: OwnRedis;
+  redisCluster?: DeploymentRedis;
+  adminUrl: string;
+  groupAdminUrls: string[];
+  redisUrl: string;
+}> {
   const groupCount = o.hosts?.shardGroups ?? 0;
+  const onCluster = o.hosts?.redis === 'cluster';
+  if (onCluster && o.hosts?.links === 'emulated') throw new Error("hosts: emulated links are not built for redis: 'cluster'");
   const groupHosts = Array.from({ length: groupCount }, (_, g) => [`pg-g${g}a`, `pg-g${g}b`]);
-  const network = createHosts(['gw', 'settle', 'issuer', 'pga', 'pgb', 'redis', ...groupHosts.flat()], { tag: 'ft', subnet: 251 });
-  const hosts = { gateway: network.host('gw'), settlement: network.host('settle'), issuer: network.host('issuer'), pgA: network.host('pga'), pgB: network.host('pgb'), redis: network.host('redis') };
+  const redisHostNames = onCluster ? ['redis1', 'redis2', 'redis3'] : ['redis'];
+  const network = createHosts(['gw', 'settle', 'issuer', 'pga', 'pgb', ...redisHostNames, ...groupHosts.flat()], { tag: 'ft', subnet: 251 });
+  const redisHosts = redisHostNames.map((n) => network.host(n));
+  const hosts = { gateway: network.host('gw'), settlement: network.host('settle'), issuer: network.host('issuer'), pgA: network.host('pga'), pgB: network.host('pgb'), redis: redisHosts[0] };
   const pairs: PostgresPair[] = [];
   let redis: OwnRedis | undefined;
+  let redisCluster: DeploymentRedis | undefined;
+  const redisDir = onCluster ? mkdtempSync(join(tmpdir(), 'cbdc-ft-redis-')) : null;
   const links: EmulatedLink[] = [];
   const startPair = (name: string, [a, b]: Host[]) =>
     startPostgresPair({
@@ -108,9 +127,10 @@ async function startClusterParts(o: FaultSystemOptions): Promise<{ parts: Cluste
           names.map((n) => network.host(n)),
         ),
       );
-    redis = await startOwnRedis({ maxmemory: o.redisMaxmemory, prefix: hosts.redis.prefix, bind: hosts.redis.ip, port: 6379, password: randomBytes(12).toString('hex') });
+    if (redisDir) redisCluster = await startDeploymentRedis({ hosts: redisHosts, dir: redisDir });
+    else redis = await startOwnRedis({ maxmemory: o.redisMaxmemory, prefix: hosts.redis.prefix, bind: hosts.redis.ip, port: 6379, password: randomBytes(12).toString('hex') });
     let urls = pairs.map((p) => p.url());
-    let redisUrl = redis.url;
+    let redisUrl = redis?.url ?? '';
     if (o.hosts?.links === 'emulated') {
       // Relays on this machine's address on the hosts' bridge, which every host reaches.
       urls = [];
@@ -122,7 +142,7 @@ async function startClusterParts(o: FaultSystemOptions): Promise<{ parts: Cluste
       }
       const relay = await emulateLink({ host: network.rootIp }, { host: hosts.redis.ip, port: 6379 });
       links.push(relay);
-      redisUrl = redis.url.replace(`${hosts.redis.ip}:6379`, `${relay.host}:${relay.port}`);
+      redisUrl = redisUrl.replace(`${hosts.redis.ip}:6379`, `${relay.host}:${relay.port}`);
     }
     const [central, ...groupPairs] = pairs;
     const pg: OwnPostgres = {
@@ -133,12 +153,15 @@ async function startClusterParts(o: FaultSystemOptions): Promise<{ parts: Cluste
       setReadOnly: () => Promise.reject(new Error('not on a pair')),
       stop: async () => {
         for (const p of pairs) await p.stop();
+        if (redisDir) rmSync(redisDir, { recursive: true, force: true });
       },
     };
-    return { parts: { network, hosts, pair: central, groupPairs, links }, pg, redis, adminUrl: urls[0], groupAdminUrls: urls.slice(1), redisUrl };
+    return { parts: { network, hosts, redisHosts, pair: central, groupPairs, links }, pg, redis, redisCluster, adminUrl: urls[0], groupAdminUrls: urls.slice(1), redisUrl };
   } catch (error) {
     await Promise.all(links.map((l) => l.close()));
     await redis?.stop();
+    await redisCluster?.stop();
+    if (redisDir) rmSync(redisDir, { recursive: true, force: true });
     for (const p of pairs) await p.stop();
     network.teardown();
     throw error;
@@ -149,7 +172,7 @@ export async function startFaultSystem(o: FaultSystemOptions = {}): Promise<Faul
   const cluster = o.hosts ? await startClusterParts(o) : null;
   const pg = cluster?.pg ?? (await startOwnPostgres());
   let redis: OwnRedis | undefined = cluster?.redis;
-  let redisCluster: RedisCluster | undefined;
+  let redisCluster: RedisCluster | undefined = cluster?.redisCluster?.cluster;
   const stopServers = async () => {
     await Promise.all(cluster?.parts.links.map((l) => l.close()) ?? []);
     await redis?.stop();
@@ -160,7 +183,7 @@ export async function startFaultSystem(o: FaultSystemOptions = {}): Promise<Faul
   let sys: BenchSystem | undefined;
   try {
     if (o.redisCluster) redisCluster = await startRedisCluster(o.redisCluster);
-    else redis ??= await startOwnRedis({ maxmemory: o.redisMaxmemory });
+    else if (!redisCluster) redis ??= await startOwnRedis({ maxmemory: o.redisMaxmemory });
     const redisTarget: RedisTarget = redisCluster ? redisCluster.target : { mode: 'single', url: cluster?.redisUrl ?? redis!.url };
     const h = cluster?.parts.hosts;
     sys = await startBenchSystem({
