@@ -13,7 +13,7 @@ import type { ShardGroupSpec } from '@cbdc/shared/topology';
 import { BankClient, OperatorClient, newCustomerKey } from '@cbdc/client';
 import { buildGatewayApp } from '@cbdc/wallet-gateway/app';
 import { SettlementClient } from '@cbdc/wallet-gateway/settlement-client';
-import { shardPublicKeys } from '@cbdc/wallet-gateway/transfers-store';
+import { shardPublicKeysAcross } from '@cbdc/wallet-gateway/transfers-store';
 import { DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import { bootstrapOperators, buildIssuerApp } from '@cbdc/issuer/app';
 import { dualControlPolicy } from '@cbdc/issuer/config';
@@ -112,7 +112,6 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
   // Each service connects with its own role, as deployed: least privilege holds in every test.
   const as = (service: ServiceName) => connectTopology(db.url, shardGroups, { service, max: 4, applicationName: `cbdc-test-${service}` });
   const topology = { issuer: as('issuer'), gateway: as('gateway'), settlement: as('settlement'), auditor: as('auditor'), admin: connectTopology(db.url, shardGroups, { max: 2, applicationName: 'cbdc-test-admin' }) };
-  const sqlOf = { gateway: topology.gateway.central };
   const issuanceHooks: IssuanceHooks = {
     beforeTreasuryLeg: (r) => options.issuanceFaults?.beforeTreasuryLeg?.(r),
     afterTreasuryLeg: (r) => options.issuanceFaults?.afterTreasuryLeg?.(r),
@@ -142,10 +141,10 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
       keyId: TEST_GATEWAY_KEY_ID,
       gatewayId: 'test-gw',
       limits,
-      loadShardKeys: () => shardPublicKeys(sqlOf.gateway),
+      loadShardKeys: () => shardPublicKeysAcross(topology.gateway.groups),
     });
     await client.start();
-    const app = await buildGatewayApp({ sql: sqlOf.gateway, redis, settlement: client, shardCount, limits, queuePrefix, registrySigner: registrySignerOfAttestationKey(keys.attestation) });
+    const app = await buildGatewayApp({ topology: topology.gateway, redis, settlement: client, shardCount, limits, queuePrefix, registrySigner: registrySignerOfAttestationKey(keys.attestation) });
     await app.listen({ host: '127.0.0.1', port });
     return { app, client };
   };

@@ -224,6 +224,13 @@ export async function assertPostgresReachable(sql: Sql, url: string): Promise<vo
 export interface WritableWatch {
   /** False while the last probe failed or found the server read-only or in recovery. */
   readonly writable: boolean;
+  /** False while the last probe failed (the server did not answer); a read-only server is reachable. */
+  readonly reachable: boolean;
+  /**
+   * Probes now (or joins the probe under way) and resolves when it ends or after `waitMsMax`,
+   * whichever is first: a caller that found the server down learns at once that it is back.
+   */
+  recheck(waitMsMax: number): Promise<void>;
   stop(): void;
 }
 
@@ -234,24 +241,36 @@ export interface WritableWatch {
  */
 export function watchWritable(sql: Sql, intervalMs = 500): WritableWatch {
   let writable = true;
-  let busy = false;
-  const probe = async () => {
-    if (busy) return;
-    busy = true;
-    try {
-      const [row] = await sql<{ ok: boolean }[]>`select not pg_is_in_recovery() and current_setting('transaction_read_only') = 'off' as ok`;
-      writable = row.ok;
-    } catch {
-      writable = false;
-    } finally {
-      busy = false;
-    }
+  let reachable = true;
+  let running: Promise<void> | null = null;
+  const probe = () => {
+    running ??= (async () => {
+      try {
+        const [row] = await sql<{ ok: boolean }[]>`select not pg_is_in_recovery() and current_setting('transaction_read_only') = 'off' as ok`;
+        writable = row.ok;
+        reachable = true;
+      } catch {
+        writable = false;
+        reachable = false;
+      } finally {
+        running = null;
+      }
+    })();
+    return running;
   };
   const timer = setInterval(() => void probe(), intervalMs);
   timer.unref();
   return {
     get writable() {
       return writable;
+    },
+    get reachable() {
+      return reachable;
+    },
+    async recheck(waitMsMax) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([probe(), new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMsMax)))]);
+      clearTimeout(timer);
     },
     stop: () => clearInterval(timer),
   };

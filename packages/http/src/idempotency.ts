@@ -13,6 +13,11 @@
  *   settled by settlement under an id derived from the key). The claim holds a lease; a final
  *   answer is stored, anything else releases the lease; a request that finds a lease left by a
  *   crashed process takes the key over once the lease has ended and drives the request again.
+ *
+ * Keys live in one database per call: the one of the effect they guard (a gateway keeps a wallet's
+ * keys in the wallet's shard-group database, so that claim, effect and answer stay one
+ * transaction on one server). A key is bound to its first request within that database; the
+ * caller chooses the database from the request, so that a retry finds the key where it was claimed.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type postgres from 'postgres';
@@ -89,7 +94,10 @@ export interface LeasedAnswer extends Answer {
 }
 
 export interface IdempotencyOptions {
+  /** Where keys live unless a call names another database. */
   sql: Sql;
+  /** Every database keys may live in, pruned by `prune` (default: `sql` alone). */
+  databases?: readonly Sql[];
   scope: IdempotencyScope;
   retentionMs: number;
   leaseMs: number;
@@ -114,14 +122,16 @@ export class IdempotencyKeys {
   constructor(private readonly o: IdempotencyOptions) {}
 
   /**
-   * Runs `work` in one transaction with the key's claim and stored answer (or alone, without a key).
-   * `after`, if given, runs once the transaction has committed, on the fresh and on a replayed
-   * answer alike: for work whose effect continues on another server (a mint's treasury leg), it
-   * drives what is left and answers with the outcome as it stands now.
+   * Runs `work` in one transaction with the key's claim and stored answer (or alone, without a key),
+   * on `on` (the database of the rows the key guards; the keys' own by default). `after`, if given,
+   * runs once the transaction has committed, on the fresh and on a replayed answer alike: for work
+   * whose effect continues on another server (a mint's treasury leg), it drives what is left and
+   * answers with the outcome as it stands now.
    */
-  async inTransaction(req: FastifyRequest, reply: FastifyReply, key: string | null, work: (tx: Transaction) => Promise<Answer>, after?: (answer: Answer) => Promise<Answer>): Promise<FastifyReply> {
+  async inTransaction(req: FastifyRequest, reply: FastifyReply, key: string | null, work: (tx: Transaction) => Promise<Answer>, options: { on?: Sql; after?: (answer: Answer) => Promise<Answer> } = {}): Promise<FastifyReply> {
+    const { on = this.o.sql, after } = options;
     const ref = key === null ? null : this.refOf(req, key);
-    const outcome = await this.o.sql.begin(async (tx): Promise<{ answer: Answer; replayed: boolean }> => {
+    const outcome = await on.begin(async (tx): Promise<{ answer: Answer; replayed: boolean }> => {
       if (ref !== null) {
         const claim = await this.claim(tx, ref);
         if (claim.kind !== 'claimed') return { answer: this.answerOfExisting(claim), replayed: true };
@@ -138,11 +148,11 @@ export class IdempotencyKeys {
   /**
    * Runs `work` under a lease on the key: a final answer is stored; a non-final one (pending, or
    * refused before anything was queued) or an exception releases the lease, so a retry drives
-   * the request again. The key stays bound to this request either way.
+   * the request again. The key stays bound to this request either way. The key lives in `on`.
    */
-  async underLease(req: FastifyRequest, reply: FastifyReply, key: string, work: () => Promise<LeasedAnswer>): Promise<FastifyReply> {
+  async underLease(req: FastifyRequest, reply: FastifyReply, key: string, work: () => Promise<LeasedAnswer>, on: Sql = this.o.sql): Promise<FastifyReply> {
     const ref = this.refOf(req, key);
-    const claim = await this.o.sql.begin((tx) => this.claim(tx, ref));
+    const claim = await on.begin((tx) => this.claim(tx, ref));
     if (claim.kind !== 'claimed') {
       const answer = this.answerOfExisting(claim);
       return reply.header('idempotent-replayed', 'true').code(answer.status).send(answer.body);
@@ -151,22 +161,34 @@ export class IdempotencyKeys {
     try {
       answer = await work();
     } catch (error) {
-      await this.releaseLease(ref, claim.leaseExpiresAtMs);
+      await this.releaseLease(on, ref, claim.leaseExpiresAtMs);
       throw error;
     }
-    if (answer.final) await this.store(this.o.sql, ref, answer);
-    else await this.releaseLease(ref, claim.leaseExpiresAtMs);
+    if (answer.final) await this.store(on, ref, answer);
+    else await this.releaseLease(on, ref, claim.leaseExpiresAtMs);
     if (answer.headers) reply.headers(answer.headers);
     if (answer.contentType) reply.type(answer.contentType);
     return reply.code(answer.status).send(answer.body);
   }
 
-  /** Deletes up to `rowsMax` expired keys; returns how many. */
+  /**
+   * Deletes up to `rowsMax` expired keys in each database; returns the most deleted in one (so that
+   * a caller draining until a short batch drains every database). A database that fails (its
+   * server down) does not stop the others; the first failure is thrown after them.
+   */
   async prune(rowsMax: number): Promise<number> {
-    const rows = await this.o.sql`
-      delete from idempotency_keys where ctid in (
-        select ctid from idempotency_keys where expires_at_ms <= ${this.o.now()} limit ${rowsMax})`;
-    return rows.count;
+    const now = this.o.now();
+    const runs = await Promise.allSettled(
+      (this.o.databases ?? [this.o.sql]).map(async (sql) => {
+        const rows = await sql`
+          delete from idempotency_keys where ctid in (
+            select ctid from idempotency_keys where expires_at_ms <= ${now} limit ${rowsMax})`;
+        return rows.count;
+      }),
+    );
+    const failed = runs.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    return Math.max(0, ...runs.map((r) => (r.status === 'fulfilled' ? r.value : 0)));
   }
 
   private refOf(req: FastifyRequest, key: string): KeyRef {
@@ -218,9 +240,9 @@ export class IdempotencyKeys {
   }
 
   /** Ends this request's lease at once, unless another request has taken the key over since. */
-  private async releaseLease(ref: KeyRef, leaseExpiresAtMs: number): Promise<void> {
+  private async releaseLease(on: Sql, ref: KeyRef, leaseExpiresAtMs: number): Promise<void> {
     const s = this.o.scope;
-    await this.o.sql`
+    await on`
       update idempotency_keys set lease_expires_at_ms = null
       where service = ${s.service} and principal_kind = ${s.principalKind} and principal_id = ${ref.principalId} and key = ${ref.key}
         and status_code is null and lease_expires_at_ms = ${leaseExpiresAtMs}`;

@@ -31,3 +31,12 @@ export function shardOf(walletId: string, shardCount: number): number {
 export function fundingIdOf(bankId: string, idempotencyKey: string): string {
   return sha256(new ByteWriter().tag('CBDC/funding/v1').shortString(bankId).shortString(idempotencyKey).bytes()).toString('hex');
 }
+
+/**
+ * The id of a customer wallet opened with an Idempotency-Key: "w_" and 24 hex digits of a hash of
+ * the bank and its key. A retry of the opening names the same wallet, and so the same shard and the
+ * same shard-group database, where it finds the key that the first attempt claimed.
+ */
+export function walletIdOf(bankId: string, idempotencyKey: string): string {
+  return `w_${sha256(new ByteWriter().tag('CBDC/wallet/v1').shortString(bankId).shortString(idempotencyKey).bytes()).subarray(0, 12).toString('hex')}`;
+}

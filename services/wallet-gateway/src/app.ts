@@ -2,7 +2,8 @@
 import type { RedisConnection } from '@cbdc/shared/redis';
 import { LRUCache } from 'lru-cache';
 import type { FastifyRequest, FastifyServerOptions } from 'fastify';
-import { watchWritable, type Sql } from '@cbdc/db/connect';
+import type { Sql } from '@cbdc/db/connect';
+import type { Topology } from '@cbdc/db/topology';
 import { buildBaseApp } from '@cbdc/http/base-app';
 import { IdempotencyKeys } from '@cbdc/http/idempotency';
 import { installExpiredRowsPruner } from '@cbdc/http/pruner';
@@ -14,13 +15,18 @@ import type { Signer } from '@cbdc/shared/crypto';
 import type { Limits } from '@cbdc/shared/limits';
 import { ApiError } from '@cbdc/shared/problem';
 import type { GatewayContext } from './context.js';
+import { Ledger, singleDatabaseTopology } from './ledger.js';
 import type { SettlementClient } from './transfers/settlement-client.js';
 import { transferRoutes } from './transfers/routes.js';
 import { walletRoutes } from './wallets/routes.js';
 import { WalletFactsCache } from './wallets/facts-cache.js';
+import { walletFactsAcross } from './wallets/store.js';
 
 export interface GatewayDeps {
-  sql: Sql;
+  /** The central database and the shard groups' (see @cbdc/db/topology). */
+  topology?: Topology;
+  /** Instead of `topology`: one database holding everything (the default deployment). */
+  sql?: Sql;
   /** Fail-fast Redis connection for request nonces. */
   redis: RedisConnection;
   settlement: SettlementClient;
@@ -52,10 +58,13 @@ export async function buildGatewayApp(deps: GatewayDeps) {
     logger: deps.logger,
   });
 
-  const writable = watchWritable(deps.sql);
-  app.addHook('onClose', async () => writable.stop());
+  const topology = deps.topology ?? (deps.sql ? singleDatabaseTopology(deps.sql, deps.shardCount) : null);
+  if (!topology) throw new Error('buildGatewayApp: pass the topology (or one database as sql)');
+  const sql = topology.central;
+  const ledger = new Ledger(topology, deps.shardCount);
+  app.addHook('onClose', async () => ledger.stop());
   const bankKeys = new LRUCache<string, { key: Buffer | null }>({ max: 10_000, ttl: 30_000 });
-  const durableNonces = new DurableNonceClaims(deps.sql, now);
+  const durableNonces = new DurableNonceClaims(sql, now);
   installSignedAuth(app, {
     audience: deps.audience ?? DEFAULT_AUDIENCE,
     clockSkewMs: deps.limits.requestClockSkewMs,
@@ -63,7 +72,7 @@ export async function buildGatewayApp(deps: GatewayDeps) {
     async lookupKey(bankId) {
       const cached = bankKeys.get(bankId);
       if (cached) return cached.key;
-      const [row] = await deps.sql<{ public_key: Buffer }[]>`select public_key from banks where id = ${bankId}`;
+      const [row] = await sql<{ public_key: Buffer }[]>`select public_key from banks where id = ${bankId}`;
       const entry = { key: row ? row.public_key : null };
       bankKeys.set(bankId, entry);
       return entry.key;
@@ -72,13 +81,21 @@ export async function buildGatewayApp(deps: GatewayDeps) {
       return (await deps.redis.set(`${deps.queuePrefix}:request-nonce:bank:${bankId}:${nonce}`, '1', 'PX', ttlMs, 'NX')) === 'OK';
     },
     async claimNonceDurably(bankId, nonce, ttlMs) {
-      // While the ledger takes no writes, answer 503 at once rather than wait for a connection.
-      if (!writable.writable) throw new ApiError('dependency_unavailable', 'the ledger database is not accepting writes; nothing was done', { headers: { 'retry-after': '1' } });
+      // While the central database takes no writes, answer 503 at once rather than wait for a connection.
+      if (!ledger.central.writable) throw new ApiError('dependency_unavailable', 'the central database is not accepting writes; nothing was done', { headers: { 'retry-after': '1' } });
       return durableNonces.claim('gateway/bank', bankId, nonce, ttlMs);
     },
   });
-  const idempotency = new IdempotencyKeys({ sql: deps.sql, scope: { service: 'gateway', principalKind: 'bank' }, retentionMs: deps.limits.idempotencyKeyRetentionMs, leaseMs: deps.limits.idempotencyLeaseMs, now });
-  installExpiredRowsPruner(app, { sql: deps.sql, idempotency, now, intervalMs: deps.limits.expiredRowsPruneIntervalMs, rowsMax: deps.limits.expiredRowsPrunedPerRunMax });
+  // Keys live with the rows they guard, in the shard groups' databases; the nonces in the central one.
+  const idempotency = new IdempotencyKeys({
+    sql,
+    databases: ledger.databases.map((db) => db.sql),
+    scope: { service: 'gateway', principalKind: 'bank' },
+    retentionMs: deps.limits.idempotencyKeyRetentionMs,
+    leaseMs: deps.limits.idempotencyLeaseMs,
+    now,
+  });
+  installExpiredRowsPruner(app, { sql, idempotency, now, intervalMs: deps.limits.expiredRowsPruneIntervalMs, rowsMax: deps.limits.expiredRowsPrunedPerRunMax });
 
   // One bank flooding the gateways is limited alone, before its requests cost verification;
   // others keep their own budget. The counters live in Redis, shared by every gateway process.
@@ -91,15 +108,15 @@ export async function buildGatewayApp(deps: GatewayDeps) {
     work: { of: transfersToVerify, max: deps.limits.bankTransfersPerSecondMax, field: 'body/transfers', rule: 'transfers_per_window' },
   });
 
-  const walletFacts = new WalletFactsCache(deps.sql, { ttlMs: deps.limits.walletFactsTtlMs, capacity: deps.limits.walletFactsHeldMax, now });
+  const walletFacts = new WalletFactsCache((ids) => walletFactsAcross(ledger, ids), { ttlMs: deps.limits.walletFactsTtlMs, capacity: deps.limits.walletFactsHeldMax, now });
   const ctx: GatewayContext = {
-    sql: deps.sql,
+    sql,
+    ledger,
     settlement: deps.settlement,
     shardCount: deps.shardCount,
     limits: deps.limits,
     now,
     walletFacts,
-    ledgerWritable: () => writable.writable,
     idempotency,
     registry: { role: 'gateway', signer: deps.registrySigner },
   };

@@ -7,12 +7,19 @@ import { parseEnv } from '@cbdc/shared/config';
 import { AUDIENCE_PATTERN, DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import { checkLimits, LIMITS, type Limits } from '@cbdc/shared/limits';
 import { redisEnvShape, redisTargetOf, type RedisTarget } from '@cbdc/shared/redis';
+import { parseShardDatabases, type ShardGroupSpec } from '@cbdc/shared/topology';
 
 const positiveInt = z.coerce.number().int().positive();
 
 export const gatewayEnvSchema = z.object({
-  /** One server, or a primary and its standby: postgres://u@h1:5432,h2:5432/db?target_session_attrs=read-write. */
+  /** The central database (banks' keys, request nonces); with SHARD_DATABASES unset, also every shard's ledger. */
   DATABASE_URL: z.string().refine(isPostgresUrl, { error: 'DATABASE_URL must be a postgres:// URL (one host, or a comma-separated list of host:port)' }).default(DEFAULT_DATABASE_URL),
+  /**
+   * Where each shard's ledger lives: "0-3=postgres://…;4-7=postgres://…" (see @cbdc/shared/topology).
+   * A URL without a user connects as DATABASE_URL's user and password (the gateway's role), so the
+   * services can share one SHARD_DATABASES naming hosts and databases only.
+   */
+  SHARD_DATABASES: z.string().max(8192).optional(),
   ...redisEnvShape,
   QUEUE_PREFIX: z
     .string()
@@ -53,6 +60,8 @@ export interface GatewayConfig {
   databaseUrl: string;
   /** Redis, one server or a cluster (REDIS_URL or REDIS_CLUSTER_NODES, with REDIS_USERNAME and REDIS_PASSWORD). */
   redis: RedisTarget;
+  /** The shard groups' databases (every shard in `databaseUrl` when SHARD_DATABASES is unset). */
+  shardGroups: ShardGroupSpec[];
   queuePrefix: string;
   audience: string;
   shardCount: number;
@@ -64,6 +73,16 @@ export interface GatewayConfig {
   logLevel: string;
   processes: number;
   limits: Limits;
+}
+
+/** `url` with the user and password of `from` when it names no user itself. */
+function withUserOf(url: string, from: string): string {
+  const u = new URL(url);
+  if (url === from || u.username !== '') return url;
+  const f = new URL(from);
+  u.username = f.username;
+  u.password = f.password;
+  return u.toString();
 }
 
 export function loadGatewayConfig(env: Record<string, string | undefined> = process.env): GatewayConfig {
@@ -85,6 +104,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
   return Object.freeze({
     databaseUrl: e.DATABASE_URL,
     redis: redisTargetOf(e),
+    shardGroups: parseShardDatabases(e.SHARD_DATABASES, e.SETTLEMENT_SHARDS, e.DATABASE_URL).map((g) => ({ ...g, url: withUserOf(g.url, e.DATABASE_URL) })),
     queuePrefix: e.QUEUE_PREFIX,
     audience: e.CBDC_AUDIENCE,
     shardCount: e.SETTLEMENT_SHARDS,

@@ -5,23 +5,26 @@
  */
 import cluster from 'node:cluster';
 import closeWithGrace from 'close-with-grace';
-import { assertPostgresReachable, connectPostgres } from '@cbdc/db/connect';
+import { assertPostgresReachable } from '@cbdc/db/connect';
 import { assertShardCount } from '@cbdc/db/shard-lock';
+import { connectTopology } from '@cbdc/db/topology';
 import { assertRedisReachable, producerRedis, untilReady } from '@cbdc/shared/redis';
 import { registrySignerOfAttestationKey } from '@cbdc/shared/registry';
 import { buildGatewayApp } from './app.js';
 import { loadGatewayConfig, type GatewayConfig } from './config.js';
 import { signerFromSeed } from '@cbdc/shared/crypto';
 import { SettlementClient } from './transfers/settlement-client.js';
-import { shardPublicKeys } from './transfers/store.js';
+import { shardPublicKeysAcross } from './transfers/store.js';
 
 async function serve(config: GatewayConfig): Promise<void> {
   // A cluster worker whose supervisor has gone (killed, crashed) stops too: nothing would restart it.
   if (cluster.isWorker) process.on('disconnect', () => process.exit(1));
-  const sql = connectPostgres(config.databaseUrl, { max: 20, applicationName: 'cbdc-gateway' });
-  await assertPostgresReachable(sql, config.databaseUrl);
+  // One pool per database: the central one and each shard group's (one in all by default).
+  const topology = connectTopology(config.databaseUrl, config.shardGroups, { max: 20, applicationName: 'cbdc-gateway' });
+  await assertPostgresReachable(topology.central, config.databaseUrl);
+  for (const group of topology.groups) await assertPostgresReachable(group.sql, group.url);
   await assertRedisReachable(config.redis);
-  await assertShardCount(sql, config.shardCount);
+  for (const group of topology.groups) await assertShardCount(group.sql, config.shardCount);
   const redis = producerRedis(config.redis);
   redis.on('error', () => {});
   await untilReady(redis);
@@ -35,11 +38,11 @@ async function serve(config: GatewayConfig): Promise<void> {
     keyId: config.keyId,
     gatewayId,
     limits: config.limits,
-    loadShardKeys: () => shardPublicKeys(sql),
+    loadShardKeys: () => shardPublicKeysAcross(topology.groups),
   });
   await settlement.start();
   const app = await buildGatewayApp({
-    sql,
+    topology,
     redis,
     settlement,
     shardCount: config.shardCount,
@@ -55,7 +58,7 @@ async function serve(config: GatewayConfig): Promise<void> {
     await app.close();
     await settlement.close();
     redis.disconnect();
-    await sql.end({ timeout: 5 });
+    await topology.end({ timeout: 5 });
   });
 }
 

@@ -54,11 +54,13 @@ export async function approvalRoutes(app: FastifyInstance, ctx: IssuerContext): 
           const { action, body } = await approveActionIn(tx as never, ctx, handlerOf, req.params.id, req.principal);
           return { status: 200, body: { action: actionView(action, ctx.now()), result: body } };
         },
-        async (answer) => {
-          // What continues on a group's database: a mint's or retire's treasury leg, an onboarded bank's treasury.
-          const { action, result } = answer.body as { action: ReturnType<typeof actionView>; result: { id: string } };
-          const issuance = await followAction(ctx, action.kind, action.kind === 'bank_onboarding' ? action.params.id : result.id, req.log);
-          return issuance ? { status: 200, body: { action, result: issuanceAnswer(issuance, 200).body } } : answer;
+        {
+          after: async (answer) => {
+            // What continues on a group's database: a mint's or retire's treasury leg, an onboarded bank's treasury.
+            const { action, result } = answer.body as { action: ReturnType<typeof actionView>; result: { id: string } };
+            const issuance = await followAction(ctx, action.kind, action.kind === 'bank_onboarding' ? action.params.id : result.id, req.log);
+            return issuance ? { status: 200, body: { action, result: issuanceAnswer(issuance, 200).body } } : answer;
+          },
         },
       );
     },

@@ -83,7 +83,7 @@ export async function issuanceRoutes(app: FastifyInstance, ctx: IssuerContext): 
           });
           return outcome.executed ? { status: 201, body: outcome.body } : { status: 202, body: issuanceViewOf(outcome.action, null, ctx.now()) };
         },
-        (answer) => afterCommit(ctx, answer, 201, req.log),
+        { after: (answer) => afterCommit(ctx, answer, 201, req.log) },
       );
     },
   );
@@ -123,7 +123,7 @@ export async function issuanceRoutes(app: FastifyInstance, ctx: IssuerContext): 
           const { body } = await approveActionIn(tx as never, ctx, handlerOf, req.params.issuanceId, req.principal, ISSUANCE_KINDS);
           return { status: 200, body };
         },
-        (answer) => afterCommit(ctx, answer, 200, req.log),
+        { after: (answer) => afterCommit(ctx, answer, 200, req.log) },
       );
     },
   );

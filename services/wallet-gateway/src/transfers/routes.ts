@@ -9,7 +9,7 @@ import { AUTH_HEADERS } from '@cbdc/shared/request-auth';
 import { amountMinorSchema, signedTransferSchema, transferIdSchema, walletIdSchema } from '@cbdc/shared/schemas';
 import type { GatewayContext } from '../context.js';
 import { receiptFor, transferViewFor, visibleTransfer } from './store.js';
-import { submitFunding, submitSignedTransfers, type ItemResult } from './submit.js';
+import { fundingDatabase, submitFunding, submitSignedTransfers, type ItemResult } from './submit.js';
 
 /** The caller asks for the async mode with `Prefer: respond-async` (RFC 7240). */
 function wantsAsync(req: FastifyRequest): boolean {
@@ -107,14 +107,21 @@ export async function transferRoutes(app: FastifyInstance, ctx: GatewayContext):
       const key = idempotencyKeyOf(req, true)!;
       // Settlement applies a funding once under fundingIdOf(bank, key), and only on the bank's own
       // signed request (its authority, carried with the item); the lease keeps one request at a time
-      // per key, binds the key to this body, and lets a retry drive a crashed one again.
-      return ctx.idempotency.underLease(req, reply, key, async () => answerOf(await submitFunding(ctx, req.principal, fundingAuthorityOf(req, key), req.body.walletId, req.body.amountMinor, wantsAsync(req))));
+      // per key, binds the key to this body, and lets a retry drive a crashed one again. The key
+      // lives with the funding's row, in the database of the bank's treasury (the payer).
+      return ctx.idempotency.underLease(
+        req,
+        reply,
+        key,
+        async () => answerOf(await submitFunding(ctx, req.principal, fundingAuthorityOf(req, key), req.body.walletId, req.body.amountMinor, wantsAsync(req))),
+        fundingDatabase(ctx, req.principal),
+      );
     },
   );
 
   const transferParams = z.strictObject({ transferId: transferIdSchema });
   const visibleOr404 = async (bankId: string, id: string) => {
-    const row = await visibleTransfer(ctx.sql, bankId, id);
+    const row = await visibleTransfer(ctx.ledger, ctx.walletFacts, bankId, id);
     if (row) return row;
     throw new ApiError('transfer_not_found', "not recorded, or not involving this bank's wallets; a transfer still in flight is not yet recorded: resubmitting the same signed transfer is safe", {
       errors: [{ field: 'params/transferId', rule: 'recorded_transfer', message: 'no recorded transfer with this id involves this bank' }],
@@ -126,11 +133,13 @@ export async function transferRoutes(app: FastifyInstance, ctx: GatewayContext):
   );
 
   r.get('/v1/transfers/:transferId/receipt', { schema: { tags: ['transfers'], summary: 'A receipt: batch header, shard signature and Merkle path', params: transferParams } }, async (req) =>
-    receiptFor(ctx.sql, await visibleOr404(req.principal, req.params.transferId), req.principal),
+    receiptFor(ctx.ledger, await visibleOr404(req.principal, req.params.transferId), req.principal),
   );
 
   r.get('/v1/shards', { schema: { tags: ['transfers'], summary: 'Settlement shards and their public keys' } }, async () => {
-    const rows = await ctx.sql<{ shard: number; public_key: Buffer; head_seq: bigint }[]>`select shard, public_key, head_seq from shards order by shard`;
+    // Each shard's row from its own group's database.
+    const parts = await ctx.ledger.readAll((sql, db) => sql<{ shard: number; public_key: Buffer; head_seq: bigint }[]>`select shard, public_key, head_seq from shards where shard = any(${db.shards as number[]}) order by shard`);
+    const rows = parts.flat().sort((a, b) => a.shard - b.shard);
     return { shards: rows.map((s) => ({ shard: s.shard, publicKey: s.public_key.toString('hex'), headSeq: s.head_seq.toString() })) };
   });
 }

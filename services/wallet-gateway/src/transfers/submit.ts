@@ -20,7 +20,9 @@ import { rejectionCodeSeenBy, type ApiErrorCode } from '@cbdc/shared/errors';
 import type { GatewayContext } from '../context.js';
 import type { WalletFacts } from '../wallets/store.js';
 import type { CommittedOutcome } from './settlement-client.js';
-import { transfersByIds, transferView, type TransferRow, type TransferView } from './store.js';
+import type { Sql } from '@cbdc/db/connect';
+import { shardOf } from '@cbdc/shared/ids';
+import { transfersByIds, transfersByIdsAcross, transferView, type TransferRow, type TransferView } from './store.js';
 
 export type ItemResult =
   | { index: number; id: string; status: 'settled' | 'rejected'; transfer: FinalView }
@@ -83,16 +85,25 @@ async function authorize(ctx: GatewayContext, bankId: string, refs: Array<{ paye
 }
 
 /**
- * Refuses work at once while the ledger cannot take writes (down, restarting, read-only), before
- * any query: a request that would wait for a connection or a commit that cannot happen gets 503.
+ * Refuses work at once while the database of a payer's shard cannot take writes (down, restarting,
+ * read-only), before any query: a request that would wait for a connection or a commit that cannot
+ * happen gets 503. Requests whose payers are in other groups carry on.
  */
-function assertLedgerWritable(ctx: GatewayContext): void {
-  if (!ctx.ledgerWritable()) throw new ApiError('dependency_unavailable', 'the ledger database is not accepting writes; nothing in this request was queued', { headers: { 'retry-after': '1' } });
+function assertPayersWritable(ctx: GatewayContext, payerWalletIds: Iterable<string>): void {
+  for (const id of new Set(payerWalletIds)) ctx.ledger.writable(ctx.ledger.ofWallet(id));
+}
+
+/** The database where a bank's fundings are recorded (its treasury's, the payer's) and their Idempotency-Keys kept. */
+export function fundingDatabase(ctx: GatewayContext, bankId: string): Sql {
+  return ctx.ledger.writable(ctx.ledger.ofWallet(treasuryWalletId(bankId)));
 }
 
 /** Checks, verifies and prepares customer-signed transfers. */
 export async function submitSignedTransfers(ctx: GatewayContext, bankId: string, wires: SignedTransferWire[], o: SubmitOptions): Promise<ItemResult[]> {
-  assertLedgerWritable(ctx);
+  assertPayersWritable(
+    ctx,
+    wires.map((w) => w.payerWalletId),
+  );
   const facts = await authorize(
     ctx,
     bankId,
@@ -145,7 +156,7 @@ export async function submitSignedTransfers(ctx: GatewayContext, bankId: string,
     });
   });
 
-  const all = [...(await recordedOutcomes(ctx, results)), ...(await settle(ctx, prepared, o.async))].sort((a, b) => a.index - b.index);
+  const all = [...(await recordedOutcomes(ctx, results, wires)), ...(await settle(ctx, prepared, o.async))].sort((a, b) => a.index - b.index);
   return all.map((r) => seenByPayerBank(r, bankId, facts.get(wires[r.index].payeeWalletId)!.bankId));
 }
 
@@ -164,11 +175,14 @@ const STATE_DEPENDENT: ReadonlySet<string> = new Set<ApiErrorCode>(['transfer_ex
  * it has expired or a wallet has closed since: a bank retrying late learns that it settled, rather
  * than an error suggesting it did not.
  */
-async function recordedOutcomes(ctx: GatewayContext, results: ItemResult[]): Promise<ItemResult[]> {
+async function recordedOutcomes(ctx: GatewayContext, results: ItemResult[], wires: SignedTransferWire[]): Promise<ItemResult[]> {
   const lateId = (r: ItemResult) => (r.status === 'invalid' && r.id !== null && STATE_DEPENDENT.has(r.problem.code) ? r.id : null);
-  const late = results.map(lateId).filter((id): id is string => id !== null);
+  const late = results.flatMap((r) => {
+    const id = lateId(r);
+    return id === null ? [] : [{ id, shard: shardOf(wires[r.index].payerWalletId, ctx.shardCount) }];
+  });
   if (late.length === 0) return results;
-  const rows = await transfersByIds(ctx.sql, late);
+  const rows = await transfersByIdsAcross(ctx.ledger, late);
   return results.map((r) => {
     const row = rows.get(lateId(r) ?? '');
     return row ? resultOfRow(r.index, row) : r;
@@ -178,8 +192,8 @@ async function recordedOutcomes(ctx: GatewayContext, results: ItemResult[]): Pro
 /** Prepares a funding: the bank's treasury pays one of its customer wallets. */
 export async function submitFunding(ctx: GatewayContext, bankId: string, authority: FundingAuthority, walletId: string, amountMinor: string, async: boolean): Promise<ItemResult> {
   const { idempotencyKey } = authority;
-  assertLedgerWritable(ctx);
   const treasury = treasuryWalletId(bankId);
+  const on = fundingDatabase(ctx, bankId);
   const facts = await ctx.walletFacts.get([walletId, treasury]);
   const wallet = facts.get(walletId);
   if (!wallet || wallet.bankId !== bankId) throw new ApiError('wallet_not_found', `no wallet ${walletId} for bank ${bankId}`, { errors: [{ field: 'body/walletId', rule: 'own_wallet', message: 'must be a wallet of the calling bank' }] });
@@ -189,7 +203,7 @@ export async function submitFunding(ctx: GatewayContext, bankId: string, authori
   const same = (t: { payer_wallet_id: string; payee_wallet_id: string; amount_minor: bigint }) => t.payee_wallet_id === walletId && t.amount_minor.toString() === amountMinor;
   const reused = () =>
     new ApiError('idempotency_key_reused', 'this Idempotency-Key was used for a different funding', { errors: [{ field: 'header/idempotency-key', rule: 'same_request', message: 'was used with a different wallet or amount' }] });
-  const existing = (await transfersByIds(ctx.sql, [id])).get(id);
+  const existing = (await transfersByIds(on, [id])).get(id);
   if (existing && !same(existing)) throw reused();
   // Recorded already (a retry, or a request driven again after a crashed one's lease): its row answers.
   if (existing) return resultOfRow(0, existing);
@@ -208,7 +222,7 @@ export async function submitFunding(ctx: GatewayContext, bankId: string, authori
   if (result.status !== 'settled' && result.status !== 'rejected') return result;
   // Answered from the row recorded under this id, never from what this request asked for: a
   // funding is told it settled only with the wallet and amount that settled.
-  const recorded = (await transfersByIds(ctx.sql, [id])).get(id);
+  const recorded = (await transfersByIds(on, [id])).get(id);
   if (!recorded) return { index: 0, id, status: 'pending', transfer: { id, kind: 'funding', status: 'pending', payerWalletId: treasury, payeeWalletId: walletId, amountMinor } };
   if (!same(recorded)) throw reused();
   return resultOfRow(0, recorded);
@@ -243,9 +257,9 @@ async function settle(ctx: GatewayContext, prepared: Prepared[], async: boolean)
   ctx.settlement.release(prepared.filter((_, i) => outcomes[i] === null).map((p) => p.item.id));
 
   const readBack = prepared.filter((_, i) => outcomes[i] !== null && (outcomes[i]!.type !== 'origin' || outcomes[i]!.status === 'duplicate'));
-  const rows = await transfersByIds(
-    ctx.sql,
-    readBack.map((p) => p.item.id),
+  const rows = await transfersByIdsAcross(
+    ctx.ledger,
+    readBack.map((p) => ({ id: p.item.id, shard: p.shard })),
   );
   return prepared.map((p, i): ItemResult => {
     const outcome: CommittedOutcome | null = outcomes[i];

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '@cbdc/db/testing';
 import { WalletFactsCache } from './facts-cache.js';
+import { walletFacts } from './store.js';
 
 describe('WalletFactsCache', () => {
   let db: TestDatabase;
@@ -14,7 +15,7 @@ describe('WalletFactsCache', () => {
 
   it('answers from memory until the entry is older than its TTL, then reads the status again', async () => {
     let now = 1_000;
-    const cache = new WalletFactsCache(db.sql, { ttlMs: 500, capacity: 10, now: () => now });
+    const cache = new WalletFactsCache((ids) => walletFacts(db.sql, ids), { ttlMs: 500, capacity: 10, now: () => now });
     expect((await cache.get(['w_1', 'w_missing'])).get('w_1')).toMatchObject({ bankId: 'bank-a', kind: 'customer', status: 'active', shard: 0 });
     await db.sql`update wallets set status = 'closed' where id = 'w_1'`;
     now += 499;
@@ -25,7 +26,7 @@ describe('WalletFactsCache', () => {
   });
 
   it('reads a wallet again at once after forget (a status change through this process)', async () => {
-    const cache = new WalletFactsCache(db.sql, { ttlMs: 60_000, capacity: 10 });
+    const cache = new WalletFactsCache((ids) => walletFacts(db.sql, ids), { ttlMs: 60_000, capacity: 10 });
     expect((await cache.get(['w_1'])).get('w_1')?.status).toBe('active');
     await db.sql`update wallets set status = 'closed' where id = 'w_1'`;
     cache.forget('w_1');
@@ -33,7 +34,7 @@ describe('WalletFactsCache', () => {
   });
 
   it('does not remember wallets that do not exist: one opened later is found', async () => {
-    const cache = new WalletFactsCache(db.sql, { ttlMs: 60_000, capacity: 10 });
+    const cache = new WalletFactsCache((ids) => walletFacts(db.sql, ids), { ttlMs: 60_000, capacity: 10 });
     expect((await cache.get(['w_2'])).has('w_2')).toBe(false);
     await db.sql`insert into wallets (id, bank_id, shard, kind, tier, public_key) values ('w_2', 'bank-a', 0, 'customer', 'II', ${Buffer.alloc(32, 2)})`;
     expect((await cache.get(['w_2'])).has('w_2')).toBe(true);

@@ -10,15 +10,15 @@
  * `payee_closed`), so no money moves; only the answer's form differs. Freezes are not checked at
  * the gateway at all: settlement applies them.
  */
-import type { Sql } from '@cbdc/db/connect';
 import { trimOldest } from '@cbdc/shared/bounded-map';
-import { walletFacts, type WalletFacts } from './store.js';
+import type { WalletFacts } from './store.js';
 
 export class WalletFactsCache {
   private readonly entries = new Map<string, { facts: WalletFacts; loadedAtMs: number }>();
 
   constructor(
-    private readonly sql: Sql,
+    /** Reads the facts of those of `ids` that exist (from each wallet's shard-group database). */
+    private readonly load: (ids: string[]) => Promise<Map<string, WalletFacts>>,
     private readonly o: { ttlMs: number; capacity: number; now?: () => number },
   ) {}
 
@@ -33,7 +33,7 @@ export class WalletFactsCache {
       else missing.push(id);
     }
     if (missing.length === 0) return found;
-    const loaded = await walletFacts(this.sql, missing);
+    const loaded = await this.load(missing);
     for (const [id, facts] of loaded) {
       found.set(id, facts);
       this.entries.delete(id);

@@ -8,14 +8,13 @@ import { lockShard } from '@cbdc/db/shard-lock';
 import { liftBankFreeze, recordBankFreeze } from '@cbdc/db/wallet-freezes';
 import type { FreezeRefusal } from '@cbdc/shared/freezes';
 import { idempotencyKeyOf, type Transaction } from '@cbdc/http/idempotency';
-import { newWalletId, shardOf } from '@cbdc/shared/ids';
-import { AMOUNT_MINOR_MAX } from '@cbdc/shared/money';
+import { newWalletId, shardOf, walletIdOf } from '@cbdc/shared/ids';
 import { ApiError } from '@cbdc/shared/problem';
 import { walletOpenedFacts, walletStatusFacts } from '@cbdc/shared/registry';
 import { pageQuerySchema, publicKeyHexSchema, reasonSchema, tierSchema, walletIdSchema } from '@cbdc/shared/schemas';
 import type { GatewayContext } from '../context.js';
-import { historyPage } from '../transfers/store.js';
-import { getOwnWallet, listOwnWallets, walletView, type WalletRow } from './store.js';
+import { decodeHistoryCursor, encodeHistoryCursor, historyPageAcross } from '../transfers/history.js';
+import { getOwnWallet, listOwnWalletsAcross, walletView, type WalletRow } from './store.js';
 
 const openWalletBody = z.strictObject({
   publicKey: publicKeyHexSchema.describe("The customer's Ed25519 public key, hex"),
@@ -43,55 +42,72 @@ function bankFreezeRefusal(code: FreezeRefusal | 'wallet_not_found', walletId: s
   }
 }
 
-/** A history cursor: a row number, 0 to 2^63-1 (a Postgres bigint), without leading zeros. */
-const ROW_NUMBER_CURSOR = /^(0|[1-9][0-9]{0,18})$/;
-const isRowNumber = (value: string) => ROW_NUMBER_CURSOR.test(value) && BigInt(value) <= AMOUNT_MINOR_MAX;
+const badCursor = () => new ApiError('invalid_request', 'bad cursor', { errors: [{ field: 'querystring/cursor', rule: 'cursor', message: 'must be a cursor returned by this endpoint' }] });
 
-function decodeCursor(cursor: string | undefined, accept: RegExp | ((value: string) => boolean)): string | null {
+function decodeCursor<T>(cursor: string | undefined, decode: (value: string) => T | null): T | null {
   if (!cursor) return null;
-  const value = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (!(typeof accept === 'function' ? accept(value) : accept.test(value)))
-    throw new ApiError('invalid_request', 'bad cursor', { errors: [{ field: 'querystring/cursor', rule: 'cursor', message: 'must be a cursor returned by this endpoint' }] });
+  const value = decode(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (value === null) throw badCursor();
   return value;
 }
 
 export const encodeCursor = (value: string) => Buffer.from(value, 'utf8').toString('base64url');
+const WALLET_ID_CURSOR = /^[tw]_[a-z0-9-]+$/;
 
 export async function walletRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
-  const { sql } = ctx;
+  const { ledger } = ctx;
 
-  const ownOr404 = async (bankId: string, id: string, q: Sql | Transaction = sql): Promise<WalletRow> => {
-    const wallet = await getOwnWallet(q as Sql, bankId, id);
+  /** The bank's own wallet `id`, read from its shard group's database (or in `tx`, a transaction there). */
+  const ownOr404 = async (bankId: string, id: string, tx?: Transaction): Promise<WalletRow> => {
+    const wallet = tx ? await getOwnWallet(tx as unknown as Sql, bankId, id) : await ledger.read(ledger.ofWallet(id), (sql) => getOwnWallet(sql, bankId, id));
     if (!wallet) throw new ApiError('wallet_not_found', `no wallet ${id} for bank ${bankId}`, { errors: [{ field: 'params/walletId', rule: 'own_wallet', message: 'is not a wallet of this bank' }] });
     return wallet;
   };
 
+  // The wallet's row, its registry event and the Idempotency-Key's claim and answer are one
+  // transaction on the wallet's shard-group database. With a key, the wallet id is derived from the
+  // bank and the key, so that a retry lands on the same database and finds the key there.
   r.post('/v1/wallets', { schema: { tags: ['wallets'], summary: 'Open a customer wallet', body: openWalletBody } }, async (req, reply) => {
-    return ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
-      const id = newWalletId();
-      const publicKey = Buffer.from(req.body.publicKey, 'hex');
-      const [row] = await tx<WalletRow[]>`
+    const key = idempotencyKeyOf(req, false);
+    const id = key === null ? newWalletId() : walletIdOf(req.principal, key);
+    const shard = shardOf(id, ctx.shardCount);
+    const on = ledger.writable(ledger.ofShard(shard));
+    return ctx.idempotency.inTransaction(
+      req,
+      reply,
+      key,
+      async (tx) => {
+        const publicKey = Buffer.from(req.body.publicKey, 'hex');
+        const [row] = await tx<WalletRow[]>`
         insert into wallets (id, bank_id, shard, kind, tier, public_key, customer_ref)
-        values (${id}, ${req.principal}, ${shardOf(id, ctx.shardCount)}, 'customer', ${req.body.tier}, ${publicKey}, ${req.body.customerRef})
+        values (${id}, ${req.principal}, ${shard}, 'customer', ${req.body.tier}, ${publicKey}, ${req.body.customerRef})
+        on conflict (id) do nothing
         returning *`;
-      await appendRegistryEvent(tx as never, ctx.registry, {
-        chain: bankChainOf(req.principal, row.shard),
-        kind: 'wallet_opened',
-        subject: id,
-        facts: walletOpenedFacts({ bankId: req.principal, kind: 'customer', tier: req.body.tier, publicKey, customerRef: req.body.customerRef, shard: row.shard }),
-        actorKind: 'bank',
-        actorId: req.principal,
-        authority: req.signedRequest,
-        timeMs: ctx.now(),
-      });
-      return { status: 201, body: walletView(row, ctx.now()) };
-    });
+        // Only when a key was pruned after its retention and used again: its wallet exists.
+        if (!row)
+          throw new ApiError('idempotency_key_reused', `this Idempotency-Key opened wallet ${id} before; use a new key for a new wallet`, {
+            errors: [{ field: 'header/idempotency-key', rule: 'same_request', message: 'opened a wallet before' }],
+          });
+        await appendRegistryEvent(tx as never, ctx.registry, {
+          chain: bankChainOf(req.principal, row.shard),
+          kind: 'wallet_opened',
+          subject: id,
+          facts: walletOpenedFacts({ bankId: req.principal, kind: 'customer', tier: req.body.tier, publicKey, customerRef: req.body.customerRef, shard: row.shard }),
+          actorKind: 'bank',
+          actorId: req.principal,
+          authority: req.signedRequest,
+          timeMs: ctx.now(),
+        });
+        return { status: 201, body: walletView(row, ctx.now()) };
+      },
+      { on },
+    );
   });
 
   r.get('/v1/wallets', { schema: { tags: ['wallets'], summary: "List this bank's wallets", querystring: pageQuerySchema } }, async (req) => {
-    const after = decodeCursor(req.query.cursor, /^[tw]_[a-z0-9-]+$/);
-    const rows = await listOwnWallets(sql, req.principal, req.query.limit + 1, after);
+    const after = decodeCursor(req.query.cursor, (value) => (WALLET_ID_CURSOR.test(value) ? value : null));
+    const rows = await listOwnWalletsAcross(ledger, req.principal, req.query.limit + 1, after);
     const page = rows.slice(0, req.query.limit);
     return { wallets: page.map((w) => walletView(w, ctx.now())), nextCursor: rows.length > req.query.limit ? encodeCursor(page[page.length - 1].id) : null };
   });
@@ -126,15 +142,21 @@ export async function walletRoutes(app: FastifyInstance, ctx: GatewayContext): P
       },
       async (req, reply) => {
         try {
-          return await ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
-            const wallet = await ownOr404(req.principal, req.params.walletId, tx);
-            if (wallet.kind === 'treasury') throw new ApiError('wallet_is_treasury', 'a treasury wallet cannot be frozen or closed by its bank');
-            const change = action === 'freeze' ? recordBankFreeze<WalletRow> : liftBankFreeze<WalletRow>;
-            const row = await change(tx as unknown as Sql, wallet.id, { actor: req.principal, reason: req.body.reason, reference: null, nowMs: ctx.now() });
-            if (typeof row === 'string') throw bankFreezeRefusal(row, wallet.id);
-            await recordStatusEvent(tx, req, row, action);
-            return { status: 200, body: walletView(row, ctx.now()) };
-          });
+          return await ctx.idempotency.inTransaction(
+            req,
+            reply,
+            idempotencyKeyOf(req, false),
+            async (tx) => {
+              const wallet = await ownOr404(req.principal, req.params.walletId, tx);
+              if (wallet.kind === 'treasury') throw new ApiError('wallet_is_treasury', 'a treasury wallet cannot be frozen or closed by its bank');
+              const change = action === 'freeze' ? recordBankFreeze<WalletRow> : liftBankFreeze<WalletRow>;
+              const row = await change(tx as unknown as Sql, wallet.id, { actor: req.principal, reason: req.body.reason, reference: null, nowMs: ctx.now() });
+              if (typeof row === 'string') throw bankFreezeRefusal(row, wallet.id);
+              await recordStatusEvent(tx, req, row, action);
+              return { status: 200, body: walletView(row, ctx.now()) };
+            },
+            { on: ledger.writable(ledger.ofWallet(req.params.walletId)) },
+          );
         } finally {
           // After the commit (or the rollback): a status cached before it is not used again.
           ctx.walletFacts.forget(req.params.walletId);
@@ -145,20 +167,26 @@ export async function walletRoutes(app: FastifyInstance, ctx: GatewayContext): P
 
   r.post('/v1/wallets/:walletId/close', { schema: { tags: ['wallets'], summary: 'Close an empty wallet (not while the central bank holds a freeze on it)', params: walletParams } }, async (req, reply) => {
     try {
-      return await ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
-        // Read in the transaction: a second pool connection per request could exhaust the pool.
-        const wallet = await ownOr404(req.principal, req.params.walletId, tx);
-        if (wallet.kind === 'treasury') throw new ApiError('wallet_is_treasury', 'a treasury wallet cannot be frozen or closed by its bank');
-        if (wallet.status === 'closed') throw new ApiError('wallet_closed', `wallet ${wallet.id} is closed`);
-        if (wallet.central_frozen_at) throw bankFreezeRefusal('frozen_by_central_bank', wallet.id);
-        await lockShard(tx as never, wallet.shard);
-        const [row] = await tx<WalletRow[]>`
+      return await ctx.idempotency.inTransaction(
+        req,
+        reply,
+        idempotencyKeyOf(req, false),
+        async (tx) => {
+          // Read in the transaction: a second pool connection per request could exhaust the pool.
+          const wallet = await ownOr404(req.principal, req.params.walletId, tx);
+          if (wallet.kind === 'treasury') throw new ApiError('wallet_is_treasury', 'a treasury wallet cannot be frozen or closed by its bank');
+          if (wallet.status === 'closed') throw new ApiError('wallet_closed', `wallet ${wallet.id} is closed`);
+          if (wallet.central_frozen_at) throw bankFreezeRefusal('frozen_by_central_bank', wallet.id);
+          await lockShard(tx as never, wallet.shard);
+          const [row] = await tx<WalletRow[]>`
           update wallets set status = 'closed', updated_at = now()
           where id = ${wallet.id} and bank_id = ${req.principal} and balance_minor = 0 and in_flight_out_minor = 0 and central_frozen_at is null and status <> 'closed' returning *`;
-        if (!row) throw new ApiError('wallet_not_empty', `wallet ${wallet.id} holds ${wallet.balance_minor} fen and has ${wallet.in_flight_out_minor} fen in flight; redeem it and let payments finish first`);
-        await recordStatusEvent(tx, req, row, 'close');
-        return { status: 200, body: walletView(row, ctx.now()) };
-      });
+          if (!row) throw new ApiError('wallet_not_empty', `wallet ${wallet.id} holds ${wallet.balance_minor} fen and has ${wallet.in_flight_out_minor} fen in flight; redeem it and let payments finish first`);
+          await recordStatusEvent(tx, req, row, 'close');
+          return { status: 200, body: walletView(row, ctx.now()) };
+        },
+        { on: ledger.writable(ledger.ofWallet(req.params.walletId)) },
+      );
     } finally {
       ctx.walletFacts.forget(req.params.walletId);
     }
@@ -166,8 +194,8 @@ export async function walletRoutes(app: FastifyInstance, ctx: GatewayContext): P
 
   r.get('/v1/wallets/:walletId/transfers', { schema: { tags: ['wallets'], summary: "A wallet's transfer history, newest first", params: walletParams, querystring: pageQuerySchema } }, async (req) => {
     await ownOr404(req.principal, req.params.walletId);
-    const before = decodeCursor(req.query.cursor, isRowNumber);
-    const { rows, nextRowNo } = await historyPage(sql, req.params.walletId, req.query.limit, before === null ? null : BigInt(before), req.principal);
-    return { transfers: rows, nextCursor: nextRowNo === null ? null : encodeCursor(nextRowNo.toString()) };
+    const before = decodeCursor(req.query.cursor, (value) => decodeHistoryCursor(value, ledger.databases.length));
+    const { rows, next } = await historyPageAcross(ctx, req.params.walletId, req.query.limit, before, req.principal);
+    return { transfers: rows, nextCursor: next === null ? null : encodeCursor(encodeHistoryCursor(next)) };
   });
 }

@@ -1,8 +1,12 @@
-/** Wallet reads and writes. Every query that a bank can reach is scoped by that bank's id. */
+/**
+ * Wallet reads and writes. Every query that a bank can reach is scoped by that bank's id; each runs
+ * on the shard-group database of the wallets it reads (see ../ledger.ts).
+ */
 import type { Sql } from '@cbdc/db/connect';
 import { freezesView, type WalletFreezeColumns } from '@cbdc/db/wallet-freezes';
 import { dayOf } from '@cbdc/shared/ledger';
 import { limitsOf, type Tier } from '@cbdc/shared/tiers';
+import type { Ledger } from '../ledger.js';
 
 export interface WalletRow extends WalletFreezeColumns {
   id: string;
@@ -54,6 +58,20 @@ export async function listOwnWallets(sql: Sql, bankId: string, limit: number, af
     order by id limit ${limit}`;
 }
 
+/**
+ * The first `limit` of a bank's wallets after `after` in id order, over every shard group: each
+ * group's first `limit`, merged. Comparing ids as JavaScript strings agrees with each database's
+ * `order by id`: one bank's ids are its treasury `t_<bank>` and `w_` followed by hex digits, which
+ * sort the same under the C collation and the usual locale ones (that ignore the punctuation).
+ */
+export async function listOwnWalletsAcross(ledger: Ledger, bankId: string, limit: number, after: string | null): Promise<WalletRow[]> {
+  const pages = await ledger.readAll((sql) => listOwnWallets(sql, bankId, limit, after));
+  return pages
+    .flat()
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    .slice(0, limit);
+}
+
 /** What the gateway needs to route and verify a transfer; immutable once a wallet exists, but for status. */
 export interface WalletFacts {
   id: string;
@@ -67,4 +85,10 @@ export interface WalletFacts {
 export async function walletFacts(sql: Sql, ids: string[]): Promise<Map<string, WalletFacts>> {
   const rows = await sql<WalletRow[]>`select id, bank_id, kind, status, shard, public_key from wallets where id = any(${ids})`;
   return new Map(rows.map((r) => [r.id, { id: r.id, bankId: r.bank_id, kind: r.kind, status: r.status, shard: r.shard, publicKey: r.public_key }]));
+}
+
+/** The facts of those of `ids` that exist, each read from its wallet's shard-group database (503 if one is down). */
+export async function walletFactsAcross(ledger: Ledger, ids: string[]): Promise<Map<string, WalletFacts>> {
+  const parts = await Promise.all([...ledger.byDatabase(ids, (id) => id)].map(([db, some]) => ledger.read(db, (sql) => walletFacts(sql, some))));
+  return new Map(parts.flatMap((m) => [...m]));
 }
