@@ -21,18 +21,12 @@ const groupOf = (walletId: string) => shardOf(walletId, SHARDS) % 2;
  * copies the bank (and the operators it refers to) into each group database and places its
  * treasury, holding `treasuryMinor`, in its shard's group.
  */
+/** Funds a bank's treasury the way the central bank does: a reserve deposit and a mint (its treasury leg lands in the treasury's group). */
 async function placeBank(sys: TestSystem, bankId: string, treasuryMinor: bigint): Promise<void> {
-  const admin = sys.topology.admin;
-  const operators = await admin.central<{ id: string; name: string; public_key: Buffer }[]>`select id, name, public_key from operators`;
-  const [bank] = await admin.central<{ id: string; name: string; public_key: Buffer; treasury_wallet_id: string; created_by: string }[]>`
-    select id, name, public_key, treasury_wallet_id, created_by from banks where id = ${bankId}`;
-  for (const group of admin.groups) {
-    for (const o of operators) await group.sql`insert into operators (id, name, public_key) values (${o.id}, ${o.name}, ${o.public_key}) on conflict do nothing`;
-    await group.sql`insert into banks (id, name, public_key, treasury_wallet_id, created_by) values (${bank.id}, ${bank.name}, ${bank.public_key}, ${bank.treasury_wallet_id}, ${bank.created_by}) on conflict do nothing`;
-  }
-  const treasury = treasuryWalletId(bankId);
-  const shard = shardOf(treasury, SHARDS);
-  await admin.ofShard(shard)`insert into wallets (id, bank_id, shard, kind, balance_minor) values (${treasury}, ${bankId}, ${shard}, 'treasury', ${treasuryMinor.toString()})`;
+  const deposit = await sys.operators.alice.reserve(bankId, 'deposit', treasuryMinor, `dep-${bankId}`);
+  if (deposit.status === 202) await sys.operators.bob.approveAction((deposit.body as { id: string }).id);
+  const mint = await sys.operators.alice.issue('mint', bankId, treasuryMinor);
+  if (mint.status === 202) await sys.operators.bob.approveAction(mint.body.id);
 }
 
 /** An Idempotency-Key whose wallet lands in `group`: keyed openings derive the wallet id from bank and key. */
