@@ -45,15 +45,25 @@ function treeOf(pid: number): number[] {
 export type CpuSnapshot = Record<string, number>;
 
 /**
- * CPU seconds used so far by the named processes with their descendants, and by all postgres and
- * redis-server processes. A descendant that exits between two snapshots is not counted.
+ * CPU seconds used so far by the named processes with their descendants (a Postgres server is its
+ * postmaster's tree: every backend and background process is a child of it), and by this process
+ * as `bench`. A descendant that exits between two snapshots is not counted.
  */
-export function cpuSnapshot(pids: Record<string, number>): CpuSnapshot {
+export function treeCpuSnapshot(pids: Record<string, number>): CpuSnapshot {
   const snap: CpuSnapshot = {};
   for (const [label, pid] of Object.entries(pids)) snap[label] = treeOf(pid).reduce((a, p) => a + cpuSeconds(p), 0);
+  snap.bench = process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6;
+  return snap;
+}
+
+/**
+ * As `treeCpuSnapshot`, and by all postgres and redis-server processes of the machine (the
+ * single-server bench runs on the machine's own servers).
+ */
+export function cpuSnapshot(pids: Record<string, number>): CpuSnapshot {
+  const snap = treeCpuSnapshot(pids);
   snap.postgres = pidsOf('postgres').reduce((a, p) => a + cpuSeconds(p), 0);
   snap.redis = pidsOf('redis-server').reduce((a, p) => a + cpuSeconds(p), 0);
-  snap.bench = process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6;
   return snap;
 }
 

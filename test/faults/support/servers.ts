@@ -52,6 +52,8 @@ function killGroup(child: ChildProcess | null, signal: NodeJS.Signals): Promise<
 export interface OwnPostgres {
   port: number;
   adminUrl: string;
+  /** The postmaster's pid while it runs (its backends are its children), for CPU accounting. */
+  pid(): number | null;
   /** SIGKILL to the postmaster and all its backends. */
   kill(): Promise<void>;
   start(): Promise<void>;
@@ -60,7 +62,12 @@ export interface OwnPostgres {
   stop(): Promise<void>;
 }
 
-export async function startOwnPostgres(): Promise<OwnPostgres> {
+export interface OwnPostgresOptions {
+  /** Server settings over the defaults (max_connections=100, shared_buffers=64MB). */
+  settings?: Record<string, string>;
+}
+
+export async function startOwnPostgres(options: OwnPostgresOptions = {}): Promise<OwnPostgres> {
   const bin = postgresBinDir();
   const dir = mkdtempSync(join(tmpdir(), 'cbdc-fault-pg-'));
   if (asRoot) chownSync(dir, Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' })), Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' })));
@@ -73,7 +80,8 @@ export async function startOwnPostgres(): Promise<OwnPostgres> {
 
   const start = async () => {
     // fsync and synchronous_commit stay on: the tests are about what survives a crash.
-    const [c, ...a] = asPostgres([join(bin, 'postgres'), '-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=100', '-c', 'shared_buffers=64MB']);
+    const settings = { listen_addresses: '127.0.0.1', max_connections: '100', shared_buffers: '64MB', ...options.settings };
+    const [c, ...a] = asPostgres([join(bin, 'postgres'), '-D', data, '-p', String(port), '-k', dir, ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])]);
     child = spawn(c, a, { detached: true, stdio: 'ignore' });
     await waitFor('postgres', async () => {
       const sql = postgres(adminUrl, { max: 1, connect_timeout: 1, onnotice: () => {} });
@@ -89,6 +97,7 @@ export async function startOwnPostgres(): Promise<OwnPostgres> {
   return {
     port,
     adminUrl,
+    pid: () => (child && child.exitCode === null && child.signalCode === null ? child.pid! : null),
     kill: () => killGroup(child, 'SIGKILL'),
     start,
     async setReadOnly(on) {
@@ -111,14 +120,19 @@ export async function startOwnPostgres(): Promise<OwnPostgres> {
 export interface OwnRedis {
   port: number;
   url: string;
+  /** The server's pid while it runs, for CPU accounting. */
+  pid(): number | null;
   kill(): Promise<void>;
   /** Starts again on the same data directory (with `wipe`, an empty one: everything is lost). */
   start(options?: { wipe?: boolean }): Promise<void>;
   stop(): Promise<void>;
 }
 
-/** Redis with an append-only file fsynced on every write, and the eviction policy BullMQ needs. */
-export async function startOwnRedis(options: { maxmemory?: string } = {}): Promise<OwnRedis> {
+/**
+ * Redis with an append-only file fsynced on every write (`appendfsync: 'always'`, what the fault
+ * tests need; the benchmark passes this machine's own setting), and the eviction policy BullMQ needs.
+ */
+export async function startOwnRedis(options: { maxmemory?: string; appendfsync?: 'always' | 'everysec' | 'no-aof' } = {}): Promise<OwnRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'cbdc-fault-redis-'));
   const port = await freePort();
   const url = `redis://127.0.0.1:${port}`;
@@ -128,7 +142,9 @@ export async function startOwnRedis(options: { maxmemory?: string } = {}): Promi
       rmSync(dir, { recursive: true, force: true });
       mkdirSync(dir);
     }
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--maxmemory-policy', 'noeviction'];
+    const aof = options.appendfsync ?? 'always';
+    const persistence = aof === 'no-aof' ? ['--appendonly', 'no'] : ['--appendonly', 'yes', '--appendfsync', aof];
+    const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, ...persistence, '--save', '', '--maxmemory-policy', 'noeviction'];
     if (options.maxmemory) args.push('--maxmemory', options.maxmemory);
     child = spawn('redis-server', args, { detached: true, stdio: 'ignore' });
     await waitFor('redis', async () => {
@@ -147,6 +163,7 @@ export async function startOwnRedis(options: { maxmemory?: string } = {}): Promi
   return {
     port,
     url,
+    pid: () => (child && child.exitCode === null && child.signalCode === null ? child.pid! : null),
     kill: () => killGroup(child, 'SIGKILL'),
     start,
     async stop() {

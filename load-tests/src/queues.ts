@@ -1,0 +1,95 @@
+/**
+ * The bench's side of the settlement queues: jobs attested as the bench's gateway (or as whatever
+ * signs them), pushed straight into the shard queues, and waiting until everything has settled.
+ */
+import { Queue } from 'bullmq';
+import { attestJob, gatewayAttestor, shardQueue, type JobItem, type SettlementJobData } from '@cbdc/shared/job';
+import { signerFromSeed } from '@cbdc/shared/crypto';
+import { consumerRedis } from '@cbdc/shared/redis';
+import type { Sql } from '@cbdc/db/connect';
+
+/** The key id the bench's gateway (and its seeding and settlement-only feeders) attests jobs under. */
+export const BENCH_GATEWAY_KEY_ID = 'bench-gateway';
+
+export interface ShardQueues {
+  queues: Queue[];
+  close(): Promise<void>;
+}
+
+/** One BullMQ producer per shard queue, on one connection. */
+export function openShardQueues(redisUrl: string, queuePrefix: string, shardCount: number): ShardQueues {
+  const connection = consumerRedis(redisUrl);
+  const queues = Array.from({ length: shardCount }, (_, s) => new Queue(shardQueue(queuePrefix, s).name, { connection, prefix: shardQueue(queuePrefix, s).prefix }));
+  return {
+    queues,
+    async close() {
+      await Promise.all(queues.map((q) => q.close()));
+      connection.disconnect();
+    },
+  };
+}
+
+export interface AttestedJob {
+  shard: number;
+  data: SettlementJobData;
+}
+
+/** Items grouped by the shard whose queue takes them. */
+export function byShardOf(items: Iterable<JobItem>, shardOfItem: (item: JobItem) => number): Map<number, JobItem[]> {
+  const byShard = new Map<number, JobItem[]>();
+  for (const item of items) {
+    const shard = shardOfItem(item);
+    const list = byShard.get(shard) ?? [];
+    list.push(item);
+    byShard.set(shard, list);
+  }
+  return byShard;
+}
+
+/** Jobs of up to `perJob` items each, attested with the bench gateway's key. */
+export function attestedJobs(attestationSeed: Buffer, source: string, byShard: Map<number, JobItem[]>, perJob: number): AttestedJob[] {
+  const signer = signerFromSeed(attestationSeed);
+  return [...byShard].flatMap(([shard, items]) =>
+    Array.from({ length: Math.ceil(items.length / perJob) }, (_, j) => ({
+      shard,
+      data: attestJob(signer, gatewayAttestor(BENCH_GATEWAY_KEY_ID), source, { shard, items: items.slice(j * perJob, (j + 1) * perJob) }),
+    })),
+  );
+}
+
+/**
+ * Adds the jobs to their shards' queues. With `waitingMax`, a shard's queue is never given more
+ * than that many waiting jobs: the feeder waits (in 20 ms steps, at most `timeoutMs` in all) for
+ * it to drain, so that Redis holds a bounded backlog however many jobs there are.
+ */
+export async function enqueueJobs(q: ShardQueues, jobs: readonly AttestedJob[], o: { name: string; attempts?: number; waitingMax?: number; timeoutMs?: number }): Promise<void> {
+  const deadline = Date.now() + (o.timeoutMs ?? 300_000);
+  const added = new Map<number, number>();
+  for (const job of jobs) {
+    if (o.waitingMax !== undefined && (added.get(job.shard) ?? 0) >= o.waitingMax) {
+      while ((await q.queues[job.shard].getWaitingCount()) >= o.waitingMax) {
+        if (Date.now() > deadline) throw new Error(`shard ${job.shard}'s queue did not drain within ${o.timeoutMs ?? 300_000} ms`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    await q.queues[job.shard].add(o.name, job.data, { removeOnComplete: true, ...(o.attempts ? { attempts: o.attempts } : {}) });
+    added.set(job.shard, (added.get(job.shard) ?? 0) + 1);
+  }
+}
+
+/**
+ * Waits until every shard queue is empty and no transfer is in flight in any ledger database
+ * (polling every 100 ms, for at most `timeoutMs`). Returns whether it drained.
+ */
+export async function drain(q: ShardQueues, ledgers: readonly { sql: Sql }[], timeoutMs = 120_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const counts = await Promise.all(q.queues.map((queue) => queue.getJobCounts('waiting', 'active', 'delayed')));
+    if (counts.every((c) => c.waiting + c.active + c.delayed === 0)) {
+      const open = await Promise.all(ledgers.map(async (l) => (await l.sql<{ n: number }[]>`select count(*)::int as n from transfers where status = 'in_flight'`)[0].n));
+      if (open.every((n) => n === 0)) return true;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
