@@ -6,6 +6,9 @@
  *   npm run bench -- --smoke            a few seconds of each phase: checks it runs and conserves money
  *   npm run bench -- --shards 2         run N settlement shards
  *   npm run bench -- --gateway-processes 1   one gateway process instead of one per core
+ *   npm run bench -- --cluster --shards 1,2,4,8   settlement scaling across shards and Postgres
+ *                                       servers (src/cluster-bench.ts; --cross 0,10,50, --groups 2,
+ *                                       --runs N, --smoke)
  *
  * settled_tps is counted from committed transfers in Postgres over the middle of the measured
  * window, not from HTTP answers. Latencies are submit-to-settled as the bank sees them (the sync
@@ -22,6 +25,7 @@ import { signedTransfers, uniformPayees } from './src/feed.js';
 import { attestedJobs, drain as drainQueues, enqueueJobs, openShardQueues } from './src/queues.js';
 import { buildPool, type Mix } from './src/pool.js';
 import { runLoad, type LoadResult } from './src/run-load.js';
+import { clusterBench } from './src/cluster-bench.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -36,11 +40,17 @@ const { values: args } = parseArgs({
     // For investigation only: the official figures come from the full run.
     phases: { type: 'string', default: 'single,batch,hot,half,settlement' },
     baselines: { type: 'boolean', default: true },
+    // The multi-server scaling bench (src/cluster-bench.ts): --shards is then a list.
+    cluster: { type: 'boolean', default: false },
+    cross: { type: 'string', default: '0,10,50' },
+    groups: { type: 'string', default: '2' },
+    runs: { type: 'string' },
+    transfers: { type: 'string' },
   },
   allowNegative: true,
 });
 const SMOKE = args.smoke;
-const SHARDS = Number(args.shards);
+const SHARDS = args.cluster ? 0 : Number(args.shards);
 const WALLETS = Number(args.wallets ?? (SMOKE ? 2_000 : 100_000));
 const PER_REQUEST = Number(args['batch-size']);
 const CONNECTIONS = Number(args.connections);
@@ -280,7 +290,29 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error) => {
+const numbers = (flag: string, text: string) => {
+  const list = text.split(',').map(Number);
+  if (list.some((n) => !Number.isInteger(n) || n < 0)) throw new Error(`--${flag} must be a comma-separated list of whole numbers`);
+  return list;
+};
+
+const entry = args.cluster
+  ? async () => {
+      const ok = await clusterBench({
+        shardCounts: numbers('shards', args.shards!),
+        crossPercents: numbers('cross', args.cross!),
+        groups: Number(args.groups),
+        runs: Number(args.runs ?? (SMOKE ? 1 : 3)),
+        wallets: Number(args.wallets ?? (SMOKE ? 2_000 : 20_000)),
+        transfers: Number(args.transfers ?? (SMOKE ? 4_000 : 40_000)),
+        smoke: SMOKE,
+        log,
+      });
+      if (!ok) process.exitCode = 1;
+    }
+  : main;
+
+entry().catch((error) => {
   console.error(`bench: ${(error as Error).stack ?? error}`);
   process.exit(1);
 });

@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
+import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
 import sodium from 'sodium-native';
 import postgres from 'postgres';
@@ -83,6 +84,8 @@ export interface SystemOptions {
   supervise?: boolean;
   /** Where service output goes: inherited by default; "ignore" for tests that kill services. */
   serviceOutput?: 'inherit' | 'ignore';
+  /** Each line a service writes to stdout (its log), with the process's label; stdout is then not inherited. */
+  onServiceLine?: (label: string, line: string) => void;
   gatewayPort?: number;
   issuerPort?: number;
   /** GATEWAY_PROCESSES: gateway processes sharing the port (1 by default; the bench uses one per core). */
@@ -195,16 +198,21 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
       ...o.serviceEnv?.gateway,
     },
   };
-  const spawnService = (service: ServiceName, env: Record<string, string> = {}) => {
+  const spawnService = (service: ServiceName, env: Record<string, string> = {}, label: string = service) => {
     // BENCH_SERVICE_NODE_ARGS passes flags to the services, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
     const extra = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean);
     const output = o.serviceOutput ?? 'inherit';
-    return spawn(process.execPath, [...extra, '--import', 'tsx', entries[service]], { env: { ...common, ...envs[service], ...env }, stdio: ['ignore', output, output] });
+    const child = spawn(process.execPath, [...extra, '--import', 'tsx', entries[service]], { env: { ...common, ...envs[service], ...env }, stdio: ['ignore', o.onServiceLine ? 'pipe' : output, output] });
+    if (o.onServiceLine && child.stdout) {
+      const onLine = o.onServiceLine;
+      createInterface({ input: child.stdout }).on('line', (line) => onLine(label, line));
+    }
+    return child;
   };
   let stopping = false;
   /** Starts `service` as the process labelled `label` (the service's name, or "settlement-g1"... for more of one). */
   const start = (service: ServiceName, label: string = service, env: Record<string, string> = {}): ChildProcess => {
-    const child = spawnService(service, env);
+    const child = spawnService(service, env, label);
     children[label] = child;
     // As a supervisor would: a service that exits by itself (not by our signal) starts again.
     if (o.supervise) child.once('exit', (code, signal) => void (!stopping && signal === null && children[label] === child && start(service, label, env)));
