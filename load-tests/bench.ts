@@ -303,6 +303,7 @@ const entry = args.cluster
         crossPercents: numbers('cross', args.cross!),
         groups: Number(args.groups),
         runs: Number(args.runs ?? (SMOKE ? 1 : 3)),
+        systemPerShardCount: SMOKE,
         wallets: Number(args.wallets ?? (SMOKE ? 2_000 : 20_000)),
         transfers: Number(args.transfers ?? (SMOKE ? 4_000 : 40_000)),
         smoke: SMOKE,

@@ -30,7 +30,7 @@ import Table from 'cli-table3';
 import { checkConservation } from './conservation.js';
 import { cpuDelta, treeCpuSnapshot } from './cpu.js';
 import { crossSharePayees, signedTransfers } from './feed.js';
-import { seedPopulation, startBenchSystem, type BenchSystem } from './fixture.js';
+import { seedPopulation, startBenchSystem, type BenchSystem, type Population } from './fixture.js';
 import { startHosts } from './hosts.js';
 import { attestedJobs, drain, enqueueJobs, openShardQueues } from './queues.js';
 
@@ -41,6 +41,8 @@ export interface ClusterBenchOptions {
   /** Shard-group Postgres servers (at most the shard count). */
   groups: number;
   runs: number;
+  /** One system per shard count, loaded with each crossing share in turn (the smoke's shortcut), instead of one per configuration. */
+  systemPerShardCount: boolean;
   wallets: number;
   transfers: number;
   smoke: boolean;
@@ -50,6 +52,12 @@ export interface ClusterBenchOptions {
 interface Config {
   shards: number;
   crossPercent: number;
+}
+
+interface BatchLine {
+  time: number;
+  items: number;
+  txMs: number;
 }
 
 interface Measured {
@@ -80,21 +88,30 @@ const percentile = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)];
 };
 
-interface BatchLine {
-  time: number;
-  items: number;
-  txMs: number;
+interface ClusterSystem {
+  shards: number;
+  sys: BenchSystem;
+  pop: Population;
+  /** The servers' and settlement processes' pids (not the issuer's, which idles). */
+  measuredPids(): Record<string, number>;
+  /** Every "batch committed" line the settlement processes logged so far. */
+  batches: BatchLine[];
+  stop(): Promise<void>;
 }
 
-/** One configuration on a fresh system. */
-async function measureOnce(c: Config, o: ClusterBenchOptions): Promise<Measured> {
-  const groups = Math.min(o.groups, c.shards);
-  const hosts = await startHosts({ groups, postgresSettings: { shared_buffers: '128MB' } });
+/** A fresh system of `shards` shards on fresh servers, seeded and funded. */
+async function startClusterSystem(shards: number, o: ClusterBenchOptions): Promise<ClusterSystem> {
+  const hosts = await startHosts({ groups: Math.min(o.groups, shards), postgresSettings: { shared_buffers: '128MB' } });
+  o.log('    servers up');
   const batches: BatchLine[] = [];
   let sys: BenchSystem | undefined;
+  const stop = async () => {
+    await sys?.stop().catch((error: Error) => o.log(`    stopping the system: ${error.message}`));
+    await hosts.stop();
+  };
   try {
     sys = await startBenchSystem({
-      shards: c.shards,
+      shards,
       adminUrl: hosts.centralAdminUrl,
       redisUrl: hosts.redisUrl,
       groupAdminUrls: hosts.groupAdminUrls,
@@ -111,74 +128,109 @@ async function measureOnce(c: Config, o: ClusterBenchOptions): Promise<Measured>
         }
       },
     });
+    o.log('    system up');
     const pop = await seedPopulation(sys, { banks: 2, walletCount: o.wallets, fundMinor: 1_000_000n, onProgress: (l) => o.log(`    seed: ${l}`) });
-    const tagMs = Date.now();
-    const jobs = attestedJobs(sys.keys.attestation, 'bench-cluster', signedTransfers(pop, o.transfers, crossSharePayees(pop, c.shards, c.crossPercent / 100), tagMs), TRANSFERS_PER_JOB);
-    const measuredPids = () => Object.fromEntries(Object.entries({ ...sys!.pids, ...hosts.pids() }).filter(([label]) => label !== 'issuer'));
-    const queues = openShardQueues(sys.redisUrl, sys.queuePrefix, c.shards);
-    const pids = measuredPids();
-    const before = treeCpuSnapshot(pids);
-    const startMs = Date.now();
-    let drained = false;
-    try {
-      await enqueueJobs(queues, jobs, { name: 'bench', waitingMax: JOBS_WAITING_PER_SHARD_MAX, timeoutMs: o.smoke ? 60_000 : 300_000 });
-      drained = await drain(queues, sys.ledgers, o.smoke ? 60_000 : 300_000);
-    } finally {
-      await queues.close();
-    }
-    const endMs = Date.now();
-    const cpu = cpuDelta(before, treeCpuSnapshot(pids));
-    if (!drained) throw new Error(`${c.shards} shard(s), ${c.crossPercent}% crossing: did not drain`);
-    const sum = (prefix: string) => Object.entries(cpu).reduce((a, [label, s]) => (label.startsWith(prefix) ? a + s : a), 0);
-    const cpuS = { settlement: sum('settlement'), postgres: sum('postgres'), redis: sum('redis') };
-    const counts = await Promise.all(
-      sys.ledgers.map(async (l) => (await l.sql<{ settled: number; rejected: number }[]>`
-        select count(*) filter (where status = 'settled')::int as settled, count(*) filter (where status = 'rejected')::int as rejected
-        from transfers where kind = 'transfer' and submitted_at_ms = ${tagMs}`)[0]),
-    );
-    const settled = counts.reduce((a, r) => a + r.settled, 0);
-    const rejected = counts.reduce((a, r) => a + r.rejected, 0);
-    const conservation = await checkConservation(sys.sql, sys.ledgers);
-    if (!conservation.ok) o.log(`    NOT CONSERVED: balances ${conservation.walletBalancesMinor} + in flight ${conservation.inFlightMinor} against supply ${conservation.supplyMinor}, ${conservation.negativeBalances} negative`);
-    const window = batches.filter((b) => b.time >= startMs && b.time <= endMs);
-    const windowS = (endMs - startMs) / 1000;
-    const totalCpu = cpuS.settlement + cpuS.postgres + cpuS.redis;
+    const system = sys;
     return {
-      settled,
-      rejected,
-      windowS,
-      settledTps: Math.round(settled / windowS),
-      cpuS,
-      cpuUsPerTransfer: Math.round((totalCpu * 1e6) / Math.max(settled, 1)),
-      batches: window.length,
-      itemsPerBatch: Math.round(window.reduce((a, b) => a + b.items, 0) / Math.max(window.length, 1)),
-      commitP99Ms: percentile(
-        window.map((b) => b.txMs),
-        0.99,
-      ),
-      conserved: conservation.ok,
+      shards,
+      sys: system,
+      pop,
+      measuredPids: () => Object.fromEntries(Object.entries({ ...system.pids, ...hosts.pids() }).filter(([label]) => label !== 'issuer')),
+      batches,
+      stop,
     };
-  } finally {
-    await sys?.stop().catch((error: Error) => o.log(`    stopping the system: ${error.message}`));
-    await hosts.stop();
+  } catch (error) {
+    await stop();
+    throw error;
   }
+}
+
+/** Loads `cs` with transfers of which `crossPercent` cross shards, until all have settled; measures. */
+async function measureLoad(cs: ClusterSystem, crossPercent: number, o: ClusterBenchOptions): Promise<Measured> {
+  const { sys, pop } = cs;
+  const tagMs = Date.now();
+  const jobs = attestedJobs(sys.keys.attestation, 'bench-cluster', signedTransfers(pop, o.transfers, crossSharePayees(pop, cs.shards, crossPercent / 100), tagMs), TRANSFERS_PER_JOB);
+  o.log(`    signed ${jobs.length} jobs; loading`);
+  const queues = openShardQueues(sys.redisUrl, sys.queuePrefix, cs.shards);
+  const pids = cs.measuredPids();
+  const before = treeCpuSnapshot(pids);
+  const startMs = Date.now();
+  let drained = false;
+  try {
+    await enqueueJobs(queues, jobs, { name: 'bench', waitingMax: JOBS_WAITING_PER_SHARD_MAX, timeoutMs: o.smoke ? 60_000 : 300_000 });
+    drained = await drain(queues, sys.ledgers, o.smoke ? 60_000 : 300_000);
+  } finally {
+    await queues.close();
+  }
+  const endMs = Date.now();
+  const cpu = cpuDelta(before, treeCpuSnapshot(pids));
+  if (!drained) throw new Error(`${cs.shards} shard(s), ${crossPercent}% crossing: did not drain`);
+  const sum = (prefix: string) => Object.entries(cpu).reduce((a, [label, s]) => (label.startsWith(prefix) ? a + s : a), 0);
+  const cpuS = { settlement: sum('settlement'), postgres: sum('postgres'), redis: sum('redis') };
+  const counts = await Promise.all(
+    sys.ledgers.map(
+      async (l) =>
+        (
+          await l.sql<{ settled: number; rejected: number }[]>`
+      select count(*) filter (where status = 'settled')::int as settled, count(*) filter (where status = 'rejected')::int as rejected
+      from transfers where kind = 'transfer' and submitted_at_ms = ${tagMs}`
+        )[0],
+    ),
+  );
+  const settled = counts.reduce((a, r) => a + r.settled, 0);
+  const rejected = counts.reduce((a, r) => a + r.rejected, 0);
+  const conservation = await checkConservation(sys.sql, sys.ledgers);
+  if (!conservation.ok) o.log(`    NOT CONSERVED: balances ${conservation.walletBalancesMinor} + in flight ${conservation.inFlightMinor} against supply ${conservation.supplyMinor}, ${conservation.negativeBalances} negative`);
+  const window = cs.batches.filter((b) => b.time >= startMs && b.time <= endMs);
+  const windowS = (endMs - startMs) / 1000;
+  const totalCpu = cpuS.settlement + cpuS.postgres + cpuS.redis;
+  return {
+    settled,
+    rejected,
+    windowS,
+    settledTps: Math.round(settled / windowS),
+    cpuS,
+    cpuUsPerTransfer: Math.round((totalCpu * 1e6) / Math.max(settled, 1)),
+    batches: window.length,
+    itemsPerBatch: Math.round(window.reduce((a, b) => a + b.items, 0) / Math.max(window.length, 1)),
+    commitP99Ms: percentile(
+      window.map((b) => b.txMs),
+      0.99,
+    ),
+    conserved: conservation.ok,
+  };
 }
 
 const keyOf = (c: Config) => `${c.shards}/${c.crossPercent}`;
 
 /** Runs every configuration `runs` times, prints the table of medians and, last, the JSON line. */
-export async function clusterBench(o: ClusterBenchOptions): Promise<boolean> {
+export async function clusterBench(options: ClusterBenchOptions): Promise<boolean> {
+  const began = Date.now();
+  const o = { ...options, log: (line: string) => options.log(`[${((Date.now() - began) / 1000).toFixed(1)} s] ${line}`) };
   const configs: Config[] = o.shardCounts.flatMap((shards) => (shards === 1 ? [{ shards, crossPercent: 0 }] : o.crossPercents.map((crossPercent) => ({ shards, crossPercent }))));
   const results = new Map<string, Measured[]>();
   o.log(`bench --cluster: ${o.smoke ? 'smoke' : 'full'}, ${configs.length} configurations x ${o.runs} run(s), ${o.wallets} wallets, ${o.transfers} transfers each`);
   for (let run = 1; run <= o.runs; run++) {
-    for (const c of configs) {
-      o.log(`run ${run}/${o.runs}: ${c.shards} shard(s), ${c.crossPercent}% crossing, ${Math.min(o.groups, c.shards)} group server(s)`);
-      const m = await measureOnce(c, o);
-      o.log(
-        `  settled ${m.settled} in ${m.windowS.toFixed(1)} s: ${m.settledTps}/s, ${m.cpuUsPerTransfer} CPU-us/transfer (settlement ${m.cpuS.settlement.toFixed(1)} s, postgres ${m.cpuS.postgres.toFixed(1)} s, redis ${m.cpuS.redis.toFixed(1)} s), ${m.batches} batches of ${m.itemsPerBatch}, ${m.rejected} rejected, commit p99 ${m.commitP99Ms} ms, conserved ${m.conserved}`,
-      );
-      results.set(keyOf(c), [...(results.get(keyOf(c)) ?? []), m]);
+    for (const shards of o.shardCounts) {
+      let system: ClusterSystem | null = null;
+      try {
+        for (const c of configs.filter((x) => x.shards === shards)) {
+          o.log(`run ${run}/${o.runs}: ${c.shards} shard(s), ${c.crossPercent}% crossing, ${Math.min(o.groups, c.shards)} group server(s)`);
+          // A fresh system for every configuration, unless asked to share one per shard count.
+          if (system && !o.systemPerShardCount) {
+            await system.stop();
+            system = null;
+          }
+          system ??= await startClusterSystem(shards, o);
+          const m = await measureLoad(system, c.crossPercent, o);
+          o.log(
+            `  settled ${m.settled} in ${m.windowS.toFixed(1)} s: ${m.settledTps}/s, ${m.cpuUsPerTransfer} CPU-us/transfer (settlement ${m.cpuS.settlement.toFixed(1)} s, postgres ${m.cpuS.postgres.toFixed(1)} s, redis ${m.cpuS.redis.toFixed(1)} s), ${m.batches} batches of ${m.itemsPerBatch}, ${m.rejected} rejected, commit p99 ${m.commitP99Ms} ms, conserved ${m.conserved}`,
+          );
+          results.set(keyOf(c), [...(results.get(keyOf(c)) ?? []), m]);
+        }
+      } finally {
+        await system?.stop();
+      }
     }
   }
 
