@@ -304,8 +304,8 @@ const entry = args.cluster
         groups: Number(args.groups),
         runs: Number(args.runs ?? (SMOKE ? 1 : 3)),
         systemPerShardCount: SMOKE,
-        wallets: Number(args.wallets ?? (SMOKE ? 2_000 : 20_000)),
-        transfers: Number(args.transfers ?? (SMOKE ? 4_000 : 40_000)),
+        wallets: Number(args.wallets ?? (SMOKE ? 2_000 : 10_000)),
+        transfers: Number(args.transfers ?? (SMOKE ? 4_000 : 30_000)),
         smoke: SMOKE,
         log,
       });

@@ -27,6 +27,7 @@
  * again), and the table and the JSON hold the medians. `--smoke` is the CI-sized version.
  */
 import Table from 'cli-table3';
+import { consumerRedis } from '@cbdc/shared/redis';
 import { checkConservation } from './conservation.js';
 import { cpuDelta, treeCpuSnapshot } from './cpu.js';
 import { crossSharePayees, signedTransfers } from './feed.js';
@@ -70,12 +71,35 @@ interface Measured {
   batches: number;
   itemsPerBatch: number;
   commitP99Ms: number;
+  /** Commands Redis processed (INFO total_commands_processed), per settled transfer. */
+  redisCommandsPerTransfer: number;
+  /** WAL the group servers wrote (their LSNs moved), per settled transfer. */
+  walBytesPerTransfer: number;
   conserved: boolean;
+}
+
+/** Where the servers stand: Redis's command count and each ledger database's WAL position. */
+async function counters(cs: ClusterSystem): Promise<{ redisCommands: number; walLsns: string[] }> {
+  const redis = consumerRedis(cs.sys.redisUrl);
+  try {
+    const stats = await redis.info('stats');
+    const redisCommands = Number(/total_commands_processed:(\d+)/.exec(stats)?.[1] ?? 0);
+    const walLsns = await Promise.all(cs.sys.ledgers.map(async (l) => (await l.sql<{ lsn: string }[]>`select pg_current_wal_lsn()::text as lsn`)[0].lsn));
+    return { redisCommands, walLsns };
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Bytes of WAL between two LSNs of the same server, summed over the ledger databases. */
+async function walBytesBetween(cs: ClusterSystem, from: string[], to: string[]): Promise<number> {
+  const each = await Promise.all(cs.sys.ledgers.map(async (l, i) => Number((await l.sql<{ bytes: string }[]>`select pg_wal_lsn_diff(${to[i]}, ${from[i]})::text as bytes`)[0].bytes)));
+  return each.reduce((a, b) => a + b, 0);
 }
 
 /** Transfers per job (what one gateway micro-batch would carry at most) and queued jobs per shard at the most. */
 const TRANSFERS_PER_JOB = 500;
-const JOBS_WAITING_PER_SHARD_MAX = 10;
+const JOBS_WAITING_PER_SHARD_MAX = 4;
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -153,6 +177,7 @@ async function measureLoad(cs: ClusterSystem, crossPercent: number, o: ClusterBe
   o.log(`    signed ${jobs.length} jobs; loading`);
   const queues = openShardQueues(sys.redisUrl, sys.queuePrefix, cs.shards);
   const pids = cs.measuredPids();
+  const countersBefore = await counters(cs);
   const before = treeCpuSnapshot(pids);
   const startMs = Date.now();
   let drained = false;
@@ -164,6 +189,7 @@ async function measureLoad(cs: ClusterSystem, crossPercent: number, o: ClusterBe
   }
   const endMs = Date.now();
   const cpu = cpuDelta(before, treeCpuSnapshot(pids));
+  const countersAfter = await counters(cs);
   if (!drained) throw new Error(`${cs.shards} shard(s), ${crossPercent}% crossing: did not drain`);
   const sum = (prefix: string) => Object.entries(cpu).reduce((a, [label, s]) => (label.startsWith(prefix) ? a + s : a), 0);
   const cpuS = { settlement: sum('settlement'), postgres: sum('postgres'), redis: sum('redis') };
@@ -197,6 +223,8 @@ async function measureLoad(cs: ClusterSystem, crossPercent: number, o: ClusterBe
       window.map((b) => b.txMs),
       0.99,
     ),
+    redisCommandsPerTransfer: Number(((countersAfter.redisCommands - countersBefore.redisCommands) / Math.max(settled, 1)).toFixed(2)),
+    walBytesPerTransfer: Math.round((await walBytesBetween(cs, countersBefore.walLsns, countersAfter.walLsns)) / Math.max(settled, 1)),
     conserved: conservation.ok,
   };
 }
@@ -224,7 +252,7 @@ export async function clusterBench(options: ClusterBenchOptions): Promise<boolea
           system ??= await startClusterSystem(shards, o);
           const m = await measureLoad(system, c.crossPercent, o);
           o.log(
-            `  settled ${m.settled} in ${m.windowS.toFixed(1)} s: ${m.settledTps}/s, ${m.cpuUsPerTransfer} CPU-us/transfer (settlement ${m.cpuS.settlement.toFixed(1)} s, postgres ${m.cpuS.postgres.toFixed(1)} s, redis ${m.cpuS.redis.toFixed(1)} s), ${m.batches} batches of ${m.itemsPerBatch}, ${m.rejected} rejected, commit p99 ${m.commitP99Ms} ms, conserved ${m.conserved}`,
+            `  settled ${m.settled} in ${m.windowS.toFixed(1)} s: ${m.settledTps}/s, ${m.cpuUsPerTransfer} CPU-us/transfer (settlement ${m.cpuS.settlement.toFixed(1)} s, postgres ${m.cpuS.postgres.toFixed(1)} s, redis ${m.cpuS.redis.toFixed(1)} s), ${m.batches} batches of ${m.itemsPerBatch}, ${m.rejected} rejected, commit p99 ${m.commitP99Ms} ms, Redis ${m.redisCommandsPerTransfer} commands and WAL ${m.walBytesPerTransfer} B per transfer, conserved ${m.conserved}`,
           );
           results.set(keyOf(c), [...(results.get(keyOf(c)) ?? []), m]);
         }
@@ -247,7 +275,7 @@ export async function clusterBench(options: ClusterBenchOptions): Promise<boolea
     return Number((cross / same).toFixed(2));
   };
   const table = new Table({
-    head: ['shards', 'crossing', 'group servers', 'settled/s', 'CPU µs/transfer', 'settlement / postgres / redis µs', 'vs 1 shard', 'cross/same cost', 'batches, items each', 'commit p99 ms', 'conserved'],
+    head: ['shards', 'crossing', 'group servers', 'settled/s', 'CPU µs/transfer', 'settlement / postgres / redis µs', 'vs 1 shard', 'cross/same cost', 'batches, items each', 'commit p99 ms', 'Redis cmds, WAL B /transfer', 'conserved'],
     style: { head: [], border: [] },
   });
   const summary: Record<string, unknown> = { mode: o.smoke ? 'smoke' : 'full', runs: o.runs, wallets: o.wallets, transfers_per_run: o.transfers, cross_percent: o.crossPercents, results: {} as Record<string, unknown> };
@@ -267,6 +295,7 @@ export async function clusterBench(options: ClusterBenchOptions): Promise<boolea
       ratio ?? '',
       `${Math.round(med(c, (m) => m.batches))}, ${Math.round(med(c, (m) => m.itemsPerBatch))}`,
       Math.round(med(c, (m) => m.commitP99Ms)),
+      `${med(c, (m) => m.redisCommandsPerTransfer)}, ${Math.round(med(c, (m) => m.walBytesPerTransfer))}`,
       conserved ? 'yes' : 'NO',
     ]);
     byConfig[`shards_${c.shards}`] ??= {};
@@ -277,6 +306,8 @@ export async function clusterBench(options: ClusterBenchOptions): Promise<boolea
       cpu_us_per_transfer_postgres: perTransfer(c, 'postgres'),
       cpu_us_per_transfer_redis: perTransfer(c, 'redis'),
       commit_p99_ms: Math.round(med(c, (m) => m.commitP99Ms)),
+      redis_commands_per_transfer: med(c, (m) => m.redisCommandsPerTransfer),
+      wal_bytes_per_transfer: Math.round(med(c, (m) => m.walBytesPerTransfer)),
       ...(ratio === null ? {} : { cross_to_same_cost_ratio: ratio }),
     };
   }

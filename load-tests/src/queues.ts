@@ -58,23 +58,33 @@ export function attestedJobs(attestationSeed: Buffer, source: string, byShard: M
 }
 
 /**
- * Adds the jobs to their shards' queues. With `waitingMax`, a shard's queue is never given more
- * than that many waiting jobs: the feeder waits (in 20 ms steps, at most `timeoutMs` in all) for
- * it to drain, so that Redis holds a bounded backlog however many jobs there are.
+ * Adds the jobs to their shards' queues, each shard's in order, the shards side by side. With
+ * `waitingMax`, a shard's queue is never given more than that many waiting jobs: its feeder waits
+ * (in 20 ms steps, at most `timeoutMs` in all) for it to drain, so that Redis holds a bounded
+ * backlog however many jobs there are, and every shard has work while any is left.
  */
 export async function enqueueJobs(q: ShardQueues, jobs: readonly AttestedJob[], o: { name: string; attempts?: number; waitingMax?: number; timeoutMs?: number }): Promise<void> {
-  const deadline = Date.now() + (o.timeoutMs ?? 300_000);
-  const added = new Map<number, number>();
+  const timeoutMs = o.timeoutMs ?? 300_000;
+  const deadline = Date.now() + timeoutMs;
+  const byShard = new Map<number, AttestedJob[]>();
   for (const job of jobs) {
-    if (o.waitingMax !== undefined && (added.get(job.shard) ?? 0) >= o.waitingMax) {
-      while ((await q.queues[job.shard].getWaitingCount()) >= o.waitingMax) {
-        if (Date.now() > deadline) throw new Error(`shard ${job.shard}'s queue did not drain within ${o.timeoutMs ?? 300_000} ms`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    }
-    await q.queues[job.shard].add(o.name, job.data, { removeOnComplete: true, ...(o.attempts ? { attempts: o.attempts } : {}) });
-    added.set(job.shard, (added.get(job.shard) ?? 0) + 1);
+    const list = byShard.get(job.shard) ?? [];
+    list.push(job);
+    byShard.set(job.shard, list);
   }
+  const feed = async (shard: number, list: AttestedJob[]) => {
+    const queue = q.queues[shard];
+    for (let i = 0; i < list.length; i++) {
+      if (o.waitingMax !== undefined && i >= o.waitingMax) {
+        while ((await queue.getWaitingCount()) >= o.waitingMax) {
+          if (Date.now() > deadline) throw new Error(`shard ${shard}'s queue did not drain within ${timeoutMs} ms`);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
+      await queue.add(o.name, list[i].data, { removeOnComplete: true, ...(o.attempts ? { attempts: o.attempts } : {}) });
+    }
+  };
+  await Promise.all([...byShard].map(([shard, list]) => feed(shard, list)));
 }
 
 /**
