@@ -26,6 +26,7 @@
  * `--runs N` repeats every configuration N times (interleaved: all configurations once, then
  * again), and the table and the JSON hold the medians. `--smoke` is the CI-sized version.
  */
+import { appendFileSync } from 'node:fs';
 import Table from 'cli-table3';
 import { consumerRedis } from '@cbdc/shared/redis';
 import { checkConservation } from './conservation.js';
@@ -143,6 +144,8 @@ async function startClusterSystem(shards: number, o: ClusterBenchOptions): Promi
       services: ['issuer', 'settlement'],
       serviceEnv: { settlement: { LOG_LEVEL: 'info' } },
       onServiceLine: (label, line) => {
+        // BENCH_CLUSTER_LOG=<file> keeps every settlement log line, for a look at the batches' timings.
+        if (process.env.BENCH_CLUSTER_LOG) appendFileSync(process.env.BENCH_CLUSTER_LOG, `${label} ${line}\n`);
         if (!label.startsWith('settlement') || !line.includes('"batch committed"')) return;
         try {
           const l = JSON.parse(line) as { time: number; items: number; lockMs: number; decideMs: number; writeMs: number; commitMs: number };

@@ -32,7 +32,22 @@ export async function startHosts(o: HostsOptions): Promise<Hosts> {
     started.push(server);
     return server;
   };
+  // If the bench dies (Ctrl-C, a timeout), its servers go with it: each is a process group of its own.
+  const killAll = () => {
+    for (const server of started) {
+      const pid = server.pid();
+      if (pid !== null) {
+        try {
+          process.kill(-pid, 'SIGKILL');
+        } catch {
+          // gone already
+        }
+      }
+    }
+  };
+  process.once('exit', killAll);
   const stop = async () => {
+    process.removeListener('exit', killAll);
     await Promise.all(started.map((s) => s.stop().catch(() => {})));
   };
   try {

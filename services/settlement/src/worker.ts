@@ -9,10 +9,12 @@
  *
  * After each commit the worker sends the cross-shard messages the batch produced (credits to
  * payees' shards, results back to payers' shards). Sending is best effort: a sweeper sends the
- * credit of every transfer still in flight after `resendAfterMs` again, and the payee's shard
- * answers a repeated credit with the result it recorded, so a lost message only delays.
+ * credit of every transfer still in flight after `resendAfterMs` again (backing off while it keeps
+ * finding some, see sweep.ts), and the payee's shard answers a repeated credit with the result it
+ * recorded, so a lost message only delays.
  */
 import { randomUUID } from 'node:crypto';
+import { nextSweepDelayMs } from './sweep.js';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { isUnreachable, type Sql } from '@cbdc/db/connect';
@@ -70,8 +72,10 @@ export interface ShardWorkerOptions {
   splitTransactionsMax?: number;
   /** Wallets held in memory between batches; 0 reads every batch's wallets from Postgres. */
   walletsHeldMax?: number;
-  /** How often to look for in-flight transfers whose credit should be sent again. */
+  /** How often to look for in-flight transfers whose credit should be sent again (while none are found). */
   sweepIntervalMs?: number;
+  /** The longest wait between sweeps while they keep finding credits to send again (default 30 s). */
+  sweepBackoffMaxMs?: number;
   resendAfterMs?: number;
   /** The clock; tests pass their own. */
   now?: () => number;
@@ -529,28 +533,32 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
   };
   const running = loop();
 
-  let sweeping = false;
-  const sweeper =
-    ctx.shardCount > 1
-      ? setInterval(async () => {
-          if (sweeping) return;
-          sweeping = true;
-          try {
-            await send(await staleCredits(o.sql, ctx, now() - (o.resendAfterMs ?? 3000), LIMITS.batchTransfersMax));
-          } catch (error) {
-            o.log.warn({ shard: o.shard, err: (error as Error).message }, 'sweep failed; will try again');
-          } finally {
-            sweeping = false;
-          }
-        }, o.sweepIntervalMs ?? 1000)
-      : null;
-  sweeper?.unref();
+  // The sweeper: credits still in flight after resendAfterMs are sent again, at a pace that backs
+  // off while it keeps finding some (see sweep.ts).
+  const pace = { baseMs: o.sweepIntervalMs ?? 1000, maxMs: o.sweepBackoffMaxMs ?? 30_000 };
+  let sweeper: NodeJS.Timeout | null = null;
+  const sweep = async (delayMs: number) => {
+    let sent = 0;
+    try {
+      const stale = await staleCredits(o.sql, ctx, now() - (o.resendAfterMs ?? 3000), LIMITS.batchTransfersMax);
+      sent = [...stale.values()].reduce((n, list) => n + list.length, 0);
+      await send(stale);
+    } catch (error) {
+      o.log.warn({ shard: o.shard, err: (error as Error).message }, 'sweep failed; will try again');
+    }
+    if (!closing) schedule(nextSweepDelayMs(delayMs, sent, pace));
+  };
+  const schedule = (delayMs: number) => {
+    sweeper = setTimeout(() => void sweep(delayMs), delayMs);
+    sweeper.unref();
+  };
+  if (ctx.shardCount > 1) schedule(pace.baseMs);
 
   return {
     worker,
     async close() {
       closing = true;
-      if (sweeper) clearInterval(sweeper);
+      if (sweeper) clearTimeout(sweeper);
       await worker.close();
       await running;
       await Promise.all([...outboxes.values()].map((q) => q.close().catch(() => {})));
