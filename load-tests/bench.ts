@@ -8,7 +8,7 @@
  *   npm run bench -- --gateway-processes 1   one gateway process instead of one per core
  *   npm run bench -- --cluster --shards 1,2,4,8   settlement scaling across shards and Postgres
  *                                       servers (src/cluster-bench.ts; --cross 0,10,50, --groups 2,
- *                                       --runs N, --smoke)
+ *                                       --runs N, --system-per-shard-count, --smoke)
  *
  * settled_tps is counted from committed transfers in Postgres over the middle of the measured
  * window, not from HTTP answers. Latencies are submit-to-settled as the bank sees them (the sync
@@ -45,6 +45,8 @@ const { values: args } = parseArgs({
     cross: { type: 'string', default: '0,10,50' },
     groups: { type: 'string', default: '2' },
     runs: { type: 'string' },
+    // One system per shard count, loaded with each crossing share in turn (the smoke's default; saves the start-ups).
+    'system-per-shard-count': { type: 'boolean' },
     transfers: { type: 'string' },
   },
   allowNegative: true,
@@ -303,7 +305,7 @@ const entry = args.cluster
         crossPercents: numbers('cross', args.cross!),
         groups: Number(args.groups),
         runs: Number(args.runs ?? (SMOKE ? 1 : 3)),
-        systemPerShardCount: SMOKE,
+        systemPerShardCount: args['system-per-shard-count'] ?? SMOKE,
         wallets: Number(args.wallets ?? (SMOKE ? 2_000 : 10_000)),
         transfers: Number(args.transfers ?? (SMOKE ? 4_000 : 30_000)),
         smoke: SMOKE,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nextSweepDelayMs } from './sweep.js';
+import { creditsToResend, nextSweepDelayMs } from './sweep.js';
 
 const pace = { baseMs: 1000, maxMs: 30_000 };
 
@@ -13,5 +13,27 @@ describe('nextSweepDelayMs', () => {
     { previousMs: 30_000, sent: 2000, next: 30_000, why: 'at the maximum, stays there' },
   ])('$why', ({ previousMs, sent, next }) => {
     expect(nextSweepDelayMs(previousMs, sent, pace)).toBe(next);
+  });
+});
+
+describe('creditsToResend', () => {
+  const stale = new Map([
+    [1, ['a', 'b', 'c']],
+    [2, ['d', 'e']],
+  ]);
+  const overdue = new Map([[1, ['a']]]);
+  it('sends every stale credit to a shard whose queue is empty', () => {
+    expect(creditsToResend(stale, overdue, new Set())).toEqual(stale);
+  });
+  it('sends only the overdue credits to a shard with jobs waiting', () => {
+    expect(creditsToResend(stale, overdue, new Set([1]))).toEqual(
+      new Map([
+        [1, ['a']],
+        [2, ['d', 'e']],
+      ]),
+    );
+  });
+  it('sends nothing to a busy shard with no overdue credit', () => {
+    expect(creditsToResend(stale, overdue, new Set([1, 2]))).toEqual(new Map([[1, ['a']]]));
   });
 });

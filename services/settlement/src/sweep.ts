@@ -17,3 +17,18 @@ export interface SweepPace {
 export function nextSweepDelayMs(previousMs: number, sent: number, pace: SweepPace): number {
   return sent > 0 ? Math.min(Math.max(previousMs, pace.baseMs) * 2, pace.maxMs) : pace.baseMs;
 }
+
+/**
+ * Which stale credits to send again. A payee's shard whose queue still has jobs waiting (or being
+ * settled) has most likely not reached the credit yet: it is sent again only once it is `overdue` (in flight far
+ * longer than the resend age); to a shard whose queue is empty every `stale` credit goes again, as
+ * it must have been lost.
+ */
+export function creditsToResend<T>(stale: ReadonlyMap<number, T[]>, overdue: ReadonlyMap<number, T[]>, busyShards: ReadonlySet<number>): Map<number, T[]> {
+  const out = new Map<number, T[]>();
+  for (const [to, list] of stale) {
+    const chosen = busyShards.has(to) ? (overdue.get(to) ?? []) : list;
+    if (chosen.length > 0) out.set(to, chosen);
+  }
+  return out;
+}

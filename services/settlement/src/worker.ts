@@ -14,7 +14,7 @@
  * recorded, so a lost message only delays.
  */
 import { randomUUID } from 'node:crypto';
-import { nextSweepDelayMs } from './sweep.js';
+import { creditsToResend, nextSweepDelayMs } from './sweep.js';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { isUnreachable, type Sql } from '@cbdc/db/connect';
@@ -105,6 +105,9 @@ function isolatable(error: unknown): boolean {
   const message = (error as Error)?.message ?? '';
   return !isUnreachable(error) && !message.startsWith('invariant broken') && !message.startsWith('no answer within');
 }
+
+/** A credit to a payee shard that has jobs waiting is sent again only after this many times `resendAfterMs` (see sweep.ts). */
+const OVERDUE_RESEND_FACTOR = 10;
 
 /** Resolves or rejects as `p` does; if `p` has done neither after `ms`, calls `onLate` and rejects. */
 async function withDeadline<T>(p: Promise<T>, ms: number, onLate: () => void): Promise<T> {
@@ -540,9 +543,20 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
   const sweep = async (delayMs: number) => {
     let sent = 0;
     try {
-      const stale = await staleCredits(o.sql, ctx, now() - (o.resendAfterMs ?? 3000), LIMITS.batchTransfersMax);
-      sent = [...stale.values()].reduce((n, list) => n + list.length, 0);
-      await send(stale);
+      const resendAfterMs = o.resendAfterMs ?? 3000;
+      const stale = await staleCredits(o.sql, ctx, now() - resendAfterMs, LIMITS.batchTransfersMax);
+      // A payee shard with jobs waiting or being settled has most likely not reached the credit yet (see sweep.ts).
+      const busy = new Set<number>();
+      for (const to of stale.keys()) {
+        const counts = await outbox(to)
+          .getJobCounts('waiting', 'active', 'delayed', 'prioritized')
+          .catch(() => ({}) as Record<string, number>);
+        if (Object.values(counts).some((n) => n > 0)) busy.add(to);
+      }
+      const overdue = busy.size > 0 ? await staleCredits(o.sql, ctx, now() - OVERDUE_RESEND_FACTOR * resendAfterMs, LIMITS.batchTransfersMax) : new Map();
+      const resend = creditsToResend(stale, overdue, busy);
+      sent = [...resend.values()].reduce((n, list) => n + list.length, 0);
+      await send(resend);
     } catch (error) {
       o.log.warn({ shard: o.shard, err: (error as Error).message }, 'sweep failed; will try again');
     }
