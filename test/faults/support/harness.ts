@@ -107,6 +107,7 @@ async function startClusterParts(o: FaultSystemOptions): Promise<{ parts: Cluste
       port: pair.primary.port,
       adminUrl,
       kill: () => thePair.killPrimary(),
+      pid: () => thePair.primary.pid ?? null,
       start: () => Promise.reject(new Error('a pair is not restarted: fail over (pair.failover) instead')),
       setReadOnly: () => Promise.reject(new Error('not on a pair')),
       stop: () => thePair.stop(),
