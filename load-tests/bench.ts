@@ -6,6 +6,9 @@
  *   npm run bench -- --smoke            a few seconds of each phase: checks it runs and conserves money
  *   npm run bench -- --shards 2         run N settlement shards
  *   npm run bench -- --gateway-processes 1   one gateway process instead of one per core
+ *   npm run bench -- --cluster --shards 1,2,4,8   settlement scaling across shards and Postgres
+ *                                       servers (src/cluster-bench.ts; --cross 0,10,50, --groups 2,
+ *                                       --runs N, --system-per-shard-count, --smoke)
  *
  * settled_tps is counted from committed transfers in Postgres over the middle of the measured
  * window, not from HTTP answers. Latencies are submit-to-settled as the bank sees them (the sync
@@ -13,18 +16,16 @@
  */
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { Queue } from 'bullmq';
 import Table from 'cli-table3';
 import { audit } from '@cbdc/db/audit';
-import { encodeTransfer, transferIdOf } from '@cbdc/shared/canonical';
-import { attestJob, gatewayAttestor, shardQueue, type JobItem } from '@cbdc/shared/job';
-import { signerFromSeed } from '@cbdc/shared/crypto';
-import { consumerRedis } from '@cbdc/shared/redis';
 import { commitLatencyMs, pgbenchTpcb, rawBatchedSqlRate, verifyLimitPerSecond } from './src/baselines.js';
 import { cpuDelta, cpuSnapshot } from './src/cpu.js';
-import { ADMIN_URL, BENCH_GATEWAY_KEY_ID, seedPopulation, sodiumSign, startBenchSystem, type BenchSystem, type Population } from './src/fixture.js';
+import { ADMIN_URL, seedPopulation, startBenchSystem, type BenchSystem, type Population } from './src/fixture.js';
+import { signedTransfers, uniformPayees } from './src/feed.js';
+import { attestedJobs, drain as drainQueues, enqueueJobs, openShardQueues } from './src/queues.js';
 import { buildPool, type Mix } from './src/pool.js';
 import { runLoad, type LoadResult } from './src/run-load.js';
+import { clusterBench } from './src/cluster-bench.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -39,11 +40,19 @@ const { values: args } = parseArgs({
     // For investigation only: the official figures come from the full run.
     phases: { type: 'string', default: 'single,batch,hot,half,settlement' },
     baselines: { type: 'boolean', default: true },
+    // The multi-server scaling bench (src/cluster-bench.ts): --shards is then a list.
+    cluster: { type: 'boolean', default: false },
+    cross: { type: 'string', default: '0,10,50' },
+    groups: { type: 'string', default: '2' },
+    runs: { type: 'string' },
+    // One system per shard count, loaded with each crossing share in turn (the smoke's default; saves the start-ups).
+    'system-per-shard-count': { type: 'boolean' },
+    transfers: { type: 'string' },
   },
   allowNegative: true,
 });
 const SMOKE = args.smoke;
-const SHARDS = Number(args.shards);
+const SHARDS = args.cluster ? 0 : Number(args.shards);
 const WALLETS = Number(args.wallets ?? (SMOKE ? 2_000 : 100_000));
 const PER_REQUEST = Number(args['batch-size']);
 const CONNECTIONS = Number(args.connections);
@@ -72,16 +81,12 @@ interface PhaseResult {
 }
 
 async function drain(sys: BenchSystem): Promise<void> {
-  const connection = consumerRedis(sys.redis);
-  const queues = Array.from({ length: sys.shardCount }, (_, s) => new Queue(shardQueue(sys.queuePrefix, s).name, { connection, prefix: shardQueue(sys.queuePrefix, s).prefix }));
-  for (let i = 0; i < 600; i++) {
-    const counts = await Promise.all(queues.map((q) => q.getJobCounts('waiting', 'active', 'delayed')));
-    const [inFlight] = await sys.sql<{ n: number }[]>`select count(*)::int as n from transfers where status = 'in_flight'`;
-    if (counts.every((c) => c.waiting + c.active + c.delayed === 0) && inFlight.n === 0) break;
-    await new Promise((r) => setTimeout(r, 200));
+  const queues = openShardQueues(sys.redis, sys.queuePrefix, sys.shardCount);
+  try {
+    await drainQueues(queues, sys.ledgers);
+  } finally {
+    await queues.close();
   }
-  await Promise.all(queues.map((q) => q.close()));
-  connection.disconnect();
 }
 
 /** Committed transfers per second over the middle 70% of the run's span. */
@@ -139,54 +144,23 @@ async function runPhase(sys: BenchSystem, pop: Population, phase: Phase): Promis
 
 /** Feeds pre-verified, attested batches straight to the settlement queues and measures the commit rate. */
 async function settlementOnly(sys: BenchSystem, pop: Population, transfers: number, batchSize: number): Promise<{ tps: number; cpu: Record<string, number> }> {
-  const connection = consumerRedis(sys.redis);
-  const queues = Array.from({ length: sys.shardCount }, (_, s) => new Queue(shardQueue(sys.queuePrefix, s).name, { connection, prefix: shardQueue(sys.queuePrefix, s).prefix }));
   const now = Date.now();
-  const byShard = new Map<number, JobItem[]>();
-  const customers = pop.wallets.filter((w) => w !== pop.merchant);
-  let nonce = BigInt(now) * 1000n + 999_000n;
   log(`signing ${transfers} transfers for settlement-only...`);
-  for (let i = 0; i < transfers; i++) {
-    const payer = customers[Math.floor(Math.random() * customers.length)];
-    let payee = customers[Math.floor(Math.random() * customers.length)];
-    if (payee === payer) payee = pop.merchant;
-    const intent = { payerWalletId: payer.id, payeeWalletId: payee.id, amountMinor: 1n, nonce: nonce++, expiresAtMs: BigInt(now + 600_000), memo: '' };
-    const bytes = encodeTransfer(intent);
-    const item: JobItem = {
-      id: transferIdOf(bytes),
-      kind: 'transfer',
-      bankId: payer.bankId,
-      payerWalletId: payer.id,
-      payeeWalletId: payee.id,
-      amountMinor: '1',
-      nonce: intent.nonce.toString(),
-      expiresAtMs: intent.expiresAtMs.toString(),
-      memo: '',
-      signature: sodiumSign(payer.secretKey, bytes).toString('hex'),
-      submittedAtMs: now,
-      payeeShard: payee.shard,
-    };
-    const list = byShard.get(payer.shard) ?? [];
-    list.push(item);
-    byShard.set(payer.shard, list);
-  }
-  const jobs = [...byShard].flatMap(([shard, items]) =>
-    Array.from({ length: Math.ceil(items.length / batchSize) }, (_, j) => ({
-      shard,
-      data: attestJob(signerFromSeed(sys.keys.attestation), gatewayAttestor(BENCH_GATEWAY_KEY_ID), 'bench', { shard, items: items.slice(j * batchSize, (j + 1) * batchSize) }),
-    })),
-  );
+  const jobs = attestedJobs(sys.keys.attestation, 'bench', signedTransfers(pop, transfers, uniformPayees(pop), now), batchSize);
+  const queues = openShardQueues(sys.redis, sys.queuePrefix, sys.shardCount);
   const before = cpuSnapshot(sys.pids);
   const start = Date.now();
   log(`settlement-only: ${jobs.length} jobs of up to ${batchSize}`);
-  for (const j of jobs) await queues[j.shard].add('bench', j.data, { removeOnComplete: true });
-  await drain(sys);
+  try {
+    await enqueueJobs(queues, jobs, { name: 'bench' });
+    await drainQueues(queues, sys.ledgers);
+  } finally {
+    await queues.close();
+  }
   // Settled-at is a batch's start time; the end of the last batch is when the queue drained.
   const end = Date.now();
   const cpu = cpuDelta(before, cpuSnapshot(sys.pids));
-  const [row] = await sys.sql<{ first: bigint; last: bigint; n: number }[]>`select min(settled_at_ms) as first, max(settled_at_ms) as last, count(*)::int as n from transfers where submitted_at_ms = ${now} and kind = 'transfer'`;
-  await Promise.all(queues.map((q) => q.close()));
-  connection.disconnect();
+  const [row] = await sys.sql<{ n: number }[]>`select count(*)::int as n from transfers where submitted_at_ms = ${now} and kind = 'transfer'`;
   const spanS = Math.max((end - start) / 1000, 0.001);
   return { tps: Math.round(row.n / spanS), cpu };
 }
@@ -318,7 +292,30 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error) => {
+const numbers = (flag: string, text: string) => {
+  const list = text.split(',').map(Number);
+  if (list.some((n) => !Number.isInteger(n) || n < 0)) throw new Error(`--${flag} must be a comma-separated list of whole numbers`);
+  return list;
+};
+
+const entry = args.cluster
+  ? async () => {
+      const ok = await clusterBench({
+        shardCounts: numbers('shards', args.shards!),
+        crossPercents: numbers('cross', args.cross!),
+        groups: Number(args.groups),
+        runs: Number(args.runs ?? (SMOKE ? 1 : 3)),
+        systemPerShardCount: args['system-per-shard-count'] ?? SMOKE,
+        wallets: Number(args.wallets ?? (SMOKE ? 2_000 : 10_000)),
+        transfers: Number(args.transfers ?? (SMOKE ? 4_000 : 30_000)),
+        smoke: SMOKE,
+        log,
+      });
+      if (!ok) process.exitCode = 1;
+    }
+  : main;
+
+entry().catch((error) => {
   console.error(`bench: ${(error as Error).stack ?? error}`);
   process.exit(1);
 });

@@ -17,18 +17,18 @@ const YUAN = 100n;
 const groupOf = (walletId: string) => shardOf(walletId, SHARDS) % 2;
 
 /**
- * Funds a bank's treasury through the issuer, as deployed: a reserve deposit and a mint, whose
- * treasury leg the issuer applies in the treasury's group (the treasury itself was placed there at
- * onboarding). Either may need the second operator's approval.
+ * Stands in for the issuer's side of the split (onboarding and mints as legs, another change):
+ * copies the bank (and the operators it refers to) into each group database and places its
+ * treasury, holding `treasuryMinor`, in its shard's group.
  */
+/** Funds a bank's treasury the way the central bank does: a reserve deposit and a mint (its treasury leg lands in the treasury's group). */
 async function placeBank(sys: TestSystem, bankId: string, treasuryMinor: bigint): Promise<void> {
-  const { alice, bob } = sys.operators;
-  const approved = async (r: { status: number; body: { id: string } }) => {
-    if (r.status === 202) await bob.approveAction(r.body.id);
-  };
-  await approved(await alice.reserve(bankId, 'deposit', treasuryMinor, `dep-${bankId}`));
-  await approved(await alice.issue('mint', bankId, treasuryMinor));
+  const deposit = await sys.operators.alice.reserve(bankId, 'deposit', treasuryMinor, `dep-${bankId}`);
+  if (deposit.status === 202) await sys.operators.bob.approveAction((deposit.body as { id: string }).id);
+  const mint = await sys.operators.alice.issue('mint', bankId, treasuryMinor);
+  if (mint.status === 202) await sys.operators.bob.approveAction(mint.body.id);
 }
+
 /** An Idempotency-Key whose wallet lands in `group`: keyed openings derive the wallet id from bank and key. */
 function keyForGroup(bankId: string, group: number, tag: string): string {
   for (let i = 0; ; i++) {

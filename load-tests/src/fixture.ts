@@ -6,29 +6,31 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
+import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
 import sodium from 'sodium-native';
-import { Queue } from 'bullmq';
+import postgres from 'postgres';
 import { OperatorClient } from '@cbdc/client';
 import { connectPostgres, type Sql } from '@cbdc/db/connect';
 import { editPostgresUrl } from '@cbdc/db/postgres-url';
-import { connectTopology, migrateTopology, topologyOfPool, type Topology } from '@cbdc/db/topology';
+import { migrate } from '@cbdc/db/migrate';
+import { connectTopology, topologyOfPool, type Topology } from '@cbdc/db/topology';
 import type { ShardGroupSpec } from '@cbdc/shared/topology';
 import { urlForService } from '@cbdc/db/roles';
 import { recordSeededWallets } from '@cbdc/db/registry-seed';
-import { ed25519PublicKeyOfSeed, signerFromSeed } from '@cbdc/shared/crypto';
+import { ed25519PublicKeyOfSeed, signerFromSeed, type Signer } from '@cbdc/shared/crypto';
 import { fundingAuthorityFor } from '@cbdc/shared/funding-authority';
 import { DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import { fundingIdOf, newWalletId, shardOf, treasuryWalletId } from '@cbdc/shared/ids';
-import { attestJob, gatewayAttestor, shardQueue, type JobItem } from '@cbdc/shared/job';
+import type { JobItem } from '@cbdc/shared/job';
 import { consumerRedis, deleteKeysMatching, redisEnvOf, redisTargetFromEnv, untilReady, type RedisTarget } from '@cbdc/shared/redis';
+import { attestedJobs, BENCH_GATEWAY_KEY_ID, byShardOf, enqueueJobs, openShardQueues } from './queues.js';
 
 export const ADMIN_URL = process.env.DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 /** The Redis of this environment, read as the services read it (REDIS_URL, or REDIS_CLUSTER_NODES and REDIS_PASSWORD). */
 export const REDIS: RedisTarget = redisTargetFromEnv(process.env);
 
-/** The key id the bench's gateway (and its seeding and settlement-only feeders) attests jobs under. */
-export const BENCH_GATEWAY_KEY_ID = 'bench-gateway';
+export { BENCH_GATEWAY_KEY_ID };
 
 export interface Keys {
   issuer: Buffer;
@@ -48,6 +50,12 @@ export interface Placement {
   host: string;
 }
 
+/** A database holding some shards' ledgers (wallets, transfers, legs, batches, their registry chains). */
+export interface Ledger {
+  shards: readonly number[];
+  sql: Sql;
+}
+
 export interface BenchSystem {
   adminUrl: string;
   /** The Redis the services run on: one server or a cluster. */
@@ -55,9 +63,11 @@ export interface BenchSystem {
   /** The central database (banks, operators, reserves, issuance); in the one-database system, everything. */
   databaseUrl: string;
   sql: Sql;
-  /** Every database as its owner: the central one and each shard group's (one group in `sql` by default). */
+  /** Where the shards' ledgers are: `sql` alone, or one database per shard group. */
+  ledgers: readonly Ledger[];
+  /** Every database as its owner, as the audit and the supply report read them: the central one and each group's. */
   topology: Topology;
-  /** The shard groups (SHARD_DATABASES without a role), or none in the one-database system. */
+  /** The shard groups (SHARD_DATABASES without a role); none in the one-database system. */
   shardGroups: readonly ShardGroupSpec[];
   /** The database of `shard`'s ledger. */
   ledgerOf(shard: number): Sql;
@@ -68,7 +78,7 @@ export interface BenchSystem {
   gatewayUrls: string[];
   issuerUrl: string;
   keys: Keys;
-  /** Process ids, to measure their CPU. */
+  /** Process ids, to measure their CPU ("settlement", and "settlement-g1"... with a process per group). */
   pids: Record<string, number>;
   /** Sends a signal to a service process (SIGKILL, SIGSTOP, SIGCONT...). */
   signal(service: ServiceName, signal: NodeJS.Signals): void;
@@ -90,6 +100,8 @@ export interface SystemOptions {
   supervise?: boolean;
   /** Where service output goes: inherited by default; "ignore" for tests that kill services. */
   serviceOutput?: 'inherit' | 'ignore';
+  /** Each line a service writes to stdout (its log), with the process's label; stdout is then not inherited. */
+  onServiceLine?: (label: string, line: string) => void;
   gatewayPort?: number;
   issuerPort?: number;
   /** GATEWAY_PROCESSES: gateway processes sharing the port (1 by default; the bench uses one per core). */
@@ -105,29 +117,19 @@ export interface SystemOptions {
    */
   settlementHosts?: { placement: Placement; shardIds: number[] }[];
   /**
-   * Postgres servers for the shard groups (SHARD_DATABASES, @cbdc/shared/topology): a database of
-   * the system's name is created and migrated on each, and shard s is in group s mod their count.
-   * Absent, every shard's ledger is in the central database.
+   * Postgres servers for the shard groups (SHARD_DATABASES): a database is created on each, and
+   * shard s is in group s mod groups. Absent, every shard's ledger is in the central database.
    */
   groupAdminUrls?: readonly string[];
+  /** One settlement process per shard group, holding only its shards' keys (as settlement hosts would); one for all by default. */
+  settlementPerGroup?: boolean;
+  /** The services to start (all three by default); the settlement-only benchmark needs no gateway. */
+  services?: readonly ServiceName[];
 }
 
 /** The shards of group `group` of `groupCount`: shard s is in group s mod groupCount. */
 export function shardsOfGroup(groupCount: number, shardCount: number, group: number): number[] {
   return Array.from({ length: shardCount }, (_, s) => s).filter((s) => s % groupCount === group);
-}
-
-/** Shard s in group s mod groups, each group a database named `name` on its server. */
-export function shardGroupsOn(groupAdminUrls: readonly string[], shardCount: number, name: string): ShardGroupSpec[] {
-  const groups = groupAdminUrls.map((admin, id) => ({
-    id,
-    url: editPostgresUrl(admin, (u) => {
-      u.pathname = `/${name}`;
-    }),
-    shards: shardsOfGroup(groupAdminUrls.length, shardCount, id),
-  }));
-  if (groups.some((g) => g.shards.length === 0)) throw new Error(`${groups.length} shard groups for ${shardCount} shard(s): a group would hold none`);
-  return groups;
 }
 
 /** SHARD_DATABASES for one service: each group's URL with the service's role. */
@@ -169,13 +171,15 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
   const adminUrl = o.adminUrl ?? ADMIN_URL;
   const redis = o.redis ?? REDIS;
   const name = `cbdc_bench_${randomBytes(4).toString('hex')}`;
-  const databaseUrl = editPostgresUrl(adminUrl, (u) => {
-    u.pathname = `/${name}`;
-  });
-  const shardGroups = shardGroupsOn(o.groupAdminUrls ?? [], o.shards, name);
-  await migrateTopology(databaseUrl, shardGroups);
-  // Each service reads the central database and routes by shard, with its own role.
-  const shardDatabases = (service: 'issuer' | 'settlement' | 'gateway'): Record<string, string> => (shardGroups.length ? { SHARD_DATABASES: shardDatabasesOf(shardGroups, service) } : {});
+  const databaseOn = (admin: string) =>
+    editPostgresUrl(admin, (u) => {
+      u.pathname = `/${name}`;
+    });
+  const databaseUrl = databaseOn(adminUrl);
+  const groupAdminUrls = o.groupAdminUrls ?? [];
+  const groups: ShardGroupSpec[] = groupAdminUrls.map((admin, id) => ({ id, url: databaseOn(admin), shards: shardsOfGroup(groupAdminUrls.length, o.shards, id) }));
+  if (groups.some((g) => g.shards.length === 0)) throw new Error(`${groups.length} shard groups for ${o.shards} shard(s): a group would hold none`);
+  await Promise.all([databaseUrl, ...groups.map((g) => g.url)].map((url) => migrate(url)));
   const keys: Keys = { issuer: randomBytes(32), shards: Array.from({ length: o.shards }, () => randomBytes(32)), attestation: randomBytes(32), operator: randomBytes(32), approver: randomBytes(32), banks: new Map() };
   const moreGatewayKeys = (o.moreGateways ?? []).map(() => randomBytes(32));
   const gatewayKeyList = [`${BENCH_GATEWAY_KEY_ID}:${ed25519PublicKeyOfSeed(keys.attestation).toString('hex')}`, ...moreGatewayKeys.map((k, i) => `${BENCH_GATEWAY_KEY_ID}-${i + 2}:${ed25519PublicKeyOfSeed(k).toString('hex')}`)];
@@ -197,6 +201,8 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
   const children: Record<string, ChildProcess> = {};
   const extras: ChildProcess[] = [];
   const entries: Record<ServiceName, string> = { issuer: 'services/issuer/src/server.ts', settlement: 'services/settlement/src/server.ts', gateway: 'services/wallet-gateway/src/server.ts' };
+  // Each service reads the central database and routes by shard (@cbdc/shared/topology), with its own role.
+  const shardDatabases = (service: 'issuer' | 'settlement' | 'gateway'): Record<string, string> => (groups.length ? { SHARD_DATABASES: shardDatabasesOf(groups, service) } : {});
   const envs: Record<ServiceName, Record<string, string>> = {
     // Each service connects to Postgres with its own role, as deployed (packages/db/roles/roles.sql).
     issuer: {
@@ -230,25 +236,28 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
       ...o.serviceEnv?.gateway,
     },
   };
-  const spawnService = (service: ServiceName, env: Record<string, string> = {}, placement = o.placement?.[service]) => {
+  const spawnService = (service: ServiceName, env: Record<string, string> = {}, label: string = service, placement = o.placement?.[service]) => {
     // BENCH_SERVICE_NODE_ARGS passes flags to the services, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
     const extra = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean);
     const output = o.serviceOutput ?? 'inherit';
     const [command, ...args] = [...(placement?.prefix ?? []), process.execPath, ...extra, '--import', 'tsx', entries[service]];
-    return spawn(command, args, { env: { ...common, ...envs[service], ...env }, stdio: ['ignore', output, output] });
-  };
-  // Settlement hosts each hold only their own shards' keys; more gateways each their own key.
-  const onlyShards = (ids: number[]) => keys.shards.map((k, shard) => (ids.includes(shard) ? k.toString('hex') : '')).join(',');
-  const settlementHosts = (o.settlementHosts ?? []).map((h) => ({ ...h, env: { SETTLEMENT_SHARD_IDS: h.shardIds.join(','), SETTLEMENT_SHARD_KEYS: onlyShards(h.shardIds) } }));
-  const moreGateways = (o.moreGateways ?? []).map((placement, i) => ({ placement, env: { HOST: placement.host, GATEWAY_KEY_ID: `${BENCH_GATEWAY_KEY_ID}-${i + 2}`, GATEWAY_ATTESTATION_KEY: moreGatewayKeys[i].toString('hex') } }));
-  let stopping = false;
-  const start = (service: ServiceName): ChildProcess => {
-    const child = spawnService(service);
-    children[service] = child;
-    // As a supervisor would: a service that exits by itself (not by our signal) starts again.
-    if (o.supervise) child.once('exit', (code, signal) => void (!stopping && signal === null && children[service] === child && start(service)));
+    const child = spawn(command, args, { env: { ...common, ...envs[service], ...env }, stdio: ['ignore', o.onServiceLine ? 'pipe' : output, output] });
+    if (o.onServiceLine && child.stdout) {
+      const onLine = o.onServiceLine;
+      createInterface({ input: child.stdout }).on('line', (line) => onLine(label, line));
+    }
     return child;
   };
+  let stopping = false;
+  /** Starts `service` as the process labelled `label` (the service's name, or "settlement-g1"... for more of one). */
+  const start = (service: ServiceName, label: string = service, env: Record<string, string> = {}): ChildProcess => {
+    const child = spawnService(service, env, label);
+    children[label] = child;
+    // As a supervisor would: a service that exits by itself (not by our signal) starts again.
+    if (o.supervise) child.once('exit', (code, signal) => void (!stopping && signal === null && children[label] === child && start(service, label, env)));
+    return child;
+  };
+  const services = new Set(o.services ?? ['issuer', 'settlement', 'gateway']);
   // If the bench dies (Ctrl-C, a timeout), take the services with it.
   const killAll = () => [...Object.values(children), ...extras].forEach((c) => c.exitCode === null && c.kill('SIGKILL'));
   process.once('exit', killAll);
@@ -256,26 +265,45 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
   const issuerUrl = `http://${o.placement?.issuer?.host ?? '127.0.0.1'}:${issuerPort}`;
   const gatewayUrl = `http://${o.placement?.gateway?.host ?? '127.0.0.1'}:${gatewayPort}`;
   const healthUrls: Partial<Record<ServiceName, string>> = { issuer: issuerUrl, gateway: gatewayUrl };
-  const issuer = start('issuer');
-  if (settlementHosts.length === 0) start('settlement');
-  for (const h of settlementHosts) extras.push(spawnService('settlement', h.env, h.placement));
-  const gateway = start('gateway');
-  await waitHealthy(issuerUrl, issuer);
-  await waitHealthy(gatewayUrl, gateway);
+  // Settlement hosts each hold only their own shards' keys; more gateways each their own key.
+  const onlyShards = (ids: number[]) => keys.shards.map((k, shard) => (ids.includes(shard) ? k.toString('hex') : '')).join(',');
+  const settlementHosts = (o.settlementHosts ?? []).map((h) => ({ ...h, env: { SETTLEMENT_SHARD_IDS: h.shardIds.join(','), SETTLEMENT_SHARD_KEYS: onlyShards(h.shardIds) } }));
+  const moreGateways = (o.moreGateways ?? []).map((placement, i) => ({ placement, env: { HOST: placement.host, GATEWAY_KEY_ID: `${BENCH_GATEWAY_KEY_ID}-${i + 2}`, GATEWAY_ATTESTATION_KEY: moreGatewayKeys[i].toString('hex') } }));
+  const issuer = services.has('issuer') ? start('issuer') : null;
+  if (services.has('settlement') && settlementHosts.length > 0) {
+    settlementHosts.forEach((h, i) => extras.push(spawnService('settlement', h.env, `settlement-h${i + 1}`, h.placement)));
+  } else if (services.has('settlement') && o.settlementPerGroup && groups.length > 1) {
+    // One process per group, as one settlement host per group would run: its shards, their keys only.
+    for (const g of groups)
+      start('settlement', g.id === 0 ? 'settlement' : `settlement-g${g.id}`, {
+        SETTLEMENT_SHARD_IDS: g.shards.join(','),
+        SETTLEMENT_SHARD_KEYS: g.shards.map((shard) => `${shard}:${keys.shards[shard].toString('hex')}`).join(','),
+      });
+  } else if (services.has('settlement')) start('settlement');
+  const gateway = services.has('gateway') ? start('gateway') : null;
+  if (issuer) await waitHealthy(issuerUrl, issuer);
+  if (gateway) await waitHealthy(gatewayUrl, gateway);
   for (const g of moreGateways) {
-    const child = spawnService('gateway', g.env, g.placement);
+    const child = spawnService('gateway', g.env, 'gateway-more', g.placement);
     extras.push(child);
     await waitHealthy(`http://${g.placement.host}:${gatewayPort}`, child);
   }
-  const topology = shardGroups.length ? connectTopology(databaseUrl, shardGroups, { max: 4, applicationName: 'cbdc-bench' }) : null;
-  const sql = topology?.central ?? connectPostgres(databaseUrl, { max: 4, applicationName: 'cbdc-bench' });
-  const everything = topology ?? topologyOfPool(sql, o.shards, databaseUrl);
+  const split = groups.length ? connectTopology(databaseUrl, groups, { max: 4, applicationName: 'cbdc-bench' }) : null;
+  const sql = split?.central ?? connectPostgres(databaseUrl, { max: 4, applicationName: 'cbdc-bench' });
+  const topology = split ?? topologyOfPool(sql, o.shards, databaseUrl);
+  const ledgers: readonly Ledger[] = topology.groups;
+  const ledgerOfShard = new Map(ledgers.flatMap((l) => l.shards.map((shard) => [shard, l.sql] as const)));
   return {
     databaseUrl,
     sql,
-    topology: everything,
-    shardGroups,
-    ledgerOf: (shard) => everything.ofShard(shard),
+    ledgers,
+    topology,
+    shardGroups: groups,
+    ledgerOf(shard) {
+      const ledger = ledgerOfShard.get(shard);
+      if (!ledger) throw new Error(`shard ${shard} of ${o.shards} has no ledger database`);
+      return ledger;
+    },
     queuePrefix,
     shardCount: o.shards,
     gatewayUrl,
@@ -319,9 +347,9 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
             }),
         ),
       );
-      await (topology ? topology.end() : sql.end({ timeout: 5 }));
-      for (const server of [adminUrl, ...(o.groupAdminUrls ?? [])]) {
-        const admin = connectPostgres(server, { max: 1 });
+      await Promise.all([...new Set([sql, ...ledgers.map((l) => l.sql)])].map((pool) => pool.end({ timeout: 5 })));
+      for (const server of [adminUrl, ...groupAdminUrls]) {
+        const admin = postgres(server, { max: 1, onnotice: () => {} });
         // BENCH_KEEP_DB=1 keeps the bench's database for a look afterwards (per-transfer times are in it).
         if (!process.env.BENCH_KEEP_DB) await admin.unsafe(`drop database if exists "${name}" with (force)`);
         else process.stderr.write(`kept database ${name}\n`);
@@ -401,74 +429,79 @@ export async function seedPopulation(sys: BenchSystem, o: { banks: number; walle
   }
   const merchant = wallets[0];
   const issuer = signerFromSeed(sys.keys.issuer);
-  // Each wallet row, with its registry event, in its shard's database (its group's, with SHARD_DATABASES).
-  for (const group of sys.topology.groups) {
-    const own = wallets.filter((w) => group.shards.includes(w.shard));
+  for (const ledger of sys.ledgers) {
+    const own = wallets.filter((w) => ledger.shards.includes(w.shard));
     for (let i = 0; i < own.length; i += 10_000) {
-      const chunk = own.slice(i, i + 10_000);
-      await group.sql.begin(async (tx) => {
-        await tx`
-          insert into wallets (id, bank_id, shard, kind, tier, public_key, customer_ref)
-          select u.id, u.bank, u.shard, 'customer', u.tier, decode(u.pk, 'hex'), u.ref
-          from unnest(${chunk.map((w) => w.id)}::text[], ${chunk.map((w) => w.bankId)}::text[], ${chunk.map((w) => w.shard)}::int[],
-                      ${chunk.map((w) => (w === merchant ? 'I' : 'II'))}::text[], ${chunk.map((w) => w.publicKey.toString('hex'))}::text[],
-                      ${chunk.map((w) => `bench-${w.id}`)}::text[]) as u(id, bank, shard, tier, pk, ref)`;
-        // The same wallets in their banks' registry chains (signed by the issuer key), so that the audit passes.
-        for (const bankId of banks) {
-          const mine = chunk.filter((w) => w.bankId === bankId).map((w) => ({ id: w.id, tier: w === merchant ? 'I' : 'II', publicKey: w.publicKey, customerRef: `bench-${w.id}`, shard: w.shard }));
-          await recordSeededWallets(tx as never, issuer, bankId, mine);
-        }
-      });
-      say(`wallets ${Math.min(i + 10_000, own.length)}/${own.length}${sys.shardGroups.length ? ` of shards ${group.shards.join(',')}` : ''}`);
+      await insertSeededWallets(ledger.sql, issuer, banks, own.slice(i, i + 10_000), merchant);
+      say(`wallets ${Math.min(i + 10_000, own.length)}/${own.length}${sys.ledgers.length > 1 ? ` of shards ${ledger.shards.join(',')}` : ''}`);
     }
   }
 
-  // Funding through settlement: one attested job of 2,000 fundings at a time per treasury shard.
-  const connection = consumerRedis(sys.redis);
-  const queues = Array.from({ length: sys.shardCount }, (_, s) => new Queue(shardQueue(sys.queuePrefix, s).name, { connection, prefix: shardQueue(sys.queuePrefix, s).prefix }));
+  // Funding through settlement: attested jobs of 2,000 fundings each, to each treasury's shard.
   const now = Date.now();
-  const byShard = new Map<number, JobItem[]>();
   const bankSecretKeys = new Map(banks.map((id) => [id, sodiumSecretKeyOfSeed(sys.keys.banks.get(id)!)]));
-  for (const w of wallets) {
-    const treasury = treasuryWalletId(w.bankId);
-    const shard = shardOf(treasury, sys.shardCount);
-    // Each funding carries its bank's signature, as POST /v1/fundings would: settlement verifies it.
-    const idempotencyKey = `seed-${w.id}`;
-    const authority = fundingAuthorityFor({ audience: DEFAULT_AUDIENCE, idempotencyKey, walletId: w.id, amountMinor: o.fundMinor.toString(), timestampMs: now }, (message) => sodiumSign(bankSecretKeys.get(w.bankId)!, message));
-    const item: JobItem = {
-      id: fundingIdOf(w.bankId, idempotencyKey),
-      kind: 'funding',
-      bankId: w.bankId,
-      payerWalletId: treasury,
-      payeeWalletId: w.id,
-      amountMinor: o.fundMinor.toString(),
-      nonce: null,
-      expiresAtMs: null,
-      memo: '',
-      signature: null,
-      submittedAtMs: now,
-      payeeShard: w.shard,
-      authority,
-    };
-    const list = byShard.get(shard) ?? [];
-    list.push(item);
-    byShard.set(shard, list);
-  }
-  for (const [shard, items] of byShard) {
-    for (let i = 0; i < items.length; i += 2000) {
-      await queues[shard].add('seed', attestJob(signerFromSeed(sys.keys.attestation), gatewayAttestor(BENCH_GATEWAY_KEY_ID), 'bench-seed', { shard, items: items.slice(i, i + 2000) }), { removeOnComplete: true, attempts: 5 });
+  const fundings = wallets.map((w) => fundingItem(w, o.fundMinor, now, bankSecretKeys.get(w.bankId)!));
+  const queues = openShardQueues(sys.redis, sys.queuePrefix, sys.shardCount);
+  try {
+    await enqueueJobs(
+      queues,
+      attestedJobs(
+        sys.keys.attestation,
+        'bench-seed',
+        byShardOf(fundings, (f) => shardOf(f.payerWalletId, sys.shardCount)),
+        2000,
+      ),
+      { name: 'seed', attempts: 5 },
+    );
+    // Bounded: ten minutes at the most.
+    for (let i = 0; ; i++) {
+      // A funding's row is on its treasury's shard, in that shard's ledger.
+      const settled = (await Promise.all(sys.ledgers.map(async (l) => (await l.sql<{ n: number }[]>`select count(*)::int as n from transfers where kind = 'funding' and status = 'settled'`)[0].n))).reduce((a, b) => a + b, 0);
+      say(`funded ${settled}/${wallets.length}`);
+      if (settled >= wallets.length) break;
+      if (i >= 1200) throw new Error(`only ${settled} of ${wallets.length} fundings settled within ten minutes`);
+      await new Promise((r) => setTimeout(r, 500));
     }
+  } finally {
+    await queues.close();
   }
-  // A funding's row is at its treasury's shard. Bounded: ten minutes at the most.
-  for (let i = 0; ; i++) {
-    const counts = await Promise.all(sys.topology.pools().map(async (sql) => (await sql<{ n: number }[]>`select count(*)::int as n from transfers where kind = 'funding' and status = 'settled'`)[0].n));
-    const settled = counts.reduce((a, b) => a + b, 0);
-    say(`funded ${settled}/${wallets.length}`);
-    if (settled >= wallets.length) break;
-    if (i >= 1200) throw new Error(`only ${settled} of ${wallets.length} fundings settled within ten minutes`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  await Promise.all(queues.map((q) => q.close()));
-  connection.disconnect();
   return { banks, wallets, merchant };
+}
+
+/** Customer wallet rows of one ledger database, in bulk, with their registry events (signed by the issuer key, so that the audit replays them). */
+async function insertSeededWallets(sql: Sql, issuer: Signer, banks: readonly string[], chunk: readonly SeededWallet[], merchant: SeededWallet): Promise<void> {
+  const tierOf = (w: SeededWallet) => (w === merchant ? 'I' : 'II');
+  await sql.begin(async (tx) => {
+    await tx`
+      insert into wallets (id, bank_id, shard, kind, tier, public_key, customer_ref)
+      select u.id, u.bank, u.shard, 'customer', u.tier, decode(u.pk, 'hex'), u.ref
+      from unnest(${chunk.map((w) => w.id)}::text[], ${chunk.map((w) => w.bankId)}::text[], ${chunk.map((w) => w.shard)}::int[],
+                  ${chunk.map(tierOf)}::text[], ${chunk.map((w) => w.publicKey.toString('hex'))}::text[],
+                  ${chunk.map((w) => `bench-${w.id}`)}::text[]) as u(id, bank, shard, tier, pk, ref)`;
+    for (const bankId of banks) {
+      const own = chunk.filter((w) => w.bankId === bankId).map((w) => ({ id: w.id, tier: tierOf(w), publicKey: w.publicKey, customerRef: `bench-${w.id}`, shard: w.shard }));
+      await recordSeededWallets(tx as never, issuer, bankId, own);
+    }
+  });
+}
+
+/** A funding of `w` from its bank's treasury, with the bank's signature, as POST /v1/fundings would carry it: settlement verifies it. */
+function fundingItem(w: SeededWallet, amountMinor: bigint, nowMs: number, bankSecretKey: Buffer): JobItem {
+  const idempotencyKey = `seed-${w.id}`;
+  const authority = fundingAuthorityFor({ audience: DEFAULT_AUDIENCE, idempotencyKey, walletId: w.id, amountMinor: amountMinor.toString(), timestampMs: nowMs }, (message) => sodiumSign(bankSecretKey, message));
+  return {
+    id: fundingIdOf(w.bankId, idempotencyKey),
+    kind: 'funding',
+    bankId: w.bankId,
+    payerWalletId: treasuryWalletId(w.bankId),
+    payeeWalletId: w.id,
+    amountMinor: amountMinor.toString(),
+    nonce: null,
+    expiresAtMs: null,
+    memo: '',
+    signature: null,
+    submittedAtMs: nowMs,
+    payeeShard: w.shard,
+    authority,
+  };
 }

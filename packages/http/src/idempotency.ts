@@ -122,15 +122,14 @@ export class IdempotencyKeys {
   constructor(private readonly o: IdempotencyOptions) {}
 
   /**
-   * Runs `work` in one transaction on `o.on` (this store's database by default: a gateway routes a
-   * wallet's key to the wallet's group) with the key's claim and stored answer (or alone, without a
-   * key). `o.after`, if given, runs once the transaction has committed, on the fresh and on a
-   * replayed answer alike: for work whose effect continues on another server (a mint's treasury
-   * leg), it drives what is left and answers with the outcome as it stands now.
+   * Runs `work` in one transaction with the key's claim and stored answer (or alone, without a key),
+   * on `on` (the database of the rows the key guards; the keys' own by default). `after`, if given,
+   * runs once the transaction has committed, on the fresh and on a replayed answer alike: for work
+   * whose effect continues on another server (a mint's treasury leg), it drives what is left and
+   * answers with the outcome as it stands now.
    */
-  async inTransaction(req: FastifyRequest, reply: FastifyReply, key: string | null, work: (tx: Transaction) => Promise<Answer>, o: { after?: (answer: Answer) => Promise<Answer>; on?: Sql } = {}): Promise<FastifyReply> {
-    const on = o.on ?? this.o.sql;
-    const after = o.after;
+  async inTransaction(req: FastifyRequest, reply: FastifyReply, key: string | null, work: (tx: Transaction) => Promise<Answer>, options: { on?: Sql; after?: (answer: Answer) => Promise<Answer> } = {}): Promise<FastifyReply> {
+    const { on = this.o.sql, after } = options;
     const ref = key === null ? null : this.refOf(req, key);
     const outcome = await on.begin(async (tx): Promise<{ answer: Answer; replayed: boolean }> => {
       if (ref !== null) {

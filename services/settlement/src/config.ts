@@ -86,5 +86,6 @@ export function parseShardKeys(text: string, shardCount: number): Map<number, Bu
     if (seeds.has(shard)) throw new Error(`invalid configuration: SETTLEMENT_SHARD_KEYS names shard ${shard} twice`);
     seeds.set(shard, Buffer.from(seed, 'hex'));
   });
+  if (seeds.size === 0) throw new Error('invalid configuration: SETTLEMENT_SHARD_KEYS is required (the seed of every shard this process serves)');
   return seeds;
 }

@@ -9,10 +9,12 @@
  *
  * After each commit the worker sends the cross-shard messages the batch produced (credits to
  * payees' shards, results back to payers' shards). Sending is best effort: a sweeper sends the
- * credit of every transfer still in flight after `resendAfterMs` again, and the payee's shard
- * answers a repeated credit with the result it recorded, so a lost message only delays.
+ * credit of every transfer still in flight after `resendAfterMs` again (backing off while it keeps
+ * finding some, see sweep.ts), and the payee's shard answers a repeated credit with the result it
+ * recorded, so a lost message only delays.
  */
 import { randomUUID } from 'node:crypto';
+import { creditsToResend, nextSweepDelayMs } from './sweep.js';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { isUnreachable, type Sql } from '@cbdc/db/connect';
 import { signerFromSeed } from '@cbdc/shared/crypto';
@@ -70,8 +72,10 @@ export interface ShardWorkerOptions {
   splitTransactionsMax?: number;
   /** Wallets held in memory between batches; 0 reads every batch's wallets from Postgres. */
   walletsHeldMax?: number;
-  /** How often to look for in-flight transfers whose credit should be sent again. */
+  /** How often to look for in-flight transfers whose credit should be sent again (while none are found). */
   sweepIntervalMs?: number;
+  /** The longest wait between sweeps while they keep finding credits to send again (default 30 s). */
+  sweepBackoffMaxMs?: number;
   resendAfterMs?: number;
   /** The clock; tests pass their own. */
   now?: () => number;
@@ -106,6 +110,9 @@ function isolatable(error: unknown): boolean {
   const message = (error as Error)?.message ?? '';
   return !isUnreachable(error) && !message.startsWith('invariant broken') && !message.startsWith('no answer within');
 }
+
+/** A credit to a payee shard that has jobs waiting is sent again only after this many times `resendAfterMs` (see sweep.ts). */
+const OVERDUE_RESEND_FACTOR = 10;
 
 /** Resolves or rejects as `p` does; if `p` has done neither after `ms`, calls `onLate` and rejects. */
 async function withDeadline<T>(p: Promise<T>, ms: number, onLate: () => void): Promise<T> {
@@ -554,28 +561,43 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
   };
   const running = loop();
 
-  let sweeping = false;
-  const sweeper =
-    ctx.shardCount > 1
-      ? setInterval(async () => {
-          if (sweeping) return;
-          sweeping = true;
-          try {
-            await send(await staleCredits(o.sql, ctx, now() - (o.resendAfterMs ?? 3000), LIMITS.batchTransfersMax));
-          } catch (error) {
-            o.log.warn({ shard: o.shard, err: (error as Error).message }, 'sweep failed; will try again');
-          } finally {
-            sweeping = false;
-          }
-        }, o.sweepIntervalMs ?? 1000)
-      : null;
-  sweeper?.unref();
+  // The sweeper: credits still in flight after resendAfterMs are sent again, at a pace that backs
+  // off while it keeps finding some (see sweep.ts).
+  const pace = { baseMs: o.sweepIntervalMs ?? 1000, maxMs: o.sweepBackoffMaxMs ?? 30_000 };
+  let sweeper: NodeJS.Timeout | null = null;
+  const sweep = async (delayMs: number) => {
+    let sent = 0;
+    try {
+      const resendAfterMs = o.resendAfterMs ?? 3000;
+      const stale = await staleCredits(o.sql, ctx, now() - resendAfterMs, LIMITS.batchTransfersMax);
+      // A payee shard with jobs waiting or being settled has most likely not reached the credit yet (see sweep.ts).
+      const busy = new Set<number>();
+      for (const to of stale.keys()) {
+        const counts = await outbox(to)
+          .getJobCounts('waiting', 'active', 'delayed', 'prioritized')
+          .catch(() => ({}) as Record<string, number>);
+        if (Object.values(counts).some((n) => n > 0)) busy.add(to);
+      }
+      const overdue = busy.size > 0 ? await staleCredits(o.sql, ctx, now() - OVERDUE_RESEND_FACTOR * resendAfterMs, LIMITS.batchTransfersMax) : new Map();
+      const resend = creditsToResend(stale, overdue, busy);
+      sent = [...resend.values()].reduce((n, list) => n + list.length, 0);
+      await send(resend);
+    } catch (error) {
+      o.log.warn({ shard: o.shard, err: (error as Error).message }, 'sweep failed; will try again');
+    }
+    if (!closing) schedule(nextSweepDelayMs(delayMs, sent, pace));
+  };
+  const schedule = (delayMs: number) => {
+    sweeper = setTimeout(() => void sweep(delayMs), delayMs);
+    sweeper.unref();
+  };
+  if (ctx.shardCount > 1) schedule(pace.baseMs);
 
   return {
     worker,
     async close() {
       closing = true;
-      if (sweeper) clearInterval(sweeper);
+      if (sweeper) clearTimeout(sweeper);
       await worker.close();
       await running;
       await Promise.all([...outboxes.values()].map((q) => q.close().catch(() => {})));

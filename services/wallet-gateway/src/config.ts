@@ -2,7 +2,7 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { DEFAULT_DATABASE_URL } from '@cbdc/db/connect';
-import { editPostgresUrl, isPostgresUrl } from '@cbdc/db/postgres-url';
+import { isPostgresUrl } from '@cbdc/db/postgres-url';
 import { parseEnv } from '@cbdc/shared/config';
 import { AUDIENCE_PATTERN, DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import { checkLimits, LIMITS, type Limits } from '@cbdc/shared/limits';
@@ -12,7 +12,7 @@ import { parseShardDatabases, type ShardGroupSpec } from '@cbdc/shared/topology'
 const positiveInt = z.coerce.number().int().positive();
 
 export const gatewayEnvSchema = z.object({
-  /** The central database (banks' keys, request nonces); with SHARD_DATABASES unset, also every shard's ledger. One server, or a primary and its standby: postgres://u@h1:5432,h2:5432/db?target_session_attrs=read-write. */
+  /** The central database (banks' keys, request nonces); with SHARD_DATABASES unset, also every shard's ledger. */
   DATABASE_URL: z.string().refine(isPostgresUrl, { error: 'DATABASE_URL must be a postgres:// URL (one host, or a comma-separated list of host:port)' }).default(DEFAULT_DATABASE_URL),
   /**
    * Where each shard's ledger lives: "0-3=postgres://…;4-7=postgres://…" (see @cbdc/shared/topology).
@@ -58,10 +58,10 @@ export const gatewayEnvSchema = z.object({
 
 export interface GatewayConfig {
   databaseUrl: string;
-  /** The shard groups' databases (every shard in `databaseUrl` when SHARD_DATABASES is unset). */
-  shardGroups: ShardGroupSpec[];
   /** Redis, one server or a cluster (REDIS_URL or REDIS_CLUSTER_NODES, with REDIS_USERNAME and REDIS_PASSWORD). */
   redis: RedisTarget;
+  /** The shard groups' databases (every shard in `databaseUrl` when SHARD_DATABASES is unset). */
+  shardGroups: ShardGroupSpec[];
   queuePrefix: string;
   audience: string;
   shardCount: number;
@@ -77,16 +77,12 @@ export interface GatewayConfig {
 
 /** `url` with the user and password of `from` when it names no user itself. */
 function withUserOf(url: string, from: string): string {
-  // Through editPostgresUrl: a URL may list several hosts (a primary and its standby).
-  let user = { username: '', password: '' };
-  editPostgresUrl(from, (f) => {
-    user = { username: f.username, password: f.password };
-  });
-  return editPostgresUrl(url, (u) => {
-    if (url === from || u.username !== '') return;
-    u.username = user.username;
-    u.password = user.password;
-  });
+  const u = new URL(url);
+  if (url === from || u.username !== '') return url;
+  const f = new URL(from);
+  u.username = f.username;
+  u.password = f.password;
+  return u.toString();
 }
 
 export function loadGatewayConfig(env: Record<string, string | undefined> = process.env): GatewayConfig {
@@ -107,8 +103,8 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
   checkLimits(limits);
   return Object.freeze({
     databaseUrl: e.DATABASE_URL,
-    shardGroups: parseShardDatabases(e.SHARD_DATABASES, e.SETTLEMENT_SHARDS, e.DATABASE_URL).map((g) => ({ ...g, url: withUserOf(g.url, e.DATABASE_URL) })),
     redis: redisTargetOf(e),
+    shardGroups: parseShardDatabases(e.SHARD_DATABASES, e.SETTLEMENT_SHARDS, e.DATABASE_URL).map((g) => ({ ...g, url: withUserOf(g.url, e.DATABASE_URL) })),
     queuePrefix: e.QUEUE_PREFIX,
     audience: e.CBDC_AUDIENCE,
     shardCount: e.SETTLEMENT_SHARDS,

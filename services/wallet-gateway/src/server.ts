@@ -16,6 +16,9 @@ import { signerFromSeed } from '@cbdc/shared/crypto';
 import { SettlementClient } from './transfers/settlement-client.js';
 import { shardPublicKeysAcross } from './transfers/store.js';
 
+/** The process title of a gateway process once it listens (read by operators with ps, and by fault test F8). */
+export const SERVING_TITLE = 'cbdc-gateway serving';
+
 async function serve(config: GatewayConfig): Promise<void> {
   // A cluster worker whose supervisor has gone (killed, crashed) stops too: nothing would restart it.
   if (cluster.isWorker) process.on('disconnect', () => process.exit(1));
@@ -53,6 +56,9 @@ async function serve(config: GatewayConfig): Promise<void> {
     logger: { level: config.logLevel, name: 'wallet-gateway' },
   });
   await app.listen({ host: config.host, port: config.port });
+  // What `ps` shows: a process that serves, as opposed to one still starting (its supervisor's
+  // replacement after a crash takes seconds to connect and listen).
+  process.title = SERVING_TITLE;
   closeWithGrace({ delay: 10_000 }, async ({ err }) => {
     if (err) app.log.error({ err }, 'closing after an error');
     await app.close();

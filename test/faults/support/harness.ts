@@ -149,6 +149,7 @@ async function startClusterParts(o: FaultSystemOptions): Promise<{
       port: central.primary.port,
       adminUrl: urls[0],
       kill: () => central.killPrimary(),
+      pid: () => central.primary.pid ?? null,
       start: () => Promise.reject(new Error('a pair is not restarted: fail over (pair.failover) instead')),
       setReadOnly: () => Promise.reject(new Error('not on a pair')),
       stop: async () => {

@@ -17,6 +17,8 @@ import { freePort } from '../../../load-tests/src/fixture.js';
 export interface OwnPostgres {
   port: number;
   adminUrl: string;
+  /** The postmaster's pid while it runs (its backends are its children), for CPU accounting. */
+  pid(): number | null;
   /** SIGKILL to the postmaster and all its backends. */
   kill(): Promise<void>;
   start(): Promise<void>;
@@ -25,19 +27,40 @@ export interface OwnPostgres {
   stop(): Promise<void>;
 }
 
-export async function startOwnPostgres(): Promise<OwnPostgres> {
+let initialized: string | null = null;
+
+/** A data directory made by initdb once per process (removed when it exits), to be copied. */
+function initializedDataDir(bin: string): string {
+  if (initialized) return initialized;
+  const dir = mkdtempSync(join(tmpdir(), 'cbdc-fault-pg-template-'));
+  if (asRoot) chownSync(dir, postgresUserIds().uid, postgresUserIds().gid);
+  const data = join(dir, 'data');
+  run([], asPostgres([join(bin, 'initdb'), '-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C']));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  initialized = data;
+  return data;
+}
+
+export interface OwnPostgresOptions {
+  /** Server settings over the defaults (max_connections=100, shared_buffers=64MB). */
+  settings?: Record<string, string>;
+}
+
+export async function startOwnPostgres(options: OwnPostgresOptions = {}): Promise<OwnPostgres> {
   const bin = postgresBinDir();
   const dir = mkdtempSync(join(tmpdir(), 'cbdc-fault-pg-'));
   if (asRoot) chownSync(dir, postgresUserIds().uid, postgresUserIds().gid);
   const data = join(dir, 'data');
-  run([], asPostgres([join(bin, 'initdb'), '-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C']));
+  // One initdb per test process, copied for every server after it (initdb costs seconds of CPU).
+  run([], ['cp', '-a', initializedDataDir(bin), data]);
   const port = await freePort();
   const adminUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;
   let child: ReturnType<typeof startDetached> | null = null;
 
   const start = async () => {
     // fsync and synchronous_commit stay on: the tests are about what survives a crash.
-    child = startDetached([], asPostgres([join(bin, 'postgres'), '-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=100', '-c', 'shared_buffers=64MB']));
+    const settings = { listen_addresses: '127.0.0.1', max_connections: '100', shared_buffers: '64MB', ...options.settings };
+    child = startDetached([], asPostgres([join(bin, 'postgres'), '-D', data, '-p', String(port), '-k', dir, ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])]));
     await waitFor('postgres', async () => {
       const sql = postgres(adminUrl, { max: 1, connect_timeout: 1, onnotice: () => {} });
       try {
@@ -52,6 +75,7 @@ export async function startOwnPostgres(): Promise<OwnPostgres> {
   return {
     port,
     adminUrl,
+    pid: () => (child && child.exitCode === null && child.signalCode === null ? child.pid! : null),
     kill: () => killGroup(child, 'SIGKILL'),
     start,
     async setReadOnly(on) {
@@ -74,14 +98,19 @@ export async function startOwnPostgres(): Promise<OwnPostgres> {
 export interface OwnRedis {
   port: number;
   url: string;
+  /** The server's pid while it runs, for CPU accounting. */
+  pid(): number | null;
   kill(): Promise<void>;
   /** Starts again on the same data directory (with `wipe`, an empty one: everything is lost). */
   start(options?: { wipe?: boolean }): Promise<void>;
   stop(): Promise<void>;
 }
 
-/** Redis with an append-only file fsynced on every write, and the eviction policy BullMQ needs. */
-export async function startOwnRedis(options: { maxmemory?: string; prefix?: CommandPrefix; bind?: string; port?: number; password?: string } = {}): Promise<OwnRedis> {
+/**
+ * Redis with an append-only file fsynced on every write (`appendfsync: 'always'`, what the fault
+ * tests need; the benchmark passes this machine's own setting), and the eviction policy BullMQ needs.
+ */
+export async function startOwnRedis(options: { maxmemory?: string; appendfsync?: 'always' | 'everysec' | 'no-aof'; prefix?: CommandPrefix; bind?: string; port?: number; password?: string } = {}): Promise<OwnRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'cbdc-fault-redis-'));
   const port = options.port ?? (await freePort());
   const bind = options.bind ?? '127.0.0.1';
@@ -93,7 +122,9 @@ export async function startOwnRedis(options: { maxmemory?: string; prefix?: Comm
       rmSync(dir, { recursive: true, force: true });
       mkdirSync(dir);
     }
-    const args = ['--port', String(port), '--bind', bind, '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--maxmemory-policy', 'noeviction'];
+    const aof = options.appendfsync ?? 'always';
+    const persistence = aof === 'no-aof' ? ['--appendonly', 'no'] : ['--appendonly', 'yes', '--appendfsync', aof];
+    const args = ['--port', String(port), '--bind', bind, '--dir', dir, ...persistence, '--save', '', '--maxmemory-policy', 'noeviction'];
     if (options.maxmemory) args.push('--maxmemory', options.maxmemory);
     if (options.password) args.push('--requirepass', options.password);
     child = startDetached(options.prefix ?? [], ['redis-server', ...args]);
@@ -113,6 +144,7 @@ export async function startOwnRedis(options: { maxmemory?: string; prefix?: Comm
   return {
     port,
     url,
+    pid: () => (child && child.exitCode === null && child.signalCode === null ? child.pid! : null),
     kill: () => killGroup(child, 'SIGKILL'),
     start,
     async stop() {
