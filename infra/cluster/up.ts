@@ -154,7 +154,8 @@ async function up(o: Options): Promise<number> {
       gatewayPort: GATEWAY_PORT,
       issuerPort: ISSUER_PORT,
       supervise: true,
-      serviceOutput: 'ignore',
+      // CLUSTER_SERVICE_OUTPUT=inherit shows the services' logs (start-up failures included).
+      serviceOutput: process.env.CLUSTER_SERVICE_OUTPUT === 'inherit' ? 'inherit' : 'ignore',
     });
     const monitors = pairs.map((p) => p.watchPrimary({ onFailover: (r) => console.log(`[monitor] ${p.name}: primary lost; fenced it (${r.fencedDataDir}) and promoted ${r.promoted} in ${r.promotedAfterMs} ms`) }));
 

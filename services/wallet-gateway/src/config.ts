@@ -2,7 +2,7 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { DEFAULT_DATABASE_URL } from '@cbdc/db/connect';
-import { isPostgresUrl } from '@cbdc/db/postgres-url';
+import { editPostgresUrl, isPostgresUrl } from '@cbdc/db/postgres-url';
 import { parseEnv } from '@cbdc/shared/config';
 import { AUDIENCE_PATTERN, DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import { checkLimits, LIMITS, type Limits } from '@cbdc/shared/limits';
@@ -77,12 +77,16 @@ export interface GatewayConfig {
 
 /** `url` with the user and password of `from` when it names no user itself. */
 function withUserOf(url: string, from: string): string {
-  const u = new URL(url);
-  if (url === from || u.username !== '') return url;
-  const f = new URL(from);
-  u.username = f.username;
-  u.password = f.password;
-  return u.toString();
+  // Through editPostgresUrl: a URL may list several hosts (a primary and its standby), which `new URL` refuses.
+  let user = { username: '', password: '' };
+  editPostgresUrl(from, (f) => {
+    user = { username: f.username, password: f.password };
+  });
+  return editPostgresUrl(url, (u) => {
+    if (url === from || u.username !== '') return;
+    u.username = user.username;
+    u.password = user.password;
+  });
 }
 
 export function loadGatewayConfig(env: Record<string, string | undefined> = process.env): GatewayConfig {
