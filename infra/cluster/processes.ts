@@ -66,7 +66,7 @@ export async function waitFor(what: string, check: () => Promise<boolean>, timeo
 }
 
 /** Sends `signal` to a child's whole process group and waits for the child to exit. */
-export function killGroup(child: ChildProcess | null, signal: NodeJS.Signals): Promise<void> {
+export function killGroup(child: ChildProcess | null | undefined, signal: NodeJS.Signals): Promise<void> {
   if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   try {

@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { RedisTarget } from '@cbdc/shared/redis';
+import { killGroup } from './processes.js';
 
 const run = promisify(execFile);
 
@@ -133,17 +134,6 @@ async function freeClusterPorts(count: number, host: string): Promise<number[]> 
   }
   if (ports.length < count) throw new Error(`fewer than ${count} free ports (with free bus ports) between 7400 and 7499`);
   return ports;
-}
-
-function killGroup(child: ChildProcess | undefined, signal: NodeJS.Signals): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  try {
-    process.kill(-child.pid!, signal);
-  } catch {
-    child.kill(signal);
-  }
-  return exited;
 }
 
 async function until(what: string, timeoutMs: number, check: () => Promise<string | null>): Promise<void> {

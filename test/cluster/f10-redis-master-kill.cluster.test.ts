@@ -12,7 +12,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shardQueue } from '@cbdc/shared/job';
 import { keySlot } from '@cbdc/shared/redis-slot';
-import { checkInvariants, drained, drive, idOf, Ledger, recordRun, resolveUnknown, scaled, startFaultSystem, submitBatch, type FaultSystem } from '../faults/support/harness.js';
+import { checkInvariants, drained, drive, idOf, Ledger, recordRun, resolveUnknown, scaled, startFaultSystem, submitBatch, type FaultSystem, invariantFigures } from '../faults/support/harness.js';
 
 const SHARDS = 4;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -100,12 +100,7 @@ describe('F10: a Redis Cluster master killed mid-load', () => {
       acknowledgedBeforeKill: settledBefore,
       rejoinedAs: rejoined?.role,
       ...resolved,
-      ...inv.figures,
-      I1: inv.I1,
-      I2: inv.I2,
-      I3: inv.I3,
-      I4: inv.I4,
-      I5: inv.I5,
+      ...invariantFigures(inv),
     });
 
     expect(resumedAfterMs).not.toBeNull();

@@ -6,7 +6,7 @@
  * No request may take longer than its bound, and afterwards every transfer resolves once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkInvariants, drained, drive, Ledger, recordRun, resolveUnknown, scaled, startFaultSystem, type FaultSystem } from '../faults/support/harness.js';
+import { checkInvariants, drained, drive, Ledger, recordRun, resolveUnknown, scaled, startFaultSystem, type FaultSystem, invariantFigures } from '../faults/support/harness.js';
 
 /** The gateway's settle wait (3 s in the fault harness) plus a margin: no request may take longer. */
 const REQUEST_BOUND_MS = 5000;
@@ -65,7 +65,7 @@ describe('F11: settlement cut off from Postgres, the gateway cut off from Redis'
     await drained(f);
     const resolved = await resolveUnknown(f, ledger, { resubmit: true });
     const inv = await checkInvariants(f, ledger);
-    const figures = { cutMs, phases, otherErrorKinds: ledger.otherErrorKinds, ...ledger.counts, ...resolved, ...inv.figures, I1: inv.I1, I2: inv.I2, I3: inv.I3, I4: inv.I4, I5: inv.I5 };
+    const figures = { cutMs, phases, otherErrorKinds: ledger.otherErrorKinds, ...ledger.counts, ...resolved, ...invariantFigures(inv) };
     recordRun('F11', figures);
     console.log(`F11: ${JSON.stringify(figures)}`);
 

@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHosts, netemAvailable } from '../../infra/cluster/hosts.js';
-import { checkInvariants, drained, drive, Ledger, percentile, recordRun, resolveUnknown, scaled, settledSince, startFaultSystem, type FaultSystem } from '../faults/support/harness.js';
+import { checkInvariants, drained, drive, Ledger, percentile, recordRun, resolveUnknown, scaled, settledSince, startFaultSystem, type FaultSystem, invariantFigures } from '../faults/support/harness.js';
 
 const CONDITIONS = [
   { delayMs: 0, lossPercent: 0 },
@@ -82,12 +82,7 @@ describe('F12: latency and loss on the links', () => {
       otherErrorKinds: ledger.otherErrorKinds,
       ...ledger.counts,
       ...resolved,
-      ...inv.figures,
-      I1: inv.I1,
-      I2: inv.I2,
-      I3: inv.I3,
-      I4: inv.I4,
-      I5: inv.I5,
+      ...invariantFigures(inv),
     };
     recordRun('F12', figures);
     console.log(`F12: ${JSON.stringify(figures)}`);

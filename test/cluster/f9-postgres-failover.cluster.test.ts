@@ -12,7 +12,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FailoverReport } from '../../infra/cluster/postgres-ha.js';
-import { checkInvariants, drained, drive, FULL, Ledger, recordRun, resolveUnknown, scaled, settledSince, startFaultSystem, type FaultSystem } from '../faults/support/harness.js';
+import { checkInvariants, drained, drive, FULL, Ledger, recordRun, resolveUnknown, scaled, settledSince, startFaultSystem, type FaultSystem, invariantFigures } from '../faults/support/harness.js';
 
 const SHARDS = 2;
 /** The group whose primary is killed (the only one: it holds both shards). */
@@ -68,7 +68,7 @@ describe("F9: a shard group's Postgres primary killed under load", () => {
     await drained(f);
     const resolved = await resolveUnknown(f, ledger, { resubmit: true });
     const inv = await checkInvariants(f, ledger);
-    const figures = { cycles, ...ledger.counts, ...resolved, ...inv.figures, I1: inv.I1, I2: inv.I2, I3: inv.I3, I4: inv.I4, I5: inv.I5 };
+    const figures = { cycles, ...ledger.counts, ...resolved, ...invariantFigures(inv) };
     recordRun('F9', figures);
     console.log(`F9: ${JSON.stringify(figures)}`);
 

@@ -1,6 +1,6 @@
 /** F1: the settlement worker is killed with SIGKILL at random intervals under load, and restarted each time. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkInvariants, drained, drive, Ledger, recordRun, resolveUnknown, scaled, startFaultSystem, type FaultSystem } from './support/harness.js';
+import { checkInvariants, drained, drive, Ledger, recordRun, resolveUnknown, scaled, startFaultSystem, type FaultSystem, invariantFigures } from './support/harness.js';
 import { waitForWorker } from './support/queues.js';
 
 describe('F1: settlement worker killed at random intervals', () => {
@@ -31,7 +31,7 @@ describe('F1: settlement worker killed at random intervals', () => {
     await drained(f);
     const resolved = await resolveUnknown(f, ledger);
     const inv = await checkInvariants(f, ledger);
-    recordRun('F1', { kills, loadMs, ...ledger.counts, ...resolved, ...inv.figures, I1: inv.I1, I2: inv.I2, I3: inv.I3, I4: inv.I4, I5: inv.I5 });
+    recordRun('F1', { kills, loadMs, ...ledger.counts, ...resolved, ...invariantFigures(inv) });
 
     expect(inv.problems).toEqual([]);
     expect(kills).toBeGreaterThanOrEqual(3);

@@ -3,7 +3,7 @@
  * and once with an empty data directory (everything queued is gone).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkInvariants, drained, drive, Ledger, recordRun, resolveUnknown, scaled, startFaultSystem, submitBatch, type FaultSystem } from './support/harness.js';
+import { checkInvariants, drained, drive, Ledger, recordRun, resolveUnknown, scaled, startFaultSystem, submitBatch, type FaultSystem, invariantFigures } from './support/harness.js';
 
 describe('F3: Redis killed mid-load', () => {
   let f: FaultSystem;
@@ -40,12 +40,7 @@ describe('F3: Redis killed mid-load', () => {
         probeWithRetryAfter: probe.counts.withRetryAfter,
         probeMs,
         ...resolved,
-        ...inv.figures,
-        I1: inv.I1,
-        I2: inv.I2,
-        I3: inv.I3,
-        I4: inv.I4,
-        I5: inv.I5,
+        ...invariantFigures(inv),
       });
 
       expect(probe.counts.unavailable503).toBe(3);

@@ -1,7 +1,7 @@
 /** F4: Postgres (the postmaster and every backend) is killed with SIGKILL under load, and started again. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import postgres from 'postgres';
-import { checkInvariants, drained, drive, FULL, Ledger, recordRun, resolveUnknown, startFaultSystem, type FaultSystem } from './support/harness.js';
+import { checkInvariants, drained, drive, FULL, Ledger, recordRun, resolveUnknown, startFaultSystem, type FaultSystem, invariantFigures } from './support/harness.js';
 
 describe('F4: Postgres killed mid-batch', () => {
   let f: FaultSystem;
@@ -39,7 +39,7 @@ describe('F4: Postgres killed mid-batch', () => {
     await drained(f);
     const resolved = await resolveUnknown(f, ledger);
     const inv = await checkInvariants(f, ledger);
-    recordRun('F4', { kills, killsWithSettlementTransactionOpen: midTransaction, ...ledger.counts, ...resolved, ...inv.figures, I1: inv.I1, I2: inv.I2, I3: inv.I3, I4: inv.I4, I5: inv.I5 });
+    recordRun('F4', { kills, killsWithSettlementTransactionOpen: midTransaction, ...ledger.counts, ...resolved, ...invariantFigures(inv) });
 
     expect(inv.problems).toEqual([]);
     expect(midTransaction).toBeGreaterThan(0);

@@ -1,7 +1,7 @@
 /** F6: Redis full (maxmemory, noeviction), and Postgres refusing writes (read-only). */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkInvariants, drained, Ledger, recordRun, resolveUnknown, startFaultSystem, submitBatch, type FaultSystem } from './support/harness.js';
+import { checkInvariants, drained, Ledger, recordRun, resolveUnknown, startFaultSystem, submitBatch, type FaultSystem, invariantFigures } from './support/harness.js';
 
 describe('F6: backing stores refusing writes', () => {
   let f: FaultSystem;
@@ -57,12 +57,7 @@ describe('F6: backing stores refusing writes', () => {
       acknowledgedWhileFull: refused.acknowledged.size,
       recordedWhileFull,
       settledAfter: after.acknowledged.size,
-      ...inv.figures,
-      I1: inv.I1,
-      I2: inv.I2,
-      I3: inv.I3,
-      I4: inv.I4,
-      I5: inv.I5,
+      ...invariantFigures(inv),
     });
 
     expect(refused.counts.unavailable503).toBe(4);
@@ -95,12 +90,7 @@ describe('F6: backing stores refusing writes', () => {
       recordedWhileReadOnly,
       settledAfter: after.acknowledged.size,
       ...resolved,
-      ...inv.figures,
-      I1: inv.I1,
-      I2: inv.I2,
-      I3: inv.I3,
-      I4: inv.I4,
-      I5: inv.I5,
+      ...invariantFigures(inv),
     });
 
     expect(refused.counts.unavailable503).toBe(4);

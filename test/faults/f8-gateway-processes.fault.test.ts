@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { childPids } from '../../load-tests/src/cpu.js';
-import { FULL, Ledger, checkInvariants, drained, drive, recordRun, resolveUnknown, scaled, startFaultSystem, type FaultSystem } from './support/harness.js';
+import { FULL, Ledger, checkInvariants, drained, drive, recordRun, resolveUnknown, scaled, startFaultSystem, type FaultSystem, invariantFigures } from './support/harness.js';
 
 /** The gateway's worker processes: the supervisor's children. */
 const gatewayProcesses = (f: FaultSystem): number[] => childPids(f.sys.pids.gateway);
@@ -76,7 +76,7 @@ describe('F8: one of several gateway processes dies under load', () => {
     const before = gatewayProcesses(f);
     f.sys.signal('gateway', 'SIGTERM');
     const stopped = await until(() => before.every((pid) => !alive(pid)), 20_000);
-    recordRun('F8', { kills, ...ledger.counts, ...resolution, stoppedOnSigterm: stopped, ...inv.figures, I1: inv.I1, I2: inv.I2, I3: inv.I3, I4: inv.I4, I5: inv.I5 });
+    recordRun('F8', { kills, ...ledger.counts, ...resolution, stoppedOnSigterm: stopped, ...invariantFigures(inv) });
 
     expect(ledger.counts.acknowledged).toBeGreaterThan(0);
     expect(ledger.counts.hung).toBe(0);

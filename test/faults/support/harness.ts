@@ -434,6 +434,11 @@ async function countAcross(f: FaultSystem, query: (sql: Sql) => Promise<{ n: num
  * Checks I1 to I5 against the ledger's acknowledgements, on the one database or across the central
  * database and every shard group's (a transfer's row is at its payer's shard, with the payer's wallet).
  */
+/** A report's figures and verdicts, as recorded with a run (recordRun). */
+export function invariantFigures(inv: InvariantReport) {
+  return { ...inv.figures, I1: inv.I1, I2: inv.I2, I3: inv.I3, I4: inv.I4, I5: inv.I5 };
+}
+
 export async function checkInvariants(f: FaultSystem, ledger: Ledger): Promise<InvariantReport> {
   const central = f.sys.sql;
   const pools = ledgerPools(f);
