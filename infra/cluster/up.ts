@@ -207,6 +207,18 @@ const options = parseArgs(process.argv.slice(2));
 if (options.down) {
   down();
 } else {
+  // The deployment lives as long as this process: however it ends (Ctrl-C, whose first handler is
+  // the fixture's and exits at once; an error; the demo's end), what it created is removed.
+  process.once('exit', () => {
+    // Ctrl-C reaches this process twice (from the terminal, and relayed by tsx): a second signal
+    // while the first is being handled must not end the process half way through removing.
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => {});
+    try {
+      down();
+    } catch (error) {
+      console.error(`cluster: removing what it created failed (${(error as Error).message}); run npm run cluster -- --down`);
+    }
+  });
   up(options).then(
     (code) => process.exit(code),
     (error: Error) => {
