@@ -9,6 +9,8 @@ import { createServer, type AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
 import sodium from 'sodium-native';
+import { encodeTransfer, transferIdOf, type TransferIntent } from '@cbdc/shared/canonical';
+import type { SignedTransferWire } from '@cbdc/shared/schemas';
 import postgres from 'postgres';
 import { OperatorClient } from '@cbdc/client';
 import { connectPostgres, type Sql } from '@cbdc/db/connect';
@@ -389,6 +391,21 @@ export function sodiumSign(secretKey: Buffer, message: Buffer): Buffer {
   const signature = Buffer.alloc(sodium.crypto_sign_BYTES);
   sodium.crypto_sign_detached(signature, message, secretKey);
   return signature;
+}
+
+/** A transfer signed by its payer as a customer's app would send it, with its id. */
+export function signedTransfer(payer: SeededWallet, intent: TransferIntent): { id: string; wire: SignedTransferWire } {
+  const bytes = encodeTransfer(intent);
+  const wire: SignedTransferWire = {
+    payerWalletId: intent.payerWalletId,
+    payeeWalletId: intent.payeeWalletId,
+    amountMinor: intent.amountMinor.toString(),
+    nonce: intent.nonce.toString(),
+    expiresAtMs: intent.expiresAtMs.toString(),
+    memo: intent.memo,
+    signature: sodiumSign(payer.secretKey, bytes).toString('hex'),
+  };
+  return { id: transferIdOf(bytes), wire };
 }
 
 /** The libsodium secret key of a 32-byte seed. */

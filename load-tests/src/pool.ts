@@ -4,9 +4,8 @@
  * request (bank signature, nonce, timestamp) is signed before the run starts.
  */
 import { randomBytes } from 'node:crypto';
-import { encodeTransfer, transferIdOf } from '@cbdc/shared/canonical';
 import { AUTH_HEADERS, DEFAULT_AUDIENCE, requestStringToSign } from '@cbdc/shared/request-auth';
-import { sodiumSecretKeyOfSeed, sodiumSign, type Population, type SeededWallet } from './fixture.js';
+import { signedTransfer, sodiumSecretKeyOfSeed, sodiumSign, type Population, type SeededWallet } from './fixture.js';
 
 export type Mix = 'uniform' | 'hot';
 
@@ -70,18 +69,9 @@ export function buildPool(pop: Population, bankKeys: Map<string, Buffer>, o: Poo
     let payee: SeededWallet = o.mix === 'hot' && Math.random() < 0.2 ? pop.merchant : pick();
     if (payee === payer) payee = pop.merchant;
     const intent = { payerWalletId: payer.id, payeeWalletId: payee.id, amountMinor: BigInt(1 + Math.floor(Math.random() * o.amountMaxMinor)), nonce: nonceCounter++, expiresAtMs, memo: '' };
-    const bytes = encodeTransfer(intent);
-    const wire = {
-      payerWalletId: intent.payerWalletId,
-      payeeWalletId: intent.payeeWalletId,
-      amountMinor: intent.amountMinor.toString(),
-      nonce: intent.nonce.toString(),
-      expiresAtMs: intent.expiresAtMs.toString(),
-      memo: '',
-      signature: sodiumSign(payer.secretKey, bytes).toString('hex'),
-    };
+    const { id, wire } = signedTransfer(payer, intent);
     const list = byBank.get(payer.bankId) ?? [];
-    list.push({ wire, id: transferIdOf(bytes) });
+    list.push({ wire, id });
     byBank.set(payer.bankId, list);
     if (list.length >= o.perRequest) flush(payer.bankId);
   }

@@ -4,10 +4,23 @@
  * `ofShard`; a group whose URL is the central URL shares the central pool, so the default
  * one-database deployment opens one pool, as before.
  */
+import { z } from 'zod';
 import { groupOfShard, parseShardDatabases, type ShardGroupSpec } from '@cbdc/shared/topology';
-import { connectPostgres, type ConnectOptions, type Sql } from './connect.js';
+import { isPostgresUrl } from './postgres-url.js';
+import { connectPostgres, DEFAULT_DATABASE_URL, type ConnectOptions, type Sql } from './connect.js';
 import { migrate } from './migrate.js';
 import { type ServiceName, urlForService } from './roles.js';
+
+/** The variables that place a service's databases, for its environment schema (one rule in every service). */
+export const databaseEnvShape = {
+  /**
+   * The central database; with SHARD_DATABASES unset, also every shard's ledger. One server, or a
+   * primary and its standby: postgres://u@h1:5432,h2:5432/db?target_session_attrs=read-write.
+   */
+  DATABASE_URL: z.string().refine(isPostgresUrl, { error: 'DATABASE_URL must be a postgres:// URL (one host, or a comma-separated list of host:port)' }).default(DEFAULT_DATABASE_URL),
+  /** Where each shard's ledger lives: "0-3=postgres://…;4-7=postgres://…" (see @cbdc/shared/topology); unset, all in DATABASE_URL. */
+  SHARD_DATABASES: z.string().max(8192).optional(),
+};
 
 export interface ShardGroup extends ShardGroupSpec {
   sql: Sql;

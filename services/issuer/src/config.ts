@@ -1,7 +1,6 @@
 /** Issuer configuration from the environment. */
 import { z } from 'zod';
-import { DEFAULT_DATABASE_URL } from '@cbdc/db/connect';
-import { isPostgresUrl } from '@cbdc/db/postgres-url';
+import { databaseEnvShape } from '@cbdc/db/topology';
 import { parseEnv } from '@cbdc/shared/config';
 import { AUDIENCE_PATTERN, DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import { checkDualControlPolicy, type DualControlPolicy } from '@cbdc/shared/dual-control';
@@ -10,8 +9,7 @@ import { redisEnvShape, redisTargetOf, type RedisTarget } from '@cbdc/shared/red
 import { parseShardDatabases, type ShardGroupSpec } from '@cbdc/shared/topology';
 
 export const issuerEnvSchema = z.object({
-  /** One server, or a primary and its standby: postgres://u@h1:5432,h2:5432/db?target_session_attrs=read-write. */
-  DATABASE_URL: z.string().refine(isPostgresUrl, { error: 'DATABASE_URL must be a postgres:// URL (one host, or a comma-separated list of host:port)' }).default(DEFAULT_DATABASE_URL),
+  ...databaseEnvShape,
   ...redisEnvShape,
   QUEUE_PREFIX: z
     .string()
@@ -20,8 +18,6 @@ export const issuerEnvSchema = z.object({
   /** The environment id every signed request must name (docs/api.md). */
   CBDC_AUDIENCE: z.string().regex(AUDIENCE_PATTERN, { error: 'CBDC_AUDIENCE must be 1 to 63 characters of a-z 0-9 . -' }).default(DEFAULT_AUDIENCE),
   SETTLEMENT_SHARDS: z.coerce.number().int().min(1).max(1024).default(1),
-  /** Where each shard's ledger (and so each bank's treasury) lives: "0-3=postgres://…;4-7=postgres://…"; unset, all in DATABASE_URL. */
-  SHARD_DATABASES: z.string().max(8192).optional(),
   ISSUER_SIGNING_KEY: z.string({ error: 'ISSUER_SIGNING_KEY is required (64 hex digits; "npm start" generates dev keys in .cbdc/)' }).regex(/^[0-9a-f]{64}$/, { error: 'ISSUER_SIGNING_KEY must be 64 lowercase hex digits' }),
   /** Operators to register at start if absent: "alice:<public key hex>,bob:<public key hex>". */
   ISSUER_BOOTSTRAP_OPERATORS: z

@@ -1,19 +1,15 @@
 /** Settlement configuration from the environment. */
 import { z } from 'zod';
+import { databaseEnvShape } from '@cbdc/db/topology';
 import { parseEnv } from '@cbdc/shared/config';
 import { ed25519PublicKeyCheck } from '@cbdc/shared/crypto';
 import { AUDIENCE_PATTERN, DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
-import { DEFAULT_DATABASE_URL } from '@cbdc/db/connect';
-import { isPostgresUrl } from '@cbdc/db/postgres-url';
 import { LIMITS } from '@cbdc/shared/limits';
 import { parseShardDatabases } from '@cbdc/shared/topology';
 import { redisEnvShape, redisTargetOf } from '@cbdc/shared/redis';
 
 export const settlementEnvSchema = z.object({
-  /** The central database (banks' keys); with SHARD_DATABASES unset, also every shard's ledger. One server, or a primary and its standby: postgres://u@h1:5432,h2:5432/db. */
-  DATABASE_URL: z.string().refine(isPostgresUrl, { error: 'DATABASE_URL must be a postgres:// URL (one host, or a comma-separated list of host:port)' }).default(DEFAULT_DATABASE_URL),
-  /** Which Postgres server holds which shards' ledgers, "0-3=postgres://...;4-7=postgres://..." (see @cbdc/shared/topology). */
-  SHARD_DATABASES: z.string().max(8192).optional(),
+  ...databaseEnvShape,
   ...redisEnvShape,
   QUEUE_PREFIX: z
     .string()

@@ -1,8 +1,8 @@
 /** Gateway configuration from the environment; limits default to @cbdc/shared/limits. */
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { DEFAULT_DATABASE_URL } from '@cbdc/db/connect';
-import { editPostgresUrl, isPostgresUrl } from '@cbdc/db/postgres-url';
+import { databaseEnvShape } from '@cbdc/db/topology';
+import { editPostgresUrl } from '@cbdc/db/postgres-url';
 import { parseEnv } from '@cbdc/shared/config';
 import { AUDIENCE_PATTERN, DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import { checkLimits, LIMITS, type Limits } from '@cbdc/shared/limits';
@@ -12,14 +12,7 @@ import { parseShardDatabases, type ShardGroupSpec } from '@cbdc/shared/topology'
 const positiveInt = z.coerce.number().int().positive();
 
 export const gatewayEnvSchema = z.object({
-  /** The central database (banks' keys, request nonces); with SHARD_DATABASES unset, also every shard's ledger. */
-  DATABASE_URL: z.string().refine(isPostgresUrl, { error: 'DATABASE_URL must be a postgres:// URL (one host, or a comma-separated list of host:port)' }).default(DEFAULT_DATABASE_URL),
-  /**
-   * Where each shard's ledger lives: "0-3=postgres://…;4-7=postgres://…" (see @cbdc/shared/topology).
-   * A URL without a user connects as DATABASE_URL's user and password (the gateway's role), so the
-   * services can share one SHARD_DATABASES naming hosts and databases only.
-   */
-  SHARD_DATABASES: z.string().max(8192).optional(),
+  ...databaseEnvShape,
   ...redisEnvShape,
   QUEUE_PREFIX: z
     .string()

@@ -19,7 +19,7 @@ import { supplyAcrossServers } from '@cbdc/db/in-flight';
 import { encodeTransfer, transferIdOf } from '@cbdc/shared/canonical';
 import type { SignedTransferWire } from '@cbdc/shared/schemas';
 import { TIER_LIMITS, type Tier } from '@cbdc/shared/tiers';
-import { seedPopulation, sodiumSign, startBenchSystem, type BenchSystem, type Population, type SeededWallet, type ServiceName } from '../../../load-tests/src/fixture.js';
+import { seedPopulation, signedTransfer, startBenchSystem, type BenchSystem, type Population, type SeededWallet, type ServiceName } from '../../../load-tests/src/fixture.js';
 import { waitForWorker, withQueue } from './queues.js';
 import { startOwnPostgres, startOwnRedis, type OwnPostgres, type OwnRedis } from './servers.js';
 import { mkdtempSync } from 'node:fs';
@@ -263,18 +263,8 @@ export class Ledger {
     let payee = customers[Math.floor(Math.random() * customers.length)];
     if (payee === payer) payee = customers[(customers.indexOf(payer) + 1) % customers.length];
     const intent = { payerWalletId: payer.id, payeeWalletId: payee.id, amountMinor: BigInt(1 + Math.floor(Math.random() * 500)), nonce: this.nonce++, expiresAtMs: BigInt(Date.now() + 30 * 60_000), memo: '' };
-    const bytes = encodeTransfer(intent);
-    const wire: SignedTransferWire = {
-      payerWalletId: intent.payerWalletId,
-      payeeWalletId: intent.payeeWalletId,
-      amountMinor: intent.amountMinor.toString(),
-      nonce: intent.nonce.toString(),
-      expiresAtMs: intent.expiresAtMs.toString(),
-      memo: '',
-      signature: sodiumSign(payer.secretKey, bytes).toString('hex'),
-    };
+    const { id, wire } = signedTransfer(payer, intent);
     const s = { bankId: payer.bankId, wire };
-    const id = transferIdOf(bytes);
     this.submitted.set(id, s);
     everSigned.add(id);
     return s;
