@@ -6,6 +6,7 @@
  * whatever its size.
  */
 import { arrayLiteral, type ArrayElement } from '@cbdc/db/array-literal';
+import { appendEvents, encodeEvents, type EncodedEvents } from '@cbdc/db/events';
 import type { Queryable, Sql } from '@cbdc/db/connect';
 import { encodeLeaf, encodeLeg } from '@cbdc/shared/canonical';
 import { batchHeaderHash, type BatchHeader } from '@cbdc/shared/chains';
@@ -53,6 +54,8 @@ export interface ShardContext {
    * own (see @cbdc/shared/topology); the shard's own database when absent.
    */
   central?: Queryable;
+  /** Whether batches record the banks' events (docs/events.md); on unless turned off (the bench's baseline). */
+  events?: boolean;
 }
 
 export interface CommitResult {
@@ -136,13 +139,14 @@ interface EncodedRows {
   legs: Record<'id' | 'leg' | 'wallet' | 'amount' | 'status' | 'code' | 'fromShard' | 'leafIndex', string> | null;
   finalized: Record<'id' | 'status' | 'code', string> | null;
   wallets: Record<'id' | 'balance' | 'spent' | 'day' | 'inFlight', string> | null;
+  events: EncodedEvents | null;
 }
 
 /**
  * Encodes a decided batch's rows up front: when the batch is decided ahead, this work is done
  * while the previous batch commits, not when the statements are sent.
  */
-function encodeRows(jobItems: readonly AnyJobItem[], items: readonly SettlementItem[], r: BatchResult, shard: number): EncodedRows {
+function encodeRows(jobItems: readonly AnyJobItem[], items: readonly SettlementItem[], r: BatchResult, shard: number, withEvents: boolean): EncodedRows {
   const byId = new Map(jobItems.filter((j): j is JobItem => j.type === undefined || j.type === 'origin').map((j) => [j.id, j]));
   const transfers = r.leaves.flatMap((leaf, index) => (leaf.type === 'transfer' ? [{ leaf, index, job: byId.get(leaf.item.id)! }] : []));
   const legs = r.leaves.flatMap((leaf, index) => (leaf.type === 'leg' ? [{ leaf, index }] : []));
@@ -192,6 +196,7 @@ function encodeRows(jobItems: readonly AnyJobItem[], items: readonly SettlementI
           inFlight: column(changed, (w) => w.inFlightOutMinor),
         }
       : null,
+    events: withEvents && r.events.length ? encodeEvents(r.events) : null,
   };
 }
 
@@ -278,7 +283,7 @@ async function readBankKeys(sql: Queryable, items: readonly SettlementItem[]): P
 /** Decides a batch in memory on a known head and wallets, and signs its chain link. */
 function decide(ctx: ShardContext, jobItems: readonly AnyJobItem[], items: SettlementItem[], nowMs: number, basis: ShardHead, state: Omit<BatchState, 'nowMs' | 'verify'>): Decision {
   const r = settleBatch(items, { nowMs, verify: ed25519VerifyRaw, ...state });
-  const rows = encodeRows(jobItems, items, r, ctx.shard);
+  const rows = encodeRows(jobItems, items, r, ctx.shard, ctx.events !== false);
   // A batch that records anything or moves any balance is a new version of the shard's wallets.
   const walletsVersion = r.leaves.length > 0 || r.changedWallets.size > 0 ? basis.walletsVersion + 1n : basis.walletsVersion;
   if (r.leaves.length === 0) return { nowMs, r, basis, after: { ...basis, walletsVersion }, header: null, signature: null, rows };
@@ -392,7 +397,10 @@ async function prefetchAndDecide(tx: Queryable, ctx: ShardContext, jobItems: rea
   const inFlight = new Map<string, InFlightTransfer>(
     flightRows
       .filter((t) => shardOf(t.payee_wallet_id, ctx.shardCount) === resultFrom.get(t.id))
-      .map((t) => [t.id, { payerWalletId: t.payer_wallet_id, amountMinor: t.amount_minor, countedAsPayment: t.kind === 'transfer' && !t.payee_wallet_id.startsWith('t_'), debitDay: dayOf(Number(t.settled_at_ms)) }]),
+      .map((t) => [
+        t.id,
+        { payerWalletId: t.payer_wallet_id, payeeWalletId: t.payee_wallet_id, amountMinor: t.amount_minor, countedAsPayment: t.kind === 'transfer' && !t.payee_wallet_id.startsWith('t_'), debitDay: dayOf(Number(t.settled_at_ms)) },
+      ]),
   );
   const wallets = new Map<string, WalletState>();
   const missing: string[] = [];
@@ -507,6 +515,8 @@ async function writeDecision(tx: Queryable, ctx: ShardContext, d: Decision, look
       where w.id = u.id`.execute(),
     );
   }
+  // The banks' events, under the head lock like every writer of this shard's events (per bank and shard order).
+  if (rows.events) writes.push(appendEvents(tx, shard, nowMs, rows.events));
   const failures = (await Promise.allSettled(writes)).flatMap((w) => (w.status === 'rejected' ? [w.reason as unknown] : []));
   if (failures.length) throw failures.find((e) => e instanceof RecordedBeforeError) ?? failures[0];
 }

@@ -195,7 +195,7 @@ describe('settleBatch effects', () => {
 
 describe('transfers between shards', () => {
   const remote = (over: Partial<OriginItem> = {}) => item({ payeeRemote: true, payeeWalletId: 'w_remote', ...over });
-  const flight = (over: Partial<InFlightTransfer> = {}): InFlightTransfer => ({ payerWalletId: 'w_payer', amountMinor: 300n, countedAsPayment: true, debitDay: TODAY, ...over });
+  const flight = (over: Partial<InFlightTransfer> = {}): InFlightTransfer => ({ payerWalletId: 'w_payer', payeeWalletId: 'w_remote', amountMinor: 300n, countedAsPayment: true, debitDay: TODAY, ...over });
 
   it('debits the payer, holds the money in flight and sends a credit; payee rules wait for the payee shard', () => {
     const result = settleBatch([remote({ amountMinor: 300n })], state([wallet('w_payer', { balanceMinor: 1000n })]));
@@ -315,5 +315,31 @@ describe('authority: an item settles only on a signature that holds against the 
   it('checks authority before everything else, duplicates included', () => {
     const result = settleBatch([item({ authority: null })], state([payer(), payee()], { recordedIds: new Set(['a'.repeat(64)]) }));
     expect(result.outcomes).toEqual([{ status: 'unauthorized' }]);
+  });
+});
+
+describe('events for the banks', () => {
+  const kinds = (r: ReturnType<typeof run>) => r.events.map((e) => `${e.bankId} ${e.type} ${e.walletId} ${e.amountMinor} ${e.code ?? ''}`.trim());
+
+  it('a local transfer tells the payer bank it settled and the payee bank it received the money', () => {
+    const r = run(item(), {}, { bankId: 'bank-b' });
+    expect(kinds(r)).toEqual(['bank-a transfer.settled w_payer 1000', 'bank-b payment.received w_payee 1000']);
+    expect(r.events.every((e) => e.subjectId === 'a'.repeat(64))).toBe(true);
+  });
+
+  it('a rejected transfer tells its bank with the code; an unauthorized or duplicate one tells nobody', () => {
+    expect(kinds(run(item(), { balanceMinor: 1n }, {}))).toEqual(['bank-a transfer.rejected w_payer 1000 insufficient_funds']);
+    expect(run(item({ authority: signedBy(stranger, 'customer', 'x') }), {}, {}).events).toEqual([]);
+    expect(run(item(), {}, {}, { recorded: ['a'.repeat(64)] }).events).toEqual([]);
+  });
+
+  it('across shards: the payee shard tells the payee bank on credit, the payer shard tells the payer bank when the result closes it', () => {
+    const debit = run(item({ payeeRemote: true }), {}, null);
+    expect(debit.events).toEqual([]);
+    const credit = settleBatch([{ type: 'credit', id: 'c'.repeat(64), payeeWalletId: 'w_payee', amountMinor: 300n, fromShard: 1 }], state([wallet('w_payee', { bankId: 'bank-b' })]));
+    expect(kinds(credit)).toEqual(['bank-b payment.received w_payee 300']);
+    const inFlight = new Map([['c'.repeat(64), { payerWalletId: 'w_payer', payeeWalletId: 'w_payee', amountMinor: 300n, countedAsPayment: true, debitDay: TODAY }]]);
+    const closed = settleBatch([{ type: 'credit_result', id: 'c'.repeat(64), status: 'rejected', code: 'payee_frozen', fromShard: 1 }], state([wallet('w_payer', { inFlightOutMinor: 300n })], { inFlight }));
+    expect(kinds(closed)).toEqual(['bank-a transfer.rejected w_payer 300 payee_frozen']);
   });
 });

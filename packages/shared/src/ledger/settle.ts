@@ -28,6 +28,7 @@
  * in flight outwards, so that a refund always fits under the cap.
  */
 import { ITEM_KIND_CODE, type ItemKind } from '../canonical.js';
+import type { NewEvent } from '../events.js';
 import type { RejectionCode } from '../errors.js';
 import { TRANSFER_ID_PATTERN } from '../ids.js';
 import { AMOUNT_MINOR_MAX } from '../money.js';
@@ -119,6 +120,7 @@ export type BatchLeaf =
 
 export interface InFlightTransfer {
   payerWalletId: string;
+  payeeWalletId: string;
   amountMinor: bigint;
   /** Whether the debit counted against the payer's daily outflow, and on which day. */
   countedAsPayment: boolean;
@@ -155,6 +157,8 @@ export interface BatchResult {
   resultsToSend: Array<{ id: string; toShard: number; status: 'applied' | 'rejected'; code: RejectionCode | null }>;
   /** The new state of every wallet that changed. */
   changedWallets: Map<string, WalletState>;
+  /** What the banks are told (@cbdc/shared/events), in leaf order: recorded in the same transaction. */
+  events: NewEvent[];
 }
 
 /** The UTC day number of a time. */
@@ -263,7 +267,9 @@ export function settleBatch(items: readonly SettlementItem[], state: BatchState)
   const seenCredits = new Set<string>();
   const seenResults = new Set<string>();
   const today = dayOf(state.nowMs);
-  const r: BatchResult = { outcomes: [], leaves: [], finalized: [], creditsToSend: [], resultsToSend: [], changedWallets: wallets };
+  const r: BatchResult = { outcomes: [], leaves: [], finalized: [], creditsToSend: [], resultsToSend: [], changedWallets: wallets, events: [] };
+  const tell = (w: WalletState, type: NewEvent['type'], transferId: string, amountMinor: bigint, code: string | null, data: NewEvent['data']) =>
+    r.events.push({ bankId: w.bankId, type, subjectId: transferId, walletId: w.id, amountMinor, code, data });
   // The money this batch lets out of the shard (debits in flight) and in (credits, refunds).
   let expectedDelta = 0n;
 
@@ -291,6 +297,8 @@ export function settleBatch(items: readonly SettlementItem[], state: BatchState)
       if (code !== null) {
         r.outcomes.push({ status: 'rejected', code });
         r.leaves.push({ type: 'transfer', item, legStatus: 'rejected', code });
+        // Told to the bank whose request it was (the payer may be missing, or another bank's).
+        r.events.push({ bankId: item.bankId, type: 'transfer.rejected', subjectId: item.id, walletId: payer?.bankId === item.bankId ? payer.id : null, amountMinor: item.amountMinor, code, data: { payeeWalletId: item.payeeWalletId } });
         continue;
       }
       const payment = isPayment(item, payee);
@@ -312,6 +320,8 @@ export function settleBatch(items: readonly SettlementItem[], state: BatchState)
         put({ ...payeeNow, balanceMinor: payeeNow.balanceMinor + item.amountMinor });
         r.outcomes.push({ status: 'settled' });
         r.leaves.push({ type: 'transfer', item, legStatus: 'settled', code: null });
+        tell(payer!, 'transfer.settled', item.id, item.amountMinor, null, { payeeWalletId: item.payeeWalletId });
+        tell(payeeNow, 'payment.received', item.id, item.amountMinor, null, { payerWalletId: item.payerWalletId });
       }
     } else if (item.type === 'credit') {
       const recorded = state.recordedCredits.get(item.id);
@@ -332,6 +342,7 @@ export function settleBatch(items: readonly SettlementItem[], state: BatchState)
       }
       put({ ...payee!, balanceMinor: payee!.balanceMinor + item.amountMinor });
       expectedDelta += item.amountMinor;
+      tell(payee!, 'payment.received', item.id, item.amountMinor, null, null);
       r.outcomes.push({ status: 'applied' });
       r.leaves.push({ type: 'leg', transferId: item.id, leg: 'credit', walletId: item.payeeWalletId, amountMinor: item.amountMinor, status: 'applied', code: null });
       r.resultsToSend.push({ id: item.id, toShard: item.fromShard, status: 'applied', code: null });
@@ -346,6 +357,7 @@ export function settleBatch(items: readonly SettlementItem[], state: BatchState)
       if (!payer) throw new Error(`invariant broken: payer ${flight.payerWalletId} of in-flight transfer ${item.id} is missing`);
       if (item.status === 'applied') {
         put({ ...payer, inFlightOutMinor: payer.inFlightOutMinor - flight.amountMinor });
+        tell(payer, 'transfer.settled', item.id, flight.amountMinor, null, { payeeWalletId: flight.payeeWalletId });
         r.outcomes.push({ status: 'settled' });
         r.finalized.push({ id: item.id, status: 'settled', code: null });
       } else {
@@ -359,6 +371,7 @@ export function settleBatch(items: readonly SettlementItem[], state: BatchState)
           dailySpentMinor: sameDay ? (payer.dailySpentMinor > flight.amountMinor ? payer.dailySpentMinor - flight.amountMinor : 0n) : payer.dailySpentMinor,
         });
         expectedDelta += flight.amountMinor;
+        tell(payer, 'transfer.rejected', item.id, flight.amountMinor, item.code, { payeeWalletId: flight.payeeWalletId });
         r.outcomes.push({ status: 'rejected', code: item.code! });
         r.leaves.push({ type: 'leg', transferId: item.id, leg: 'refund', walletId: flight.payerWalletId, amountMinor: flight.amountMinor, status: 'applied', code: item.code });
         r.finalized.push({ id: item.id, status: 'rejected', code: item.code });
