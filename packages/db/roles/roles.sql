@@ -45,6 +45,9 @@ grant update (head_seq, head_hash, wallets_version) on shards to cbdc_settlement
 grant update (balance_minor, daily_spent_minor, daily_spent_day, in_flight_out_minor, updated_at) on wallets to cbdc_settlement;
 grant insert on ledger_settings to cbdc_settlement;
 grant usage on sequence transfers_row_no_seq to cbdc_settlement;
+-- The banks' events of the batches it commits (docs/events.md): outcomes come from settlement only.
+grant insert on events, event_heads to cbdc_settlement;
+grant update (seq) on event_heads to cbdc_settlement;
 
 -- The issuer: banks and operators, reserves, issuance, treasury wallets, central-bank freezes.
 grant insert on operators, banks, bank_reserves, reserve_entries, issuance_requests, issuance_chain to cbdc_issuer;
@@ -63,3 +66,6 @@ grant insert on ledger_settings to cbdc_issuer;
 grant usage on sequence reserve_entries_id_seq to cbdc_issuer;
 grant insert on registry_events, registry_heads to cbdc_issuer;
 grant update (seq, hash) on registry_heads to cbdc_issuer;
+-- The banks' events of central-bank freezes and of mints and retires into their treasuries.
+grant insert on events, event_heads to cbdc_issuer;
+grant update (seq) on event_heads to cbdc_issuer;
