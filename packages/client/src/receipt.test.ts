@@ -57,3 +57,14 @@ describe('verifyTransferSignature', () => {
     expect(verifyTransferSignature({ ...wire, signature: '01' + '00'.repeat(63) }, '01' + '00'.repeat(31))).toBe(false);
   });
 });
+
+describe('verifyReceipt on the published receipt vectors (docs/vectors/receipts.json)', async () => {
+  const { readFileSync } = await import('node:fs');
+  const file = JSON.parse(readFileSync(new URL('../../../docs/vectors/receipts.json', import.meta.url), 'utf8')) as { shardKeys: Array<{ shard: number; publicKey: string }>; receipts: Array<{ name: string; receipt: Receipt }> };
+  const keys = Object.fromEntries(file.shardKeys.map((k) => [k.shard, k.publicKey]));
+
+  it.each(file.receipts.map((r) => [r.name, r.receipt] as const))('%s', (_, receipt) => {
+    expect(verifyReceipt(receipt, keys)).toBeNull();
+    expect(verifyReceipt({ ...receipt, transfer: { ...receipt.transfer, amountMinor: `${receipt.transfer.amountMinor}0` } }, keys)).toMatch(/Merkle path|leg does not belong/);
+  });
+});

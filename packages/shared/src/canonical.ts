@@ -62,7 +62,8 @@ export interface LeafContent {
 const LEAF_STATUS_CODE = { settled: 1, rejected: 2, debited: 3 } as const;
 
 /**
- * The canonical bytes of a settlement leaf:
+ * The canonical bytes of a settlement leaf (docs/canonical-encoding.md, part 2, with vectors in
+ * docs/vectors/receipts.json):
  *   "CBDC/leaf/v1" | id (32 bytes) | kind u8 | payer (u8 len + ASCII) | payee (u8 len + ASCII)
  *   | amount u64 | status u8 (1 settled, 2 rejected, 3 debited) | code (u8 len + ASCII, empty unless rejected)
  */
@@ -90,7 +91,7 @@ export interface LegContent {
 }
 
 /**
- * The canonical bytes of a leg leaf:
+ * The canonical bytes of a leg leaf (docs/canonical-encoding.md, part 2):
  *   "CBDC/leg/v1" | transfer id (32 bytes) | leg u8 (1 credit, 2 refund) | wallet (u8 len + ASCII)
  *   | amount u64 | status u8 (1 applied, 2 rejected) | code (u8 len + ASCII; a refund carries the credit's rejection code)
  */

@@ -7,9 +7,9 @@
  *   "CBDC/issuance/v1" | seq u64 | previous hash (32) | kind u8 (1 mint, 2 retire)
  *   | bank id (u8 len + ASCII) | amount u64 | supply after u64 | time, Unix ms, u64
  *
- * Settlement batch header:
+ * Settlement batch header (docs/canonical-encoding.md, part 2; the shard signs its hash):
  *   "CBDC/batch/v1" | shard u32 | seq u64 | previous hash (32) | Merkle root (32)
- *   | transfer count u32 | time, Unix ms, u64
+ *   | leaf count u32 | time, Unix ms, u64
  *
  * Example: the first mint of 1,000,000 fen to bank "bank-a" at t=1700000000000 is entry seq 1
  * with previous hash 00..00 and supply after 1000000.
