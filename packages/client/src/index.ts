@@ -39,14 +39,17 @@ export interface WalletFreezesView {
 export interface TransferView {
   id: string;
   kind: 'transfer' | 'funding';
-  status: 'settled' | 'rejected' | 'pending';
+  /** `not_settled`: accepted, never recorded, and past its expiry (code `expired`): final. */
+  status: 'settled' | 'rejected' | 'pending' | 'not_settled';
   code?: string | null;
   payerWalletId: string;
   payeeWalletId: string;
   amountMinor: string;
-  batchSeq?: string;
+  /** Null while accepted and not yet recorded. */
+  batchSeq?: string | null;
   shard?: number;
-  settledAtMs?: string;
+  submittedAtMs?: string;
+  settledAtMs?: string | null;
 }
 
 const asyncHeader = (async?: boolean): CallOptions => (async ? { headers: { prefer: 'respond-async' } } : {});

@@ -35,8 +35,16 @@ export const LIMITS = {
   expiryAheadMsMax: 24 * 60 * 60 * 1000,
   /** How long a synchronous submit waits for its outcome before answering 202 pending. */
   settleWaitMs: 10_000,
-  /** Allowed clock difference between a signed request and the server. */
+  /** Allowed clock difference between a signed request and the server (and between servers' clocks). */
   requestClockSkewMs: 60_000,
+  /**
+   * A transfer accepted (202) whose batch never records it reads `pending` until its expiry plus
+   * requestClockSkewMs, then `not_settled` for this long, then 404. An accepted funding, which has
+   * no expiry, reads `pending` for acceptedFundingPendingMs without a recorded outcome. Only items
+   * settlement drops or Redis loses stay that long: a recorded item's pending record is removed.
+   */
+  acceptedNotSettledRetentionMs: 24 * 60 * 60 * 1000,
+  acceptedFundingPendingMs: 24 * 60 * 60 * 1000,
   /** Issuer dual control: the rolling window of single-operator totals, and how long a pending action can be approved. */
   dualControlWindowMs: 24 * 60 * 60 * 1000,
   approvalTtlMs: 24 * 60 * 60 * 1000,

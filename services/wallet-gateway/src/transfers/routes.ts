@@ -8,7 +8,8 @@ import { ApiError } from '@cbdc/shared/problem';
 import { AUTH_HEADERS } from '@cbdc/shared/request-auth';
 import { amountMinorSchema, signedTransferSchema, transferIdSchema, walletIdSchema } from '@cbdc/shared/schemas';
 import type { GatewayContext } from '../context.js';
-import { receiptFor, transferViewFor, visibleTransfer } from './store.js';
+import { readTransfer } from './read.js';
+import { receiptFor, visibleTransfer } from './store.js';
 import { fundingDatabase, submitFunding, submitSignedTransfers, type ItemResult } from './submit.js';
 
 /** The caller asks for the async mode with `Prefer: respond-async` (RFC 7240). */
@@ -120,16 +121,29 @@ export async function transferRoutes(app: FastifyInstance, ctx: GatewayContext):
   );
 
   const transferParams = z.strictObject({ transferId: transferIdSchema });
+  const notFound = (message: string) => new ApiError('transfer_not_found', message, { errors: [{ field: 'params/transferId', rule: 'recorded_transfer', message: 'no transfer with this id involves this bank' }] });
   const visibleOr404 = async (bankId: string, id: string) => {
     const row = await visibleTransfer(ctx.ledger, ctx.walletFacts, bankId, id);
     if (row) return row;
-    throw new ApiError('transfer_not_found', "not recorded, or not involving this bank's wallets; a transfer still in flight is not yet recorded: resubmitting the same signed transfer is safe", {
-      errors: [{ field: 'params/transferId', rule: 'recorded_transfer', message: 'no recorded transfer with this id involves this bank' }],
-    });
+    throw notFound("not recorded, or not involving this bank's wallets; a transfer accepted and still pending has no receipt yet");
   };
 
-  r.get('/v1/transfers/:transferId', { schema: { tags: ['transfers'], summary: "Read a transfer's outcome", params: transferParams } }, async (req) =>
-    transferViewFor(await visibleOr404(req.principal, req.params.transferId), req.principal),
+  r.get(
+    '/v1/transfers/:transferId',
+    {
+      schema: {
+        tags: ['transfers'],
+        summary: "Read a transfer's outcome",
+        description:
+          "A recorded transfer (settled, rejected, or pending while in flight between shards) to the payer's and the payee's bank; a transfer accepted (202) and not yet recorded to the payer's bank only, as pending, or not_settled (code expired) once its expiry passed unrecorded.",
+        params: transferParams,
+      },
+    },
+    async (req) => {
+      const view = await readTransfer(ctx, req.principal, req.params.transferId);
+      if (view) return view;
+      throw notFound("neither recorded nor accepted and pending, or not involving this bank's wallets; resubmitting the same signed transfer is safe");
+    },
   );
 
   r.get('/v1/transfers/:transferId/receipt', { schema: { tags: ['transfers'], summary: 'A receipt: batch header, shard signature and Merkle path', params: transferParams } }, async (req) =>

@@ -15,11 +15,13 @@
  */
 import { Queue } from 'bullmq';
 import { ed25519VerifyRaw, parseHex, type Signer } from '@cbdc/shared/crypto';
-import { attestJob, finalsStream, gatewayAttestor, replyStream, shardQueue, type JobItem, type JobOutcome, type JobResult, type JobSummary, type SettlementJobData } from '@cbdc/shared/job';
+import { trimOldest } from '@cbdc/shared/bounded-map';
+import { attestJob, finalsStream, gatewayAttestor, replyStream, shardQueue, shardQueueTag, type JobItem, type JobOutcome, type JobResult, type JobSummary, type SettlementJobData } from '@cbdc/shared/job';
 import { consumerRedis, producerRedis, type RedisConnection, type RedisTarget } from '@cbdc/shared/redis';
 import type { Limits } from '@cbdc/shared/limits';
 import { ApiError } from '@cbdc/shared/problem';
 import { replyEntryMessage } from '@cbdc/shared/reply';
+import { acceptedKey, acceptedTtlMs, encodeAccepted } from './accepted.js';
 
 interface Deferred<T> {
   promise: Promise<T>;
@@ -84,6 +86,10 @@ export class SettlementClient {
   private readonly readers: Array<{ connection: RedisConnection; done: Promise<void> }> = [];
   private shardKeys = new Map<number, Uint8Array>();
   private shardKeysReadAtMs = 0;
+  /** Each shard queue's hash tag, which the records of accepted items share (./accepted.ts). */
+  private readonly queueTags: string[] = [];
+  /** Items this process recorded as accepted, by id, with their shard: their records go once settlement records them. */
+  private readonly acceptedIds = new Map<string, number>();
 
   constructor(private readonly o: SettlementClientOptions) {
     this.producer = producerRedis(o.redis);
@@ -101,6 +107,7 @@ export class SettlementClient {
     });
     for (let shard = 0; shard < this.o.shardCount; shard++) {
       const q = shardQueue(this.o.queuePrefix, shard);
+      this.queueTags.push(shardQueueTag(this.o.queuePrefix, shard));
       const queue = new Queue<SettlementJobData, JobSummary>(q.name, { connection: this.producer, prefix: q.prefix });
       await queue.waitUntilReady();
       this.lanes.push({ queue, buffer: [], flushed: deferred<void>(), timer: null, jobsWaiting: 0 });
@@ -154,6 +161,65 @@ export class SettlementClient {
       this.inFlightCount -= list.length;
       this.waiters.delete(id);
     }
+  }
+
+  /**
+   * Records items that are in their shards' queues as accepted, so that they read `pending` by id
+   * (./accepted.ts): one MULTI per shard, in the slot of its queue. Call it only once the items are
+   * queued, and answer 202 only once it resolved; it rejects with a 503 ApiError if Redis did not
+   * take the records (the items are queued: resubmitting them is safe).
+   */
+  async recordAccepted(items: ReadonlyArray<{ shard: number; item: JobItem }>, nowMs: number): Promise<void> {
+    const byShard = new Map<number, JobItem[]>();
+    for (const { shard, item } of items) {
+      const list = byShard.get(shard);
+      if (list) list.push(item);
+      else byShard.set(shard, [item]);
+    }
+    try {
+      await Promise.all(
+        [...byShard].map(async ([shard, list]) => {
+          const multi = this.producer.multi();
+          for (const item of list) multi.set(acceptedKey(this.queueTags[shard], item.id), encodeAccepted(item), 'PX', acceptedTtlMs(item, nowMs, this.o.limits));
+          const replies = await multi.exec();
+          const failed = replies?.find(([error]) => error) ?? (replies ? null : [new Error('MULTI aborted')]);
+          if (failed) throw failed[0];
+        }),
+      );
+    } catch (error) {
+      this.o.onError?.(error as Error);
+      throw new ApiError('dependency_unavailable', 'the settlement queue (Redis) took these transfers but not their pending record; resubmit them (a transfer never settles twice)', { headers: { 'retry-after': '1' } });
+    }
+    for (const { shard, item } of items) this.acceptedIds.set(item.id, shard);
+    // Forgetting one only leaves its record to its TTL (the recorded row answers meanwhile).
+    trimOldest(this.acceptedIds, this.o.limits.gatewayTransfersInFlightMax);
+  }
+
+  /** The stored record of accepted item `id` and the shard whose keys hold it, or null (reads every shard's key at once). */
+  async acceptedRecord(id: string): Promise<{ shard: number; stored: string } | null> {
+    const stored = await Promise.all(this.queueTags.map((tag) => this.producer.get(acceptedKey(tag, id))));
+    const shard = stored.findIndex((s) => s !== null);
+    return shard < 0 ? null : { shard, stored: stored[shard]! };
+  }
+
+  /**
+   * Removes the records of accepted items that settlement has now recorded (their rows answer from
+   * now on). Items it dropped unrecorded (unauthorized, malformed_item) keep theirs: they read
+   * pending until their expiry, then not_settled.
+   */
+  private forgetAccepted(outcomes: readonly JobOutcome[]): void {
+    const byShard = new Map<number, string[]>();
+    for (const o of outcomes) {
+      const shard = this.acceptedIds.get(o.id);
+      if (shard === undefined) continue;
+      this.acceptedIds.delete(o.id);
+      const recorded = o.status !== 'unauthorized' && !(o.status === 'rejected' && o.code === 'malformed_item');
+      if (!recorded) continue;
+      const keys = byShard.get(shard);
+      if (keys) keys.push(acceptedKey(this.queueTags[shard], o.id));
+      else byShard.set(shard, [acceptedKey(this.queueTags[shard], o.id)]);
+    }
+    for (const keys of byShard.values()) this.producer.unlink(...keys).catch((error: Error) => this.o.onError?.(error));
   }
 
   private flush(shard: number): void {
@@ -243,6 +309,7 @@ export class SettlementClient {
 
   private onCompleted(result: JobResult): void {
     if (!result?.outcomes) return;
+    if (this.acceptedIds.size > 0) this.forgetAccepted(result.outcomes);
     for (const outcome of result.outcomes) {
       // Only a final answer releases a waiting request: a debit in flight to another shard is
       // not final; its transfer becomes final with the credit result at the payer's shard.

@@ -52,6 +52,7 @@ export function transferView(t: TransferRow) {
     memo: t.memo,
     shard: t.shard,
     batchSeq: t.batch_seq.toString(),
+    submittedAtMs: t.submitted_at_ms.toString(),
     settledAtMs: t.settled_at_ms.toString(),
   };
 }

@@ -36,6 +36,7 @@ export interface PendingView {
   payerWalletId: string;
   payeeWalletId: string;
   amountMinor: string;
+  submittedAtMs: string;
 }
 
 type FinalView = TransferView & { status: 'settled' | 'rejected' };
@@ -223,7 +224,7 @@ export async function submitFunding(ctx: GatewayContext, bankId: string, authori
   // Answered from the row recorded under this id, never from what this request asked for: a
   // funding is told it settled only with the wallet and amount that settled.
   const recorded = (await transfersByIds(on, [id])).get(id);
-  if (!recorded) return { index: 0, id, status: 'pending', transfer: { id, kind: 'funding', status: 'pending', payerWalletId: treasury, payeeWalletId: walletId, amountMinor } };
+  if (!recorded) return { index: 0, id, status: 'pending', transfer: { id, kind: 'funding', status: 'pending', payerWalletId: treasury, payeeWalletId: walletId, amountMinor, submittedAtMs: String(now) } };
   if (!same(recorded)) throw reused();
   return resultOfRow(0, recorded);
 }
@@ -239,14 +240,17 @@ async function settle(ctx: GatewayContext, prepared: Prepared[], async: boolean)
     index: p.index,
     id: p.item.id,
     status: 'pending',
-    transfer: { id: p.item.id, kind: p.item.kind, status: 'pending', payerWalletId: p.item.payerWalletId, payeeWalletId: p.item.payeeWalletId, amountMinor: p.item.amountMinor },
+    transfer: { id: p.item.id, kind: p.item.kind, status: 'pending', payerWalletId: p.item.payerWalletId, payeeWalletId: p.item.payeeWalletId, amountMinor: p.item.amountMinor, submittedAtMs: String(p.item.submittedAtMs) },
   });
+  // Every item answered pending is readable by id at once: recorded as accepted once it is queued, before the answer.
+  const recordAccepted = (items: Prepared[]) => ctx.settlement.recordAccepted(items, ctx.now());
 
   ctx.settlement.checkCapacity(new Set(prepared.map((p) => p.shard)), prepared.length);
   const submission = ctx.settlement.submit(prepared.map((p) => ({ shard: p.shard, item: p.item })));
   await submission.enqueued;
   if (async) {
     ctx.settlement.release(prepared.map((p) => p.item.id));
+    await recordAccepted(prepared);
     return prepared.map(pending);
   }
 
@@ -261,16 +265,21 @@ async function settle(ctx: GatewayContext, prepared: Prepared[], async: boolean)
     ctx.ledger,
     readBack.map((p) => ({ id: p.item.id, shard: p.shard })),
   );
-  return prepared.map((p, i): ItemResult => {
+  const unrecorded: Prepared[] = [];
+  const stillPending = (p: Prepared) => {
+    unrecorded.push(p);
+    return pending(p);
+  };
+  const results = prepared.map((p, i): ItemResult => {
     const outcome: CommittedOutcome | null = outcomes[i];
-    if (outcome === null) return pending(p);
+    if (outcome === null) return stillPending(p);
     if (outcome.status === 'unauthorized') {
       const field = p.item.kind === 'funding' ? `header/${AUTH_HEADERS.signature}` : 'signature';
       return itemProblem(p.index, p.item.id, 'authority_refused', field, 'authority_in_force', 'settlement refused it: its signature does not verify against the key in force; nothing was recorded');
     }
     const row = rows.get(p.item.id);
     if (row) return resultOfRow(p.index, row);
-    if (outcome.type !== 'origin' || (outcome.status !== 'settled' && outcome.status !== 'rejected')) return pending(p);
+    if (outcome.type !== 'origin' || (outcome.status !== 'settled' && outcome.status !== 'rejected')) return stillPending(p);
     const it = p.item;
     return {
       index: p.index,
@@ -289,8 +298,11 @@ async function settle(ctx: GatewayContext, prepared: Prepared[], async: boolean)
         memo: it.memo,
         shard: outcome.shard,
         batchSeq: outcome.batchSeq!,
+        submittedAtMs: String(it.submittedAtMs),
         settledAtMs: String(outcome.timeMs),
       },
     };
   });
+  if (unrecorded.length > 0) await recordAccepted(unrecorded);
+  return results;
 }
