@@ -138,6 +138,18 @@ describe('reading a transfer accepted and not yet recorded', () => {
     expect((await bankA.getTransfer(t.id)).status).toBe('settled');
   });
 
+  it('leaves no acceptance record behind once the items are recorded, even when settlement answers as fast as it can', async () => {
+    const items = Array.from({ length: 30 }, (_, i) => pay(BigInt(10 + i)));
+    for (const chunk of [items.slice(0, 10), items.slice(10, 20), items.slice(20)]) {
+      await bankA.transferBatch(
+        chunk.map((i) => i.wire),
+        true,
+      );
+    }
+    for (const i of items) await settled(bankA, i.id);
+    await expect.poll(async () => (await Promise.all(items.map((i) => recordOf(i.id)))).filter((r) => r !== null).length).toBe(0);
+  });
+
   /** Stores an acceptance record as a gateway would have (the item as queued), to stand for one whose job was lost long ago. */
   const storeRecord = (id: string, item: JobItem) => redis.set(acceptedKey(shardQueueTag(sys.queuePrefix, 0), id), encodeAccepted(item), 'PX', 60_000);
   const itemOf = (t: ReturnType<typeof pay>, bankId = 'bank-a'): JobItem => ({ ...t.wire, id: t.id, kind: 'transfer', bankId, submittedAtMs: Date.now() - 200_000, payeeShard: 0 });

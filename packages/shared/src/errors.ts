@@ -21,7 +21,7 @@ export const API_ERRORS = {
   forbidden: { status: 403, title: 'The caller may not do this' },
   // Wallets and transfers (checked at the gateway before anything is queued)
   wallet_not_found: { status: 404, title: 'No such wallet for this bank' },
-  transfer_not_found: { status: 404, title: 'No settled or rejected transfer with this id is known' },
+  transfer_not_found: { status: 404, title: "No transfer with this id involving this bank's wallets is recorded, or accepted and pending" },
   receipt_withheld: { status: 403, title: "The receipt would prove why another bank's customer refused this transfer; that bank and the central bank hold it" },
   bad_signature: { status: 422, title: 'The customer signature does not verify' },
   authority_refused: { status: 422, title: 'Settlement refused the item: its authority does not verify against the key in force' },
