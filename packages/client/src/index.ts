@@ -183,6 +183,8 @@ export interface SupplyView {
   supplyMinor: string;
   backingMinor: string;
   walletBalancesMinor: string;
+  /** Set aside by open holds: still the payers', not available to them. */
+  heldMinor: string;
   /** Transfers in flight between shards plus issuance in flight between the central database and the groups. */
   inFlightMinor: string;
   transfersInFlightMinor: string;
@@ -190,7 +192,7 @@ export interface SupplyView {
   freeReserveMinor: string;
   chain: { seq: string; headHash: string; issuerPublicKey: string | null };
   /** Each shard group's database: its shards, wallet balances and transfers in flight (legs debited - credited - refunded). */
-  groups: Array<{ group: number; shards: number[]; walletBalancesMinor: string; transfersInFlightMinor: string }>;
+  groups: Array<{ group: number; shards: number[]; walletBalancesMinor: string; heldMinor: string; transfersInFlightMinor: string }>;
   banks: BankPosition[];
 }
 

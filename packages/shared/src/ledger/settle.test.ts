@@ -19,7 +19,7 @@ function signedBy(signer: typeof customer, by: ItemAuthority['by'], id: string):
 }
 
 function wallet(id: string, over: Partial<WalletState> = {}): WalletState {
-  return { id, bankId: 'bank-a', kind: 'customer', tier: 'II', status: 'active', balanceMinor: 1_000n * YUAN, dailySpentMinor: 0n, dailySpentDay: TODAY, inFlightOutMinor: 0n, publicKey: customer.publicKey, ...over };
+  return { id, bankId: 'bank-a', kind: 'customer', tier: 'II', status: 'active', balanceMinor: 1_000n * YUAN, dailySpentMinor: 0n, dailySpentDay: TODAY, inFlightOutMinor: 0n, heldMinor: 0n, publicKey: customer.publicKey, ...over };
 }
 
 function item(over: Partial<OriginItem> = {}): OriginItem {
