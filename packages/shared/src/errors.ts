@@ -95,6 +95,9 @@ export const REJECTION_CODES = [
 
 export type RejectionCode = (typeof REJECTION_CODES)[number];
 
+/** The codes only holds are answered with (see ledger/holds.ts): a transfer never is. */
+export const HOLD_ONLY_CODES: readonly RejectionCode[] = ['hold_expiry_invalid', 'hold_not_found', 'hold_action_not_allowed', 'hold_not_open', 'hold_expired', 'capture_exceeds_hold'];
+
 export const REJECTION_TITLES: Record<RejectionCode, string> = {
   malformed_item: 'The item holds a field the ledger cannot store (no gateway sends one); it is answered, not recorded, and changes nothing',
   nonce_reused: 'The payer already used this nonce for another transfer',
