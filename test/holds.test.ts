@@ -225,4 +225,27 @@ describe('holds through the gateway (4 shards, 2 group databases)', () => {
     const supply = await sys.operators.alice.supply();
     expect(supply.heldMinor).toBe(report.stats.heldMinor);
   });
+
+  it('names a tampered hold: its content, who captured it, the money it holds', async () => {
+    const sql = sys.topology.admin.ofShard(shardOf(w.payer, SHARDS));
+    const trusted = { trustedShardPublicKeys: new Map(sys.keys.shards.map((s, i) => [i, signerFromSeed(s).publicKey])) };
+    const [captured] = await sql<{ id: string }[]>`select id from holds where status = 'captured' and capture_leg_status = 'settled' limit 1`;
+    const [open] = await sql<{ id: string; amount_minor: bigint }[]>`select id, amount_minor from holds where status = 'open' limit 1`;
+    const tampers: Array<[string, () => Promise<unknown>, () => Promise<unknown>, RegExp]> = [
+      ['a hold amount', () => sql`update holds set amount_minor = amount_minor + 1 where id = ${open.id}`, () => sql`update holds set amount_minor = amount_minor - 1 where id = ${open.id}`, /does not hash to its id/],
+      ['the bank that captured', () => sql`update holds set closing_bank_id = 'bank-a' where id = ${captured.id}`, () => sql`update holds set closing_bank_id = 'bank-b' where id = ${captured.id}`, /only bank-b may capture/],
+      ['the money held', () => sql`update wallets set held_minor = held_minor + 1 where id = ${w.payer}`, () => sql`update wallets set held_minor = held_minor - 1 where id = ${w.payer}`, /held money/],
+    ];
+    for (const [what, tamper, restore, finding] of tampers) {
+      await tamper();
+      try {
+        const report = await audit(sys.topology.auditor, trusted);
+        expect(report.ok, what).toBe(false);
+        expect(report.findings.map((f) => f.message).join('\n'), what).toMatch(finding);
+      } finally {
+        await restore();
+      }
+    }
+    expect((await audit(sys.topology.auditor, trusted)).findings).toEqual([]);
+  });
 });
