@@ -236,7 +236,7 @@ const seen = {
   foreign: 0,
   aheadWritten: 0,
   aheadRedecided: 0,
-  holds: { placed: 0, captured: 0, captureReturned: 0, voided: 0, expired: 0, refused: new Set<string>(), duplicates: 0, forged: 0 },
+  holds: { placed: 0, captured: 0, captureReturned: 0, voided: 0, expired: 0, refused: new Set<string>(), duplicates: 0, forged: 0, crossNonces: 0 },
 };
 const count = (p: Prediction) => (p.status === 'settled' ? seen.settled++ : seen.rejected.add(p.code));
 
@@ -762,6 +762,41 @@ class RepeatHoldCmd implements Cmd {
   toString = () => `repeatHold(#${this.pick})`;
 }
 
+/**
+ * A payer's nonces are shared by its transfers and holds: a transfer with a nonce a hold spent, or a
+ * hold with a nonce a transfer spent, is refused nonce_reused (recorded). Neither table's unique
+ * index sees the other's: the store finds it when the insert leaves the row out and decides again.
+ */
+class CrossNonceCmd implements Cmd {
+  constructor(
+    readonly pick: number,
+    readonly into: 'transfer' | 'hold',
+  ) {}
+  check = (m: Readonly<Model>) => (this.into === 'transfer' ? m.holds.some((h) => h.code !== 'nonce_reused') : m.recorded.some((x) => x.item.kind === 'transfer' && x.code !== 'nonce_reused' && x.code !== 'payer_not_found'));
+  async run(m: Model, r: Real) {
+    if (this.into === 'transfer') {
+      const spent = m.holds.filter((h) => h.code !== 'nonce_reused');
+      const h = spent[this.pick % spent.length].item;
+      const item = transferItem(m, h.bankId, h.payerWalletId, h.payeeWalletId, 1n, BigInt(h.nonce));
+      if (m.recorded.some((x) => x.item.id === item.id)) return;
+      expect(predict(m, item)).toEqual({ status: 'rejected', code: 'nonce_reused' });
+      expect(await settle(r.db.sql, r, m, [item])).toMatchObject([{ status: 'rejected', code: 'nonce_reused' }]);
+      apply(m, item, { status: 'rejected', code: 'nonce_reused' });
+    } else {
+      const spent = m.recorded.filter((x) => x.item.kind === 'transfer' && x.code !== 'nonce_reused' && x.code !== 'payer_not_found');
+      const t = spent[this.pick % spent.length].item;
+      const item = holdItem(m, t.payerWalletId, t.payeeWalletId, 1n, BigInt(t.nonce!), 3_600_000);
+      if (m.holds.some((h) => h.item.id === item.id)) return;
+      expect(predictHold(m, item)).toEqual({ status: 'rejected', code: 'nonce_reused' });
+      expect(await settle(r.db.sql, r, m, [item])).toMatchObject([{ status: 'rejected', code: 'nonce_reused' }]);
+      applyHold(m, item, { status: 'rejected', code: 'nonce_reused' });
+    }
+    seen.holds.crossNonces++;
+    await checkAgainstModel(m, r);
+  }
+  toString = () => `crossNonce(#${this.pick} into a ${this.into})`;
+}
+
 /** `hours` pass, then the worker's expiry sweep: every open hold past its expiry goes back to its payer, once; the others stay. */
 class ExpireHoldsCmd implements Cmd {
   constructor(readonly hours: number) {}
@@ -819,7 +854,9 @@ const commands = [
   fc.tuple(fc.nat(), fc.integer({ min: 0, max: 99 })).map(([k, pct]) => new HoldActionCmd(k, 'capture', pct, 'entitled')),
   fc.nat().map((k) => new HoldActionCmd(k, 'void', 0, 'entitled')),
   fc.tuple(fc.nat(), fc.constantFrom('capture' as const, 'void' as const), fc.integer({ min: 0, max: 100 })).map(([k, a, pct]) => new HoldActionCmd(k, a, pct, 'forged')),
+  fc.tuple(fc.nat(), fc.constantFrom('capture' as const, 'void' as const)).map(([k, a]) => new HoldActionCmd(k, a, 50, 'other')),
   fc.nat().map((k) => new RepeatHoldCmd(k)),
+  fc.tuple(fc.nat(), fc.constantFrom('transfer' as const, 'hold' as const)).map(([k, into]) => new CrossNonceCmd(k, into)),
   fc.integer({ min: 0, max: 24 }).map((h) => new ExpireHoldsCmd(h)),
   fc.integer({ min: 0, max: 24 }).map((h) => new ExpireHoldsCmd(h)),
 ];
@@ -917,6 +954,7 @@ describe('settlement core with its storage, against a model', () => {
     expect(seen.holds.expired).toBeGreaterThan(0);
     expect(seen.holds.duplicates).toBeGreaterThan(0);
     expect(seen.holds.forged).toBeGreaterThan(0);
+    expect(seen.holds.crossNonces).toBeGreaterThan(0);
     expect(seen.holds.refused).toContain('hold_action_not_allowed');
     // Each run creates and migrates a database of its own (about 2 s of the run on a loaded
     // two-core machine, where 25 runs took longer than the default 60 s).

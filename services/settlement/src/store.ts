@@ -452,8 +452,9 @@ async function prefetchHoldsOf(
   lookUpRecorded: boolean,
 ): Promise<HoldPrefetch | null> {
   const unansweredResults = new Map(results.filter((i) => !inFlight.has(i.id)).map((i) => [i.id, i.fromShard]));
-  if (unansweredResults.size === 0 && !items.some((i) => i.type.startsWith('hold'))) return null;
-  const noncesOfOrigins = origins.flatMap((i) => (i.nonce === null ? [] : [{ payer: i.payerWalletId, nonce: i.nonce }]));
+  // When looking up, the transfers' nonces are looked up among the holds' too (a payer's nonces are shared).
+  const noncesOfOrigins = lookUpRecorded ? origins.flatMap((i) => (typeof i.nonce === 'bigint' && i.nonce >= 0n ? [{ payer: i.payerWalletId, nonce: i.nonce }] : [])) : [];
+  if (unansweredResults.size === 0 && noncesOfOrigins.length === 0 && !items.some((i) => i.type.startsWith('hold'))) return null;
   return prefetchHolds(tx, ctx, items, { unansweredResults, lookUpRecorded, noncesOfOrigins });
 }
 
