@@ -53,8 +53,18 @@ describe('holds through the gateway (4 shards, 2 group databases)', () => {
     const payerOpenKey = keyWhere('bank-a', 'payer', (id) => groupOf(id) === 0);
     w.payer = (await bankA.openWallet({ publicKey: payerKey.publicKey, customerRef: 'payer', tier: 'II' }, payerOpenKey)).id;
     const payerShard = shardOf(w.payer, SHARDS);
-    w.same = (await bankB.openWallet({ publicKey: newCustomerKey().publicKey, customerRef: 'same', tier: 'II' }, keyWhere('bank-b', 'same', (id) => shardOf(id, SHARDS) === payerShard))).id;
-    w.far = (await bankB.openWallet({ publicKey: newCustomerKey().publicKey, customerRef: 'far', tier: 'IV' }, keyWhere('bank-b', 'far', (id) => groupOf(id) === 1))).id;
+    w.same = (
+      await bankB.openWallet(
+        { publicKey: newCustomerKey().publicKey, customerRef: 'same', tier: 'II' },
+        keyWhere('bank-b', 'same', (id) => shardOf(id, SHARDS) === payerShard),
+      )
+    ).id;
+    w.far = (
+      await bankB.openWallet(
+        { publicKey: newCustomerKey().publicKey, customerRef: 'far', tier: 'IV' },
+        keyWhere('bank-b', 'far', (id) => groupOf(id) === 1),
+      )
+    ).id;
     expect((await bankA.fund(w.payer, 5_000n * YUAN, 'fund-payer-0001')).body.status).toBe('settled');
   }, 60_000);
   afterAll(async () => sys?.close());
@@ -66,8 +76,10 @@ describe('holds through the gateway (4 shards, 2 group databases)', () => {
     return { id, wire, hold: res.body as HoldView };
   };
   const eventsOf = async (walletId: string, bankId: string, subjectId: string) =>
-    (await sys.topology.admin.ofShard(shardOf(walletId, SHARDS))<{ type: string; amount_minor: bigint | null; code: string | null }[]>`
-      select type, amount_minor, code from events where bank_id = ${bankId} and subject_id = ${subjectId} order by seq`).map((e) => [e.type, e.amount_minor === null ? null : Number(e.amount_minor), e.code]);
+    (
+      await sys.topology.admin.ofShard(shardOf(walletId, SHARDS))<{ type: string; amount_minor: bigint | null; code: string | null }[]>`
+      select type, amount_minor, code from events where bank_id = ${bankId} and subject_id = ${subjectId} order by seq`
+    ).map((e) => [e.type, e.amount_minor === null ? null : Number(e.amount_minor), e.code]);
   const shardKeys = async () => Object.fromEntries((await bankA.shards()).map((s) => [s.shard, s.publicKey]));
 
   it("places a hold: the amount leaves the payer's available balance into held money; placing it again answers the same", async () => {
@@ -182,7 +194,9 @@ describe('holds through the gateway (4 shards, 2 group databases)', () => {
     try {
       const shard = shardOf(w.payer, SHARDS);
       const signedBy = (privateKeyHex: string, key: string, holdId: string) =>
-        holdActionAuthorityFor({ audience: DEFAULT_AUDIENCE, idempotencyKey: key, holdId, action: 'capture', amountMinor: String(50n * YUAN), timestampMs: Date.now() }, (m) => ed25519Sign(ed25519PrivateKey(Buffer.from(privateKeyHex, 'hex')), m));
+        holdActionAuthorityFor({ audience: DEFAULT_AUDIENCE, idempotencyKey: key, holdId, action: 'capture', amountMinor: String(50n * YUAN), timestampMs: Date.now() }, (m) =>
+          ed25519Sign(ed25519PrivateKey(Buffer.from(privateKeyHex, 'hex')), m),
+        );
       const forged = [
         // Bank C signs, claiming to be bank B.
         { id: holdActionIdOf('bank-b', 'rogue-1'), bankId: 'bank-b', authority: signedBy(bankC.privateKeyHex, 'rogue-1', id) },

@@ -605,7 +605,9 @@ function holdItem(m: Model, payerId: string, payeeId: string, amount: bigint, no
 function holdAction(m: Model, hold: ModelHold, action: 'capture' | 'void', bankId: string, amount: bigint | null, signerBank = bankId): JobHoldAction {
   const key = `hold-action-${m.actionKeys++}`;
   const amountMinor = amount === null ? undefined : amount.toString();
-  const authority = holdActionAuthorityFor({ audience: DEFAULT_AUDIENCE, idempotencyKey: key, holdId: hold.item.id, action, amountMinor, timestampMs: m.nowMs }, (message) => ed25519Sign(ed25519PrivateKey(bankSeeds.get(signerBank)!), message));
+  const authority = holdActionAuthorityFor({ audience: DEFAULT_AUDIENCE, idempotencyKey: key, holdId: hold.item.id, action, amountMinor, timestampMs: m.nowMs }, (message) =>
+    ed25519Sign(ed25519PrivateKey(bankSeeds.get(signerBank)!), message),
+  );
   return { type: action === 'capture' ? 'hold_capture' : 'hold_void', id: holdActionIdOf(bankId, key), holdId: hold.item.id, bankId, amountMinor: amountMinor ?? null, authority, submittedAtMs: m.nowMs };
 }
 
@@ -848,7 +850,12 @@ const commands = [
   fc.tuple(customer, customer, fc.bigInt({ min: 1n, max: 15_000n }), fc.integer({ min: 1, max: 48 })).map(([f, t, a, h]) => new PlaceHoldCmd(f, t, a, h)),
   fc.tuple(customer, customer, fc.bigInt({ min: 1n, max: 15_000n }), fc.integer({ min: 1, max: 6 })).map(([f, t, a, h]) => new PlaceHoldCmd(f, t, a, h)),
   fc
-    .tuple(fc.nat(), fc.constantFrom('capture' as const, 'void' as const), fc.integer({ min: 0, max: 110 }), fc.oneof({ arbitrary: fc.constant('entitled' as const), weight: 4 }, { arbitrary: fc.constantFrom('other' as const, 'forged' as const), weight: 1 }))
+    .tuple(
+      fc.nat(),
+      fc.constantFrom('capture' as const, 'void' as const),
+      fc.integer({ min: 0, max: 110 }),
+      fc.oneof({ arbitrary: fc.constant('entitled' as const), weight: 4 }, { arbitrary: fc.constantFrom('other' as const, 'forged' as const), weight: 1 }),
+    )
     .map(([k, a, pct, who]) => new HoldActionCmd(k, a, pct, who)),
   fc.tuple(fc.nat(), fc.integer({ min: 0, max: 99 })).map(([k, pct]) => new HoldActionCmd(k, 'capture', pct, 'entitled')),
   fc.tuple(fc.nat(), fc.integer({ min: 0, max: 99 })).map(([k, pct]) => new HoldActionCmd(k, 'capture', pct, 'entitled')),

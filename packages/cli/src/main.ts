@@ -340,7 +340,9 @@ export function buildProgram(): Command {
           [
             `issuance entries ${s.issuanceEntries}, settlement batches ${s.batches}, transfers ${s.transfers}, wallets ${s.wallets}`,
             `supply ${yuan(s.supplyMinor)} = wallet balances ${yuan(s.walletBalancesMinor)} + held ${yuan(s.heldMinor)} + in flight ${yuan(s.inFlightMinor)}; free reserve ${yuan(s.freeReserveMinor)}`,
-            ...(s.groups.length > 1 ? s.groups.map((x) => `  group ${x.group} (shards ${x.shards?.join(',')}): wallet balances ${yuan(x.walletBalancesMinor)}, held ${yuan(x.heldMinor)}, transfers in flight ${yuan(x.transfersInFlightMinor)}`) : []),
+            ...(s.groups.length > 1
+              ? s.groups.map((x) => `  group ${x.group} (shards ${x.shards?.join(',')}): wallet balances ${yuan(x.walletBalancesMinor)}, held ${yuan(x.heldMinor)}, transfers in flight ${yuan(x.transfersInFlightMinor)}`)
+              : []),
             ...(BigInt(s.issuanceInFlightMinor) > 0n ? [`  issuance in flight ${yuan(s.issuanceInFlightMinor)}`] : []),
             report.ok
               ? 'audit passed'

@@ -508,9 +508,7 @@ async function checkCreditsHaveDebits(run: AuditRun, g: AuditGroup, shardCount: 
     for (const [payer, ids] of byGroup) {
       // A credit's debit is a transfer's, or a captured hold's whose money went to another shard.
       const debited = async (q: Sql, list: string[]) =>
-        new Set(
-          (await q<{ id: string }[]>`select id from transfers where leg_status = 'debited' and id = any(${list}) union all select id from holds where capture_leg_status = 'debited' and id = any(${list})`).map((t) => t.id),
-        );
+        new Set((await q<{ id: string }[]>`select id from transfers where leg_status = 'debited' and id = any(${list}) union all select id from holds where capture_leg_status = 'debited' and id = any(${list})`).map((t) => t.id));
       const seen = await debited(payer.tx, ids);
       const missing = ids.filter((id) => !seen.has(id));
       if (missing.length === 0) continue;

@@ -41,16 +41,7 @@ export interface HoldIntent {
 
 /** The canonical bytes of a hold (the message the customer signs). */
 export function encodeHold(h: HoldIntent): Buffer {
-  return new ByteWriter()
-    .tag(HOLD_DOMAIN_TAG)
-    .shortString(h.payerWalletId)
-    .shortString(h.payeeWalletId)
-    .u64(h.amountMinor)
-    .u64(h.nonce)
-    .u64(h.expiresAtMs)
-    .u64(h.holdExpiresAtMs)
-    .longString(h.memo)
-    .bytes();
+  return new ByteWriter().tag(HOLD_DOMAIN_TAG).shortString(h.payerWalletId).shortString(h.payeeWalletId).u64(h.amountMinor).u64(h.nonce).u64(h.expiresAtMs).u64(h.holdExpiresAtMs).longString(h.memo).bytes();
 }
 
 /** The hold id: hex SHA-256 of the canonical bytes. */

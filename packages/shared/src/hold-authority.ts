@@ -90,10 +90,7 @@ export function holdActionAuthorityMessage(authority: HoldActionAuthority | unde
  * The authority a bank gives a capture or void, made without HTTP (tests): exactly what its client
  * signs for that request with this Idempotency-Key.
  */
-export function holdActionAuthorityFor(
-  o: { audience: string; idempotencyKey: string; holdId: string; action: HoldAction; amountMinor?: string; timestampMs: number },
-  sign: (message: Buffer) => Uint8Array,
-): HoldActionAuthority {
+export function holdActionAuthorityFor(o: { audience: string; idempotencyKey: string; holdId: string; action: HoldAction; amountMinor?: string; timestampMs: number }, sign: (message: Buffer) => Uint8Array): HoldActionAuthority {
   const parts = {
     pathWithQuery: holdActionPath(o.holdId, o.action),
     timestampMs: String(o.timestampMs),

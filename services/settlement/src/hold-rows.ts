@@ -74,18 +74,25 @@ export async function prefetchHolds(
   const records = new Map<string, HoldRecord>(
     recordRows.map((h) => [
       h.id,
-      { id: h.id, bankId: h.bank_id, payerWalletId: h.payer_wallet_id, payeeWalletId: h.payee_wallet_id, payeeBankId: h.payee_bank_id, amountMinor: h.amount_minor, holdExpiresAtMs: h.hold_expires_at_ms, status: h.status, closedBy: h.closed_by, payeeRemote: isRemote(h.payee_wallet_id) },
+      {
+        id: h.id,
+        bankId: h.bank_id,
+        payerWalletId: h.payer_wallet_id,
+        payeeWalletId: h.payee_wallet_id,
+        payeeBankId: h.payee_bank_id,
+        amountMinor: h.amount_minor,
+        holdExpiresAtMs: h.hold_expires_at_ms,
+        status: h.status,
+        closedBy: h.closed_by,
+        payeeRemote: isRemote(h.payee_wallet_id),
+      },
     ]),
   );
   // A result counts only from the payee's own shard: another shard's key cannot close a capture.
   const capturesInFlight = new Map<string, CaptureInFlight>(
     flightRows.filter((h) => shardOf(h.payee_wallet_id, shardCount) === o.unansweredResults.get(h.id)).map((h) => [h.id, { payerWalletId: h.payer_wallet_id, payeeWalletId: h.payee_wallet_id, amountMinor: h.captured_minor }]),
   );
-  const walletIds = [
-    ...newHolds.map((h) => h.payerWalletId),
-    ...[...records.values()].flatMap((h) => (h.payeeRemote ? [h.payerWalletId] : [h.payerWalletId, h.payeeWalletId])),
-    ...[...capturesInFlight.values()].map((c) => c.payerWalletId),
-  ];
+  const walletIds = [...newHolds.map((h) => h.payerWalletId), ...[...records.values()].flatMap((h) => (h.payeeRemote ? [h.payerWalletId] : [h.payerWalletId, h.payeeWalletId])), ...[...capturesInFlight.values()].map((c) => c.payerWalletId)];
   const remotePayees = new Set(newHolds.map((h) => h.payeeWalletId).filter(isRemote));
   return { holds: { records, payeeBanks, remotePayees, capturesInFlight }, walletIds, recordedIds: recorded.ids, usedNonces: recorded.nonces };
 }
@@ -100,7 +107,12 @@ async function readPayeeBanks(tx: Queryable, ctx: HoldShardContext, holds: reado
     byDatabase.set(db, [...(byDatabase.get(db) ?? []), h.payeeWalletId]);
   }
   const parts = await Promise.all([...byDatabase].map(([db, ids]) => db<{ id: string; bank_id: string; shard: number }[]>`select id, bank_id, shard from wallets where id = any(${ids})`));
-  return new Map(parts.flat().filter((w) => w.shard === shardOf(w.id, ctx.shardCount)).map((w) => [w.id, w.bank_id]));
+  return new Map(
+    parts
+      .flat()
+      .filter((w) => w.shard === shardOf(w.id, ctx.shardCount))
+      .map((w) => [w.id, w.bank_id]),
+  );
 }
 
 /** Hold ids recorded before, and the payer nonces spent by a hold or a transfer. */

@@ -613,7 +613,12 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
     try {
       const ids = await dueHolds(o.sql, o.shard, now(), LIMITS.holdsExpiredPerSweepMax);
       if (ids.length) {
-        const done = await commitBatch(o.sql, ctx, ids.map((id) => ({ type: 'hold_expire' as const, id })), now());
+        const done = await commitBatch(
+          o.sql,
+          ctx,
+          ids.map((id) => ({ type: 'hold_expire' as const, id })),
+          now(),
+        );
         o.log.info({ shard: o.shard, batchSeq: done.batchSeq, expired: done.outcomes.filter((x) => x.status === 'applied').length }, 'holds expired');
       }
     } catch (error) {

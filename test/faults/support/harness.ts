@@ -495,7 +495,14 @@ export async function checkInvariants(f: FaultSystem, ledger: Ledger): Promise<I
     I4: i4,
     I5: i5,
     problems,
-    figures: { transfersRecorded: settledIds.length, settled: rows.filter((r) => r.status === 'settled').length, acknowledged: ledger.acknowledged.size, unknownAfterResolve: ledger.unknown.size, batches: report.stats.batches, heldMinor: Number(supply.heldMinor) },
+    figures: {
+      transfersRecorded: settledIds.length,
+      settled: rows.filter((r) => r.status === 'settled').length,
+      acknowledged: ledger.acknowledged.size,
+      unknownAfterResolve: ledger.unknown.size,
+      batches: report.stats.batches,
+      heldMinor: Number(supply.heldMinor),
+    },
   };
 }
 

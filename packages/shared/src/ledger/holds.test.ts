@@ -29,7 +29,19 @@ function hold(over: Partial<Omit<HoldItem, 'id' | 'authority'>> = {}, signer = c
 const HOLD_ID = 'c'.repeat(64);
 
 function record(over: Partial<HoldRecord> = {}): HoldRecord {
-  return { id: HOLD_ID, bankId: 'bank-a', payerWalletId: 'w_payer', payeeWalletId: 'w_payee', payeeBankId: 'bank-b', amountMinor: 100n * YUAN, holdExpiresAtMs: BigInt(NOW + HOUR), status: 'open', closedBy: null, payeeRemote: false, ...over };
+  return {
+    id: HOLD_ID,
+    bankId: 'bank-a',
+    payerWalletId: 'w_payer',
+    payeeWalletId: 'w_payee',
+    payeeBankId: 'bank-b',
+    amountMinor: 100n * YUAN,
+    holdExpiresAtMs: BigInt(NOW + HOUR),
+    status: 'open',
+    closedBy: null,
+    payeeRemote: false,
+    ...over,
+  };
 }
 
 /** A capture or void by `bankId`, signed with `signer` (the bank's key unless a forger's). */
@@ -42,7 +54,19 @@ const capture = (amount: bigint, over: Partial<HoldActionItem> = {}) => action('
 const voidBy = (bankId: string, over: Partial<HoldActionItem> = {}) => action('hold_void', bankId, over);
 
 /** The payer holds 100 yuan in HOLD_ID (unless `payerOver` says otherwise). */
-function state(o: { payer?: Partial<WalletState>; payee?: Partial<WalletState> | null; holds?: HoldRecord[]; payeeBanks?: Record<string, string>; remote?: string[]; flights?: HoldBatchState['capturesInFlight']; nowMs?: number; recorded?: string[]; nonces?: string[] } = {}): BatchState {
+function state(
+  o: {
+    payer?: Partial<WalletState>;
+    payee?: Partial<WalletState> | null;
+    holds?: HoldRecord[];
+    payeeBanks?: Record<string, string>;
+    remote?: string[];
+    flights?: HoldBatchState['capturesInFlight'];
+    nowMs?: number;
+    recorded?: string[];
+    nonces?: string[];
+  } = {},
+): BatchState {
   const wallets = [wallet('w_payer', { heldMinor: (o.holds ?? []).filter((h) => h.status === 'open').reduce((s, h) => s + h.amountMinor, 0n), ...o.payer })];
   if (o.payee !== null) wallets.push(wallet('w_payee', { bankId: 'bank-b', balanceMinor: 0n, ...o.payee }));
   return {
@@ -126,7 +150,19 @@ describe('placing a hold: rules in precedence order', () => {
 
   it("shares the payer's nonces with its transfers, in one batch as across batches", () => {
     const h = hold();
-    const transfer: SettlementItem = { type: 'origin', id: 'a'.repeat(64), kind: 'transfer', bankId: 'bank-a', payerWalletId: 'w_payer', payeeWalletId: 'w_payee', amountMinor: 1n, nonce: 1n, expiresAtMs: BigInt(NOW + 60_000), payeeRemote: false, authority: h.authority };
+    const transfer: SettlementItem = {
+      type: 'origin',
+      id: 'a'.repeat(64),
+      kind: 'transfer',
+      bankId: 'bank-a',
+      payerWalletId: 'w_payer',
+      payeeWalletId: 'w_payee',
+      amountMinor: 1n,
+      nonce: 1n,
+      expiresAtMs: BigInt(NOW + 60_000),
+      payeeRemote: false,
+      authority: h.authority,
+    };
     const r = settle([transfer, h], state());
     expect(r.outcomes[1]).toEqual({ status: 'rejected', code: 'nonce_reused' });
   });

@@ -16,7 +16,9 @@ import { holdReceipt, holdView, visibleHold } from './store.js';
 import { actOnHold, placeHold, type HoldAnswer } from './submit.js';
 
 const amount = z.string().meta({ description: 'Fen, decimal string' });
-const captureSchema = z.object({ status: z.enum(['pending', 'settled', 'rejected']), code: z.string().nullable() }).meta({ description: "Where the captured money is: pending (on its way to the payee's shard), settled, or rejected (the payee could not take it; it went back to the payer)" });
+const captureSchema = z
+  .object({ status: z.enum(['pending', 'settled', 'rejected']), code: z.string().nullable() })
+  .meta({ description: "Where the captured money is: pending (on its way to the payee's shard), settled, or rejected (the payee could not take it; it went back to the payer)" });
 export const holdViewSchema = z
   .object({
     id: z.string(),

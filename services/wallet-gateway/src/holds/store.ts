@@ -129,7 +129,10 @@ export async function holdReceipt(ledger: Ledger, h: HoldRow, viewerBankId: stri
     });
   }
   const legDbs = [...new Set([ledger.ofShard(h.shard), ledger.ofWallet(h.payee_wallet_id)])];
-  const legRows = h.capture_leg_status === 'debited' ? (await Promise.all(legDbs.map((db) => ledger.read(db, (sql) => sql<LegRow[]>`select leg, wallet_id, amount_minor, status, code, shard, batch_seq, leaf_index from transfer_legs where transfer_id = ${h.id}`)))).flat() : [];
+  const legRows =
+    h.capture_leg_status === 'debited'
+      ? (await Promise.all(legDbs.map((db) => ledger.read(db, (sql) => sql<LegRow[]>`select leg, wallet_id, amount_minor, status, code, shard, batch_seq, leaf_index from transfer_legs where transfer_id = ${h.id}`)))).flat()
+      : [];
   const legs = await Promise.all(
     legRows
       .filter((l, i, all) => all.findIndex((m) => m.leg === l.leg) === i)

@@ -52,7 +52,8 @@ async function checkHold(ctx: GatewayContext, bankId: string, w: SignedHoldWire,
   const facts = await ctx.walletFacts.get([w.payerWalletId, w.payeeWalletId]);
   const payer = facts.get(w.payerWalletId);
   const payee = facts.get(w.payeeWalletId);
-  if (!payer || payer.bankId !== bankId) throw new ApiError('wallet_not_found', `payer ${w.payerWalletId} is not a wallet of bank ${bankId}`, { errors: [{ field: 'body/payerWalletId', rule: 'own_wallet', message: 'must be a wallet of the calling bank' }] });
+  if (!payer || payer.bankId !== bankId)
+    throw new ApiError('wallet_not_found', `payer ${w.payerWalletId} is not a wallet of bank ${bankId}`, { errors: [{ field: 'body/payerWalletId', rule: 'own_wallet', message: 'must be a wallet of the calling bank' }] });
   if (!payee) throw new ApiError('wallet_not_found', `payee ${w.payeeWalletId} does not exist`, { errors: [{ field: 'body/payeeWalletId', rule: 'existing_wallet', message: 'must be an existing wallet' }] });
   if (payer.kind !== 'customer') throw refuse('wallet_is_treasury', 'body/payerWalletId', 'customer_wallet', 'a hold is placed on a customer wallet');
   if (w.payerWalletId === w.payeeWalletId) throw refuse('same_wallet', 'body/payeeWalletId', 'differs_from_payer', 'must differ from the payer');
@@ -65,7 +66,8 @@ async function checkHold(ctx: GatewayContext, bankId: string, w: SignedHoldWire,
     throw refuse('hold_expiry_invalid', 'body/holdExpiresAtMs', 'hold_window', `must be after the server time ${now} and at most ${ctx.limits.holdDurationMsMax} ms after it`);
   }
   if (payer.status === 'closed') throw refuse('wallet_closed', 'body/payerWalletId', 'open_wallet', 'the payer wallet is closed');
-  if (!ed25519VerifyRaw(payer.publicKey!, bytes, Buffer.from(w.signature, 'hex'))) throw refuse('bad_signature', 'body/signature', 'ed25519_customer_signature', "does not verify against the payer wallet's public key over the canonical hold bytes");
+  if (!ed25519VerifyRaw(payer.publicKey!, bytes, Buffer.from(w.signature, 'hex')))
+    throw refuse('bad_signature', 'body/signature', 'ed25519_customer_signature', "does not verify against the payer wallet's public key over the canonical hold bytes");
   return { shard: payer.shard };
 }
 
