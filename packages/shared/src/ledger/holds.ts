@@ -33,13 +33,14 @@ import type { CaptureOutcome, HoldLeafContent } from '../canonical-hold.js';
 import type { NewEvent } from '../events.js';
 import type { RejectionCode } from '../errors.js';
 import { TRANSFER_ID_PATTERN } from '../ids.js';
+import { LIMITS } from '../limits.js';
 import { AMOUNT_MINOR_MAX } from '../money.js';
 import { memoProblem } from '../text.js';
 import { limitsOf } from '../tiers.js';
 import type { BatchResult, BatchState, ItemAuthority, Outcome, WalletState } from './settle.js';
 
-/** How long a hold may last (LIMITS.holdDurationMsMax; fixed here so that the core and the audit agree). */
-export const HOLD_DURATION_MS_MAX = 30 * 86_400_000;
+/** How long a hold may last: one bound for the gateway and the core (LIMITS, not configurable per service). */
+export const HOLD_DURATION_MS_MAX = LIMITS.holdDurationMsMax;
 
 export type HoldStatus = 'open' | 'captured' | 'voided' | 'expired' | 'rejected';
 
