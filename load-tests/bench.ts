@@ -283,7 +283,7 @@ async function main(): Promise<void> {
       ratio_settlement_only_to_raw_sql: Number((settleOnly.tps / rawSql).toFixed(3)),
       cpu_us_per_transfer: Object.fromEntries(Object.entries(best?.cpu ?? {}).map(([k, v]) => [k, Math.round((v * 1e6) / Math.max(best?.settled ?? 0, 1))])),
       settlement_only_cpu_us_per_transfer: Object.fromEntries(Object.entries(settleOnly.cpu).map(([k, v]) => [k, Math.round((v * 1e6) / Math.max(100_000 * scale, 1))])),
-      conserved: report.ok && BigInt(report.stats.walletBalancesMinor) + BigInt(report.stats.inFlightMinor) === BigInt(report.stats.supplyMinor),
+      conserved: report.ok && BigInt(report.stats.walletBalancesMinor) + BigInt(report.stats.heldMinor) + BigInt(report.stats.inFlightMinor) === BigInt(report.stats.supplyMinor),
     };
     process.stdout.write(`${JSON.stringify(summary)}\n`);
     if (!summary.conserved) process.exitCode = 1;

@@ -1,7 +1,8 @@
 /**
  * Model-based test of the settlement core with its storage (fast-check `fc.commands`): random
  * sequences of mints, retires, fundings, payments, redemptions, freezes, resubmissions of the same
- * transfer, reused nonces, payments by another bank, crashes in the middle of a batch followed
+ * transfer, reused nonces, payments by another bank, holds placed, captured (in part, by the right
+ * bank or the wrong one, forged), voided, repeated and expired by the worker's sweep, crashes in the middle of a batch followed
  * by a restart and redelivery, and batches decided ahead while the one before commits (with a
  * freeze or a crash in between), run against a fresh Postgres database through the same functions the
  * services use (`commitBatch`, `recordIssuance` and `driveIssuance`). A small independent model predicts every
@@ -24,11 +25,13 @@ import { WalletCache } from '@cbdc/settlement/wallet-cache';
 import { recordSeededBank, recordSeededOperators, recordSeededReserveEntry, recordSeededStatus, recordSeededWallets, type SeededWallet } from '@cbdc/db/registry-seed';
 import { liftBankFreeze, recordBankFreeze } from '@cbdc/db/wallet-freezes';
 import { encodeTransfer, transferIdOf } from '@cbdc/shared/canonical';
+import { encodeHold, holdActionIdOf, holdIdOf } from '@cbdc/shared/canonical-hold';
+import { holdActionAuthorityFor } from '@cbdc/shared/hold-authority';
 import { ed25519PrivateKey, ed25519PublicKeyOfSeed, ed25519Sign, signerFromSeed, type Signer } from '@cbdc/shared/crypto';
 import type { RejectionCode } from '@cbdc/shared/errors';
 import { fundingIdOf, treasuryWalletId } from '@cbdc/shared/ids';
 import { fundingAuthorityFor } from '@cbdc/shared/funding-authority';
-import type { JobItem } from '@cbdc/shared/job';
+import type { AnyJobItem, JobHold, JobHoldAction, JobItem } from '@cbdc/shared/job';
 import { DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import { TIER_LIMITS, TIERS, type Tier } from '@cbdc/shared/tiers';
 
@@ -52,7 +55,23 @@ interface ModelWallet {
   balance: bigint;
   spent: bigint;
   spentDay: number;
+  /** Set aside by open holds. */
+  held: bigint;
   seed: Buffer | null;
+}
+
+type HoldStatus = 'open' | 'captured' | 'voided' | 'expired' | 'rejected';
+
+interface ModelHold {
+  item: JobHold;
+  amount: bigint;
+  expiresAtMs: number;
+  status: HoldStatus;
+  code: RejectionCode | null;
+  /** The capture or void that closed it, to send again. */
+  closing: JobHoldAction | null;
+  captured: bigint | null;
+  captureStatus: 'settled' | 'rejected' | null;
 }
 
 interface Model {
@@ -67,6 +86,9 @@ interface Model {
   usedNonces: Set<string>;
   nextNonce: bigint;
   fundingKeys: number;
+  /** Every hold recorded (placed or refused), in order. */
+  holds: ModelHold[];
+  actionKeys: number;
 }
 
 type Prediction = { status: 'settled'; code: null } | { status: 'rejected'; code: RejectionCode };
@@ -90,9 +112,14 @@ function predict(m: Model, item: JobItem): Prediction {
     if (limits.dailyOutflowMaxMinor !== null && spentToday + amount > limits.dailyOutflowMaxMinor) return reject('exceeds_daily_limit');
   }
   if (payer.balance < amount) return reject('insufficient_funds');
-  const cap = payee.tier ? TIER_LIMITS[payee.tier].balanceMaxMinor : null;
-  if (cap !== null && payee.balance + amount > cap) return reject('exceeds_balance_limit');
+  if (!fitsUnderCap(payee, amount)) return reject('exceeds_balance_limit');
   return { status: 'settled', code: null };
+}
+
+/** Whether `amount` more fits under a payee's cap: its held money may come back to it, so it counts. */
+function fitsUnderCap(payee: ModelWallet, amount: bigint): boolean {
+  const cap = payee.tier ? TIER_LIMITS[payee.tier].balanceMaxMinor : null;
+  return cap === null || payee.balance + payee.held + amount <= cap;
 }
 
 const dayOf = (ms: number) => Math.floor(ms / DAY_MS);
@@ -143,7 +170,7 @@ function transferItem(m: Model, bankId: string, payerId: string, payeeId: string
   };
 }
 
-async function settle(sql: Sql, r: Real, m: Model, items: JobItem[]) {
+async function settle(sql: Sql, r: Real, m: Model, items: AnyJobItem[]) {
   return (await commitBatch(sql, r.ctx, items, m.nowMs)).outcomes;
 }
 
@@ -151,25 +178,25 @@ async function settle(sql: Sql, r: Real, m: Model, items: JobItem[]) {
 async function checkAgainstModel(m: Model, r: Real): Promise<void> {
   seen.commands++;
   const sql = r.db.sql;
-  const rows = await sql<{ id: string; balance_minor: bigint; status: string; daily_spent_minor: bigint; daily_spent_day: number; in_flight_out_minor: bigint }[]>`
-    select id, balance_minor, status, daily_spent_minor, daily_spent_day, in_flight_out_minor from wallets`;
+  const rows = await sql<{ id: string; balance_minor: bigint; held_minor: bigint; status: string; daily_spent_minor: bigint; daily_spent_day: number; in_flight_out_minor: bigint }[]>`
+    select id, balance_minor, held_minor, status, daily_spent_minor, daily_spent_day, in_flight_out_minor from wallets`;
   expect(rows.length).toBe(m.wallets.size);
   for (const w of rows) {
     const mw = m.wallets.get(w.id)!;
-    // Every wallet holds what the model says: nothing debited or credited that no command did (I4).
-    expect({ id: w.id, balance: w.balance_minor, status: w.status }).toEqual({ id: w.id, balance: mw.balance, status: mw.status });
+    // Every wallet holds what the model says: nothing debited, credited or held that no command did (I4).
+    expect({ id: w.id, balance: w.balance_minor, held: w.held_minor, status: w.status }).toEqual({ id: w.id, balance: mw.balance, held: mw.held, status: mw.status });
     expect(w.in_flight_out_minor).toBe(0n);
     // I3: no negative balance, no tier cap exceeded.
     expect(w.balance_minor >= 0n).toBe(true);
     if (mw.tier) {
       const limits = TIER_LIMITS[mw.tier];
-      if (limits.balanceMaxMinor !== null) expect(w.balance_minor <= limits.balanceMaxMinor).toBe(true);
+      if (limits.balanceMaxMinor !== null) expect(w.balance_minor + w.held_minor <= limits.balanceMaxMinor).toBe(true);
       if (limits.dailyOutflowMaxMinor !== null) expect(w.daily_spent_minor <= limits.dailyOutflowMaxMinor).toBe(true);
     }
   }
-  // I1: balances (+ nothing in flight on one shard) = supply = mints - retirements; reserves back it.
+  // I1: balances + held (+ nothing in flight on one shard) = supply = mints - retirements; reserves back it.
   const [money] = await sql<{ balances: bigint; supply: bigint; backing: bigint; free: bigint; deposits: bigint }[]>`
-    select (select coalesce(sum(balance_minor), 0) from wallets)::bigint as balances,
+    select (select coalesce(sum(balance_minor + held_minor), 0) from wallets)::bigint as balances,
            (select supply_minor from issuance_head) as supply,
            (select coalesce(sum(minted_minor - retired_minor), 0) from bank_reserves)::bigint as backing,
            (select coalesce(sum(free_minor), 0) from bank_reserves)::bigint as free,
@@ -183,6 +210,14 @@ async function checkAgainstModel(m: Model, r: Real): Promise<void> {
   for (const rec of m.recorded) expect({ id: rec.item.id, status: byId.get(rec.item.id)?.status, code: byId.get(rec.item.id)?.code }).toEqual({ id: rec.item.id, status: rec.status, code: rec.code });
   // I4: no settled debit on another bank's request.
   expect(stored.filter((s) => s.status === 'settled' && s.bank_id !== s.payer_bank)).toEqual([]);
+  // I2 for holds: each recorded once, in the state the model says, closed once by the request it names.
+  const holds = await sql<{ id: string; status: string; code: string | null; captured_minor: bigint | null; capture_status: string | null; closed_by: string | null }[]>`
+    select id, status, code, captured_minor, capture_status, closed_by from holds`;
+  expect(holds.length).toBe(m.holds.length);
+  const holdById = new Map(holds.map((h) => [h.id, h]));
+  for (const h of m.holds) {
+    expect(holdById.get(h.item.id)).toEqual({ id: h.item.id, status: h.status, code: h.code, captured_minor: h.captured, capture_status: h.captureStatus, closed_by: h.closing?.id ?? null });
+  }
 }
 
 // ---- Commands -------------------------------------------------------------------------------
@@ -190,7 +225,19 @@ async function checkAgainstModel(m: Model, r: Real): Promise<void> {
 type Cmd = fc.AsyncCommand<Model, Real>;
 
 /** What the runs exercised, so that the test cannot pass by generating nothing of interest. */
-const seen = { commands: 0, settled: 0, rejected: new Set<string>(), duplicates: 0, crashes: 0, crashedBeforeCommit: 0, crashedAfterCommit: 0, foreign: 0, aheadWritten: 0, aheadRedecided: 0 };
+const seen = {
+  commands: 0,
+  settled: 0,
+  rejected: new Set<string>(),
+  duplicates: 0,
+  crashes: 0,
+  crashedBeforeCommit: 0,
+  crashedAfterCommit: 0,
+  foreign: 0,
+  aheadWritten: 0,
+  aheadRedecided: 0,
+  holds: { placed: 0, captured: 0, captureReturned: 0, voided: 0, expired: 0, refused: new Set<string>(), duplicates: 0, forged: 0, crossNonces: 0 },
+};
 const count = (p: Prediction) => (p.status === 'settled' ? seen.settled++ : seen.rejected.add(p.code));
 
 class IssueCmd implements Cmd {
@@ -529,6 +576,247 @@ class AheadCmd implements Cmd {
     `ahead(${this.first.map((p) => `${p.from}->${p.to}:${p.amount}`).join(', ')}${this.replay === null ? '' : `, retry(#${this.replay})`} | ${this.between === 'freeze' ? `toggleFreeze(${this.target})` : this.between === 'crash' ? `crash after ${this.afterMs} ms` : 'nothing'} | ${this.second.map((p) => `${p.from}->${p.to}:${p.amount}`).join(', ')})`;
 }
 
+// ---- Holds ----------------------------------------------------------------------------------
+
+const HOLD_DURATION_MS_MAX = 30 * DAY_MS;
+
+/** A hold signed by the payer's customer key, as the gateway would queue it. */
+function holdItem(m: Model, payerId: string, payeeId: string, amount: bigint, nonce: bigint, durationMs: number): JobHold {
+  const payer = m.wallets.get(payerId)!;
+  const intent = { payerWalletId: payerId, payeeWalletId: payeeId, amountMinor: amount, nonce, expiresAtMs: BigInt(m.nowMs + 600_000), holdExpiresAtMs: BigInt(m.nowMs + durationMs), memo: '' };
+  const bytes = encodeHold(intent);
+  return {
+    type: 'hold',
+    id: holdIdOf(bytes),
+    bankId: payer.bankId,
+    payerWalletId: payerId,
+    payeeWalletId: payeeId,
+    amountMinor: amount.toString(),
+    nonce: nonce.toString(),
+    expiresAtMs: intent.expiresAtMs.toString(),
+    holdExpiresAtMs: intent.holdExpiresAtMs.toString(),
+    memo: '',
+    signature: ed25519Sign(ed25519PrivateKey(payer.seed!), bytes).toString('hex'),
+    submittedAtMs: m.nowMs,
+  };
+}
+
+/** A bank's capture or void, signed by `signerBank`'s key (another bank's key: a forgery). */
+function holdAction(m: Model, hold: ModelHold, action: 'capture' | 'void', bankId: string, amount: bigint | null, signerBank = bankId): JobHoldAction {
+  const key = `hold-action-${m.actionKeys++}`;
+  const amountMinor = amount === null ? undefined : amount.toString();
+  const authority = holdActionAuthorityFor({ audience: DEFAULT_AUDIENCE, idempotencyKey: key, holdId: hold.item.id, action, amountMinor, timestampMs: m.nowMs }, (message) =>
+    ed25519Sign(ed25519PrivateKey(bankSeeds.get(signerBank)!), message),
+  );
+  return { type: action === 'capture' ? 'hold_capture' : 'hold_void', id: holdActionIdOf(bankId, key), holdId: hold.item.id, bankId, amountMinor: amountMinor ?? null, authority, submittedAtMs: m.nowMs };
+}
+
+/** The placement rules (docs/errors.md), in their order, for a hold by the payer's own bank. */
+function predictHold(m: Model, item: JobHold): Prediction {
+  const reject = (code: RejectionCode): Prediction => ({ status: 'rejected', code });
+  if (m.usedNonces.has(`${item.payerWalletId}:${item.nonce}`)) return reject('nonce_reused');
+  if (Number(item.holdExpiresAtMs) > m.nowMs + HOLD_DURATION_MS_MAX) return reject('hold_expiry_invalid');
+  const payer = m.wallets.get(item.payerWalletId)!;
+  if (payer.status === 'frozen') return reject('payer_frozen');
+  const amount = BigInt(item.amountMinor);
+  const limits = TIER_LIMITS[payer.tier!];
+  if (limits.paymentMaxMinor !== null && amount > limits.paymentMaxMinor) return reject('exceeds_payment_limit');
+  const spentToday = payer.spentDay === dayOf(m.nowMs) ? payer.spent : 0n;
+  if (limits.dailyOutflowMaxMinor !== null && spentToday + amount > limits.dailyOutflowMaxMinor) return reject('exceeds_daily_limit');
+  if (payer.balance < amount) return reject('insufficient_funds');
+  return { status: 'settled', code: null };
+}
+
+/** Records a hold in the model: placed (its amount held, counted as a payment of the day) or refused. */
+function applyHold(m: Model, item: JobHold, p: Prediction): void {
+  if (p.code !== 'nonce_reused') m.usedNonces.add(`${item.payerWalletId}:${item.nonce}`);
+  const amount = BigInt(item.amountMinor);
+  m.holds.push({ item, amount, expiresAtMs: Number(item.holdExpiresAtMs), status: p.status === 'settled' ? 'open' : 'rejected', code: p.code, closing: null, captured: null, captureStatus: null });
+  if (p.status !== 'settled') {
+    seen.holds.refused.add(p.code);
+    return;
+  }
+  seen.holds.placed++;
+  const payer = m.wallets.get(item.payerWalletId)!;
+  const today = dayOf(m.nowMs);
+  payer.spent = (payer.spentDay === today ? payer.spent : 0n) + amount;
+  payer.spentDay = today;
+  payer.balance -= amount;
+  payer.held += amount;
+}
+
+/** Everything of an open hold back to its payer (a void, an expiry, a capture the payee refused). */
+function release(m: Model, h: ModelHold, amount: bigint): void {
+  const payer = m.wallets.get(h.item.payerWalletId)!;
+  payer.held -= h.amount;
+  payer.balance += amount;
+}
+
+function expireInModel(m: Model, h: ModelHold): void {
+  release(m, h, h.amount);
+  h.status = 'expired';
+  seen.holds.expired++;
+}
+
+type ActionPrediction = { status: 'applied' } | { status: 'duplicate' } | { status: 'unauthorized' } | { status: 'rejected'; code: RejectionCode };
+
+/** The capture and void rules, in their order, against the model; applies what they change. */
+function predictAndApplyAction(m: Model, h: ModelHold, a: JobHoldAction, signerBank: string): ActionPrediction {
+  if (signerBank !== a.bankId) return { status: 'unauthorized' };
+  const payerBank = m.wallets.get(h.item.payerWalletId)!.bankId;
+  const payee = m.wallets.get(h.item.payeeWalletId)!;
+  if (a.bankId !== payerBank && a.bankId !== payee.bankId) return { status: 'rejected', code: 'hold_not_found' };
+  if (h.closing?.id === a.id) return { status: 'duplicate' };
+  if (a.bankId !== (a.type === 'hold_capture' ? payee.bankId : payerBank)) return { status: 'rejected', code: 'hold_action_not_allowed' };
+  if (h.status === 'open' && h.expiresAtMs <= m.nowMs) expireInModel(m, h);
+  if (h.status === 'expired') return { status: 'rejected', code: 'hold_expired' };
+  if (h.status !== 'open') return { status: 'rejected', code: 'hold_not_open' };
+  const amount = a.amountMinor === null ? null : BigInt(a.amountMinor);
+  if (amount !== null && amount > h.amount) return { status: 'rejected', code: 'capture_exceeds_hold' };
+  h.closing = a;
+  if (amount === null) {
+    release(m, h, h.amount);
+    h.status = 'voided';
+    seen.holds.voided++;
+    return { status: 'applied' };
+  }
+  h.status = 'captured';
+  h.captured = amount;
+  seen.holds.captured++;
+  if (payee.status === 'frozen' || !fitsUnderCap(payee, amount)) {
+    release(m, h, h.amount);
+    h.captureStatus = 'rejected';
+    seen.holds.captureReturned++;
+  } else {
+    release(m, h, h.amount - amount);
+    payee.balance += amount;
+    h.captureStatus = 'settled';
+  }
+  return { status: 'applied' };
+}
+
+const expectedOutcome = (p: ActionPrediction) => (p.status === 'rejected' ? { status: 'rejected', code: p.code } : { status: p.status });
+
+/** A customer places a hold for a payee, lasting `hours` (past 30 days: refused). */
+class PlaceHoldCmd implements Cmd {
+  constructor(
+    readonly from: number,
+    readonly to: number,
+    readonly amount: bigint,
+    readonly hours: number,
+  ) {}
+  check = () => this.to !== this.from;
+  async run(m: Model, r: Real) {
+    const item = holdItem(m, m.customers[this.from], m.customers[this.to], this.amount, m.nextNonce++, this.hours * 3_600_000);
+    const p = predictHold(m, item);
+    expect(await settle(r.db.sql, r, m, [item])).toMatchObject([p.status === 'settled' ? { status: 'settled' } : { status: 'rejected', code: p.code }]);
+    applyHold(m, item, p);
+    await checkAgainstModel(m, r);
+  }
+  toString = () => `hold(${this.from} -> ${this.to}, ${this.amount}, ${this.hours} h)`;
+}
+
+/**
+ * A capture (`percent` of the hold: above 100 is more than held) or a void of a recorded hold, by
+ * the bank entitled to it, by the other party's bank, or forged (signed by the other bank's key).
+ */
+class HoldActionCmd implements Cmd {
+  constructor(
+    readonly pick: number,
+    readonly action: 'capture' | 'void',
+    readonly percent: number,
+    readonly who: 'entitled' | 'other' | 'forged',
+  ) {}
+  check = (m: Readonly<Model>) => m.holds.length > 0;
+  async run(m: Model, r: Real) {
+    // Mostly an open hold (the interesting case), sometimes any recorded one.
+    const open = m.holds.filter((x) => x.status === 'open');
+    const pool = this.pick % 4 !== 0 && open.length > 0 ? open : m.holds;
+    const h = pool[this.pick % pool.length];
+    const payerBank = m.wallets.get(h.item.payerWalletId)!.bankId;
+    const payeeBank = m.wallets.get(h.item.payeeWalletId)!.bankId;
+    const entitled = this.action === 'capture' ? payeeBank : payerBank;
+    const other = BANKS.find((b) => b !== entitled)!;
+    const bankId = this.who === 'other' ? other : entitled;
+    const signer = this.who === 'forged' ? other : bankId;
+    const amount = this.action === 'capture' ? (h.amount * BigInt(this.percent)) / 100n + 1n : null;
+    const item = holdAction(m, h, this.action, bankId, amount, signer);
+    const p = predictAndApplyAction(m, h, item, signer);
+    if (p.status === 'unauthorized') seen.holds.forged++;
+    if (p.status === 'rejected') seen.holds.refused.add(p.code);
+    expect(await settle(r.db.sql, r, m, [item])).toMatchObject([expectedOutcome(p)]);
+    await checkAgainstModel(m, r);
+  }
+  toString = () => `${this.action}(#${this.pick}${this.action === 'capture' ? `, ${this.percent}%` : ''}, ${this.who})`;
+}
+
+/** The capture or void that closed a hold, delivered again (a retry, a redelivery), or a placed hold submitted again: duplicates. */
+class RepeatHoldCmd implements Cmd {
+  constructor(readonly pick: number) {}
+  check = (m: Readonly<Model>) => m.holds.length > 0;
+  async run(m: Model, r: Real) {
+    const h = m.holds[this.pick % m.holds.length];
+    const items: AnyJobItem[] = [h.item, ...(h.closing ? [h.closing] : [])];
+    expect(await settle(r.db.sql, r, m, items)).toMatchObject(items.map(() => ({ status: 'duplicate' })));
+    seen.holds.duplicates += items.length;
+    await checkAgainstModel(m, r);
+  }
+  toString = () => `repeatHold(#${this.pick})`;
+}
+
+/**
+ * A payer's nonces are shared by its transfers and holds: a transfer with a nonce a hold spent, or a
+ * hold with a nonce a transfer spent, is refused nonce_reused (recorded). Neither table's unique
+ * index sees the other's: the store finds it when the insert leaves the row out and decides again.
+ */
+class CrossNonceCmd implements Cmd {
+  constructor(
+    readonly pick: number,
+    readonly into: 'transfer' | 'hold',
+  ) {}
+  check = (m: Readonly<Model>) => (this.into === 'transfer' ? m.holds.some((h) => h.code !== 'nonce_reused') : m.recorded.some((x) => x.item.kind === 'transfer' && x.code !== 'nonce_reused' && x.code !== 'payer_not_found'));
+  async run(m: Model, r: Real) {
+    if (this.into === 'transfer') {
+      const spent = m.holds.filter((h) => h.code !== 'nonce_reused');
+      const h = spent[this.pick % spent.length].item;
+      const item = transferItem(m, h.bankId, h.payerWalletId, h.payeeWalletId, 1n, BigInt(h.nonce));
+      if (m.recorded.some((x) => x.item.id === item.id)) return;
+      expect(predict(m, item)).toEqual({ status: 'rejected', code: 'nonce_reused' });
+      expect(await settle(r.db.sql, r, m, [item])).toMatchObject([{ status: 'rejected', code: 'nonce_reused' }]);
+      apply(m, item, { status: 'rejected', code: 'nonce_reused' });
+    } else {
+      const spent = m.recorded.filter((x) => x.item.kind === 'transfer' && x.code !== 'nonce_reused' && x.code !== 'payer_not_found');
+      const t = spent[this.pick % spent.length].item;
+      const item = holdItem(m, t.payerWalletId, t.payeeWalletId, 1n, BigInt(t.nonce!), 3_600_000);
+      if (m.holds.some((h) => h.item.id === item.id)) return;
+      expect(predictHold(m, item)).toEqual({ status: 'rejected', code: 'nonce_reused' });
+      expect(await settle(r.db.sql, r, m, [item])).toMatchObject([{ status: 'rejected', code: 'nonce_reused' }]);
+      applyHold(m, item, { status: 'rejected', code: 'nonce_reused' });
+    }
+    seen.holds.crossNonces++;
+    await checkAgainstModel(m, r);
+  }
+  toString = () => `crossNonce(#${this.pick} into a ${this.into})`;
+}
+
+/** `hours` pass, then the worker's expiry sweep: every open hold past its expiry goes back to its payer, once; the others stay. */
+class ExpireHoldsCmd implements Cmd {
+  constructor(readonly hours: number) {}
+  check = (m: Readonly<Model>) => m.holds.some((h) => h.status === 'open');
+  async run(m: Model, r: Real) {
+    m.nowMs += this.hours * 3_600_000;
+    const open = m.holds.filter((h) => h.status === 'open');
+    // Every open hold is offered, due or not, and each twice: only the due ones expire, once.
+    const items: AnyJobItem[] = [...open, ...open].map((h) => ({ type: 'hold_expire', id: h.item.id }));
+    const due = new Set(open.filter((h) => h.expiresAtMs <= m.nowMs).map((h) => h.item.id));
+    const expected = items.map((item, i) => ({ status: i < open.length && due.has(item.id) ? 'applied' : 'duplicate' }));
+    for (const h of open) if (due.has(h.item.id)) expireInModel(m, h);
+    expect(await settle(r.db.sql, r, m, items)).toMatchObject(expected);
+    await checkAgainstModel(m, r);
+  }
+  toString = () => `expireHolds(after ${this.hours} h)`;
+}
+
 // ---- Arbitraries ----------------------------------------------------------------------------
 
 const customer = fc.nat(BANKS.length * CUSTOMERS_PER_BANK - 1);
@@ -556,6 +844,28 @@ const commands = [
       fc.oneof({ arbitrary: fc.constant(null), weight: 3 }, { arbitrary: fc.nat(), weight: 1 }),
     )
     .map(([a, b, between, target, ms, replay]) => new AheadCmd(a, b, between, target, ms, replay)),
+  fc.tuple(customer, customer, amount, fc.oneof({ arbitrary: fc.integer({ min: 1, max: 72 }), weight: 5 }, { arbitrary: fc.constant(721), weight: 1 })).map(([f, t, a, h]) => new PlaceHoldCmd(f, t, a, h)),
+  // Holds a customer can afford (each starts with 50,000 fen), lasting a few hours or days.
+  fc.tuple(customer, customer, fc.bigInt({ min: 1n, max: 15_000n }), fc.integer({ min: 1, max: 12 })).map(([f, t, a, h]) => new PlaceHoldCmd(f, t, a, h)),
+  fc.tuple(customer, customer, fc.bigInt({ min: 1n, max: 15_000n }), fc.integer({ min: 1, max: 48 })).map(([f, t, a, h]) => new PlaceHoldCmd(f, t, a, h)),
+  fc.tuple(customer, customer, fc.bigInt({ min: 1n, max: 15_000n }), fc.integer({ min: 1, max: 6 })).map(([f, t, a, h]) => new PlaceHoldCmd(f, t, a, h)),
+  fc
+    .tuple(
+      fc.nat(),
+      fc.constantFrom('capture' as const, 'void' as const),
+      fc.integer({ min: 0, max: 110 }),
+      fc.oneof({ arbitrary: fc.constant('entitled' as const), weight: 4 }, { arbitrary: fc.constantFrom('other' as const, 'forged' as const), weight: 1 }),
+    )
+    .map(([k, a, pct, who]) => new HoldActionCmd(k, a, pct, who)),
+  fc.tuple(fc.nat(), fc.integer({ min: 0, max: 99 })).map(([k, pct]) => new HoldActionCmd(k, 'capture', pct, 'entitled')),
+  fc.tuple(fc.nat(), fc.integer({ min: 0, max: 99 })).map(([k, pct]) => new HoldActionCmd(k, 'capture', pct, 'entitled')),
+  fc.nat().map((k) => new HoldActionCmd(k, 'void', 0, 'entitled')),
+  fc.tuple(fc.nat(), fc.constantFrom('capture' as const, 'void' as const), fc.integer({ min: 0, max: 100 })).map(([k, a, pct]) => new HoldActionCmd(k, a, pct, 'forged')),
+  fc.tuple(fc.nat(), fc.constantFrom('capture' as const, 'void' as const)).map(([k, a]) => new HoldActionCmd(k, a, 50, 'other')),
+  fc.nat().map((k) => new RepeatHoldCmd(k)),
+  fc.tuple(fc.nat(), fc.constantFrom('transfer' as const, 'hold' as const)).map(([k, into]) => new CrossNonceCmd(k, into)),
+  fc.integer({ min: 0, max: 24 }).map((h) => new ExpireHoldsCmd(h)),
+  fc.integer({ min: 0, max: 24 }).map((h) => new ExpireHoldsCmd(h)),
 ];
 
 // ---- The property ---------------------------------------------------------------------------
@@ -587,7 +897,7 @@ describe('settlement core with its storage, against a model', () => {
     const operatorKey = ed25519PublicKeyOfSeed(randomBytes(32));
     await sql`insert into operators (id, name, public_key) values ('op-1', 'Operator', ${operatorKey})`;
     await recordSeededOperators(sql, issuer, [{ id: 'op-1', name: 'Operator', publicKey: operatorKey }], START_MS);
-    const model: Model = { nowMs: START_MS, wallets: new Map(), customers: [], freeReserve: new Map(), supply: 0n, recorded: [], usedNonces: new Set(), nextNonce: 1n, fundingKeys: 0 };
+    const model: Model = { nowMs: START_MS, wallets: new Map(), customers: [], freeReserve: new Map(), supply: 0n, recorded: [], usedNonces: new Set(), nextNonce: 1n, fundingKeys: 0, holds: [], actionKeys: 0 };
     for (const [b, bankId] of BANKS.entries()) {
       const treasury = treasuryWalletId(bankId);
       const bankKey = ed25519PublicKeyOfSeed(bankSeeds.get(bankId)!);
@@ -600,13 +910,13 @@ describe('settlement core with its storage, against a model', () => {
       await recordSeededReserveEntry(sql, issuer, { id: entry.id, bankId, kind: 'deposit', amountMinor: DEPOSIT_MINOR, reference: 'initial', operatorId: 'op-1' }, START_MS);
       const opened: SeededWallet[] = [];
       model.freeReserve.set(bankId, DEPOSIT_MINOR);
-      model.wallets.set(treasury, { id: treasury, bankId, kind: 'treasury', tier: null, status: 'active', balance: 0n, spent: 0n, spentDay: 0, seed: null });
+      model.wallets.set(treasury, { id: treasury, bankId, kind: 'treasury', tier: null, status: 'active', balance: 0n, spent: 0n, spentDay: 0, held: 0n, seed: null });
       for (let c = 0; c < CUSTOMERS_PER_BANK; c++) {
         const i = b * CUSTOMERS_PER_BANK + c;
         const id = `w_${i.toString(16).padStart(24, '0')}`;
         await sql`insert into wallets (id, bank_id, shard, kind, tier, public_key) values (${id}, ${bankId}, 0, 'customer', ${tiers[i]}, ${ed25519PublicKeyOfSeed(seeds[i])})`;
         opened.push({ id, tier: tiers[i], publicKey: ed25519PublicKeyOfSeed(seeds[i]), customerRef: null, shard: 0 });
-        model.wallets.set(id, { id, bankId, kind: 'customer', tier: tiers[i], status: 'active', balance: 0n, spent: 0n, spentDay: 0, seed: seeds[i] });
+        model.wallets.set(id, { id, bankId, kind: 'customer', tier: tiers[i], status: 'active', balance: 0n, spent: 0n, spentDay: 0, held: 0n, seed: seeds[i] });
         model.customers.push(id);
       }
       await recordSeededWallets(sql, issuer, bankId, opened, START_MS);
@@ -635,7 +945,7 @@ describe('settlement core with its storage, against a model', () => {
       }),
       { numRuns: RUNS },
     );
-    console.info(`model runs: ${JSON.stringify({ ...seen, rejected: [...seen.rejected].sort() })}`);
+    console.info(`model runs: ${JSON.stringify({ ...seen, rejected: [...seen.rejected].sort(), holds: { ...seen.holds, refused: [...seen.holds.refused].sort() } })}`);
     expect(seen.settled).toBeGreaterThan(0);
     expect(seen.duplicates).toBeGreaterThan(0);
     expect(seen.foreign).toBeGreaterThan(0);
@@ -645,6 +955,14 @@ describe('settlement core with its storage, against a model', () => {
     expect(seen.aheadRedecided).toBeGreaterThan(0);
     expect(seen.rejected).toContain('insufficient_funds');
     expect(seen.rejected).toContain('nonce_reused');
+    expect(seen.holds.placed).toBeGreaterThan(0);
+    expect(seen.holds.captured).toBeGreaterThan(0);
+    expect(seen.holds.voided).toBeGreaterThan(0);
+    expect(seen.holds.expired).toBeGreaterThan(0);
+    expect(seen.holds.duplicates).toBeGreaterThan(0);
+    expect(seen.holds.forged).toBeGreaterThan(0);
+    expect(seen.holds.crossNonces).toBeGreaterThan(0);
+    expect(seen.holds.refused).toContain('hold_action_not_allowed');
     // Each run creates and migrates a database of its own (about 2 s of the run on a loaded
     // two-core machine, where 25 runs took longer than the default 60 s).
   }, 300_000);

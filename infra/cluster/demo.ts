@@ -102,11 +102,11 @@ export async function playDemo(sys: BenchSystem, say: (line: string) => void): P
   expect(`the cross-group payment's receipt verifies offline against the shard keys${problem ? `: ${problem}` : ''}`, problem === null);
 
   const supply = await alice.supply();
-  const [total, balances, inFlight, backing] = [supply.supplyMinor, supply.walletBalancesMinor, supply.inFlightMinor, supply.backingMinor].map(BigInt);
+  const [total, balances, held, inFlight, backing] = [supply.supplyMinor, supply.walletBalancesMinor, supply.heldMinor, supply.inFlightMinor, supply.backingMinor].map(BigInt);
   const perGroup = supply.groups.map((g) => `group ${g.group} (shards ${g.shards.join(',')}) ${formatYuan(BigInt(g.walletBalancesMinor))}`).join(', ');
   expect(
-    `supply ${formatYuan(total)} = wallet balances ${formatYuan(balances)} + in flight ${formatYuan(inFlight)} = backing ${formatYuan(backing)}${supply.groups.length > 1 ? ` [${perGroup}]` : ''}`,
-    total === balances + inFlight && total === backing,
+    `supply ${formatYuan(total)} = wallet balances ${formatYuan(balances)} + held ${formatYuan(held)} + in flight ${formatYuan(inFlight)} = backing ${formatYuan(backing)}${supply.groups.length > 1 ? ` [${perGroup}]` : ''}`,
+    total === balances + held + inFlight && total === backing,
   );
   const audited = await cliAudit(sys);
   for (const line of audited.lines) say(`     cbdc audit: ${line}`);

@@ -209,7 +209,8 @@ async function measureLoad(cs: ClusterSystem, crossPercent: number, o: ClusterBe
   const settled = counts.reduce((a, r) => a + r.settled, 0);
   const rejected = counts.reduce((a, r) => a + r.rejected, 0);
   const conservation = await checkConservation(sys.sql, sys.ledgers);
-  if (!conservation.ok) o.log(`    NOT CONSERVED: balances ${conservation.walletBalancesMinor} + in flight ${conservation.inFlightMinor} against supply ${conservation.supplyMinor}, ${conservation.negativeBalances} negative`);
+  if (!conservation.ok)
+    o.log(`    NOT CONSERVED: balances ${conservation.walletBalancesMinor} + held ${conservation.heldMinor} + in flight ${conservation.inFlightMinor} against supply ${conservation.supplyMinor}, ${conservation.negativeBalances} negative`);
   const window = cs.batches.filter((b) => b.time >= startMs && b.time <= endMs);
   const windowS = (endMs - startMs) / 1000;
   const totalCpu = cpuS.settlement + cpuS.postgres + cpuS.redis;

@@ -275,14 +275,14 @@ export function buildProgram(): Command {
       out(g().json, s, () =>
         [
           table(
-            ['supply (M0)', 'backing', 'wallet balances', 'in flight', 'free reserve', 'chain entries'],
-            [[yuan(s.supplyMinor), yuan(s.backingMinor), yuan(s.walletBalancesMinor), yuan(s.inFlightMinor), yuan(s.freeReserveMinor), s.chain.seq]],
+            ['supply (M0)', 'backing', 'wallet balances', 'held', 'in flight', 'free reserve', 'chain entries'],
+            [[yuan(s.supplyMinor), yuan(s.backingMinor), yuan(s.walletBalancesMinor), yuan(s.heldMinor), yuan(s.inFlightMinor), yuan(s.freeReserveMinor), s.chain.seq]],
           ),
           ...(s.groups.length > 1
             ? [
                 table(
-                  ['shard group', 'shards', 'wallet balances', 'transfers in flight'],
-                  s.groups.map((x) => [x.group, x.shards.join(','), yuan(x.walletBalancesMinor), yuan(x.transfersInFlightMinor)]),
+                  ['shard group', 'shards', 'wallet balances', 'held', 'transfers in flight'],
+                  s.groups.map((x) => [x.group, x.shards.join(','), yuan(x.walletBalancesMinor), yuan(x.heldMinor), yuan(x.transfersInFlightMinor)]),
                 ),
               ]
             : []),
@@ -339,8 +339,10 @@ export function buildProgram(): Command {
         out(g().json, report, () =>
           [
             `issuance entries ${s.issuanceEntries}, settlement batches ${s.batches}, transfers ${s.transfers}, wallets ${s.wallets}`,
-            `supply ${yuan(s.supplyMinor)} = wallet balances ${yuan(s.walletBalancesMinor)} + in flight ${yuan(s.inFlightMinor)}; free reserve ${yuan(s.freeReserveMinor)}`,
-            ...(s.groups.length > 1 ? s.groups.map((x) => `  group ${x.group} (shards ${x.shards?.join(',')}): wallet balances ${yuan(x.walletBalancesMinor)}, transfers in flight ${yuan(x.transfersInFlightMinor)}`) : []),
+            `supply ${yuan(s.supplyMinor)} = wallet balances ${yuan(s.walletBalancesMinor)} + held ${yuan(s.heldMinor)} + in flight ${yuan(s.inFlightMinor)}; free reserve ${yuan(s.freeReserveMinor)}`,
+            ...(s.groups.length > 1
+              ? s.groups.map((x) => `  group ${x.group} (shards ${x.shards?.join(',')}): wallet balances ${yuan(x.walletBalancesMinor)}, held ${yuan(x.heldMinor)}, transfers in flight ${yuan(x.transfersInFlightMinor)}`)
+              : []),
             ...(BigInt(s.issuanceInFlightMinor) > 0n ? [`  issuance in flight ${yuan(s.issuanceInFlightMinor)}`] : []),
             report.ok
               ? 'audit passed'

@@ -4,14 +4,15 @@
  * answer was lost), or a fresh one. Transfers need none: their id is their signed content.
  */
 import { randomUUID } from 'node:crypto';
-import type { SignedTransferWire } from '@cbdc/shared/schemas';
+import type { SignedHoldWire, SignedTransferWire } from '@cbdc/shared/schemas';
 import { signedRequest, type CallOptions, type Credentials } from './http.js';
-import type { Receipt } from './receipt.js';
+import type { HoldReceipt, Receipt } from './receipt.js';
 
 export { CbdcApiError, CbdcUnreachableError, signedHeaders, signedRequest, type Credentials } from './http.js';
 export { signTransfer, newCustomerKey, publicKeyOf, randomNonce, verifyTransferSignature } from './transfer.js';
 export { ed25519PublicKeyProblem, ed25519VerifyPortable } from '@cbdc/shared/ed25519';
-export { verifyReceipt, type Receipt } from './receipt.js';
+export { verifyHoldReceipt, verifyReceipt, type HoldReceipt, type Receipt } from './receipt.js';
+export { signHold, type HoldDraft } from './hold.js';
 
 export interface WalletView {
   id: string;
@@ -22,6 +23,8 @@ export interface WalletView {
   freezes: WalletFreezesView;
   balanceMinor: string;
   inFlightOutMinor: string;
+  /** Set aside by the wallet's open holds. */
+  heldMinor: string;
   dailyOutflowMinor: string;
   limits: { balanceMaxMinor: string | null; paymentMaxMinor: string | null; dailyOutflowMaxMinor: string | null };
   publicKey: string | null;
@@ -50,6 +53,38 @@ export interface TransferView {
   shard?: number;
   submittedAtMs?: string;
   settledAtMs?: string | null;
+}
+
+/** A hold as its payer's or payee's bank reads it (docs/api.md, "Holds"). */
+export interface HoldView {
+  id: string;
+  status: 'open' | 'captured' | 'voided' | 'expired' | 'rejected';
+  code: string | null;
+  payerWalletId: string;
+  payeeWalletId: string;
+  amountMinor: string;
+  capturedMinor: string | null;
+  returnedMinor: string | null;
+  /** Where the captured money is: on its way to the payee's shard, credited, or back with the payer. */
+  capture: { status: 'pending' | 'settled' | 'rejected'; code: string | null } | null;
+  nonce: string;
+  expiresAtMs: string;
+  holdExpiresAtMs: string;
+  memo: string;
+  shard: number;
+  batchSeq: string;
+  placedAtMs: string;
+  closedAtMs: string | null;
+}
+
+/** A hold queued and not yet settled (202). */
+export interface PendingHoldView {
+  id: string;
+  status: 'pending';
+  payerWalletId: string;
+  payeeWalletId: string;
+  amountMinor: string;
+  holdExpiresAtMs: string;
 }
 
 const asyncHeader = (async?: boolean): CallOptions => (async ? { headers: { prefer: 'respond-async' } } : {});
@@ -115,6 +150,24 @@ export class BankClient {
   }
   async history(walletId: string, limit = 50, cursor?: string): Promise<{ transfers: TransferView[]; nextCursor: string | null }> {
     return (await this.call<{ transfers: TransferView[]; nextCursor: string | null }>('GET', `/v1/wallets/${walletId}/transfers?limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`)).body;
+  }
+  /** Places a customer-signed hold (200 with the hold, or 202 while pending). */
+  async placeHold(wire: SignedHoldWire, async = false) {
+    return this.call<HoldView | PendingHoldView>('POST', '/v1/holds', wire, asyncHeader(async));
+  }
+  async hold(id: string): Promise<HoldView> {
+    return (await this.call<HoldView>('GET', `/v1/holds/${id}`)).body;
+  }
+  /** Captures `amountMinor` of a hold (the payee's bank); pass the same key to retry. */
+  async captureHold(id: string, amountMinor: bigint, idempotencyKey?: string, async = false) {
+    return this.call<HoldView>('POST', `/v1/holds/${id}/capture`, { amountMinor: amountMinor.toString() }, { headers: { ...idem(idempotencyKey).headers, ...asyncHeader(async).headers } });
+  }
+  /** Voids a hold (the payer's bank); pass the same key to retry. */
+  async voidHold(id: string, idempotencyKey?: string, async = false) {
+    return this.call<HoldView>('POST', `/v1/holds/${id}/void`, {}, { headers: { ...idem(idempotencyKey).headers, ...asyncHeader(async).headers } });
+  }
+  async holdReceipt(id: string): Promise<HoldReceipt> {
+    return (await this.call<HoldReceipt>('GET', `/v1/holds/${id}/receipt`)).body;
   }
   async shards(): Promise<Array<{ shard: number; publicKey: string; headSeq: string }>> {
     return (await this.call<{ shards: Array<{ shard: number; publicKey: string; headSeq: string }> }>('GET', '/v1/shards')).body.shards;
@@ -186,6 +239,8 @@ export interface SupplyView {
   supplyMinor: string;
   backingMinor: string;
   walletBalancesMinor: string;
+  /** Set aside by open holds: still the payers', not available to them. */
+  heldMinor: string;
   /** Transfers in flight between shards plus issuance in flight between the central database and the groups. */
   inFlightMinor: string;
   transfersInFlightMinor: string;
@@ -193,7 +248,7 @@ export interface SupplyView {
   freeReserveMinor: string;
   chain: { seq: string; headHash: string; issuerPublicKey: string | null };
   /** Each shard group's database: its shards, wallet balances and transfers in flight (legs debited - credited - refunded). */
-  groups: Array<{ group: number; shards: number[]; walletBalancesMinor: string; transfersInFlightMinor: string }>;
+  groups: Array<{ group: number; shards: number[]; walletBalancesMinor: string; heldMinor: string; transfersInFlightMinor: string }>;
   banks: BankPosition[];
 }
 

@@ -5,6 +5,7 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { encodeLeaf, encodeLeg, type ItemKind } from '@cbdc/shared/canonical';
+import { encodeHoldLeaf, type CaptureOutcome, type HoldEvent } from '@cbdc/shared/canonical-hold';
 import { encodeBatchHeader } from '@cbdc/shared/chains';
 import { ed25519VerifyPortable } from '@cbdc/shared/ed25519';
 import { leafHash, verifyMerklePath } from '@cbdc/shared/merkle';
@@ -53,6 +54,33 @@ export function verifyReceipt(receipt: Receipt, trustedShardKeys: Record<number,
   if (main) return main;
   for (const l of receipt.legs ?? []) {
     if (l.leg.transferId !== t.id || l.leg.amountMinor !== t.amountMinor) return 'a leg does not belong to this transfer';
+    const problem = verifyProof(leafHash(encodeLeg({ ...l.leg, amountMinor: BigInt(l.leg.amountMinor) })), l, keyOf(l.batch.shard));
+    if (problem) return problem;
+  }
+  return null;
+}
+
+/** A hold's receipt: its leaves (placement, and close once closed) and a capture's legs between shards. */
+export interface HoldReceipt {
+  leaves: Array<LeafProof & { leaf: { holdId: string; event: HoldEvent; payerWalletId: string; payeeWalletId: string; amountMinor: string; capturedMinor: string; capture: CaptureOutcome; code: string | null } }>;
+  legs: Receipt['legs'];
+}
+
+/**
+ * Verifies a hold's receipt against pinned shard public keys: every leaf and leg is in a batch the
+ * shard signed, and they all belong to the one hold. Returns null if valid, or the reason it is not.
+ */
+export function verifyHoldReceipt(receipt: HoldReceipt, trustedShardKeys: Record<number, string> | string): string | null {
+  const keyOf = (shard: number) => (typeof trustedShardKeys === 'string' ? trustedShardKeys : trustedShardKeys[shard]);
+  const first = receipt.leaves[0]?.leaf;
+  if (!first) return 'the receipt holds no leaf';
+  for (const l of receipt.leaves) {
+    if (l.leaf.holdId !== first.holdId || l.leaf.amountMinor !== first.amountMinor || l.leaf.payerWalletId !== first.payerWalletId || l.leaf.payeeWalletId !== first.payeeWalletId) return 'a leaf does not belong to this hold';
+    const problem = verifyProof(leafHash(encodeHoldLeaf({ ...l.leaf, amountMinor: BigInt(l.leaf.amountMinor), capturedMinor: BigInt(l.leaf.capturedMinor) })), l, keyOf(l.batch.shard));
+    if (problem) return problem;
+  }
+  for (const l of receipt.legs) {
+    if (l.leg.transferId !== first.holdId) return 'a leg does not belong to this hold';
     const problem = verifyProof(leafHash(encodeLeg({ ...l.leg, amountMinor: BigInt(l.leg.amountMinor) })), l, keyOf(l.batch.shard));
     if (problem) return problem;
   }

@@ -43,6 +43,11 @@ grant update (status, code) on transfers to cbdc_settlement;
 grant insert on shards to cbdc_settlement;
 grant update (head_seq, head_hash, wallets_version) on shards to cbdc_settlement;
 grant update (balance_minor, daily_spent_minor, daily_spent_day, in_flight_out_minor, updated_at) on wallets to cbdc_settlement;
+-- Holds of its shards (placed, refused, closed once) and the money they set aside.
+grant update (held_minor) on wallets to cbdc_settlement;
+grant insert on holds to cbdc_settlement;
+grant update (status, captured_minor, capture_leg_status, capture_status, capture_code, closed_by, closing_bank_id, closing_request, closing_signature, closed_batch_seq, closed_leaf_index, closed_at_ms) on holds to cbdc_settlement;
+grant usage on sequence holds_row_no_seq to cbdc_settlement;
 grant insert on ledger_settings to cbdc_settlement;
 grant usage on sequence transfers_row_no_seq to cbdc_settlement;
 -- The banks' events of the batches it commits (docs/events.md): outcomes come from settlement only.

@@ -18,6 +18,7 @@
  * not this database); someone able to rewrite the database could otherwise re-sign it with their own key.
  */
 import { encodeTransfer, transferIdOf } from '@cbdc/shared/canonical';
+import { checkHoldLeaf, checkHoldRecords } from './audit-holds.js';
 import { batchHeaderHash, GENESIS_HASH, issuanceEntryHash } from '@cbdc/shared/chains';
 import { ed25519Verify } from '@cbdc/shared/crypto';
 import { fundingAuthorityMessage } from '@cbdc/shared/funding-authority';
@@ -46,6 +47,7 @@ const CHECKS = [
   'issuance_legs',
   'settlement_chain',
   'transfer',
+  'hold',
   'balance',
   'daily_outflow',
   'limits',
@@ -71,13 +73,15 @@ export interface AuditReport {
     wallets: number;
     supplyMinor: string;
     walletBalancesMinor: string;
+    /** Money set aside by open holds (wallets' held_minor). */
+    heldMinor: string;
     /** Transfers in flight between shards plus issuance in flight between the central database and the groups. */
     inFlightMinor: string;
     transfersInFlightMinor: string;
     issuanceInFlightMinor: string;
     freeReserveMinor: string;
     /** Each shard group's share (one entry, group 0, in the one-database deployment). */
-    groups: Array<{ group: number; shards: number[] | null; walletBalancesMinor: string; transfersInFlightMinor: string }>;
+    groups: Array<{ group: number; shards: number[] | null; walletBalancesMinor: string; heldMinor: string; transfersInFlightMinor: string }>;
   };
 }
 
@@ -175,6 +179,7 @@ export async function audit(target: Sql | Topology, options: AuditOptions = {}):
       settled.batches += done.batches;
       settled.transfers += done.transfers;
       await checkLegsAgree(run, g);
+      await checkHoldRecords(run, g);
     }
     run.progress('balances', 0, counts.wallets);
     for (const g of groups) {
@@ -198,6 +203,7 @@ export async function audit(target: Sql | Topology, options: AuditOptions = {}):
         wallets: counts.wallets,
         supplyMinor: issuance.supply.toString(),
         walletBalancesMinor: sums.balances.toString(),
+        heldMinor: sums.held.toString(),
         inFlightMinor: (sums.transfersInFlight + issuanceInFlight).toString(),
         transfersInFlightMinor: sums.transfersInFlight.toString(),
         issuanceInFlightMinor: issuanceInFlight.toString(),
@@ -345,7 +351,7 @@ async function checkSettlementChains(run: AuditRun, g: AuditGroup, registry: Reg
         if (b.seq !== expected) find({ check: 'settlement_chain', subject, message: `expected batch ${expected} here; a batch is missing or out of order` });
         if (!b.prev_hash.equals(prev)) find({ check: 'settlement_chain', subject, message: 'its previous hash is not the hash of the batch before it' });
         const list = byBatch.get(b.seq) ?? [];
-        const leaves = list.map((m, i) => checkLeaf(run, prefix, keys, bankKeys, m, i, subject));
+        const leaves = list.map((m, i) => checkLeaf(run, prefix, keys, bankKeys, m, i, subject, registry));
         if (list.length !== b.transfer_count) find({ check: 'settlement_chain', subject, message: `it commits to ${b.transfer_count} transfers but ${list.length} are stored` });
         if (!merkleRoot(leaves).equals(b.merkle_root)) find({ check: 'settlement_chain', subject, message: 'the Merkle root of its stored transfers is not its recorded root (a transfer or outcome was altered)' });
         const hash = batchHeaderHash({ shard: s.shard, seq: b.seq, prevHash: b.prev_hash, merkleRoot: b.merkle_root, count: b.transfer_count, timeMs: b.time_ms });
@@ -364,8 +370,10 @@ async function checkSettlementChains(run: AuditRun, g: AuditGroup, registry: Reg
   }
   const [orphans] = await tx<{ n: number }[]>`
     select (select count(*) from transfers t where not exists (select 1 from settlement_batches b where b.shard = t.shard and b.seq = t.batch_seq))::int
-         + (select count(*) from transfer_legs l where not exists (select 1 from settlement_batches b where b.shard = l.shard and b.seq = l.batch_seq))::int as n`;
-  if (orphans.n > 0) find({ check: 'settlement_chain', subject: `${prefix}transfers`, message: `${orphans.n} transfer or leg rows belong to no committed batch` });
+         + (select count(*) from transfer_legs l where not exists (select 1 from settlement_batches b where b.shard = l.shard and b.seq = l.batch_seq))::int
+         + (select count(*) from holds h where not exists (select 1 from settlement_batches b where b.shard = h.shard and b.seq = h.batch_seq)
+              or (h.closed_batch_seq is not null and not exists (select 1 from settlement_batches b where b.shard = h.shard and b.seq = h.closed_batch_seq)))::int as n`;
+  if (orphans.n > 0) find({ check: 'settlement_chain', subject: `${prefix}transfers`, message: `${orphans.n} transfer, leg or hold rows belong to no committed batch` });
   return done;
 }
 
@@ -387,7 +395,8 @@ function registeredKeys(registry: RegistryReplay): (walletId: string) => Buffer 
 }
 
 /** One stored leaf: its index, and for a customer transfer its id and signature; returns its hash. */
-function checkLeaf(run: AuditRun, prefix: string, keyOf: (walletId: string) => Buffer | null, bankKeyOf: (bankId: string) => Buffer | null, m: StoredLeaf, i: number, batch: string): Buffer {
+function checkLeaf(run: AuditRun, prefix: string, keyOf: (walletId: string) => Buffer | null, bankKeyOf: (bankId: string) => Buffer | null, m: StoredLeaf, i: number, batch: string, registry: RegistryReplay): Buffer {
+  if (m.type === 'hold') return checkHoldLeaf(run, prefix, { keyOf, bankKeyOf, bankOfWallet: (id) => registry.wallets.get(id)?.bankId ?? null }, m, i, batch);
   const subject = `${prefix}${m.type === 'transfer' ? `transfer ${m.id}` : `${m.leg} leg of transfer ${m.transferId}`}`;
   if (m.leafIndex !== i) run.find({ check: 'settlement_chain', subject, message: `leaf index ${m.leafIndex} where ${i} was expected in ${batch}` });
   if (m.type === 'transfer' && m.kind === 'transfer') {
@@ -497,7 +506,9 @@ async function checkCreditsHaveDebits(run: AuditRun, g: AuditGroup, shardCount: 
       byGroup.set(payer, [...(byGroup.get(payer) ?? []), l.transfer_id]);
     }
     for (const [payer, ids] of byGroup) {
-      const debited = async (q: Sql, list: string[]) => new Set((await q<{ id: string }[]>`select id from transfers where leg_status = 'debited' and id = any(${list})`).map((t) => t.id));
+      // A credit's debit is a transfer's, or a captured hold's whose money went to another shard.
+      const debited = async (q: Sql, list: string[]) =>
+        new Set((await q<{ id: string }[]>`select id from transfers where leg_status = 'debited' and id = any(${list}) union all select id from holds where capture_leg_status = 'debited' and id = any(${list})`).map((t) => t.id));
       const seen = await debited(payer.tx, ids);
       const missing = ids.filter((id) => !seen.has(id));
       if (missing.length === 0) continue;
@@ -519,6 +530,11 @@ async function checkBalances(run: AuditRun, g: AuditGroup): Promise<void> {
       union all select payer_wallet_id, -amount_minor from transfers where leg_status in ('settled', 'debited')
       union all select wallet_id, amount_minor from transfer_legs where status = 'applied'
       union all select treasury_wallet_id, case kind when 'mint' then amount_minor else -amount_minor end from issuance_legs where status = 'applied'
+      -- Holds: an open hold's amount is set aside; a captured one's captured amount left the payer
+      -- (unless a payee here refused it in the same batch), the rest came back; the payee here got it.
+      union all select payer_wallet_id, -amount_minor from holds where status = 'open'
+      union all select payer_wallet_id, -captured_minor from holds where status = 'captured' and capture_leg_status in ('settled', 'debited')
+      union all select payee_wallet_id, captured_minor from holds where status = 'captured' and capture_leg_status = 'settled'
     ), totals as (select id, sum(delta)::bigint as expected from flows group by id)
     select w.id, w.balance_minor, coalesce(t.expected, 0)::bigint as expected
     from wallets w left join totals t on t.id = w.id
@@ -526,7 +542,11 @@ async function checkBalances(run: AuditRun, g: AuditGroup): Promise<void> {
     order by w.id limit 100`;
   for (const w of wrong) run.find({ check: 'balance', subject: `${g.prefix}wallet ${w.id}`, message: `stored balance ${w.balance_minor} but its history gives ${w.expected}` });
   const wrongFlight = await g.tx<{ id: string; in_flight_out_minor: bigint; expected: bigint }[]>`
-    with open as (select payer_wallet_id as id, sum(amount_minor)::bigint as expected from transfers where status = 'in_flight' group by payer_wallet_id)
+    with open as (
+      select id, sum(amount)::bigint as expected from (
+        select payer_wallet_id as id, amount_minor as amount from transfers where status = 'in_flight'
+        union all select payer_wallet_id, captured_minor from holds where capture_status = 'in_flight'
+      ) f group by id)
     select w.id, w.in_flight_out_minor, coalesce(o.expected, 0)::bigint as expected
     from wallets w left join open o on o.id = w.id
     where w.in_flight_out_minor <> coalesce(o.expected, 0)
@@ -541,16 +561,23 @@ async function checkBalances(run: AuditRun, g: AuditGroup): Promise<void> {
  */
 async function checkDailyOutflow(run: AuditRun, g: AuditGroup): Promise<void> {
   const wrong = await g.tx<{ id: string; daily_spent_minor: bigint; daily_spent_day: number; day: number; minor: bigint }[]>`
-    with last as (
-      select payer_wallet_id as id, (max(settled_at_ms) / 86400000)::int as day
-      from transfers where leg_status in ('settled', 'debited') group by payer_wallet_id
-    ), spent as (
-      select t.payer_wallet_id as id, (sum(t.amount_minor) - coalesce(sum(r.amount_minor), 0))::bigint as minor
+    with debits as (
+      select payer_wallet_id as id, settled_at_ms as at_ms from transfers where leg_status in ('settled', 'debited')
+      -- A hold counts against the day it is placed, once, whatever becomes of it (ledger/holds.ts).
+      union all select payer_wallet_id, placed_at_ms from holds where status <> 'rejected'
+    ), last as (
+      select id, (max(at_ms) / 86400000)::int as day from debits group by id
+    ), payments as (
+      select t.payer_wallet_id as id, (t.amount_minor - coalesce(r.amount_minor, 0))::bigint as minor
       from transfers t join last l on l.id = t.payer_wallet_id
       left join transfer_legs r on r.transfer_id = t.id and r.leg = 'refund' and r.status = 'applied'
       where t.leg_status in ('settled', 'debited') and t.kind = 'transfer' and left(t.payee_wallet_id, 2) <> 't_'
         and (t.settled_at_ms / 86400000)::int = l.day
-      group by t.payer_wallet_id
+      union all
+      select h.payer_wallet_id, h.amount_minor from holds h join last l on l.id = h.payer_wallet_id
+      where h.status <> 'rejected' and (h.placed_at_ms / 86400000)::int = l.day
+    ), spent as (
+      select id, sum(minor)::bigint as minor from payments group by id
     )
     select w.id, w.daily_spent_minor, w.daily_spent_day, coalesce(l.day, 0) as day, coalesce(s.minor, 0)::bigint as minor
     from wallets w left join last l on l.id = w.id left join spent s on s.id = w.id
@@ -587,10 +614,11 @@ async function checkFreezeRecords(run: AuditRun, g: AuditGroup): Promise<void> {
 
 /** No customer wallet holds more than its tier allows. */
 async function checkTierCaps(run: AuditRun, g: AuditGroup): Promise<void> {
-  const capped = await g.tx<{ id: string; kind: 'customer' | 'treasury'; tier: Tier | null; balance_minor: bigint }[]>`select id, kind, tier, balance_minor from wallets where kind = 'customer'`;
+  // Held money may come back to the wallet, so it counts against the cap with the balance.
+  const capped = await g.tx<{ id: string; kind: 'customer' | 'treasury'; tier: Tier | null; balance_minor: bigint; held_minor: bigint }[]>`select id, kind, tier, balance_minor, held_minor from wallets where kind = 'customer'`;
   for (const w of capped) {
     const max = limitsOf(w.kind, w.tier).balanceMaxMinor;
-    if (max !== null && w.balance_minor > max) run.find({ check: 'limits', subject: `${g.prefix}wallet ${w.id}`, message: `balance ${w.balance_minor} is above the tier ${w.tier} cap ${max}` });
+    if (max !== null && w.balance_minor + w.held_minor > max) run.find({ check: 'limits', subject: `${g.prefix}wallet ${w.id}`, message: `balance ${w.balance_minor} and held ${w.held_minor} are above the tier ${w.tier} cap ${max}` });
   }
 }
 
@@ -618,27 +646,35 @@ async function checkReserves(run: AuditRun, issuance: IssuanceTotals, registry: 
  * supply (which the chain check proved = mints - retirements). In one database it is also checked
  * transfer by transfer (each debited transfer is in flight until credited or refunded).
  */
-async function checkConservation(run: AuditRun, supply: bigint, issuanceInFlight: bigint): Promise<{ balances: bigint; transfersInFlight: bigint; groups: AuditReport['stats']['groups'] }> {
+async function checkConservation(run: AuditRun, supply: bigint, issuanceInFlight: bigint): Promise<{ balances: bigint; held: bigint; transfersInFlight: bigint; groups: AuditReport['stats']['groups'] }> {
   let balances = 0n;
+  let held = 0n;
   let transfersInFlight = 0n;
   const groups: AuditReport['stats']['groups'] = [];
   for (const g of run.groups) {
     const money = await groupMoney(g.tx);
     balances += money.balancesMinor;
+    held += money.heldMinor;
     transfersInFlight += money.transfersInFlightMinor;
-    groups.push({ group: g.id, shards: g.shards === null ? null : [...g.shards], walletBalancesMinor: money.balancesMinor.toString(), transfersInFlightMinor: money.transfersInFlightMinor.toString() });
+    groups.push({
+      group: g.id,
+      shards: g.shards === null ? null : [...g.shards],
+      walletBalancesMinor: money.balancesMinor.toString(),
+      heldMinor: money.heldMinor.toString(),
+      transfersInFlightMinor: money.transfersInFlightMinor.toString(),
+    });
   }
   if (run.shardCount === null) {
     const byTransfer = await moneyInFlightMinor(run.tx);
     if (byTransfer !== transfersInFlight) run.find({ check: 'conservation', subject: 'transfers in flight', message: `the legs give ${transfersInFlight} in flight, the open transfers ${byTransfer}` });
   }
-  if (balances + transfersInFlight + issuanceInFlight !== supply) {
-    const parts = groups.map((g) => `group ${g.group}: balances ${g.walletBalancesMinor} + transfers in flight ${g.transfersInFlightMinor}`).join('; ');
+  if (balances + held + transfersInFlight + issuanceInFlight !== supply) {
+    const parts = groups.map((g) => `group ${g.group}: balances ${g.walletBalancesMinor} + held ${g.heldMinor} + transfers in flight ${g.transfersInFlightMinor}`).join('; ');
     run.find({
       check: 'conservation',
       subject: 'supply',
-      message: `wallet balances ${balances} + in flight ${transfersInFlight + issuanceInFlight} (transfers ${transfersInFlight}, issuance ${issuanceInFlight}) differ from mints - retirements ${supply}${run.shardCount === null ? '' : ` (${parts})`}`,
+      message: `wallet balances ${balances} + held ${held} + in flight ${transfersInFlight + issuanceInFlight} (transfers ${transfersInFlight}, issuance ${issuanceInFlight}) differ from mints - retirements ${supply}${run.shardCount === null ? '' : ` (${parts})`}`,
     });
   }
-  return { balances, transfersInFlight, groups };
+  return { balances, held, transfersInFlight, groups };
 }

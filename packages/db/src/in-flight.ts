@@ -11,9 +11,11 @@ import type { Topology } from './topology.js';
 /** Transfers in flight in one database that holds both sides of every transfer (one database). */
 export async function moneyInFlightMinor(sql: Queryable): Promise<bigint> {
   const [row] = await sql<{ minor: bigint }[]>`
-    select coalesce(sum(t.amount_minor), 0)::bigint as minor from transfers t
-    where t.leg_status = 'debited'
-      and not exists (select 1 from transfer_legs l where l.transfer_id = t.id and ((l.leg = 'credit' and l.status = 'applied') or l.leg = 'refund'))`;
+    select coalesce(sum(t.amount), 0)::bigint as minor from (
+      select id, amount_minor as amount from transfers where leg_status = 'debited'
+      union all select id, captured_minor from holds where capture_leg_status = 'debited'
+    ) t
+    where not exists (select 1 from transfer_legs l where l.transfer_id = t.id and ((l.leg = 'credit' and l.status = 'applied') or l.leg = 'refund'))`;
   return row.minor;
 }
 
@@ -39,6 +41,8 @@ export interface GroupSupply {
   id: number;
   shards: readonly number[];
   walletBalancesMinor: bigint;
+  /** Set aside by open holds. */
+  heldMinor: bigint;
   transfersInFlightMinor: bigint;
 }
 
@@ -49,6 +53,7 @@ export interface SupplyReport {
   issuerPublicKey: Buffer | null;
   freeReserveMinor: bigint;
   walletBalancesMinor: bigint;
+  heldMinor: bigint;
   transfersInFlightMinor: bigint;
   issuanceInFlightMinor: bigint;
   groups: GroupSupply[];
@@ -75,7 +80,7 @@ export async function supplyAcrossServers(topology: Pick<Topology, 'central' | '
       const shards = topology.groups.filter((o) => o.sql === g.sql).flatMap((o) => o.shards);
       const q: Queryable = g.sql === topology.central ? tx : g.sql;
       const money = await groupMoney(q);
-      groups.push({ id: g.id, shards, walletBalancesMinor: money.balancesMinor, transfersInFlightMinor: money.transfersInFlightMinor });
+      groups.push({ id: g.id, shards, walletBalancesMinor: money.balancesMinor, heldMinor: money.heldMinor, transfersInFlightMinor: money.transfersInFlightMinor });
       for (const id of await appliedIssuanceLegs(q, ids)) applied.add(id);
     }
     return {
@@ -85,6 +90,7 @@ export async function supplyAcrossServers(topology: Pick<Topology, 'central' | '
       issuerPublicKey: head.public_key,
       freeReserveMinor: head.free,
       walletBalancesMinor: groups.reduce((s, g) => s + g.walletBalancesMinor, 0n),
+      heldMinor: groups.reduce((s, g) => s + g.heldMinor, 0n),
       transfersInFlightMinor: groups.reduce((s, g) => s + g.transfersInFlightMinor, 0n),
       issuanceInFlightMinor: issuanceInFlightMinor(unfinished, applied),
       groups,

@@ -90,15 +90,19 @@ export async function treasuryBalances(topology: Pick<Topology, 'groupOf'>, shar
  * legs in the same transaction, so the sum over groups is exact even when the groups are read at
  * slightly different moments.
  */
-export async function groupMoney(q: Queryable): Promise<{ balancesMinor: bigint; transfersInFlightMinor: bigint; mintLegsMinor: bigint; retireLegsMinor: bigint }> {
-  const [row] = await q<{ balances: bigint; debited: bigint; credited: bigint; refunded: bigint; minted: bigint; retired: bigint }[]>`
+export async function groupMoney(q: Queryable): Promise<{ balancesMinor: bigint; heldMinor: bigint; transfersInFlightMinor: bigint; mintLegsMinor: bigint; retireLegsMinor: bigint }> {
+  // Money in flight between shards: debited by transfers and by captures of holds whose payee is on
+  // another shard (their credits and refunds are legs too), less what was credited or refunded.
+  const [row] = await q<{ balances: bigint; held: bigint; debited: bigint; credited: bigint; refunded: bigint; minted: bigint; retired: bigint }[]>`
     select (select coalesce(sum(balance_minor), 0) from wallets)::bigint as balances,
-           (select coalesce(sum(amount_minor), 0) from transfers where leg_status = 'debited')::bigint as debited,
+           (select coalesce(sum(held_minor), 0) from wallets)::bigint as held,
+           ((select coalesce(sum(amount_minor), 0) from transfers where leg_status = 'debited')
+             + (select coalesce(sum(captured_minor), 0) from holds where capture_leg_status = 'debited'))::bigint as debited,
            (select coalesce(sum(amount_minor), 0) from transfer_legs where leg = 'credit' and status = 'applied')::bigint as credited,
            (select coalesce(sum(amount_minor), 0) from transfer_legs where leg = 'refund')::bigint as refunded,
            (select coalesce(sum(amount_minor), 0) from issuance_legs where kind = 'mint' and status = 'applied')::bigint as minted,
            (select coalesce(sum(amount_minor), 0) from issuance_legs where kind = 'retire' and status = 'applied')::bigint as retired`;
-  return { balancesMinor: row.balances, transfersInFlightMinor: row.debited - row.credited - row.refunded, mintLegsMinor: row.minted, retireLegsMinor: row.retired };
+  return { balancesMinor: row.balances, heldMinor: row.held, transfersInFlightMinor: row.debited - row.credited - row.refunded, mintLegsMinor: row.minted, retireLegsMinor: row.retired };
 }
 
 /**

@@ -33,7 +33,7 @@ describe('the error catalogue and docs/errors.md agree', () => {
 describe('rejectionCodeSeenBy', () => {
   const payeeSide = ['payee_closed', 'payee_frozen', 'exceeds_balance_limit'];
   const payerSide = ['payer_closed', 'payer_frozen', 'exceeds_payment_limit', 'exceeds_daily_limit', 'insufficient_funds'];
-  const neutral = ['malformed_item', 'nonce_reused', 'expired', 'payer_not_found', 'payee_not_found'];
+  const neutral = ['malformed_item', 'nonce_reused', 'expired', 'payer_not_found', 'payee_not_found', 'hold_expiry_invalid', 'hold_not_found', 'hold_action_not_allowed', 'hold_not_open', 'hold_expired', 'capture_exceeds_hold'];
 
   it('covers every settlement outcome code once', () => {
     expect([...payeeSide, ...payerSide, ...neutral].sort()).toEqual([...REJECTION_CODES].sort());

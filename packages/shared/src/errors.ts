@@ -33,6 +33,13 @@ export const API_ERRORS = {
   not_a_redemption: { status: 422, title: "A redemption pays the payer bank's own treasury wallet" },
   wallet_not_empty: { status: 409, title: 'A wallet must be empty before it is closed' },
   wallet_is_treasury: { status: 422, title: 'A treasury wallet cannot be changed this way' },
+  // Holds (conditional payments)
+  hold_not_found: { status: 404, title: "No hold with this id has this bank's wallet as payer or payee" },
+  hold_action_not_allowed: { status: 403, title: "Only the payee's bank captures a hold, and only the payer's bank voids it" },
+  hold_not_open: { status: 409, title: 'The hold was already captured, voided or refused' },
+  hold_expired: { status: 409, title: 'The hold expired; its money went back to the payer' },
+  capture_exceeds_hold: { status: 422, title: 'The amount captured is above the amount held' },
+  hold_expiry_invalid: { status: 422, title: 'The hold expiry is not in the allowed window after the server time' },
   // Capacity
   rate_limited: { status: 429, title: 'Too many requests from this caller' },
   overloaded: { status: 503, title: 'Settlement is at capacity; retry after the indicated time' },
@@ -66,6 +73,7 @@ export const REJECTION_CODES = [
   'malformed_item',
   'nonce_reused',
   'expired',
+  'hold_expiry_invalid',
   'payer_not_found',
   'payee_not_found',
   'payer_closed',
@@ -76,14 +84,25 @@ export const REJECTION_CODES = [
   'exceeds_daily_limit',
   'insufficient_funds',
   'exceeds_balance_limit',
+  // A capture or void of a hold is answered with one of these when it cannot apply (checked in
+  // this order after its bank's authority); it is not recorded and changes nothing.
+  'hold_not_found',
+  'hold_action_not_allowed',
+  'hold_not_open',
+  'hold_expired',
+  'capture_exceeds_hold',
 ] as const;
 
 export type RejectionCode = (typeof REJECTION_CODES)[number];
 
+/** The codes only holds are answered with (see ledger/holds.ts): a transfer never is. */
+export const HOLD_ONLY_CODES: readonly RejectionCode[] = ['hold_expiry_invalid', 'hold_not_found', 'hold_action_not_allowed', 'hold_not_open', 'hold_expired', 'capture_exceeds_hold'];
+
 export const REJECTION_TITLES: Record<RejectionCode, string> = {
   malformed_item: 'The item holds a field the ledger cannot store (no gateway sends one); it is answered, not recorded, and changes nothing',
   nonce_reused: 'The payer already used this nonce for another transfer',
-  expired: 'The transfer expired before settlement',
+  expired: 'The transfer (or hold) expired before settlement',
+  hold_expiry_invalid: 'A hold whose expiry is not after the batch time, or more than LIMITS.holdDurationMsMax (30 days) after it',
   payer_not_found: 'The payer wallet does not exist, or is not a wallet of the submitting bank',
   payee_not_found: 'The payee wallet does not exist',
   payer_closed: 'The payer wallet is closed',
@@ -94,6 +113,11 @@ export const REJECTION_TITLES: Record<RejectionCode, string> = {
   exceeds_daily_limit: "The payment would take the payer over its tier's daily cap",
   insufficient_funds: 'The payer balance does not cover the amount',
   exceeds_balance_limit: "The payment would take the payee over its tier's balance cap",
+  hold_not_found: "A capture or void names no hold of this shard, or its bank is neither the hold's payer's nor its payee's",
+  hold_action_not_allowed: "A capture by a bank other than the payee's, or a void by a bank other than the payer's",
+  hold_not_open: 'A capture or void of a hold already captured, voided or refused (by another request)',
+  hold_expired: 'A capture or void of a hold past its expiry: the expiry was applied first and returned the money',
+  capture_exceeds_hold: 'A capture of more than the amount held',
 };
 
 /**

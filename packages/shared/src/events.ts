@@ -22,6 +22,8 @@ export const EVENT_TYPES = [
   'hold.captured',
   'hold.voided',
   'hold.expired',
+  /** The money of a captured hold came back to the payer: the payee could not receive it (code). */
+  'hold.capture_returned',
   /** A payment request of the bank's was paid (subject: the request id). */
   'request.paid',
   /** The central bank froze or unfroze one of the bank's wallets. */

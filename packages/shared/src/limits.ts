@@ -33,6 +33,11 @@ export const LIMITS = {
   reserveReferenceBytesMax: 64,
   /** How far in the future a transfer may expire. */
   expiryAheadMsMax: 24 * 60 * 60 * 1000,
+  /** How long a hold may hold money: its expiry is at most this far after it is placed (30 days). */
+  holdDurationMsMax: 30 * 24 * 60 * 60 * 1000,
+  /** How often a settlement worker returns the money of holds past their expiry, and how many per batch. */
+  holdExpirySweepIntervalMs: 1000,
+  holdsExpiredPerSweepMax: 1000,
   /** How long a synchronous submit waits for its outcome before answering 202 pending. */
   settleWaitMs: 10_000,
   /** Allowed clock difference between a signed request and the server (and between servers' clocks). */
@@ -102,6 +107,8 @@ export function checkLimits(limits: Limits): void {
     [limits.gatewayTransfersInFlightMax >= limits.transfersPerRequestMax, 'gatewayTransfersInFlightMax must be >= transfersPerRequestMax'],
     [limits.idempotencyLeaseMs > limits.settleWaitMs, 'idempotencyLeaseMs must be > settleWaitMs (a waiting funding must not lose its key)'],
     [limits.idempotencyKeyRetentionMs > limits.idempotencyLeaseMs, 'idempotencyKeyRetentionMs must be > idempotencyLeaseMs'],
+    [limits.holdDurationMsMax >= limits.expiryAheadMsMax, 'holdDurationMsMax must be >= expiryAheadMsMax (a hold outlives the time to submit it)'],
+    [limits.holdsExpiredPerSweepMax <= limits.settleBatchTransfersMax, 'holdsExpiredPerSweepMax must be <= settleBatchTransfersMax'],
     [limits.bankTransfersPerSecondMax >= limits.transfersPerRequestMax, 'bankTransfersPerSecondMax must be >= transfersPerRequestMax (a full batch must fit in a window)'],
   ];
   for (const [ok, message] of rules) if (!ok) throw new Error(`limits: ${message}`);

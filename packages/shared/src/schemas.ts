@@ -73,6 +73,21 @@ export const signedTransferSchema = z.strictObject({
 });
 export type SignedTransferWire = z.infer<typeof signedTransferSchema>;
 
+/** A customer-signed hold as submitted by the payer's bank (see @cbdc/shared/canonical-hold). */
+export const signedHoldSchema = z.strictObject({
+  payerWalletId: walletIdSchema,
+  payeeWalletId: walletIdSchema,
+  amountMinor: amountMinorSchema,
+  nonce: u63StringSchema,
+  expiresAtMs: u63StringSchema,
+  holdExpiresAtMs: u63StringSchema,
+  memo: memoSchema.default(''),
+  signature: signatureHexSchema,
+});
+export type SignedHoldWire = z.infer<typeof signedHoldSchema>;
+
+export const holdIdSchema = z.string().regex(TRANSFER_ID_PATTERN, { error: 'hold_id: must be 64 lowercase hex digits' });
+
 /** Cursor pagination query. */
 export const pageQuerySchema = z.strictObject({
   limit: z.coerce

@@ -12,8 +12,10 @@
  * the queue.
  */
 import { encodeTransfer, transferIdOf, type ItemKind } from './canonical.js';
+import { encodeHold, holdIdOf } from './canonical-hold.js';
 import { ed25519VerifyRaw, parseHex, type Signer } from './crypto.js';
 import { fundingAuthorityMessage, type FundingAuthority } from './funding-authority.js';
+import { holdActionAuthorityMessage, type HoldActionAuthority } from './hold-authority.js';
 import { isTreasuryWalletId } from './ids.js';
 import type { ItemAuthority, SettlementItem } from './ledger/settle.js';
 import type { RejectionCode } from './errors.js';
@@ -115,7 +117,45 @@ export interface JobCreditResult {
   replyTo?: string;
 }
 
-export type AnyJobItem = JobItem | JobCredit | JobCreditResult;
+/** A customer-signed hold, from a gateway, for the payer's shard (see @cbdc/shared/ledger-holds). */
+export interface JobHold {
+  type: 'hold';
+  id: string;
+  bankId: string;
+  payerWalletId: string;
+  payeeWalletId: string;
+  amountMinor: string;
+  nonce: string;
+  expiresAtMs: string;
+  holdExpiresAtMs: string;
+  memo: string;
+  signature: string;
+  submittedAtMs: number;
+}
+
+/** A bank's capture or void of a hold, from a gateway, for the hold's (payer's) shard; its authority is the bank's signed request. */
+export interface JobHoldAction {
+  type: 'hold_capture' | 'hold_void';
+  /** holdActionIdOf(bank, Idempotency-Key). */
+  id: string;
+  holdId: string;
+  bankId: string;
+  /** The amount captured, decimal; null for a void. */
+  amountMinor: string | null;
+  authority: HoldActionAuthority;
+  submittedAtMs: number;
+}
+
+/** The expiry of a hold, made by its shard's own worker (never accepted from a job). */
+export interface JobHoldExpire {
+  type: 'hold_expire';
+  id: string;
+}
+
+export type AnyJobItem = JobItem | JobCredit | JobCreditResult | JobHold | JobHoldAction | JobHoldExpire;
+
+/** The item types a gateway may send (a shard sends legs only; nobody sends an expiry). */
+const GATEWAY_ITEM_TYPES: ReadonlySet<string | undefined> = new Set([undefined, 'origin', 'hold', 'hold_capture', 'hold_void']);
 
 export interface JobPayload {
   shard: number;
@@ -134,7 +174,7 @@ export interface SettlementJobData {
 
 export interface JobOutcome {
   id: string;
-  type: 'origin' | 'credit' | 'credit_result';
+  type: 'origin' | 'credit' | 'credit_result' | 'hold' | 'hold_capture' | 'hold_void' | 'hold_expire';
   status: 'settled' | 'rejected' | 'debited' | 'applied' | 'duplicate' | 'unauthorized';
   code?: RejectionCode;
 }
@@ -194,7 +234,7 @@ export function openJob(data: SettlementJobData, keyOf: (attestor: string) => Ui
   }
   if (!payload || !Array.isArray(payload.items) || !Number.isInteger(payload.shard)) return null;
   const fromShard = data.attestor.startsWith('shard:') ? Number(data.attestor.slice('shard:'.length)) : null;
-  const allowed = (i: AnyJobItem) => (fromShard === null ? i.type === undefined || i.type === 'origin' : (i.type === 'credit_result' || i.type === 'credit') && i.fromShard === fromShard);
+  const allowed = (i: AnyJobItem) => (fromShard === null ? GATEWAY_ITEM_TYPES.has(i.type) : (i.type === 'credit_result' || i.type === 'credit') && i.fromShard === fromShard);
   return payload.items.every((i) => i && typeof i === 'object' && allowed(i)) ? payload : null;
 }
 
@@ -219,8 +259,67 @@ export function authorityOf(item: JobItem, audience: string): ItemAuthority | nu
   }
 }
 
+/** A hold's authority: its canonical bytes (its id must be their hash) and the customer's signature; null if inconsistent. */
+export function holdAuthorityOf(item: JobHold): ItemAuthority | null {
+  const signature = typeof item.signature === 'string' ? parseHex(item.signature, 64) : null;
+  if (!signature) return null;
+  try {
+    const message = encodeHold({
+      payerWalletId: item.payerWalletId,
+      payeeWalletId: item.payeeWalletId,
+      amountMinor: BigInt(item.amountMinor),
+      nonce: BigInt(item.nonce),
+      expiresAtMs: BigInt(item.expiresAtMs),
+      holdExpiresAtMs: BigInt(item.holdExpiresAtMs),
+      memo: item.memo,
+    });
+    return holdIdOf(message) === item.id ? { by: 'customer', message, signature } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A capture's or void's authority: the bank's signed request, if it asks for exactly this action; else null. */
+export function holdActionAuthorityOf(item: JobHoldAction, audience: string): ItemAuthority | null {
+  const claim = { id: item.id, bankId: item.bankId, holdId: item.holdId, action: item.type === 'hold_capture' ? ('capture' as const) : ('void' as const), amountMinor: item.amountMinor ?? undefined };
+  const message = holdActionAuthorityMessage(item.authority, claim, audience);
+  return message ? { by: 'bank', message, signature: Buffer.from(item.authority.signature, 'hex') } : null;
+}
+
+function isHoldAction(item: AnyJobItem): item is JobHoldAction {
+  return item.type === 'hold_capture' || item.type === 'hold_void';
+}
+
+/** A decimal field of a forged job may not convert; the core then refuses the item as malformed. */
+function bigintOr(value: unknown, otherwise: bigint): bigint {
+  try {
+    return typeof value === 'string' ? BigInt(value) : otherwise;
+  } catch {
+    return otherwise;
+  }
+}
+
 /** The core's view of a job item at `shard`, in environment `audience`. */
 export function toSettlementItem(item: AnyJobItem, shard: number, audience: string): SettlementItem {
+  if (item.type === 'hold') {
+    return {
+      type: 'hold',
+      id: item.id,
+      bankId: item.bankId,
+      payerWalletId: item.payerWalletId,
+      payeeWalletId: item.payeeWalletId,
+      amountMinor: bigintOr(item.amountMinor, -1n),
+      nonce: bigintOr(item.nonce, -1n),
+      expiresAtMs: bigintOr(item.expiresAtMs, -1n),
+      holdExpiresAtMs: bigintOr(item.holdExpiresAtMs, -1n),
+      memo: item.memo,
+      authority: holdAuthorityOf(item),
+    };
+  }
+  if (isHoldAction(item)) {
+    return { type: item.type, id: item.id, holdId: item.holdId, bankId: item.bankId, amountMinor: item.type === 'hold_capture' ? bigintOr(item.amountMinor, -1n) : null, authority: holdActionAuthorityOf(item, audience) };
+  }
+  if (item.type === 'hold_expire') return { type: 'hold_expire', id: item.id };
   if (item.type === 'credit') return { type: 'credit', id: item.id, payeeWalletId: item.payeeWalletId, amountMinor: BigInt(item.amountMinor), fromShard: item.fromShard };
   if (item.type === 'credit_result') return { type: 'credit_result', id: item.id, status: item.status, code: item.code, fromShard: item.fromShard };
   return {

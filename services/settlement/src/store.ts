@@ -9,6 +9,7 @@ import { arrayLiteral, type ArrayElement } from '@cbdc/db/array-literal';
 import { appendEvents, encodeEvents, type EncodedEvents } from '@cbdc/db/events';
 import type { Queryable, Sql } from '@cbdc/db/connect';
 import { encodeLeaf, encodeLeg } from '@cbdc/shared/canonical';
+import { encodeHoldLeaf } from '@cbdc/shared/canonical-hold';
 import { batchHeaderHash, type BatchHeader } from '@cbdc/shared/chains';
 import { ed25519VerifyRaw, type Signer } from '@cbdc/shared/crypto';
 import type { RejectionCode } from '@cbdc/shared/errors';
@@ -18,6 +19,8 @@ import { leafHash, merkleRoot } from '@cbdc/shared/merkle';
 import { toSettlementItem, type AnyJobItem, type JobCredit, type JobCreditResult, type JobItem, type JobOutcome } from '@cbdc/shared/job';
 import type { Tier } from '@cbdc/shared/tiers';
 import type { WalletCache } from './wallet-cache.js';
+import { prefetchHolds, writeHoldRows, staleCaptureCredits, type HoldPrefetch } from './hold-rows.js';
+import { RecordedBeforeError, isUniqueViolationOf } from './recorded-before.js';
 
 /** Registers the shard's public key, or refuses if the shard is already bound to another key. */
 export async function registerShard(sql: Sql, shard: number, signer: Signer): Promise<void> {
@@ -38,6 +41,7 @@ interface WalletRow {
   daily_spent_minor: bigint;
   daily_spent_day: number;
   in_flight_out_minor: bigint;
+  held_minor: bigint;
   public_key: Buffer | null;
 }
 
@@ -56,6 +60,8 @@ export interface ShardContext {
   central?: Queryable;
   /** Whether batches record the banks' events (docs/events.md); on unless turned off (the bench's baseline). */
   events?: boolean;
+  /** The database of another shard (the bank of a hold's payee lives there), when it is not this shard's. */
+  ledgerOfShard?: (shard: number) => Queryable;
 }
 
 export interface CommitResult {
@@ -73,23 +79,12 @@ export interface CommitResult {
 
 /** The Merkle leaf hash of a batch leaf, as stored (the audit and receipts recompute the same). */
 export function hashLeaf(leaf: BatchLeaf): Buffer {
+  if (leaf.type === 'hold') return leafHash(encodeHoldLeaf(leaf.leaf));
   if (leaf.type === 'transfer') {
     const i = leaf.item;
     return leafHash(encodeLeaf({ id: i.id, kind: i.kind, payerWalletId: i.payerWalletId, payeeWalletId: i.payeeWalletId, amountMinor: i.amountMinor, status: leaf.legStatus, code: leaf.code }));
   }
   return leafHash(encodeLeg({ transferId: leaf.transferId, leg: leaf.leg, walletId: leaf.walletId, amountMinor: leaf.amountMinor, status: leaf.status, code: leaf.code }));
-}
-
-/**
- * Thrown inside a batch's transaction when an insert hits the id or nonce uniqueness that the
- * batch was decided without looking up: the transaction rolls back and the batch is decided again
- * with the lookups.
- */
-class RecordedBeforeError extends Error {}
-
-function isUniqueViolationOf(error: unknown, constraints: readonly string[]): boolean {
-  const e = error as { code?: string; constraint_name?: string };
-  return e?.code === '23505' && constraints.includes(e.constraint_name ?? '');
 }
 
 function walletOfRow(w: WalletRow): WalletState {
@@ -103,6 +98,7 @@ function walletOfRow(w: WalletRow): WalletState {
     dailySpentMinor: w.daily_spent_minor,
     dailySpentDay: w.daily_spent_day,
     inFlightOutMinor: w.in_flight_out_minor,
+    heldMinor: w.held_minor,
     publicKey: w.public_key,
   };
 }
@@ -124,6 +120,8 @@ export interface BatchAftermath {
 /** A batch decided in memory, ready to be written: its outcomes, rows and chain link. */
 interface Decision {
   nowMs: number;
+  /** The job items decided (the hold rows take their signatures and authorities from them). */
+  jobItems: readonly AnyJobItem[];
   r: BatchResult;
   /** The head the batch was decided on, and the one it leaves. */
   basis: ShardHead;
@@ -138,7 +136,7 @@ interface EncodedRows {
   transfers: Record<'id' | 'kind' | 'bank' | 'payer' | 'payee' | 'amount' | 'nonce' | 'expires' | 'memo' | 'sig' | 'fundingRequest' | 'legStatus' | 'code' | 'leafIndex' | 'submitted', string> | null;
   legs: Record<'id' | 'leg' | 'wallet' | 'amount' | 'status' | 'code' | 'fromShard' | 'leafIndex', string> | null;
   finalized: Record<'id' | 'status' | 'code', string> | null;
-  wallets: Record<'id' | 'balance' | 'spent' | 'day' | 'inFlight', string> | null;
+  wallets: Record<'id' | 'balance' | 'spent' | 'day' | 'inFlight' | 'held', string> | null;
   events: EncodedEvents | null;
 }
 
@@ -194,6 +192,7 @@ function encodeRows(jobItems: readonly AnyJobItem[], items: readonly SettlementI
           spent: column(changed, (w) => w.dailySpentMinor),
           day: column(changed, (w) => w.dailySpentDay),
           inFlight: column(changed, (w) => w.inFlightOutMinor),
+          held: column(changed, (w) => w.heldMinor),
         }
       : null,
     events: withEvents && r.events.length ? encodeEvents(r.events) : null,
@@ -264,7 +263,7 @@ function walletIdsOf(items: readonly SettlementItem[], inFlight: ReadonlyMap<str
 async function readWallets(sql: Queryable, shard: number, ids: string[]): Promise<WalletState[]> {
   if (ids.length === 0) return [];
   const rows = await sql<WalletRow[]>`
-    select id, bank_id, kind, tier, status, balance_minor, daily_spent_minor, daily_spent_day, in_flight_out_minor, public_key
+    select id, bank_id, kind, tier, status, balance_minor, daily_spent_minor, daily_spent_day, in_flight_out_minor, held_minor, public_key
     from wallets where id = any(${ids.sort()}) and shard = ${shard}`;
   return rows.map(walletOfRow);
 }
@@ -274,7 +273,8 @@ async function readWallets(sql: Queryable, shard: number, ids: string[]): Promis
  * key in force; fundings are few beside payments, so they are not held between batches).
  */
 async function readBankKeys(sql: Queryable, items: readonly SettlementItem[]): Promise<Map<string, Uint8Array>> {
-  const ids = [...new Set(items.flatMap((i) => (i.type === 'origin' && i.kind === 'funding' ? [i.bankId] : [])))];
+  // Fundings, captures and voids carry their bank's signed request.
+  const ids = [...new Set(items.flatMap((i) => ((i.type === 'origin' && i.kind === 'funding') || i.type === 'hold_capture' || i.type === 'hold_void' ? [i.bankId] : [])))];
   if (ids.length === 0) return new Map();
   const rows = await sql<{ id: string; public_key: Buffer }[]>`select id, public_key from banks where id = any(${ids})`;
   return new Map(rows.map((r) => [r.id, r.public_key]));
@@ -286,10 +286,10 @@ function decide(ctx: ShardContext, jobItems: readonly AnyJobItem[], items: Settl
   const rows = encodeRows(jobItems, items, r, ctx.shard, ctx.events !== false);
   // A batch that records anything or moves any balance is a new version of the shard's wallets.
   const walletsVersion = r.leaves.length > 0 || r.changedWallets.size > 0 ? basis.walletsVersion + 1n : basis.walletsVersion;
-  if (r.leaves.length === 0) return { nowMs, r, basis, after: { ...basis, walletsVersion }, header: null, signature: null, rows };
+  if (r.leaves.length === 0) return { nowMs, jobItems, r, basis, after: { ...basis, walletsVersion }, header: null, signature: null, rows };
   const header: BatchHeader = { shard: ctx.shard, seq: basis.seq + 1n, prevHash: basis.hash, merkleRoot: merkleRoot(r.leaves.map(hashLeaf)), count: r.leaves.length, timeMs: BigInt(nowMs) };
   const hash = batchHeaderHash(header);
-  return { nowMs, r, basis, after: { seq: header.seq, hash, walletsVersion }, header, signature: ctx.signer.sign(hash), rows };
+  return { nowMs, jobItems, r, basis, after: { seq: header.seq, hash, walletsVersion }, header, signature: ctx.signer.sign(hash), rows };
 }
 
 /**
@@ -402,9 +402,10 @@ async function prefetchAndDecide(tx: Queryable, ctx: ShardContext, jobItems: rea
         { payerWalletId: t.payer_wallet_id, payeeWalletId: t.payee_wallet_id, amountMinor: t.amount_minor, countedAsPayment: t.kind === 'transfer' && !t.payee_wallet_id.startsWith('t_'), debitDay: dayOf(Number(t.settled_at_ms)) },
       ]),
   );
+  const holds = await prefetchHoldsOf(tx, ctx, items, origins, results, inFlight, lookUpRecorded);
   const wallets = new Map<string, WalletState>();
   const missing: string[] = [];
-  for (const id of walletIdsOf(items, inFlight)) {
+  for (const id of new Set([...walletIdsOf(items, inFlight), ...(holds?.walletIds ?? [])])) {
     const held = ctx.wallets?.get(id);
     if (held) wallets.set(id, held);
     else missing.push(id);
@@ -427,13 +428,34 @@ async function prefetchAndDecide(tx: Queryable, ctx: ShardContext, jobItems: rea
     : [];
   const d = decide(ctx, jobItems, items, nowMs, head, {
     wallets,
-    recordedIds: new Set(existing.map((e) => e.id)),
-    usedNonces: new Set(nonceRows.map((n) => `${n.payer_wallet_id}:${n.nonce}`)),
+    recordedIds: new Set([...existing.map((e) => e.id), ...(holds?.recordedIds ?? [])]),
+    usedNonces: new Set([...nonceRows.map((n) => `${n.payer_wallet_id}:${n.nonce}`), ...(holds?.usedNonces ?? [])]),
     recordedCredits: new Map(creditRows.map((c) => [c.transfer_id, { status: c.status, code: c.code, fromShard: c.from_shard }])),
     inFlight,
     bankKeys,
+    holds: holds?.holds,
   });
   return { d, read };
+}
+
+/**
+ * What the batch's hold items need, or null when it has none (most batches): no statement is sent
+ * unless the batch holds hold items or credit results that answer no transfer in flight here.
+ */
+async function prefetchHoldsOf(
+  tx: Queryable,
+  ctx: ShardContext,
+  items: readonly SettlementItem[],
+  origins: readonly OriginItem[],
+  results: readonly CreditResultItem[],
+  inFlight: ReadonlyMap<string, InFlightTransfer>,
+  lookUpRecorded: boolean,
+): Promise<HoldPrefetch | null> {
+  const unansweredResults = new Map(results.filter((i) => !inFlight.has(i.id)).map((i) => [i.id, i.fromShard]));
+  // When looking up, the transfers' nonces are looked up among the holds' too (a payer's nonces are shared).
+  const noncesOfOrigins = lookUpRecorded ? origins.flatMap((i) => (typeof i.nonce === 'bigint' && i.nonce >= 0n ? [{ payer: i.payerWalletId, nonce: i.nonce }] : [])) : [];
+  if (unansweredResults.size === 0 && noncesOfOrigins.length === 0 && !items.some((i) => i.type.startsWith('hold'))) return null;
+  return prefetchHolds(tx, ctx, items, { unansweredResults, lookUpRecorded, noncesOfOrigins });
 }
 
 /**
@@ -458,12 +480,24 @@ async function writeDecision(tx: Queryable, ctx: ShardContext, d: Decision, look
         from unnest(
           ${t.id}::text[], ${t.kind}::text[], ${t.bank}::text[], ${t.payer}::text[], ${t.payee}::text[], ${t.amount}::bigint[], ${t.nonce}::bigint[],
           ${t.expires}::bigint[], ${t.memo}::text[], ${t.sig}::text[], ${t.fundingRequest}::text[], ${t.legStatus}::text[], ${t.code}::text[], ${t.leafIndex}::int[], ${t.submitted}::bigint[]
-        ) as t(id, kind, bank_id, payer, payee, amount, nonce, expires, memo, sig, funding_request, leg_status, code, leaf_index, submitted)`.execute();
+        ) as t(id, kind, bank_id, payer, payee, amount, nonce, expires, memo, sig, funding_request, leg_status, code, leaf_index, submitted)
+        -- A payer's nonces are shared with its holds: a nonce a hold spent leaves its transfer out,
+        -- and the count below sends the batch to be decided again with the lookups.
+        where t.nonce is null or t.code is not distinct from 'nonce_reused'
+           or not exists (select 1 from holds h where h.payer_wallet_id = t.payer and h.nonce = t.nonce and h.code is distinct from 'nonce_reused')`.execute();
+      const expected = r.leaves.filter((l) => l.type === 'transfer').length;
       writes.push(
-        inserted.catch((error: unknown) => {
-          if (!lookUpRecorded && isUniqueViolationOf(error, ['transfers_pkey', 'transfers_payer_nonce'])) throw new RecordedBeforeError('a transfer id or nonce of the batch is recorded already');
-          throw error;
-        }),
+        inserted.then(
+          (done) => {
+            if (done.count === expected) return;
+            if (lookUpRecorded) throw new Error('invariant broken: a transfer nonce spent by a hold was not found when looked up');
+            throw new RecordedBeforeError('a transfer nonce of the batch is spent by a hold');
+          },
+          (error: unknown) => {
+            if (!lookUpRecorded && isUniqueViolationOf(error, ['transfers_pkey', 'transfers_payer_nonce'])) throw new RecordedBeforeError('a transfer id or nonce of the batch is recorded already');
+            throw error;
+          },
+        ),
       );
     }
     if (rows.legs) {
@@ -510,10 +544,13 @@ async function writeDecision(tx: Queryable, ctx: ShardContext, d: Decision, look
     const w = rows.wallets;
     writes.push(
       tx`
-      update wallets w set balance_minor = u.balance, daily_spent_minor = u.spent, daily_spent_day = u.day, in_flight_out_minor = u.in_flight, updated_at = now()
-      from unnest(${w.id}::text[], ${w.balance}::bigint[], ${w.spent}::bigint[], ${w.day}::int[], ${w.inFlight}::bigint[]) as u(id, balance, spent, day, in_flight)
+      update wallets w set balance_minor = u.balance, daily_spent_minor = u.spent, daily_spent_day = u.day, in_flight_out_minor = u.in_flight, held_minor = u.held, updated_at = now()
+      from unnest(${w.id}::text[], ${w.balance}::bigint[], ${w.spent}::bigint[], ${w.day}::int[], ${w.inFlight}::bigint[], ${w.held}::bigint[]) as u(id, balance, spent, day, in_flight, held)
       where w.id = u.id`.execute(),
     );
+  }
+  if (r.holds.placed.length || r.holds.closed.length || r.holds.captureFinal.length) {
+    writes.push(...writeHoldRows(tx, d.jobItems, r, { shard, batchSeq: d.header === null ? null : d.header.seq.toString(), nowMs, lookUpRecorded }));
   }
   // The banks' events, under the head lock like every writer of this shard's events (per bank and shard order).
   if (rows.events) writes.push(appendEvents(tx, shard, nowMs, rows.events));
@@ -523,9 +560,12 @@ async function writeDecision(tx: Queryable, ctx: ShardContext, d: Decision, look
 
 /** Credits of this shard's in-flight transfers older than `olderThanMs`, to send again (their answer may have been lost). */
 export async function staleCredits(sql: Sql, ctx: ShardContext, olderThanMs: number, limit: number): Promise<Map<number, JobCredit[]>> {
-  const rows = await sql<{ id: string; payee_wallet_id: string; amount_minor: bigint }[]>`
+  const transfers = await sql<{ id: string; payee_wallet_id: string; amount_minor: bigint }[]>`
     select id, payee_wallet_id, amount_minor from transfers
     where shard = ${ctx.shard} and status = 'in_flight' and settled_at_ms < ${olderThanMs} order by settled_at_ms limit ${limit}`;
+  // Captured holds whose money is in flight travel as credits under the hold's id, like transfers.
+  const captures = transfers.length < limit ? await staleCaptureCredits(sql, ctx.shard, olderThanMs, limit - transfers.length) : [];
+  const rows = [...transfers, ...captures.map((c) => ({ id: c.id, payee_wallet_id: c.payeeWalletId, amount_minor: c.amountMinor }))];
   const out = new Map<number, JobCredit[]>();
   for (const t of rows) {
     const to = shardOf(t.payee_wallet_id, ctx.shardCount);

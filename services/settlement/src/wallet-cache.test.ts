@@ -2,7 +2,19 @@ import { describe, expect, it } from 'vitest';
 import type { WalletState } from '@cbdc/shared/ledger';
 import { WalletCache } from './wallet-cache.js';
 
-const wallet = (id: string, balanceMinor: bigint): WalletState => ({ id, bankId: 'bank-a', kind: 'customer', tier: 'II', status: 'active', balanceMinor, dailySpentMinor: 0n, dailySpentDay: 0, inFlightOutMinor: 0n, publicKey: null });
+const wallet = (id: string, balanceMinor: bigint): WalletState => ({
+  id,
+  bankId: 'bank-a',
+  kind: 'customer',
+  tier: 'II',
+  status: 'active',
+  balanceMinor,
+  dailySpentMinor: 0n,
+  dailySpentDay: 0,
+  inFlightOutMinor: 0n,
+  heldMinor: 0n,
+  publicKey: null,
+});
 
 describe('WalletCache', () => {
   it('keeps what a batch read and changed while no other writer bumps the version', () => {

@@ -37,6 +37,7 @@ import {
 import { LIMITS } from '@cbdc/shared/limits';
 import { replyEntryMessage } from '@cbdc/shared/reply';
 import { consumerRedis, producerRedis, type RedisConnection, type RedisTarget } from '@cbdc/shared/redis';
+import { dueHolds } from './hold-rows.js';
 import { commitBatch, decideAhead, registerShard, staleCredits, type BatchAftermath, type CommitOptions, type CommitResult, type DecidedAhead, type ShardContext } from './store.js';
 import { WalletCache } from './wallet-cache.js';
 
@@ -76,6 +77,8 @@ export interface ShardWorkerOptions {
   sweepIntervalMs?: number;
   /** The longest wait between sweeps while they keep finding credits to send again (default 30 s). */
   sweepBackoffMaxMs?: number;
+  /** How often to return the money of holds past their expiry (default LIMITS.holdExpirySweepIntervalMs). */
+  holdExpirySweepIntervalMs?: number;
   resendAfterMs?: number;
   /** The clock; tests pass their own. */
   now?: () => number;
@@ -139,7 +142,15 @@ export interface ShardWorker {
 export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWorker> {
   const signer = signerFromSeed(o.shardSeed);
   await registerShard(o.sql, o.shard, signer);
-  const ctx: ShardContext = { shard: o.shard, shardCount: o.shardCount ?? 1, signer, audience: o.audience, central: o.central, wallets: o.walletsHeldMax === 0 ? undefined : new WalletCache(o.walletsHeldMax ?? LIMITS.settleWalletsHeldMax) };
+  const ctx: ShardContext = {
+    shard: o.shard,
+    shardCount: o.shardCount ?? 1,
+    signer,
+    audience: o.audience,
+    central: o.central,
+    ledgerOfShard: o.sqlOfShard,
+    wallets: o.walletsHeldMax === 0 ? undefined : new WalletCache(o.walletsHeldMax ?? LIMITS.settleWalletsHeldMax),
+  };
   const now = o.now ?? Date.now;
   const queue = shardQueue(o.queuePrefix, o.shard);
   const connection = consumerRedis(o.redis);
@@ -327,9 +338,9 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
     const view = (a: number, b: number): Fetched => ({ ...f, payload: { ...f.payload, items: f.payload.items.slice(a, b) } });
     if (to - from === 1) {
       const item = f.payload.items[from];
-      if (item.type !== undefined && item.type !== 'origin') return null;
+      if (item.type === 'credit' || item.type === 'credit_result' || item.type === 'hold_expire') return null;
       o.log.error({ shard: o.shard, jobId: f.job.id, gatewayId: f.job.data.gatewayId, itemId: String(item.id).slice(0, 80), err: (failed as Error).message }, 'refused an item the ledger cannot store: malformed_item');
-      const outcome: JobOutcome = { id: item.id, type: 'origin', status: 'rejected', code: 'malformed_item' };
+      const outcome: JobOutcome = { id: item.id, type: item.type ?? 'origin', status: 'rejected', code: 'malformed_item' };
       return [{ fetched: [view(from, to)], result: { timingsMs: { lock: 0, decide: 0, write: 0, commit: 0 }, decidedAhead: false, shard: o.shard, timeMs: now(), batchSeq: null, outcomes: [outcome], messages: new Map() } }];
     }
     const parts: Part[] = [];
@@ -377,7 +388,7 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
       const byStream = new Map<string, JobOutcome[]>();
       results[i].outcomes.forEach((outcome, j) => {
         if (outcome.type === 'credit') return;
-        const to = outcome.type === 'origin' ? f.job.data.gatewayId : (f.payload.items[j] as JobCreditResult).replyTo;
+        const to = outcome.type === 'credit_result' ? (f.payload.items[j] as JobCreditResult).replyTo : f.job.data.gatewayId;
         const key = to ? replyStream(o.queuePrefix, to) : finals;
         const list = byStream.get(key);
         if (list) list.push(outcome);
@@ -593,11 +604,41 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
   };
   if (ctx.shardCount > 1) schedule(pace.baseMs);
 
+  // The expiry of holds: without any request, the money of this shard's holds past their expiry
+  // goes back to their payers, in batches of their own under the head lock (the core applies each
+  // expiry once; a capture or void that reaches a due hold first applies its expiry itself).
+  let expirer: NodeJS.Timeout | null = null;
+  let expiring: Promise<void> = Promise.resolve();
+  const expireDue = async () => {
+    try {
+      const ids = await dueHolds(o.sql, o.shard, now(), LIMITS.holdsExpiredPerSweepMax);
+      if (ids.length) {
+        const done = await commitBatch(
+          o.sql,
+          ctx,
+          ids.map((id) => ({ type: 'hold_expire' as const, id })),
+          now(),
+        );
+        o.log.info({ shard: o.shard, batchSeq: done.batchSeq, expired: done.outcomes.filter((x) => x.status === 'applied').length }, 'holds expired');
+      }
+    } catch (error) {
+      o.log.warn({ shard: o.shard, err: (error as Error).message }, 'hold expiry sweep failed; will try again');
+    }
+    if (!closing) scheduleExpiry();
+  };
+  const scheduleExpiry = () => {
+    expirer = setTimeout(() => (expiring = expireDue()), o.holdExpirySweepIntervalMs ?? LIMITS.holdExpirySweepIntervalMs);
+    expirer.unref();
+  };
+  scheduleExpiry();
+
   return {
     worker,
     async close() {
       closing = true;
       if (sweeper) clearTimeout(sweeper);
+      if (expirer) clearTimeout(expirer);
+      await expiring;
       await worker.close();
       await running;
       await Promise.all([...outboxes.values()].map((q) => q.close().catch(() => {})));

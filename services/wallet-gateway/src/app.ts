@@ -18,6 +18,7 @@ import type { GatewayContext } from './context.js';
 import { Ledger, singleDatabaseTopology } from './ledger.js';
 import type { SettlementClient } from './transfers/settlement-client.js';
 import { transferRoutes } from './transfers/routes.js';
+import { holdRoutes } from './holds/routes.js';
 import { walletRoutes } from './wallets/routes.js';
 import { WalletFactsCache } from './wallets/facts-cache.js';
 import { walletFactsAcross } from './wallets/store.js';
@@ -46,7 +47,7 @@ function transfersToVerify(req: FastifyRequest): number {
   if (req.method !== 'POST') return 0;
   const transfers = (req.body as { transfers?: unknown } | undefined)?.transfers;
   if (Array.isArray(transfers)) return transfers.length;
-  return req.routeOptions.url === '/v1/transfers' || req.routeOptions.url === '/v1/redemptions' ? 1 : 0;
+  return req.routeOptions.url === '/v1/transfers' || req.routeOptions.url === '/v1/redemptions' || req.routeOptions.url === '/v1/holds' ? 1 : 0;
 }
 
 export async function buildGatewayApp(deps: GatewayDeps) {
@@ -123,6 +124,7 @@ export async function buildGatewayApp(deps: GatewayDeps) {
   await app.register(async (scoped) => {
     await walletRoutes(scoped, ctx);
     await transferRoutes(scoped, ctx);
+    await holdRoutes(scoped, ctx);
   });
   return app;
 }

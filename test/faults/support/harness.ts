@@ -406,7 +406,7 @@ export interface InvariantReport {
   I4: boolean;
   I5: boolean;
   problems: string[];
-  figures: { transfersRecorded: number; settled: number; acknowledged: number; unknownAfterResolve: number; batches: number };
+  figures: { transfersRecorded: number; settled: number; acknowledged: number; unknownAfterResolve: number; batches: number; heldMinor: number };
 }
 
 /** The databases holding the shards' ledgers: the one database, or each shard group's. */
@@ -442,8 +442,9 @@ export async function checkInvariants(f: FaultSystem, ledger: Ledger): Promise<I
   const [reserves] = await central<{ backing: string }[]>`select coalesce(sum(minted_minor - retired_minor), 0)::text as backing from bank_reserves`;
   const backing = BigInt(reserves.backing);
   const inFlight = supply.transfersInFlightMinor + supply.issuanceInFlightMinor;
-  const i1 = supply.walletBalancesMinor + inFlight === supply.supplyMinor && supply.supplyMinor === backing;
-  if (!i1) problems.push(`I1: balances ${supply.walletBalancesMinor} + in flight ${inFlight}, supply ${supply.supplyMinor}, backing ${backing}`);
+  // Held money (open holds) is the payers' still: it counts with the balances.
+  const i1 = supply.walletBalancesMinor + supply.heldMinor + inFlight === supply.supplyMinor && supply.supplyMinor === backing;
+  if (!i1) problems.push(`I1: balances ${supply.walletBalancesMinor} + held ${supply.heldMinor} + in flight ${inFlight}, supply ${supply.supplyMinor}, backing ${backing}`);
 
   // I2
   const ids = [...ledger.acknowledged.keys()];
@@ -494,7 +495,14 @@ export async function checkInvariants(f: FaultSystem, ledger: Ledger): Promise<I
     I4: i4,
     I5: i5,
     problems,
-    figures: { transfersRecorded: settledIds.length, settled: rows.filter((r) => r.status === 'settled').length, acknowledged: ledger.acknowledged.size, unknownAfterResolve: ledger.unknown.size, batches: report.stats.batches },
+    figures: {
+      transfersRecorded: settledIds.length,
+      settled: rows.filter((r) => r.status === 'settled').length,
+      acknowledged: ledger.acknowledged.size,
+      unknownAfterResolve: ledger.unknown.size,
+      batches: report.stats.batches,
+      heldMinor: Number(supply.heldMinor),
+    },
   };
 }
 

@@ -39,10 +39,23 @@ describe('conservation property', () => {
         let seq = 0;
         const freeReserve = BANKS.map(() => DEPOSIT_MINOR);
         const wallets = new Map<string, WalletState>();
-        for (const bank of BANKS) wallets.set(`t_${bank}`, { id: `t_${bank}`, bankId: bank, kind: 'treasury', tier: null, status: 'active', balanceMinor: 0n, dailySpentMinor: 0n, dailySpentDay: 0, inFlightOutMinor: 0n, publicKey: null });
+        for (const bank of BANKS)
+          wallets.set(`t_${bank}`, { id: `t_${bank}`, bankId: bank, kind: 'treasury', tier: null, status: 'active', balanceMinor: 0n, dailySpentMinor: 0n, dailySpentDay: 0, inFlightOutMinor: 0n, heldMinor: 0n, publicKey: null });
         const customer = (i: number) => `w_${i}`;
         tiers.forEach((tier, i) =>
-          wallets.set(customer(i), { id: customer(i), bankId: BANKS[i % 2], kind: 'customer', tier, status: 'active', balanceMinor: 0n, dailySpentMinor: 0n, dailySpentDay: 0, inFlightOutMinor: 0n, publicKey: new Uint8Array(32) }),
+          wallets.set(customer(i), {
+            id: customer(i),
+            bankId: BANKS[i % 2],
+            kind: 'customer',
+            tier,
+            status: 'active',
+            balanceMinor: 0n,
+            dailySpentMinor: 0n,
+            dailySpentDay: 0,
+            inFlightOutMinor: 0n,
+            heldMinor: 0n,
+            publicKey: new Uint8Array(32),
+          }),
         );
 
         const settle = (payer: string, payee: string, amt: bigint, kind: 'transfer' | 'funding') => {

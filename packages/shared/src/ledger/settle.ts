@@ -4,7 +4,7 @@
  * touched wallets, which ids, nonces and legs already exist, which transfers are in flight),
  * calls `settleBatch`, and writes the result back in one transaction.
  *
- * A batch belongs to one shard and holds three kinds of item:
+ * A batch belongs to one shard and holds three kinds of item (and the hold items of holds.ts):
  * - origin: a transfer or funding submitted at the payer's shard. If the payee lives here too it
  *   settles or is rejected outright. If the payee lives on another shard, the payer is debited
  *   and the money is in flight ("debited"); a credit item goes to the payee's shard.
@@ -28,12 +28,14 @@
  * in flight outwards, so that a refund always fits under the cap.
  */
 import { ITEM_KIND_CODE, type ItemKind } from '../canonical.js';
+import type { HoldLeafContent } from '../canonical-hold.js';
 import type { NewEvent } from '../events.js';
 import type { RejectionCode } from '../errors.js';
 import { TRANSFER_ID_PATTERN } from '../ids.js';
 import { AMOUNT_MINOR_MAX } from '../money.js';
 import { memoProblem } from '../text.js';
 import { limitsOf, type Tier } from '../tiers.js';
+import { HoldBook, isHoldItem, noHoldChanges, type AnyHoldItem, type HoldBatchState, type HoldChanges } from './holds.js';
 
 export const DAY_MS = 86_400_000;
 
@@ -51,6 +53,8 @@ export interface WalletState {
   dailySpentDay: number;
   /** Debited from this wallet and not yet credited to a payee on another shard, nor refunded. */
   inFlightOutMinor: bigint;
+  /** Set aside by the wallet's open holds (see holds.ts): neither available nor gone yet. */
+  heldMinor: bigint;
   /** The customer's Ed25519 public key in force (null for a treasury, which pays by its bank's authority). */
   publicKey: Uint8Array | null;
 }
@@ -109,14 +113,15 @@ export interface CreditResultItem {
   fromShard: number;
 }
 
-export type SettlementItem = OriginItem | CreditItem | CreditResultItem;
+export type SettlementItem = OriginItem | CreditItem | CreditResultItem | AnyHoldItem;
 
 export type Outcome = { status: 'settled' } | { status: 'rejected'; code: RejectionCode } | { status: 'debited' } | { status: 'applied' } | { status: 'duplicate' } | { status: 'unauthorized' };
 
 /** A leaf of the batch's Merkle tree: an origin transfer with its outcome here, or a leg. */
 export type BatchLeaf =
   | { type: 'transfer'; item: OriginItem; legStatus: 'settled' | 'rejected' | 'debited'; code: RejectionCode | null }
-  | { type: 'leg'; transferId: string; leg: 'credit' | 'refund'; walletId: string; amountMinor: bigint; status: 'applied' | 'rejected'; code: RejectionCode | null };
+  | { type: 'leg'; transferId: string; leg: 'credit' | 'refund'; walletId: string; amountMinor: bigint; status: 'applied' | 'rejected'; code: RejectionCode | null }
+  | { type: 'hold'; leaf: HoldLeafContent };
 
 export interface InFlightTransfer {
   payerWalletId: string;
@@ -143,6 +148,8 @@ export interface BatchState {
   /** Public keys of the banks that submitted fundings in this batch, by bank id. */
   bankKeys: ReadonlyMap<string, Uint8Array>;
   verify: Verify;
+  /** What the batch's hold items need (see holds.ts); absent when it has none. */
+  holds?: HoldBatchState;
 }
 
 export interface BatchResult {
@@ -159,6 +166,8 @@ export interface BatchResult {
   changedWallets: Map<string, WalletState>;
   /** What the banks are told (@cbdc/shared/events), in leaf order: recorded in the same transaction. */
   events: NewEvent[];
+  /** Holds placed, refused or closed, and captures whose money in flight reached its end. */
+  holds: HoldChanges;
 }
 
 /** The UTC day number of a time. */
@@ -168,11 +177,12 @@ export function dayOf(ms: number): number {
 
 function payeeHeadroomCheck(payee: WalletState, amount: bigint): boolean {
   const cap = limitsOf(payee.kind, payee.tier).balanceMaxMinor ?? AMOUNT_MINOR_MAX;
-  return payee.balanceMinor + payee.inFlightOutMinor + amount <= cap;
+  // Held money and money in flight may come back to the wallet: they must fit under its cap too.
+  return payee.balanceMinor + payee.heldMinor + payee.inFlightOutMinor + amount <= cap;
 }
 
-/** The payee-side rules, shared by local origins and credits. */
-function checkPayee(payee: WalletState | undefined, amount: bigint): RejectionCode | null {
+/** The payee-side rules, shared by local origins, credits and captured holds. */
+export function checkPayee(payee: WalletState | undefined, amount: bigint): RejectionCode | null {
   if (!payee) return 'payee_not_found';
   if (payee.status === 'closed') return 'payee_closed';
   if (payee.status === 'frozen') return 'payee_frozen';
@@ -267,14 +277,17 @@ export function settleBatch(items: readonly SettlementItem[], state: BatchState)
   const seenCredits = new Set<string>();
   const seenResults = new Set<string>();
   const today = dayOf(state.nowMs);
-  const r: BatchResult = { outcomes: [], leaves: [], finalized: [], creditsToSend: [], resultsToSend: [], changedWallets: wallets, events: [] };
+  const r: BatchResult = { outcomes: [], leaves: [], finalized: [], creditsToSend: [], resultsToSend: [], changedWallets: wallets, events: [], holds: noHoldChanges() };
+  const holdBook = new HoldBook({ state, today, current, put, seenIds, seenNonces, r, checkPayee });
   const tell = (w: WalletState, type: NewEvent['type'], transferId: string, amountMinor: bigint, code: string | null, data: NewEvent['data']) =>
     r.events.push({ bankId: w.bankId, type, subjectId: transferId, walletId: w.id, amountMinor, code, data });
   // The money this batch lets out of the shard (debits in flight) and in (credits, refunds).
   let expectedDelta = 0n;
 
   for (const item of items) {
-    if (item.type === 'origin') {
+    if (isHoldItem(item) || (item.type === 'credit_result' && holdBook.answersCapture(item.id))) {
+      expectedDelta += holdBook.settle(item);
+    } else if (item.type === 'origin') {
       if (!authorityHolds(item, current(item.payerWalletId), state.bankKeys, state.verify)) {
         r.outcomes.push({ status: 'unauthorized' });
         continue;
@@ -384,9 +397,10 @@ export function settleBatch(items: readonly SettlementItem[], state: BatchState)
   let before = 0n;
   let after = 0n;
   for (const [id, w] of wallets) {
-    before += state.wallets.get(id)!.balanceMinor;
-    after += w.balanceMinor;
-    if (w.balanceMinor < 0n || w.inFlightOutMinor < 0n) throw new Error(`invariant broken: wallet ${id} would go negative`);
+    const was = state.wallets.get(id)!;
+    before += was.balanceMinor + was.heldMinor;
+    after += w.balanceMinor + w.heldMinor;
+    if (w.balanceMinor < 0n || w.inFlightOutMinor < 0n || w.heldMinor < 0n) throw new Error(`invariant broken: wallet ${id} would go negative`);
   }
   if (after - before !== expectedDelta) throw new Error(`invariant broken: batch changes total balance by ${after - before}, expected ${expectedDelta}`);
   return r;

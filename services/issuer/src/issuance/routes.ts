@@ -134,12 +134,13 @@ export async function issuanceRoutes(app: FastifyInstance, ctx: IssuerContext): 
       supplyMinor: s.supplyMinor.toString(),
       backingMinor: s.supplyMinor.toString(),
       walletBalancesMinor: s.walletBalancesMinor.toString(),
+      heldMinor: s.heldMinor.toString(),
       inFlightMinor: (s.transfersInFlightMinor + s.issuanceInFlightMinor).toString(),
       transfersInFlightMinor: s.transfersInFlightMinor.toString(),
       issuanceInFlightMinor: s.issuanceInFlightMinor.toString(),
       freeReserveMinor: s.freeReserveMinor.toString(),
       chain: { seq: s.chainSeq.toString(), headHash: s.headHash.toString('hex'), issuerPublicKey: s.issuerPublicKey?.toString('hex') ?? null },
-      groups: s.groups.map((g) => ({ group: g.id, shards: g.shards, walletBalancesMinor: g.walletBalancesMinor.toString(), transfersInFlightMinor: g.transfersInFlightMinor.toString() })),
+      groups: s.groups.map((g) => ({ group: g.id, shards: g.shards, walletBalancesMinor: g.walletBalancesMinor.toString(), heldMinor: g.heldMinor.toString(), transfersInFlightMinor: g.transfersInFlightMinor.toString() })),
       banks: (await loadBanks(sql, ctx)).map(bankView),
     };
   });

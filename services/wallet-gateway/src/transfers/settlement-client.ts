@@ -16,7 +16,7 @@
 import { Queue } from 'bullmq';
 import { ed25519VerifyRaw, parseHex, type Signer } from '@cbdc/shared/crypto';
 import { trimOldest } from '@cbdc/shared/bounded-map';
-import { attestJob, finalsStream, gatewayAttestor, replyStream, shardQueue, shardQueueTag, type JobItem, type JobOutcome, type JobResult, type JobSummary, type SettlementJobData } from '@cbdc/shared/job';
+import { attestJob, finalsStream, gatewayAttestor, replyStream, shardQueue, shardQueueTag, type JobHold, type JobHoldAction, type JobItem, type JobOutcome, type JobResult, type JobSummary, type SettlementJobData } from '@cbdc/shared/job';
 import { consumerRedis, producerRedis, type RedisConnection, type RedisTarget } from '@cbdc/shared/redis';
 import type { Limits } from '@cbdc/shared/limits';
 import { ApiError } from '@cbdc/shared/problem';
@@ -43,9 +43,12 @@ function deferred<T>(): Deferred<T> {
   return { promise, resolve, reject };
 }
 
+/** What a gateway queues: transfers and fundings, holds, and banks' captures and voids of holds. */
+export type GatewayJobItem = JobItem | JobHold | JobHoldAction;
+
 interface ShardLane {
   queue: Queue<SettlementJobData, JobSummary>;
-  buffer: JobItem[];
+  buffer: GatewayJobItem[];
   flushed: Deferred<void>;
   timer: NodeJS.Timeout | null;
   jobsWaiting: number;
@@ -144,7 +147,7 @@ export class SettlementClient {
   }
 
   /** Queues items (each with its shard) and returns promises of their enqueueing and outcomes. */
-  submit(items: Array<{ shard: number; item: JobItem }>): Submission {
+  submit(items: Array<{ shard: number; item: GatewayJobItem }>): Submission {
     const flushes = new Set<Promise<void>>();
     const outcomes = items.map(({ shard, item }) => {
       const waiter = deferred<CommittedOutcome>();

@@ -129,7 +129,7 @@ export async function historyRows(sql: Sql, walletId: string, limit: number, bef
 }
 
 /** The proof of one leaf: its batch header, the shard's signature and the Merkle path. */
-async function proofOf(sql: Sql, shard: number, batchSeq: bigint, leafIndex: number) {
+export async function proofOf(sql: Sql, shard: number, batchSeq: bigint, leafIndex: number) {
   const [batch] = await sql<{ prev_hash: Buffer; merkle_root: Buffer; transfer_count: number; time_ms: bigint; hash: Buffer; signature: Buffer }[]>`
     select prev_hash, merkle_root, transfer_count, time_ms, hash, signature from settlement_batches where shard = ${shard} and seq = ${batchSeq.toString()}`;
   const leaves = (await loadBatchLeaves(sql, shard, batchSeq - 1n, batchSeq)).get(batchSeq) ?? [];

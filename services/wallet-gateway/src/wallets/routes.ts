@@ -180,8 +180,12 @@ export async function walletRoutes(app: FastifyInstance, ctx: GatewayContext): P
           await lockShard(tx as never, wallet.shard);
           const [row] = await tx<WalletRow[]>`
           update wallets set status = 'closed', updated_at = now()
-          where id = ${wallet.id} and bank_id = ${req.principal} and balance_minor = 0 and in_flight_out_minor = 0 and central_frozen_at is null and status <> 'closed' returning *`;
-          if (!row) throw new ApiError('wallet_not_empty', `wallet ${wallet.id} holds ${wallet.balance_minor} fen and has ${wallet.in_flight_out_minor} fen in flight; redeem it and let payments finish first`);
+          where id = ${wallet.id} and bank_id = ${req.principal} and balance_minor = 0 and in_flight_out_minor = 0 and held_minor = 0 and central_frozen_at is null and status <> 'closed' returning *`;
+          if (!row)
+            throw new ApiError(
+              'wallet_not_empty',
+              `wallet ${wallet.id} holds ${wallet.balance_minor} fen, ${wallet.held_minor} fen held by open holds and ${wallet.in_flight_out_minor} fen in flight; redeem it and let payments and holds finish first`,
+            );
           await recordStatusEvent(tx, req, row, 'close');
           return { status: 200, body: walletView(row, ctx.now()) };
         },

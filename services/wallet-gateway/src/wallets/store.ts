@@ -21,6 +21,7 @@ export interface WalletRow extends WalletFreezeColumns {
   daily_spent_minor: bigint;
   daily_spent_day: number;
   in_flight_out_minor: bigint;
+  held_minor: bigint;
   created_at: Date;
 }
 
@@ -38,6 +39,8 @@ export function walletView(w: WalletRow, nowMs: number) {
     freezes: freezesView(w, false),
     balanceMinor: w.balance_minor.toString(),
     inFlightOutMinor: w.in_flight_out_minor.toString(),
+    /** Set aside by the wallet's open holds: not available, not gone (see docs/api.md, "Holds"). */
+    heldMinor: w.held_minor.toString(),
     dailyOutflowMinor: (w.daily_spent_day === dayOf(nowMs) ? w.daily_spent_minor : 0n).toString(),
     limits: { balanceMaxMinor: str(limits.balanceMaxMinor), paymentMaxMinor: str(limits.paymentMaxMinor), dailyOutflowMaxMinor: str(limits.dailyOutflowMaxMinor) },
     publicKey: w.public_key ? w.public_key.toString('hex') : null,
