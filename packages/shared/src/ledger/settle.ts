@@ -20,20 +20,30 @@
  *   malformed_item (a field the store cannot hold: answered, never recorded, see checkStorable)
  *   duplicate (answered with the original outcome, not recorded again)
  *   nonce_reused, expired, payer_not_found, payee_not_found, payer_closed, payee_closed,
- *   payer_frozen, payee_frozen, exceeds_payment_limit, exceeds_daily_limit,
+ *   payer_frozen, payee_frozen, the payment request's rules if the transfer names one and the
+ *   payee is here (./requests.ts), exceeds_payment_limit, exceeds_daily_limit,
  *   insufficient_funds, exceeds_balance_limit.
  * Payee rules are checked where the payee lives. Per-payment and daily caps apply to payments;
  * a redemption (a customer paying its own bank's treasury) and a funding (treasury to customer)
  * are conversions, not payments, and are exempt. A payee's balance cap counts the money it has
  * in flight outwards, so that a refund always fits under the cap.
+ *
+ * A transfer that names a payment request (signed as canonical v2) pays it where the request lives,
+ * the payee's shard: at origin if the payee is here, else when its credit arrives, which carries
+ * the request id (sent only by the payer's shard, which attests the job and takes the id from the
+ * signed bytes). A credit refused for the request is a rejected credit like any other: the payer is
+ * refunded exactly once.
  */
 import { ITEM_KIND_CODE, type ItemKind } from '../canonical.js';
 import type { NewEvent } from '../events.js';
 import type { RejectionCode } from '../errors.js';
-import { TRANSFER_ID_PATTERN } from '../ids.js';
+import { REQUEST_ID_PATTERN, TRANSFER_ID_PATTERN } from '../ids.js';
 import { AMOUNT_MINOR_MAX } from '../money.js';
 import { memoProblem } from '../text.js';
 import { limitsOf, type Tier } from '../tiers.js';
+import { RequestBook, type PaidRequest, type PaymentRequestState } from './requests.js';
+
+export type { PaidRequest, PaymentRequestState } from './requests.js';
 
 export const DAY_MS = 86_400_000;
 
@@ -88,6 +98,8 @@ export interface OriginItem {
   authority: ItemAuthority | null;
   /** The signed memo, stored with the transfer ('' or absent for fundings). */
   memo?: string;
+  /** The payment request the transfer pays (in its signed bytes, canonical v2), if any. */
+  requestId?: string | null;
 }
 
 export interface CreditItem {
@@ -97,6 +109,8 @@ export interface CreditItem {
   payeeWalletId: string;
   amountMinor: bigint;
   fromShard: number;
+  /** The payment request the transfer pays, forwarded by the payer's shard from the signed transfer. */
+  requestId?: string | null;
 }
 
 export interface CreditResultItem {
@@ -143,6 +157,8 @@ export interface BatchState {
   /** Public keys of the banks that submitted fundings in this batch, by bank id. */
   bankKeys: ReadonlyMap<string, Uint8Array>;
   verify: Verify;
+  /** The payment requests of this shard that the items name and that exist, by id (none if absent). */
+  requests?: ReadonlyMap<string, PaymentRequestState>;
 }
 
 export interface BatchResult {
@@ -153,12 +169,14 @@ export interface BatchResult {
   /** Transfers of this shard that became final: settled, or rejected and refunded. */
   finalized: Array<{ id: string; status: 'settled' | 'rejected'; code: RejectionCode | null }>;
   /** Messages for other shards: credits for remote payees, results back to payers' shards (including replies to repeated credits). */
-  creditsToSend: Array<{ id: string; payeeWalletId: string; amountMinor: bigint }>;
+  creditsToSend: Array<{ id: string; payeeWalletId: string; amountMinor: bigint; requestId?: string }>;
   resultsToSend: Array<{ id: string; toShard: number; status: 'applied' | 'rejected'; code: RejectionCode | null }>;
   /** The new state of every wallet that changed. */
   changedWallets: Map<string, WalletState>;
   /** What the banks are told (@cbdc/shared/events), in leaf order: recorded in the same transaction. */
   events: NewEvent[];
+  /** Payment requests of this shard that this batch pays, in leaf order: marked paid in the same transaction. */
+  paidRequests: PaidRequest[];
 }
 
 /** The UTC day number of a time. */
@@ -171,11 +189,12 @@ function payeeHeadroomCheck(payee: WalletState, amount: bigint): boolean {
   return payee.balanceMinor + payee.inFlightOutMinor + amount <= cap;
 }
 
-/** The payee-side rules, shared by local origins and credits. */
-function checkPayee(payee: WalletState | undefined, amount: bigint): RejectionCode | null {
+/** The payee-side rules of a credit, with the rule its payment request breaks (if it names one) in its place. */
+function checkPayee(payee: WalletState | undefined, amount: bigint, requestCode: RejectionCode | null): RejectionCode | null {
   if (!payee) return 'payee_not_found';
   if (payee.status === 'closed') return 'payee_closed';
   if (payee.status === 'frozen') return 'payee_frozen';
+  if (requestCode !== null) return requestCode;
   if (!payeeHeadroomCheck(payee, amount)) return 'exceeds_balance_limit';
   return null;
 }
@@ -210,11 +229,18 @@ export function checkStorable(item: OriginItem): string | null {
   if (typeof item.amountMinor !== 'bigint' || item.amountMinor < 1n || item.amountMinor > AMOUNT_MINOR_MAX) return 'amountMinor: must be 1 to 2^63-1';
   if (!isU63OrNull(item.nonce) || (item.kind === 'transfer' && item.nonce === null)) return 'nonce: must be 0 to 2^63-1, present on a transfer';
   if (!isU63OrNull(item.expiresAtMs)) return 'expiresAtMs: must be 0 to 2^63-1';
+  if (item.requestId != null && (typeof item.requestId !== 'string' || !REQUEST_ID_PATTERN.test(item.requestId))) return 'requestId: must be pr_ and 32 lowercase hex digits';
+  // A funding's authority (the bank's signed request) does not name a request: it pays none.
+  if (item.requestId != null && item.kind !== 'transfer') return 'requestId: only a customer-signed transfer pays a request';
   return item.memo === undefined ? null : memoProblem(item.memo);
 }
 
-/** The first rule an origin item breaks against the current state, or null if it can proceed. */
-export function checkOrigin(item: OriginItem, payer: WalletState | undefined, payee: WalletState | undefined, state: { nowMs: number; nonceUsed: boolean }): RejectionCode | null {
+/**
+ * The first rule an origin item breaks against the current state, or null if it can proceed.
+ * `requestCode` is the rule its payment request breaks (./requests.ts), for a transfer that names
+ * one and whose payee is on this shard; it takes its place in the order.
+ */
+export function checkOrigin(item: OriginItem, payer: WalletState | undefined, payee: WalletState | undefined, state: { nowMs: number; nonceUsed: boolean; requestCode?: RejectionCode | null }): RejectionCode | null {
   if (state.nonceUsed) return 'nonce_reused';
   if (item.expiresAtMs !== null && item.expiresAtMs <= BigInt(state.nowMs)) return 'expired';
   // A wallet of another bank is answered as not found, as the gateway answers it (the gateway
@@ -225,6 +251,7 @@ export function checkOrigin(item: OriginItem, payer: WalletState | undefined, pa
   if (payee?.status === 'closed') return 'payee_closed';
   if (payer.status === 'frozen') return 'payer_frozen';
   if (payee?.status === 'frozen') return 'payee_frozen';
+  if (state.requestCode != null) return state.requestCode;
   const payerLimits = limitsOf(payer.kind, payer.tier);
   if (isPayment(item, payee)) {
     if (payerLimits.paymentMaxMinor !== null && item.amountMinor > payerLimits.paymentMaxMinor) return 'exceeds_payment_limit';
@@ -267,9 +294,16 @@ export function settleBatch(items: readonly SettlementItem[], state: BatchState)
   const seenCredits = new Set<string>();
   const seenResults = new Set<string>();
   const today = dayOf(state.nowMs);
-  const r: BatchResult = { outcomes: [], leaves: [], finalized: [], creditsToSend: [], resultsToSend: [], changedWallets: wallets, events: [] };
+  const requests = new RequestBook(state.requests);
+  const r: BatchResult = { outcomes: [], leaves: [], finalized: [], creditsToSend: [], resultsToSend: [], changedWallets: wallets, events: [], paidRequests: requests.paid };
   const tell = (w: WalletState, type: NewEvent['type'], transferId: string, amountMinor: bigint, code: string | null, data: NewEvent['data']) =>
     r.events.push({ bankId: w.bankId, type, subjectId: transferId, walletId: w.id, amountMinor, code, data });
+  // A request paid: marked in the same transaction, and told to the payee's bank, which created it.
+  const payRequest = (requestId: string, transferId: string, amountMinor: bigint) => {
+    const paid = requests.pay(requestId, transferId, amountMinor);
+    r.events.push({ bankId: paid.bankId, type: 'request.paid', subjectId: paid.id, walletId: paid.payeeWalletId, amountMinor, code: null, data: { transferId } });
+  };
+  const withRequest = (data: Record<string, string>, requestId: string | null | undefined) => (requestId ? { ...data, requestId } : data);
   // The money this batch lets out of the shard (debits in flight) and in (credits, refunds).
   let expectedDelta = 0n;
 
@@ -293,7 +327,8 @@ export function settleBatch(items: readonly SettlementItem[], state: BatchState)
       if (nonceKey !== null) seenNonces.add(nonceKey);
       const payer = current(item.payerWalletId);
       const payee = item.payeeRemote ? undefined : current(item.payeeWalletId);
-      const code = checkOrigin(item, payer, payee, { nowMs: state.nowMs, nonceUsed });
+      const requestCode = item.requestId && payee ? requests.check(item.requestId, item.payeeWalletId, item.amountMinor, state.nowMs) : null;
+      const code = checkOrigin(item, payer, payee, { nowMs: state.nowMs, nonceUsed, requestCode });
       if (code !== null) {
         r.outcomes.push({ status: 'rejected', code });
         r.leaves.push({ type: 'transfer', item, legStatus: 'rejected', code });
@@ -314,14 +349,15 @@ export function settleBatch(items: readonly SettlementItem[], state: BatchState)
         expectedDelta -= item.amountMinor;
         r.outcomes.push({ status: 'debited' });
         r.leaves.push({ type: 'transfer', item, legStatus: 'debited', code: null });
-        r.creditsToSend.push({ id: item.id, payeeWalletId: item.payeeWalletId, amountMinor: item.amountMinor });
+        r.creditsToSend.push({ id: item.id, payeeWalletId: item.payeeWalletId, amountMinor: item.amountMinor, ...(item.requestId ? { requestId: item.requestId } : {}) });
       } else {
         const payeeNow = current(item.payeeWalletId)!;
         put({ ...payeeNow, balanceMinor: payeeNow.balanceMinor + item.amountMinor });
         r.outcomes.push({ status: 'settled' });
         r.leaves.push({ type: 'transfer', item, legStatus: 'settled', code: null });
         tell(payer!, 'transfer.settled', item.id, item.amountMinor, null, { payeeWalletId: item.payeeWalletId });
-        tell(payeeNow, 'payment.received', item.id, item.amountMinor, null, { payerWalletId: item.payerWalletId });
+        tell(payeeNow, 'payment.received', item.id, item.amountMinor, null, withRequest({ payerWalletId: item.payerWalletId }, item.requestId));
+        if (item.requestId) payRequest(item.requestId, item.id, item.amountMinor);
       }
     } else if (item.type === 'credit') {
       const recorded = state.recordedCredits.get(item.id);
@@ -333,7 +369,8 @@ export function settleBatch(items: readonly SettlementItem[], state: BatchState)
       }
       seenCredits.add(item.id);
       const payee = current(item.payeeWalletId);
-      const code = checkPayee(payee, item.amountMinor);
+      const requestCode = item.requestId ? requests.check(item.requestId, item.payeeWalletId, item.amountMinor, state.nowMs) : null;
+      const code = checkPayee(payee, item.amountMinor, requestCode);
       if (code !== null) {
         r.outcomes.push({ status: 'rejected', code });
         r.leaves.push({ type: 'leg', transferId: item.id, leg: 'credit', walletId: item.payeeWalletId, amountMinor: item.amountMinor, status: 'rejected', code });
@@ -342,7 +379,8 @@ export function settleBatch(items: readonly SettlementItem[], state: BatchState)
       }
       put({ ...payee!, balanceMinor: payee!.balanceMinor + item.amountMinor });
       expectedDelta += item.amountMinor;
-      tell(payee!, 'payment.received', item.id, item.amountMinor, null, null);
+      tell(payee!, 'payment.received', item.id, item.amountMinor, null, item.requestId ? { requestId: item.requestId } : null);
+      if (item.requestId) payRequest(item.requestId, item.id, item.amountMinor);
       r.outcomes.push({ status: 'applied' });
       r.leaves.push({ type: 'leg', transferId: item.id, leg: 'credit', walletId: item.payeeWalletId, amountMinor: item.amountMinor, status: 'applied', code: null });
       r.resultsToSend.push({ id: item.id, toShard: item.fromShard, status: 'applied', code: null });
