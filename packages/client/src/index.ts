@@ -12,6 +12,7 @@ export { CbdcApiError, CbdcUnreachableError, signedHeaders, signedRequest, type 
 export { signTransfer, newCustomerKey, publicKeyOf, randomNonce, verifyTransferSignature } from './transfer.js';
 export { ed25519PublicKeyProblem, ed25519VerifyPortable } from '@cbdc/shared/ed25519';
 export { verifyReceipt, type Receipt } from './receipt.js';
+export { parsePaymentRequestUri, paymentRequestUri, signRequestedTransfer, type PaymentRequestPayload, type RequestedPayment } from './payment-request.js';
 
 export interface WalletView {
   id: string;
@@ -47,6 +48,24 @@ export interface TransferView {
   batchSeq?: string;
   shard?: number;
   settledAtMs?: string;
+  /** The payment request it pays (a v2 transfer), or null. */
+  requestId?: string | null;
+}
+
+/** A payment request, as its payee's bank reads it. */
+export interface PaymentRequestView {
+  id: string;
+  payeeWalletId: string;
+  amountMinor: string | null;
+  expiresAtMs: string;
+  reference: string;
+  status: 'open' | 'paid' | 'cancelled' | 'expired';
+  createdAtMs: string;
+  paidByTransferId: string | null;
+  paidAtMs: string | null;
+  cancelledAtMs: string | null;
+  /** The payload to show the payer (QR code or link), with its checksum. */
+  uri: string;
 }
 
 const asyncHeader = (async?: boolean): CallOptions => (async ? { headers: { prefer: 'respond-async' } } : {});
@@ -112,6 +131,17 @@ export class BankClient {
   }
   async history(walletId: string, limit = 50, cursor?: string): Promise<{ transfers: TransferView[]; nextCursor: string | null }> {
     return (await this.call<{ transfers: TransferView[]; nextCursor: string | null }>('GET', `/v1/wallets/${walletId}/transfers?limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`)).body;
+  }
+  /** Requests a payment into one of the bank's customer wallets (`amountMinor` absent: the payer chooses). */
+  async createPaymentRequest(input: { payeeWalletId: string; amountMinor?: bigint; expiresAtMs: bigint; reference: string }, idempotencyKey?: string): Promise<PaymentRequestView> {
+    const body = { payeeWalletId: input.payeeWalletId, ...(input.amountMinor === undefined ? {} : { amountMinor: input.amountMinor.toString() }), expiresAtMs: input.expiresAtMs.toString(), reference: input.reference };
+    return (await this.call<PaymentRequestView>('POST', '/v1/payment-requests', body, idem(idempotencyKey))).body;
+  }
+  async paymentRequest(id: string): Promise<PaymentRequestView> {
+    return (await this.call<PaymentRequestView>('GET', `/v1/payment-requests/${id}`)).body;
+  }
+  async cancelPaymentRequest(id: string, idempotencyKey?: string): Promise<PaymentRequestView> {
+    return (await this.call<PaymentRequestView>('POST', `/v1/payment-requests/${id}/cancel`, undefined, idem(idempotencyKey))).body;
   }
   async shards(): Promise<Array<{ shard: number; publicKey: string; headSeq: string }>> {
     return (await this.call<{ shards: Array<{ shard: number; publicKey: string; headSeq: string }> }>('GET', '/v1/shards')).body.shards;

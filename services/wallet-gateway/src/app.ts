@@ -17,6 +17,7 @@ import { ApiError } from '@cbdc/shared/problem';
 import type { GatewayContext } from './context.js';
 import { Ledger, singleDatabaseTopology } from './ledger.js';
 import type { SettlementClient } from './transfers/settlement-client.js';
+import { paymentRequestRoutes } from './requests/routes.js';
 import { transferRoutes } from './transfers/routes.js';
 import { walletRoutes } from './wallets/routes.js';
 import { WalletFactsCache } from './wallets/facts-cache.js';
@@ -123,6 +124,7 @@ export async function buildGatewayApp(deps: GatewayDeps) {
   await app.register(async (scoped) => {
     await walletRoutes(scoped, ctx);
     await transferRoutes(scoped, ctx);
+    await paymentRequestRoutes(scoped, ctx);
   });
   return app;
 }
