@@ -28,7 +28,7 @@ import { textProblem } from './text.js';
 
 export const PAYMENT_REQUEST_URI_PREFIX = 'cbdc:pay?v=1';
 
-/** A URI longer than this is refused before it is read (the longest valid one is about 600 characters). */
+/** A URI longer than this is refused before it is read (the longest valid one is under 600). */
 export const PAYMENT_REQUEST_URI_CHARS_MAX = 1024;
 
 /** What a payment request payload carries. */
