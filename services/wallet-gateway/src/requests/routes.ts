@@ -29,7 +29,7 @@ import { cancelPaymentRequest, getOwnPaymentRequest, insertPaymentRequest, payme
 const createBody = z.strictObject({
   payeeWalletId: walletIdSchema.describe('One of the calling bank’s customer wallets: the money goes there'),
   amountMinor: amountMinorSchema.optional().describe('The fixed amount in fen; absent for an open amount (the payer chooses, at least 1 fen, within the caps)'),
-  expiresAtMs: u63StringSchema.describe('Unix milliseconds; after the server time and at most 30 days ahead (REQUEST_EXPIRY_AHEAD_MS_MAX)'),
+  expiresAtMs: u63StringSchema.describe('Unix milliseconds; after the server time and at most 30 days ahead (LIMITS.requestExpiryAheadMsMax)'),
   reference: textSchema('reference', LIMITS.requestReferenceBytesMax).describe('What the payment is for, shown to the payer: printable NFC text, 1 to 140 bytes of UTF-8'),
 });
 
