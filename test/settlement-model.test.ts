@@ -2,7 +2,8 @@
  * Model-based test of the settlement core with its storage (fast-check `fc.commands`): random
  * sequences of mints, retires, fundings, payments, redemptions, freezes, resubmissions of the same
  * transfer, reused nonces, payments by another bank, holds placed, captured (in part, by the right
- * bank or the wrong one, forged), voided, repeated and expired by the worker's sweep, crashes in the middle of a batch followed
+ * bank or the wrong one, forged), voided, repeated and expired by the worker's sweep, payment requests (created, paid, paid twice in
+ * one batch, paid at the wrong amount or to another payee, cancelled, expired), crashes in the middle of a batch followed
  * by a restart and redelivery, and batches decided ahead while the one before commits (with a
  * freeze or a crash in between), run against a fresh Postgres database through the same functions the
  * services use (`commitBatch`, `recordIssuance` and `driveIssuance`). A small independent model predicts every
@@ -29,7 +30,8 @@ import { encodeHold, holdActionIdOf, holdIdOf } from '@cbdc/shared/canonical-hol
 import { holdActionAuthorityFor } from '@cbdc/shared/hold-authority';
 import { ed25519PrivateKey, ed25519PublicKeyOfSeed, ed25519Sign, signerFromSeed, type Signer } from '@cbdc/shared/crypto';
 import type { RejectionCode } from '@cbdc/shared/errors';
-import { fundingIdOf, treasuryWalletId } from '@cbdc/shared/ids';
+import { fundingIdOf, newPaymentRequestId, treasuryWalletId } from '@cbdc/shared/ids';
+import { cancelPaymentRequest, insertPaymentRequest } from '@cbdc/wallet-gateway/requests-store';
 import { fundingAuthorityFor } from '@cbdc/shared/funding-authority';
 import type { AnyJobItem, JobHold, JobHoldAction, JobItem } from '@cbdc/shared/job';
 import { DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
@@ -89,6 +91,17 @@ interface Model {
   /** Every hold recorded (placed or refused), in order. */
   holds: ModelHold[];
   actionKeys: number;
+  /** Payment requests, in creation order: at most one transfer pays each. */
+  requests: Map<string, ModelRequest>;
+}
+
+interface ModelRequest {
+  id: string;
+  payeeWalletId: string;
+  amountMinor: bigint | null;
+  expiresAtMs: number;
+  status: 'open' | 'paid' | 'cancelled';
+  paidBy: string | null;
 }
 
 type Prediction = { status: 'settled'; code: null } | { status: 'rejected'; code: RejectionCode };
@@ -104,6 +117,15 @@ function predict(m: Model, item: JobItem): Prediction {
   if (payer.status === 'frozen') return reject('payer_frozen');
   if (payee.status === 'frozen') return reject('payee_frozen');
   const amount = BigInt(item.amountMinor);
+  if (item.requestId !== undefined) {
+    const request = m.requests.get(item.requestId);
+    if (!request) return reject('request_not_found');
+    if (request.payeeWalletId !== item.payeeWalletId) return reject('request_payee_mismatch');
+    if (request.status === 'cancelled') return reject('request_cancelled');
+    if (request.status === 'paid') return reject('request_already_paid');
+    if (request.expiresAtMs <= m.nowMs) return reject('request_expired');
+    if (request.amountMinor !== null && request.amountMinor !== amount) return reject('request_amount_mismatch');
+  }
   const isPayment = item.kind === 'transfer' && payee.kind === 'customer';
   if (isPayment && payer.tier) {
     const limits = TIER_LIMITS[payer.tier];
@@ -139,6 +161,12 @@ function apply(m: Model, item: JobItem, p: Prediction): void {
   payer.spentDay = today;
   payer.spent = spentBefore + (item.kind === 'transfer' && payee.kind === 'customer' ? amount : 0n);
   payee.balance += amount;
+  if (item.requestId !== undefined) {
+    const request = m.requests.get(item.requestId)!;
+    request.status = 'paid';
+    request.paidBy = item.id;
+    seen.requestsPaid++;
+  }
 }
 
 // ---- The system under test ----------------------------------------------------------------
@@ -150,9 +178,10 @@ interface Real {
 }
 
 /** A customer-signed transfer, as the gateway would queue it. */
-function transferItem(m: Model, bankId: string, payerId: string, payeeId: string, amount: bigint, nonce: bigint): JobItem {
+function transferItem(m: Model, bankId: string, payerId: string, payeeId: string, amount: bigint, nonce: bigint, requestId?: string): JobItem {
   const payer = m.wallets.get(payerId)!;
-  const intent = { payerWalletId: payerId, payeeWalletId: payeeId, amountMinor: amount, nonce, expiresAtMs: BigInt(m.nowMs + 600_000), memo: '' };
+  // Canonical v2 when it pays a request.
+  const intent = { payerWalletId: payerId, payeeWalletId: payeeId, amountMinor: amount, nonce, expiresAtMs: BigInt(m.nowMs + 600_000), memo: '', requestId };
   const bytes = encodeTransfer(intent);
   return {
     id: transferIdOf(bytes),
@@ -167,6 +196,7 @@ function transferItem(m: Model, bankId: string, payerId: string, payeeId: string
     signature: ed25519Sign(ed25519PrivateKey(payer.seed!), bytes).toString('hex'),
     submittedAtMs: m.nowMs,
     payeeShard: 0,
+    ...(requestId === undefined ? {} : { requestId }),
   };
 }
 
@@ -218,6 +248,12 @@ async function checkAgainstModel(m: Model, r: Real): Promise<void> {
   for (const h of m.holds) {
     expect(holdById.get(h.item.id)).toEqual({ id: h.item.id, status: h.status, code: h.code, captured_minor: h.captured, capture_status: h.captureStatus, closed_by: h.closing?.id ?? null });
   }
+  // I6: every payment request as the model has it, and paid at most once: by the one settled
+  // transfer that names it, if any.
+  const requests = await sql<{ id: string; status: string; paid_by_transfer_id: string | null }[]>`select id, status, paid_by_transfer_id from payment_requests order by id`;
+  expect(requests).toEqual([...m.requests.values()].map((q) => ({ id: q.id, status: q.status, paid_by_transfer_id: q.paidBy })).sort((a, b) => (a.id < b.id ? -1 : 1)));
+  const payers = await sql<{ request_id: string; ids: string[] }[]>`select request_id, array_agg(id) as ids from transfers where request_id is not null and status = 'settled' group by request_id order by request_id`;
+  expect(payers).toEqual(requests.filter((q) => q.status === 'paid').map((q) => ({ request_id: q.id, ids: [q.paid_by_transfer_id] })));
 }
 
 // ---- Commands -------------------------------------------------------------------------------
@@ -236,6 +272,8 @@ const seen = {
   foreign: 0,
   aheadWritten: 0,
   aheadRedecided: 0,
+  requestsPaid: 0,
+  requestsCancelled: 0,
   holds: { placed: 0, captured: 0, captureReturned: 0, voided: 0, expired: 0, refused: new Set<string>(), duplicates: 0, forged: 0, crossNonces: 0 },
 };
 const count = (p: Prediction) => (p.status === 'settled' ? seen.settled++ : seen.rejected.add(p.code));
@@ -339,6 +377,81 @@ class PayCmd implements Cmd {
     await checkAgainstModel(m, r);
   }
   toString = () => `pay(${this.from} -> ${this.to}, ${this.amount}${this.foreignBank ? ', by the other bank' : ''})`;
+}
+
+/** A payee's bank requests a payment into one of its customers' wallets, as the gateway records it. */
+class CreateRequestCmd implements Cmd {
+  constructor(
+    readonly payee: number,
+    readonly amount: bigint | null,
+    readonly hours: number,
+  ) {}
+  check = () => true;
+  async run(m: Model, r: Real) {
+    const payee = m.wallets.get(m.customers[this.payee])!;
+    const id = newPaymentRequestId(0, 1);
+    const expiresAtMs = m.nowMs + this.hours * 3_600_000;
+    await r.db.sql.begin((tx) => insertPaymentRequest(tx as never, { id, bankId: payee.bankId, payeeWalletId: payee.id, shard: 0, amountMinor: this.amount, expiresAtMs: BigInt(expiresAtMs), reference: 'model', nowMs: m.nowMs }));
+    m.requests.set(id, { id, payeeWalletId: payee.id, amountMinor: this.amount, expiresAtMs, status: 'open', paidBy: null });
+    await checkAgainstModel(m, r);
+  }
+  toString = () => `request(to ${this.payee}, ${this.amount ?? 'open amount'}, ${this.hours} h)`;
+}
+
+/**
+ * Transfers naming a payment request, settled in one batch: from one payer or several (the same
+ * request paid twice at once), at its amount or another, to its payee or another wallet. The
+ * request is an earlier one, or (`fresh`) one created just before for the amount.
+ */
+class PayRequestCmd implements Cmd {
+  constructor(
+    readonly pick: number,
+    readonly payers: number[],
+    readonly amount: bigint,
+    readonly exact: boolean,
+    readonly otherPayee: number | null,
+    readonly fresh: CreateRequestCmd | null,
+  ) {}
+  check = (m: Readonly<Model>) => m.requests.size > 0 || this.fresh !== null;
+  async run(m: Model, r: Real) {
+    if (this.fresh) await this.fresh.run(m, r);
+    const requests = [...m.requests.values()];
+    const request = this.fresh ? requests[requests.length - 1] : requests[this.pick % requests.length];
+    const payeeId = this.otherPayee === null ? request.payeeWalletId : m.customers[this.otherPayee];
+    const amount = this.exact && request.amountMinor !== null ? request.amountMinor : this.amount;
+    const items = this.payers
+      .map((p) => m.wallets.get(m.customers[p])!)
+      .filter((payer) => payer.id !== payeeId)
+      .map((payer) => transferItem(m, payer.bankId, payer.id, payeeId, amount, m.nextNonce++, request.id));
+    if (items.length === 0) return;
+    const expected = items.map((item) => {
+      const p = predict(m, item);
+      apply(m, item, p);
+      return p.status === 'settled' ? { status: 'settled' } : { status: 'rejected', code: p.code };
+    });
+    expect(await settle(r.db.sql, r, m, items)).toMatchObject(expected);
+    await checkAgainstModel(m, r);
+  }
+  toString = () => `payRequest(${this.fresh ? `new ${this.fresh}` : `#${this.pick}`} by ${this.payers.join('+')}, ${this.exact ? 'its amount' : this.amount}${this.otherPayee === null ? '' : `, to ${this.otherPayee}`})`;
+}
+
+/** The payee's bank cancels a request as the gateway does (under the shard lock): a paid one stays paid. */
+class CancelRequestCmd implements Cmd {
+  constructor(readonly pick: number) {}
+  check = (m: Readonly<Model>) => m.requests.size > 0;
+  async run(m: Model, r: Real) {
+    const request = [...m.requests.values()][this.pick % m.requests.size];
+    const bankId = m.wallets.get(request.payeeWalletId)!.bankId;
+    const outcome = await r.db.sql.begin((tx) => cancelPaymentRequest(tx as never, bankId, request.id, m.nowMs));
+    if (request.status === 'paid') expect(outcome).toBe('paid');
+    else {
+      expect(outcome).toMatchObject({ id: request.id, status: 'cancelled' });
+      request.status = 'cancelled';
+      seen.requestsCancelled++;
+    }
+    await checkAgainstModel(m, r);
+  }
+  toString = () => `cancelRequest(#${this.pick})`;
 }
 
 /** The same recorded item delivered again (a bank's retry, a queue redelivery): a duplicate, nothing moves. */
@@ -822,6 +935,8 @@ class ExpireHoldsCmd implements Cmd {
 const customer = fc.nat(BANKS.length * CUSTOMERS_PER_BANK - 1);
 // Small amounts, amounts near the tier caps, and amounts past them.
 const amount = fc.oneof(fc.bigInt({ min: 1n, max: 5_000n }), fc.bigInt({ min: 1n, max: 600_000n }), fc.bigInt({ min: 1n, max: 2_500_000n }));
+// Requests mostly for amounts the customers can pay (each is funded 500 yuan at the start).
+const createRequest = fc.tuple(customer, fc.option(fc.bigInt({ min: 1n, max: 20_000n }), { nil: null, freq: 3 }), fc.integer({ min: 1, max: 48 }));
 const commands = [
   fc.tuple(fc.constantFrom('mint' as const, 'retire' as const), fc.nat(BANKS.length - 1), amount).map(([k, b, a]) => new IssueCmd(k, b, a)),
   fc.tuple(customer, amount).map(([c, a]) => new FundCmd(c, a)),
@@ -830,6 +945,20 @@ const commands = [
   fc.tuple(customer, amount).map(([f, a]) => new PayCmd(f, 'treasury', a, false)),
   fc.tuple(customer, customer, amount).map(([f, t, a]) => new PayCmd(f, t, a, true)),
   fc.nat().map((k) => new RetryCmd(k)),
+  createRequest.map(([c, a, h]) => new CreateRequestCmd(c, a, h)),
+  ...[1, 2].map(() =>
+    fc
+      .tuple(
+        fc.nat(),
+        fc.array(customer, { minLength: 1, maxLength: 3 }),
+        fc.oneof(fc.bigInt({ min: 1n, max: 20_000n }), amount),
+        fc.oneof({ arbitrary: fc.constant(true), weight: 3 }, { arbitrary: fc.constant(false), weight: 1 }),
+        fc.oneof({ arbitrary: fc.constant(null), weight: 6 }, { arbitrary: customer, weight: 1 }),
+        fc.option(createRequest, { nil: null }),
+      )
+      .map(([k, payers, a, exact, other, fresh]) => new PayRequestCmd(k, payers, a, exact, other, fresh && new CreateRequestCmd(...fresh))),
+  ),
+  fc.nat().map((k) => new CancelRequestCmd(k)),
   fc.tuple(fc.nat(), fc.bigInt({ min: 1n, max: 100n })).map(([k, a]) => new ReuseNonceCmd(k, a)),
   customer.map((c) => new FreezeCmd(c)),
   fc.integer({ min: 1, max: 30 }).map((h) => new TickCmd(h)),
@@ -897,7 +1026,7 @@ describe('settlement core with its storage, against a model', () => {
     const operatorKey = ed25519PublicKeyOfSeed(randomBytes(32));
     await sql`insert into operators (id, name, public_key) values ('op-1', 'Operator', ${operatorKey})`;
     await recordSeededOperators(sql, issuer, [{ id: 'op-1', name: 'Operator', publicKey: operatorKey }], START_MS);
-    const model: Model = { nowMs: START_MS, wallets: new Map(), customers: [], freeReserve: new Map(), supply: 0n, recorded: [], usedNonces: new Set(), nextNonce: 1n, fundingKeys: 0, holds: [], actionKeys: 0 };
+    const model: Model = { nowMs: START_MS, wallets: new Map(), customers: [], freeReserve: new Map(), supply: 0n, recorded: [], usedNonces: new Set(), nextNonce: 1n, fundingKeys: 0, holds: [], actionKeys: 0, requests: new Map() };
     for (const [b, bankId] of BANKS.entries()) {
       const treasury = treasuryWalletId(bankId);
       const bankKey = ed25519PublicKeyOfSeed(bankSeeds.get(bankId)!);
@@ -963,6 +1092,9 @@ describe('settlement core with its storage, against a model', () => {
     expect(seen.holds.forged).toBeGreaterThan(0);
     expect(seen.holds.crossNonces).toBeGreaterThan(0);
     expect(seen.holds.refused).toContain('hold_action_not_allowed');
+    // Requests paid, and refused for being paid already (twice in one batch, or after).
+    expect(seen.requestsPaid).toBeGreaterThan(0);
+    expect(seen.rejected).toContain('request_already_paid');
     // Each run creates and migrates a database of its own (about 2 s of the run on a loaded
     // two-core machine, where 25 runs took longer than the default 60 s).
   }, 300_000);

@@ -13,6 +13,7 @@ export { signTransfer, newCustomerKey, publicKeyOf, randomNonce, verifyTransferS
 export { ed25519PublicKeyProblem, ed25519VerifyPortable } from '@cbdc/shared/ed25519';
 export { verifyHoldReceipt, verifyReceipt, type HoldReceipt, type Receipt } from './receipt.js';
 export { signHold, type HoldDraft } from './hold.js';
+export { parsePaymentRequestUri, paymentRequestUri, signRequestedTransfer, type PaymentRequestPayload, type RequestedPayment } from './payment-request.js';
 
 export interface WalletView {
   id: string;
@@ -53,6 +54,8 @@ export interface TransferView {
   shard?: number;
   submittedAtMs?: string;
   settledAtMs?: string | null;
+  /** The payment request it pays (a v2 transfer), or null. */
+  requestId?: string | null;
 }
 
 /** A hold as its payer's or payee's bank reads it (docs/api.md, "Holds"). */
@@ -85,6 +88,22 @@ export interface PendingHoldView {
   payeeWalletId: string;
   amountMinor: string;
   holdExpiresAtMs: string;
+}
+
+/** A payment request, as its payee's bank reads it. */
+export interface PaymentRequestView {
+  id: string;
+  payeeWalletId: string;
+  amountMinor: string | null;
+  expiresAtMs: string;
+  reference: string;
+  status: 'open' | 'paid' | 'cancelled' | 'expired';
+  createdAtMs: string;
+  paidByTransferId: string | null;
+  paidAtMs: string | null;
+  cancelledAtMs: string | null;
+  /** The payload to show the payer (QR code or link), with its checksum. */
+  uri: string;
 }
 
 const asyncHeader = (async?: boolean): CallOptions => (async ? { headers: { prefer: 'respond-async' } } : {});
@@ -168,6 +187,17 @@ export class BankClient {
   }
   async holdReceipt(id: string): Promise<HoldReceipt> {
     return (await this.call<HoldReceipt>('GET', `/v1/holds/${id}/receipt`)).body;
+  }
+  /** Requests a payment into one of the bank's customer wallets (`amountMinor` absent: the payer chooses). */
+  async createPaymentRequest(input: { payeeWalletId: string; amountMinor?: bigint; expiresAtMs: bigint; reference: string }, idempotencyKey?: string): Promise<PaymentRequestView> {
+    const body = { payeeWalletId: input.payeeWalletId, ...(input.amountMinor === undefined ? {} : { amountMinor: input.amountMinor.toString() }), expiresAtMs: input.expiresAtMs.toString(), reference: input.reference };
+    return (await this.call<PaymentRequestView>('POST', '/v1/payment-requests', body, idem(idempotencyKey))).body;
+  }
+  async paymentRequest(id: string): Promise<PaymentRequestView> {
+    return (await this.call<PaymentRequestView>('GET', `/v1/payment-requests/${id}`)).body;
+  }
+  async cancelPaymentRequest(id: string, idempotencyKey?: string): Promise<PaymentRequestView> {
+    return (await this.call<PaymentRequestView>('POST', `/v1/payment-requests/${id}/cancel`, undefined, idem(idempotencyKey))).body;
   }
   async shards(): Promise<Array<{ shard: number; publicKey: string; headSeq: string }>> {
     return (await this.call<{ shards: Array<{ shard: number; publicKey: string; headSeq: string }> }>('GET', '/v1/shards')).body.shards;

@@ -29,6 +29,8 @@ export interface TransferDraft {
   /** Defaults to ten minutes from now. */
   expiresAtMs?: bigint;
   memo?: string;
+  /** The payment request this transfer pays: signed as canonical v2 (see signRequestedTransfer). */
+  requestId?: string;
 }
 
 /** Signs a transfer with the payer's key; returns the wire form and its id. */
@@ -40,12 +42,22 @@ export function signTransfer(draft: TransferDraft, payerPrivateKeyHex: string): 
     nonce: draft.nonce ?? randomNonce(),
     expiresAtMs: draft.expiresAtMs ?? BigInt(Date.now() + 10 * 60_000),
     memo: draft.memo ?? '',
+    requestId: draft.requestId,
   };
   const bytes = encodeTransfer(intent);
   const signature = Buffer.from(ed25519.sign(bytes, Buffer.from(payerPrivateKeyHex, 'hex'))).toString('hex');
   return {
     id: transferIdOf(bytes),
-    wire: { payerWalletId: intent.payerWalletId, payeeWalletId: intent.payeeWalletId, amountMinor: intent.amountMinor.toString(), nonce: intent.nonce.toString(), expiresAtMs: intent.expiresAtMs.toString(), memo: intent.memo, signature },
+    wire: {
+      payerWalletId: intent.payerWalletId,
+      payeeWalletId: intent.payeeWalletId,
+      amountMinor: intent.amountMinor.toString(),
+      nonce: intent.nonce.toString(),
+      expiresAtMs: intent.expiresAtMs.toString(),
+      memo: intent.memo,
+      ...(draft.requestId === undefined ? {} : { requestId: draft.requestId }),
+      signature,
+    },
   };
 }
 
@@ -54,6 +66,14 @@ export function signTransfer(draft: TransferDraft, payerPrivateKeyHex: string): 
  * Ed25519 rule: the verdict settlement and the gateway will give.
  */
 export function verifyTransferSignature(wire: SignedTransferWire, payerPublicKeyHex: string): boolean {
-  const intent: TransferIntent = { payerWalletId: wire.payerWalletId, payeeWalletId: wire.payeeWalletId, amountMinor: BigInt(wire.amountMinor), nonce: BigInt(wire.nonce), expiresAtMs: BigInt(wire.expiresAtMs), memo: wire.memo };
+  const intent: TransferIntent = {
+    payerWalletId: wire.payerWalletId,
+    payeeWalletId: wire.payeeWalletId,
+    amountMinor: BigInt(wire.amountMinor),
+    nonce: BigInt(wire.nonce),
+    expiresAtMs: BigInt(wire.expiresAtMs),
+    memo: wire.memo,
+    requestId: wire.requestId,
+  };
   return ed25519VerifyPortable(Buffer.from(payerPublicKeyHex, 'hex'), encodeTransfer(intent), Buffer.from(wire.signature, 'hex'));
 }

@@ -36,6 +36,9 @@ grant insert on ledger_settings to cbdc_gateway;
 -- The registry: the events of the wallets it opens and changes (chained per bank, see docs/registry.md).
 grant insert on registry_events, registry_heads to cbdc_gateway;
 grant update (seq, hash) on registry_heads to cbdc_gateway;
+-- Payment requests its banks create and cancel; never paid (settlement marks a request paid).
+grant insert on payment_requests to cbdc_gateway;
+grant update (status, cancelled_at_ms) on payment_requests to cbdc_gateway;
 
 -- Settlement: the ledger of its shards.
 grant insert on transfers, transfer_legs, settlement_batches to cbdc_settlement;
@@ -53,6 +56,8 @@ grant usage on sequence transfers_row_no_seq to cbdc_settlement;
 -- The banks' events of the batches it commits (docs/events.md): outcomes come from settlement only.
 grant insert on events, event_heads to cbdc_settlement;
 grant update (seq) on event_heads to cbdc_settlement;
+-- A payment request paid by a transfer of the batch (checked and marked at the payee's shard).
+grant update (status, paid_by_transfer_id, paid_at_ms) on payment_requests to cbdc_settlement;
 
 -- The issuer: banks and operators, reserves, issuance, treasury wallets, central-bank freezes.
 grant insert on operators, banks, bank_reserves, reserve_entries, issuance_requests, issuance_chain to cbdc_issuer;

@@ -30,6 +30,7 @@ import { checkBanks, checkIssuanceRequests, checkOperatorActions, checkOperators
 import { shardOf } from '@cbdc/shared/ids';
 import type { Sql } from './connect.js';
 import { checkIssuanceLegs } from './audit-issuance.js';
+import { checkPaymentRequests } from './audit-requests.js';
 import { moneyInFlightMinor } from './in-flight.js';
 import { groupMoney, ISSUANCE_STEP_LOCK } from './issuance-legs.js';
 import { loadBatchLeaves, storedLeafHash, type StoredLeaf } from './leaves.js';
@@ -48,6 +49,7 @@ const CHECKS = [
   'settlement_chain',
   'transfer',
   'hold',
+  'payment_requests',
   'balance',
   'daily_outflow',
   'limits',
@@ -181,6 +183,7 @@ export async function audit(target: Sql | Topology, options: AuditOptions = {}):
       await checkLegsAgree(run, g);
       await checkHoldRecords(run, g);
     }
+    await checkPaymentRequests(run);
     run.progress('balances', 0, counts.wallets);
     for (const g of groups) {
       await checkBalances(run, g);
@@ -400,7 +403,8 @@ function checkLeaf(run: AuditRun, prefix: string, keyOf: (walletId: string) => B
   const subject = `${prefix}${m.type === 'transfer' ? `transfer ${m.id}` : `${m.leg} leg of transfer ${m.transferId}`}`;
   if (m.leafIndex !== i) run.find({ check: 'settlement_chain', subject, message: `leaf index ${m.leafIndex} where ${i} was expected in ${batch}` });
   if (m.type === 'transfer' && m.kind === 'transfer') {
-    const bytes = encodeTransfer({ payerWalletId: m.payerWalletId, payeeWalletId: m.payeeWalletId, amountMinor: m.amountMinor, nonce: m.nonce ?? 0n, expiresAtMs: m.expiresAtMs ?? 0n, memo: m.memo });
+    // v2 for a transfer that pays a request: the request id it names is part of what the customer signed.
+    const bytes = encodeTransfer({ payerWalletId: m.payerWalletId, payeeWalletId: m.payeeWalletId, amountMinor: m.amountMinor, nonce: m.nonce ?? 0n, expiresAtMs: m.expiresAtMs ?? 0n, memo: m.memo, requestId: m.requestId });
     if (transferIdOf(bytes) !== m.id) run.find({ check: 'transfer', subject, message: 'its stored content does not hash to its id (the row was altered)' });
     const key = keyOf(m.payerWalletId);
     if (!key || !m.signature || !ed25519Verify(key, bytes, m.signature)) run.find({ check: 'transfer', subject, message: "the payer's signature does not verify over its stored content" });

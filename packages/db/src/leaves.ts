@@ -23,6 +23,8 @@ export interface StoredTransferLeaf {
   code: string | null;
   batchSeq: bigint;
   leafIndex: number;
+  /** The payment request a transfer pays (signed as canonical v2), or null. */
+  requestId: string | null;
 }
 
 export interface StoredLegLeaf extends LegContent {
@@ -94,9 +96,10 @@ export async function loadBatchLeaves(sql: Sql, shard: number, afterSeq: bigint,
       code: string | null;
       batch_seq: bigint;
       leaf_index: number;
+      request_id: string | null;
     }[]
   >`
-    select id, kind, payer_wallet_id, payee_wallet_id, amount_minor, nonce, expires_at_ms, memo, signature, bank_id, funding_request, leg_status, code, batch_seq, leaf_index
+    select id, kind, payer_wallet_id, payee_wallet_id, amount_minor, nonce, expires_at_ms, memo, signature, bank_id, funding_request, leg_status, code, batch_seq, leaf_index, request_id
     from transfers where shard = ${shard} and batch_seq > ${afterSeq.toString()} and batch_seq <= ${lastSeq.toString()}`;
   const legs = await sql<{ transfer_id: string; leg: 'credit' | 'refund'; wallet_id: string; amount_minor: bigint; status: 'applied' | 'rejected'; code: string | null; batch_seq: bigint; leaf_index: number }[]>`
     select transfer_id, leg, wallet_id, amount_minor, status, code, batch_seq, leaf_index
@@ -120,6 +123,7 @@ export async function loadBatchLeaves(sql: Sql, shard: number, afterSeq: bigint,
         code: t.code,
         batchSeq: t.batch_seq,
         leafIndex: t.leaf_index,
+        requestId: t.request_id,
       }),
     ),
     ...legs.map((l): StoredLeaf => ({ type: 'leg', transferId: l.transfer_id, leg: l.leg, walletId: l.wallet_id, amountMinor: l.amount_minor, status: l.status, code: l.code, batchSeq: l.batch_seq, leafIndex: l.leaf_index })),

@@ -15,11 +15,21 @@
  *
  * Example: payer "w_payer", payee "w_payee", amount 100, nonce 1, expiry 1700000000000, memo ""
  * encodes to 16 + 8 + 8 + 8 + 8 + 8 + 2 = 58 bytes (see the vectors in the docs).
+ *
+ * Version 2 ("CBDC/transfer/v2") pays a payment request: the same fields under its own tag, then
+ *   payment request id             u8 length, then ASCII ("pr_" + 32 hex digits)
+ * so that the request a customer pays is in what the customer signed (a changed request id is a
+ * changed signature and a changed transfer id). A transfer without a request is encoded as v1,
+ * exactly as before: both versions are accepted everywhere, and `encodeTransfer` picks the one the
+ * intent calls for, so that every signer and verifier applies the same rule.
+ * Example: the v1 example above paying "pr_" + 32 zeros encodes to 58 + 1 + 35 = 94 bytes.
  */
 import { ByteWriter } from './bytes.js';
 import { sha256 } from './crypto.js';
 
 export const TRANSFER_DOMAIN_TAG = 'CBDC/transfer/v1';
+/** The tag of a transfer that pays a payment request (v1's fields, then the request id). */
+export const TRANSFER_V2_DOMAIN_TAG = 'CBDC/transfer/v2';
 export const LEAF_DOMAIN_TAG = 'CBDC/leaf/v1';
 export const LEG_DOMAIN_TAG = 'CBDC/leg/v1';
 
@@ -31,11 +41,22 @@ export interface TransferIntent {
   nonce: bigint;
   expiresAtMs: bigint;
   memo: string;
+  /** The payment request this transfer pays (encoded as v2), or absent / null (v1). */
+  requestId?: string | null;
 }
 
-/** The canonical bytes of a transfer intent (the message the customer signs). */
+/** The canonical bytes of a transfer intent (the message the customer signs): v2 if it names a payment request, else v1. */
 export function encodeTransfer(t: TransferIntent): Buffer {
-  return new ByteWriter().tag(TRANSFER_DOMAIN_TAG).shortString(t.payerWalletId).shortString(t.payeeWalletId).u64(t.amountMinor).u64(t.nonce).u64(t.expiresAtMs).longString(t.memo).bytes();
+  const v2 = t.requestId !== undefined && t.requestId !== null;
+  const w = new ByteWriter()
+    .tag(v2 ? TRANSFER_V2_DOMAIN_TAG : TRANSFER_DOMAIN_TAG)
+    .shortString(t.payerWalletId)
+    .shortString(t.payeeWalletId)
+    .u64(t.amountMinor)
+    .u64(t.nonce)
+    .u64(t.expiresAtMs)
+    .longString(t.memo);
+  return (v2 ? w.shortString(t.requestId!) : w).bytes();
 }
 
 /** The transfer id: hex SHA-256 of the canonical bytes. */

@@ -34,9 +34,11 @@ describe('rejectionCodeSeenBy', () => {
   const payeeSide = ['payee_closed', 'payee_frozen', 'exceeds_balance_limit'];
   const payerSide = ['payer_closed', 'payer_frozen', 'exceeds_payment_limit', 'exceeds_daily_limit', 'insufficient_funds'];
   const neutral = ['malformed_item', 'nonce_reused', 'expired', 'payer_not_found', 'payee_not_found', 'hold_expiry_invalid', 'hold_not_found', 'hold_action_not_allowed', 'hold_not_open', 'hold_expired', 'capture_exceeds_hold'];
+  // A payment request's state is no secret from the payer, whose app holds the request's payload.
+  const requestCodes = ['request_not_found', 'request_payee_mismatch', 'request_cancelled', 'request_already_paid', 'request_expired', 'request_amount_mismatch'];
 
   it('covers every settlement outcome code once', () => {
-    expect([...payeeSide, ...payerSide, ...neutral].sort()).toEqual([...REJECTION_CODES].sort());
+    expect([...payeeSide, ...payerSide, ...neutral, ...requestCodes].sort()).toEqual([...REJECTION_CODES].sort());
   });
 
   it.each(payeeSide)("shows %s only as payee_unavailable to the payer's bank when the payee is another bank's", (code) => {
@@ -51,7 +53,7 @@ describe('rejectionCodeSeenBy', () => {
     expect(rejectionCodeSeenBy(code, 'bank-b', 'bank-b', 'bank-b')).toBe(code);
   });
 
-  it.each(neutral)('shows %s to both banks', (code) => {
+  it.each([...neutral, ...requestCodes])('shows %s to both banks', (code) => {
     expect(rejectionCodeSeenBy(code, 'bank-a', 'bank-a', 'bank-b')).toBe(code);
     expect(rejectionCodeSeenBy(code, 'bank-b', 'bank-a', 'bank-b')).toBe(code);
   });

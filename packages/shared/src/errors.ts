@@ -61,6 +61,9 @@ export const API_ERRORS = {
   wallet_already_frozen: { status: 409, title: 'The wallet is already frozen by this authority' },
   wallet_not_frozen: { status: 409, title: 'The wallet holds no freeze of this authority to lift' },
   frozen_by_central_bank: { status: 403, title: 'A central-bank freeze holds; only the central bank can lift it' },
+  // Payment requests (pull payments)
+  payment_request_not_found: { status: 404, title: 'No such payment request for this bank' },
+  payment_request_paid: { status: 409, title: 'The payment request is paid; it can no longer be cancelled' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ApiErrorCode = keyof typeof API_ERRORS;
@@ -80,6 +83,12 @@ export const REJECTION_CODES = [
   'payee_closed',
   'payer_frozen',
   'payee_frozen',
+  'request_not_found',
+  'request_payee_mismatch',
+  'request_cancelled',
+  'request_already_paid',
+  'request_expired',
+  'request_amount_mismatch',
   'exceeds_payment_limit',
   'exceeds_daily_limit',
   'insufficient_funds',
@@ -109,6 +118,12 @@ export const REJECTION_TITLES: Record<RejectionCode, string> = {
   payee_closed: 'The payee wallet is closed',
   payer_frozen: 'The payer wallet is frozen',
   payee_frozen: 'The payee wallet is frozen',
+  request_not_found: "The transfer names a payment request that does not exist on its payee's shard",
+  request_payee_mismatch: 'The transfer names a payment request of another payee wallet',
+  request_cancelled: "The payment request was cancelled by the payee's bank",
+  request_already_paid: 'The payment request was already paid by another transfer (a request is paid at most once)',
+  request_expired: 'The payment request expired before settlement',
+  request_amount_mismatch: 'The amount differs from the fixed amount of the payment request',
   exceeds_payment_limit: "The amount is above the payer tier's per-payment cap",
   exceeds_daily_limit: "The payment would take the payer over its tier's daily cap",
   insufficient_funds: 'The payer balance does not cover the amount',

@@ -6,6 +6,8 @@ import { sha256 } from './crypto.js';
 export const BANK_ID_PATTERN = /^[a-z][a-z0-9-]{1,31}$/;
 export const WALLET_ID_PATTERN = /^(w_[0-9a-f]{24}|t_[a-z][a-z0-9-]{1,31})$/;
 export const TRANSFER_ID_PATTERN = /^[0-9a-f]{64}$/;
+/** A payment request id: "pr_" and 32 hex digits (128 random bits). */
+export const REQUEST_ID_PATTERN = /^pr_[0-9a-f]{32}$/;
 
 /** A new random customer wallet id: "w_" and 24 hex digits. */
 export function newWalletId(): string {
@@ -39,4 +41,17 @@ export function fundingIdOf(bankId: string, idempotencyKey: string): string {
  */
 export function walletIdOf(bankId: string, idempotencyKey: string): string {
   return `w_${sha256(new ByteWriter().tag('CBDC/wallet/v1').shortString(bankId).shortString(idempotencyKey).bytes()).subarray(0, 12).toString('hex')}`;
+}
+
+/**
+ * A new random payment request id that lands on `shard`: "pr_" and 32 hex digits, drawn again
+ * until shardOf(id) is the shard of the request's payee wallet. A request lives in its payee's
+ * shard (where settlement checks it), so its id alone tells where to read it, as a wallet id does.
+ * About `shardCount` draws on average, each a SHA-256 of 35 bytes.
+ */
+export function newPaymentRequestId(shard: number, shardCount: number): string {
+  for (;;) {
+    const id = `pr_${randomBytes(16).toString('hex')}`;
+    if (shardOf(id, shardCount) === shard) return id;
+  }
 }

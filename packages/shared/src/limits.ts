@@ -28,6 +28,9 @@ export const LIMITS = {
   pageSizeMax: 200,
   /** Memo length in UTF-8 bytes. */
   memoBytesMax: 140,
+  /** A payment request's reference (shown to the payer), in UTF-8 bytes, and how far ahead it may expire. */
+  requestReferenceBytesMax: 140,
+  requestExpiryAheadMsMax: 30 * 24 * 60 * 60 * 1000,
   /** A bank's display name and a reserve entry's reference, in UTF-8 bytes. */
   bankNameBytesMax: 200,
   reserveReferenceBytesMax: 64,

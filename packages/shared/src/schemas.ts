@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { ed25519PublicKeyCheck } from './crypto.js';
 import { AMOUNT_MINOR_MAX, POSITIVE_AMOUNT_PATTERN } from './money.js';
-import { BANK_ID_PATTERN, TRANSFER_ID_PATTERN, WALLET_ID_PATTERN } from './ids.js';
+import { BANK_ID_PATTERN, REQUEST_ID_PATTERN, TRANSFER_ID_PATTERN, WALLET_ID_PATTERN } from './ids.js';
 import { LIMITS } from './limits.js';
 import { memoProblem, textProblem } from './text.js';
 import { TIERS } from './tiers.js';
@@ -28,6 +28,7 @@ export const u63StringSchema = z
 export const walletIdSchema = z.string().regex(WALLET_ID_PATTERN, { error: 'wallet_id: must be a wallet id such as w_0123456789abcdef01234567' });
 export const bankIdSchema = z.string().regex(BANK_ID_PATTERN, { error: 'bank_id: 2 to 32 characters, lowercase letters, digits and dashes, starting with a letter' });
 export const transferIdSchema = z.string().regex(TRANSFER_ID_PATTERN, { error: 'transfer_id: must be 64 lowercase hex digits' });
+export const requestIdSchema = z.string().regex(REQUEST_ID_PATTERN, { error: 'request_id: must be a payment request id such as pr_0123456789abcdef0123456789abcdef' });
 /** A customer's, bank's or operator's Ed25519 public key: refused unless it passes the registration check (see ./ed25519.ts). */
 export const publicKeyHexSchema = z
   .string()
@@ -61,7 +62,7 @@ export const reasonSchema = textSchema('reason', LIMITS.reasonBytesMax);
 /** An external reference (RTGS entry, court order): free text under the one rule for text, bounded. */
 export const referenceSchema = textSchema('reference', LIMITS.reserveReferenceBytesMax);
 
-/** A customer-signed transfer as submitted by a bank. */
+/** A customer-signed transfer as submitted by a bank; one naming a payment request is signed as canonical v2. */
 export const signedTransferSchema = z.strictObject({
   payerWalletId: walletIdSchema,
   payeeWalletId: walletIdSchema,
@@ -69,6 +70,7 @@ export const signedTransferSchema = z.strictObject({
   nonce: u63StringSchema,
   expiresAtMs: u63StringSchema,
   memo: memoSchema.default(''),
+  requestId: requestIdSchema.optional().describe('The payment request this transfer pays; the customer signs it (canonical encoding v2)'),
   signature: signatureHexSchema,
 });
 export type SignedTransferWire = z.infer<typeof signedTransferSchema>;

@@ -92,6 +92,8 @@ export interface JobItem {
   payeeShard: number;
   /** A funding's authority: the bank's signed request (a transfer's is its customer signature). */
   authority?: FundingAuthority;
+  /** The payment request a transfer pays: part of its signed bytes (canonical v2), absent for v1. */
+  requestId?: string;
 }
 
 /** A credit for a payee on this shard, sent by the payer's shard. */
@@ -103,6 +105,11 @@ export interface JobCredit {
   fromShard: number;
   /** The gateway waiting for the transfer's final outcome, carried there and back (absent on a resend by the sweeper). */
   replyTo?: string;
+  /**
+   * The payment request the transfer pays, checked and marked paid at the payee's shard. Only a
+   * shard sends credits (see openJob), and it forwards the id from the transfer its customer signed.
+   */
+  requestId?: string;
 }
 
 /** The answer to a credit, sent back to the payer's shard. */
@@ -252,7 +259,16 @@ export function authorityOf(item: JobItem, audience: string): ItemAuthority | nu
   const signature = typeof item.signature === 'string' ? parseHex(item.signature, 64) : null;
   if (!signature || item.nonce === null || item.expiresAtMs === null) return null;
   try {
-    const message = encodeTransfer({ payerWalletId: item.payerWalletId, payeeWalletId: item.payeeWalletId, amountMinor: BigInt(item.amountMinor), nonce: BigInt(item.nonce), expiresAtMs: BigInt(item.expiresAtMs), memo: item.memo });
+    // v2 when the item names a payment request: the id the customer signed, or the signature fails.
+    const message = encodeTransfer({
+      payerWalletId: item.payerWalletId,
+      payeeWalletId: item.payeeWalletId,
+      amountMinor: BigInt(item.amountMinor),
+      nonce: BigInt(item.nonce),
+      expiresAtMs: BigInt(item.expiresAtMs),
+      memo: item.memo,
+      requestId: item.requestId,
+    });
     return transferIdOf(message) === item.id ? { by: 'customer', message, signature } : null;
   } catch {
     return null;
@@ -320,7 +336,7 @@ export function toSettlementItem(item: AnyJobItem, shard: number, audience: stri
     return { type: item.type, id: item.id, holdId: item.holdId, bankId: item.bankId, amountMinor: item.type === 'hold_capture' ? bigintOr(item.amountMinor, -1n) : null, authority: holdActionAuthorityOf(item, audience) };
   }
   if (item.type === 'hold_expire') return { type: 'hold_expire', id: item.id };
-  if (item.type === 'credit') return { type: 'credit', id: item.id, payeeWalletId: item.payeeWalletId, amountMinor: BigInt(item.amountMinor), fromShard: item.fromShard };
+  if (item.type === 'credit') return { type: 'credit', id: item.id, payeeWalletId: item.payeeWalletId, amountMinor: BigInt(item.amountMinor), fromShard: item.fromShard, requestId: item.requestId ?? null };
   if (item.type === 'credit_result') return { type: 'credit_result', id: item.id, status: item.status, code: item.code, fromShard: item.fromShard };
   return {
     type: 'origin',
@@ -336,5 +352,6 @@ export function toSettlementItem(item: AnyJobItem, shard: number, audience: stri
     payeeIsTreasury: isTreasuryWalletId(item.payeeWalletId),
     authority: authorityOf(item, audience),
     memo: item.memo,
+    requestId: item.requestId ?? null,
   };
 }

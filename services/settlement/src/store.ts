@@ -13,8 +13,8 @@ import { encodeHoldLeaf } from '@cbdc/shared/canonical-hold';
 import { batchHeaderHash, type BatchHeader } from '@cbdc/shared/chains';
 import { ed25519VerifyRaw, type Signer } from '@cbdc/shared/crypto';
 import type { RejectionCode } from '@cbdc/shared/errors';
-import { shardOf } from '@cbdc/shared/ids';
-import { dayOf, settleBatch, type BatchLeaf, type CreditResultItem, type BatchResult, type BatchState, type InFlightTransfer, type OriginItem, type SettlementItem, type WalletState } from '@cbdc/shared/ledger';
+import { REQUEST_ID_PATTERN, shardOf } from '@cbdc/shared/ids';
+import { dayOf, settleBatch, type BatchLeaf, type CreditResultItem, type BatchResult, type BatchState, type InFlightTransfer, type OriginItem, type PaymentRequestState, type SettlementItem, type WalletState } from '@cbdc/shared/ledger';
 import { leafHash, merkleRoot } from '@cbdc/shared/merkle';
 import { toSettlementItem, type AnyJobItem, type JobCredit, type JobCreditResult, type JobItem, type JobOutcome } from '@cbdc/shared/job';
 import type { Tier } from '@cbdc/shared/tiers';
@@ -133,11 +133,12 @@ interface Decision {
 
 /** A decided batch's rows, column by column, as Postgres array literals (see @cbdc/db/array-literal). */
 interface EncodedRows {
-  transfers: Record<'id' | 'kind' | 'bank' | 'payer' | 'payee' | 'amount' | 'nonce' | 'expires' | 'memo' | 'sig' | 'fundingRequest' | 'legStatus' | 'code' | 'leafIndex' | 'submitted', string> | null;
+  transfers: Record<'id' | 'kind' | 'bank' | 'payer' | 'payee' | 'amount' | 'nonce' | 'expires' | 'memo' | 'sig' | 'fundingRequest' | 'legStatus' | 'code' | 'leafIndex' | 'submitted' | 'request', string> | null;
   legs: Record<'id' | 'leg' | 'wallet' | 'amount' | 'status' | 'code' | 'fromShard' | 'leafIndex', string> | null;
   finalized: Record<'id' | 'status' | 'code', string> | null;
   wallets: Record<'id' | 'balance' | 'spent' | 'day' | 'inFlight' | 'held', string> | null;
   events: EncodedEvents | null;
+  paidRequests: Record<'id' | 'transfer', string> | null;
 }
 
 /**
@@ -170,6 +171,7 @@ function encodeRows(jobItems: readonly AnyJobItem[], items: readonly SettlementI
           code: column(transfers, (x) => x.leaf.code),
           leafIndex: column(transfers, (x) => x.index),
           submitted: column(transfers, (x) => x.job.submittedAtMs),
+          request: column(transfers, (x) => x.leaf.item.requestId ?? null),
         }
       : null,
     legs: legs.length
@@ -196,6 +198,7 @@ function encodeRows(jobItems: readonly AnyJobItem[], items: readonly SettlementI
         }
       : null,
     events: withEvents && r.events.length ? encodeEvents(r.events) : null,
+    paidRequests: r.paidRequests.length ? { id: column(r.paidRequests, (p) => p.id), transfer: column(r.paidRequests, (p) => p.transferId) } : null,
   };
 }
 
@@ -260,6 +263,25 @@ function walletIdsOf(items: readonly SettlementItem[], inFlight: ReadonlyMap<str
   return ids;
 }
 
+/** The payment requests an item list asks this shard to check: those of transfers whose payee is here, and of credits. */
+function requestIdsOf(items: readonly SettlementItem[]): string[] {
+  const ids = new Set<string>();
+  for (const i of items) {
+    const id = i.type === 'origin' ? (i.payeeRemote ? null : i.requestId) : i.type === 'credit' ? i.requestId : null;
+    // Only well-formed ids are looked up (a forged one could hold what Postgres refuses); any other names no request.
+    if (typeof id === 'string' && REQUEST_ID_PATTERN.test(id)) ids.add(id);
+  }
+  return [...ids];
+}
+
+/** The payment requests of this shard among `ids`, as settlement checks them. */
+async function readRequests(sql: Queryable, shard: number, ids: string[]): Promise<Map<string, PaymentRequestState>> {
+  if (ids.length === 0) return new Map();
+  const rows = await sql<{ id: string; bank_id: string; payee_wallet_id: string; amount_minor: bigint | null; expires_at_ms: bigint; status: PaymentRequestState['status'] }[]>`
+    select id, bank_id, payee_wallet_id, amount_minor, expires_at_ms, status from payment_requests where id = any(${ids}) and shard = ${shard}`;
+  return new Map(rows.map((r) => [r.id, { id: r.id, bankId: r.bank_id, payeeWalletId: r.payee_wallet_id, amountMinor: r.amount_minor, expiresAtMs: r.expires_at_ms, status: r.status }]));
+}
+
 async function readWallets(sql: Queryable, shard: number, ids: string[]): Promise<WalletState[]> {
   if (ids.length === 0) return [];
   const rows = await sql<WalletRow[]>`
@@ -303,6 +325,9 @@ function decide(ctx: ShardContext, jobItems: readonly AnyJobItem[], items: Settl
 export async function decideAhead(sql: Sql, ctx: ShardContext, jobItems: readonly AnyJobItem[], nowMs: number, previous: BatchAftermath): Promise<DecidedAhead | null> {
   const items: SettlementItem[] = jobItems.map((j) => toSettlementItem(j, ctx.shard, ctx.audience));
   if (!items.every((i) => i.type === 'origin')) return null;
+  // A payment request of this shard may be paid by the batch committing now, which the head check
+  // under the lock would not notice: a batch that pays one here is decided under the lock.
+  if (requestIdsOf(items).length > 0) return null;
   const held = ctx.wallets?.isAt(previous.before.walletsVersion) || ctx.wallets?.isAt(previous.after.walletsVersion) ? ctx.wallets : undefined;
   const wallets = new Map<string, WalletState>();
   const missing: string[] = [];
@@ -368,7 +393,10 @@ async function attemptBatch(sql: Sql, ctx: ShardContext, jobItems: AnyJobItem[],
     list.push(m);
     messages.set(to, list);
   };
-  for (const c of r.creditsToSend) send(shardOf(c.payeeWalletId, ctx.shardCount), { type: 'credit', id: c.id, payeeWalletId: c.payeeWalletId, amountMinor: c.amountMinor.toString(), fromShard: shard });
+  for (const c of r.creditsToSend) {
+    const credit: JobCredit = { type: 'credit', id: c.id, payeeWalletId: c.payeeWalletId, amountMinor: c.amountMinor.toString(), fromShard: shard };
+    send(shardOf(c.payeeWalletId, ctx.shardCount), c.requestId ? { ...credit, requestId: c.requestId } : credit);
+  }
   for (const res of r.resultsToSend) send(res.toShard, { type: 'credit_result', id: res.id, status: res.status, code: res.code, fromShard: shard });
   return {
     timingsMs,
@@ -410,7 +438,7 @@ async function prefetchAndDecide(tx: Queryable, ctx: ShardContext, jobItems: rea
     if (held) wallets.set(id, held);
     else missing.push(id);
   }
-  const [read, bankKeys] = await Promise.all([readWallets(tx, shard, missing), readBankKeys(ctx.central ?? tx, items)]);
+  const [read, bankKeys, requests] = await Promise.all([readWallets(tx, shard, missing), readBankKeys(ctx.central ?? tx, items), readRequests(tx, shard, requestIdsOf(items))]);
   for (const w of read) wallets.set(w.id, w);
   const existing = lookUpRecorded && origins.length ? await tx<{ id: string }[]>`select id from transfers where id = any(${origins.map((i) => i.id)})` : [];
   const withNonce = lookUpRecorded ? origins.filter((i) => i.nonce !== null) : [];
@@ -434,6 +462,7 @@ async function prefetchAndDecide(tx: Queryable, ctx: ShardContext, jobItems: rea
     inFlight,
     bankKeys,
     holds: holds?.holds,
+    requests,
   });
   return { d, read };
 }
@@ -473,14 +502,15 @@ async function writeDecision(tx: Queryable, ctx: ShardContext, d: Decision, look
       const t = rows.transfers;
       const inserted = tx`
         insert into transfers (id, kind, bank_id, payer_wallet_id, payee_wallet_id, amount_minor, nonce, expires_at_ms, memo, signature, funding_request,
-                               leg_status, status, code, shard, batch_seq, leaf_index, submitted_at_ms, settled_at_ms)
+                               leg_status, status, code, shard, batch_seq, leaf_index, submitted_at_ms, settled_at_ms, request_id)
         select t.id, t.kind, t.bank_id, t.payer, t.payee, t.amount, t.nonce, t.expires, t.memo, decode(t.sig, 'hex'), t.funding_request::jsonb,
                t.leg_status, case t.leg_status when 'debited' then 'in_flight' else t.leg_status end, t.code,
-               ${shard}, ${batchSeq}::bigint, t.leaf_index, t.submitted, ${nowMs}
+               ${shard}, ${batchSeq}::bigint, t.leaf_index, t.submitted, ${nowMs}, t.request_id
         from unnest(
           ${t.id}::text[], ${t.kind}::text[], ${t.bank}::text[], ${t.payer}::text[], ${t.payee}::text[], ${t.amount}::bigint[], ${t.nonce}::bigint[],
-          ${t.expires}::bigint[], ${t.memo}::text[], ${t.sig}::text[], ${t.fundingRequest}::text[], ${t.legStatus}::text[], ${t.code}::text[], ${t.leafIndex}::int[], ${t.submitted}::bigint[]
-        ) as t(id, kind, bank_id, payer, payee, amount, nonce, expires, memo, sig, funding_request, leg_status, code, leaf_index, submitted)
+          ${t.expires}::bigint[], ${t.memo}::text[], ${t.sig}::text[], ${t.fundingRequest}::text[], ${t.legStatus}::text[], ${t.code}::text[], ${t.leafIndex}::int[], ${t.submitted}::bigint[],
+          ${t.request}::text[]
+        ) as t(id, kind, bank_id, payer, payee, amount, nonce, expires, memo, sig, funding_request, leg_status, code, leaf_index, submitted, request_id)
         -- A payer's nonces are shared with its holds: a nonce a hold spent leaves its transfer out,
         -- and the count below sends the batch to be decided again with the lookups.
         where t.nonce is null or t.code is not distinct from 'nonce_reused'
@@ -554,23 +584,39 @@ async function writeDecision(tx: Queryable, ctx: ShardContext, d: Decision, look
   }
   // The banks' events, under the head lock like every writer of this shard's events (per bank and shard order).
   if (rows.events) writes.push(appendEvents(tx, shard, nowMs, rows.events));
+  if (rows.paidRequests) {
+    // Decided on the requests read under the head lock, which every cancellation takes too: each is
+    // still open here, and is paid once.
+    const p = rows.paidRequests;
+    writes.push(
+      tx`
+        update payment_requests r set status = 'paid', paid_by_transfer_id = u.transfer, paid_at_ms = ${nowMs}
+        from unnest(${p.id}::text[], ${p.transfer}::text[]) as u(id, transfer)
+        where r.id = u.id and r.shard = ${shard} and r.status = 'open'`
+        .execute()
+        .then((done) => {
+          if (done.count !== r.paidRequests.length) throw new Error('invariant broken: a payment request paid by this batch was not open');
+        }),
+    );
+  }
   const failures = (await Promise.allSettled(writes)).flatMap((w) => (w.status === 'rejected' ? [w.reason as unknown] : []));
   if (failures.length) throw failures.find((e) => e instanceof RecordedBeforeError) ?? failures[0];
 }
 
 /** Credits of this shard's in-flight transfers older than `olderThanMs`, to send again (their answer may have been lost). */
 export async function staleCredits(sql: Sql, ctx: ShardContext, olderThanMs: number, limit: number): Promise<Map<number, JobCredit[]>> {
-  const transfers = await sql<{ id: string; payee_wallet_id: string; amount_minor: bigint }[]>`
-    select id, payee_wallet_id, amount_minor from transfers
+  const transfers = await sql<{ id: string; payee_wallet_id: string; amount_minor: bigint; request_id: string | null }[]>`
+    select id, payee_wallet_id, amount_minor, request_id from transfers
     where shard = ${ctx.shard} and status = 'in_flight' and settled_at_ms < ${olderThanMs} order by settled_at_ms limit ${limit}`;
   // Captured holds whose money is in flight travel as credits under the hold's id, like transfers.
   const captures = transfers.length < limit ? await staleCaptureCredits(sql, ctx.shard, olderThanMs, limit - transfers.length) : [];
-  const rows = [...transfers, ...captures.map((c) => ({ id: c.id, payee_wallet_id: c.payeeWalletId, amount_minor: c.amountMinor }))];
+  const rows = [...transfers, ...captures.map((c) => ({ id: c.id, payee_wallet_id: c.payeeWalletId, amount_minor: c.amountMinor, request_id: null }))];
   const out = new Map<number, JobCredit[]>();
   for (const t of rows) {
     const to = shardOf(t.payee_wallet_id, ctx.shardCount);
     const list = out.get(to) ?? [];
-    list.push({ type: 'credit', id: t.id, payeeWalletId: t.payee_wallet_id, amountMinor: t.amount_minor.toString(), fromShard: ctx.shard });
+    // The request the transfer pays travels with every copy of its credit (the one signed, as recorded).
+    list.push({ type: 'credit', id: t.id, payeeWalletId: t.payee_wallet_id, amountMinor: t.amount_minor.toString(), fromShard: ctx.shard, ...(t.request_id ? { requestId: t.request_id } : {}) });
     out.set(to, list);
   }
   return out;

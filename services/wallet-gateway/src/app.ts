@@ -17,6 +17,7 @@ import { ApiError } from '@cbdc/shared/problem';
 import type { GatewayContext } from './context.js';
 import { Ledger, singleDatabaseTopology } from './ledger.js';
 import type { SettlementClient } from './transfers/settlement-client.js';
+import { paymentRequestRoutes } from './requests/routes.js';
 import { transferRoutes } from './transfers/routes.js';
 import { holdRoutes } from './holds/routes.js';
 import { walletRoutes } from './wallets/routes.js';
@@ -125,6 +126,7 @@ export async function buildGatewayApp(deps: GatewayDeps) {
     await walletRoutes(scoped, ctx);
     await transferRoutes(scoped, ctx);
     await holdRoutes(scoped, ctx);
+    await paymentRequestRoutes(scoped, ctx);
   });
   return app;
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { HOLD_ONLY_CODES, REJECTION_CODES } from '../errors.js';
 import { ed25519VerifyRaw, signerFromSeed } from '../crypto.js';
+import type { PaymentRequestState } from './requests.js';
 import { DAY_MS, settleBatch, type BatchState, type InFlightTransfer, type ItemAuthority, type OriginItem, type SettlementItem, type WalletState } from './settle.js';
 
 const NOW = 1_700_000_000_000;
@@ -55,10 +56,21 @@ function state(wallets: WalletState[], over: Partial<BatchState> = {}): BatchSta
   };
 }
 
-function run(it: SettlementItem, payer: Partial<WalletState> | null, payee: Partial<WalletState> | null, extra: { recorded?: string[]; nonces?: string[] } = {}) {
+function run(it: SettlementItem, payer: Partial<WalletState> | null, payee: Partial<WalletState> | null, extra: { recorded?: string[]; nonces?: string[]; request?: Partial<PaymentRequestState> } = {}) {
   const wallets = [payer && wallet('w_payer', payer), payee && wallet('w_payee', payee)].filter((w): w is WalletState => w !== null);
-  return settleBatch([it], state(wallets, { recordedIds: new Set(extra.recorded ?? []), usedNonces: new Set(extra.nonces ?? []) }));
+  const requests = extra.request ? new Map([[REQ, request(extra.request)]]) : undefined;
+  return settleBatch([it], state(wallets, { recordedIds: new Set(extra.recorded ?? []), usedNonces: new Set(extra.nonces ?? []), requests }));
 }
+
+/** The payment request the rows below name (absent from the state unless given: request_not_found). */
+const REQ = `pr_${'1'.repeat(32)}`;
+function request(over: Partial<PaymentRequestState> = {}): PaymentRequestState {
+  return { id: REQ, bankId: 'bank-a', payeeWalletId: 'w_payee', amountMinor: 10n * YUAN, expiresAtMs: BigInt(NOW + 60_000), status: 'open', ...over };
+}
+/** A payment that breaks every payer cap and the payee's balance cap, naming REQ with another amount. */
+const overCaps = () => item({ amountMinor: 50_001n * YUAN, requestId: REQ });
+const overCapsPayer = { balanceMinor: 0n, dailySpentMinor: 100_000n * YUAN };
+const overCapsPayee = { balanceMinor: 500_000n * YUAN };
 
 /**
  * Each row breaks its own rule and every rule after it in the precedence order, so the row
@@ -67,16 +79,23 @@ function run(it: SettlementItem, payer: Partial<WalletState> | null, payee: Part
 const BREAK_EVERYTHING_FROM: Record<string, () => ReturnType<typeof run>> = {
   // Before even the duplicate answer: a malformed item is never looked up nor recorded.
   malformed_item: () => run(item({ memo: 'a\u0000b', expiresAtMs: BigInt(NOW - 1) }), { status: 'closed' }, { status: 'closed' }, { recorded: ['a'.repeat(64)], nonces: ['w_payer:1'] }),
-  nonce_reused: () => run(item({ expiresAtMs: BigInt(NOW - 1) }), { status: 'closed' }, { status: 'closed' }, { nonces: ['w_payer:1'] }),
+  nonce_reused: () => run(item({ expiresAtMs: BigInt(NOW - 1), requestId: REQ }), { status: 'closed' }, { status: 'closed' }, { nonces: ['w_payer:1'] }),
   // A payer of another bank breaks payer_not_found while its key still authorizes the item (with no
   // payer wallet at all there is no key in force, and the item is refused unrecorded, before any rule).
-  expired: () => run(item({ expiresAtMs: BigInt(NOW) }), { bankId: 'bank-b' }, null),
-  payer_not_found: () => run(item(), { bankId: 'bank-b' }, null),
-  payee_not_found: () => run(item(), { status: 'closed' }, null),
-  payer_closed: () => run(item(), { status: 'closed' }, { status: 'closed' }),
-  payee_closed: () => run(item(), { status: 'frozen' }, { status: 'closed' }),
-  payer_frozen: () => run(item({ amountMinor: 60_000n * YUAN }), { status: 'frozen' }, { status: 'frozen' }),
-  payee_frozen: () => run(item({ amountMinor: 60_000n * YUAN }), { balanceMinor: 0n }, { status: 'frozen' }),
+  expired: () => run(item({ expiresAtMs: BigInt(NOW), requestId: REQ }), { bankId: 'bank-b' }, null),
+  payer_not_found: () => run(item({ requestId: REQ }), { bankId: 'bank-b' }, null),
+  payee_not_found: () => run(item({ requestId: REQ }), { status: 'closed' }, null),
+  payer_closed: () => run(item({ requestId: REQ }), { status: 'closed' }, { status: 'closed' }),
+  payee_closed: () => run(item({ requestId: REQ }), { status: 'frozen' }, { status: 'closed' }),
+  payer_frozen: () => run(item({ amountMinor: 60_000n * YUAN, requestId: REQ }), { status: 'frozen' }, { status: 'frozen' }),
+  payee_frozen: () => run(item({ amountMinor: 60_000n * YUAN, requestId: REQ }), { balanceMinor: 0n }, { status: 'frozen' }),
+  // The payment request's rules (./requests.ts): after the payee's status, before the caps and funds.
+  request_not_found: () => run(overCaps(), overCapsPayer, overCapsPayee),
+  request_payee_mismatch: () => run(overCaps(), overCapsPayer, overCapsPayee, { request: { payeeWalletId: 'w_other', status: 'cancelled', expiresAtMs: BigInt(NOW) } }),
+  request_cancelled: () => run(overCaps(), overCapsPayer, overCapsPayee, { request: { status: 'cancelled', expiresAtMs: BigInt(NOW) } }),
+  request_already_paid: () => run(overCaps(), overCapsPayer, overCapsPayee, { request: { status: 'paid', expiresAtMs: BigInt(NOW) } }),
+  request_expired: () => run(overCaps(), overCapsPayer, overCapsPayee, { request: { expiresAtMs: BigInt(NOW) } }),
+  request_amount_mismatch: () => run(overCaps(), overCapsPayer, overCapsPayee, { request: {} }),
   exceeds_payment_limit: () => run(item({ amountMinor: 50_001n * YUAN }), { balanceMinor: 0n, dailySpentMinor: 100_000n * YUAN }, { balanceMinor: 500_000n * YUAN }),
   exceeds_daily_limit: () => run(item({ amountMinor: 1n }), { balanceMinor: 0n, dailySpentMinor: 100_000n * YUAN }, { balanceMinor: 500_000n * YUAN }),
   insufficient_funds: () => run(item({ amountMinor: 101n }), { balanceMinor: 100n }, { balanceMinor: 500_000n * YUAN }),

@@ -20,22 +20,32 @@
  *   malformed_item (a field the store cannot hold: answered, never recorded, see checkStorable)
  *   duplicate (answered with the original outcome, not recorded again)
  *   nonce_reused, expired, payer_not_found, payee_not_found, payer_closed, payee_closed,
- *   payer_frozen, payee_frozen, exceeds_payment_limit, exceeds_daily_limit,
+ *   payer_frozen, payee_frozen, the payment request's rules if the transfer names one and the
+ *   payee is here (./requests.ts), exceeds_payment_limit, exceeds_daily_limit,
  *   insufficient_funds, exceeds_balance_limit.
  * Payee rules are checked where the payee lives. Per-payment and daily caps apply to payments;
  * a redemption (a customer paying its own bank's treasury) and a funding (treasury to customer)
  * are conversions, not payments, and are exempt. A payee's balance cap counts the money it has
  * in flight outwards, so that a refund always fits under the cap.
+ *
+ * A transfer that names a payment request (signed as canonical v2) pays it where the request lives,
+ * the payee's shard: at origin if the payee is here, else when its credit arrives, which carries
+ * the request id (sent only by the payer's shard, which attests the job and takes the id from the
+ * signed bytes). A credit refused for the request is a rejected credit like any other: the payer is
+ * refunded exactly once.
  */
 import { ITEM_KIND_CODE, type ItemKind } from '../canonical.js';
 import type { HoldLeafContent } from '../canonical-hold.js';
 import type { NewEvent } from '../events.js';
 import type { RejectionCode } from '../errors.js';
-import { TRANSFER_ID_PATTERN } from '../ids.js';
+import { REQUEST_ID_PATTERN, TRANSFER_ID_PATTERN } from '../ids.js';
 import { AMOUNT_MINOR_MAX } from '../money.js';
 import { memoProblem } from '../text.js';
 import { limitsOf, type Tier } from '../tiers.js';
 import { HoldBook, isHoldItem, noHoldChanges, type AnyHoldItem, type HoldBatchState, type HoldChanges } from './holds.js';
+import { RequestBook, type PaidRequest, type PaymentRequestState } from './requests.js';
+
+export type { PaidRequest, PaymentRequestState } from './requests.js';
 
 export const DAY_MS = 86_400_000;
 
@@ -92,6 +102,8 @@ export interface OriginItem {
   authority: ItemAuthority | null;
   /** The signed memo, stored with the transfer ('' or absent for fundings). */
   memo?: string;
+  /** The payment request the transfer pays (in its signed bytes, canonical v2), if any. */
+  requestId?: string | null;
 }
 
 export interface CreditItem {
@@ -101,6 +113,8 @@ export interface CreditItem {
   payeeWalletId: string;
   amountMinor: bigint;
   fromShard: number;
+  /** The payment request the transfer pays, forwarded by the payer's shard from the signed transfer. */
+  requestId?: string | null;
 }
 
 export interface CreditResultItem {
@@ -150,6 +164,8 @@ export interface BatchState {
   verify: Verify;
   /** What the batch's hold items need (see holds.ts); absent when it has none. */
   holds?: HoldBatchState;
+  /** The payment requests of this shard that the items name and that exist, by id (none if absent). */
+  requests?: ReadonlyMap<string, PaymentRequestState>;
 }
 
 export interface BatchResult {
@@ -160,7 +176,7 @@ export interface BatchResult {
   /** Transfers of this shard that became final: settled, or rejected and refunded. */
   finalized: Array<{ id: string; status: 'settled' | 'rejected'; code: RejectionCode | null }>;
   /** Messages for other shards: credits for remote payees, results back to payers' shards (including replies to repeated credits). */
-  creditsToSend: Array<{ id: string; payeeWalletId: string; amountMinor: bigint }>;
+  creditsToSend: Array<{ id: string; payeeWalletId: string; amountMinor: bigint; requestId?: string }>;
   resultsToSend: Array<{ id: string; toShard: number; status: 'applied' | 'rejected'; code: RejectionCode | null }>;
   /** The new state of every wallet that changed. */
   changedWallets: Map<string, WalletState>;
@@ -168,6 +184,8 @@ export interface BatchResult {
   events: NewEvent[];
   /** Holds placed, refused or closed, and captures whose money in flight reached its end. */
   holds: HoldChanges;
+  /** Payment requests of this shard that this batch pays, in leaf order: marked paid in the same transaction. */
+  paidRequests: PaidRequest[];
 }
 
 /** The UTC day number of a time. */
@@ -181,11 +199,12 @@ function payeeHeadroomCheck(payee: WalletState, amount: bigint): boolean {
   return payee.balanceMinor + payee.heldMinor + payee.inFlightOutMinor + amount <= cap;
 }
 
-/** The payee-side rules, shared by local origins, credits and captured holds. */
-export function checkPayee(payee: WalletState | undefined, amount: bigint): RejectionCode | null {
+/** The payee-side rules of a credit or a captured hold, with the rule its payment request breaks (if it names one) in its place. */
+export function checkPayee(payee: WalletState | undefined, amount: bigint, requestCode: RejectionCode | null): RejectionCode | null {
   if (!payee) return 'payee_not_found';
   if (payee.status === 'closed') return 'payee_closed';
   if (payee.status === 'frozen') return 'payee_frozen';
+  if (requestCode !== null) return requestCode;
   if (!payeeHeadroomCheck(payee, amount)) return 'exceeds_balance_limit';
   return null;
 }
@@ -220,11 +239,18 @@ export function checkStorable(item: OriginItem): string | null {
   if (typeof item.amountMinor !== 'bigint' || item.amountMinor < 1n || item.amountMinor > AMOUNT_MINOR_MAX) return 'amountMinor: must be 1 to 2^63-1';
   if (!isU63OrNull(item.nonce) || (item.kind === 'transfer' && item.nonce === null)) return 'nonce: must be 0 to 2^63-1, present on a transfer';
   if (!isU63OrNull(item.expiresAtMs)) return 'expiresAtMs: must be 0 to 2^63-1';
+  if (item.requestId != null && (typeof item.requestId !== 'string' || !REQUEST_ID_PATTERN.test(item.requestId))) return 'requestId: must be pr_ and 32 lowercase hex digits';
+  // A funding's authority (the bank's signed request) does not name a request: it pays none.
+  if (item.requestId != null && item.kind !== 'transfer') return 'requestId: only a customer-signed transfer pays a request';
   return item.memo === undefined ? null : memoProblem(item.memo);
 }
 
-/** The first rule an origin item breaks against the current state, or null if it can proceed. */
-export function checkOrigin(item: OriginItem, payer: WalletState | undefined, payee: WalletState | undefined, state: { nowMs: number; nonceUsed: boolean }): RejectionCode | null {
+/**
+ * The first rule an origin item breaks against the current state, or null if it can proceed.
+ * `requestCode` is the rule its payment request breaks (./requests.ts), for a transfer that names
+ * one and whose payee is on this shard; it takes its place in the order.
+ */
+export function checkOrigin(item: OriginItem, payer: WalletState | undefined, payee: WalletState | undefined, state: { nowMs: number; nonceUsed: boolean; requestCode?: RejectionCode | null }): RejectionCode | null {
   if (state.nonceUsed) return 'nonce_reused';
   if (item.expiresAtMs !== null && item.expiresAtMs <= BigInt(state.nowMs)) return 'expired';
   // A wallet of another bank is answered as not found, as the gateway answers it (the gateway
@@ -235,6 +261,7 @@ export function checkOrigin(item: OriginItem, payer: WalletState | undefined, pa
   if (payee?.status === 'closed') return 'payee_closed';
   if (payer.status === 'frozen') return 'payer_frozen';
   if (payee?.status === 'frozen') return 'payee_frozen';
+  if (state.requestCode != null) return state.requestCode;
   const payerLimits = limitsOf(payer.kind, payer.tier);
   if (isPayment(item, payee)) {
     if (payerLimits.paymentMaxMinor !== null && item.amountMinor > payerLimits.paymentMaxMinor) return 'exceeds_payment_limit';
@@ -277,10 +304,17 @@ export function settleBatch(items: readonly SettlementItem[], state: BatchState)
   const seenCredits = new Set<string>();
   const seenResults = new Set<string>();
   const today = dayOf(state.nowMs);
-  const r: BatchResult = { outcomes: [], leaves: [], finalized: [], creditsToSend: [], resultsToSend: [], changedWallets: wallets, events: [], holds: noHoldChanges() };
-  const holdBook = new HoldBook({ state, today, current, put, seenIds, seenNonces, r, checkPayee });
+  const requests = new RequestBook(state.requests);
+  const r: BatchResult = { outcomes: [], leaves: [], finalized: [], creditsToSend: [], resultsToSend: [], changedWallets: wallets, events: [], holds: noHoldChanges(), paidRequests: requests.paid };
+  const holdBook = new HoldBook({ state, today, current, put, seenIds, seenNonces, r, checkPayee: (payee, amount) => checkPayee(payee, amount, null) });
   const tell = (w: WalletState, type: NewEvent['type'], transferId: string, amountMinor: bigint, code: string | null, data: NewEvent['data']) =>
     r.events.push({ bankId: w.bankId, type, subjectId: transferId, walletId: w.id, amountMinor, code, data });
+  // A request paid: marked in the same transaction, and told to the payee's bank, which created it.
+  const payRequest = (requestId: string, transferId: string, amountMinor: bigint) => {
+    const paid = requests.pay(requestId, transferId, amountMinor);
+    r.events.push({ bankId: paid.bankId, type: 'request.paid', subjectId: paid.id, walletId: paid.payeeWalletId, amountMinor, code: null, data: { transferId } });
+  };
+  const withRequest = (data: Record<string, string>, requestId: string | null | undefined) => (requestId ? { ...data, requestId } : data);
   // The money this batch lets out of the shard (debits in flight) and in (credits, refunds).
   let expectedDelta = 0n;
 
@@ -306,7 +340,8 @@ export function settleBatch(items: readonly SettlementItem[], state: BatchState)
       if (nonceKey !== null) seenNonces.add(nonceKey);
       const payer = current(item.payerWalletId);
       const payee = item.payeeRemote ? undefined : current(item.payeeWalletId);
-      const code = checkOrigin(item, payer, payee, { nowMs: state.nowMs, nonceUsed });
+      const requestCode = item.requestId && payee ? requests.check(item.requestId, item.payeeWalletId, item.amountMinor, state.nowMs) : null;
+      const code = checkOrigin(item, payer, payee, { nowMs: state.nowMs, nonceUsed, requestCode });
       if (code !== null) {
         r.outcomes.push({ status: 'rejected', code });
         r.leaves.push({ type: 'transfer', item, legStatus: 'rejected', code });
@@ -327,14 +362,15 @@ export function settleBatch(items: readonly SettlementItem[], state: BatchState)
         expectedDelta -= item.amountMinor;
         r.outcomes.push({ status: 'debited' });
         r.leaves.push({ type: 'transfer', item, legStatus: 'debited', code: null });
-        r.creditsToSend.push({ id: item.id, payeeWalletId: item.payeeWalletId, amountMinor: item.amountMinor });
+        r.creditsToSend.push({ id: item.id, payeeWalletId: item.payeeWalletId, amountMinor: item.amountMinor, ...(item.requestId ? { requestId: item.requestId } : {}) });
       } else {
         const payeeNow = current(item.payeeWalletId)!;
         put({ ...payeeNow, balanceMinor: payeeNow.balanceMinor + item.amountMinor });
         r.outcomes.push({ status: 'settled' });
         r.leaves.push({ type: 'transfer', item, legStatus: 'settled', code: null });
         tell(payer!, 'transfer.settled', item.id, item.amountMinor, null, { payeeWalletId: item.payeeWalletId });
-        tell(payeeNow, 'payment.received', item.id, item.amountMinor, null, { payerWalletId: item.payerWalletId });
+        tell(payeeNow, 'payment.received', item.id, item.amountMinor, null, withRequest({ payerWalletId: item.payerWalletId }, item.requestId));
+        if (item.requestId) payRequest(item.requestId, item.id, item.amountMinor);
       }
     } else if (item.type === 'credit') {
       const recorded = state.recordedCredits.get(item.id);
@@ -346,7 +382,8 @@ export function settleBatch(items: readonly SettlementItem[], state: BatchState)
       }
       seenCredits.add(item.id);
       const payee = current(item.payeeWalletId);
-      const code = checkPayee(payee, item.amountMinor);
+      const requestCode = item.requestId ? requests.check(item.requestId, item.payeeWalletId, item.amountMinor, state.nowMs) : null;
+      const code = checkPayee(payee, item.amountMinor, requestCode);
       if (code !== null) {
         r.outcomes.push({ status: 'rejected', code });
         r.leaves.push({ type: 'leg', transferId: item.id, leg: 'credit', walletId: item.payeeWalletId, amountMinor: item.amountMinor, status: 'rejected', code });
@@ -355,7 +392,8 @@ export function settleBatch(items: readonly SettlementItem[], state: BatchState)
       }
       put({ ...payee!, balanceMinor: payee!.balanceMinor + item.amountMinor });
       expectedDelta += item.amountMinor;
-      tell(payee!, 'payment.received', item.id, item.amountMinor, null, null);
+      tell(payee!, 'payment.received', item.id, item.amountMinor, null, item.requestId ? { requestId: item.requestId } : null);
+      if (item.requestId) payRequest(item.requestId, item.id, item.amountMinor);
       r.outcomes.push({ status: 'applied' });
       r.leaves.push({ type: 'leg', transferId: item.id, leg: 'credit', walletId: item.payeeWalletId, amountMinor: item.amountMinor, status: 'applied', code: null });
       r.resultsToSend.push({ id: item.id, toShard: item.fromShard, status: 'applied', code: null });

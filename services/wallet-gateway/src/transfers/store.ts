@@ -29,6 +29,7 @@ export interface TransferRow {
   leaf_index: number;
   submitted_at_ms: bigint;
   settled_at_ms: bigint;
+  request_id: string | null;
 }
 
 /** A row read with the banks of its two wallets, to decide what a bank may see of it. */
@@ -50,6 +51,8 @@ export function transferView(t: TransferRow) {
     nonce: t.nonce === null ? null : t.nonce.toString(),
     expiresAtMs: t.expires_at_ms === null ? null : t.expires_at_ms.toString(),
     memo: t.memo,
+    /** The payment request it pays (signed as canonical v2), or null. */
+    requestId: t.request_id,
     shard: t.shard,
     batchSeq: t.batch_seq.toString(),
     submittedAtMs: t.submitted_at_ms.toString(),
@@ -67,7 +70,7 @@ export function transferViewFor(t: BankedTransferRow, viewerBankId: string): Tra
   return { ...view, code: rejectionCodeSeenBy(view.code, viewerBankId, t.payer_bank_id, t.payee_bank_id) };
 }
 
-const COLUMNS = 'id, row_no, kind, bank_id, payer_wallet_id, payee_wallet_id, amount_minor, nonce, expires_at_ms, memo, leg_status, status, code, shard, batch_seq, leaf_index, submitted_at_ms, settled_at_ms';
+const COLUMNS = 'id, row_no, kind, bank_id, payer_wallet_id, payee_wallet_id, amount_minor, nonce, expires_at_ms, memo, leg_status, status, code, shard, batch_seq, leaf_index, submitted_at_ms, settled_at_ms, request_id';
 
 export async function transfersByIds(sql: Sql, ids: string[]): Promise<Map<string, TransferRow>> {
   if (ids.length === 0) return new Map();

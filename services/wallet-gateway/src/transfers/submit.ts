@@ -116,7 +116,8 @@ export async function submitSignedTransfers(ctx: GatewayContext, bankId: string,
   const prepared: Prepared[] = [];
 
   wires.forEach((w, index) => {
-    const intent = { payerWalletId: w.payerWalletId, payeeWalletId: w.payeeWalletId, amountMinor: BigInt(w.amountMinor), nonce: BigInt(w.nonce), expiresAtMs: BigInt(w.expiresAtMs), memo: w.memo };
+    // Canonical v2 when the transfer names a payment request (checked where the request lives, in settlement).
+    const intent = { payerWalletId: w.payerWalletId, payeeWalletId: w.payeeWalletId, amountMinor: BigInt(w.amountMinor), nonce: BigInt(w.nonce), expiresAtMs: BigInt(w.expiresAtMs), memo: w.memo, requestId: w.requestId };
     const bytes = encodeTransfer(intent);
     const id = transferIdOf(bytes);
     const payer = facts.get(w.payerWalletId)!;
@@ -153,6 +154,7 @@ export async function submitSignedTransfers(ctx: GatewayContext, bankId: string,
         signature: w.signature,
         submittedAtMs: now,
         payeeShard: payee.shard,
+        ...(w.requestId ? { requestId: w.requestId } : {}),
       },
     });
   });
@@ -296,6 +298,7 @@ async function settle(ctx: GatewayContext, prepared: Prepared[], async: boolean)
         nonce: it.nonce,
         expiresAtMs: it.expiresAtMs,
         memo: it.memo,
+        requestId: it.requestId ?? null,
         shard: outcome.shard,
         batchSeq: outcome.batchSeq!,
         submittedAtMs: String(it.submittedAtMs),
