@@ -33,6 +33,10 @@ export const API_ERRORS = {
   not_a_redemption: { status: 422, title: "A redemption pays the payer bank's own treasury wallet" },
   wallet_not_empty: { status: 409, title: 'A wallet must be empty before it is closed' },
   wallet_is_treasury: { status: 422, title: 'A treasury wallet cannot be changed this way' },
+  // Wallet lifecycle (tier changes, customer key replacements)
+  tier_below_balance: { status: 409, title: "The wallet holds more than the new tier's balance cap (counting money on its way out); redeem or pay out the excess first" },
+  tier_unchanged: { status: 409, title: 'The wallet already has this tier' },
+  key_unchanged: { status: 409, title: 'The wallet already has this customer key' },
   // Capacity
   rate_limited: { status: 429, title: 'Too many requests from this caller' },
   overloaded: { status: 503, title: 'Settlement is at capacity; retry after the indicated time' },

@@ -19,6 +19,7 @@ import { Ledger, singleDatabaseTopology } from './ledger.js';
 import type { SettlementClient } from './transfers/settlement-client.js';
 import { transferRoutes } from './transfers/routes.js';
 import { walletRoutes } from './wallets/routes.js';
+import { walletLifecycleRoutes } from './wallets/lifecycle.js';
 import { WalletFactsCache } from './wallets/facts-cache.js';
 import { walletFactsAcross } from './wallets/store.js';
 
@@ -122,6 +123,7 @@ export async function buildGatewayApp(deps: GatewayDeps) {
   };
   await app.register(async (scoped) => {
     await walletRoutes(scoped, ctx);
+    await walletLifecycleRoutes(scoped, ctx);
     await transferRoutes(scoped, ctx);
   });
   return app;

@@ -113,6 +113,7 @@ export async function submitSignedTransfers(ctx: GatewayContext, bankId: string,
   const now = ctx.now();
   const results: ItemResult[] = [];
   const prepared: Prepared[] = [];
+  const unverified: Unverified[] = [];
 
   wires.forEach((w, index) => {
     const intent = { payerWalletId: w.payerWalletId, payeeWalletId: w.payeeWalletId, amountMinor: BigInt(w.amountMinor), nonce: BigInt(w.nonce), expiresAtMs: BigInt(w.expiresAtMs), memo: w.memo };
@@ -134,30 +135,64 @@ export async function submitSignedTransfers(ctx: GatewayContext, bankId: string,
     // payer's bank payee_unavailable: a 422 here would tell it "closed" apart from frozen or full.
     if (payee.status === 'closed' && payee.bankId === bankId) return fail('wallet_closed', 'payeeWalletId', 'open_wallet', 'the payee wallet is closed');
 
-    if (!ed25519VerifyRaw(payer.publicKey!, bytes, Buffer.from(w.signature, 'hex'))) return fail('bad_signature', 'signature', 'ed25519_customer_signature', "does not verify against the payer wallet's public key over the canonical bytes");
-
-    prepared.push({
-      index,
-      shard: payer.shard,
-      item: {
-        id,
-        kind: 'transfer',
-        bankId,
-        payerWalletId: w.payerWalletId,
-        payeeWalletId: w.payeeWalletId,
-        amountMinor: w.amountMinor,
-        nonce: w.nonce,
-        expiresAtMs: w.expiresAtMs,
-        memo: w.memo,
-        signature: w.signature,
-        submittedAtMs: now,
-        payeeShard: payee.shard,
-      },
+    const signature = Buffer.from(w.signature, 'hex');
+    const prepare = () => prepared.push({ index, shard: payer.shard, item: transferJobItem(w, id, bankId, now, payee.shard) });
+    if (ed25519VerifyRaw(payer.publicKey!, bytes, signature)) return prepare();
+    unverified.push({
+      payerWalletId: w.payerWalletId,
+      triedKey: payer.publicKey!,
+      verifies: (key) => ed25519VerifyRaw(key, bytes, signature),
+      prepare,
+      fail: () => fail('bad_signature', 'signature', 'ed25519_customer_signature', "does not verify against the payer wallet's public key over the canonical bytes"),
     });
   });
+  await verifyAgainstReloadedKeys(ctx, unverified);
+  prepared.sort((a, b) => a.index - b.index);
 
   const all = [...(await recordedOutcomes(ctx, results, wires)), ...(await settle(ctx, prepared, o.async))].sort((a, b) => a.index - b.index);
   return all.map((r) => seenByPayerBank(r, bankId, facts.get(wires[r.index].payeeWalletId)!.bankId));
+}
+
+/** The queue item of a customer-signed transfer whose signature verified. */
+function transferJobItem(w: SignedTransferWire, id: string, bankId: string, now: number, payeeShard: number): JobItem {
+  return {
+    id,
+    kind: 'transfer',
+    bankId,
+    payerWalletId: w.payerWalletId,
+    payeeWalletId: w.payeeWalletId,
+    amountMinor: w.amountMinor,
+    nonce: w.nonce,
+    expiresAtMs: w.expiresAtMs,
+    memo: w.memo,
+    signature: w.signature,
+    submittedAtMs: now,
+    payeeShard,
+  };
+}
+
+/** A transfer whose signature did not verify against the payer's cached key. */
+interface Unverified {
+  payerWalletId: string;
+  triedKey: Buffer;
+  verifies(key: Buffer): boolean;
+  prepare(): void;
+  fail(): void;
+}
+
+/**
+ * Transfers whose signature failed against a cached key get one more try against the key read
+ * afresh: a customer's key may have been replaced through another gateway process since it was
+ * cached (see WalletFactsCache). Only failures pay for the read; a bad signature stays refused.
+ */
+async function verifyAgainstReloadedKeys(ctx: GatewayContext, unverified: Unverified[]): Promise<void> {
+  if (unverified.length === 0) return;
+  const fresh = await ctx.walletFacts.reload([...new Set(unverified.map((u) => u.payerWalletId))]);
+  for (const u of unverified) {
+    const key = fresh.get(u.payerWalletId)?.publicKey;
+    if (key && !key.equals(u.triedKey) && u.verifies(key)) u.prepare();
+    else u.fail();
+  }
 }
 
 /** An item's result as the payer's bank may see it: another bank's payee refusing shows as `payee_unavailable`. */
