@@ -202,13 +202,19 @@ function seenByPayerBank(result: ItemResult, bankId: string, payeeBankId: string
   return code === (result.transfer.code ?? null) ? result : ({ ...result, transfer: { ...result.transfer, code } } as ItemResult);
 }
 
-/** Checks whose answer changes with time or wallet state, unlike the signed content itself. */
-const STATE_DEPENDENT: ReadonlySet<string> = new Set<ApiErrorCode>(['transfer_expired', 'wallet_closed']);
+/**
+ * Checks whose answer changes with time or wallet state, unlike the signed content itself: the
+ * signature too, once the customer's key has been replaced (a transfer signed with the old key
+ * before that stays settled, and its retry is answered so).
+ */
+const STATE_DEPENDENT: ReadonlySet<string> = new Set<ApiErrorCode>(['transfer_expired', 'wallet_closed', 'bad_signature']);
 
 /**
  * A resubmission of a transfer that was recorded is answered with its recorded outcome, even once
- * it has expired or a wallet has closed since: a bank retrying late learns that it settled, rather
- * than an error suggesting it did not.
+ * it has expired, a wallet has closed or the payer's key has been replaced since: a bank retrying
+ * late learns that it settled, rather than an error suggesting it did not. (The id names the
+ * content, not the signature; a bank learns this way only what it may read of its own payer's
+ * transfers by id.)
  */
 async function recordedOutcomes(ctx: GatewayContext, results: ItemResult[], wires: SignedTransferWire[]): Promise<ItemResult[]> {
   const lateId = (r: ItemResult) => (r.status === 'invalid' && r.id !== null && STATE_DEPENDENT.has(r.problem.code) ? r.id : null);
