@@ -141,6 +141,18 @@ describe('wallet lifecycle: tier changes and key replacements', () => {
     expect(await row(w.id)).toEqual({ tier: 'II', public_key: Buffer.from(w.key.publicKey, 'hex') });
   });
 
+  it('describes both routes in the OpenAPI document, with their success and error responses', async () => {
+    const doc = (await (await fetch(`${sys.gatewayUrl}/openapi.json`)).json()) as { paths: Record<string, Record<string, { operationId: string; responses: Record<string, unknown> }>> };
+    for (const [path, operationId] of [
+      ['/v1/wallets/{walletId}/tier', 'changeWalletTier'],
+      ['/v1/wallets/{walletId}/key', 'replaceWalletKey'],
+    ]) {
+      const op = doc.paths[path]?.post;
+      expect(op?.operationId, path).toBe(operationId);
+      expect(Object.keys(op.responses).sort()).toEqual(['200', '400', '401', '404', '409', '422', '429', '503']);
+    }
+  });
+
   it('answers bad input 400 naming the field and the rule, and changes nothing', async () => {
     const w = await open('II', 0n);
     const key = newCustomerKey().publicKey;
