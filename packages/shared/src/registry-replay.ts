@@ -60,6 +60,7 @@ export class RegistryReplay {
   apply(e: RegistryEvent, authority: Authority | null): string[] {
     const ref = `registry ${e.chain} event ${e.seq}`;
     const problems = this.checkAuthority(e, authority);
+    const authorized = problems.length === 0;
     const f = e.facts;
     switch (e.kind) {
       case 'operator_registered':
@@ -104,8 +105,11 @@ export class RegistryReplay {
         }
         break;
       }
+      // A tier or key change whose authority fails is named and not applied: the wallet keeps the
+      // tier and key in force, so its row and every transfer signed with the unauthorised key are
+      // named too (a compromised gateway holding the registry key cannot re-key a wallet unseen).
       case 'wallet_tier_changed': {
-        const w = this.changeableWallet(e, 'tier change', problems);
+        const w = authorized ? this.changeableWallet(e, 'tier change', problems) : null;
         if (!w) break;
         if (w.kind !== 'customer') problems.push(`tier change of wallet ${e.subject}, a ${w.kind} wallet, which has no tier`);
         else if (!(TIERS as readonly string[]).includes(f.tier) || f.tier === w.tier) problems.push(`tier change of wallet ${e.subject} to ${f.tier || '(none)'}, not another tier`);
@@ -117,7 +121,7 @@ export class RegistryReplay {
         break;
       }
       case 'wallet_key_replaced': {
-        const w = this.changeableWallet(e, 'key replacement', problems);
+        const w = authorized ? this.changeableWallet(e, 'key replacement', problems) : null;
         if (!w) break;
         const problem = keyReplacementProblem(w, f.publicKey, f.previousPublicKey, f.shardHeadSeq);
         if (problem) problems.push(`key replacement of wallet ${e.subject}: ${problem}`);

@@ -172,6 +172,15 @@ describe('registry replay of tier changes and key replacements', () => {
     expect(r.keyAt(W, 13n)).toBe(newKey.toString('hex'));
   });
 
+  it('does not apply a tier or key change whose authority fails: the values in force stay', () => {
+    const r = opened();
+    expect(r.apply(keyChange(3n, null), null)).not.toEqual([]);
+    const wrong = bankRequest(`/v1/wallets/${W}/tier`, { tier: 'I', reason: 'KYC done' });
+    expect(r.apply(tierChange('IV', 'II', wrong, { seq: 3n }), wrong)).not.toEqual([]);
+    expect(r.wallets.get(W)).toMatchObject({ tier: 'II', publicKey: customerKey.toString('hex'), tierRef: 'registry bank:bank-a/shard:0 event 1', keyRef: 'registry bank:bank-a/shard:0 event 1' });
+    expect(r.keyAt(W, 100n)).toBe(customerKey.toString('hex'));
+  });
+
   const refused: Array<[string, (r: RegistryReplay) => string[]]> = [
     ['a tier change without authority', (r) => r.apply(tierChange('IV', 'II', null), null)],
     [
