@@ -1,11 +1,12 @@
 /**
  * Model-based test of the settlement core with its storage (fast-check `fc.commands`): random
- * sequences of mints, retires, fundings, payments, redemptions, freezes, resubmissions of the same
+ * sequences of mints, retires, fundings, payments, redemptions, freezes, tier changes, customer
+ * key replacements (and payments still signed with a replaced key), resubmissions of the same
  * transfer, reused nonces, payments by another bank, holds placed, captured (in part, by the right
  * bank or the wrong one, forged), voided, repeated and expired by the worker's sweep, payment requests (created, paid, paid twice in
  * one batch, paid at the wrong amount or to another payee, cancelled, expired), crashes in the middle of a batch followed
  * by a restart and redelivery, and batches decided ahead while the one before commits (with a
- * freeze or a crash in between), run against a fresh Postgres database through the same functions the
+ * freeze, a tier change, a key replacement or a crash in between), run against a fresh Postgres database through the same functions the
  * services use (`commitBatch`, `recordIssuance` and `driveIssuance`). A small independent model predicts every
  * outcome; after every command the database must equal the model and I1-I4 must hold, and after
  * every run the audit (I5) must pass.
@@ -25,16 +26,19 @@ import { commitBatch, decideAhead, registerShard, type DecidedAhead, type ShardC
 import { WalletCache } from '@cbdc/settlement/wallet-cache';
 import { recordSeededBank, recordSeededOperators, recordSeededReserveEntry, recordSeededStatus, recordSeededWallets, type SeededWallet } from '@cbdc/db/registry-seed';
 import { liftBankFreeze, recordBankFreeze } from '@cbdc/db/wallet-freezes';
+import { changeWalletTier, replaceWalletKey } from '@cbdc/db/wallet-lifecycle';
+import type { RegistrySigner } from '@cbdc/db/registry';
 import { encodeTransfer, transferIdOf } from '@cbdc/shared/canonical';
 import { encodeHold, holdActionIdOf, holdIdOf } from '@cbdc/shared/canonical-hold';
 import { holdActionAuthorityFor } from '@cbdc/shared/hold-authority';
-import { ed25519PrivateKey, ed25519PublicKeyOfSeed, ed25519Sign, signerFromSeed, type Signer } from '@cbdc/shared/crypto';
+import { ed25519PrivateKey, ed25519PublicKeyOfSeed, ed25519Sign, ed25519Verify, signerFromSeed, type Signer } from '@cbdc/shared/crypto';
 import type { RejectionCode } from '@cbdc/shared/errors';
 import { fundingIdOf, newPaymentRequestId, treasuryWalletId } from '@cbdc/shared/ids';
 import { cancelPaymentRequest, insertPaymentRequest } from '@cbdc/wallet-gateway/requests-store';
 import { fundingAuthorityFor } from '@cbdc/shared/funding-authority';
 import type { AnyJobItem, JobHold, JobHoldAction, JobItem } from '@cbdc/shared/job';
-import { DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
+import type { Authority } from '@cbdc/shared/registry';
+import { DEFAULT_AUDIENCE, requestStringToSign } from '@cbdc/shared/request-auth';
 import { TIER_LIMITS, TIERS, type Tier } from '@cbdc/shared/tiers';
 
 const BANKS = ['bank-a', 'bank-b'] as const;
@@ -59,7 +63,14 @@ interface ModelWallet {
   spentDay: number;
   /** Set aside by open holds. */
   held: bigint;
+  /**
+   * The highest daily cap in force since the day of the last debit began: a payment never takes
+   * the day's outflow above the cap in force, and a downgrade later that day does not undo it.
+   */
+  dailyCapSeen: bigint | null;
   seed: Buffer | null;
+  /** Keys the customer had before, replaced: a payment signed with one is refused unrecorded. */
+  oldSeeds: Buffer[];
 }
 
 type HoldStatus = 'open' | 'captured' | 'voided' | 'expired' | 'rejected';
@@ -145,6 +156,18 @@ function fitsUnderCap(payee: ModelWallet, amount: bigint): boolean {
 }
 
 const dayOf = (ms: number) => Math.floor(ms / DAY_MS);
+const dailyCapOf = (tier: Tier | null) => (tier ? TIER_LIMITS[tier].dailyOutflowMaxMinor : null);
+/** The larger of two caps, null being no cap. */
+const higherCap = (a: bigint | null, b: bigint | null) => (a === null || b === null ? null : a > b ? a : b);
+
+type TierPrediction = 'changed' | 'tier_unchanged' | 'tier_below_balance';
+
+/** The rule for a tier change, written out again: not the tier it has, and a balance that fits the new cap. */
+function predictTier(w: ModelWallet, tier: Tier): TierPrediction {
+  if (w.tier === tier) return 'tier_unchanged';
+  const cap = TIER_LIMITS[tier].balanceMaxMinor;
+  return cap !== null && w.balance > cap ? 'tier_below_balance' : 'changed';
+}
 
 /** Records an item with its outcome in the model, moving money if it settled. */
 function apply(m: Model, item: JobItem, p: Prediction): void {
@@ -157,6 +180,7 @@ function apply(m: Model, item: JobItem, p: Prediction): void {
   const payee = m.wallets.get(item.payeeWalletId)!;
   const today = dayOf(m.nowMs);
   const spentBefore = payer.spentDay === today ? payer.spent : 0n;
+  if (payer.spentDay !== today) payer.dailyCapSeen = dailyCapOf(payer.tier);
   payer.balance -= amount;
   payer.spentDay = today;
   payer.spent = spentBefore + (item.kind === 'transfer' && payee.kind === 'customer' ? amount : 0n);
@@ -175,10 +199,48 @@ interface Real {
   db: TestDatabase;
   ctx: ShardContext;
   issuer: Signer;
+  /** Signs the registry events of tier changes and key replacements, as a gateway does. */
+  gateway: RegistrySigner;
 }
 
-/** A customer-signed transfer, as the gateway would queue it. */
-function transferItem(m: Model, bankId: string, payerId: string, payeeId: string, amount: bigint, nonce: bigint, requestId?: string): JobItem {
+/** A bank's signed POST, as the gateway stores it for the registry event it authorises. */
+function bankAuthority(bankId: string, path: string, body: object): Authority {
+  const raw = Buffer.from(JSON.stringify(body));
+  const message = requestStringToSign({ audience: DEFAULT_AUDIENCE, method: 'POST', pathWithQuery: path, timestampMs: '1', nonce: randomBytes(12).toString('hex'), contentType: 'application/json', body: raw });
+  return { message, signature: ed25519Sign(ed25519PrivateKey(bankSeeds.get(bankId)!), message), body: raw };
+}
+
+/** A tier change by the wallet's bank, as the gateway's route makes it; rolled back if refused. Returns what happened. */
+async function changeTier(r: Real, w: ModelWallet, tier: Tier, nowMs: number): Promise<TierPrediction> {
+  const reason = 'model test';
+  const request = { bankId: w.bankId, reason, authority: bankAuthority(w.bankId, `/v1/wallets/${w.id}/tier`, { tier, reason }), nowMs };
+  return r.db.sql
+    .begin(async (tx) => {
+      const row = await changeWalletTier(tx as never, r.gateway, w.id, tier, request);
+      if (typeof row === 'string') throw Object.assign(new Error(row), { refusal: row });
+      return 'changed' as const;
+    })
+    .catch((error: { refusal?: TierPrediction }) => {
+      if (!error.refusal) throw error;
+      return error.refusal;
+    });
+}
+
+/** Replaces a customer's key by its bank, as the gateway's route does; the model's wallet keeps the old seed. */
+async function replaceKey(r: Real, w: ModelWallet, nowMs: number): Promise<void> {
+  const seed = randomBytes(32);
+  const publicKey = ed25519PublicKeyOfSeed(seed);
+  const reason = 'device lost';
+  const request = { bankId: w.bankId, reason, authority: bankAuthority(w.bankId, `/v1/wallets/${w.id}/key`, { publicKey: publicKey.toString('hex'), reason }), nowMs };
+  const row = await r.db.sql.begin((tx) => replaceWalletKey(tx as never, r.gateway, w.id, publicKey, request));
+  expect(typeof row).toBe('object');
+  w.oldSeeds.push(w.seed!);
+  w.seed = seed;
+  seen.keysReplaced++;
+}
+
+/** A customer-signed transfer, as the gateway would queue it (signed with the payer's key in force, or `seed`). */
+function transferItem(m: Model, bankId: string, payerId: string, payeeId: string, amount: bigint, nonce: bigint, seed?: Buffer, requestId?: string): JobItem {
   const payer = m.wallets.get(payerId)!;
   // Canonical v2 when it pays a request.
   const intent = { payerWalletId: payerId, payeeWalletId: payeeId, amountMinor: amount, nonce, expiresAtMs: BigInt(m.nowMs + 600_000), memo: '', requestId };
@@ -193,11 +255,24 @@ function transferItem(m: Model, bankId: string, payerId: string, payeeId: string
     nonce: nonce.toString(),
     expiresAtMs: intent.expiresAtMs.toString(),
     memo: '',
-    signature: ed25519Sign(ed25519PrivateKey(payer.seed!), bytes).toString('hex'),
+    signature: ed25519Sign(ed25519PrivateKey(seed ?? payer.seed!), bytes).toString('hex'),
     submittedAtMs: m.nowMs,
     payeeShard: 0,
     ...(requestId === undefined ? {} : { requestId }),
   };
+}
+
+/**
+ * What a recorded item delivered again is answered: a duplicate, unless it is a transfer signed
+ * with a key its wallet's bank has replaced since. Authority comes first in the rulebook: such an
+ * item is unauthorized now, whatever was recorded under its id.
+ */
+function redelivered(m: Model, item: JobItem): { status: 'duplicate' | 'unauthorized' } {
+  if (item.kind !== 'transfer') return { status: 'duplicate' };
+  const payer = m.wallets.get(item.payerWalletId)!;
+  const bytes = encodeTransfer({ payerWalletId: item.payerWalletId, payeeWalletId: item.payeeWalletId, amountMinor: BigInt(item.amountMinor), nonce: BigInt(item.nonce!), expiresAtMs: BigInt(item.expiresAtMs!), memo: item.memo });
+  const inForce = ed25519Verify(ed25519PublicKeyOfSeed(payer.seed!), bytes, Buffer.from(item.signature!, 'hex'));
+  return { status: inForce ? 'duplicate' : 'unauthorized' };
 }
 
 async function settle(sql: Sql, r: Real, m: Model, items: AnyJobItem[]) {
@@ -208,20 +283,22 @@ async function settle(sql: Sql, r: Real, m: Model, items: AnyJobItem[]) {
 async function checkAgainstModel(m: Model, r: Real): Promise<void> {
   seen.commands++;
   const sql = r.db.sql;
-  const rows = await sql<{ id: string; balance_minor: bigint; held_minor: bigint; status: string; daily_spent_minor: bigint; daily_spent_day: number; in_flight_out_minor: bigint }[]>`
-    select id, balance_minor, held_minor, status, daily_spent_minor, daily_spent_day, in_flight_out_minor from wallets`;
+  const rows = await sql<{ id: string; balance_minor: bigint; held_minor: bigint; status: string; tier: Tier | null; public_key: Buffer | null; daily_spent_minor: bigint; daily_spent_day: number; in_flight_out_minor: bigint }[]>`
+    select id, balance_minor, held_minor, status, tier, public_key, daily_spent_minor, daily_spent_day, in_flight_out_minor from wallets`;
   expect(rows.length).toBe(m.wallets.size);
   for (const w of rows) {
     const mw = m.wallets.get(w.id)!;
-    // Every wallet holds what the model says: nothing debited, credited or held that no command did (I4).
-    expect({ id: w.id, balance: w.balance_minor, held: w.held_minor, status: w.status }).toEqual({ id: w.id, balance: mw.balance, held: mw.held, status: mw.status });
+    // Every wallet holds what the model says: nothing debited, credited or held that no command did (I4),
+    // with the tier and key the model's changes gave it.
+    const key = mw.seed ? ed25519PublicKeyOfSeed(mw.seed) : null;
+    expect({ id: w.id, balance: w.balance_minor, held: w.held_minor, status: w.status, tier: w.tier, key: w.public_key }).toEqual({ id: w.id, balance: mw.balance, held: mw.held, status: mw.status, tier: mw.tier, key });
     expect(w.in_flight_out_minor).toBe(0n);
-    // I3: no negative balance, no tier cap exceeded.
+    // I3: no negative balance, no tier cap exceeded (the daily one as in force when the day's debits were made).
     expect(w.balance_minor >= 0n).toBe(true);
     if (mw.tier) {
-      const limits = TIER_LIMITS[mw.tier];
-      if (limits.balanceMaxMinor !== null) expect(w.balance_minor + w.held_minor <= limits.balanceMaxMinor).toBe(true);
-      if (limits.dailyOutflowMaxMinor !== null) expect(w.daily_spent_minor <= limits.dailyOutflowMaxMinor).toBe(true);
+      const cap = TIER_LIMITS[mw.tier].balanceMaxMinor;
+      if (cap !== null) expect(w.balance_minor + w.held_minor <= cap).toBe(true);
+      if (mw.dailyCapSeen !== null) expect(w.daily_spent_minor <= mw.dailyCapSeen).toBe(true);
     }
   }
   // I1: balances + held (+ nothing in flight on one shard) = supply = mints - retirements; reserves back it.
@@ -275,6 +352,10 @@ const seen = {
   requestsPaid: 0,
   requestsCancelled: 0,
   holds: { placed: 0, captured: 0, captureReturned: 0, voided: 0, expired: 0, refused: new Set<string>(), duplicates: 0, forged: 0, crossNonces: 0 },
+  tiers: new Set<TierPrediction>(),
+  keysReplaced: 0,
+  staleKeyRefused: 0,
+  aheadStaleKeyRefused: 0,
 };
 const count = (p: Prediction) => (p.status === 'settled' ? seen.settled++ : seen.rejected.add(p.code));
 
@@ -422,7 +503,7 @@ class PayRequestCmd implements Cmd {
     const items = this.payers
       .map((p) => m.wallets.get(m.customers[p])!)
       .filter((payer) => payer.id !== payeeId)
-      .map((payer) => transferItem(m, payer.bankId, payer.id, payeeId, amount, m.nextNonce++, request.id));
+      .map((payer) => transferItem(m, payer.bankId, payer.id, payeeId, amount, m.nextNonce++, undefined, request.id));
     if (items.length === 0) return;
     const expected = items.map((item) => {
       const p = predict(m, item);
@@ -454,14 +535,16 @@ class CancelRequestCmd implements Cmd {
   toString = () => `cancelRequest(#${this.pick})`;
 }
 
-/** The same recorded item delivered again (a bank's retry, a queue redelivery): a duplicate, nothing moves. */
+/** The same recorded item delivered again (a bank's retry, a queue redelivery): a duplicate (or, signed with a replaced key, unauthorized), nothing moves. */
 class RetryCmd implements Cmd {
   constructor(readonly pick: number) {}
   check = (m: Readonly<Model>) => m.recorded.length > 0;
   async run(m: Model, r: Real) {
     const { item } = m.recorded[this.pick % m.recorded.length];
-    expect(await settle(r.db.sql, r, m, [item])).toMatchObject([{ status: 'duplicate' }]);
-    seen.duplicates++;
+    const expected = redelivered(m, item);
+    expect(await settle(r.db.sql, r, m, [item])).toMatchObject([expected]);
+    if (expected.status === 'duplicate') seen.duplicates++;
+    else seen.staleKeyRefused++;
     await checkAgainstModel(m, r);
   }
   toString = () => `retry(#${this.pick})`;
@@ -514,6 +597,61 @@ class FreezeCmd implements Cmd {
     await checkAgainstModel(m, r);
   }
   toString = () => `toggleFreeze(${this.customer})`;
+}
+
+/** The wallet's bank changes its tier (KYC): the next batch applies the new caps, as `predict` does. */
+class TierCmd implements Cmd {
+  constructor(
+    readonly customer: number,
+    readonly tier: Tier,
+  ) {}
+  check = () => true;
+  async run(m: Model, r: Real) {
+    const w = m.wallets.get(m.customers[this.customer])!;
+    const expected = predictTier(w, this.tier);
+    expect(await changeTier(r, w, this.tier, m.nowMs)).toBe(expected);
+    seen.tiers.add(expected);
+    if (expected === 'changed') {
+      w.tier = this.tier;
+      w.dailyCapSeen = higherCap(w.dailyCapSeen, dailyCapOf(this.tier));
+    }
+    await checkAgainstModel(m, r);
+  }
+  toString = () => `tier(${this.customer} -> ${this.tier})`;
+}
+
+/** The wallet's bank replaces its customer's key (a lost device). */
+class KeyCmd implements Cmd {
+  constructor(readonly customer: number) {}
+  check = () => true;
+  async run(m: Model, r: Real) {
+    await replaceKey(r, m.wallets.get(m.customers[this.customer])!, m.nowMs);
+    await checkAgainstModel(m, r);
+  }
+  toString = () => `replaceKey(${this.customer})`;
+}
+
+/** A payment signed with a key its wallet's bank replaced: refused as unauthorized, nothing recorded, no nonce spent. */
+class StaleKeyPayCmd implements Cmd {
+  constructor(
+    readonly pick: number,
+    readonly to: number,
+    readonly amount: bigint,
+  ) {}
+  /** The re-keyed customers, the payer being one of them. */
+  private rekeyed = (m: Readonly<Model>) => m.customers.filter((id) => m.wallets.get(id)!.oldSeeds.length > 0);
+  check = (m: Readonly<Model>) => this.rekeyed(m).length > 0;
+  async run(m: Model, r: Real) {
+    const candidates = this.rekeyed(m);
+    const payer = m.wallets.get(candidates[this.pick % candidates.length])!;
+    const stale = payer.oldSeeds[this.pick % payer.oldSeeds.length];
+    const payee = m.customers[this.to] === payer.id ? treasuryWalletId(payer.bankId) : m.customers[this.to];
+    const item = transferItem(m, payer.bankId, payer.id, payee, this.amount, m.nextNonce++, stale);
+    expect(await settle(r.db.sql, r, m, [item])).toMatchObject([{ status: 'unauthorized' }]);
+    seen.staleKeyRefused++;
+    await checkAgainstModel(m, r);
+  }
+  toString = () => `payWithReplacedKey(#${this.pick} -> ${this.to}, ${this.amount})`;
 }
 
 class TickCmd implements Cmd {
@@ -581,19 +719,23 @@ class CrashCmd implements Cmd {
 /**
  * Two batches as the worker runs them under load: the second decided while the first commits, on
  * the state the first leaves (`decideAhead`). Between the two commits something may change what
- * the second rests on: nothing; a freeze or unfreeze of a wallet through lockShard; or the first
- * batch's connection dies (it commits or not) and its job is delivered again after the second.
- * The second must come out exactly as if it had been decided after all of that.
+ * the second rests on: nothing; a freeze or unfreeze of a wallet, a tier change or a replacement of
+ * its key (the second batch's payments from it were signed with the old key: already queued),
+ * each through the shard lock; or the first batch's connection dies (it commits or not) and its job
+ * is delivered again after the second. The second must come out exactly as if it had been decided
+ * after all of that.
  */
 class AheadCmd implements Cmd {
   constructor(
     readonly first: Array<{ from: number; to: number; amount: bigint }>,
     readonly second: Array<{ from: number; to: number; amount: bigint }>,
-    readonly between: 'nothing' | 'freeze' | 'crash',
+    readonly between: 'nothing' | 'freeze' | 'tier' | 'rekey' | 'crash',
     readonly target: number,
     readonly afterMs: number,
     /** The first batch also carries an item recorded before: its optimistic attempt fails on the unique index and it is decided again. */
     readonly replay: number | null,
+    /** The tier the target changes to, with `between` tier. */
+    readonly tier: Tier = 'II',
   ) {}
   check = () => true;
   async run(m: Model, r: Real) {
@@ -609,6 +751,9 @@ class AheadCmd implements Cmd {
     if (fresh.length === 0 || secondItems.length === 0) return;
     const replayed = this.replay !== null && m.recorded.length > 0 ? m.recorded[this.replay % m.recorded.length].item : null;
     const firstItems = replayed ? [...fresh, replayed] : fresh;
+    // A replayed item meets its recorded row (and makes the batch be decided again) unless it was
+    // signed with a key replaced since: then it is refused unauthorized before anything is written.
+    const replayHitsIndex = replayed !== null && redelivered(m, replayed).status === 'duplicate';
     const firstPredictions = (() => {
       const shadow = structuredClone(m);
       return fresh.map((item) => {
@@ -617,7 +762,7 @@ class AheadCmd implements Cmd {
         return p;
       });
     })();
-    const firstExpected = [...firstPredictions.map((p) => (p.status === 'settled' ? { status: 'settled' } : { status: 'rejected', code: p.code })), ...(replayed ? [{ status: 'duplicate' }] : [])];
+    const firstExpected = [...firstPredictions.map((p) => (p.status === 'settled' ? { status: 'settled' } : { status: 'rejected', code: p.code })), ...(replayed ? [redelivered(m, replayed)] : [])];
 
     const conn = this.between === 'crash' ? connectPostgres(r.db.url, { max: 1, applicationName: 'cbdc-model-crash' }) : r.db.sql;
     await conn`select 1`;
@@ -645,15 +790,38 @@ class AheadCmd implements Cmd {
     if (firstCommitted) fresh.forEach((item, i) => apply(m, item, firstPredictions[i]));
     if (replayed) seen.duplicates++;
 
+    // A key replacement targets a payer of the second batch, whose payments were signed before it.
+    const target = this.between === 'rekey' ? m.wallets.get(secondItems[this.target % secondItems.length].payerWalletId)! : m.wallets.get(m.customers[this.target])!;
+    // Whether a writer other than the worker changed a wallet (and so the head) between the batches.
+    let moved = false;
     if (this.between === 'freeze') {
-      const w = m.wallets.get(m.customers[this.target])!;
-      w.status = w.status === 'active' ? 'frozen' : 'active';
-      await recordToggledFreeze(r, w, m.nowMs);
+      target.status = target.status === 'active' ? 'frozen' : 'active';
+      await recordToggledFreeze(r, target, m.nowMs);
+      moved = true;
+    }
+    if (this.between === 'tier') {
+      const expected = predictTier(target, this.tier);
+      expect(await changeTier(r, target, this.tier, m.nowMs)).toBe(expected);
+      seen.tiers.add(expected);
+      if (expected === 'changed') {
+        target.tier = this.tier;
+        target.dailyCapSeen = higherCap(target.dailyCapSeen, dailyCapOf(this.tier));
+        moved = true;
+      }
+    }
+    if (this.between === 'rekey') {
+      await replaceKey(r, target, m.nowMs);
+      moved = true;
     }
 
     const decided = await ahead.catch(() => null);
     const second = await commitBatch(r.db.sql, r.ctx, secondItems, m.nowMs, { ahead: decided });
     const expected = secondItems.map((item) => {
+      // Signed before the key was replaced: refused, unrecorded.
+      if (this.between === 'rekey' && item.payerWalletId === target.id) {
+        seen.aheadStaleKeyRefused++;
+        return { status: 'unauthorized' };
+      }
       const p = predict(m, item);
       apply(m, item, p);
       return p.status === 'settled' ? { status: 'settled' } : { status: 'rejected', code: p.code };
@@ -665,13 +833,13 @@ class AheadCmd implements Cmd {
     }
     // Written as decided ahead exactly when the first batch committed as it was first decided (not
     // decided again after hitting a recorded item) and nothing else moved the head since.
-    if (decided && firstCommitted && this.between !== 'freeze' && !replayed) expect(second.decidedAhead).toBe(true);
-    if (!firstCommitted || this.between === 'freeze' || replayed) expect(second.decidedAhead).toBe(false);
+    if (decided && firstCommitted && !moved && !replayHitsIndex) expect(second.decidedAhead).toBe(true);
+    if (!firstCommitted || moved || replayHitsIndex) expect(second.decidedAhead).toBe(false);
 
     if (this.between === 'crash') {
       // The first batch's job, delivered again: duplicates if it had committed, else decided now.
       const again = await settle(r.db.sql, r, m, firstItems);
-      if (firstCommitted) expect(again).toMatchObject(firstItems.map(() => ({ status: 'duplicate' })));
+      if (firstCommitted) expect(again).toMatchObject(firstItems.map((item) => redelivered(m, item)));
       else {
         expect(again).toMatchObject([
           ...fresh.map((item) => {
@@ -679,14 +847,20 @@ class AheadCmd implements Cmd {
             apply(m, item, p);
             return p.status === 'settled' ? { status: 'settled' } : { status: 'rejected', code: p.code };
           }),
-          ...(replayed ? [{ status: 'duplicate' }] : []),
+          ...(replayed ? [redelivered(m, replayed)] : []),
         ]);
       }
     }
     await checkAgainstModel(m, r);
   }
+  private betweenName(): string {
+    if (this.between === 'freeze') return `toggleFreeze(${this.target})`;
+    if (this.between === 'tier') return `tier(${this.target} -> ${this.tier})`;
+    if (this.between === 'rekey') return `replaceKey(${this.target})`;
+    return this.between === 'crash' ? `crash after ${this.afterMs} ms` : 'nothing';
+  }
   toString = () =>
-    `ahead(${this.first.map((p) => `${p.from}->${p.to}:${p.amount}`).join(', ')}${this.replay === null ? '' : `, retry(#${this.replay})`} | ${this.between === 'freeze' ? `toggleFreeze(${this.target})` : this.between === 'crash' ? `crash after ${this.afterMs} ms` : 'nothing'} | ${this.second.map((p) => `${p.from}->${p.to}:${p.amount}`).join(', ')})`;
+    `ahead(${this.first.map((p) => `${p.from}->${p.to}:${p.amount}`).join(', ')}${this.replay === null ? '' : `, retry(#${this.replay})`} | ${this.betweenName()} | ${this.second.map((p) => `${p.from}->${p.to}:${p.amount}`).join(', ')})`;
 }
 
 // ---- Holds ----------------------------------------------------------------------------------
@@ -961,18 +1135,22 @@ const commands = [
   fc.nat().map((k) => new CancelRequestCmd(k)),
   fc.tuple(fc.nat(), fc.bigInt({ min: 1n, max: 100n })).map(([k, a]) => new ReuseNonceCmd(k, a)),
   customer.map((c) => new FreezeCmd(c)),
+  fc.tuple(customer, fc.constantFrom(...TIERS)).map(([c, t]) => new TierCmd(c, t)),
+  customer.map((c) => new KeyCmd(c)),
+  fc.tuple(fc.nat(), customer, amount).map(([k, t, a]) => new StaleKeyPayCmd(k, t, a)),
   fc.integer({ min: 1, max: 30 }).map((h) => new TickCmd(h)),
   fc.tuple(fc.array(fc.record({ from: customer, to: customer, amount }), { minLength: 1, maxLength: 4 }), fc.integer({ min: -3, max: 12 })).map(([p, ms]) => new CrashCmd(p, Math.max(ms, -1))),
   fc
     .tuple(
       fc.array(fc.record({ from: customer, to: customer, amount }), { minLength: 1, maxLength: 4 }),
       fc.array(fc.record({ from: customer, to: customer, amount }), { minLength: 1, maxLength: 4 }),
-      fc.constantFrom('nothing' as const, 'freeze' as const, 'crash' as const),
+      fc.constantFrom('nothing' as const, 'freeze' as const, 'tier' as const, 'rekey' as const, 'crash' as const),
       customer,
       fc.integer({ min: 0, max: 12 }),
       fc.oneof({ arbitrary: fc.constant(null), weight: 3 }, { arbitrary: fc.nat(), weight: 1 }),
+      fc.constantFrom(...TIERS),
     )
-    .map(([a, b, between, target, ms, replay]) => new AheadCmd(a, b, between, target, ms, replay)),
+    .map(([a, b, between, target, ms, replay, tier]) => new AheadCmd(a, b, between, target, ms, replay, tier)),
   fc.tuple(customer, customer, amount, fc.oneof({ arbitrary: fc.integer({ min: 1, max: 72 }), weight: 5 }, { arbitrary: fc.constant(721), weight: 1 })).map(([f, t, a, h]) => new PlaceHoldCmd(f, t, a, h)),
   // Holds a customer can afford (each starts with 50,000 fen), lasting a few hours or days.
   fc.tuple(customer, customer, fc.bigInt({ min: 1n, max: 15_000n }), fc.integer({ min: 1, max: 12 })).map(([f, t, a, h]) => new PlaceHoldCmd(f, t, a, h)),
@@ -1039,19 +1217,19 @@ describe('settlement core with its storage, against a model', () => {
       await recordSeededReserveEntry(sql, issuer, { id: entry.id, bankId, kind: 'deposit', amountMinor: DEPOSIT_MINOR, reference: 'initial', operatorId: 'op-1' }, START_MS);
       const opened: SeededWallet[] = [];
       model.freeReserve.set(bankId, DEPOSIT_MINOR);
-      model.wallets.set(treasury, { id: treasury, bankId, kind: 'treasury', tier: null, status: 'active', balance: 0n, spent: 0n, spentDay: 0, held: 0n, seed: null });
+      model.wallets.set(treasury, { id: treasury, bankId, kind: 'treasury', tier: null, status: 'active', balance: 0n, spent: 0n, spentDay: 0, held: 0n, dailyCapSeen: null, seed: null, oldSeeds: [] });
       for (let c = 0; c < CUSTOMERS_PER_BANK; c++) {
         const i = b * CUSTOMERS_PER_BANK + c;
         const id = `w_${i.toString(16).padStart(24, '0')}`;
         await sql`insert into wallets (id, bank_id, shard, kind, tier, public_key) values (${id}, ${bankId}, 0, 'customer', ${tiers[i]}, ${ed25519PublicKeyOfSeed(seeds[i])})`;
         opened.push({ id, tier: tiers[i], publicKey: ed25519PublicKeyOfSeed(seeds[i]), customerRef: null, shard: 0 });
-        model.wallets.set(id, { id, bankId, kind: 'customer', tier: tiers[i], status: 'active', balance: 0n, spent: 0n, spentDay: 0, held: 0n, seed: seeds[i] });
+        model.wallets.set(id, { id, bankId, kind: 'customer', tier: tiers[i], status: 'active', balance: 0n, spent: 0n, spentDay: 0, held: 0n, dailyCapSeen: dailyCapOf(tiers[i]), seed: seeds[i], oldSeeds: [] });
         model.customers.push(id);
       }
       await recordSeededWallets(sql, issuer, bankId, opened, START_MS);
     }
     // Money in the system from the start: a mint for each bank and a funding of each customer.
-    const real = { db, ctx, issuer };
+    const real: Real = { db, ctx, issuer, gateway: { role: 'gateway', signer: signerFromSeed(randomBytes(32)) } };
     for (let b = 0; b < BANKS.length; b++) await new IssueCmd('mint', b, DEPOSIT_MINOR / 2n).run(model, real);
     for (let c = 0; c < model.customers.length; c++) await new FundCmd(c, 50_000n).run(model, real);
     return { model, real };
@@ -1074,7 +1252,7 @@ describe('settlement core with its storage, against a model', () => {
       }),
       { numRuns: RUNS },
     );
-    console.info(`model runs: ${JSON.stringify({ ...seen, rejected: [...seen.rejected].sort(), holds: { ...seen.holds, refused: [...seen.holds.refused].sort() } })}`);
+    console.info(`model runs: ${JSON.stringify({ ...seen, rejected: [...seen.rejected].sort(), tiers: [...seen.tiers].sort(), holds: { ...seen.holds, refused: [...seen.holds.refused].sort() } })}`);
     expect(seen.settled).toBeGreaterThan(0);
     expect(seen.duplicates).toBeGreaterThan(0);
     expect(seen.foreign).toBeGreaterThan(0);
@@ -1095,6 +1273,10 @@ describe('settlement core with its storage, against a model', () => {
     // Requests paid, and refused for being paid already (twice in one batch, or after).
     expect(seen.requestsPaid).toBeGreaterThan(0);
     expect(seen.rejected).toContain('request_already_paid');
+    expect(seen.tiers).toContain('changed');
+    expect(seen.keysReplaced).toBeGreaterThan(0);
+    expect(seen.staleKeyRefused).toBeGreaterThan(0);
+    expect(seen.aheadStaleKeyRefused).toBeGreaterThan(0);
     // Each run creates and migrates a database of its own (about 2 s of the run on a loaded
     // two-core machine, where 25 runs took longer than the default 60 s).
   }, 300_000);

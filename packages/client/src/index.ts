@@ -149,6 +149,14 @@ export class BankClient {
   async setWalletStatus(id: string, action: 'freeze' | 'unfreeze' | 'close', reason?: string, idempotencyKey?: string): Promise<WalletView> {
     return (await this.call<WalletView>('POST', `/v1/wallets/${id}/${action}`, action === 'close' ? undefined : { reason }, idem(idempotencyKey))).body;
   }
+  /** Changes a wallet's tier (KYC upgrade or downgrade); the new caps apply from the next settlement batch. */
+  async changeTier(id: string, tier: 'I' | 'II' | 'III' | 'IV', reason: string, idempotencyKey?: string): Promise<WalletView> {
+    return (await this.call<WalletView>('POST', `/v1/wallets/${id}/tier`, { tier, reason }, idem(idempotencyKey))).body;
+  }
+  /** Replaces a customer's key (a lost device); the old key is refused from the next settlement batch. */
+  async replaceKey(id: string, publicKey: string, reason: string, idempotencyKey?: string): Promise<WalletView> {
+    return (await this.call<WalletView>('POST', `/v1/wallets/${id}/key`, { publicKey, reason }, idem(idempotencyKey))).body;
+  }
   async fund(walletId: string, amountMinor: bigint, idempotencyKey?: string, async = false) {
     return this.call<TransferView>('POST', '/v1/fundings', { walletId, amountMinor: amountMinor.toString() }, { headers: { ...idem(idempotencyKey).headers, ...asyncHeader(async).headers } });
   }

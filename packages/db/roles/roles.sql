@@ -3,8 +3,9 @@
 -- missing, every grant on this database is revoked, then granted again from this file, so this
 -- file alone says who may write what. Roles are cluster-wide; the grants are per database.
 --
---   cbdc_gateway     banks' API: opens wallets and changes their bank-side status; never a balance,
---                    a transfer row, a chain or a key of anyone but a new wallet's
+--   cbdc_gateway     banks' API: opens wallets, changes their bank-side status, tier and customer
+--                    key (each with its registry event); never a balance, a transfer row, a
+--                    settlement or issuance chain, an owner, or a bank's or operator's key
 --   cbdc_settlement  the ledger: transfer rows, legs, batches, shard heads, balances
 --   cbdc_issuer      the central bank: banks, reserves, issuance chain, treasury balances, freezes
 --   cbdc_auditor     reads everything, writes nothing (`cbdc audit`)
@@ -28,6 +29,8 @@ grant select on all tables in schema public to cbdc_auditor, cbdc_gateway, cbdc_
 -- and the shard's wallets version (bumped with any write to a shard's wallets, see shard-lock.ts).
 grant insert on wallets to cbdc_gateway;
 grant update (status, updated_at, bank_frozen_by, bank_freeze_reason, bank_frozen_at) on wallets to cbdc_gateway;
+-- A bank's tier changes and key replacements (docs/registry.md: each row change has its chained event).
+grant update (tier, public_key) on wallets to cbdc_gateway;
 grant insert on wallet_freeze_events to cbdc_gateway;
 grant usage on sequence wallet_freeze_events_id_seq to cbdc_gateway;
 grant update (wallets_version) on shards to cbdc_gateway;
@@ -39,6 +42,10 @@ grant update (seq, hash) on registry_heads to cbdc_gateway;
 -- Payment requests its banks create and cancel; never paid (settlement marks a request paid).
 grant insert on payment_requests to cbdc_gateway;
 grant update (status, cancelled_at_ms) on payment_requests to cbdc_gateway;
+-- The banks' events of the wallet changes it makes (tier, key); which types, row-level security
+-- decides below: outcomes of payments come from settlement only.
+grant insert on events, event_heads to cbdc_gateway;
+grant update (seq) on event_heads to cbdc_gateway;
 
 -- Settlement: the ledger of its shards.
 grant insert on transfers, transfer_legs, settlement_batches to cbdc_settlement;
@@ -79,3 +86,17 @@ grant update (seq, hash) on registry_heads to cbdc_issuer;
 -- The banks' events of central-bank freezes and of mints and retires into their treasuries.
 grant insert on events, event_heads to cbdc_issuer;
 grant update (seq) on event_heads to cbdc_issuer;
+
+-- Row-level security on the banks' events: the grants above say who may insert at all, these
+-- policies which rows. The gateway may insert only the wallet events it causes; settlement and the
+-- issuer any type; every role reads (the feed, the audit). Deleting stays governed by grants alone
+-- (retention pruning), so its policy passes every row. The table's owner (migrations) is not bound.
+alter table events enable row level security;
+drop policy if exists events_read on events;
+create policy events_read on events for select using (true);
+drop policy if exists events_delete on events;
+create policy events_delete on events for delete using (true);
+drop policy if exists events_ledger on events;
+create policy events_ledger on events for insert to cbdc_settlement, cbdc_issuer with check (true);
+drop policy if exists events_gateway on events;
+create policy events_gateway on events for insert to cbdc_gateway with check (type in ('wallet.tier_changed', 'wallet.key_replaced'));

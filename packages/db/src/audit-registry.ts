@@ -222,8 +222,8 @@ function checkWallet(run: AuditRun, prefix: string, registry: RegistryReplay, w:
   const fields: Array<[string, string, string, string]> = [
     ['bank', e.bankId, w.bank_id, e.openedRef],
     ['kind', e.kind, w.kind, e.openedRef],
-    ['tier', e.tier, w.tier ?? '', e.openedRef],
-    ['public key', e.publicKey, w.public_key ? w.public_key.toString('hex') : '', e.openedRef],
+    ['tier', e.tier, w.tier ?? '', e.tierRef],
+    ['public key', e.publicKey, w.public_key ? w.public_key.toString('hex') : '', e.keyRef],
     ['customer reference', e.customerRef, w.customer_ref ?? '', e.openedRef],
     ['shard', e.shard, String(w.shard), e.openedRef],
     ['status', e.status, w.status, e.statusRef],

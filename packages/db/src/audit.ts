@@ -325,11 +325,11 @@ async function checkIssuanceChain(run: AuditRun, counts: Counts): Promise<Issuan
   return { supply, mintedByBank, retiredByBank, issuerKey: issuerRaw };
 }
 
-/** Settlement chains, Merkle roots, transfer ids and customer signatures (against the registered keys). */
+/** Settlement chains, Merkle roots, transfer ids and customer signatures (against the keys in force at each batch). */
 async function checkSettlementChains(run: AuditRun, g: AuditGroup, registry: RegistryReplay, counts: Counts): Promise<{ batches: number; transfers: number }> {
   const { find } = run;
   const { tx, prefix } = g;
-  const keys = registeredKeys(registry);
+  const keys = keysInForce(registry);
   const bankKeys = (bankId: string) => {
     const hex = registry.banks.get(bankId)?.publicKey;
     return hex ? Buffer.from(hex, 'hex') : null;
@@ -354,7 +354,7 @@ async function checkSettlementChains(run: AuditRun, g: AuditGroup, registry: Reg
         if (b.seq !== expected) find({ check: 'settlement_chain', subject, message: `expected batch ${expected} here; a batch is missing or out of order` });
         if (!b.prev_hash.equals(prev)) find({ check: 'settlement_chain', subject, message: 'its previous hash is not the hash of the batch before it' });
         const list = byBatch.get(b.seq) ?? [];
-        const leaves = list.map((m, i) => checkLeaf(run, prefix, keys, bankKeys, m, i, subject, registry));
+        const leaves = list.map((m, i) => checkLeaf(run, prefix, (walletId) => keys(walletId, b.seq), bankKeys, m, i, subject, registry));
         if (list.length !== b.transfer_count) find({ check: 'settlement_chain', subject, message: `it commits to ${b.transfer_count} transfers but ${list.length} are stored` });
         if (!merkleRoot(leaves).equals(b.merkle_root)) find({ check: 'settlement_chain', subject, message: 'the Merkle root of its stored transfers is not its recorded root (a transfer or outcome was altered)' });
         const hash = batchHeaderHash({ shard: s.shard, seq: b.seq, prevHash: b.prev_hash, merkleRoot: b.merkle_root, count: b.transfer_count, timeMs: b.time_ms });
@@ -381,17 +381,19 @@ async function checkSettlementChains(run: AuditRun, g: AuditGroup, registry: Reg
 }
 
 /**
- * Customer keys as the registry establishes them (the key in force: no event changes a key
- * today, so it is the registered one; a key-change event would make this a history by time).
+ * Customer keys as the registry establishes them: the key in force for a wallet at a batch of its
+ * shard, from its key history (the opening's key, then each replacement from the batch after the
+ * shard head it recorded), never the `wallets` column.
  */
-function registeredKeys(registry: RegistryReplay): (walletId: string) => Buffer | null {
-  const cache = new Map<string, Buffer | null>();
-  return (walletId) => {
-    let key = cache.get(walletId);
+function keysInForce(registry: RegistryReplay): (walletId: string, batchSeq: bigint) => Buffer | null {
+  const cache = new Map<string, Buffer>();
+  return (walletId, batchSeq) => {
+    const hex = registry.keyAt(walletId, batchSeq);
+    if (hex === null || hex === '') return null;
+    let key = cache.get(hex);
     if (key === undefined) {
-      const hex = registry.wallets.get(walletId)?.publicKey;
-      key = hex ? Buffer.from(hex, 'hex') : null;
-      cache.set(walletId, key);
+      key = Buffer.from(hex, 'hex');
+      cache.set(hex, key);
     }
     return key;
   };

@@ -16,6 +16,17 @@ export async function lockShard(tx: Sql, shard: number): Promise<void> {
 }
 
 /**
+ * `lockShard`, returning the seq of the shard's head batch as it stands under the lock (0 before
+ * its first batch). The settlement worker commits each batch holding this lock, so every batch
+ * with a higher seq commits after this transaction and reads what it wrote (a key replacement
+ * records this seq: the new key governs exactly the batches after it).
+ */
+export async function lockShardAtHead(tx: Sql, shard: number): Promise<bigint> {
+  const [row] = await tx<{ head_seq: bigint }[]>`update shards set wallets_version = wallets_version + 1 where shard = ${shard} returning head_seq`;
+  return row?.head_seq ?? 0n;
+}
+
+/**
  * Binds the ledger to a shard count on first start and refuses a different one afterwards:
  * wallets are placed by `shardOf(id, count)`, so changing the count would strand them.
  */

@@ -40,6 +40,10 @@ export const API_ERRORS = {
   hold_expired: { status: 409, title: 'The hold expired; its money went back to the payer' },
   capture_exceeds_hold: { status: 422, title: 'The amount captured is above the amount held' },
   hold_expiry_invalid: { status: 422, title: 'The hold expiry is not in the allowed window after the server time' },
+  // Wallet lifecycle (tier changes, customer key replacements)
+  tier_below_balance: { status: 409, title: "The wallet holds more than the new tier's balance cap (counting money on its way out and held by open holds); redeem, void or pay out the excess first" },
+  tier_unchanged: { status: 409, title: 'The wallet already has this tier' },
+  key_unchanged: { status: 409, title: 'The wallet already has this customer key' },
   // Capacity
   rate_limited: { status: 429, title: 'Too many requests from this caller' },
   overloaded: { status: 503, title: 'Settlement is at capacity; retry after the indicated time' },

@@ -7,6 +7,8 @@
  */
 import { ed25519VerifyRaw, sha256 } from './crypto.js';
 import { authorityHashOf, bankChainOf, type Authority, type RegistryEvent } from './registry.js';
+import { TIERS } from './tiers.js';
+import { keyInForce, type KeyPeriod } from './wallet-lifecycle.js';
 
 export interface OperatorFacts {
   name: string;
@@ -30,6 +32,11 @@ export interface WalletFacts {
   status: string;
   openedRef: string;
   statusRef: string;
+  /** The event that set the tier and the key now in force (the opening, or the last change). */
+  tierRef: string;
+  keyRef: string;
+  /** Every key the wallet has had, oldest first, each with the shard batch after which it governs. */
+  keys: KeyPeriod[];
 }
 export interface ReserveEntryFacts {
   bankId: string;
@@ -53,6 +60,7 @@ export class RegistryReplay {
   apply(e: RegistryEvent, authority: Authority | null): string[] {
     const ref = `registry ${e.chain} event ${e.seq}`;
     const problems = this.checkAuthority(e, authority);
+    const authorized = problems.length === 0;
     const f = e.facts;
     switch (e.kind) {
       case 'operator_registered':
@@ -69,7 +77,7 @@ export class RegistryReplay {
         if (this.banks.has(e.subject)) problems.push(`bank ${e.subject} is onboarded twice`);
         else {
           this.banks.set(e.subject, { name: f.name, publicKey: f.publicKey, treasuryWalletId: f.treasuryWalletId, createdBy: e.actorId, ref });
-          this.wallets.set(f.treasuryWalletId, { bankId: e.subject, kind: 'treasury', tier: '', publicKey: '', customerRef: '', shard: f.treasuryShard, status: 'active', openedRef: ref, statusRef: ref });
+          this.wallets.set(f.treasuryWalletId, { bankId: e.subject, kind: 'treasury', tier: '', publicKey: '', customerRef: '', shard: f.treasuryShard, status: 'active', ...openedRefs(ref), keys: [] });
         }
         break;
       case 'reserve_entry': {
@@ -84,21 +92,67 @@ export class RegistryReplay {
       case 'wallet_opened':
         if (this.wallets.has(e.subject)) problems.push(`wallet ${e.subject} is opened twice`);
         else if (e.chain !== bankChainOf(f.bankId, Number(f.shard))) problems.push(`wallet ${e.subject} of bank ${f.bankId} is opened in chain ${e.chain}`);
-        else this.wallets.set(e.subject, { bankId: f.bankId, kind: f.kind, tier: f.tier, publicKey: f.publicKey, customerRef: f.customerRef, shard: f.shard, status: 'active', openedRef: ref, statusRef: ref });
+        else {
+          const keys = f.publicKey ? [{ publicKey: f.publicKey, afterBatchSeq: 0n }] : [];
+          this.wallets.set(e.subject, { bankId: f.bankId, kind: f.kind, tier: f.tier, publicKey: f.publicKey, customerRef: f.customerRef, shard: f.shard, status: 'active', ...openedRefs(ref), keys });
+        }
         break;
       case 'wallet_status_changed': {
-        const w = this.wallets.get(e.subject);
-        if (!w || e.chain !== bankChainOf(w.bankId, Number(w.shard))) problems.push(`status change of wallet ${e.subject}, which this chain never opened`);
-        else if (w.status === 'closed') problems.push(`status change of wallet ${e.subject} after it was closed`);
-        else if (e.actorKind === 'bank' && e.actorId !== w.bankId) problems.push(`bank ${e.actorId} changed the status of wallet ${e.subject} of bank ${w.bankId}`);
-        else {
+        const w = this.changeableWallet(e, 'status change', problems);
+        if (w) {
           w.status = f.status;
           w.statusRef = ref;
         }
         break;
       }
+      // A tier or key change whose authority fails is named and not applied: the wallet keeps the
+      // tier and key in force, so its row and every transfer signed with the unauthorised key are
+      // named too (a compromised gateway holding the registry key cannot re-key a wallet unseen).
+      case 'wallet_tier_changed': {
+        const w = authorized ? this.changeableWallet(e, 'tier change', problems) : null;
+        if (!w) break;
+        if (w.kind !== 'customer') problems.push(`tier change of wallet ${e.subject}, a ${w.kind} wallet, which has no tier`);
+        else if (!(TIERS as readonly string[]).includes(f.tier) || f.tier === w.tier) problems.push(`tier change of wallet ${e.subject} to ${f.tier || '(none)'}, not another tier`);
+        else if (f.previousTier !== w.tier) problems.push(`tier change of wallet ${e.subject} from ${f.previousTier}, but its tier was ${w.tier}`);
+        else {
+          w.tier = f.tier;
+          w.tierRef = ref;
+        }
+        break;
+      }
+      case 'wallet_key_replaced': {
+        const w = authorized ? this.changeableWallet(e, 'key replacement', problems) : null;
+        if (!w) break;
+        const problem = keyReplacementProblem(w, f.publicKey, f.previousPublicKey, f.shardHeadSeq);
+        if (problem) problems.push(`key replacement of wallet ${e.subject}: ${problem}`);
+        else {
+          w.publicKey = f.publicKey;
+          w.keyRef = ref;
+          w.keys.push({ publicKey: f.publicKey, afterBatchSeq: BigInt(f.shardHeadSeq) });
+        }
+        break;
+      }
     }
     return problems;
+  }
+
+  /**
+   * The wallet a change event may apply to: opened in this chain, not closed, and (when a bank
+   * acts) one of the acting bank's own. Otherwise records why in `problems` and returns null.
+   */
+  private changeableWallet(e: RegistryEvent, what: string, problems: string[]): WalletFacts | null {
+    const w = this.wallets.get(e.subject);
+    if (!w || e.chain !== bankChainOf(w.bankId, Number(w.shard))) problems.push(`${what} of wallet ${e.subject}, which this chain never opened`);
+    else if (w.status === 'closed') problems.push(`${what} of wallet ${e.subject} after it was closed`);
+    else if (e.actorKind === 'bank' && e.actorId !== w.bankId) problems.push(`bank ${e.actorId} made a ${what} of wallet ${e.subject} of bank ${w.bankId}`);
+    else return w;
+    return null;
+  }
+
+  /** The customer key in force for the wallet at a batch of its shard (see keyInForce), hex, or null. */
+  keyAt(walletId: string, batchSeq: bigint): string | null {
+    const w = this.wallets.get(walletId);
+    return w ? keyInForce(w.keys, batchSeq) : null;
   }
 
   /** The actor's key in force now, hex, or null. */
@@ -126,6 +180,25 @@ export class RegistryReplay {
     const binding = authorityBinding(e, a);
     return binding ? [binding] : [];
   }
+}
+
+function openedRefs(ref: string) {
+  return { openedRef: ref, statusRef: ref, tierRef: ref, keyRef: ref };
+}
+
+const U63 = /^(0|[1-9][0-9]{0,18})$/;
+
+/** What is wrong with a key replacement of `w` (a customer wallet replacing the key in force, in shard order), or null. */
+function keyReplacementProblem(w: WalletFacts, publicKey: string, previousPublicKey: string, shardHeadSeq: string): string | null {
+  if (w.kind !== 'customer') return `a ${w.kind} wallet has no customer key`;
+  if (!/^[0-9a-f]{64}$/.test(publicKey ?? '') || publicKey === w.publicKey) return 'its new key is not another 32-byte key';
+  if (previousPublicKey !== w.publicKey) return `it replaces key ${previousPublicKey || '(none)'}, but the key in force was ${w.publicKey || '(none)'}`;
+  if (!U63.test(shardHeadSeq ?? '')) return 'its shard head seq is not a batch seq';
+  // Batches are committed in seq order under the same lock as each replacement: a later
+  // replacement cannot have been made at an earlier head.
+  const last = w.keys[w.keys.length - 1];
+  if (last && BigInt(shardHeadSeq) < last.afterBatchSeq) return `it was made at shard batch ${shardHeadSeq}, before the replacement it follows (batch ${last.afterBatchSeq})`;
+  return null;
 }
 
 /** What a request must name for its signature to authorise this event; null if it does. */
@@ -163,6 +236,10 @@ function expectedRequest(e: RegistryEvent): { path: string; body: Record<string,
       if (!action || (f.by === 'central') !== (e.actorKind === 'operator')) return null;
       return { path: `/v1/wallets/${e.subject}/${action}`, body: {} };
     }
+    case 'wallet_tier_changed':
+      return { path: `/v1/wallets/${e.subject}/tier`, body: { tier: f.tier, reason: f.reason } };
+    case 'wallet_key_replaced':
+      return { path: `/v1/wallets/${e.subject}/key`, body: { publicKey: f.publicKey, reason: f.reason } };
     case 'bank_onboarded':
       return { path: '/v1/banks', body: { id: e.subject, name: f.name, publicKey: f.publicKey } };
     case 'reserve_entry':

@@ -6,15 +6,17 @@
  * that no event accounts for.
  *
  * Chains: "central" holds operators, bank onboardings and reserve entries (written by the issuer);
- * "bank:<bank id>" holds the wallets of that bank (opened, frozen, unfrozen, closed by the bank at
- * the gateway, or frozen and unfrozen by the central bank at the issuer). One chain per bank, not
- * one global head: a wallet opening locks only its own bank's head, and every event of one wallet
- * is totally ordered in one chain.
+ * "bank:<bank id>/shard:<n>" holds the wallets of that bank on that shard (opened, re-tiered,
+ * re-keyed, frozen, unfrozen, closed by the bank at the gateway, or frozen and unfrozen by the
+ * central bank at the issuer). One chain per bank and shard, not one global head: a wallet change
+ * locks only its own bank's head on its shard, and every event of one wallet is totally ordered in
+ * one chain.
  *
  * Event (canonical bytes, hashed with SHA-256; the hash is signed with Ed25519):
  *   "CBDC/registry/v1" | chain (u8 len + ASCII) | seq u64 | previous hash (32)
  *   | kind u8 (1 operator_registered, 2 bank_onboarded, 3 reserve_entry, 4 wallet_opened,
- *                5 wallet_status_changed)
+ *                5 wallet_status_changed, 6 operator_key_changed, 7 wallet_tier_changed,
+ *                8 wallet_key_replaced)
  *   | subject (u8 len + ASCII: operator, bank or wallet id)
  *   | fact count u8, then per fact in ascending name order: name (u8 len + ASCII), value (u16 len + UTF-8)
  *   | actor kind u8 (1 system, 2 operator, 3 bank) | actor id (u8 len + ASCII)
@@ -25,7 +27,7 @@
  * body), stored beside the event. The audit verifies it against the actor's key in force (from
  * the chain, not from the `banks`/`operators` tables) and that it names this event's facts.
  *
- * Example: bank "bank-a" opening wallet "w_0123..." is event {chain "bank:bank-a", seq 1,
+ * Example: bank "bank-a" opening wallet "w_0123..." is event {chain "bank:bank-a/shard:0", seq 1,
  * previous hash 00..00, kind wallet_opened, subject "w_0123...", facts {bankId "bank-a",
  * customerRef "c-1", kind "customer", publicKey "<64 hex>", shard "0", tier "II"}, actor bank
  * "bank-a", authority SHA-256 of its POST /v1/wallets request, signer gateway}.
@@ -39,7 +41,7 @@ export const AUTHORITY_DOMAIN_TAG = 'CBDC/authority/v1';
 export const CENTRAL_CHAIN = 'central';
 export const NO_AUTHORITY = Buffer.alloc(32);
 
-export const REGISTRY_KIND_CODE = { operator_registered: 1, bank_onboarded: 2, reserve_entry: 3, wallet_opened: 4, wallet_status_changed: 5, operator_key_changed: 6 } as const;
+export const REGISTRY_KIND_CODE = { operator_registered: 1, bank_onboarded: 2, reserve_entry: 3, wallet_opened: 4, wallet_status_changed: 5, operator_key_changed: 6, wallet_tier_changed: 7, wallet_key_replaced: 8 } as const;
 export type RegistryKind = keyof typeof REGISTRY_KIND_CODE;
 export const ACTOR_KIND_CODE = { system: 1, operator: 2, bank: 3 } as const;
 export type ActorKind = keyof typeof ACTOR_KIND_CODE;
@@ -116,6 +118,22 @@ export function walletStatusFacts(status: 'active' | 'frozen' | 'closed', by: St
   // The action names the request that authorised it: a bank's unfreeze can leave a wallet frozen
   // (the central bank's freeze holds), so the status alone does not say which request it was.
   return action ? { status, by, action } : { status, by };
+}
+
+/** Facts of a tier change: the new tier, the one it replaces, and the bank's reason. */
+export function walletTierFacts(c: { tier: string; previousTier: string; reason: string }): Facts {
+  return { tier: c.tier, previousTier: c.previousTier, reason: c.reason };
+}
+
+/**
+ * Facts of a customer key replacement: the new key, the one it replaces, the bank's reason, and
+ * the seq of the shard's head batch when it was made (read under the shard lock): the new key
+ * governs the shard's batches after that seq, the old one every batch up to it. This is what lets
+ * the audit verify each transfer against the key in force when it settled, without a clock.
+ */
+export function walletKeyFacts(c: { publicKey: Uint8Array; previousPublicKey: Uint8Array | null; reason: string; shardHeadSeq: bigint }): Facts {
+  const hex = (k: Uint8Array | null) => (k ? Buffer.from(k).toString('hex') : '');
+  return { publicKey: hex(c.publicKey), previousPublicKey: hex(c.previousPublicKey), reason: c.reason, shardHeadSeq: c.shardHeadSeq.toString() };
 }
 
 /**

@@ -21,6 +21,7 @@ import { paymentRequestRoutes } from './requests/routes.js';
 import { transferRoutes } from './transfers/routes.js';
 import { holdRoutes } from './holds/routes.js';
 import { walletRoutes } from './wallets/routes.js';
+import { walletLifecycleRoutes } from './wallets/lifecycle.js';
 import { WalletFactsCache } from './wallets/facts-cache.js';
 import { walletFactsAcross } from './wallets/store.js';
 
@@ -124,6 +125,7 @@ export async function buildGatewayApp(deps: GatewayDeps) {
   };
   await app.register(async (scoped) => {
     await walletRoutes(scoped, ctx);
+    await walletLifecycleRoutes(scoped, ctx);
     await transferRoutes(scoped, ctx);
     await holdRoutes(scoped, ctx);
     await paymentRequestRoutes(scoped, ctx);

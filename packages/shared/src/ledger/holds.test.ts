@@ -109,7 +109,9 @@ describe('placing a hold: rules in precedence order', () => {
   };
 
   it('covers the placement codes of the catalogue in its order', () => {
-    const placement = REJECTION_CODES.filter((c) => c !== 'malformed_item' && !['payee_closed', 'payee_frozen', 'exceeds_balance_limit'].includes(c) && (!HOLD_ONLY_CODES.includes(c) || c === 'hold_expiry_invalid') && !c.startsWith('request_'));
+    const placement = REJECTION_CODES.filter(
+      (c) => c !== 'malformed_item' && !['payee_closed', 'payee_frozen', 'exceeds_balance_limit'].includes(c) && (!HOLD_ONLY_CODES.includes(c) || c === 'hold_expiry_invalid') && !c.startsWith('request_'),
+    );
     expect(Object.keys(BREAK_FROM)).toEqual(placement);
   });
 

@@ -114,6 +114,7 @@ export async function submitSignedTransfers(ctx: GatewayContext, bankId: string,
   const now = ctx.now();
   const results: ItemResult[] = [];
   const prepared: Prepared[] = [];
+  const unverified: Unverified[] = [];
 
   wires.forEach((w, index) => {
     // Canonical v2 when the transfer names a payment request (checked where the request lives, in settlement).
@@ -136,31 +137,65 @@ export async function submitSignedTransfers(ctx: GatewayContext, bankId: string,
     // payer's bank payee_unavailable: a 422 here would tell it "closed" apart from frozen or full.
     if (payee.status === 'closed' && payee.bankId === bankId) return fail('wallet_closed', 'payeeWalletId', 'open_wallet', 'the payee wallet is closed');
 
-    if (!ed25519VerifyRaw(payer.publicKey!, bytes, Buffer.from(w.signature, 'hex'))) return fail('bad_signature', 'signature', 'ed25519_customer_signature', "does not verify against the payer wallet's public key over the canonical bytes");
-
-    prepared.push({
-      index,
-      shard: payer.shard,
-      item: {
-        id,
-        kind: 'transfer',
-        bankId,
-        payerWalletId: w.payerWalletId,
-        payeeWalletId: w.payeeWalletId,
-        amountMinor: w.amountMinor,
-        nonce: w.nonce,
-        expiresAtMs: w.expiresAtMs,
-        memo: w.memo,
-        signature: w.signature,
-        submittedAtMs: now,
-        payeeShard: payee.shard,
-        ...(w.requestId ? { requestId: w.requestId } : {}),
-      },
+    const signature = Buffer.from(w.signature, 'hex');
+    const prepare = () => prepared.push({ index, shard: payer.shard, item: transferJobItem(w, id, bankId, now, payee.shard) });
+    if (ed25519VerifyRaw(payer.publicKey!, bytes, signature)) return prepare();
+    unverified.push({
+      payerWalletId: w.payerWalletId,
+      triedKey: payer.publicKey!,
+      verifies: (key) => ed25519VerifyRaw(key, bytes, signature),
+      prepare,
+      fail: () => fail('bad_signature', 'signature', 'ed25519_customer_signature', "does not verify against the payer wallet's public key over the canonical bytes"),
     });
   });
+  await verifyAgainstReloadedKeys(ctx, unverified);
+  prepared.sort((a, b) => a.index - b.index);
 
   const all = [...(await recordedOutcomes(ctx, results, wires)), ...(await settle(ctx, prepared, o.async))].sort((a, b) => a.index - b.index);
   return all.map((r) => seenByPayerBank(r, bankId, facts.get(wires[r.index].payeeWalletId)!.bankId));
+}
+
+/** The queue item of a customer-signed transfer whose signature verified. */
+function transferJobItem(w: SignedTransferWire, id: string, bankId: string, now: number, payeeShard: number): JobItem {
+  return {
+    id,
+    kind: 'transfer',
+    bankId,
+    payerWalletId: w.payerWalletId,
+    payeeWalletId: w.payeeWalletId,
+    amountMinor: w.amountMinor,
+    nonce: w.nonce,
+    expiresAtMs: w.expiresAtMs,
+    memo: w.memo,
+    signature: w.signature,
+    submittedAtMs: now,
+    payeeShard,
+    ...(w.requestId ? { requestId: w.requestId } : {}),
+  };
+}
+
+/** A transfer whose signature did not verify against the payer's cached key. */
+interface Unverified {
+  payerWalletId: string;
+  triedKey: Buffer;
+  verifies(key: Buffer): boolean;
+  prepare(): void;
+  fail(): void;
+}
+
+/**
+ * Transfers whose signature failed against a cached key get one more try against the key read
+ * afresh: a customer's key may have been replaced through another gateway process since it was
+ * cached (see WalletFactsCache). Only failures pay for the read; a bad signature stays refused.
+ */
+async function verifyAgainstReloadedKeys(ctx: GatewayContext, unverified: Unverified[]): Promise<void> {
+  if (unverified.length === 0) return;
+  const fresh = await ctx.walletFacts.reload([...new Set(unverified.map((u) => u.payerWalletId))]);
+  for (const u of unverified) {
+    const key = fresh.get(u.payerWalletId)?.publicKey;
+    if (key && !key.equals(u.triedKey) && u.verifies(key)) u.prepare();
+    else u.fail();
+  }
 }
 
 /** An item's result as the payer's bank may see it: another bank's payee refusing shows as `payee_unavailable`. */
@@ -170,13 +205,19 @@ function seenByPayerBank(result: ItemResult, bankId: string, payeeBankId: string
   return code === (result.transfer.code ?? null) ? result : ({ ...result, transfer: { ...result.transfer, code } } as ItemResult);
 }
 
-/** Checks whose answer changes with time or wallet state, unlike the signed content itself. */
-const STATE_DEPENDENT: ReadonlySet<string> = new Set<ApiErrorCode>(['transfer_expired', 'wallet_closed']);
+/**
+ * Checks whose answer changes with time or wallet state, unlike the signed content itself: the
+ * signature too, once the customer's key has been replaced (a transfer signed with the old key
+ * before that stays settled, and its retry is answered so).
+ */
+const STATE_DEPENDENT: ReadonlySet<string> = new Set<ApiErrorCode>(['transfer_expired', 'wallet_closed', 'bad_signature']);
 
 /**
  * A resubmission of a transfer that was recorded is answered with its recorded outcome, even once
- * it has expired or a wallet has closed since: a bank retrying late learns that it settled, rather
- * than an error suggesting it did not.
+ * it has expired, a wallet has closed or the payer's key has been replaced since: a bank retrying
+ * late learns that it settled, rather than an error suggesting it did not. (The id names the
+ * content, not the signature; a bank learns this way only what it may read of its own payer's
+ * transfers by id.)
  */
 async function recordedOutcomes(ctx: GatewayContext, results: ItemResult[], wires: SignedTransferWire[]): Promise<ItemResult[]> {
   const lateId = (r: ItemResult) => (r.status === 'invalid' && r.id !== null && STATE_DEPENDENT.has(r.problem.code) ? r.id : null);

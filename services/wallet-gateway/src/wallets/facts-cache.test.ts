@@ -33,6 +33,16 @@ describe('WalletFactsCache', () => {
     expect((await cache.get(['w_1'])).get('w_1')?.status).toBe('closed');
   });
 
+  it('reloads a key replaced elsewhere on request, and keeps answering from memory otherwise', async () => {
+    const cache = new WalletFactsCache((ids) => walletFacts(db.sql, ids), { ttlMs: 60_000, capacity: 10 });
+    expect((await cache.get(['w_1'])).get('w_1')?.publicKey).toEqual(Buffer.alloc(32, 1));
+    await db.sql`update wallets set public_key = ${Buffer.alloc(32, 9)} where id = 'w_1'`;
+    expect((await cache.get(['w_1'])).get('w_1')?.publicKey).toEqual(Buffer.alloc(32, 1));
+    expect((await cache.reload(['w_1', 'w_missing'])).get('w_1')?.publicKey).toEqual(Buffer.alloc(32, 9));
+    expect((await cache.get(['w_1'])).get('w_1')?.publicKey).toEqual(Buffer.alloc(32, 9));
+    await db.sql`update wallets set public_key = ${Buffer.alloc(32, 1)} where id = 'w_1'`;
+  });
+
   it('does not remember wallets that do not exist: one opened later is found', async () => {
     const cache = new WalletFactsCache((ids) => walletFacts(db.sql, ids), { ttlMs: 60_000, capacity: 10 });
     expect((await cache.get(['w_2'])).has('w_2')).toBe(false);

@@ -3,12 +3,16 @@
  * shard, public key, status), held in memory so that a busy gateway does not query Postgres for
  * every request.
  *
- * All but the status never change once a wallet exists. The status matters here only for closed
+ * Owner, kind and shard never change once a wallet exists. The status matters here only for closed
  * wallets (refused at the gateway as `wallet_closed`); an entry lives at most `ttlMs`, and a close
- * through this process forgets it at once. A wallet closed through another gateway process within
- * the last `ttlMs` may still be accepted here: settlement then refuses it (`payer_closed` or
- * `payee_closed`), so no money moves; only the answer's form differs. Freezes are not checked at
- * the gateway at all: settlement applies them.
+ * or key replacement through this process forgets it at once. A wallet closed through another
+ * gateway process within the last `ttlMs` may still be accepted here: settlement then refuses it
+ * (`payer_closed` or `payee_closed`), so no money moves; only the answer's form differs. Likewise a
+ * key replaced through another process: a transfer signed with the old key may be queued here, and
+ * settlement refuses it (`authority_refused`: it verifies against the key in force); one signed
+ * with the new key fails against the cached key, and the submit path reloads the key once before
+ * answering `bad_signature` (`reload`). Freezes are not checked at the gateway at all: settlement
+ * applies them.
  */
 import { trimOldest } from '@cbdc/shared/bounded-map';
 import type { WalletFacts } from './store.js';
@@ -43,7 +47,13 @@ export class WalletFactsCache {
     return found;
   }
 
-  /** Forgets a wallet whose status this process just changed. */
+  /** The facts of those of `ids` that exist, read afresh (a key may have been replaced elsewhere). */
+  async reload(ids: string[]): Promise<Map<string, WalletFacts>> {
+    for (const id of ids) this.entries.delete(id);
+    return this.get(ids);
+  }
+
+  /** Forgets a wallet whose status or key this process just changed. */
   forget(id: string): void {
     this.entries.delete(id);
   }
