@@ -49,6 +49,12 @@ const DEPOSIT_MINOR = 3_000_000n;
 const DAY_MS = 86_400_000;
 const START_MS = 1_800_000_000_000;
 const RUNS = Number(process.env.MODEL_RUNS ?? 25);
+/**
+ * The runs' seed: fixed by default, so that the coverage counts checked below (every kind of
+ * command and refusal was exercised) do not depend on luck in CI; MODEL_SEED=random explores new
+ * sequences (the seed is printed on failure, to replay it with MODEL_SEED=<seed>).
+ */
+const SEED = process.env.MODEL_SEED === 'random' ? undefined : Number(process.env.MODEL_SEED ?? 20261129);
 
 // ---- The model ----------------------------------------------------------------------------
 
@@ -270,7 +276,15 @@ function transferItem(m: Model, bankId: string, payerId: string, payeeId: string
 function redelivered(m: Model, item: JobItem): { status: 'duplicate' | 'unauthorized' } {
   if (item.kind !== 'transfer') return { status: 'duplicate' };
   const payer = m.wallets.get(item.payerWalletId)!;
-  const bytes = encodeTransfer({ payerWalletId: item.payerWalletId, payeeWalletId: item.payeeWalletId, amountMinor: BigInt(item.amountMinor), nonce: BigInt(item.nonce!), expiresAtMs: BigInt(item.expiresAtMs!), memo: item.memo });
+  const bytes = encodeTransfer({
+    payerWalletId: item.payerWalletId,
+    payeeWalletId: item.payeeWalletId,
+    amountMinor: BigInt(item.amountMinor),
+    nonce: BigInt(item.nonce!),
+    expiresAtMs: BigInt(item.expiresAtMs!),
+    memo: item.memo,
+    requestId: item.requestId,
+  });
   const inForce = ed25519Verify(ed25519PublicKeyOfSeed(payer.seed!), bytes, Buffer.from(item.signature!, 'hex'));
   return { status: inForce ? 'duplicate' : 'unauthorized' };
 }
@@ -1144,7 +1158,8 @@ const commands = [
     .tuple(
       fc.array(fc.record({ from: customer, to: customer, amount }), { minLength: 1, maxLength: 4 }),
       fc.array(fc.record({ from: customer, to: customer, amount }), { minLength: 1, maxLength: 4 }),
-      fc.constantFrom('nothing' as const, 'freeze' as const, 'tier' as const, 'rekey' as const, 'crash' as const),
+      // Nothing between the two batches most often: the only case where the second is written as decided ahead.
+      fc.oneof({ arbitrary: fc.constant('nothing' as const), weight: 4 }, { arbitrary: fc.constantFrom('freeze' as const, 'tier' as const, 'rekey' as const, 'crash' as const), weight: 4 }),
       customer,
       fc.integer({ min: 0, max: 12 }),
       fc.oneof({ arbitrary: fc.constant(null), weight: 3 }, { arbitrary: fc.nat(), weight: 1 }),
@@ -1250,7 +1265,7 @@ describe('settlement core with its storage, against a model', () => {
           await real.db.drop();
         }
       }),
-      { numRuns: RUNS },
+      { numRuns: RUNS, ...(SEED === undefined ? {} : { seed: SEED }) },
     );
     console.info(`model runs: ${JSON.stringify({ ...seen, rejected: [...seen.rejected].sort(), tiers: [...seen.tiers].sort(), holds: { ...seen.holds, refused: [...seen.holds.refused].sort() } })}`);
     expect(seen.settled).toBeGreaterThan(0);
