@@ -54,6 +54,12 @@ export const API_ERRORS = {
   wallet_already_frozen: { status: 409, title: 'The wallet is already frozen by this authority' },
   wallet_not_frozen: { status: 409, title: 'The wallet holds no freeze of this authority to lift' },
   frozen_by_central_bank: { status: 403, title: 'A central-bank freeze holds; only the central bank can lift it' },
+  // Events and webhooks (docs/events.md)
+  cursor_expired: { status: 410, title: 'Events after this cursor are past their retention; read the feed again from the oldest retained event (omit `after`)' },
+  webhook_endpoint_not_found: { status: 404, title: 'No such webhook endpoint for this bank' },
+  webhook_endpoint_limit: { status: 409, title: 'The bank has as many webhook endpoints as allowed; delete one first' },
+  dead_letter_not_found: { status: 404, title: "No such dead letter for this bank's endpoint" },
+  webhooks_not_configured: { status: 503, title: 'Webhooks are not configured on this gateway (no sealing key for endpoint secrets)' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ApiErrorCode = keyof typeof API_ERRORS;
