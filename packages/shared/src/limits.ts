@@ -101,7 +101,7 @@ export const LIMITS = {
    * shard delivers before its cursor commits; bytes of a receiver's answer read (the rest dropped).
    */
   webhookDeliveryTimeoutMs: 5_000,
-  webhookAttemptsMax: 8,
+  webhookAttemptsMax: 10,
   webhookRetryAgeMsMax: 24 * 60 * 60 * 1000,
   webhookRetryBaseMs: 5_000,
   webhookRetryDelayMsMax: 60 * 60 * 1000,
