@@ -53,6 +53,7 @@ const { values: args } = parseArgs({
     'system-per-shard-count': { type: 'boolean' },
     transfers: { type: 'string' },
     // Whether settlement records the banks' events (SETTLE_EVENTS), in turn: "on", or "on,off,on,off".
+    // (--transfers also sets the settlement-only phase's count, outside --cluster.)
     events: { type: 'string', default: 'on' },
   },
   allowNegative: true,
@@ -230,7 +231,7 @@ async function measure(sys: BenchSystem, pop: Population, phases: Set<string>, e
         })
       : peak;
   if (half && half !== peak) results.push(half);
-  const settleOnly = phases.has('settlement') ? await settlementOnly(sys, pop, Math.round(100_000 * scale), 1000) : { tps: 0, cpu: {} };
+  const settleOnly = phases.has('settlement') ? await settlementOnly(sys, pop, Number(args.transfers ?? Math.round(100_000 * scale)), 1000) : { tps: 0, cpu: {} };
 
   return { results, peak, half, settleOnly, single };
 }
@@ -379,7 +380,7 @@ async function main(): Promise<void> {
       ratio_settled_to_pgbench_8_clients: Number(((best?.settledTps ?? 0) / pgbench8).toFixed(2)),
       ratio_settlement_only_to_raw_sql: Number((settleOnly.tps / rawSql).toFixed(3)),
       cpu_us_per_transfer: Object.fromEntries(Object.entries(best?.cpu ?? {}).map(([k, v]) => [k, Math.round((v * 1e6) / Math.max(best?.settled ?? 0, 1))])),
-      settlement_only_cpu_us_per_transfer: Object.fromEntries(Object.entries(settleOnly.cpu).map(([k, v]) => [k, Math.round((v * 1e6) / Math.max(100_000 * scale, 1))])),
+      settlement_only_cpu_us_per_transfer: Object.fromEntries(Object.entries(settleOnly.cpu).map(([k, v]) => [k, Math.round((v * 1e6) / Math.max(Number(args.transfers ?? 100_000 * scale), 1))])),
       events_setting: runs[0].events,
       events_on_vs_off: events,
       conserved: report.ok && BigInt(report.stats.walletBalancesMinor) + BigInt(report.stats.inFlightMinor) === BigInt(report.stats.supplyMinor),

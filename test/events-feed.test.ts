@@ -107,6 +107,10 @@ describe('the event feed across 2 shard groups', () => {
     for (const t of ['treasury.minted', 'transfer.settled', 'payment.received', 'wallet.frozen']) expect(types).toContain(t);
     const frozen = events.find((e) => e.type === 'wallet.frozen')!;
     expect(frozen.data).toEqual({ walletId: wallets[0], authority: 'central', reason: 'court order', reference: 'case-1' });
+    // A transfer event names the counterparty (from its transfer row), a payment from another shard as null.
+    for (const e of events.filter((x) => x.type === 'transfer.settled')) expect([...wallets, walletB]).toContain(e.data.payeeWalletId);
+    for (const e of events.filter((x) => x.type === 'payment.received')) expect(e.data).toHaveProperty('payerWalletId');
+    expect(events.some((e) => e.type === 'payment.received' && wallets.includes(String(e.data.payerWalletId)))).toBe(true);
     const minted = events.find((e) => e.type === 'treasury.minted')!;
     expect(minted.data).toMatchObject({ walletId: 't_feed-a', amountMinor: String(100_000n * YUAN) });
   });
@@ -147,6 +151,20 @@ describe('the event feed across 2 shard groups', () => {
   it('answers 400 for an unknown type', async () => {
     const error = await feed(bankA, '?types=transfer.settled,nope').catch(problemOf);
     expect(error).toMatchObject({ status: 400, errors: [{ field: 'querystring/types', rule: 'event_type' }] });
+  });
+
+  it("tells the payer's bank only what it may know of another bank's customer: payee_unavailable", async () => {
+    const { cursor } = await readAll(bankA, 200);
+    await bankB.setWalletStatus(walletB, 'freeze', 'customer request');
+    const payer = newCustomerKey();
+    const w = await bankA.openWallet({ publicKey: payer.publicKey, customerRef: 'a-privacy', tier: 'II' });
+    await bankA.fund(w.id, 10n * YUAN, 'fund-a-privacy');
+    const t = signTransfer({ payerWalletId: w.id, payeeWalletId: walletB, amountMinor: 5n }, payer.privateKey);
+    expect((await bankA.transfer(t.wire)).body).toMatchObject({ status: 'rejected', code: 'payee_unavailable' });
+    await bankB.setWalletStatus(walletB, 'unfreeze', 'customer request');
+    const { events } = await readAll(bankA, 200, cursor);
+    const rejected = events.find((e) => e.type === 'transfer.rejected' && e.data.transferId === t.id);
+    expect(rejected?.data).toMatchObject({ walletId: w.id, code: 'payee_unavailable', payeeWalletId: walletB });
   });
 
   it('answers 410 for a cursor before the retention horizon; without `after` it starts at the oldest retained event', async () => {

@@ -17,10 +17,21 @@ export interface EncodedEvents {
   amount: string;
   code: string;
   data: string;
+  /** Each event's place among its bank's events of this append (1, 2, ...): its seq is the bank's head before it plus this. */
+  ord: string;
+  /** The banks of the append and how many events each has. */
+  banks: string;
+  counts: string;
 }
 
 export function encodeEvents(events: readonly NewEvent[]): EncodedEvents {
-  const col = (f: (e: NewEvent) => string | bigint | null) => arrayLiteral(events.map(f));
+  const col = (f: (e: NewEvent) => string | bigint | number | null) => arrayLiteral(events.map(f));
+  const counts = new Map<string, number>();
+  const ord = events.map((e) => {
+    const n = (counts.get(e.bankId) ?? 0) + 1;
+    counts.set(e.bankId, n);
+    return n;
+  });
   return {
     count: events.length,
     bank: col((e) => e.bankId),
@@ -30,6 +41,9 @@ export function encodeEvents(events: readonly NewEvent[]): EncodedEvents {
     amount: col((e) => e.amountMinor),
     code: col((e) => e.code),
     data: col((e) => (e.data ? JSON.stringify(e.data) : null)),
+    ord: arrayLiteral(ord),
+    banks: arrayLiteral([...counts.keys()]),
+    counts: arrayLiteral([...counts.values()]),
   };
 }
 
@@ -40,21 +54,22 @@ export function encodeEvents(events: readonly NewEvent[]): EncodedEvents {
 export async function appendEvents(tx: Queryable, shard: number, atMs: number, events: readonly NewEvent[] | EncodedEvents): Promise<void> {
   const e = Array.isArray(events) ? encodeEvents(events as readonly NewEvent[]) : (events as EncodedEvents);
   if (e.count === 0) return;
+  // Each bank's head moves by its count once (the head row lock orders concurrent appenders); each
+  // event's seq is the new head minus the bank's count plus its place, numbered in encodeEvents, so
+  // the statement needs no sort and no window.
   await tx`
-    with input as (
-      select * from unnest(${e.bank}::text[], ${e.type}::text[], ${e.subject}::text[], ${e.wallet}::text[], ${e.amount}::bigint[], ${e.code}::text[], ${e.data}::text[])
-        with ordinality as u(bank_id, type, subject_id, wallet_id, amount_minor, code, data, ord)
-    ), counts as (
-      select bank_id, count(*)::bigint as n from input group by bank_id
-    ), heads as (
-      insert into event_heads (bank_id, shard, seq) select bank_id, ${shard}, n from counts
+    with heads as (
+      insert into event_heads (bank_id, shard, seq) select b, ${shard}, n from unnest(${e.banks}::text[], ${e.counts}::bigint[]) as c(b, n)
       on conflict (bank_id, shard) do update set seq = event_heads.seq + excluded.seq
       returning bank_id, seq
+    ), bases as (
+      select h.bank_id, h.seq - c.n as base from heads h join unnest(${e.banks}::text[], ${e.counts}::bigint[]) as c(bank_id, n) using (bank_id)
     )
     insert into events (bank_id, shard, seq, type, subject_id, wallet_id, amount_minor, code, data, at_ms)
-    select i.bank_id, ${shard}, h.seq - c.n + row_number() over (partition by i.bank_id order by i.ord),
-           i.type, i.subject_id, i.wallet_id, i.amount_minor, i.code, i.data::jsonb, ${atMs}
-    from input i join counts c using (bank_id) join heads h using (bank_id)`.execute();
+    select i.bank_id, ${shard}, b.base + i.ord, i.type, i.subject_id, i.wallet_id, i.amount_minor, i.code, i.data::jsonb, ${atMs}
+    from unnest(${e.bank}::text[], ${e.type}::text[], ${e.subject}::text[], ${e.wallet}::text[], ${e.amount}::bigint[], ${e.code}::text[], ${e.data}::text[], ${e.ord}::int[])
+      as i(bank_id, type, subject_id, wallet_id, amount_minor, code, data, ord)
+    join bases b using (bank_id)`.execute();
 }
 
 /** Where a bank's events on a shard start (after `prunedSeq`, the retention's last pruned seq) and end (`headSeq`). */
@@ -75,18 +90,20 @@ export async function eventSpans(q: Queryable, bankId: string, shards: readonly 
 
 /**
  * Up to `limit` of `bankId`'s events on each shard after its position, in seq order, of the given
- * types (every type when null): one statement for all the shards of a database.
+ * types (every type when null): one statement for all the shards of a database. A transfer event
+ * comes with its transfer row's wallets (the counterparty), recorded on the same shard.
  */
 export async function eventsAfter(q: Queryable, bankId: string, positions: ReadonlyArray<{ shard: number; after: bigint }>, limit: number, types: readonly string[] | null): Promise<StoredEvent[]> {
   if (positions.length === 0) return [];
   return q<StoredEvent[]>`
-    select e.bank_id, e.shard, e.seq, e.type, e.subject_id, e.wallet_id, e.amount_minor, e.code, e.data, e.at_ms
+    select e.bank_id, e.shard, e.seq, e.type, e.subject_id, e.wallet_id, e.amount_minor, e.code, e.data, e.at_ms, t.payer_wallet_id, t.payee_wallet_id
     from unnest(${positions.map((p) => p.shard)}::int[], ${positions.map((p) => p.after.toString())}::bigint[]) as p(shard, after)
     cross join lateral (
       select * from events
       where bank_id = ${bankId} and shard = p.shard and seq > p.after ${types === null ? q`` : q`and type = any(${types as string[]})`}
       order by seq limit ${limit}
     ) e
+    left join transfers t on t.id = e.subject_id and t.shard = e.shard and e.type in ('transfer.settled', 'transfer.rejected', 'payment.received')
     order by e.shard, e.seq`;
 }
 
@@ -105,7 +122,7 @@ export async function pruneEvents(sql: Sql, cutoffMs: number, rowsMax: number): 
     if (!lock.held) return 0;
     const marks = await tx<{ bank_id: string; shard: number; upto: bigint; n: number }[]>`
       with doomed as (
-        select bank_id, shard, seq from events where at_ms < ${cutoffMs} order by at_ms limit ${rowsMax}
+        select bank_id, shard, seq from events where at_ms < ${cutoffMs} limit ${rowsMax}
       ), gone as (
         delete from events e using doomed d where e.bank_id = d.bank_id and e.shard = d.shard and e.seq = d.seq
         returning e.bank_id, e.shard, e.seq

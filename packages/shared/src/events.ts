@@ -74,6 +74,9 @@ export interface StoredEvent {
   code: string | null;
   data: Record<string, string | number | boolean | null> | null;
   at_ms: bigint;
+  /** The transfer row's wallets, joined on read when the event's subject is a transfer recorded on its shard (see eventsAfter). */
+  payer_wallet_id?: string | null;
+  payee_wallet_id?: string | null;
 }
 
 /** An event on the wire (the feed's items and a webhook's body): docs/events.md lists every type's data. */
@@ -107,10 +110,16 @@ export function eventWire(e: StoredEvent, payeeBankOf: (walletId: string) => str
   const data: Record<string, string | number | boolean | null> = { [subjectKey]: e.subject_id };
   if (subjectKey !== 'walletId' || e.wallet_id !== e.subject_id) data.walletId = e.wallet_id;
   if (e.amount_minor !== null) data.amountMinor = e.amount_minor.toString();
-  if (e.code !== null) {
-    const payee = typeof e.data?.payeeWalletId === 'string' ? e.data.payeeWalletId : null;
-    data.code = rejectionCodeSeenBy(e.code, e.bank_id, e.bank_id, payee === null ? null : payeeBankOf(payee));
-  }
+  const payee = payeeWalletOf(e);
+  if (e.code !== null) data.code = rejectionCodeSeenBy(e.code, e.bank_id, e.bank_id, payee === null ? null : payeeBankOf(payee));
+  // The counterparty of a transfer event, from its transfer row (null: a payment from another shard).
+  if (e.type === 'transfer.settled' || e.type === 'transfer.rejected') data.payeeWalletId = payee;
+  if (e.type === 'payment.received') data.payerWalletId = e.payer_wallet_id ?? (typeof e.data?.payerWalletId === 'string' ? e.data.payerWalletId : null);
   for (const [k, v] of Object.entries(e.data ?? {})) if (!(k in data)) data[k] = v;
   return { id: eventIdOf(e.shard, e.seq), type: e.type, createdAt: new Date(Number(e.at_ms)).toISOString(), data };
+}
+
+/** The payee wallet of a transfer event: from its transfer row, or from its data. */
+export function payeeWalletOf(e: StoredEvent): string | null {
+  return e.payee_wallet_id ?? (typeof e.data?.payeeWalletId === 'string' ? e.data.payeeWalletId : null);
 }

@@ -18,7 +18,7 @@ import { Webhook } from 'standardwebhooks';
 import type { Sql } from '@cbdc/db/connect';
 import { eventSpans, eventsAfter, pruneEvents } from '@cbdc/db/events';
 import type { Topology } from '@cbdc/db/topology';
-import { eventIdOf, eventWire, type StoredEvent } from '@cbdc/shared/events';
+import { eventIdOf, eventWire, payeeWalletOf, type StoredEvent } from '@cbdc/shared/events';
 import { shardOf } from '@cbdc/shared/ids';
 import type { Limits } from '@cbdc/shared/limits';
 import { openSecret, sealingKeyPair } from '@cbdc/shared/webhooks';
@@ -296,7 +296,7 @@ export class Deliverer {
 
   /** The banks of the payee wallets of rejections in `events`, read from each wallet's database (for eventWire's rule). */
   private async payeeBanks(events: readonly StoredEvent[]): Promise<Map<string, string>> {
-    const ids = [...new Set(events.flatMap((e) => (e.code !== null && typeof e.data?.payeeWalletId === 'string' ? [e.data.payeeWalletId] : [])))];
+    const ids = [...new Set(events.flatMap((e) => (e.code !== null && payeeWalletOf(e) !== null ? [payeeWalletOf(e)!] : [])))];
     const out = new Map<string, string>();
     const byDb = new Map<Sql, string[]>();
     for (const id of ids) {

@@ -10,7 +10,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Sql } from '@cbdc/db/connect';
 import { eventSpans, eventsAfter } from '@cbdc/db/events';
 import { problemResponses } from '@cbdc/http/openapi';
-import { EVENT_TYPES, eventWire, type StoredEvent } from '@cbdc/shared/events';
+import { EVENT_TYPES, eventWire, payeeWalletOf, type StoredEvent } from '@cbdc/shared/events';
 import { LIMITS } from '@cbdc/shared/limits';
 import { ApiError } from '@cbdc/shared/problem';
 import type { GatewayContext } from '../context.js';
@@ -120,7 +120,7 @@ export async function eventRoutes(app: FastifyInstance, ctx: GatewayContext): Pr
         req.query.limit,
       );
       // The payee's bank decides what a payee-side rejection code may say (see eventWire).
-      const payees = [...new Set(page.flatMap((e) => (e.code !== null && typeof e.data?.payeeWalletId === 'string' ? [e.data.payeeWalletId] : [])))];
+      const payees = [...new Set(page.flatMap((e) => (e.code !== null && payeeWalletOf(e) !== null ? [payeeWalletOf(e)!] : [])))];
       const facts = payees.length ? await ctx.walletFacts.get(payees) : new Map();
       return { events: page.map((e) => eventWire(e, (id) => facts.get(id)?.bankId ?? null)), nextCursor: encodeFeedCursor(next), hasMore: more };
     },
