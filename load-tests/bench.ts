@@ -8,8 +8,9 @@
  *   npm run bench -- --gateway-processes 1   one gateway process instead of one per core
  *   npm run bench -- --events on,off    the phases with the banks' events recorded and not (the
  *                                       cost of the outbox, docs/events.md), settlement restarted
- *                                       between; a list such as on,off,on,off alternates, and the
- *                                       medians and their ratio are printed
+ *                                       between; a list such as off,on,on,off alternates (the first
+ *                                       run is cold: balance it), and the medians and their ratio
+ *                                       are printed
  *   npm run bench -- --cluster --shards 1,2,4,8   settlement scaling across shards and Postgres
  *                                       servers (src/cluster-bench.ts; --cross 0,10,50, --groups 2,
  *                                       --runs N, --system-per-shard-count, --smoke)
