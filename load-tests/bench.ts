@@ -6,6 +6,11 @@
  *   npm run bench -- --smoke            a few seconds of each phase: checks it runs and conserves money
  *   npm run bench -- --shards 2         run N settlement shards
  *   npm run bench -- --gateway-processes 1   one gateway process instead of one per core
+ *   npm run bench -- --events on,off    the phases with the banks' events recorded and not (the
+ *                                       cost of the outbox, docs/events.md), settlement restarted
+ *                                       between; a list such as off,on,on,off alternates (the first
+ *                                       run is cold: balance it), and the medians and their ratio
+ *                                       are printed
  *   npm run bench -- --cluster --shards 1,2,4,8   settlement scaling across shards and Postgres
  *                                       servers (src/cluster-bench.ts; --cross 0,10,50, --groups 2,
  *                                       --runs N, --system-per-shard-count, --smoke)
@@ -48,6 +53,9 @@ const { values: args } = parseArgs({
     // One system per shard count, loaded with each crossing share in turn (the smoke's default; saves the start-ups).
     'system-per-shard-count': { type: 'boolean' },
     transfers: { type: 'string' },
+    // Whether settlement records the banks' events (SETTLE_EVENTS), in turn: "on", or "on,off,on,off".
+    // (--transfers also sets the settlement-only phase's count, outside --cluster.)
+    events: { type: 'string', default: 'on' },
   },
   allowNegative: true,
 });
@@ -165,6 +173,105 @@ async function settlementOnly(sys: BenchSystem, pop: Population, transfers: numb
   return { tps: Math.round(row.n / spanS), cpu };
 }
 
+interface Measured {
+  results: PhaseResult[];
+  peak: PhaseResult | null;
+  half: PhaseResult | null;
+  settleOnly: { tps: number; cpu: Record<string, number> };
+  single: Phase;
+}
+
+/** The settings of --events, in order ("on", "off", or a list alternating them). */
+function eventSettings(text: string): Array<'on' | 'off'> {
+  const list = text.split(',');
+  if (list.some((s) => s !== 'on' && s !== 'off')) throw new Error('--events must be a comma-separated list of on and off');
+  return list as Array<'on' | 'off'>;
+}
+
+/** Waits until a worker listens on every shard's queue (settlement was just started). */
+async function untilSettlementListens(sys: BenchSystem): Promise<void> {
+  const queues = openShardQueues(sys.redis, sys.queuePrefix, sys.shardCount);
+  try {
+    for (let i = 0; i < 600; i++) {
+      const workers = await Promise.all(queues.queues.map((q) => q.getWorkersCount()));
+      if (workers.every((n) => n > 0)) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error('settlement did not start listening within 60 s');
+  } finally {
+    await queues.close();
+  }
+}
+
+/** The chosen phases, run once on the running system; `events` labels them. */
+async function measure(sys: BenchSystem, pop: Population, phases: Set<string>, events: 'on' | 'off'): Promise<Measured> {
+  const scale = SMOKE ? 0.02 : 1;
+  const single: Phase = { name: `single, uniform, max rate, events ${events}`, mix: 'uniform', perRequest: 1, transfers: Math.round(40_000 * scale), connections: CONNECTIONS };
+  const batchUniform: Phase = { name: `batch ${PER_REQUEST}, uniform, max rate, events ${events}`, mix: 'uniform', perRequest: PER_REQUEST, transfers: Math.round(150_000 * scale), connections: BATCH_CONNECTIONS };
+  const batchHot: Phase = { name: `batch ${PER_REQUEST}, hot merchant, max rate, events ${events}`, mix: 'hot', perRequest: PER_REQUEST, transfers: Math.round(100_000 * scale), connections: BATCH_CONNECTIONS };
+  const results: PhaseResult[] = [];
+  for (const [key, phase] of [
+    ['single', single],
+    ['batch', batchUniform],
+    ['hot', batchHot],
+  ] as const)
+    if (phases.has(key)) results.push(await runPhase(sys, pop, phase));
+  if (results.length === 0 && !phases.has('settlement')) throw new Error('choose at least one of the phases single, batch, hot, settlement');
+  if (results.length === 0 && phases.has('half')) throw new Error('the half phase runs at half the peak of a single, batch or hot phase; choose one of them too');
+  const peak = results.length ? results.reduce((a, b) => (b.settledTps > a.settledTps ? b : a)) : null;
+  const halfRate = peak ? Math.max(1, Math.round(peak.requestsPerSecond / 2)) : 0;
+  const half =
+    peak && phases.has('half')
+      ? await runPhase(sys, pop, {
+          name: `${peak.phase.name.split(',')[0]}, uniform, fixed ${halfRate} req/s (half peak), events ${events}`,
+          mix: 'uniform',
+          perRequest: peak.phase.perRequest,
+          transfers: Math.round(halfRate * peak.phase.perRequest * (SMOKE ? 2 : 15)),
+          rate: halfRate,
+          connections: peak.phase.connections * 2,
+        })
+      : peak;
+  if (half && half !== peak) results.push(half);
+  const settleOnly = phases.has('settlement') ? await settlementOnly(sys, pop, Number(args.transfers ?? Math.round(100_000 * scale)), 1000) : { tps: 0, cpu: {} };
+
+  return { results, peak, half, settleOnly, single };
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : Math.round((sorted[mid - 1] + sorted[mid]) / 2);
+};
+
+/** Per events setting: the median settled/s of each phase and of settlement-only, and on/off ratios. */
+function compareEvents(runs: ReadonlyArray<{ events: 'on' | 'off'; m: Measured }>) {
+  const of = (events: 'on' | 'off') => runs.filter((r) => r.events === events).map((r) => r.m);
+  const phaseKey = (r: PhaseResult) => r.phase.name.replace(/, events (on|off)$/, '');
+  const summarize = (ms: Measured[]) => {
+    const byPhase = new Map<string, number[]>();
+    for (const m of ms) for (const r of m.results) byPhase.set(phaseKey(r), [...(byPhase.get(phaseKey(r)) ?? []), r.settledTps]);
+    return {
+      runs: ms.length,
+      settled_tps: Object.fromEntries([...byPhase].map(([k, v]) => [k, { median: median(v), each: v }])),
+      peak_settled_tps: median(ms.map((m) => m.peak?.settledTps ?? 0)),
+      settlement_only_tps: { median: median(ms.map((m) => m.settleOnly.tps)), each: ms.map((m) => m.settleOnly.tps) },
+    };
+  };
+  const on = of('on');
+  const off = of('off');
+  if (on.length === 0 || off.length === 0) return null;
+  const a = summarize(on);
+  const b = summarize(off);
+  const ratio = (x: number, y: number) => (y > 0 ? Number((x / y).toFixed(3)) : null);
+  return {
+    on: a,
+    off: b,
+    ratio_peak_on_to_off: ratio(a.peak_settled_tps, b.peak_settled_tps),
+    ratio_settlement_only_on_to_off: ratio(a.settlement_only_tps.median, b.settlement_only_tps.median),
+    ratio_by_phase_on_to_off: Object.fromEntries(Object.keys(a.settled_tps).map((k) => [k, ratio(a.settled_tps[k].median, b.settled_tps[k]?.median ?? 0)])),
+  };
+}
+
 async function main(): Promise<void> {
   log(`bench: ${SMOKE ? 'smoke' : 'full'} run, ${WALLETS} wallets, ${SHARDS} shard(s)`);
   let verifyLimit = 0;
@@ -191,42 +298,26 @@ async function main(): Promise<void> {
   const sys = await startBenchSystem({ shards: SHARDS, gatewayProcesses: Number(args['gateway-processes']) });
   try {
     const pop = await seedPopulation(sys, { banks: 2, walletCount: WALLETS, fundMinor: 1_000_000n, onProgress: (l) => log(`  seed: ${l}`) });
+    const settings = eventSettings(args.events!);
+    const runs: Array<{ events: 'on' | 'off'; m: Measured }> = [];
+    for (const [i, events] of settings.entries()) {
+      // Settlement reads SETTLE_EVENTS at start: restarted for each setting, after the queues drained.
+      if (settings.length > 1 || events === 'off') {
+        log(`settlement with events ${events} (run ${i + 1} of ${settings.length})...`);
+        await sys.restart('settlement', { SETTLE_EVENTS: events });
+        await untilSettlementListens(sys);
+      }
+      runs.push({ events, m: await measure(sys, pop, phases, events) });
+    }
+    const { results, peak, half, settleOnly, single } = runs[0].m;
     const scale = SMOKE ? 0.02 : 1;
-    const single: Phase = { name: 'single, uniform, max rate', mix: 'uniform', perRequest: 1, transfers: Math.round(40_000 * scale), connections: CONNECTIONS };
-    const batchUniform: Phase = { name: `batch ${PER_REQUEST}, uniform, max rate`, mix: 'uniform', perRequest: PER_REQUEST, transfers: Math.round(150_000 * scale), connections: BATCH_CONNECTIONS };
-    const batchHot: Phase = { name: `batch ${PER_REQUEST}, hot merchant, max rate`, mix: 'hot', perRequest: PER_REQUEST, transfers: Math.round(100_000 * scale), connections: BATCH_CONNECTIONS };
-    const results: PhaseResult[] = [];
-    for (const [key, phase] of [
-      ['single', single],
-      ['batch', batchUniform],
-      ['hot', batchHot],
-    ] as const)
-      if (phases.has(key)) results.push(await runPhase(sys, pop, phase));
-    if (results.length === 0 && !phases.has('settlement')) throw new Error('choose at least one of the phases single, batch, hot, settlement');
-    if (results.length === 0 && phases.has('half')) throw new Error('the half phase runs at half the peak of a single, batch or hot phase; choose one of them too');
-    const peak = results.length ? results.reduce((a, b) => (b.settledTps > a.settledTps ? b : a)) : null;
-    const halfRate = peak ? Math.max(1, Math.round(peak.requestsPerSecond / 2)) : 0;
-    const half =
-      peak && phases.has('half')
-        ? await runPhase(sys, pop, {
-            name: `${peak.phase.name.split(',')[0]}, uniform, fixed ${halfRate} req/s (half peak)`,
-            mix: 'uniform',
-            perRequest: peak.phase.perRequest,
-            transfers: Math.round(halfRate * peak.phase.perRequest * (SMOKE ? 2 : 15)),
-            rate: halfRate,
-            connections: peak.phase.connections * 2,
-          })
-        : peak;
-    if (half && half !== peak) results.push(half);
-    const settleOnly = phases.has('settlement') ? await settlementOnly(sys, pop, Math.round(100_000 * scale), 1000) : { tps: 0, cpu: {} };
-
     log('auditing...');
     const report = await audit(sys.sql);
     const table = new Table({
       head: ['phase', 'settled/s', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'queued p50/p99 ms', 'WAL B/transfer', 'settled', 'rejected', 'errors', 'CPU s (gw/settle/pg/redis/bench)'],
       style: { head: [], border: [] },
     });
-    for (const r of results) {
+    for (const r of runs.flatMap((run) => run.m.results)) {
       const errors = r.load.errors + r.load.timeouts + r.load.non2xx;
       table.push([
         r.phase.name,
@@ -255,6 +346,14 @@ async function main(): Promise<void> {
       ['audit', report.ok ? 'passed' : `FAILED: ${report.findings[0]?.subject}: ${report.findings[0]?.message}`],
     );
     process.stdout.write(`${baselines.toString()}\n`);
+    const events = compareEvents(runs);
+    if (events) {
+      const compare = new Table({ head: ['same-run events on vs off (medians)', 'events on', 'events off', 'on/off'], style: { head: [], border: [] } });
+      for (const [phase, on] of Object.entries(events.on.settled_tps)) compare.push([`${phase} settled/s`, on.median, events.off.settled_tps[phase]?.median ?? '-', events.ratio_by_phase_on_to_off[phase] ?? '-']);
+      compare.push(['settlement-only transfers/s', events.on.settlement_only_tps.median, events.off.settlement_only_tps.median, events.ratio_settlement_only_on_to_off ?? '-']);
+      compare.push(['runs', events.on.runs, events.off.runs, '']);
+      process.stdout.write(`${compare.toString()}\n`);
+    }
 
     const best = peak;
     const summary = {
@@ -282,7 +381,9 @@ async function main(): Promise<void> {
       ratio_settled_to_pgbench_8_clients: Number(((best?.settledTps ?? 0) / pgbench8).toFixed(2)),
       ratio_settlement_only_to_raw_sql: Number((settleOnly.tps / rawSql).toFixed(3)),
       cpu_us_per_transfer: Object.fromEntries(Object.entries(best?.cpu ?? {}).map(([k, v]) => [k, Math.round((v * 1e6) / Math.max(best?.settled ?? 0, 1))])),
-      settlement_only_cpu_us_per_transfer: Object.fromEntries(Object.entries(settleOnly.cpu).map(([k, v]) => [k, Math.round((v * 1e6) / Math.max(100_000 * scale, 1))])),
+      settlement_only_cpu_us_per_transfer: Object.fromEntries(Object.entries(settleOnly.cpu).map(([k, v]) => [k, Math.round((v * 1e6) / Math.max(Number(args.transfers ?? 100_000 * scale), 1))])),
+      events_setting: runs[0].events,
+      events_on_vs_off: events,
       conserved: report.ok && BigInt(report.stats.walletBalancesMinor) + BigInt(report.stats.heldMinor) + BigInt(report.stats.inFlightMinor) === BigInt(report.stats.supplyMinor),
     };
     process.stdout.write(`${JSON.stringify(summary)}\n`);

@@ -6,6 +6,10 @@
  * each decided while the one before commits (as the worker runs them).
  *
  *   npx tsx load-tests/store-bench.ts [--wallets 100000] [--batch 5000] [--batches 20] [--rounds 3]
+ *
+ * With --events on,off each round instead alternates batches decided ahead with the banks' events
+ * recorded and not (ShardContext.events), and the last line gives the medians and their ratio:
+ * the cost of the outbox write (docs/events.md) in throughput and in CPU per transfer.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -27,6 +31,7 @@ const { values: args } = parseArgs({
     'no-cache': { type: 'boolean', default: false },
     checkpoint: { type: 'boolean', default: false },
     rounds: { type: 'string', default: '3' },
+    events: { type: 'string' },
   },
 });
 const WALLETS = Number(args.wallets);
@@ -54,7 +59,7 @@ async function main(): Promise<void> {
     await sql`vacuum analyze wallets`;
     const signer = signerFromSeed(randomBytes(32));
     await registerShard(sql, 0, signer);
-    const ctx = { shard: 0, shardCount: 1, signer, audience: DEFAULT_AUDIENCE, wallets: args['no-cache'] ? undefined : new WalletCache(WALLETS * 2) };
+    const ctx = { shard: 0, shardCount: 1, signer, audience: DEFAULT_AUDIENCE, wallets: args['no-cache'] ? undefined : new WalletCache(WALLETS * 2), events: true };
     const walletId = (n: number) => `w_${n.toString(16).padStart(24, '0')}`;
     let nonce = 1n;
     const makeBatch = (): JobItem[] =>
@@ -120,12 +125,36 @@ async function main(): Promise<void> {
     };
     const rounds = Number(args.rounds);
     const results: Array<Awaited<ReturnType<typeof measure>>> = [];
+    const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    if (args.events) {
+      const settings = args.events.split(',');
+      for (let round = 0; round < rounds; round++) {
+        for (const setting of settings) {
+          ctx.events = setting === 'on';
+          results.push(await measure(`decided ahead, events ${setting}`, true));
+        }
+      }
+      for (const r of results) process.stdout.write(`${JSON.stringify(r)}\n`);
+      const of = (setting: string, f: (r: (typeof results)[number]) => number) => median(results.filter((r) => r.mode === `decided ahead, events ${setting}`).map(f));
+      const cpu = (r: (typeof results)[number]) => r.worker_cpu_us_per_transfer + r.postgres_backend_cpu_us_per_transfer;
+      process.stdout.write(
+        `${JSON.stringify({
+          median_tps_events_on: of('on', (r) => r.tps),
+          median_tps_events_off: of('off', (r) => r.tps),
+          ratio_tps_on_to_off: Number((of('on', (r) => r.tps) / of('off', (r) => r.tps)).toFixed(3)),
+          median_cpu_us_per_transfer_events_on: of('on', cpu),
+          median_cpu_us_per_transfer_events_off: of('off', cpu),
+          median_wal_bytes_per_transfer_events_on: of('on', (r) => r.wal_bytes_per_transfer),
+          median_wal_bytes_per_transfer_events_off: of('off', (r) => r.wal_bytes_per_transfer),
+        })}\n`,
+      );
+      return;
+    }
     for (let round = 0; round < rounds; round++) {
       results.push(await measure('one after another', false));
       results.push(await measure('decided ahead', true));
     }
     for (const r of results) process.stdout.write(`${JSON.stringify(r)}\n`);
-    const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     const tpsOf = (mode: string) => median(results.filter((r) => r.mode === mode).map((r) => r.tps));
     process.stdout.write(
       `${JSON.stringify({ median_tps_one_after_another: tpsOf('one after another'), median_tps_decided_ahead: tpsOf('decided ahead'), ratio: Number((tpsOf('decided ahead') / tpsOf('one after another')).toFixed(2)) })}\n`,

@@ -1,20 +1,21 @@
 /**
  * `npm start`: the whole system on this machine. Checks Postgres and Redis, creates and migrates
  * the database, generates development keys in .cbdc/ (once), starts the issuer, the settlement
- * worker and the wallet gateway, then plays a demo scenario through the public APIs and leaves
+ * worker, the wallet gateway and the webhook delivery service, then plays a demo scenario through the public APIs and leaves
  * everything running. `npm start -- --no-demo` skips the demo. Ctrl-C stops it all.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BankClient, CbdcApiError, OperatorClient, newCustomerKey, signTransfer, verifyReceipt } from '@cbdc/client';
+import { BankClient, CbdcApiError, OperatorClient, newCustomerKey, signedRequest, signTransfer, verifyReceipt } from '@cbdc/client';
 import { audit } from '@cbdc/db/audit';
 import { assertPostgresReachable, connectPostgres, DEFAULT_DATABASE_URL } from '@cbdc/db/connect';
 import { urlForService, type ServiceName } from '@cbdc/db/roles';
 import { migrate } from '@cbdc/db/migrate';
 import { ed25519PublicKeyOfSeed } from '@cbdc/shared/crypto';
 import { formatYuan } from '@cbdc/shared/money';
+import { sealingKeyPair } from '@cbdc/shared/webhooks';
 import { assertRedisReachable, redisEnvOf, redisTargetFromEnv } from '@cbdc/shared/redis';
 
 const DATABASE_URL = process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL;
@@ -32,6 +33,8 @@ interface DevKeys {
   attestation: string;
   operators: Record<'alice' | 'bob', string>;
   banks: Record<'demo-a' | 'demo-b', string>;
+  /** The seed of the webhooks service's sealing key (endpoint secrets are stored sealed to it). */
+  webhookSealing?: string;
 }
 
 function loadOrCreateKeys(): DevKeys {
@@ -40,6 +43,8 @@ function loadOrCreateKeys(): DevKeys {
   const seed = () => randomBytes(32).toString('hex');
   let keys: DevKeys = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : { issuer: seed(), shards: [], attestation: seed(), operators: { alice: seed(), bob: seed() }, banks: { 'demo-a': seed(), 'demo-b': seed() } };
   while (keys.shards.length < SHARDS) keys = { ...keys, shards: [...keys.shards, seed()] };
+  // Key files from before webhooks get a sealing key too.
+  if (!keys.webhookSealing) keys = { ...keys, webhookSealing: seed() };
   writeFileSync(file, JSON.stringify(keys, null, 2), { mode: 0o600 });
   for (const [id, key] of Object.entries(keys.operators)) {
     writeFileSync(join(DIR, 'operators', `${id}.json`), JSON.stringify({ publicKey: ed25519PublicKeyOfSeed(Buffer.from(key, 'hex')).toString('hex'), privateKey: key }, null, 2), { mode: 0o600 });
@@ -142,6 +147,18 @@ async function demo(keys: DevKeys, issuerUrl: string, gatewayUrl: string): Promi
   const shardKeys = Object.fromEntries((await bankB.shards()).map((s) => [s.shard, s.publicKey]));
   const problem = verifyReceipt(receipt, shardKeys);
   say(`li's bank verified the payment's receipt offline against the shard keys: ${problem === null ? 'valid' : `INVALID (${problem})`}`);
+  // The payee's bank learns of the payment from its event feed (or a webhook), not by polling wallets.
+  type Feed = { events: Array<{ type: string; data: Record<string, unknown> }>; nextCursor: string; hasMore: boolean };
+  const creds = { keyId: 'demo-b', privateKey: Buffer.from(keys.banks['demo-b'], 'hex') };
+  let cursor = '';
+  let told = false;
+  for (let page = 0; page < 100; page++) {
+    const { body } = await signedRequest<Feed>(gatewayUrl, creds, 'GET', `/v1/events?limit=200${cursor ? `&after=${cursor}` : ''}`);
+    told ||= body.events.some((e) => e.type === 'payment.received' && e.data.transferId === pay.id);
+    cursor = body.nextCursor;
+    if (!body.hasMore) break;
+  }
+  say(`demo-b's event feed (GET /v1/events) ${told ? 'told it of' : 'DID NOT show'} the payment received by li`);
 
   const sql = connectPostgres(DATABASE_URL, { max: 2 });
   const report = await audit(sql);
@@ -163,6 +180,7 @@ async function main(): Promise<void> {
   const operatorsEnv = Object.entries(keys.operators)
     .map(([id, k]) => `${id}:${ed25519PublicKeyOfSeed(Buffer.from(k, 'hex')).toString('hex')}`)
     .join(',');
+  const sealingPublicKey = sealingKeyPair(Buffer.from(keys.webhookSealing!, 'hex')).publicKey.toString('hex');
   const gatewayKeys = `dev-gateway:${ed25519PublicKeyOfSeed(Buffer.from(keys.attestation, 'hex')).toString('hex')}`;
   writeFileSync(
     join(DIR, 'services.env'),
@@ -174,6 +192,8 @@ async function main(): Promise<void> {
       `ISSUER_BOOTSTRAP_OPERATORS=${operatorsEnv}`,
       `SETTLEMENT_SHARDS=${SHARDS}`,
       `SETTLEMENT_SHARD_KEYS=${keys.shards.slice(0, SHARDS).join(',')}`,
+      `WEBHOOK_SEALING_KEY=${keys.webhookSealing}`,
+      `WEBHOOK_SEALING_PUBLIC_KEY=${sealingPublicKey}`,
     ].join('\n') + '\n',
     { mode: 0o600 },
   );
@@ -184,7 +204,18 @@ async function main(): Promise<void> {
   const db = (service: ServiceName) => ({ DATABASE_URL: urlForService(DATABASE_URL, service) });
   startService('issuer', 'services/issuer/src/server.ts', { ...common, ...db('issuer'), ISSUER_SIGNING_KEY: keys.issuer, ISSUER_BOOTSTRAP_OPERATORS: operatorsEnv, PORT: String(ISSUER_PORT) });
   startService('settlement', 'services/settlement/src/server.ts', { ...common, ...db('settlement'), GATEWAY_ATTESTATION_KEYS: gatewayKeys, SETTLEMENT_SHARD_KEYS: keys.shards.slice(0, SHARDS).join(',') });
-  startService('gateway', 'services/wallet-gateway/src/server.ts', { ...common, ...db('gateway'), GATEWAY_ATTESTATION_KEY: keys.attestation, GATEWAY_KEY_ID: 'dev-gateway', PORT: String(GATEWAY_PORT) });
+  // Webhook receivers on this machine (127.0.0.1, localhost) may use http: a developer's own receiver.
+  const webhookHosts = process.env.WEBHOOK_ALLOWED_HOSTS ?? '127.0.0.1,localhost';
+  startService('gateway', 'services/wallet-gateway/src/server.ts', {
+    ...common,
+    ...db('gateway'),
+    GATEWAY_ATTESTATION_KEY: keys.attestation,
+    GATEWAY_KEY_ID: 'dev-gateway',
+    PORT: String(GATEWAY_PORT),
+    WEBHOOK_SEALING_PUBLIC_KEY: sealingPublicKey,
+    WEBHOOK_ALLOWED_HOSTS: webhookHosts,
+  });
+  startService('webhooks', 'services/webhooks/src/server.ts', { ...common, ...db('webhooks'), WEBHOOK_SEALING_KEY: keys.webhookSealing!, WEBHOOK_ALLOWED_HOSTS: webhookHosts });
   process.on('SIGINT', () => stop(0));
   process.on('SIGTERM', () => stop(0));
   const issuerUrl = `http://127.0.0.1:${ISSUER_PORT}`;

@@ -68,6 +68,31 @@ describe('the audit names every tampered governing row', () => {
     expect(n).toBe(12);
   });
 
+  it("names a bank's event altered, deleted or forged (docs/events.md: the outbox agrees with the ledger)", async () => {
+    const [paid] = await sys.db.sql<{ shard: number; seq: bigint; subject_id: string; amount_minor: bigint }[]>`
+      select shard, seq, subject_id, amount_minor from events where bank_id = 'bank-b' and type = 'payment.received' and wallet_id = ${bobWallet}`;
+    const altered = await tampered(
+      () => sys.db.sql`update events set amount_minor = amount_minor + 1 where bank_id = 'bank-b' and shard = ${paid.shard} and seq = ${paid.seq}`,
+      () => sys.db.sql`update events set amount_minor = ${paid.amount_minor.toString()} where bank_id = 'bank-b' and shard = ${paid.shard} and seq = ${paid.seq}`,
+    );
+    expect(altered).toContain(`events: event evt_${paid.shard}_${paid.seq} of bank bank-b: payment.received of ${paid.subject_id}: no settled transfer or applied credit on this shard pays its wallet its amount`);
+    const [first] = await sys.db.sql<Record<string, unknown>[]>`select * from events where bank_id = 'bank-a' and shard = 0 and seq = 1`;
+    const deleted = await tampered(
+      () => sys.db.sql`delete from events where bank_id = 'bank-a' and shard = 0 and seq = 1`,
+      () => sys.db.sql`insert into events ${sys.db.sql(first)}`,
+    );
+    expect(deleted).toContainEqual(expect.stringMatching(/^events: events of bank bank-a on shard 0: hold \d+ event\(s\), seqs 2\.\.\d+, where retention and head say 1\.\.\d+$/));
+    const forgedId = 'f'.repeat(64);
+    const forged = await tampered(
+      () => sys.db.sql`
+        with h as (update event_heads set seq = seq + 1 where bank_id = 'bank-a' and shard = 0 returning seq)
+        insert into events (bank_id, shard, seq, type, subject_id, wallet_id, amount_minor, at_ms) select 'bank-a', 0, seq, 'transfer.settled', ${forgedId}, ${aliceWallet}, 5, 0 from h`,
+      () => sys.db.sql`with d as (delete from events where subject_id = ${forgedId} returning seq) update event_heads set seq = seq - 1 where bank_id = 'bank-a' and shard = 0`,
+    );
+    expect(forged).toContainEqual(expect.stringMatching(new RegExp(`^events: event evt_0_\\d+ of bank bank-a: transfer.settled of ${forgedId}: its transfer is not recorded on this shard$`)));
+    expect((await run()).findings).toEqual([]);
+  });
+
   it("names a funding whose bank authority was removed or replaced (finding 5: a funding moves money only on its bank's signature)", async () => {
     const [row] = await sys.db.sql<{ id: string; funding_request: Record<string, string>; signature: Buffer }[]>`
       select id, funding_request, signature from transfers where kind = 'funding' and payee_wallet_id = ${aliceWallet}`;

@@ -29,6 +29,9 @@ const REFUSED: Record<Exclude<ServiceName, 'auditor'> | 'auditor', string[]> = {
     `insert into events (bank_id, shard, seq, type, subject_id, wallet_id, amount_minor, at_ms) values ('bank-a', 0, 1, 'payment.received', 't', 'w', 100, 0)`,
     `insert into events (bank_id, shard, seq, type, subject_id, at_ms) values ('bank-a', 0, 1, 'transfer.settled', 't', 0)`,
     `update events set type = 'payment.received'`,
+    `insert into events (bank_id) values ('x')`,
+    `delete from events`,
+    `update webhook_cursors set seq = 1`,
   ],
   settlement: [
     `insert into issuance_chain (seq) values (1)`,
@@ -47,6 +50,15 @@ const REFUSED: Record<Exclude<ServiceName, 'auditor'> | 'auditor', string[]> = {
     `update shards set head_seq = 1`,
     `update wallets set public_key = null`,
     `delete from issuance_chain`,
+  ],
+  webhooks: [
+    `insert into events (bank_id) values ('x')`,
+    `update events set type = 'transfer.settled'`,
+    `update event_heads set seq = 1`,
+    `insert into webhook_endpoints (id) values ('x')`,
+    `update webhook_endpoints set url = 'https://evil.example'`,
+    `update wallets set balance_minor = 1`,
+    `insert into transfers (id) values ('x')`,
   ],
   auditor: [`update wallets set balance_minor = 1`, `insert into operators (id) values ('x')`, `delete from idempotency_keys`],
 };

@@ -9,7 +9,8 @@
  * freeze, a tier change, a key replacement or a crash in between), run against a fresh Postgres database through the same functions the
  * services use (`commitBatch`, `recordIssuance` and `driveIssuance`). A small independent model predicts every
  * outcome; after every command the database must equal the model and I1-I4 must hold, and after
- * every run the audit (I5) must pass.
+ * every run the audit (I5) must pass and the banks' events must account for every final transfer
+ * exactly once (checkEvents).
  *
  * The model's rules are written out here on purpose rather than imported: it is a second
  * implementation of the rulebook (docs/errors.md), so that a mistake in one is caught by the other.
@@ -345,6 +346,31 @@ async function checkAgainstModel(m: Model, r: Real): Promise<void> {
   expect(requests).toEqual([...m.requests.values()].map((q) => ({ id: q.id, status: q.status, paid_by_transfer_id: q.paidBy })).sort((a, b) => (a.id < b.id ? -1 : 1)));
   const payers = await sql<{ request_id: string; ids: string[] }[]>`select request_id, array_agg(id) as ids from transfers where request_id is not null and status = 'settled' group by request_id order by request_id`;
   expect(payers).toEqual(requests.filter((q) => q.status === 'paid').map((q) => ({ request_id: q.id, ids: [q.paid_by_transfer_id] })));
+}
+
+/**
+ * The banks' events after a run (docs/events.md): every final transfer has exactly one outcome
+ * event for the bank that submitted it (settled or rejected as recorded), every settled transfer
+ * exactly one payment.received for the payee's bank, nothing else about transfers; and each bank's
+ * seqs on the shard are 1..n, whatever crashes and redeliveries the run went through.
+ */
+async function checkEvents(m: Model, r: Real): Promise<void> {
+  const events = await r.db.sql<{ bank_id: string; seq: bigint; type: string; subject_id: string; wallet_id: string | null; amount_minor: bigint | null; code: string | null }[]>`
+    select bank_id, seq, type, subject_id, wallet_id, amount_minor, code from events where shard = 0 order by bank_id, seq`;
+  for (const bank of new Set(events.map((e) => e.bank_id))) {
+    const seqs = events.filter((e) => e.bank_id === bank).map((e) => e.seq);
+    expect(seqs).toEqual(seqs.map((_, i) => BigInt(i + 1)));
+  }
+  const outcomes = events.filter((e) => e.type === 'transfer.settled' || e.type === 'transfer.rejected');
+  const received = events.filter((e) => e.type === 'payment.received');
+  const expectedOutcomes = m.recorded.map((x) => ({ bank: x.item.bankId, type: `transfer.${x.status}`, id: x.item.id, amount: BigInt(x.item.amountMinor), code: x.code }));
+  const key = (o: { bank: string; id: string }) => `${o.bank}/${o.id}`;
+  expect(outcomes.map((e) => ({ bank: e.bank_id, type: e.type, id: e.subject_id, amount: e.amount_minor, code: e.code })).sort((a, b) => key(a).localeCompare(key(b)))).toEqual(expectedOutcomes.sort((a, b) => key(a).localeCompare(key(b))));
+  const settled = m.recorded.filter((x) => x.status === 'settled');
+  const payee = (id: string) => m.wallets.get(id)!;
+  expect(received.map((e) => `${e.bank_id}/${e.subject_id}/${e.wallet_id}/${e.amount_minor}`).sort()).toEqual(
+    settled.map((x) => `${payee(x.item.payeeWalletId).bankId}/${x.item.id}/${x.item.payeeWalletId}/${BigInt(x.item.amountMinor)}`).sort(),
+  );
 }
 
 // ---- Commands -------------------------------------------------------------------------------
@@ -1260,6 +1286,7 @@ describe('settlement core with its storage, against a model', () => {
           // I5: every chain entry, Merkle root and signature verifies from the stored rows alone.
           const report = await audit(real.db.sql, { trustedIssuerPublicKey: real.issuer.publicKey, trustedShardPublicKeys: new Map([[0, real.ctx.signer.publicKey]]) });
           expect(report.findings).toEqual([]);
+          await checkEvents(model, real);
         } finally {
           databases = databases.filter((d) => d !== real.db);
           await real.db.drop();

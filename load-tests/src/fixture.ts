@@ -84,8 +84,8 @@ export interface BenchSystem {
   pids: Record<string, number>;
   /** Sends a signal to a service process (SIGKILL, SIGSTOP, SIGCONT...). */
   signal(service: ServiceName, signal: NodeJS.Signals): void;
-  /** Starts a service again with the environment it had (after it was killed); waits until it is healthy. */
-  restart(service: ServiceName): Promise<void>;
+  /** Starts a service again with the environment it had, plus `env` (after it was killed, or killing it); waits until it is healthy. */
+  restart(service: ServiceName, env?: Record<string, string>): Promise<void>;
   /** Starts one more settlement process (a second worker for the same shards); returns its pid. */
   addSettlementProcess(env?: Record<string, string>): Promise<number>;
   stop(): Promise<void>;
@@ -321,14 +321,14 @@ export async function startBenchSystem(o: SystemOptions): Promise<BenchSystem> {
       const child = children[service];
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     },
-    async restart(service) {
+    async restart(service, env = {}) {
       const old = children[service];
       if (old.exitCode === null && old.signalCode === null) {
         const exited = new Promise((r) => old.once('exit', r));
         old.kill('SIGKILL');
         await exited;
       }
-      const child = start(service);
+      const child = start(service, service, env);
       if (healthUrls[service]) await waitHealthy(healthUrls[service], child);
     },
     async addSettlementProcess(env = {}) {

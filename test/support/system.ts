@@ -24,6 +24,8 @@ import { ed25519PublicKeyOfSeed, signerFromSeed } from '@cbdc/shared/crypto';
 import { LIMITS, type Limits } from '@cbdc/shared/limits';
 import { consumerRedis, deleteKeysMatching, producerRedis, redisTargetFromEnv, untilReady, type RedisTarget } from '@cbdc/shared/redis';
 import { registrySignerOfAttestationKey } from '@cbdc/shared/registry';
+import { sealingKeyPair } from '@cbdc/shared/webhooks';
+import { Deliverer } from '@cbdc/webhooks/deliverer';
 import { shardQueue } from '@cbdc/shared/job';
 
 /** The Redis the tests use, read from the environment as the services read it (REDIS_URL, or REDIS_CLUSTER_NODES and REDIS_PASSWORD). */
@@ -48,7 +50,7 @@ export interface TestSystem {
   queuePrefix: string;
   issuerUrl: string;
   gatewayUrl: string;
-  keys: { issuer: Buffer; shards: Buffer[]; attestation: Buffer };
+  keys: { issuer: Buffer; shards: Buffer[]; attestation: Buffer; webhookSealing: Buffer };
   operators: { alice: OperatorClient; bob: OperatorClient };
   /** The operators' private keys, hex. */
   operatorKeys: { alice: string; bob: string };
@@ -60,7 +62,19 @@ export interface TestSystem {
   restartGateway(): Promise<void>;
   /** Stops the issuer and starts a new one on the same port (its start completes unfinished mints and retires). */
   restartIssuer(): Promise<void>;
+  /** The webhook delivery process, when `webhooks` was asked for (null otherwise). */
+  webhooks: TestWebhooks | null;
   close(): Promise<void>;
+}
+
+/** The delivery process of a test system: stopped and started as a process would be. */
+export interface TestWebhooks {
+  /** Stops gracefully (turns in flight finish) and starts a new one: nothing kept in memory. */
+  restart(): Promise<void>;
+  /** As if the process were killed: its connections are cut at once (transactions in flight roll back), then a new one starts. */
+  crashAndRestart(): Promise<void>;
+  /** The limits it runs with. */
+  limits: Limits;
 }
 
 export interface TestSystemOptions {
@@ -80,7 +94,18 @@ export interface TestSystemOptions {
   issuanceRecoveryIntervalMs?: number;
   /** Redis to run on (REDIS by default): one server or a cluster. */
   redis?: RedisTarget;
+  /** Start the webhook delivery process (services/webhooks), with these limits over the tests' defaults (short timeouts and backoff). */
+  webhooks?: { limits?: Partial<Limits>; pollIntervalMs?: number };
 }
+
+/** Webhook delivery in tests: short timeouts and backoff, a few turns at once. */
+const TEST_WEBHOOK_LIMITS: Partial<Limits> = {
+  webhookDeliveryTimeoutMs: 1000,
+  webhookRetryBaseMs: 100,
+  webhookRetryDelayMsMax: 1000,
+  webhookDeliveriesInFlightMax: 8,
+  webhookDeliveriesPerEndpointMax: 2,
+};
 
 const silentLog = { info() {}, warn() {}, error() {} };
 
@@ -92,7 +117,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
   const groupDbs = groupCount > 1 ? await Promise.all(Array.from({ length: groupCount }, () => createTestDatabase())) : [db];
   const shardGroups: ShardGroupSpec[] = groupDbs.map((g, id) => ({ id, url: g.url, shards: Array.from({ length: shardCount }, (_, s) => s).filter((s) => s % groupCount === id) }));
   const queuePrefix = `t${randomBytes(5).toString('hex')}`;
-  const keys = { issuer: seed(), shards: Array.from({ length: shardCount }, seed), attestation: seed() };
+  const keys = { issuer: seed(), shards: Array.from({ length: shardCount }, seed), attestation: seed(), webhookSealing: seed() };
   const operatorSeeds = { alice: seed(), bob: seed() };
   const issuerSigner = signerFromSeed(keys.issuer);
   await bootstrapOperators(
@@ -111,7 +136,14 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
   await registerIssuerKey(db.sql, issuerSigner);
   // Each service connects with its own role, as deployed: least privilege holds in every test.
   const as = (service: ServiceName) => connectTopology(db.url, shardGroups, { service, max: 4, applicationName: `cbdc-test-${service}` });
-  const topology = { issuer: as('issuer'), gateway: as('gateway'), settlement: as('settlement'), auditor: as('auditor'), admin: connectTopology(db.url, shardGroups, { max: 2, applicationName: 'cbdc-test-admin' }) };
+  const topology = {
+    issuer: as('issuer'),
+    gateway: as('gateway'),
+    settlement: as('settlement'),
+    auditor: as('auditor'),
+    webhooks: as('webhooks'),
+    admin: connectTopology(db.url, shardGroups, { max: 2, applicationName: 'cbdc-test-admin' }),
+  };
   const issuanceHooks: IssuanceHooks = {
     beforeTreasuryLeg: (r) => options.issuanceFaults?.beforeTreasuryLeg?.(r),
     afterTreasuryLeg: (r) => options.issuanceFaults?.afterTreasuryLeg?.(r),
@@ -144,7 +176,16 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
       loadShardKeys: () => shardPublicKeysAcross(topology.gateway.groups),
     });
     await client.start();
-    const app = await buildGatewayApp({ topology: topology.gateway, redis, settlement: client, shardCount, limits, queuePrefix, registrySigner: registrySignerOfAttestationKey(keys.attestation) });
+    const app = await buildGatewayApp({
+      topology: topology.gateway,
+      redis,
+      settlement: client,
+      shardCount,
+      limits,
+      queuePrefix,
+      registrySigner: registrySignerOfAttestationKey(keys.attestation),
+      webhooks: { sealingPublicKey: sealingKeyPair(keys.webhookSealing).publicKey, allowedHosts: ['127.0.0.1'] },
+    });
     await app.listen({ host: '127.0.0.1', port });
     return { app, client };
   };
@@ -175,6 +216,45 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
   };
   await startWorkers();
 
+  const webhookLimits: Limits = { ...limits, ...TEST_WEBHOOK_LIMITS, ...options.webhooks?.limits };
+  const startDeliverer = () => {
+    // A pool of its own per run, as a process has: each turn in flight holds a connection.
+    const pools = connectTopology(db.url, shardGroups, { service: 'webhooks', max: webhookLimits.webhookDeliveriesInFlightMax + 4, applicationName: 'cbdc-test-webhooks' });
+    const deliverer = new Deliverer({
+      topology: pools,
+      shardCount,
+      sealingSeed: keys.webhookSealing,
+      allowedHosts: ['127.0.0.1'],
+      limits: webhookLimits,
+      pollIntervalMs: options.webhooks?.pollIntervalMs ?? 50,
+      log: silentLog,
+    });
+    deliverer.start();
+    return { deliverer, pools };
+  };
+  let delivery = options.webhooks ? startDeliverer() : null;
+  const stopDelivery = async (crash: boolean) => {
+    if (!delivery) return;
+    const { deliverer, pools } = delivery;
+    delivery = null;
+    if (crash) await pools.end({ timeout: 0 });
+    await deliverer.stop();
+    if (!crash) await pools.end();
+  };
+  const webhooks: TestWebhooks | null = options.webhooks
+    ? {
+        limits: webhookLimits,
+        async restart() {
+          await stopDelivery(false);
+          delivery = startDeliverer();
+        },
+        async crashAndRestart() {
+          await stopDelivery(true);
+          delivery = startDeliverer();
+        },
+      }
+    : null;
+
   const urlOf = (app: { server: { address(): unknown } }) => `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   const issuerUrl = urlOf(issuer);
   const gatewayUrl = urlOf(gateway);
@@ -195,6 +275,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     get workers() {
       return workers;
     },
+    webhooks,
     async addBank(id) {
       const key = newCustomerKey();
       const pending = await operators.alice.addBank({ id, name: `Bank ${id}`, publicKey: key.publicKey });
@@ -217,6 +298,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
       ({ app: gateway, client: settlement } = await startGateway(port));
     },
     async close() {
+      await stopDelivery(false);
       await gateway.close();
       await issuer.close();
       await settlement.close();

@@ -8,11 +8,13 @@
 --                    settlement or issuance chain, an owner, or a bank's or operator's key
 --   cbdc_settlement  the ledger: transfer rows, legs, batches, shard heads, balances
 --   cbdc_issuer      the central bank: banks, reserves, issuance chain, treasury balances, freezes
+--   cbdc_webhooks    event delivery (docs/events.md): its cursors and dead letters, and pruning
+--                    events past their retention; never an event, a balance or an endpoint
 --   cbdc_auditor     reads everything, writes nothing (`cbdc audit`)
 do $$
 declare r text;
 begin
-  foreach r in array array['cbdc_gateway', 'cbdc_settlement', 'cbdc_issuer', 'cbdc_auditor'] loop
+  foreach r in array array['cbdc_gateway', 'cbdc_settlement', 'cbdc_issuer', 'cbdc_auditor', 'cbdc_webhooks'] loop
     begin
       execute format('create role %I login', r);
     exception when duplicate_object or unique_violation then null; -- another database created it first
@@ -20,10 +22,10 @@ begin
   end loop;
 end $$;
 
-revoke all on all tables in schema public from cbdc_gateway, cbdc_settlement, cbdc_issuer, cbdc_auditor;
-revoke all on all sequences in schema public from cbdc_gateway, cbdc_settlement, cbdc_issuer, cbdc_auditor;
+revoke all on all tables in schema public from cbdc_gateway, cbdc_settlement, cbdc_issuer, cbdc_auditor, cbdc_webhooks;
+revoke all on all sequences in schema public from cbdc_gateway, cbdc_settlement, cbdc_issuer, cbdc_auditor, cbdc_webhooks;
 
-grant select on all tables in schema public to cbdc_auditor, cbdc_gateway, cbdc_settlement, cbdc_issuer;
+grant select on all tables in schema public to cbdc_auditor, cbdc_gateway, cbdc_settlement, cbdc_issuer, cbdc_webhooks;
 
 -- The gateway: wallets it opens (never a balance), their bank-side status, its idempotency records,
 -- and the shard's wallets version (bumped with any write to a shard's wallets, see shard-lock.ts).
@@ -46,6 +48,10 @@ grant update (status, cancelled_at_ms) on payment_requests to cbdc_gateway;
 -- decides below: outcomes of payments come from settlement only.
 grant insert on events, event_heads to cbdc_gateway;
 grant update (seq) on event_heads to cbdc_gateway;
+-- Webhook endpoints a bank manages (central database; secrets arrive sealed, see 00011_webhooks),
+-- and a bank's request to redeliver one of its dead letters (status only).
+grant insert, update, delete on webhook_endpoints to cbdc_gateway;
+grant update (status, redelivery_requested_at_ms) on webhook_dead_letters to cbdc_gateway;
 
 -- Settlement: the ledger of its shards.
 grant insert on transfers, transfer_legs, settlement_batches to cbdc_settlement;
@@ -100,3 +106,8 @@ drop policy if exists events_ledger on events;
 create policy events_ledger on events for insert to cbdc_settlement, cbdc_issuer with check (true);
 drop policy if exists events_gateway on events;
 create policy events_gateway on events for insert to cbdc_gateway with check (type in ('wallet.tier_changed', 'wallet.key_replaced'));
+-- Event delivery: its own cursors and dead letters, and retention (a prefix of each bank's events
+-- per shard, recorded in event_retention). It reads endpoints and events, never writes one.
+grant insert, update, delete on webhook_cursors, webhook_dead_letters to cbdc_webhooks;
+grant delete on events to cbdc_webhooks;
+grant insert, update on event_retention to cbdc_webhooks;

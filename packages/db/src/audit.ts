@@ -3,7 +3,8 @@
  * their signatures, every batch's Merkle root, every customer signature (against the key the
  * registry says was in force) and transfer id, every balance and daily outflow from its history,
  * the registry chains of governing facts with every row they account for (operators, banks,
- * wallets, reserve entries, issuance requests), and the conservation law. It names the first
+ * wallets, reserve entries, issuance requests), the conservation law, and the banks' events
+ * against the ledger (audit-events.ts). It names the first
  * entries that do not verify in each check.
  *
  * Across servers (SHARD_DATABASES: a central database and shard-group databases), it reads every
@@ -29,6 +30,7 @@ import { limitsOf, type Tier } from '@cbdc/shared/tiers';
 import { checkBanks, checkIssuanceRequests, checkOperatorActions, checkOperators, checkRegistryChains, checkReserveEntries, checkWallets } from './audit-registry.js';
 import { shardOf } from '@cbdc/shared/ids';
 import type { Sql } from './connect.js';
+import { checkEvents } from './audit-events.js';
 import { checkIssuanceLegs } from './audit-issuance.js';
 import { checkPaymentRequests } from './audit-requests.js';
 import { moneyInFlightMinor } from './in-flight.js';
@@ -55,6 +57,7 @@ const CHECKS = [
   'limits',
   'reserve',
   'conservation',
+  'events',
 ] as const;
 export type AuditCheck = (typeof CHECKS)[number];
 
@@ -190,6 +193,7 @@ export async function audit(target: Sql | Topology, options: AuditOptions = {}):
       await checkDailyOutflow(run, g);
       await checkTierCaps(run, g);
       await checkFreezeRecords(run, g);
+      await checkEvents(run, g);
     }
     run.progress('balances', counts.wallets, counts.wallets);
     const freeTotal = await checkReserves(run, issuance, registry);

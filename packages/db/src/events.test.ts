@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appendEvents } from './events.js';
+import { appendEvents, eventSpans, pruneEvents } from './events.js';
 import { createTestDatabase, type TestDatabase } from './testing.js';
 
 describe('appendEvents', () => {
@@ -24,5 +24,35 @@ describe('appendEvents', () => {
     const before = await db.sql`select count(*)::int as n from events`;
     await appendEvents(db.sql, 9, 1, []);
     expect(await db.sql`select count(*)::int as n from events`).toEqual(before);
+  });
+});
+
+describe('pruneEvents', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => db.drop());
+
+  const ev = (bankId: string) => ({ bankId, type: 'payment.received' as const, subjectId: 's', walletId: 'w', amountMinor: 1n, code: null, data: null });
+
+  it('prunes a prefix of each bank’s seqs per shard, records where it ends, and takes a later-committed earlier-timed event with it', async () => {
+    await db.sql.begin((tx) => appendEvents(tx, 0, 1000, [ev('a'), ev('a'), ev('b')]));
+    // Committed later with an earlier clock (another writer's): below the mark once seq 4 goes.
+    await db.sql.begin((tx) => appendEvents(tx, 0, 3000, [ev('a')]));
+    await db.sql.begin((tx) => appendEvents(tx, 0, 500, [ev('a')]));
+    await db.sql.begin((tx) => appendEvents(tx, 0, 5000, [ev('a')]));
+    // a/1, a/2, a/4 and b/1 are older than the cutoff; a/3 (newer, but below a/4) goes with them.
+    expect(await pruneEvents(db.sql, 2000, 100)).toBe(5);
+    const left = await db.sql<{ bank_id: string; seq: bigint }[]>`select bank_id, seq from events order by bank_id, seq`;
+    expect(left.map((r) => `${r.bank_id}/${r.seq}`)).toEqual(['a/5']);
+    expect(await eventSpans(db.sql, 'a', [0, 1])).toEqual(
+      new Map([
+        [0, { prunedSeq: 4n, headSeq: 5n }],
+        [1, { prunedSeq: 0n, headSeq: 0n }],
+      ]),
+    );
+    expect((await eventSpans(db.sql, 'b', [0])).get(0)).toEqual({ prunedSeq: 1n, headSeq: 1n });
+    expect(await pruneEvents(db.sql, 2000, 100)).toBe(0);
   });
 });

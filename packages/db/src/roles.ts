@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { Sql } from './connect.js';
 import { editPostgresUrl } from './postgres-url.js';
 
-export const SERVICE_ROLES = { gateway: 'cbdc_gateway', settlement: 'cbdc_settlement', issuer: 'cbdc_issuer', auditor: 'cbdc_auditor' } as const;
+export const SERVICE_ROLES = { gateway: 'cbdc_gateway', settlement: 'cbdc_settlement', issuer: 'cbdc_issuer', auditor: 'cbdc_auditor', webhooks: 'cbdc_webhooks' } as const;
 export type ServiceName = keyof typeof SERVICE_ROLES;
 
 const ROLES_SQL = readFileSync(new URL('../roles/roles.sql', import.meta.url), 'utf8');

@@ -8,6 +8,7 @@
 import { planFreezeChange, type FreezeAuthority, type FreezeChange, type FreezeRecord, type FreezeRefusal, type WalletFreezes } from '@cbdc/shared/freezes';
 import type { WalletStatus } from '@cbdc/shared/ledger';
 import type { Sql } from './connect.js';
+import { appendEvents } from './events.js';
 import { lockShard } from './shard-lock.js';
 
 /** The freeze columns of a wallet row. */
@@ -78,6 +79,14 @@ async function changeFreeze<R extends WalletFreezeColumns>(
   await tx`
     insert into wallet_freeze_events (wallet_id, authority, action, actor, reason, reference, at)
     values (${walletId}, ${authority}, ${action}, ${request.actor}, ${request.reason}, ${record.reference}, ${at})`;
+  // The wallet's bank is told of the central bank's decisions (docs/events.md); its own freezes it
+  // made itself, and the gateway's role may not write events (a forged event would be delivered signed).
+  if (authority === 'central') {
+    const bankId = (current as unknown as { bank_id: string }).bank_id;
+    await appendEvents(tx, place.shard, request.nowMs, [
+      { bankId, type: action === 'freeze' ? 'wallet.frozen' : 'wallet.unfrozen', subjectId: walletId, walletId, amountMinor: null, code: null, data: { authority, reason: request.reason, reference: record.reference } },
+    ]);
+  }
   return row;
 }
 

@@ -32,6 +32,7 @@ const PROBLEM_DESCRIPTIONS: Record<number, string> = {
   403: 'Authenticated, but not allowed',
   404: "Not found, or not this bank's",
   409: 'Conflicts with the current state (an Idempotency-Key reused with another body, a state change not allowed)',
+  410: 'Gone: what it points to is past its retention (the code says what to do)',
   413: 'The body is larger than the limit',
   415: 'The body is not application/json',
   422: 'Well-formed but refused by a rule (the code names it)',

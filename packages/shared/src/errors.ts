@@ -68,6 +68,12 @@ export const API_ERRORS = {
   // Payment requests (pull payments)
   payment_request_not_found: { status: 404, title: 'No such payment request for this bank' },
   payment_request_paid: { status: 409, title: 'The payment request is paid; it can no longer be cancelled' },
+  // Events and webhooks (docs/events.md)
+  cursor_expired: { status: 410, title: 'Events after this cursor are past their retention; read the feed again from the oldest retained event (omit `after`)' },
+  webhook_endpoint_not_found: { status: 404, title: 'No such webhook endpoint for this bank' },
+  webhook_endpoint_limit: { status: 409, title: 'The bank has as many webhook endpoints as allowed; delete one first' },
+  dead_letter_not_found: { status: 404, title: "No such dead letter for this bank's endpoint" },
+  webhooks_not_configured: { status: 503, title: 'Webhooks are not configured on this gateway (no sealing key for endpoint secrets)' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ApiErrorCode = keyof typeof API_ERRORS;

@@ -8,6 +8,8 @@
  * bank, and in commit order per shard. A bank's feed merges its shards by time; every event of one
  * wallet is on the wallet's shard, so a wallet's events are always in order.
  */
+import { rejectionCodeSeenBy } from './errors.js';
+
 export const EVENT_TYPES = [
   /** A transfer paid by one of the bank's wallets became final: settled. */
   'transfer.settled',
@@ -60,4 +62,66 @@ export function eventIdOf(shard: number, seq: bigint): string {
 export function parseEventId(id: string): { shard: number; seq: bigint } | null {
   const m = /^evt_(\d{1,6})_(\d{1,19})$/.exec(id);
   return m ? { shard: Number(m[1]), seq: BigInt(m[2]) } : null;
+}
+
+/** An event as stored (the `events` table's row). */
+export interface StoredEvent {
+  bank_id: string;
+  shard: number;
+  seq: bigint;
+  type: string;
+  subject_id: string;
+  wallet_id: string | null;
+  amount_minor: bigint | null;
+  code: string | null;
+  data: Record<string, string | number | boolean | null> | null;
+  at_ms: bigint;
+  /** The transfer row's wallets, joined on read when the event's subject is a transfer recorded on its shard (see eventsAfter). */
+  payer_wallet_id?: string | null;
+  payee_wallet_id?: string | null;
+}
+
+/** An event on the wire (the feed's items and a webhook's body): docs/events.md lists every type's data. */
+export interface EventWire {
+  id: string;
+  type: string;
+  createdAt: string;
+  data: Record<string, string | number | boolean | null>;
+}
+
+/** The name of an event's subject in its data: what `subject_id` is for each family of types. */
+function subjectKeyOf(type: string): string {
+  if (type.startsWith('transfer.') || type.startsWith('payment.')) return 'transferId';
+  if (type.startsWith('hold.')) return 'holdId';
+  if (type.startsWith('treasury.')) return 'issuanceId';
+  if (type.startsWith('request.')) return 'requestId';
+  return 'walletId';
+}
+
+/**
+ * The wire form of a stored event as its bank receives it. The data is the subject under its name
+ * (transferId, holdId, issuanceId, requestId, or walletId for wallet events), the bank's wallet,
+ * the amount as a decimal string, the code when there is one, then the type's own fields.
+ *
+ * A rejection code that describes the payee wallet is shown as `payee_unavailable` unless the
+ * payee is known to be this bank's (`payeeBankOf`), exactly as GET /v1/transfers/:id shows it
+ * (see rejectionCodeSeenBy): an event tells a bank nothing its API would not.
+ */
+export function eventWire(e: StoredEvent, payeeBankOf: (walletId: string) => string | null = () => null): EventWire {
+  const subjectKey = subjectKeyOf(e.type);
+  const data: Record<string, string | number | boolean | null> = { [subjectKey]: e.subject_id };
+  if (subjectKey !== 'walletId' || e.wallet_id !== e.subject_id) data.walletId = e.wallet_id;
+  if (e.amount_minor !== null) data.amountMinor = e.amount_minor.toString();
+  const payee = payeeWalletOf(e);
+  if (e.code !== null) data.code = rejectionCodeSeenBy(e.code, e.bank_id, e.bank_id, payee === null ? null : payeeBankOf(payee));
+  // The counterparty of a transfer event, from its transfer row (null: a payment from another shard).
+  if (e.type === 'transfer.settled' || e.type === 'transfer.rejected') data.payeeWalletId = payee;
+  if (e.type === 'payment.received') data.payerWalletId = e.payer_wallet_id ?? (typeof e.data?.payerWalletId === 'string' ? e.data.payerWalletId : null);
+  for (const [k, v] of Object.entries(e.data ?? {})) if (!(k in data)) data[k] = v;
+  return { id: eventIdOf(e.shard, e.seq), type: e.type, createdAt: new Date(Number(e.at_ms)).toISOString(), data };
+}
+
+/** The payee wallet of a transfer event: from its transfer row, or from its data. */
+export function payeeWalletOf(e: StoredEvent): string | null {
+  return e.payee_wallet_id ?? (typeof e.data?.payeeWalletId === 'string' ? e.data.payeeWalletId : null);
 }

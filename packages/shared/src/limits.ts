@@ -96,6 +96,35 @@ export const LIMITS = {
   /** How often the issuer completes mints and retires left unfinished between servers, and how many per pass. */
   issuanceRecoveryIntervalMs: 2_000,
   issuanceRecoveredPerPassMax: 100,
+  /**
+   * Events (docs/events.md): how long a bank's events are kept (the feed replays that far back), how
+   * often the delivery service prunes older ones, and how many per statement.
+   */
+  eventRetentionMs: 30 * 24 * 60 * 60 * 1000,
+  eventsPruneIntervalMs: 60_000,
+  eventsPrunedPerRunMax: 10_000,
+  /** Webhook endpoints per bank, the length of an endpoint's URL and description, and of a rotation's overlap. */
+  webhookEndpointsPerBankMax: 10,
+  webhookUrlBytesMax: 2048,
+  webhookDescriptionBytesMax: 200,
+  webhookSecretOverlapMsDefault: 24 * 60 * 60 * 1000,
+  webhookSecretOverlapMsMax: 7 * 24 * 60 * 60 * 1000,
+  /**
+   * Webhook delivery: one POST's timeout; attempts of one event and how long after its first failure
+   * it is retried at most (the first bound reached dead-letters it); the backoff's first delay and
+   * its ceiling (exponential, with full jitter); POSTs in flight per delivery process and per
+   * endpoint (a slow receiver holds at most its own share); events one turn of an endpoint and
+   * shard delivers before its cursor commits; bytes of a receiver's answer read (the rest dropped).
+   */
+  webhookDeliveryTimeoutMs: 5_000,
+  webhookAttemptsMax: 10,
+  webhookRetryAgeMsMax: 24 * 60 * 60 * 1000,
+  webhookRetryBaseMs: 5_000,
+  webhookRetryDelayMsMax: 60 * 60 * 1000,
+  webhookDeliveriesInFlightMax: 32,
+  webhookDeliveriesPerEndpointMax: 4,
+  webhookEventsPerTurnMax: 20,
+  webhookResponseBytesMax: 64 * 1024,
 } as const;
 
 export type Limits = { -readonly [K in keyof typeof LIMITS]: number };
@@ -113,6 +142,10 @@ export function checkLimits(limits: Limits): void {
     [limits.holdDurationMsMax >= limits.expiryAheadMsMax, 'holdDurationMsMax must be >= expiryAheadMsMax (a hold outlives the time to submit it)'],
     [limits.holdsExpiredPerSweepMax <= limits.settleBatchTransfersMax, 'holdsExpiredPerSweepMax must be <= settleBatchTransfersMax'],
     [limits.bankTransfersPerSecondMax >= limits.transfersPerRequestMax, 'bankTransfersPerSecondMax must be >= transfersPerRequestMax (a full batch must fit in a window)'],
+    [limits.webhookDeliveriesInFlightMax > limits.webhookDeliveriesPerEndpointMax, 'webhookDeliveriesInFlightMax must be > webhookDeliveriesPerEndpointMax (one slow endpoint must leave room for the others)'],
+    [limits.webhookRetryDelayMsMax >= limits.webhookRetryBaseMs, 'webhookRetryDelayMsMax must be >= webhookRetryBaseMs'],
+    [limits.webhookSecretOverlapMsMax >= limits.webhookSecretOverlapMsDefault, 'webhookSecretOverlapMsMax must be >= webhookSecretOverlapMsDefault'],
+    [limits.webhookRetryAgeMsMax < limits.eventRetentionMs, 'webhookRetryAgeMsMax must be < eventRetentionMs (an event is retried while it is retained)'],
   ];
   for (const [ok, message] of rules) if (!ok) throw new Error(`limits: ${message}`);
   for (const [name, value] of Object.entries(limits)) {

@@ -45,6 +45,8 @@ export const settlementEnvSchema = z.object({
   SETTLE_REDIS_DEADLINE_MS: z.coerce.number().int().min(5000).max(600_000).default(20_000),
   /** Wallets each shard's worker holds in memory between batches (0 turns holding off). */
   SETTLE_WALLETS_HELD_MAX: z.coerce.number().int().min(0).max(50_000_000).default(LIMITS.settleWalletsHeldMax),
+  /** Whether batches record the banks' events (docs/events.md). Off only to measure their cost (npm run bench -- --events on,off): banks then miss events. */
+  SETTLE_EVENTS: z.enum(['on', 'off']).default('on'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

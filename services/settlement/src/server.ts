@@ -37,6 +37,7 @@ async function main(): Promise<void> {
         commitDeadlineMs: config.SETTLE_COMMIT_DEADLINE_MS,
         redisDeadlineMs: config.SETTLE_REDIS_DEADLINE_MS,
         walletsHeldMax: config.SETTLE_WALLETS_HELD_MAX,
+        events: config.SETTLE_EVENTS === 'on',
         log,
         // Exit without waiting on the wedged transaction or Redis connection; the supervisor (systemd, Kubernetes)
         // starts the process again and BullMQ hands its jobs on once their locks expire.
@@ -45,6 +46,7 @@ async function main(): Promise<void> {
     );
   }
   log.info({ shards: config.shardIds }, 'settlement workers running');
+  if (config.SETTLE_EVENTS === 'off') log.warn('SETTLE_EVENTS=off: batches record no events for banks (a measurement setting only)');
   closeWithGrace({ delay: 10_000 }, async ({ err }) => {
     if (err) log.error({ err }, 'closing after an error');
     await Promise.all(workers.map((w) => w.close()));

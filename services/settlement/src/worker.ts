@@ -73,6 +73,8 @@ export interface ShardWorkerOptions {
   splitTransactionsMax?: number;
   /** Wallets held in memory between batches; 0 reads every batch's wallets from Postgres. */
   walletsHeldMax?: number;
+  /** Whether batches record the banks' events (on by default; off only for the bench's baseline, SETTLE_EVENTS=off). */
+  events?: boolean;
   /** How often to look for in-flight transfers whose credit should be sent again (while none are found). */
   sweepIntervalMs?: number;
   /** The longest wait between sweeps while they keep finding credits to send again (default 30 s). */
@@ -150,6 +152,7 @@ export async function startShardWorker(o: ShardWorkerOptions): Promise<ShardWork
     central: o.central,
     ledgerOfShard: o.sqlOfShard,
     wallets: o.walletsHeldMax === 0 ? undefined : new WalletCache(o.walletsHeldMax ?? LIMITS.settleWalletsHeldMax),
+    events: o.events !== false,
   };
   const now = o.now ?? Date.now;
   const queue = shardQueue(o.queuePrefix, o.shard);

@@ -22,6 +22,8 @@ import { transferRoutes } from './transfers/routes.js';
 import { holdRoutes } from './holds/routes.js';
 import { walletRoutes } from './wallets/routes.js';
 import { walletLifecycleRoutes } from './wallets/lifecycle.js';
+import { eventRoutes } from './events/routes.js';
+import { webhookRoutes } from './webhooks/routes.js';
 import { WalletFactsCache } from './wallets/facts-cache.js';
 import { walletFactsAcross } from './wallets/store.js';
 
@@ -40,6 +42,8 @@ export interface GatewayDeps {
   audience?: string;
   /** The gateway's registry key (server.ts: registrySignerOfAttestationKey). */
   registrySigner: Signer;
+  /** Webhooks: the delivery service's sealing public key (WEBHOOK_SEALING_PUBLIC_KEY; absent: endpoints cannot be created) and hosts allowed over http and at private addresses. */
+  webhooks?: { sealingPublicKey: Buffer | null; allowedHosts: readonly string[] };
   now?: () => number;
   logger?: FastifyServerOptions['logger'];
 }
@@ -122,6 +126,10 @@ export async function buildGatewayApp(deps: GatewayDeps) {
     walletFacts,
     idempotency,
     registry: { role: 'gateway', signer: deps.registrySigner },
+    webhooks: {
+      sealingPublicKey: deps.webhooks?.sealingPublicKey ?? null,
+      urlPolicy: { allowedHosts: new Set((deps.webhooks?.allowedHosts ?? []).map((h) => h.toLowerCase())), urlBytesMax: deps.limits.webhookUrlBytesMax },
+    },
   };
   await app.register(async (scoped) => {
     await walletRoutes(scoped, ctx);
@@ -129,6 +137,8 @@ export async function buildGatewayApp(deps: GatewayDeps) {
     await transferRoutes(scoped, ctx);
     await holdRoutes(scoped, ctx);
     await paymentRequestRoutes(scoped, ctx);
+    await eventRoutes(scoped, ctx);
+    await webhookRoutes(scoped, ctx);
   });
   return app;
 }

@@ -8,6 +8,7 @@ import { AUDIENCE_PATTERN, DEFAULT_AUDIENCE } from '@cbdc/shared/request-auth';
 import { checkLimits, LIMITS, type Limits } from '@cbdc/shared/limits';
 import { redisEnvShape, redisTargetOf, type RedisTarget } from '@cbdc/shared/redis';
 import { parseShardDatabases, type ShardGroupSpec } from '@cbdc/shared/topology';
+import { webhookAllowedHostsSchema } from '@cbdc/shared/webhooks';
 
 const positiveInt = z.coerce.number().int().positive();
 
@@ -47,6 +48,13 @@ export const gatewayEnvSchema = z.object({
   IDEMPOTENCY_KEY_RETENTION_MS: positiveInt.default(LIMITS.idempotencyKeyRetentionMs),
   BANK_TRANSFERS_PER_SECOND_MAX: positiveInt.default(LIMITS.bankTransfersPerSecondMax),
   CLIENT_IP_AUTH_FAILURES_PER_SECOND_MAX: positiveInt.default(LIMITS.clientIpAuthFailuresPerSecondMax),
+  /** The public key (X25519, hex) of the webhooks service's WEBHOOK_SEALING_KEY: endpoint secrets are stored sealed to it. Unset: endpoints cannot be created. */
+  WEBHOOK_SEALING_PUBLIC_KEY: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, { error: 'WEBHOOK_SEALING_PUBLIC_KEY must be 64 lowercase hex digits' })
+    .optional(),
+  /** Hosts webhook endpoints may name over http and at private addresses, comma-separated (for tests and local receivers only). */
+  WEBHOOK_ALLOWED_HOSTS: webhookAllowedHostsSchema,
 });
 
 export interface GatewayConfig {
@@ -66,6 +74,7 @@ export interface GatewayConfig {
   logLevel: string;
   processes: number;
   limits: Limits;
+  webhooks: { sealingPublicKey: Buffer | null; allowedHosts: string[] };
 }
 
 /** `url` with the user and password of `from` when it names no user itself. */
@@ -113,5 +122,6 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
     logLevel: e.LOG_LEVEL,
     processes: e.GATEWAY_PROCESSES,
     limits: Object.freeze(limits),
+    webhooks: { sealingPublicKey: e.WEBHOOK_SEALING_PUBLIC_KEY ? Buffer.from(e.WEBHOOK_SEALING_PUBLIC_KEY, 'hex') : null, allowedHosts: e.WEBHOOK_ALLOWED_HOSTS },
   });
 }

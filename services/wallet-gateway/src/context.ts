@@ -6,6 +6,7 @@ import type { Limits } from '@cbdc/shared/limits';
 import type { Ledger } from './ledger.js';
 import type { SettlementClient } from './transfers/settlement-client.js';
 import type { WalletFactsCache } from './wallets/facts-cache.js';
+import type { GatewayWebhooks } from './webhooks/routes.js';
 
 export interface GatewayContext {
   /** The central database: banks and their keys, request nonces. */
@@ -22,4 +23,6 @@ export interface GatewayContext {
   idempotency: IdempotencyKeys;
   /** Signs the registry events of wallet openings and status changes (see docs/registry.md). */
   registry: RegistrySigner;
+  /** Webhook endpoints: the delivery service's sealing key for their secrets, and the URL rule. */
+  webhooks: GatewayWebhooks;
 }

@@ -53,6 +53,7 @@ async function serve(config: GatewayConfig): Promise<void> {
     queuePrefix: config.queuePrefix,
     audience: config.audience,
     registrySigner: registrySignerOfAttestationKey(config.attestationKey),
+    webhooks: config.webhooks,
     logger: { level: config.logLevel, name: 'wallet-gateway' },
   });
   await app.listen({ host: config.host, port: config.port });

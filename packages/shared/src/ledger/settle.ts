@@ -180,7 +180,11 @@ export interface BatchResult {
   resultsToSend: Array<{ id: string; toShard: number; status: 'applied' | 'rejected'; code: RejectionCode | null }>;
   /** The new state of every wallet that changed. */
   changedWallets: Map<string, WalletState>;
-  /** What the banks are told (@cbdc/shared/events), in leaf order: recorded in the same transaction. */
+  /**
+   * What the banks are told (@cbdc/shared/events), in leaf order: recorded in the same transaction.
+   * A transfer's counterparty is not repeated in its events: it is on the transfer row, written in
+   * the same transaction on the same shard, and joined when events are read (half the bytes).
+   */
   events: NewEvent[];
   /** Holds placed, refused or closed, and captures whose money in flight reached its end. */
   holds: HoldChanges;
@@ -314,7 +318,6 @@ export function settleBatch(items: readonly SettlementItem[], state: BatchState)
     const paid = requests.pay(requestId, transferId, amountMinor);
     r.events.push({ bankId: paid.bankId, type: 'request.paid', subjectId: paid.id, walletId: paid.payeeWalletId, amountMinor, code: null, data: { transferId } });
   };
-  const withRequest = (data: Record<string, string>, requestId: string | null | undefined) => (requestId ? { ...data, requestId } : data);
   // The money this batch lets out of the shard (debits in flight) and in (credits, refunds).
   let expectedDelta = 0n;
 
@@ -346,7 +349,7 @@ export function settleBatch(items: readonly SettlementItem[], state: BatchState)
         r.outcomes.push({ status: 'rejected', code });
         r.leaves.push({ type: 'transfer', item, legStatus: 'rejected', code });
         // Told to the bank whose request it was (the payer may be missing, or another bank's).
-        r.events.push({ bankId: item.bankId, type: 'transfer.rejected', subjectId: item.id, walletId: payer?.bankId === item.bankId ? payer.id : null, amountMinor: item.amountMinor, code, data: { payeeWalletId: item.payeeWalletId } });
+        r.events.push({ bankId: item.bankId, type: 'transfer.rejected', subjectId: item.id, walletId: payer?.bankId === item.bankId ? payer.id : null, amountMinor: item.amountMinor, code, data: null });
         continue;
       }
       const payment = isPayment(item, payee);
@@ -368,8 +371,8 @@ export function settleBatch(items: readonly SettlementItem[], state: BatchState)
         put({ ...payeeNow, balanceMinor: payeeNow.balanceMinor + item.amountMinor });
         r.outcomes.push({ status: 'settled' });
         r.leaves.push({ type: 'transfer', item, legStatus: 'settled', code: null });
-        tell(payer!, 'transfer.settled', item.id, item.amountMinor, null, { payeeWalletId: item.payeeWalletId });
-        tell(payeeNow, 'payment.received', item.id, item.amountMinor, null, withRequest({ payerWalletId: item.payerWalletId }, item.requestId));
+        tell(payer!, 'transfer.settled', item.id, item.amountMinor, null, null);
+        tell(payeeNow, 'payment.received', item.id, item.amountMinor, null, item.requestId ? { requestId: item.requestId } : null);
         if (item.requestId) payRequest(item.requestId, item.id, item.amountMinor);
       }
     } else if (item.type === 'credit') {
@@ -408,7 +411,7 @@ export function settleBatch(items: readonly SettlementItem[], state: BatchState)
       if (!payer) throw new Error(`invariant broken: payer ${flight.payerWalletId} of in-flight transfer ${item.id} is missing`);
       if (item.status === 'applied') {
         put({ ...payer, inFlightOutMinor: payer.inFlightOutMinor - flight.amountMinor });
-        tell(payer, 'transfer.settled', item.id, flight.amountMinor, null, { payeeWalletId: flight.payeeWalletId });
+        tell(payer, 'transfer.settled', item.id, flight.amountMinor, null, null);
         r.outcomes.push({ status: 'settled' });
         r.finalized.push({ id: item.id, status: 'settled', code: null });
       } else {
@@ -422,7 +425,7 @@ export function settleBatch(items: readonly SettlementItem[], state: BatchState)
           dailySpentMinor: sameDay ? (payer.dailySpentMinor > flight.amountMinor ? payer.dailySpentMinor - flight.amountMinor : 0n) : payer.dailySpentMinor,
         });
         expectedDelta += flight.amountMinor;
-        tell(payer, 'transfer.rejected', item.id, flight.amountMinor, item.code, { payeeWalletId: flight.payeeWalletId });
+        tell(payer, 'transfer.rejected', item.id, flight.amountMinor, item.code, null);
         r.outcomes.push({ status: 'rejected', code: item.code! });
         r.leaves.push({ type: 'leg', transferId: item.id, leg: 'refund', walletId: flight.payerWalletId, amountMinor: flight.amountMinor, status: 'applied', code: item.code });
         r.finalized.push({ id: item.id, status: 'rejected', code: item.code });

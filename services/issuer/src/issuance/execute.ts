@@ -18,11 +18,13 @@
  * recovery pass (at start and every few seconds) redoes whatever a crash left unfinished.
  */
 import type { Queryable, Sql } from '@cbdc/db/connect';
+import { appendEvents } from '@cbdc/db/events';
 import { ensureTreasuries, lockIssuanceSteps, reconcileTreasuries, treasuryPlaceOf } from '@cbdc/db/issuance-legs';
 import { lockShard } from '@cbdc/db/shard-lock';
 import type { Topology } from '@cbdc/db/topology';
 import { issuanceEntryHash, type IssuanceEntry } from '@cbdc/shared/chains';
 import type { Signer } from '@cbdc/shared/crypto';
+import type { NewEvent } from '@cbdc/shared/events';
 import { planMint, planRetire } from '@cbdc/shared/issuance';
 import { ApiError } from '@cbdc/shared/problem';
 import type { ActionHandler } from '../approvals/actions.js';
@@ -159,6 +161,11 @@ async function lockStep(tx: Queryable, id: string): Promise<{ head: Head; reques
   return { head, request };
 }
 
+/** The bank's event of a mint into, or a retire from, its treasury: written with the treasury leg, in its group. */
+function treasuryEvent(type: 'treasury.minted' | 'treasury.retired', request: IssuanceRequestRow, treasuryWalletId: string): NewEvent {
+  return { bankId: request.bank_id, type, subjectId: request.id, walletId: treasuryWalletId, amountMinor: request.amount_minor, code: null, data: null };
+}
+
 /** Step 2 of a mint: the treasury's group applies the leg once and credits the treasury; central marks it delivered. */
 async function deliverMint(places: IssuancePlaces, request: IssuanceRequestRow): Promise<void> {
   await places.issuanceHooks?.beforeTreasuryLeg?.(request);
@@ -178,6 +185,7 @@ async function deliverMint(places: IssuancePlaces, request: IssuanceRequestRow):
       if (applied.length === 0) return; // applied by an earlier attempt
       const credited = await g`update wallets set balance_minor = balance_minor + ${request.amount_minor.toString()}, updated_at = now() where id = ${place.walletId} returning 1`;
       if (credited.length !== 1) throw new Error(`invariant broken: treasury ${place.walletId} is missing in the group of shard ${place.shard}`);
+      await appendEvents(g, place.shard, places.now(), [treasuryEvent('treasury.minted', request, place.walletId)]);
     });
     await places.issuanceHooks?.afterTreasuryLeg?.(request);
     await tx`update issuance_requests set leg_status = 'delivered' where id = ${request.id}`;
@@ -198,7 +206,10 @@ async function settleRetire(places: IssuancePlaces, request: IssuanceRequestRow)
       const [recorded] = await g<{ status: 'applied' | 'rejected'; code: string | null }[]>`select status, code from issuance_legs where request_id = ${request.id}`;
       if (recorded) return recorded;
       const covered = treasury !== undefined && treasury.balance_minor >= request.amount_minor;
-      if (covered) await g`update wallets set balance_minor = balance_minor - ${request.amount_minor.toString()}, updated_at = now() where id = ${place.walletId}`;
+      if (covered) {
+        await g`update wallets set balance_minor = balance_minor - ${request.amount_minor.toString()}, updated_at = now() where id = ${place.walletId}`;
+        await appendEvents(g, place.shard, places.now(), [treasuryEvent('treasury.retired', request, place.walletId)]);
+      }
       const outcome = covered ? { status: 'applied' as const, code: null } : { status: 'rejected' as const, code: 'insufficient_treasury_balance' };
       await g`
         insert into issuance_legs (request_id, kind, bank_id, treasury_wallet_id, shard, amount_minor, status, code)
