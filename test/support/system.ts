@@ -80,6 +80,12 @@ export interface TestSystemOptions {
   issuanceRecoveryIntervalMs?: number;
   /** Redis to run on (REDIS by default): one server or a cluster. */
   redis?: RedisTarget;
+  /**
+   * The ledger's clock: the settlement workers' batch times and the issuer's treasury-leg times
+   * (Date.now by default). The request clocks stay real, so signed requests still pass; a test
+   * sets it back to record a day of activity that has already ended.
+   */
+  ledgerNow?: () => number;
 }
 
 const silentLog = { info() {}, warn() {}, error() {} };
@@ -125,6 +131,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
       dualControl: dualControlPolicy(options.dualControlThresholdMinor ?? 100_000_000n, options.dualControl),
       queuePrefix,
       issuanceHooks,
+      ledgerNow: options.ledgerNow,
       limits: options.issuanceRecoveryIntervalMs === undefined ? undefined : { ...LIMITS, issuanceRecoveryIntervalMs: options.issuanceRecoveryIntervalMs },
     });
     await app.listen({ host: '127.0.0.1', port });
@@ -169,6 +176,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
           log: silentLog,
           sweepIntervalMs: 200,
           resendAfterMs: 1000,
+          now: options.ledgerNow,
         }),
       ),
     );

@@ -16,6 +16,7 @@ import type { Limits } from '@cbdc/shared/limits';
 import { ApiError } from '@cbdc/shared/problem';
 import type { GatewayContext } from './context.js';
 import { Ledger, singleDatabaseTopology } from './ledger.js';
+import { reconciliationRoutes } from './reconciliation/routes.js';
 import type { SettlementClient } from './transfers/settlement-client.js';
 import { transferRoutes } from './transfers/routes.js';
 import { walletRoutes } from './wallets/routes.js';
@@ -123,6 +124,7 @@ export async function buildGatewayApp(deps: GatewayDeps) {
   await app.register(async (scoped) => {
     await walletRoutes(scoped, ctx);
     await transferRoutes(scoped, ctx);
+    await reconciliationRoutes(scoped, ctx);
   });
   return app;
 }

@@ -47,6 +47,8 @@ export const gatewayEnvSchema = z.object({
   IDEMPOTENCY_KEY_RETENTION_MS: positiveInt.default(LIMITS.idempotencyKeyRetentionMs),
   BANK_TRANSFERS_PER_SECOND_MAX: positiveInt.default(LIMITS.bankTransfersPerSecondMax),
   CLIENT_IP_AUTH_FAILURES_PER_SECOND_MAX: positiveInt.default(LIMITS.clientIpAuthFailuresPerSecondMax),
+  /** How far behind this clock reconciliation listings stop: above twice settlement's SETTLE_COMMIT_DEADLINE_MS plus the hosts' clock difference. */
+  ENTRIES_SETTLED_LAG_MS: positiveInt.default(LIMITS.entriesSettledLagMs),
 });
 
 export interface GatewayConfig {
@@ -96,6 +98,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
     idempotencyKeyRetentionMs: e.IDEMPOTENCY_KEY_RETENTION_MS,
     bankTransfersPerSecondMax: e.BANK_TRANSFERS_PER_SECOND_MAX,
     clientIpAuthFailuresPerSecondMax: e.CLIENT_IP_AUTH_FAILURES_PER_SECOND_MAX,
+    entriesSettledLagMs: e.ENTRIES_SETTLED_LAG_MS,
   };
   checkLimits(limits);
   return Object.freeze({
