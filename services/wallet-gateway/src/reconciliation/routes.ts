@@ -21,7 +21,10 @@ const toCursor = (text: string) => Buffer.from(text, 'utf8').toString('base64url
 const fromCursor = (cursor: string) => Buffer.from(cursor, 'base64url').toString('utf8');
 
 /** An ISO 8601 instant with a time zone (Z or an offset), as milliseconds. */
-const instantSchema = z.iso.datetime({ offset: true, error: 'datetime: must be an ISO 8601 date and time with a zone, such as 2026-01-31T00:00:00Z' });
+const instantSchema = z.iso.datetime({
+  offset: true,
+  error: (issue) => (issue.input === undefined ? 'required: is required' : 'datetime: must be an ISO 8601 date and time with a zone, such as 2026-01-31T00:00:00Z'),
+});
 
 const entryViewSchema = z
   .object({
