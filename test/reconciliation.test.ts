@@ -5,8 +5,9 @@
  * balances the banks observed at the end of each day. Real Postgres and Redis.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CbdcApiError, newCustomerKey, signTransfer, type BankClient } from '@cbdc/client';
+import { CbdcApiError, newCustomerKey, signedHeaders, signTransfer, type BankClient } from '@cbdc/client';
 import { shardOf, treasuryWalletId, walletIdOf } from '@cbdc/shared/ids';
+import { checkCamt053, findElements } from '../services/wallet-gateway/src/reconciliation/camt053-schema.js';
 import { startTestSystem, type TestSystem } from './support/system.js';
 
 const SHARDS = 4;
@@ -79,7 +80,7 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
 
 describe('reconciliation over shard groups (4 shards, 2 group databases)', () => {
   let sys: TestSystem;
-  let bankA: BankClient;
+  let bankA: BankClient & { privateKeyHex: string };
   let bankB: BankClient;
   const keys = { a0: newCustomerKey(), a1: newCustomerKey(), small: newCustomerKey(), b1: newCustomerKey() };
   const w = { a0: '', a1: '', small: '', b1: '' };
@@ -198,6 +199,9 @@ describe('reconciliation over shard groups (4 shards, 2 group databases)', () =>
   }, 120_000);
   afterAll(async () => sys?.close());
 
+  /** A GET signed by bank-a, answered as it comes (the client library parses JSON only). */
+  const fetchSigned = (path: string, headers: Record<string, string> = {}) =>
+    fetch(new URL(path, sys.gatewayUrl), { headers: signedHeaders({ keyId: 'bank-a', privateKey: Buffer.from(bankA.privateKeyHex, 'hex') }, 'GET', path, '', headers) });
   const statement = async (bank: BankClient, date: string, query = '') => (await bank.raw<Statement>('GET', `/v1/treasury/statements/${date}${query}`)).body;
   /** Every page of a statement. */
   const statementEntries = async (date: string, limit: number) => {
@@ -248,6 +252,36 @@ describe('reconciliation over shard groups (4 shards, 2 group databases)', () =>
     const legCredit = all.find((e) => e.type === 'credit' && e.payerWalletId === w.a1);
     expect(legCredit).toMatchObject({ kind: 'redemption', shard: shardOf(treasuryA, SHARDS), status: 'settled' });
     expect(all.find((e) => e.type === 'refund')).toMatchObject({ kind: 'funding', status: 'rejected', code: 'exceeds_balance_limit', payeeWalletId: w.small });
+  });
+
+  it('exports the statement as ISO 20022 camt.053.001.08, page by page, with the same figures', async () => {
+    const json = await statement(bankA, DAY);
+    const pages: string[] = [];
+    let next: string | null = `/v1/treasury/statements/${DAY}?format=camt.053&limit=4`;
+    while (next !== null) {
+      expect(pages.length).toBeLessThan(10);
+      const res = await fetchSigned(next);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^application\/xml/);
+      pages.push(await res.text());
+      next = /<([^>]+)>; rel="next"/.exec(res.headers.get('link') ?? '')?.[1] ?? null;
+    }
+    expect(pages.length).toBe(Math.ceil(json.entries.length / 4));
+    const entries = pages.flatMap((xml, i) => {
+      const { problems, root } = checkCamt053(xml);
+      expect(problems).toEqual([]);
+      const [stmt] = findElements(root, 'BkToCstmrStmt/Stmt');
+      expect(findElements(stmt, 'StmtPgntn/PgNb')[0].text).toBe(String(i + 1));
+      expect(findElements(stmt, 'StmtPgntn/LastPgInd')[0].text).toBe(String(i === pages.length - 1));
+      const balances = Object.fromEntries(findElements(stmt, 'Bal').map((b) => [findElements(b, 'Tp/CdOrPrtry/Cd')[0].text, findElements(b, 'Amt')[0].text]));
+      expect(balances).toEqual({ OPBD: (Number(json.openingBalanceMinor) / 100).toFixed(2), CLBD: (Number(json.closingBalanceMinor) / 100).toFixed(2) });
+      return findElements(stmt, 'Ntry').map((n) => [findElements(n, 'CdtDbtInd')[0].text, findElements(n, 'Amt')[0].text]);
+    });
+    expect(entries).toEqual(json.entries.map((e) => [e.direction === 'credit' ? 'CRDT' : 'DBIT', (Number(e.amountMinor) / 100).toFixed(2)]));
+    // Asked for by the Accept header too; JSON stays the default.
+    const accepted = await fetchSigned(`/v1/treasury/statements/${DAY}`, { accept: 'application/xml' });
+    expect(accepted.headers.get('content-type')).toMatch(/^application\/xml/);
+    expect(checkCamt053(await accepted.text()).problems).toEqual([]);
   });
 
   it('chains the days: each closing is the next opening; the last closing is the balance now', async () => {
@@ -355,6 +389,7 @@ describe('reconciliation over shard groups (4 shards, 2 group databases)', () =>
       ['20250101', 'params/date', 'date'],
       ['1969-12-31', 'params/date', 'date'],
       [`${DAY}?limit=0`, 'querystring/limit', 'page_size_min'],
+      [`${DAY}?format=xml`, 'querystring/format', 'format'],
       [`${DAY}?cursor=czEuMjAyNS0wMS0wMS4x`, 'querystring/cursor', 'cursor'],
     ] as const) {
       expect(await stated(path)).toMatchObject({ status: 400, code: 'invalid_request', errors: expect.arrayContaining([expect.objectContaining({ field, rule })]) });

@@ -4,7 +4,7 @@
  * scoped by the calling bank's id.
  */
 import { z } from 'zod';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { problemResponses } from '@cbdc/http/openapi';
 import { treasuryWalletId } from '@cbdc/shared/ids';
@@ -12,7 +12,8 @@ import { ApiError } from '@cbdc/shared/problem';
 import { walletIdSchema } from '@cbdc/shared/schemas';
 import type { GatewayContext } from '../context.js';
 import { transfersByIdsAcross } from '../transfers/store.js';
-import { afterPage, decodeListCursor, deltaOf, encodeListCursor, entryView, mergeEntries, type EntryRow, type EntryTransfer, type ListPosition } from './entries.js';
+import { camt053Of } from './camt053.js';
+import { afterPage, decodeListCursor, deltaOf, encodeListCursor, entryView, keyOf, mergeEntries, type EntryRow, type EntryTransfer, type ListPosition } from './entries.js';
 import { dayRange, decodeStatementCursor, encodeStatementCursor, statementTotals } from './statement.js';
 import { entryRows, treasuryNetUpTo, treasuryTotals } from './store.js';
 
@@ -142,7 +143,15 @@ export async function reconciliationRoutes(app: FastifyInstance, ctx: GatewayCon
   );
 
   const statementParams = z.strictObject({ date: z.string().refine((d) => dayRange(d) !== null, { error: 'date: must be a UTC calendar day YYYY-MM-DD, 1970 or later' }) });
-  const statementQuery = z.strictObject({ walletId: walletIdSchema.optional(), limit: limitSchema, cursor: cursorSchema });
+  const statementQuery = z.strictObject({
+    walletId: walletIdSchema.optional(),
+    limit: limitSchema,
+    cursor: cursorSchema,
+    format: z.enum(['json', 'camt.053'], { error: 'format: json or camt.053' }).optional(),
+  });
+  /** ISO 20022 camt.053 when asked for by `format`, or by an Accept header that prefers XML to JSON. */
+  const wantsCamt = (format: string | undefined, accept: string | undefined) =>
+    format === 'camt.053' || (format === undefined && typeof accept === 'string' && /\b(application|text)\/xml\b/.test(accept) && !/\bapplication\/json\b/.test(accept));
 
   r.get(
     '/v1/treasury/statements/:date',
@@ -150,9 +159,9 @@ export async function reconciliationRoutes(app: FastifyInstance, ctx: GatewayCon
       schema: {
         operationId: 'getTreasuryStatement',
         tags: ['reconciliation'],
-        summary: "The bank's treasury statement of one ended UTC day",
+        summary: "The bank's treasury statement of one ended UTC day (JSON, or ISO 20022 camt.053.001.08)",
         description:
-          "Opening balance (the treasury's history before the day), every movement of the day in settlement order with the balance after it (paged), the totals of debits and credits, the closing balance (the balance now less every movement since the day ended), and the check that opening + credits - debits = closing. Only a day that ended at least the settled lag ago. See docs/api.md, Reconciliation.",
+          "Opening balance (the treasury's history before the day), every movement of the day in settlement order with the balance after it (paged), the totals of debits and credits, the closing balance (the balance now less every movement since the day ended), and the check that opening + credits - debits = closing. Only a day that ended at least the settled lag ago. With `format=camt.053` (or `Accept: application/xml`) the same page as an ISO 20022 camt.053.001.08 document, the next page's cursor in a `Link` header (rel=next). See docs/api.md, Reconciliation.",
         params: statementParams,
         querystring: statementQuery,
         response: {
@@ -176,7 +185,7 @@ export async function reconciliationRoutes(app: FastifyInstance, ctx: GatewayCon
         },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const { date } = req.params;
       const day = dayRange(date)!;
       if (day.endMs > horizonMs()) {
@@ -189,8 +198,9 @@ export async function reconciliationRoutes(app: FastifyInstance, ctx: GatewayCon
       if (req.query.walletId !== undefined && req.query.walletId !== walletId) {
         throw new ApiError('wallet_not_found', `no treasury ${req.query.walletId} for this bank`, { errors: [{ field: 'querystring/walletId', rule: 'own_treasury', message: "is not this bank's treasury wallet" }] });
       }
-      const after = req.query.cursor ? decodeStatementCursor(fromCursor(req.query.cursor), date, day) : null;
-      if (req.query.cursor && after === null) throw badCursor();
+      const position = req.query.cursor ? decodeStatementCursor(fromCursor(req.query.cursor), date, day) : null;
+      if (req.query.cursor && position === null) throw badCursor();
+      const after = position?.after ?? null;
       const scope = { bankId: req.principal, treasuryWalletId: walletId };
       const range = { fromMs: day.startMs, toMs: day.endMs };
       // One snapshot of the treasury's group: the balance and every movement it is derived from.
@@ -214,7 +224,9 @@ export async function reconciliationRoutes(app: FastifyInstance, ctx: GatewayCon
         balance += deltaOf(page[i]);
         return { ...v, balanceAfterMinor: balance.toString() };
       });
-      return {
+      const pageNumber = position?.page ?? 1;
+      const nextCursor = more ? toCursor(encodeStatementCursor(date, { page: pageNumber + 1, after: keyOf(page[page.length - 1]) })) : null;
+      const statement = {
         date,
         bankId: req.principal,
         walletId,
@@ -222,10 +234,15 @@ export async function reconciliationRoutes(app: FastifyInstance, ctx: GatewayCon
         to: new Date(Number(day.endMs)).toISOString(),
         ...totals,
         entries,
-        nextCursor: more
-          ? toCursor(encodeStatementCursor(date, { atMs: page[page.length - 1].at_ms, shard: page[page.length - 1].shard, batchSeq: page[page.length - 1].batch_seq, leafIndex: page[page.length - 1].leaf, side: page[page.length - 1].side }))
-          : null,
+        nextCursor,
       };
+      if (!wantsCamt(req.query.format, req.headers.accept)) return statement;
+      if (nextCursor !== null) reply.header('link', `<${req.url.split('?')[0]}?format=camt.053&limit=${req.query.limit}&cursor=${nextCursor}>; rel="next"`);
+      // The XML is sent as it is; the JSON schema above describes the default answer.
+      return (reply as FastifyReply)
+        .type('application/xml; charset=utf-8')
+        .serializer((payload: unknown) => payload as string)
+        .send(camt053Of(statement, { number: pageNumber, last: nextCursor === null }, new Date(ctx.now())));
     },
   );
 }

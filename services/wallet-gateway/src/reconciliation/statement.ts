@@ -44,18 +44,26 @@ export function statementTotals(t: TreasuryTotals) {
   };
 }
 
-/** A statement page's cursor text (before base64url): `s1.<date>.<key>`. */
-export function encodeStatementCursor(date: string, k: EntryKey): string {
-  return `s1.${date}.${k.atMs}.${k.shard}.${k.batchSeq}.${k.leafIndex}.${k.side}`;
+/** Where a statement page starts: after key `after`, as page number `page` (for camt.053's pagination). */
+export interface StatementPosition {
+  page: number;
+  after: EntryKey;
+}
+
+/** A statement page's cursor text (before base64url): `s1.<date>.<page>.<key>`. */
+export function encodeStatementCursor(date: string, p: StatementPosition): string {
+  const k = p.after;
+  return `s1.${date}.${p.page}.${k.atMs}.${k.shard}.${k.batchSeq}.${k.leafIndex}.${k.side}`;
 }
 
 const U63 = /^(0|[1-9][0-9]{0,18})$/;
+const U63_MAX = 9_223_372_036_854_775_807n;
 
 /** Parses a statement cursor for `date` (whose day is [startMs, endMs)); null unless this gateway returned it for that date. */
-export function decodeStatementCursor(text: string, date: string, day: { startMs: bigint; endMs: bigint }): EntryKey | null {
+export function decodeStatementCursor(text: string, date: string, day: { startMs: bigint; endMs: bigint }): StatementPosition | null {
   const parts = text.split('.');
-  if (parts.length !== 7 || parts[0] !== 's1' || parts[1] !== date || !parts.slice(2).every((p) => U63.test(p))) return null;
-  const [atMs, shard, batchSeq, leafIndex, side] = parts.slice(2).map((p) => BigInt(p));
-  if (atMs < day.startMs || atMs >= day.endMs || shard > 1023n || side > 1n || batchSeq > 9_223_372_036_854_775_807n || leafIndex > 9_223_372_036_854_775_807n) return null;
-  return { atMs, shard: Number(shard), batchSeq, leafIndex, side: Number(side) as 0 | 1 };
+  if (parts.length !== 8 || parts[0] !== 's1' || parts[1] !== date || !parts.slice(2).every((p) => U63.test(p))) return null;
+  const [page, atMs, shard, batchSeq, leafIndex, side] = parts.slice(2).map((p) => BigInt(p));
+  if (page < 2n || page > 99_999n || atMs < day.startMs || atMs >= day.endMs || shard > 1023n || side > 1n || batchSeq > U63_MAX || leafIndex > U63_MAX) return null;
+  return { page: Number(page), after: { atMs, shard: Number(shard), batchSeq, leafIndex, side: Number(side) as 0 | 1 } };
 }
