@@ -96,6 +96,12 @@ export interface TestSystemOptions {
   redis?: RedisTarget;
   /** Start the webhook delivery process (services/webhooks), with these limits over the tests' defaults (short timeouts and backoff). */
   webhooks?: { limits?: Partial<Limits>; pollIntervalMs?: number };
+  /**
+   * The ledger's clock: the settlement workers' batch times and the issuer's treasury-leg times
+   * (Date.now by default). The request clocks stay real, so signed requests still pass; a test
+   * sets it back to record a day of activity that has already ended.
+   */
+  ledgerNow?: () => number;
 }
 
 /** Webhook delivery in tests: short timeouts and backoff, a few turns at once. */
@@ -157,6 +163,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
       dualControl: dualControlPolicy(options.dualControlThresholdMinor ?? 100_000_000n, options.dualControl),
       queuePrefix,
       issuanceHooks,
+      ledgerNow: options.ledgerNow,
       limits: options.issuanceRecoveryIntervalMs === undefined ? undefined : { ...LIMITS, issuanceRecoveryIntervalMs: options.issuanceRecoveryIntervalMs },
     });
     await app.listen({ host: '127.0.0.1', port });
@@ -210,6 +217,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
           log: silentLog,
           sweepIntervalMs: 200,
           resendAfterMs: 1000,
+          now: options.ledgerNow,
         }),
       ),
     );

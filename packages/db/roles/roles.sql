@@ -80,6 +80,7 @@ grant update (balance_minor, status, updated_at, central_frozen_by, central_free
 grant insert on wallet_freeze_events, operator_actions to cbdc_issuer;
 -- The treasury side of a mint or retire, in the treasury's shard group (written once, never updated).
 grant insert on issuance_legs to cbdc_issuer;
+grant usage on sequence issuance_legs_leg_no_seq to cbdc_issuer;
 grant update (approved_by, status, executed_at) on operator_actions to cbdc_issuer;
 grant update (public_key, action_id) on operators to cbdc_issuer;
 grant usage on sequence wallet_freeze_events_id_seq to cbdc_issuer;

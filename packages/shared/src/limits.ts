@@ -125,6 +125,17 @@ export const LIMITS = {
   webhookDeliveriesPerEndpointMax: 4,
   webhookEventsPerTurnMax: 20,
   webhookResponseBytesMax: 64 * 1024,
+  /**
+   * Reconciliation (docs/api.md): entries per page of a bank's listing or a treasury statement; the
+   * longest settlement-time range one listing may ask for; and how far behind the gateway's clock a
+   * listing stops, so that no entry can still commit below it: longer than a settlement batch may
+   * take to commit after its time (the worker's commit deadline, 30 s, twice for a batch decided
+   * while the one before it commits) plus the clock difference between hosts.
+   */
+  entriesPageSizeDefault: 100,
+  entriesPageSizeMax: 1000,
+  entriesRangeMsMax: 31 * 24 * 60 * 60 * 1000,
+  entriesSettledLagMs: 120_000,
 } as const;
 
 export type Limits = { -readonly [K in keyof typeof LIMITS]: number };
@@ -135,6 +146,7 @@ export function checkLimits(limits: Limits): void {
     [limits.batchTransfersMax >= limits.transfersPerRequestMax, 'batchTransfersMax must be >= transfersPerRequestMax'],
     [limits.settleBatchTransfersMax >= limits.batchTransfersMax, 'settleBatchTransfersMax must be >= batchTransfersMax'],
     [limits.pageSizeDefault <= limits.pageSizeMax, 'pageSizeDefault must be <= pageSizeMax'],
+    [limits.entriesPageSizeDefault <= limits.entriesPageSizeMax, 'entriesPageSizeDefault must be <= entriesPageSizeMax'],
     [limits.queueJobsWaitingMax * limits.batchTransfersMax >= limits.transfersPerRequestMax, 'queue must hold at least one full request'],
     [limits.gatewayTransfersInFlightMax >= limits.transfersPerRequestMax, 'gatewayTransfersInFlightMax must be >= transfersPerRequestMax'],
     [limits.idempotencyLeaseMs > limits.settleWaitMs, 'idempotencyLeaseMs must be > settleWaitMs (a waiting funding must not lose its key)'],

@@ -36,6 +36,8 @@ export interface IssuerDeps {
   /** Bounds (idempotency retention, pruning); LIMITS by default. */
   limits?: Limits;
   now?: () => number;
+  /** The clock of the treasury legs' times (mints and retires in the banks' statements); `now` if absent. Tests move it apart from the request clock. */
+  ledgerNow?: () => number;
   logger?: FastifyServerOptions['logger'];
   /** Test hooks between the steps of a mint or retire. */
   issuanceHooks?: IssuanceHooks;
@@ -91,6 +93,7 @@ export async function buildIssuerApp(deps: IssuerDeps) {
     shardCount: deps.shardCount,
     dualControl: deps.dualControl,
     now,
+    ledgerNow: deps.ledgerNow,
     idempotency,
     idempotencyOfGroup: (id) => groupKeys.get(id)!,
     issuanceHooks: deps.issuanceHooks,

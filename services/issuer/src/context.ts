@@ -16,6 +16,8 @@ export interface IssuerContext {
   shardCount: number;
   dualControl: DualControlPolicy;
   now: () => number;
+  /** The clock of the treasury legs' times (see IssuancePlaces); `now` if absent. */
+  ledgerNow?: () => number;
   /** Idempotency-Key claims, scoped issuer/operator/<id>, in the central database. */
   idempotency: IdempotencyKeys;
   /** Idempotency-Key claims of wallet controls, kept in the wallet's group database with their effect. */

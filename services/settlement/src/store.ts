@@ -133,8 +133,8 @@ interface Decision {
 
 /** A decided batch's rows, column by column, as Postgres array literals (see @cbdc/db/array-literal). */
 interface EncodedRows {
-  transfers: Record<'id' | 'kind' | 'bank' | 'payer' | 'payee' | 'amount' | 'nonce' | 'expires' | 'memo' | 'sig' | 'fundingRequest' | 'legStatus' | 'code' | 'leafIndex' | 'submitted' | 'request', string> | null;
-  legs: Record<'id' | 'leg' | 'wallet' | 'amount' | 'status' | 'code' | 'fromShard' | 'leafIndex', string> | null;
+  transfers: Record<'id' | 'kind' | 'bank' | 'payer' | 'payee' | 'payeeBank' | 'amount' | 'nonce' | 'expires' | 'memo' | 'sig' | 'fundingRequest' | 'legStatus' | 'code' | 'leafIndex' | 'submitted' | 'request', string> | null;
+  legs: Record<'id' | 'leg' | 'wallet' | 'bank' | 'amount' | 'status' | 'code' | 'fromShard' | 'leafIndex', string> | null;
   finalized: Record<'id' | 'status' | 'code', string> | null;
   wallets: Record<'id' | 'balance' | 'spent' | 'day' | 'inFlight' | 'held', string> | null;
   events: EncodedEvents | null;
@@ -152,6 +152,13 @@ function encodeRows(jobItems: readonly AnyJobItem[], items: readonly SettlementI
   const creditSources = new Map(items.flatMap((i) => (i.type === 'credit' ? [[i.id, i.fromShard] as const] : [])));
   const changed = [...r.changedWallets.values()];
   const column = <T>(rows: readonly T[], f: (row: T) => ArrayElement) => arrayLiteral(rows.map(f));
+  // The bank of a wallet this batch credits, recorded on the row for the banks' reconciliation
+  // (migration 00013): a credited wallet is one of this shard's, and the batch changed it.
+  const bankOfCredited = (walletId: string) => {
+    const wallet = r.changedWallets.get(walletId);
+    if (!wallet) throw new Error(`invariant broken: wallet ${walletId} is credited but not changed by the batch`);
+    return wallet.bankId;
+  };
   return {
     transfers: transfers.length
       ? {
@@ -160,6 +167,7 @@ function encodeRows(jobItems: readonly AnyJobItem[], items: readonly SettlementI
           bank: column(transfers, (x) => x.job.bankId),
           payer: column(transfers, (x) => x.leaf.item.payerWalletId),
           payee: column(transfers, (x) => x.leaf.item.payeeWalletId),
+          payeeBank: column(transfers, (x) => (x.leaf.legStatus === 'settled' ? bankOfCredited(x.leaf.item.payeeWalletId) : null)),
           amount: column(transfers, (x) => x.leaf.item.amountMinor),
           nonce: column(transfers, (x) => x.job.nonce),
           expires: column(transfers, (x) => x.job.expiresAtMs),
@@ -179,6 +187,7 @@ function encodeRows(jobItems: readonly AnyJobItem[], items: readonly SettlementI
           id: column(legs, (x) => x.leaf.transferId),
           leg: column(legs, (x) => x.leaf.leg),
           wallet: column(legs, (x) => x.leaf.walletId),
+          bank: column(legs, (x) => (x.leaf.status === 'applied' ? bankOfCredited(x.leaf.walletId) : null)),
           amount: column(legs, (x) => x.leaf.amountMinor),
           status: column(legs, (x) => x.leaf.status),
           code: column(legs, (x) => x.leaf.code),
@@ -501,16 +510,16 @@ async function writeDecision(tx: Queryable, ctx: ShardContext, d: Decision, look
     if (rows.transfers) {
       const t = rows.transfers;
       const inserted = tx`
-        insert into transfers (id, kind, bank_id, payer_wallet_id, payee_wallet_id, amount_minor, nonce, expires_at_ms, memo, signature, funding_request,
+        insert into transfers (id, kind, bank_id, payer_wallet_id, payee_wallet_id, payee_bank_id, amount_minor, nonce, expires_at_ms, memo, signature, funding_request,
                                leg_status, status, code, shard, batch_seq, leaf_index, submitted_at_ms, settled_at_ms, request_id)
-        select t.id, t.kind, t.bank_id, t.payer, t.payee, t.amount, t.nonce, t.expires, t.memo, decode(t.sig, 'hex'), t.funding_request::jsonb,
+        select t.id, t.kind, t.bank_id, t.payer, t.payee, t.payee_bank, t.amount, t.nonce, t.expires, t.memo, decode(t.sig, 'hex'), t.funding_request::jsonb,
                t.leg_status, case t.leg_status when 'debited' then 'in_flight' else t.leg_status end, t.code,
                ${shard}, ${batchSeq}::bigint, t.leaf_index, t.submitted, ${nowMs}, t.request_id
         from unnest(
-          ${t.id}::text[], ${t.kind}::text[], ${t.bank}::text[], ${t.payer}::text[], ${t.payee}::text[], ${t.amount}::bigint[], ${t.nonce}::bigint[],
+          ${t.id}::text[], ${t.kind}::text[], ${t.bank}::text[], ${t.payer}::text[], ${t.payee}::text[], ${t.payeeBank}::text[], ${t.amount}::bigint[], ${t.nonce}::bigint[],
           ${t.expires}::bigint[], ${t.memo}::text[], ${t.sig}::text[], ${t.fundingRequest}::text[], ${t.legStatus}::text[], ${t.code}::text[], ${t.leafIndex}::int[], ${t.submitted}::bigint[],
           ${t.request}::text[]
-        ) as t(id, kind, bank_id, payer, payee, amount, nonce, expires, memo, sig, funding_request, leg_status, code, leaf_index, submitted, request_id)
+        ) as t(id, kind, bank_id, payer, payee, payee_bank, amount, nonce, expires, memo, sig, funding_request, leg_status, code, leaf_index, submitted, request_id)
         -- A payer's nonces are shared with its holds: a nonce a hold spent leaves its transfer out,
         -- and the count below sends the batch to be decided again with the lookups.
         where t.nonce is null or t.code is not distinct from 'nonce_reused'
@@ -534,10 +543,10 @@ async function writeDecision(tx: Queryable, ctx: ShardContext, d: Decision, look
       const l = rows.legs;
       writes.push(
         tx`
-        insert into transfer_legs (transfer_id, leg, wallet_id, amount_minor, status, code, from_shard, shard, batch_seq, leaf_index, settled_at_ms)
-        select l.id, l.leg, l.wallet, l.amount, l.status, l.code, l.from_shard, ${shard}, ${batchSeq}::bigint, l.leaf_index, ${nowMs}
-        from unnest(${l.id}::text[], ${l.leg}::text[], ${l.wallet}::text[], ${l.amount}::bigint[], ${l.status}::text[], ${l.code}::text[], ${l.fromShard}::int[], ${l.leafIndex}::int[])
-          as l(id, leg, wallet, amount, status, code, from_shard, leaf_index)`.execute(),
+        insert into transfer_legs (transfer_id, leg, wallet_id, bank_id, amount_minor, status, code, from_shard, shard, batch_seq, leaf_index, settled_at_ms)
+        select l.id, l.leg, l.wallet, l.bank, l.amount, l.status, l.code, l.from_shard, ${shard}, ${batchSeq}::bigint, l.leaf_index, ${nowMs}
+        from unnest(${l.id}::text[], ${l.leg}::text[], ${l.wallet}::text[], ${l.bank}::text[], ${l.amount}::bigint[], ${l.status}::text[], ${l.code}::text[], ${l.fromShard}::int[], ${l.leafIndex}::int[])
+          as l(id, leg, wallet, bank, amount, status, code, from_shard, leaf_index)`.execute(),
       );
     }
     writes.push(

@@ -16,6 +16,7 @@ import type { Limits } from '@cbdc/shared/limits';
 import { ApiError } from '@cbdc/shared/problem';
 import type { GatewayContext } from './context.js';
 import { Ledger, singleDatabaseTopology } from './ledger.js';
+import { reconciliationRoutes } from './reconciliation/routes.js';
 import type { SettlementClient } from './transfers/settlement-client.js';
 import { paymentRequestRoutes } from './requests/routes.js';
 import { transferRoutes } from './transfers/routes.js';
@@ -139,6 +140,7 @@ export async function buildGatewayApp(deps: GatewayDeps) {
     await paymentRequestRoutes(scoped, ctx);
     await eventRoutes(scoped, ctx);
     await webhookRoutes(scoped, ctx);
+    await reconciliationRoutes(scoped, ctx);
   });
   return app;
 }

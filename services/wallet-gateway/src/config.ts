@@ -55,6 +55,8 @@ export const gatewayEnvSchema = z.object({
     .optional(),
   /** Hosts webhook endpoints may name over http and at private addresses, comma-separated (for tests and local receivers only). */
   WEBHOOK_ALLOWED_HOSTS: webhookAllowedHostsSchema,
+  /** How far behind this clock reconciliation listings stop: above twice settlement's SETTLE_COMMIT_DEADLINE_MS plus the hosts' clock difference. */
+  ENTRIES_SETTLED_LAG_MS: positiveInt.default(LIMITS.entriesSettledLagMs),
 });
 
 export interface GatewayConfig {
@@ -105,6 +107,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
     idempotencyKeyRetentionMs: e.IDEMPOTENCY_KEY_RETENTION_MS,
     bankTransfersPerSecondMax: e.BANK_TRANSFERS_PER_SECOND_MAX,
     clientIpAuthFailuresPerSecondMax: e.CLIENT_IP_AUTH_FAILURES_PER_SECOND_MAX,
+    entriesSettledLagMs: e.ENTRIES_SETTLED_LAG_MS,
   };
   checkLimits(limits);
   return Object.freeze({

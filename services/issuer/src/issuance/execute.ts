@@ -59,8 +59,13 @@ export interface IssuancePlaces {
   shardCount: number;
   signer: Signer;
   now: () => number;
+  /** The clock of the treasury legs' times (`applied_at_ms`, the banks' statements); `now` if absent (tests set the ledger's clock apart). */
+  ledgerNow?: () => number;
   issuanceHooks?: IssuanceHooks;
 }
+
+/** The time a treasury leg records: the issuer's ledger clock, as the settlement batches record theirs. */
+const legTimeMs = (places: IssuancePlaces) => (places.ledgerNow ?? places.now)();
 
 export function issuanceView(r: IssuanceRequestRow) {
   return {
@@ -179,8 +184,8 @@ async function deliverMint(places: IssuancePlaces, request: IssuanceRequestRow):
     await inGroup(places, tx, place.shard, async (g) => {
       await lockShard(g as never, place.shard);
       const applied = await g`
-        insert into issuance_legs (request_id, kind, bank_id, treasury_wallet_id, shard, amount_minor, status, chain_seq, entry_hash)
-        values (${request.id}, 'mint', ${request.bank_id}, ${place.walletId}, ${place.shard}, ${request.amount_minor.toString()}, 'applied', ${entry.seq.toString()}, ${entry.hash})
+        insert into issuance_legs (request_id, kind, bank_id, treasury_wallet_id, shard, amount_minor, status, chain_seq, entry_hash, applied_at_ms)
+        values (${request.id}, 'mint', ${request.bank_id}, ${place.walletId}, ${place.shard}, ${request.amount_minor.toString()}, 'applied', ${entry.seq.toString()}, ${entry.hash}, ${legTimeMs(places)})
         on conflict (request_id) do nothing returning 1`;
       if (applied.length === 0) return; // applied by an earlier attempt
       const credited = await g`update wallets set balance_minor = balance_minor + ${request.amount_minor.toString()}, updated_at = now() where id = ${place.walletId} returning 1`;
@@ -212,8 +217,8 @@ async function settleRetire(places: IssuancePlaces, request: IssuanceRequestRow)
       }
       const outcome = covered ? { status: 'applied' as const, code: null } : { status: 'rejected' as const, code: 'insufficient_treasury_balance' };
       await g`
-        insert into issuance_legs (request_id, kind, bank_id, treasury_wallet_id, shard, amount_minor, status, code)
-        values (${request.id}, 'retire', ${request.bank_id}, ${place.walletId}, ${place.shard}, ${request.amount_minor.toString()}, ${outcome.status}, ${outcome.code})`;
+        insert into issuance_legs (request_id, kind, bank_id, treasury_wallet_id, shard, amount_minor, status, code, applied_at_ms)
+        values (${request.id}, 'retire', ${request.bank_id}, ${place.walletId}, ${place.shard}, ${request.amount_minor.toString()}, ${outcome.status}, ${outcome.code}, ${legTimeMs(places)})`;
       return outcome;
     });
     await places.issuanceHooks?.afterTreasuryLeg?.(request);
