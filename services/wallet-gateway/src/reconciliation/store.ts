@@ -1,6 +1,6 @@
 /**
  * Reading entries from one shard group's database (the order and the cursor are in ./entries.ts).
- * Each source is one index range (migration 00013): a bank's rows by (bank, time, shard, batch
+ * Each source is one index range (migration 00012_reconciliation): a bank's rows by (bank, time, shard, batch
  * seq, leaf index), a treasury's by (wallet, time, ...). A page reads at most `limit` + 1 rows of
  * each source past the cursor, already in key order, and keeps the first `limit` + 1 of them.
  */
