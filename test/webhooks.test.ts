@@ -98,7 +98,8 @@ describe('webhooks, delivered by the delivery service to real receivers', () => 
   it('delivers every event signed, in order per shard, each at least once; the receiver dedupes', async () => {
     const r = await receiver();
     const endpoint = await createEndpoint(banks.a, r);
-    const since = Date.now() - 1000;
+    // After the endpoint exists: it is sent what happens from its creation on (an event a moment before is not its).
+    const since = Date.now();
     const wallets = await openWallets(banks.a, 4, 'order');
     for (let round = 0; round < 3; round++) {
       for (const [i, w] of wallets.entries()) {
@@ -127,7 +128,8 @@ describe('webhooks, delivered by the delivery service to real receivers', () => 
     // Down (503, then connection-level trouble is the same to the sender) for its first three requests.
     r.answer = (_, n) => (n <= 3 ? 503 : 'accept');
     await createEndpoint(banks.b, r);
-    const since = Date.now() - 1000;
+    // After the endpoint exists: it is sent what happens from its creation on (an event a moment before is not its).
+    const since = Date.now();
     await openWallets(banks.b, 1, 'down');
     const expected = await eventIds(sys, 'wh-b', since);
     await until('bank b delivered after the receiver came back', () => allAccepted(r, expected));
@@ -142,7 +144,8 @@ describe('webhooks, delivered by the delivery service to real receivers', () => 
     const fast = await receiver();
     await createEndpoint(banks.slow, slow);
     await createEndpoint(banks.fast, fast);
-    const since = Date.now() - 1000;
+    // After the endpoint exists: it is sent what happens from its creation on (an event a moment before is not its).
+    const since = Date.now();
     await Promise.all([openWallets(banks.slow, 3, 'slow'), openWallets(banks.fast, 3, 'fast')]);
     const expected = await eventIds(sys, 'wh-fast', since);
     await until('the slow receiver holding requests', () => (slow.deliveries.length > 0 ? true : undefined));
@@ -158,7 +161,8 @@ describe('webhooks, delivered by the delivery service to real receivers', () => 
     r.answer = () => ({ acceptAfterMs: 100 });
     const types = ['transfer.settled', 'payment.received'];
     await createEndpoint(banks.a, r, { eventTypes: types });
-    const since = Date.now() - 1000;
+    // After the endpoint exists: it is sent what happens from its creation on (an event a moment before is not its).
+    const since = Date.now();
     await openWallets(banks.a, 6, 'crash');
     const expected = await eventIds(sys, 'wh-a', since, types);
     await until('some deliveries', () => (r.accepted.size >= 2 ? true : undefined));

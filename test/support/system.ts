@@ -235,7 +235,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
       allowedHosts: ['127.0.0.1'],
       limits: webhookLimits,
       pollIntervalMs: options.webhooks?.pollIntervalMs ?? 50,
-      log: silentLog,
+      log: process.env.WEBHOOKS_DEBUG ? { info: console.info, warn: (o: object, m: string) => console.warn(m, o) } : silentLog,
     });
     deliverer.start();
     return { deliverer, pools };

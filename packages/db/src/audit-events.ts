@@ -6,8 +6,8 @@
  * - seqs: each bank's events on a shard are exactly pruned_seq+1 .. head, no gap, none extra;
  * - transfer.settled / transfer.rejected: the transfer row exists on the event's shard, of the
  *   event's bank, with the event's amount and final status;
- * - payment.received: a settled transfer, or an applied credit leg, on the event's shard, paid to
- *   the event's wallet, of its amount;
+ * - payment.received: a settled transfer, an applied credit leg, or a hold captured to a payee on
+ *   its own shard, on the event's shard, paid to the event's wallet, of its amount;
  * - treasury.minted / treasury.retired: the applied issuance leg of that request, kind, bank and amount;
  * - wallet.frozen / wallet.unfrozen: a wallet of the event's bank on its shard.
  *
@@ -51,6 +51,7 @@ export async function checkEvents(run: AuditRun, g: AuditGroup): Promise<number>
     where e.type = 'payment.received'
       and not exists (select 1 from transfers t where t.id = e.subject_id and t.shard = e.shard and t.status = 'settled' and t.payee_wallet_id = e.wallet_id and t.amount_minor = e.amount_minor)
       and not exists (select 1 from transfer_legs l where l.transfer_id = e.subject_id and l.shard = e.shard and l.leg = 'credit' and l.status = 'applied' and l.wallet_id = e.wallet_id and l.amount_minor = e.amount_minor)
+      and not exists (select 1 from holds h where h.id = e.subject_id and h.shard = e.shard and h.capture_leg_status = 'settled' and h.payee_wallet_id = e.wallet_id and h.captured_minor = e.amount_minor)
     union all
     select e.bank_id, e.shard, e.seq, e.type, e.subject_id, 'no applied treasury leg of this request, bank, kind and amount'
     from events e

@@ -190,7 +190,7 @@ async function deliverMint(places: IssuancePlaces, request: IssuanceRequestRow):
       if (applied.length === 0) return; // applied by an earlier attempt
       const credited = await g`update wallets set balance_minor = balance_minor + ${request.amount_minor.toString()}, updated_at = now() where id = ${place.walletId} returning 1`;
       if (credited.length !== 1) throw new Error(`invariant broken: treasury ${place.walletId} is missing in the group of shard ${place.shard}`);
-      await appendEvents(g, place.shard, places.now(), [treasuryEvent('treasury.minted', request, place.walletId)]);
+      await appendEvents(g, place.shard, legTimeMs(places), [treasuryEvent('treasury.minted', request, place.walletId)]);
     });
     await places.issuanceHooks?.afterTreasuryLeg?.(request);
     await tx`update issuance_requests set leg_status = 'delivered' where id = ${request.id}`;
@@ -213,7 +213,7 @@ async function settleRetire(places: IssuancePlaces, request: IssuanceRequestRow)
       const covered = treasury !== undefined && treasury.balance_minor >= request.amount_minor;
       if (covered) {
         await g`update wallets set balance_minor = balance_minor - ${request.amount_minor.toString()}, updated_at = now() where id = ${place.walletId}`;
-        await appendEvents(g, place.shard, places.now(), [treasuryEvent('treasury.retired', request, place.walletId)]);
+        await appendEvents(g, place.shard, legTimeMs(places), [treasuryEvent('treasury.retired', request, place.walletId)]);
       }
       const outcome = covered ? { status: 'applied' as const, code: null } : { status: 'rejected' as const, code: 'insufficient_treasury_balance' };
       await g`
