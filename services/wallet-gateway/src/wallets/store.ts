@@ -7,6 +7,7 @@ import { freezesView, type WalletFreezeColumns } from '@cbdc/db/wallet-freezes';
 import { dayOf } from '@cbdc/shared/ledger';
 import { limitsOf, type Tier } from '@cbdc/shared/tiers';
 import type { Ledger } from '../ledger.js';
+import type { Wallet } from './schemas.js';
 
 export interface WalletRow extends WalletFreezeColumns {
   id: string;
@@ -25,7 +26,7 @@ export interface WalletRow extends WalletFreezeColumns {
 }
 
 /** The wire form of a wallet. */
-export function walletView(w: WalletRow, nowMs: number) {
+export function walletView(w: WalletRow, nowMs: number): Wallet {
   const limits = limitsOf(w.kind, w.tier);
   const str = (v: bigint | null) => (v === null ? null : v.toString());
   return {
