@@ -25,6 +25,7 @@ import { LIMITS, type Limits } from '@cbdc/shared/limits';
 import { consumerRedis, deleteKeysMatching, producerRedis, redisTargetFromEnv, untilReady, type RedisTarget } from '@cbdc/shared/redis';
 import { registrySignerOfAttestationKey } from '@cbdc/shared/registry';
 import { shardQueue } from '@cbdc/shared/job';
+import type { ContractViolation } from '@cbdc/http/response-contract';
 
 /** The Redis the tests use, read from the environment as the services read it (REDIS_URL, or REDIS_CLUSTER_NODES and REDIS_PASSWORD). */
 export const REDIS: RedisTarget = redisTargetFromEnv(process.env);
@@ -60,6 +61,8 @@ export interface TestSystem {
   restartGateway(): Promise<void>;
   /** Stops the issuer and starts a new one on the same port (its start completes unfinished mints and retires). */
   restartIssuer(): Promise<void>;
+  /** Every answer of the gateway and the issuer that broke the contract so far; `close` fails if any did. */
+  contractViolations: ContractViolation[];
   close(): Promise<void>;
 }
 
@@ -116,8 +119,12 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     beforeTreasuryLeg: (r) => options.issuanceFaults?.beforeTreasuryLeg?.(r),
     afterTreasuryLeg: (r) => options.issuanceFaults?.afterTreasuryLeg?.(r),
   };
+  // Every answer either service gives in a test is checked against its route's declared responses.
+  const contractViolations: ContractViolation[] = [];
+  const onContractViolation = (v: ContractViolation) => contractViolations.push(v);
   const startIssuer = async (port: number) => {
     const app = await buildIssuerApp({
+      onContractViolation,
       topology: topology.issuer,
       redis,
       signer: issuerSigner,
@@ -144,7 +151,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
       loadShardKeys: () => shardPublicKeysAcross(topology.gateway.groups),
     });
     await client.start();
-    const app = await buildGatewayApp({ topology: topology.gateway, redis, settlement: client, shardCount, limits, queuePrefix, registrySigner: registrySignerOfAttestationKey(keys.attestation) });
+    const app = await buildGatewayApp({ topology: topology.gateway, redis, settlement: client, shardCount, limits, queuePrefix, registrySigner: registrySignerOfAttestationKey(keys.attestation), onContractViolation });
     await app.listen({ host: '127.0.0.1', port });
     return { app, client };
   };
@@ -192,6 +199,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     keys,
     operators,
     operatorKeys: { alice: hex(operatorSeeds.alice), bob: hex(operatorSeeds.bob) },
+    contractViolations,
     get workers() {
       return workers;
     },
@@ -226,6 +234,9 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
       await Promise.all(Object.values(topology).map((t) => t.end()));
       await Promise.all(groupDbs.filter((g) => g !== db).map((g) => g.drop()));
       await db.drop();
+      if (contractViolations.length) {
+        throw new Error(`answers that break the OpenAPI contract:\n${contractViolations.map((v) => `  ${v.method} ${v.url} ${v.status}: ${v.problem}`).join('\n')}`);
+      }
     },
   };
   return system;
