@@ -58,7 +58,7 @@ export async function contractFileTexts(): Promise<Map<string, string>> {
   for (const [service, files] of Object.entries(CONTRACT_FILES) as Array<[keyof typeof CONTRACT_FILES, (typeof CONTRACT_FILES)[keyof typeof CONTRACT_FILES]]>) {
     const document = documents[service];
     texts.set(files.document, `${JSON.stringify(document, null, 2)}\n`);
-    const ast = await openapiTS(structuredClone(document) as never, { alphabetize: true });
+    const ast = await openapiTS(structuredClone(document) as never, { alphabetize: true, defaultNonNullable: false });
     texts.set(files.client, CLIENT_HEADER(files.document) + astToString(ast));
   }
   return texts;
