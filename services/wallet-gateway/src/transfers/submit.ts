@@ -233,8 +233,11 @@ async function recordedOutcomes(ctx: GatewayContext, results: ItemResult[], wire
   });
 }
 
+/** A funding's result; `replayed` when it was answered from the transfer an earlier request with its key recorded. */
+export type FundingResult = ItemResult & { replayed?: true };
+
 /** Prepares a funding: the bank's treasury pays one of its customer wallets. */
-export async function submitFunding(ctx: GatewayContext, bankId: string, authority: FundingAuthority, walletId: string, amountMinor: string, async: boolean): Promise<ItemResult> {
+export async function submitFunding(ctx: GatewayContext, bankId: string, authority: FundingAuthority, walletId: string, amountMinor: string, async: boolean): Promise<FundingResult> {
   const { idempotencyKey } = authority;
   const treasury = treasuryWalletId(bankId);
   const on = fundingDatabase(ctx, bankId);
@@ -250,7 +253,7 @@ export async function submitFunding(ctx: GatewayContext, bankId: string, authori
   const existing = (await transfersByIds(on, [id])).get(id);
   if (existing && !same(existing)) throw reused();
   // Recorded already (a retry, or a request driven again after a crashed one's lease): its row answers.
-  if (existing) return resultOfRow(0, existing);
+  if (existing) return { ...resultOfRow(0, existing), replayed: true };
   const now = ctx.now();
   const [result] = await settle(
     ctx,

@@ -8,6 +8,7 @@ import { freezesView, type WalletFreezeColumns } from '@cbdc/db/wallet-freezes';
 import { dayOf } from '@cbdc/shared/ledger';
 import { limitsOf, type Tier } from '@cbdc/shared/tiers';
 import type { Ledger } from '../ledger.js';
+import type { Wallet } from './schemas.js';
 
 export interface WalletRow extends WalletFreezeColumns {
   id: string;
@@ -56,7 +57,7 @@ export const walletViewSchema = z
   .meta({ id: 'Wallet' });
 
 /** The wire form of a wallet. */
-export function walletView(w: WalletRow, nowMs: number) {
+export function walletView(w: WalletRow, nowMs: number): Wallet {
   const limits = limitsOf(w.kind, w.tier);
   const str = (v: bigint | null) => (v === null ? null : v.toString());
   return {
