@@ -37,7 +37,9 @@ export type TransferView = GatewaySchemas['Transfer'];
 /** A transfer queued for settlement, not yet recorded. */
 export type QueuedTransferView = GatewaySchemas['QueuedTransfer'];
 /** What submitting one transfer, redemption or funding answers: the outcome (200) or the pending transfer (202). */
-export type SubmissionAnswer = AnswerOf<GatewayOperations['submitTransfer'], 200> | AnswerOf<GatewayOperations['submitTransfer'], 202>;
+export type SubmissionAnswer = WithCode<AnswerOf<GatewayOperations['submitTransfer'], 200> | AnswerOf<GatewayOperations['submitTransfer'], 202>>;
+/** A queued transfer has no `code` yet: typed as absent, so callers may read `code` on any answer. */
+type WithCode<T> = T extends { code: unknown } ? T : T & { code?: undefined };
 export type BatchResults = GatewaySchemas['BatchResults'];
 export type WalletPage = AnswerOf<GatewayOperations['listWallets'], 200>;
 export type TransferPage = AnswerOf<GatewayOperations['listWalletTransfers'], 200>;

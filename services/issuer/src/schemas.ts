@@ -85,7 +85,7 @@ export const supplySchema = z
     supplyMinor: decimalStringSchema.meta({ description: 'Currency outstanding: all mints minus all retirements' }),
     backingMinor: decimalStringSchema.meta({ description: 'Reserve pledged as backing: equals the supply' }),
     walletBalancesMinor: decimalStringSchema,
-    heldMinor: decimalStringSchema.meta({ description: 'Set aside by open holds: taken from the payers' balances, not yet captured or returned' }),
+    heldMinor: decimalStringSchema.meta({ description: 'Set aside by open holds: taken from the payer balances, not yet captured or returned' }),
     inFlightMinor: decimalStringSchema.meta({ description: 'transfersInFlightMinor + issuanceInFlightMinor' }),
     transfersInFlightMinor: decimalStringSchema.meta({ description: "Debited at a payer's shard, not yet credited or refunded" }),
     issuanceInFlightMinor: decimalStringSchema.meta({ description: 'Between the central database and a shard group' }),

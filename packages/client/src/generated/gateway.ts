@@ -3,6 +3,26 @@
  * routes' schemas and run it again (test/openapi-contract.test.ts fails while this is stale).
  */
 export interface paths {
+    "/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The bank's event feed, oldest first
+         * @description Every event of the bank's wallets, transfers, holds, requests and treasury, across all shards, oldest first (strictly in commit order per shard, and so per wallet). Page with `after` = the previous page's `nextCursor`; the cursor is always returned, also at the end, so the bank polls with it. Replayable from any cursor within retention; an expired cursor answers 410 `cursor_expired`. docs/events.md is the contract.
+         */
+        get: operations["listEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/fundings": {
         parameters: {
             query?: never;
@@ -17,6 +37,166 @@ export interface paths {
          * @description The customer converts deposits: the treasury pays one of the bank's customer wallets. The Idempotency-Key is required and is the funding's identity: settlement applies a funding once per key, and a retry with the key is answered from the recorded funding (`idempotent-replayed: true`). Refused: `404 wallet_not_found`, `422 wallet_is_treasury` / `wallet_closed`, naming `body/walletId`.
          */
         post: operations["fundWallet"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/holds": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Place a customer-signed hold
+         * @description The payer's bank submits a hold its customer signed (docs/canonical-encoding.md, CBDC/hold/v1): settlement moves the amount from the payer's available balance into held money, or refuses it with a code (tier caps and the daily outflow apply now). Answers 200 with the hold (open or rejected), or 202 while it is pending (and with Prefer: respond-async). Idempotent by content: the hold id is the hash of what was signed.
+         */
+        post: operations["placeHold"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/holds/{holdId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read a hold
+         * @description The hold's state: open, captured (how much, and where the captured money is), voided, expired or rejected. Only the payer's bank and the payee's bank may read it; anyone else gets 404.
+         */
+        get: operations["getHold"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/holds/{holdId}/capture": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Capture a hold, in full or in part (the payee's bank; requires Idempotency-Key)
+         * @description The captured amount goes to the payee (across shards like a transfer: `capture.status` is pending until it arrives, or rejected if the payee cannot take it, the money then going back to the payer); the rest of the hold returns to the payer at once. Only the payee's bank may capture (403 hold_action_not_allowed for the payer's bank). Answers 200 with the hold as captured; a retry with the same key is answered the same.
+         */
+        post: operations["captureHold"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/holds/{holdId}/receipt": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A hold's receipt: its leaves with their batch headers, shard signatures and Merkle paths
+         * @description The placement leaf, the close leaf once closed, and a capture’s credit and refund legs between shards, each provable offline with the shard keys (see @cbdc/client verifyHoldReceipt).
+         */
+        get: operations["getHoldReceipt"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/holds/{holdId}/void": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Void a hold: everything back to the payer (the payer's bank; requires Idempotency-Key)
+         * @description Only the payer's bank may void (403 hold_action_not_allowed for the payee's bank). The body is empty or {}. Answers 200 with the hold as voided; a retry with the same key is answered the same.
+         */
+        post: operations["voidHold"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/payment-requests": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Request a payment into one of the bank’s customer wallets (Idempotency-Key required)
+         * @description Creates an open payment request in the payee wallet’s shard and answers 201 with it, including `uri`, the payload to show the payer as a QR code or link. The payer’s customer signs a transfer naming the request (canonical encoding v2); settlement pays it at most once.
+         */
+        post: operations["createPaymentRequest"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/payment-requests/{requestId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read one of the bank’s payment requests
+         * @description Its status (open, paid with the transfer and time, cancelled, or expired) and its URI. Only the payee’s bank reads it: another bank’s request is 404.
+         */
+        get: operations["getPaymentRequest"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/payment-requests/{requestId}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel one of the bank’s open payment requests
+         * @description From then on a transfer naming it is rejected `request_cancelled`. Cancelling a cancelled request answers it as it is; a paid one is 409 `payment_request_paid`. Serialised with settlement: a request is paid or cancelled, never both.
+         */
+        post: operations["cancelPaymentRequest"];
         delete?: never;
         options?: never;
         head?: never;
@@ -70,7 +250,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * The bank's entries by settlement time (reconciliation)
+         * @description Every movement of the bank's wallets (debits, credits, refunds, mints and retires) and each of its requests that settlement refused, with a settlement time in [settledFrom, settledTo), oldest first, over every shard. A page lists only entries older than the settled lag (`listedTo`); `nextCursor` continues the listing, and is null once the whole range is listed. See docs/api.md, Reconciliation.
+         */
+        get: operations["listEntries"];
         put?: never;
         /**
          * Submit one customer-signed transfer
@@ -92,7 +276,7 @@ export interface paths {
         };
         /**
          * Read a transfer's outcome
-         * @description The payer's bank and the payee's bank may read it; to any other bank it does not exist (404).
+         * @description A recorded transfer (settled, rejected, or pending while in flight between shards) to the payer's and the payee's bank; a transfer accepted (202) and not yet recorded to the payer's bank only, as pending, or not_settled (code expired) once its expiry passed unrecorded.
          */
         get: operations["getTransfer"];
         put?: never;
@@ -137,6 +321,26 @@ export interface paths {
          * @description One result per item, in order: the committed outcome (`settled`, `rejected` with a code), `pending`, or `invalid` with a problem naming the field (nothing recorded for that item; the others go on). A payer that is not the calling bank's, or an unknown payee, refuses the whole batch (404, nothing queued). Without Prefer the answer waits for settlement (200; an item not committed within the wait is `pending`); with `Prefer: respond-async` it answers 202 once the items are queued.
          */
         post: operations["submitTransferBatch"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/treasury/statements/{date}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The bank's treasury statement of one ended UTC day (JSON, or ISO 20022 camt.053.001.08)
+         * @description Opening balance (the treasury's history before the day), every movement of the day in settlement order with the balance after it (paged), the totals of debits and credits, the closing balance (the balance now less every movement since the day ended), and the check that opening + credits - debits = closing. Only a day that ended at least the settled lag ago. With `format=camt.053` (or `Accept: application/xml`) the same page as an ISO 20022 camt.053.001.08 document, the next page's cursor in a `Link` header (rel=next). See docs/api.md, Reconciliation.
+         */
+        get: operations["getTreasuryStatement"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -227,6 +431,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/wallets/{walletId}/key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replace a customer's key (lost device)
+         * @description From the wallet's shard's next settlement batch the old key is refused: a transfer signed with it, even one already queued, is answered `422 authority_refused` (or `422 bad_signature` at the gateway) and nothing is recorded; the new key works. Nonces stay per wallet across keys: a nonce spent under the old key stays spent. The event records the shard's head batch, so the audit verifies every transfer against the key in force when it settled. A treasury has no customer key (`422 wallet_is_treasury`); a closed wallet cannot change (`422 wallet_closed`); a frozen one can. The bank receives a `wallet.key_replaced` event. Requires an Idempotency-Key: a retry with the same key and body is answered as the first time (`idempotent-replayed: true`); the change is recorded once. The signed request is stored as the authority of the registry event (docs/registry.md).
+         */
+        post: operations["replaceWalletKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/wallets/{walletId}/tier": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Change a wallet's tier (KYC upgrade or downgrade)
+         * @description The new tier's caps apply from the wallet's shard's next settlement batch. A downgrade is refused (`409 tier_below_balance`) while the wallet's balance plus its money on the way out is above the new tier's balance cap. A treasury has no tier (`422 wallet_is_treasury`); a closed wallet cannot change (`422 wallet_closed`); a frozen one can. The bank receives a `wallet.tier_changed` event. Requires an Idempotency-Key: a retry with the same key and body is answered as the first time (`idempotent-replayed: true`); the change is recorded once. The signed request is stored as the authority of the registry event (docs/registry.md).
+         */
+        post: operations["changeWalletTier"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/wallets/{walletId}/transfers": {
         parameters: {
             query?: never;
@@ -267,6 +511,118 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/webhook-endpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The bank's webhook endpoints
+         * @description All of them (at most 10), oldest first. Secrets are never shown here.
+         */
+        get: operations["listWebhookEndpoints"];
+        put?: never;
+        /**
+         * Create a webhook endpoint (returns its signing secret, once)
+         * @description Deliveries of the bank's events, signed per Standard Webhooks (docs/events.md), begin with the events committed after this call. At most 10 endpoints per bank. Idempotency-Key: a replay answers the endpoint without its secret.
+         */
+        post: operations["createWebhookEndpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-endpoints/{endpointId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read a webhook endpoint
+         * @description One of the bank's endpoints; another bank's is 404. The secret is never shown here.
+         */
+        get: operations["getWebhookEndpoint"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a webhook endpoint
+         * @description Deliveries stop; its cursors and dead letters are removed by the delivery service.
+         */
+        delete: operations["deleteWebhookEndpoint"];
+        options?: never;
+        head?: never;
+        /**
+         * Change or disable a webhook endpoint
+         * @description Changes the URL, description or types, or disables (enabled: false) the endpoint. A disabled endpoint keeps its place: enabled again, it resumes where it stopped (events past retention are passed over). eventTypes: null delivers every type.
+         */
+        patch: operations["updateWebhookEndpoint"];
+        trace?: never;
+    };
+    "/v1/webhook-endpoints/{endpointId}/dead-letters": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An endpoint's dead letters
+         * @description Events whose delivery to this endpoint exhausted its retries (docs/events.md), by shard and seq, with the event as it was sent and the last error.
+         */
+        get: operations["listWebhookDeadLetters"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-endpoints/{endpointId}/dead-letters/{eventId}/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Deliver a dead letter again
+         * @description Asks the delivery service to send the event once more (same webhook-id, a fresh timestamp and signature), outside the endpoint's order. Answers 202 with the dead letter, status redelivery_requested; it reads redelivered once a 2xx came back, or dead again with the new error. Asking again is harmless.
+         */
+        post: operations["redeliverWebhookDeadLetter"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-endpoints/{endpointId}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate an endpoint's signing secret, with an overlap
+         * @description Returns the new secret (once). For overlapMs (default 86400000, at most 604800000; 0 ends the old secret now) deliveries carry two signatures, the new secret's and the old one's, so the receiver can switch at any moment in between. A rotation during an overlap ends the older secret.
+         */
+        post: operations["rotateWebhookSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -301,12 +657,9 @@ export interface components {
              * @example 10000
              */
             amountMinor: string;
-            /**
-             * @description The settlement batch that committed it at the payer's shard
-             * @example 10000
-             */
-            batchSeq: string;
-            /** @description Why it was rejected (docs/errors.md, settlement codes); null when settled. Another bank's customer's reason reads `payee_unavailable` / `payer_unavailable` */
+            /** @description The settlement batch that committed it at the payer's shard; null before it is recorded */
+            batchSeq: string | null;
+            /** @description Why it was rejected or not settled (docs/errors.md, settlement codes); null otherwise. Another bank's customer's reason reads `payee_unavailable` / `payer_unavailable` */
             code: string | null;
             /** @description Unix ms; null for a funding */
             expiresAtMs: string | null;
@@ -327,17 +680,24 @@ export interface components {
             /** @example w_0123456789abcdef01234567 */
             payerWalletId: string;
             /**
-             * @description When that batch committed (Unix ms)
-             * @example 10000
+             * @description The payment request it pays (`pr_…`, a transfer signed as canonical v2); null otherwise; absent on a transfer accepted and not yet recorded
+             * @example pr_0123456789abcdef0123456789abcdef
              */
-            settledAtMs: string;
-            /** @description The payer's shard, which committed it */
+            requestId?: string | null;
+            /** @description When that batch committed (Unix ms); null before it is recorded */
+            settledAtMs: string | null;
+            /** @description The payer's shard, which commits it */
             shard: number;
             /**
-             * @description `pending`: debited at the payer's shard, not yet credited (or refunded) at the payee's
+             * @description `pending`: accepted and not yet recorded (the payer's bank only), or debited at the payer's shard and not yet credited (or refunded) at the payee's. `not_settled`: accepted, never recorded, past its expiry (code `expired`): final
              * @enum {string}
              */
-            status: "settled" | "rejected" | "pending";
+            status: "settled" | "rejected" | "pending" | "not_settled";
+            /**
+             * @description When the gateway accepted it (Unix ms)
+             * @example 10000
+             */
+            submittedAtMs: string;
         } | {
             /**
              * @description A non-negative whole number as a decimal string
@@ -359,9 +719,74 @@ export interface components {
             payerWalletId: string;
             /** @constant */
             status: "pending";
+            /**
+             * @description When the gateway accepted it (Unix ms)
+             * @example 10000
+             */
+            submittedAtMs: string;
         } | components["schemas"]["InvalidBatchItem"];
         BatchResults: {
             results: components["schemas"]["BatchItem"][];
+        };
+        Entry: {
+            amountMinor: string;
+            /** @description Whether it moved the wallet's balance (false: a request of the bank that settlement refused) */
+            applied: boolean;
+            /** @description The batch of `shard` that holds the entry's leaf (null for mint and retire) */
+            batchSeq: string | null;
+            code: string | null;
+            counterpartyWalletId: string | null;
+            /**
+             * @description From the bank's point of view: money out of, or into, `walletId`
+             * @enum {string}
+             */
+            direction: "debit" | "credit";
+            /**
+             * @description Unique among the bank's entries: the type and the transfer (or issuance) id
+             * @example debit:5f1c…
+             */
+            id: string;
+            issuanceId: string | null;
+            /** @enum {string} */
+            kind: "transfer" | "funding" | "redemption" | "mint" | "retire";
+            leafIndex: number | null;
+            payeeWalletId: string | null;
+            payerWalletId: string | null;
+            /** @description When the shard of `walletId` committed it (its batch time) */
+            settledAt: string;
+            settledAtMs: string;
+            shard: number;
+            /**
+             * @description The transfer as it stands now (pending: between shards); a credit is final where it is applied
+             * @enum {string}
+             */
+            status: "settled" | "rejected" | "pending";
+            transferId: string | null;
+            /** @enum {string} */
+            type: "debit" | "credit" | "refund" | "mint" | "retire";
+            /** @description The bank's wallet the entry moves */
+            walletId: string;
+        };
+        Event: {
+            /**
+             * @description When the change committed (ISO 8601, UTC)
+             * @example 2026-01-31T09:30:00.000Z
+             */
+            createdAt: string;
+            /** @description The type's fields (docs/events.md); amounts are decimal strings of minor units */
+            data: {
+                [key: string]: string | number | boolean | null;
+            };
+            /**
+             * @description evt_<shard>_<seq>: stable, unique per bank; the webhook-id of its deliveries
+             * @example evt_0_42
+             */
+            id: string;
+            /**
+             * @description One of the types of docs/events.md
+             * @example payment.received
+             */
+            type: string;
         };
         /** @description One offending field and the rule it broke */
         FieldError: {
@@ -377,6 +802,86 @@ export interface components {
              * @example positive_integer_string
              */
             rule: string;
+        };
+        Hold: {
+            /** @description The signed maximum, held while open */
+            amountMinor: string;
+            batchSeq: string;
+            capture: {
+                code: string | null;
+                /** @enum {string} */
+                status: "pending" | "settled" | "rejected";
+            } | null;
+            capturedMinor: string | null;
+            closedAtMs: string | null;
+            /** @description Why the hold was refused (rejected only); see docs/errors.md */
+            code: string | null;
+            expiresAtMs: string;
+            holdExpiresAtMs: string;
+            id: string;
+            memo: string;
+            nonce: string;
+            payeeWalletId: string;
+            payerWalletId: string;
+            placedAtMs: string;
+            /** @description What went back to the payer when the hold closed */
+            returnedMinor: string | null;
+            shard: number;
+            /** @enum {string} */
+            status: "open" | "captured" | "voided" | "expired" | "rejected";
+        };
+        /** @description Proofs of the hold leaves (docs/canonical-encoding.md) and of a capture’s legs between shards */
+        HoldReceipt: {
+            leaves: {
+                batch: {
+                    count: number;
+                    hash: string;
+                    merkleRoot: string;
+                    prevHash: string;
+                    seq: string;
+                    shard: number;
+                    signature: string;
+                    timeMs: string;
+                };
+                leaf: {
+                    amountMinor: string;
+                    capture: string;
+                    capturedMinor: string;
+                    code: string | null;
+                    event: string;
+                    holdId: string;
+                    payeeWalletId: string;
+                    payerWalletId: string;
+                };
+                leafIndex: number;
+                path: string[];
+                shardPublicKey: string;
+            }[];
+            legs: {
+                batch: {
+                    count: number;
+                    hash: string;
+                    merkleRoot: string;
+                    prevHash: string;
+                    seq: string;
+                    shard: number;
+                    signature: string;
+                    timeMs: string;
+                };
+                leafIndex: number;
+                leg: {
+                    amountMinor: string;
+                    code: string | null;
+                    /** @enum {string} */
+                    leg: "credit" | "refund";
+                    /** @enum {string} */
+                    status: "applied" | "rejected";
+                    transferId: string;
+                    walletId: string;
+                };
+                path: string[];
+                shardPublicKey: string;
+            }[];
         };
         /**
          * @description Problem details for bad input: `errors` names each offending field and rule; nothing was changed.
@@ -435,6 +940,40 @@ export interface components {
             problem: components["schemas"]["InputProblem"];
             /** @constant */
             status: "invalid";
+        };
+        PaymentRequest: {
+            /** @description The fixed amount in fen, or null for an open amount */
+            amountMinor: string | null;
+            cancelledAtMs: string | null;
+            createdAtMs: string;
+            expiresAtMs: string;
+            id: string;
+            /** @description The time of the batch that paid it */
+            paidAtMs: string | null;
+            paidByTransferId: string | null;
+            payeeWalletId: string;
+            reference: string;
+            /**
+             * @description `expired`: open, past its expiry (no transfer can pay it)
+             * @enum {string}
+             */
+            status: "open" | "paid" | "cancelled" | "expired";
+            /**
+             * @description The payload for a QR code or link (docs/canonical-encoding.md, "Payment request URI"), with its checksum
+             * @example cbdc:pay?v=1&id=pr_00000000000000000000000000000001&to=w_000000000000000000000002&amount=100&exp=1767225600000&ref=Invoice%2042&check=a45b917b
+             */
+            uri: string;
+        };
+        /** @description Queued, not yet settled: read it with GET /v1/holds/{holdId} */
+        PendingHold: {
+            /** @description Fen, decimal string */
+            amountMinor: string;
+            holdExpiresAtMs: string;
+            id: string;
+            payeeWalletId: string;
+            payerWalletId: string;
+            /** @constant */
+            status: "pending";
         };
         PendingTransfer: components["schemas"]["Transfer"] | components["schemas"]["QueuedTransfer"];
         /**
@@ -505,6 +1044,11 @@ export interface components {
             payerWalletId: string;
             /** @constant */
             status: "pending";
+            /**
+             * @description When the gateway accepted it (Unix ms)
+             * @example 10000
+             */
+            submittedAtMs: string;
         };
         /** @description The transfer's leaf with its Merkle path and signed batch header, and those of its credit and refund legs between shards: verifiable offline with the shard keys (`verifyReceipt` in @cbdc/client) */
         Receipt: {
@@ -578,6 +1122,47 @@ export interface components {
                 shard: number;
             }[];
         };
+        StatementEntry: {
+            amountMinor: string;
+            /** @description Whether it moved the wallet's balance (false: a request of the bank that settlement refused) */
+            applied: boolean;
+            /** @description The treasury's balance after this entry */
+            balanceAfterMinor: string;
+            /** @description The batch of `shard` that holds the entry's leaf (null for mint and retire) */
+            batchSeq: string | null;
+            code: string | null;
+            counterpartyWalletId: string | null;
+            /**
+             * @description From the bank's point of view: money out of, or into, `walletId`
+             * @enum {string}
+             */
+            direction: "debit" | "credit";
+            /**
+             * @description Unique among the bank's entries: the type and the transfer (or issuance) id
+             * @example debit:5f1c…
+             */
+            id: string;
+            issuanceId: string | null;
+            /** @enum {string} */
+            kind: "transfer" | "funding" | "redemption" | "mint" | "retire";
+            leafIndex: number | null;
+            payeeWalletId: string | null;
+            payerWalletId: string | null;
+            /** @description When the shard of `walletId` committed it (its batch time) */
+            settledAt: string;
+            settledAtMs: string;
+            shard: number;
+            /**
+             * @description The transfer as it stands now (pending: between shards); a credit is final where it is applied
+             * @enum {string}
+             */
+            status: "settled" | "rejected" | "pending";
+            transferId: string | null;
+            /** @enum {string} */
+            type: "debit" | "credit" | "refund" | "mint" | "retire";
+            /** @description The bank's wallet the entry moves */
+            walletId: string;
+        };
         /**
          * @example {
          *       "id": "9f2c4d0e1a7b3c5d9f2c4d0e1a7b3c5d9f2c4d0e1a7b3c5d9f2c4d0e1a7b3c5d",
@@ -590,8 +1175,10 @@ export interface components {
          *       "nonce": "17",
          *       "expiresAtMs": "1767225900000",
          *       "memo": "lunch",
+         *       "requestId": null,
          *       "shard": 3,
          *       "batchSeq": "1042",
+         *       "submittedAtMs": "1767225600051",
          *       "settledAtMs": "1767225600123"
          *     }
          */
@@ -601,12 +1188,9 @@ export interface components {
              * @example 10000
              */
             amountMinor: string;
-            /**
-             * @description The settlement batch that committed it at the payer's shard
-             * @example 10000
-             */
-            batchSeq: string;
-            /** @description Why it was rejected (docs/errors.md, settlement codes); null when settled. Another bank's customer's reason reads `payee_unavailable` / `payer_unavailable` */
+            /** @description The settlement batch that committed it at the payer's shard; null before it is recorded */
+            batchSeq: string | null;
+            /** @description Why it was rejected or not settled (docs/errors.md, settlement codes); null otherwise. Another bank's customer's reason reads `payee_unavailable` / `payer_unavailable` */
             code: string | null;
             /** @description Unix ms; null for a funding */
             expiresAtMs: string | null;
@@ -625,17 +1209,24 @@ export interface components {
             /** @example w_0123456789abcdef01234567 */
             payerWalletId: string;
             /**
-             * @description When that batch committed (Unix ms)
-             * @example 10000
+             * @description The payment request it pays (`pr_…`, a transfer signed as canonical v2); null otherwise; absent on a transfer accepted and not yet recorded
+             * @example pr_0123456789abcdef0123456789abcdef
              */
-            settledAtMs: string;
-            /** @description The payer's shard, which committed it */
+            requestId?: string | null;
+            /** @description When that batch committed (Unix ms); null before it is recorded */
+            settledAtMs: string | null;
+            /** @description The payer's shard, which commits it */
             shard: number;
             /**
-             * @description `pending`: debited at the payer's shard, not yet credited (or refunded) at the payee's
+             * @description `pending`: accepted and not yet recorded (the payer's bank only), or debited at the payer's shard and not yet credited (or refunded) at the payee's. `not_settled`: accepted, never recorded, past its expiry (code `expired`): final
              * @enum {string}
              */
-            status: "settled" | "rejected" | "pending";
+            status: "settled" | "rejected" | "pending" | "not_settled";
+            /**
+             * @description When the gateway accepted it (Unix ms)
+             * @example 10000
+             */
+            submittedAtMs: string;
         };
         TransferPage: {
             /** @description Pass as `cursor` for the next page; null on the last page */
@@ -655,6 +1246,7 @@ export interface components {
          *       },
          *       "balanceMinor": "150000",
          *       "inFlightOutMinor": "0",
+         *       "heldMinor": "0",
          *       "dailyOutflowMinor": "2500",
          *       "limits": {
          *         "balanceMaxMinor": "1000000",
@@ -688,6 +1280,11 @@ export interface components {
              */
             dailyOutflowMinor: string;
             freezes: components["schemas"]["WalletFreezes"];
+            /**
+             * @description Set aside by the wallet's open holds: not spendable until captured or returned
+             * @example 10000
+             */
+            heldMinor: string;
             /**
              * @description `w_` and 24 hex digits, or `t_<bank>` for a treasury
              * @example w_0123456789abcdef01234567
@@ -749,6 +1346,49 @@ export interface components {
             nextCursor: string | null;
             wallets: components["schemas"]["Wallet"][];
         };
+        WebhookDeadLetter: {
+            attempts: number;
+            deadAt: string;
+            event: components["schemas"]["Event"];
+            eventId: string;
+            lastError: string;
+            redeliveredAt: string | null;
+            redeliveryRequestedAt: string | null;
+            /** @enum {string} */
+            status: "dead" | "redelivery_requested" | "redelivered";
+            type: string;
+        };
+        WebhookEndpoint: {
+            createdAt: string;
+            description: string | null;
+            enabled: boolean;
+            /** @description The types delivered; null: every type */
+            eventTypes: string[] | null;
+            /** @example we_4f1c2a9d0b7e6a5c3d2e1f00 */
+            id: string;
+            /** @description While a rotation overlaps: until when deliveries are signed with the previous secret too */
+            previousSecretExpiresAt: string | null;
+            updatedAt: string;
+            url: string;
+        };
+        WebhookEndpointWithSecret: {
+            createdAt: string;
+            description: string | null;
+            enabled: boolean;
+            /** @description The types delivered; null: every type */
+            eventTypes: string[] | null;
+            /** @example we_4f1c2a9d0b7e6a5c3d2e1f00 */
+            id: string;
+            /** @description While a rotation overlaps: until when deliveries are signed with the previous secret too */
+            previousSecretExpiresAt: string | null;
+            /**
+             * @description The signing secret (whsec_...), shown only in the answer that creates it; absent from an Idempotency-Key replay
+             * @example whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+             */
+            secret?: string;
+            updatedAt: string;
+            url: string;
+        };
     };
     responses: never;
     parameters: {
@@ -778,6 +1418,115 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    listEvents: {
+        parameters: {
+            query?: {
+                /** @description The nextCursor of the previous page; omitted: from the oldest retained event */
+                after?: string;
+                limit?: number;
+                /** @description Comma-separated event types to return (others are passed over); all when omitted */
+                types?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        events: components["schemas"]["Event"][];
+                        /** @description Whether more events may be read now (false: caught up when read) */
+                        hasMore: boolean;
+                        /** @description Where the next page starts; opaque */
+                        nextCursor: string;
+                    };
+                };
+            };
+            /** @description Bad input (`invalid_request`, `malformed_json`, `idempotency_key_required`): `errors` names each field and rule; nothing was changed */
+            400: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description The request signature, timestamp or nonce did not verify (`unauthenticated`, `request_expired`, `request_replayed`); decided before the body is looked at */
+            401: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Gone: what it points to is past its retention (the code says what to do) */
+            410: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): `errors` names the budget; retry after Retry-After */
+            429: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (`internal_error`); nothing is known to have changed */
+            500: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backing service is unavailable or settlement is at capacity (`dependency_unavailable`, `overloaded`); nothing was done; retry after Retry-After */
+            503: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     fundWallet: {
         parameters: {
             query?: never;
@@ -951,6 +1700,1132 @@ export interface operations {
             };
         };
     };
+    placeHold: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    amountMinor: string;
+                    expiresAtMs: string;
+                    holdExpiresAtMs: string;
+                    /** @default  */
+                    memo?: string;
+                    nonce: string;
+                    payeeWalletId: string;
+                    payerWalletId: string;
+                    signature: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Hold"];
+                };
+            };
+            /** @description Accepted: the work is queued or awaits a second operator; the body says which */
+            202: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PendingHold"];
+                };
+            };
+            /** @description Bad input (`invalid_request`, `malformed_json`, `idempotency_key_required`): `errors` names each field and rule; nothing was changed */
+            400: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description The request signature, timestamp or nonce did not verify (`unauthenticated`, `request_expired`, `request_replayed`); decided before the body is looked at */
+            401: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found, or not this bank's: `errors` names the field */
+            404: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description The body is larger than the limit (`body_too_large`) */
+            413: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description Well-formed but refused by a rule (the code names it; `errors` names the field) */
+            422: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): `errors` names the budget; retry after Retry-After */
+            429: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (`internal_error`); nothing is known to have changed */
+            500: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backing service is unavailable or settlement is at capacity (`dependency_unavailable`, `overloaded`); nothing was done; retry after Retry-After */
+            503: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getHold: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                holdId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Hold"];
+                };
+            };
+            /** @description Bad input (`invalid_request`, `malformed_json`, `idempotency_key_required`): `errors` names each field and rule; nothing was changed */
+            400: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description The request signature, timestamp or nonce did not verify (`unauthenticated`, `request_expired`, `request_replayed`); decided before the body is looked at */
+            401: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found, or not this bank's: `errors` names the field */
+            404: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): `errors` names the budget; retry after Retry-After */
+            429: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (`internal_error`); nothing is known to have changed */
+            500: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backing service is unavailable or settlement is at capacity (`dependency_unavailable`, `overloaded`); nothing was done; retry after Retry-After */
+            503: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    captureHold: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                holdId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description At most the amount held */
+                    amountMinor: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Hold"];
+                };
+            };
+            /** @description Accepted: the work is queued or awaits a second operator; the body says which */
+            202: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Hold"];
+                };
+            };
+            /** @description Bad input (`invalid_request`, `malformed_json`, `idempotency_key_required`): `errors` names each field and rule; nothing was changed */
+            400: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description The request signature, timestamp or nonce did not verify (`unauthenticated`, `request_expired`, `request_replayed`); decided before the body is looked at */
+            401: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but not allowed (the code says why) */
+            403: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found, or not this bank's: `errors` names the field */
+            404: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description Conflicts with the current state (the code says which), or an Idempotency-Key whose first request is still running (`idempotency_key_in_use`, with Retry-After) */
+            409: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the limit (`body_too_large`) */
+            413: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description Well-formed but refused by a rule (the code names it; `errors` names the field) */
+            422: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): `errors` names the budget; retry after Retry-After */
+            429: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (`internal_error`); nothing is known to have changed */
+            500: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backing service is unavailable or settlement is at capacity (`dependency_unavailable`, `overloaded`); nothing was done; retry after Retry-After */
+            503: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getHoldReceipt: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                holdId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HoldReceipt"];
+                };
+            };
+            /** @description Bad input (`invalid_request`, `malformed_json`, `idempotency_key_required`): `errors` names each field and rule; nothing was changed */
+            400: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description The request signature, timestamp or nonce did not verify (`unauthenticated`, `request_expired`, `request_replayed`); decided before the body is looked at */
+            401: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but not allowed (the code says why) */
+            403: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found, or not this bank's: `errors` names the field */
+            404: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): `errors` names the budget; retry after Retry-After */
+            429: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (`internal_error`); nothing is known to have changed */
+            500: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backing service is unavailable or settlement is at capacity (`dependency_unavailable`, `overloaded`); nothing was done; retry after Retry-After */
+            503: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    voidHold: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                holdId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Hold"];
+                };
+            };
+            /** @description Accepted: the work is queued or awaits a second operator; the body says which */
+            202: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Hold"];
+                };
+            };
+            /** @description Bad input (`invalid_request`, `malformed_json`, `idempotency_key_required`): `errors` names each field and rule; nothing was changed */
+            400: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description The request signature, timestamp or nonce did not verify (`unauthenticated`, `request_expired`, `request_replayed`); decided before the body is looked at */
+            401: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but not allowed (the code says why) */
+            403: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found, or not this bank's: `errors` names the field */
+            404: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description Conflicts with the current state (the code says which), or an Idempotency-Key whose first request is still running (`idempotency_key_in_use`, with Retry-After) */
+            409: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the limit (`body_too_large`) */
+            413: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description Well-formed but refused by a rule (the code names it; `errors` names the field) */
+            422: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): `errors` names the budget; retry after Retry-After */
+            429: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (`internal_error`); nothing is known to have changed */
+            500: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backing service is unavailable or settlement is at capacity (`dependency_unavailable`, `overloaded`); nothing was done; retry after Retry-After */
+            503: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createPaymentRequest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The fixed amount in fen; absent for an open amount (the payer chooses, at least 1 fen, within the caps) */
+                    amountMinor?: string;
+                    /** @description Unix milliseconds; after the server time and at most 30 days ahead (LIMITS.requestExpiryAheadMsMax) */
+                    expiresAtMs: string;
+                    /** @description One of the calling bank’s customer wallets: the money goes there */
+                    payeeWalletId: string;
+                    /** @description What the payment is for, shown to the payer: printable NFC text, 1 to 140 bytes of UTF-8 */
+                    reference: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaymentRequest"];
+                };
+            };
+            /** @description Bad input (`invalid_request`, `malformed_json`, `idempotency_key_required`): `errors` names each field and rule; nothing was changed */
+            400: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description The request signature, timestamp or nonce did not verify (`unauthenticated`, `request_expired`, `request_replayed`); decided before the body is looked at */
+            401: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found, or not this bank's: `errors` names the field */
+            404: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description Conflicts with the current state (the code says which), or an Idempotency-Key whose first request is still running (`idempotency_key_in_use`, with Retry-After) */
+            409: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the limit (`body_too_large`) */
+            413: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description Well-formed but refused by a rule (the code names it; `errors` names the field) */
+            422: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): `errors` names the budget; retry after Retry-After */
+            429: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (`internal_error`); nothing is known to have changed */
+            500: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backing service is unavailable or settlement is at capacity (`dependency_unavailable`, `overloaded`); nothing was done; retry after Retry-After */
+            503: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getPaymentRequest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                requestId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaymentRequest"];
+                };
+            };
+            /** @description Bad input (`invalid_request`, `malformed_json`, `idempotency_key_required`): `errors` names each field and rule; nothing was changed */
+            400: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description The request signature, timestamp or nonce did not verify (`unauthenticated`, `request_expired`, `request_replayed`); decided before the body is looked at */
+            401: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found, or not this bank's: `errors` names the field */
+            404: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): `errors` names the budget; retry after Retry-After */
+            429: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (`internal_error`); nothing is known to have changed */
+            500: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backing service is unavailable or settlement is at capacity (`dependency_unavailable`, `overloaded`); nothing was done; retry after Retry-After */
+            503: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    cancelPaymentRequest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                requestId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaymentRequest"];
+                };
+            };
+            /** @description Bad input (`invalid_request`, `malformed_json`, `idempotency_key_required`): `errors` names each field and rule; nothing was changed */
+            400: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description The request signature, timestamp or nonce did not verify (`unauthenticated`, `request_expired`, `request_replayed`); decided before the body is looked at */
+            401: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found, or not this bank's: `errors` names the field */
+            404: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description Conflicts with the current state (the code says which), or an Idempotency-Key whose first request is still running (`idempotency_key_in_use`, with Retry-After) */
+            409: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the limit (`body_too_large`) */
+            413: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description Well-formed but refused by a rule (the code names it; `errors` names the field) */
+            422: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): `errors` names the budget; retry after Retry-After */
+            429: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (`internal_error`); nothing is known to have changed */
+            500: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backing service is unavailable or settlement is at capacity (`dependency_unavailable`, `overloaded`); nothing was done; retry after Retry-After */
+            503: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     submitRedemption: {
         parameters: {
             query?: never;
@@ -971,6 +2846,8 @@ export interface operations {
                     nonce: string;
                     payeeWalletId: string;
                     payerWalletId: string;
+                    /** @description The payment request this transfer pays; the customer signs it (canonical encoding v2) */
+                    requestId?: string;
                     signature: string;
                 };
             };
@@ -1186,6 +3063,101 @@ export interface operations {
             };
         };
     };
+    listEntries: {
+        parameters: {
+            query: {
+                cursor?: string;
+                limit?: number;
+                settledFrom: string;
+                settledTo: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        entries: components["schemas"]["Entry"][];
+                        /** @description Every entry of the range before this instant is listed up to the last one returned; later ones come on later pages */
+                        listedTo: string;
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description Bad input (`invalid_request`, `malformed_json`, `idempotency_key_required`): `errors` names each field and rule; nothing was changed */
+            400: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description The request signature, timestamp or nonce did not verify (`unauthenticated`, `request_expired`, `request_replayed`); decided before the body is looked at */
+            401: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): `errors` names the budget; retry after Retry-After */
+            429: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (`internal_error`); nothing is known to have changed */
+            500: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backing service is unavailable or settlement is at capacity (`dependency_unavailable`, `overloaded`); nothing was done; retry after Retry-After */
+            503: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     submitTransfer: {
         parameters: {
             query?: never;
@@ -1206,6 +3178,8 @@ export interface operations {
                     nonce: string;
                     payeeWalletId: string;
                     payerWalletId: string;
+                    /** @description The payment request this transfer pays; the customer signs it (canonical encoding v2) */
+                    requestId?: string;
                     signature: string;
                 };
             };
@@ -1579,6 +3553,8 @@ export interface operations {
                         nonce: string;
                         payeeWalletId: string;
                         payerWalletId: string;
+                        /** @description The payment request this transfer pays; the customer signs it (canonical encoding v2) */
+                        requestId?: string;
                         signature: string;
                     }[];
                 };
@@ -1659,6 +3635,128 @@ export interface operations {
             };
             /** @description The body is not `application/json` (`unsupported_media_type`) */
             415: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): `errors` names the budget; retry after Retry-After */
+            429: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (`internal_error`); nothing is known to have changed */
+            500: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backing service is unavailable or settlement is at capacity (`dependency_unavailable`, `overloaded`); nothing was done; retry after Retry-After */
+            503: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getTreasuryStatement: {
+        parameters: {
+            query?: {
+                cursor?: string;
+                format?: "json" | "camt.053";
+                limit?: number;
+                walletId?: string;
+            };
+            header?: never;
+            path: {
+                date: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        bankId: string;
+                        check: {
+                            balanced: boolean;
+                            openingPlusCreditsMinusDebitsMinor: string;
+                        };
+                        closingBalanceMinor: string;
+                        creditCount: number;
+                        date: string;
+                        debitCount: number;
+                        entries: components["schemas"]["StatementEntry"][];
+                        from: string;
+                        nextCursor: string | null;
+                        openingBalanceMinor: string;
+                        to: string;
+                        totalCreditsMinor: string;
+                        totalDebitsMinor: string;
+                        walletId: string;
+                    };
+                };
+            };
+            /** @description Bad input (`invalid_request`, `malformed_json`, `idempotency_key_required`): `errors` names each field and rule; nothing was changed */
+            400: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description The request signature, timestamp or nonce did not verify (`unauthenticated`, `request_expired`, `request_replayed`); decided before the body is looked at */
+            401: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found, or not this bank's: `errors` names the field */
+            404: {
                 headers: {
                     "ratelimit-limit": components["headers"]["RateLimit-Limit"];
                     "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
@@ -2378,6 +4476,321 @@ export interface operations {
             };
         };
     };
+    replaceWalletKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                walletId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The customer's new Ed25519 public key, hex */
+                    publicKey: string;
+                    /** @description Why, for the record, e.g. "device lost" (at most 200 bytes) */
+                    reason: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Wallet"];
+                };
+            };
+            /** @description Bad input (`invalid_request`, `malformed_json`, `idempotency_key_required`): `errors` names each field and rule; nothing was changed */
+            400: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description The request signature, timestamp or nonce did not verify (`unauthenticated`, `request_expired`, `request_replayed`); decided before the body is looked at */
+            401: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found, or not this bank's: `errors` names the field */
+            404: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description Conflicts with the current state (the code says which), or an Idempotency-Key whose first request is still running (`idempotency_key_in_use`, with Retry-After) */
+            409: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the limit (`body_too_large`) */
+            413: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description Well-formed but refused by a rule (the code names it; `errors` names the field) */
+            422: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): `errors` names the budget; retry after Retry-After */
+            429: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (`internal_error`); nothing is known to have changed */
+            500: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backing service is unavailable or settlement is at capacity (`dependency_unavailable`, `overloaded`); nothing was done; retry after Retry-After */
+            503: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    changeWalletTier: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                walletId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Why, for the record (at most 200 bytes) */
+                    reason: string;
+                    /**
+                     * @description The new tier (I to IV)
+                     * @enum {string}
+                     */
+                    tier: "I" | "II" | "III" | "IV";
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Wallet"];
+                };
+            };
+            /** @description Bad input (`invalid_request`, `malformed_json`, `idempotency_key_required`): `errors` names each field and rule; nothing was changed */
+            400: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description The request signature, timestamp or nonce did not verify (`unauthenticated`, `request_expired`, `request_replayed`); decided before the body is looked at */
+            401: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found, or not this bank's: `errors` names the field */
+            404: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description Conflicts with the current state (the code says which), or an Idempotency-Key whose first request is still running (`idempotency_key_in_use`, with Retry-After) */
+            409: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the limit (`body_too_large`) */
+            413: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description Well-formed but refused by a rule (the code names it; `errors` names the field) */
+            422: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): `errors` names the budget; retry after Retry-After */
+            429: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (`internal_error`); nothing is known to have changed */
+            500: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backing service is unavailable or settlement is at capacity (`dependency_unavailable`, `overloaded`); nothing was done; retry after Retry-After */
+            503: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     listWalletTransfers: {
         parameters: {
             query?: {
@@ -2572,6 +4985,952 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the limit (`body_too_large`) */
+            413: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description Well-formed but refused by a rule (the code names it; `errors` names the field) */
+            422: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): `errors` names the budget; retry after Retry-After */
+            429: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (`internal_error`); nothing is known to have changed */
+            500: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backing service is unavailable or settlement is at capacity (`dependency_unavailable`, `overloaded`); nothing was done; retry after Retry-After */
+            503: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listWebhookEndpoints: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        endpoints: components["schemas"]["WebhookEndpoint"][];
+                    };
+                };
+            };
+            /** @description The request signature, timestamp or nonce did not verify (`unauthenticated`, `request_expired`, `request_replayed`); decided before the body is looked at */
+            401: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): `errors` names the budget; retry after Retry-After */
+            429: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (`internal_error`); nothing is known to have changed */
+            500: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backing service is unavailable or settlement is at capacity (`dependency_unavailable`, `overloaded`); nothing was done; retry after Retry-After */
+            503: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    description?: string;
+                    eventTypes?: ("transfer.settled" | "transfer.rejected" | "payment.received" | "hold.placed" | "hold.rejected" | "hold.captured" | "hold.voided" | "hold.expired" | "hold.capture_returned" | "request.paid" | "wallet.frozen" | "wallet.unfrozen" | "wallet.tier_changed" | "wallet.key_replaced" | "treasury.minted" | "treasury.retired")[];
+                    /** @description https URL of a public host (configured hosts may use http) */
+                    url: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointWithSecret"];
+                };
+            };
+            /** @description Bad input (`invalid_request`, `malformed_json`, `idempotency_key_required`): `errors` names each field and rule; nothing was changed */
+            400: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description The request signature, timestamp or nonce did not verify (`unauthenticated`, `request_expired`, `request_replayed`); decided before the body is looked at */
+            401: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state (the code says which), or an Idempotency-Key whose first request is still running (`idempotency_key_in_use`, with Retry-After) */
+            409: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the limit (`body_too_large`) */
+            413: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description Well-formed but refused by a rule (the code names it; `errors` names the field) */
+            422: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): `errors` names the budget; retry after Retry-After */
+            429: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (`internal_error`); nothing is known to have changed */
+            500: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backing service is unavailable or settlement is at capacity (`dependency_unavailable`, `overloaded`); nothing was done; retry after Retry-After */
+            503: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                endpointId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            /** @description Bad input (`invalid_request`, `malformed_json`, `idempotency_key_required`): `errors` names each field and rule; nothing was changed */
+            400: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description The request signature, timestamp or nonce did not verify (`unauthenticated`, `request_expired`, `request_replayed`); decided before the body is looked at */
+            401: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found, or not this bank's: `errors` names the field */
+            404: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): `errors` names the budget; retry after Retry-After */
+            429: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (`internal_error`); nothing is known to have changed */
+            500: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backing service is unavailable or settlement is at capacity (`dependency_unavailable`, `overloaded`); nothing was done; retry after Retry-After */
+            503: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                endpointId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Response */
+            204: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": null;
+                };
+            };
+            /** @description Bad input (`invalid_request`, `malformed_json`, `idempotency_key_required`): `errors` names each field and rule; nothing was changed */
+            400: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description The request signature, timestamp or nonce did not verify (`unauthenticated`, `request_expired`, `request_replayed`); decided before the body is looked at */
+            401: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found, or not this bank's: `errors` names the field */
+            404: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description The body is larger than the limit (`body_too_large`) */
+            413: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): `errors` names the budget; retry after Retry-After */
+            429: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (`internal_error`); nothing is known to have changed */
+            500: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backing service is unavailable or settlement is at capacity (`dependency_unavailable`, `overloaded`); nothing was done; retry after Retry-After */
+            503: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                endpointId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    description?: string | null;
+                    enabled?: boolean;
+                    eventTypes?: ("transfer.settled" | "transfer.rejected" | "payment.received" | "hold.placed" | "hold.rejected" | "hold.captured" | "hold.voided" | "hold.expired" | "hold.capture_returned" | "request.paid" | "wallet.frozen" | "wallet.unfrozen" | "wallet.tier_changed" | "wallet.key_replaced" | "treasury.minted" | "treasury.retired")[] | null;
+                    /** @description https URL of a public host (configured hosts may use http) */
+                    url?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            /** @description Bad input (`invalid_request`, `malformed_json`, `idempotency_key_required`): `errors` names each field and rule; nothing was changed */
+            400: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description The request signature, timestamp or nonce did not verify (`unauthenticated`, `request_expired`, `request_replayed`); decided before the body is looked at */
+            401: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found, or not this bank's: `errors` names the field */
+            404: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description The body is larger than the limit (`body_too_large`) */
+            413: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): `errors` names the budget; retry after Retry-After */
+            429: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (`internal_error`); nothing is known to have changed */
+            500: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backing service is unavailable or settlement is at capacity (`dependency_unavailable`, `overloaded`); nothing was done; retry after Retry-After */
+            503: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listWebhookDeadLetters: {
+        parameters: {
+            query?: {
+                cursor?: string;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                endpointId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        deadLetters: components["schemas"]["WebhookDeadLetter"][];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description Bad input (`invalid_request`, `malformed_json`, `idempotency_key_required`): `errors` names each field and rule; nothing was changed */
+            400: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description The request signature, timestamp or nonce did not verify (`unauthenticated`, `request_expired`, `request_replayed`); decided before the body is looked at */
+            401: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found, or not this bank's: `errors` names the field */
+            404: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): `errors` names the budget; retry after Retry-After */
+            429: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (`internal_error`); nothing is known to have changed */
+            500: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backing service is unavailable or settlement is at capacity (`dependency_unavailable`, `overloaded`); nothing was done; retry after Retry-After */
+            503: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    redeliverWebhookDeadLetter: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                endpointId: string;
+                eventId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description Accepted: the work is queued or awaits a second operator; the body says which */
+            202: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDeadLetter"];
+                };
+            };
+            /** @description Bad input (`invalid_request`, `malformed_json`, `idempotency_key_required`): `errors` names each field and rule; nothing was changed */
+            400: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description The request signature, timestamp or nonce did not verify (`unauthenticated`, `request_expired`, `request_replayed`); decided before the body is looked at */
+            401: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found, or not this bank's: `errors` names the field */
+            404: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description The body is larger than the limit (`body_too_large`) */
+            413: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): `errors` names the budget; retry after Retry-After */
+            429: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error (`internal_error`); nothing is known to have changed */
+            500: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backing service is unavailable or settlement is at capacity (`dependency_unavailable`, `overloaded`); nothing was done; retry after Retry-After */
+            503: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    rotateWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                endpointId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    overlapMs?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointWithSecret"];
+                };
+            };
+            /** @description Bad input (`invalid_request`, `malformed_json`, `idempotency_key_required`): `errors` names each field and rule; nothing was changed */
+            400: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description The request signature, timestamp or nonce did not verify (`unauthenticated`, `request_expired`, `request_replayed`); decided before the body is looked at */
+            401: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found, or not this bank's: `errors` names the field */
+            404: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InputProblem"];
                 };
             };
             /** @description The body is larger than the limit (`body_too_large`) */

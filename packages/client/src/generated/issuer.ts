@@ -611,6 +611,11 @@ export interface components {
             freeReserveMinor: string;
             groups: {
                 group: number;
+                /**
+                 * @description A non-negative whole number as a decimal string
+                 * @example 10000
+                 */
+                heldMinor: string;
                 shards: number[];
                 /**
                  * @description A non-negative whole number as a decimal string
@@ -623,6 +628,11 @@ export interface components {
                  */
                 walletBalancesMinor: string;
             }[];
+            /**
+             * @description Set aside by open holds: taken from the payer balances, not yet captured or returned
+             * @example 10000
+             */
+            heldMinor: string;
             /**
              * @description transfersInFlightMinor + issuanceInFlightMinor
              * @example 10000

@@ -16,17 +16,22 @@ export const transferSchema = z
   .object({
     id: transferId,
     kind: z.enum(['transfer', 'funding']),
-    status: z.enum(['settled', 'rejected', 'pending']).meta({ description: "`pending`: debited at the payer's shard, not yet credited (or refunded) at the payee's" }),
-    code: z.string().nullable().meta({ description: "Why it was rejected (docs/errors.md, settlement codes); null when settled. Another bank's customer's reason reads `payee_unavailable` / `payer_unavailable`" }),
+    status: z.enum(['settled', 'rejected', 'pending', 'not_settled']).meta({
+      description:
+        "`pending`: accepted and not yet recorded (the payer's bank only), or debited at the payer's shard and not yet credited (or refunded) at the payee's. `not_settled`: accepted, never recorded, past its expiry (code `expired`): final",
+    }),
+    code: z.string().nullable().meta({ description: "Why it was rejected or not settled (docs/errors.md, settlement codes); null otherwise. Another bank's customer's reason reads `payee_unavailable` / `payer_unavailable`" }),
     payerWalletId: walletId,
     payeeWalletId: walletId,
     amountMinor: decimalStringSchema,
     nonce: decimalStringSchema.nullable().meta({ description: "The payer's nonce; null for a funding" }),
     expiresAtMs: decimalStringSchema.nullable().meta({ description: 'Unix ms; null for a funding' }),
     memo: z.string(),
-    shard: z.number().int().min(0).meta({ description: "The payer's shard, which committed it" }),
-    batchSeq: decimalStringSchema.meta({ description: "The settlement batch that committed it at the payer's shard" }),
-    settledAtMs: decimalStringSchema.meta({ description: 'When that batch committed (Unix ms)' }),
+    requestId: z.string().nullable().optional().meta({ description: 'The payment request it pays (`pr_…`, a transfer signed as canonical v2); null otherwise; absent on a transfer accepted and not yet recorded', example: 'pr_0123456789abcdef0123456789abcdef' }),
+    shard: z.number().int().min(0).meta({ description: "The payer's shard, which commits it" }),
+    batchSeq: decimalStringSchema.nullable().meta({ description: "The settlement batch that committed it at the payer's shard; null before it is recorded" }),
+    submittedAtMs: decimalStringSchema.meta({ description: 'When the gateway accepted it (Unix ms)' }),
+    settledAtMs: decimalStringSchema.nullable().meta({ description: 'When that batch committed (Unix ms); null before it is recorded' }),
   })
   .meta({
     id: 'Transfer',
@@ -42,8 +47,10 @@ export const transferSchema = z
         nonce: '17',
         expiresAtMs: '1767225900000',
         memo: 'lunch',
+        requestId: null,
         shard: 3,
         batchSeq: '1042',
+        submittedAtMs: '1767225600051',
         settledAtMs: '1767225600123',
       },
     ],
@@ -59,6 +66,7 @@ export const queuedTransferSchema = z
     payerWalletId: walletId,
     payeeWalletId: walletId,
     amountMinor: decimalStringSchema,
+    submittedAtMs: decimalStringSchema.meta({ description: 'When the gateway accepted it (Unix ms)' }),
   })
   .meta({ id: 'QueuedTransfer', description: 'Queued, not yet recorded: read it later at its Location, or resubmit the same signed transfer (safe: its id is its content)' });
 

@@ -63,7 +63,7 @@ function itemProblem(index: number, id: string | null, code: ApiErrorCode, field
 /** The answer for an item whose transfer is recorded: its stored state. */
 function resultOfRow(index: number, row: TransferRow): ItemResult {
   const view = transferView(row);
-  return view.status === 'pending' ? { index, id: row.id, status: 'pending', transfer: view } : { index, id: row.id, status: view.status, transfer: view as FinalView };
+  return view.status === 'pending' ? { index, id: row.id, status: 'pending', transfer: view } : { index, id: row.id, status: view.status as FinalView['status'], transfer: view as FinalView };
 }
 
 /** Loads the wallets named by the request and refuses it whole if any is foreign or unknown. */
