@@ -10,7 +10,7 @@ import { AUTH_HEADERS } from '@cbdc/shared/request-auth';
 import { amountMinorSchema, signedTransferSchema, transferIdSchema, walletIdSchema } from '@cbdc/shared/schemas';
 import type { GatewayContext } from '../context.js';
 import { readTransfer } from './read.js';
-import { receiptFor, transferViewFor, visibleTransfer } from './store.js';
+import { receiptFor, visibleTransfer } from './store.js';
 import { batchResultsSchema, pendingTransferSchema, receiptSchema, shardsSchema, transferSchema } from './schemas.js';
 import { fundingDatabase, submitFunding, submitSignedTransfers, type FundingResult, type ItemResult } from './submit.js';
 

@@ -27,7 +27,11 @@ export const transferSchema = z
     nonce: decimalStringSchema.nullable().meta({ description: "The payer's nonce; null for a funding" }),
     expiresAtMs: decimalStringSchema.nullable().meta({ description: 'Unix ms; null for a funding' }),
     memo: z.string(),
-    requestId: z.string().nullable().optional().meta({ description: 'The payment request it pays (`pr_…`, a transfer signed as canonical v2); null otherwise; absent on a transfer accepted and not yet recorded', example: 'pr_0123456789abcdef0123456789abcdef' }),
+    requestId: z
+      .string()
+      .nullable()
+      .optional()
+      .meta({ description: 'The payment request it pays (`pr_…`, a transfer signed as canonical v2); null otherwise; absent on a transfer accepted and not yet recorded', example: 'pr_0123456789abcdef0123456789abcdef' }),
     shard: z.number().int().min(0).meta({ description: "The payer's shard, which commits it" }),
     batchSeq: decimalStringSchema.nullable().meta({ description: "The settlement batch that committed it at the payer's shard; null before it is recorded" }),
     submittedAtMs: decimalStringSchema.meta({ description: 'When the gateway accepted it (Unix ms)' }),
