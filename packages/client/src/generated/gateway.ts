@@ -1703,7 +1703,10 @@ export interface operations {
     placeHold: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description `respond-async` (RFC 7240): answer `202` as soon as the work is queued, without waiting for settlement. Signed. */
+                prefer?: components["parameters"]["Prefer"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -1961,7 +1964,12 @@ export interface operations {
     captureHold: {
         parameters: {
             query?: never;
-            header?: never;
+            header: {
+                /** @description Makes the request safe to retry: a retry with the same key and the same request gets the stored answer (`idempotent-replayed: true`); the key with another request is refused (`422 idempotency_key_reused`). Signed. */
+                "idempotency-key": components["parameters"]["IdempotencyKeyRequired"];
+                /** @description `respond-async` (RFC 7240): answer `202` as soon as the work is queued, without waiting for settlement. Signed. */
+                prefer?: components["parameters"]["Prefer"];
+            };
             path: {
                 holdId: string;
             };
@@ -1979,6 +1987,7 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    "idempotent-replayed": components["headers"]["Idempotent-Replayed"];
                     "ratelimit-limit": components["headers"]["RateLimit-Limit"];
                     "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
                     "ratelimit-reset": components["headers"]["RateLimit-Reset"];
@@ -1991,6 +2000,7 @@ export interface operations {
             /** @description Accepted: the work is queued or awaits a second operator; the body says which */
             202: {
                 headers: {
+                    "idempotent-replayed": components["headers"]["Idempotent-Replayed"];
                     "ratelimit-limit": components["headers"]["RateLimit-Limit"];
                     "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
                     "ratelimit-reset": components["headers"]["RateLimit-Reset"];
@@ -2054,6 +2064,7 @@ export interface operations {
                     "ratelimit-limit": components["headers"]["RateLimit-Limit"];
                     "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
                     "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2250,7 +2261,12 @@ export interface operations {
     voidHold: {
         parameters: {
             query?: never;
-            header?: never;
+            header: {
+                /** @description Makes the request safe to retry: a retry with the same key and the same request gets the stored answer (`idempotent-replayed: true`); the key with another request is refused (`422 idempotency_key_reused`). Signed. */
+                "idempotency-key": components["parameters"]["IdempotencyKeyRequired"];
+                /** @description `respond-async` (RFC 7240): answer `202` as soon as the work is queued, without waiting for settlement. Signed. */
+                prefer?: components["parameters"]["Prefer"];
+            };
             path: {
                 holdId: string;
             };
@@ -2265,6 +2281,7 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    "idempotent-replayed": components["headers"]["Idempotent-Replayed"];
                     "ratelimit-limit": components["headers"]["RateLimit-Limit"];
                     "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
                     "ratelimit-reset": components["headers"]["RateLimit-Reset"];
@@ -2277,6 +2294,7 @@ export interface operations {
             /** @description Accepted: the work is queued or awaits a second operator; the body says which */
             202: {
                 headers: {
+                    "idempotent-replayed": components["headers"]["Idempotent-Replayed"];
                     "ratelimit-limit": components["headers"]["RateLimit-Limit"];
                     "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
                     "ratelimit-reset": components["headers"]["RateLimit-Reset"];
@@ -2340,6 +2358,7 @@ export interface operations {
                     "ratelimit-limit": components["headers"]["RateLimit-Limit"];
                     "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
                     "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2425,7 +2444,10 @@ export interface operations {
     createPaymentRequest: {
         parameters: {
             query?: never;
-            header?: never;
+            header: {
+                /** @description Makes the request safe to retry: a retry with the same key and the same request gets the stored answer (`idempotent-replayed: true`); the key with another request is refused (`422 idempotency_key_reused`). Signed. */
+                "idempotency-key": components["parameters"]["IdempotencyKeyRequired"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -2447,6 +2469,7 @@ export interface operations {
             /** @description Created */
             201: {
                 headers: {
+                    "idempotent-replayed": components["headers"]["Idempotent-Replayed"];
                     "ratelimit-limit": components["headers"]["RateLimit-Limit"];
                     "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
                     "ratelimit-reset": components["headers"]["RateLimit-Reset"];
@@ -2498,6 +2521,7 @@ export interface operations {
                     "ratelimit-limit": components["headers"]["RateLimit-Limit"];
                     "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
                     "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2682,7 +2706,10 @@ export interface operations {
     cancelPaymentRequest: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes the request safe to retry: a retry with the same key and the same request gets the stored answer (`idempotent-replayed: true`); the key with another request is refused (`422 idempotency_key_reused`). Signed. */
+                "idempotency-key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 requestId: string;
             };
@@ -2693,6 +2720,7 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    "idempotent-replayed": components["headers"]["Idempotent-Replayed"];
                     "ratelimit-limit": components["headers"]["RateLimit-Limit"];
                     "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
                     "ratelimit-reset": components["headers"]["RateLimit-Reset"];
@@ -2744,6 +2772,7 @@ export interface operations {
                     "ratelimit-limit": components["headers"]["RateLimit-Limit"];
                     "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
                     "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4479,7 +4508,10 @@ export interface operations {
     replaceWalletKey: {
         parameters: {
             query?: never;
-            header?: never;
+            header: {
+                /** @description Makes the request safe to retry: a retry with the same key and the same request gets the stored answer (`idempotent-replayed: true`); the key with another request is refused (`422 idempotency_key_reused`). Signed. */
+                "idempotency-key": components["parameters"]["IdempotencyKeyRequired"];
+            };
             path: {
                 walletId: string;
             };
@@ -4499,6 +4531,7 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    "idempotent-replayed": components["headers"]["Idempotent-Replayed"];
                     "ratelimit-limit": components["headers"]["RateLimit-Limit"];
                     "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
                     "ratelimit-reset": components["headers"]["RateLimit-Reset"];
@@ -4550,6 +4583,7 @@ export interface operations {
                     "ratelimit-limit": components["headers"]["RateLimit-Limit"];
                     "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
                     "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4635,7 +4669,10 @@ export interface operations {
     changeWalletTier: {
         parameters: {
             query?: never;
-            header?: never;
+            header: {
+                /** @description Makes the request safe to retry: a retry with the same key and the same request gets the stored answer (`idempotent-replayed: true`); the key with another request is refused (`422 idempotency_key_reused`). Signed. */
+                "idempotency-key": components["parameters"]["IdempotencyKeyRequired"];
+            };
             path: {
                 walletId: string;
             };
@@ -4658,6 +4695,7 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    "idempotent-replayed": components["headers"]["Idempotent-Replayed"];
                     "ratelimit-limit": components["headers"]["RateLimit-Limit"];
                     "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
                     "ratelimit-reset": components["headers"]["RateLimit-Reset"];
@@ -4709,6 +4747,7 @@ export interface operations {
                     "ratelimit-limit": components["headers"]["RateLimit-Limit"];
                     "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
                     "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5141,7 +5180,10 @@ export interface operations {
     createWebhookEndpoint: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes the request safe to retry: a retry with the same key and the same request gets the stored answer (`idempotent-replayed: true`); the key with another request is refused (`422 idempotency_key_reused`). Signed. */
+                "idempotency-key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -5159,6 +5201,7 @@ export interface operations {
             /** @description Created */
             201: {
                 headers: {
+                    "idempotent-replayed": components["headers"]["Idempotent-Replayed"];
                     "ratelimit-limit": components["headers"]["RateLimit-Limit"];
                     "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
                     "ratelimit-reset": components["headers"]["RateLimit-Reset"];
@@ -5198,6 +5241,7 @@ export interface operations {
                     "ratelimit-limit": components["headers"]["RateLimit-Limit"];
                     "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
                     "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5871,7 +5915,10 @@ export interface operations {
     rotateWebhookSecret: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes the request safe to retry: a retry with the same key and the same request gets the stored answer (`idempotent-replayed: true`); the key with another request is refused (`422 idempotency_key_reused`). Signed. */
+                "idempotency-key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 endpointId: string;
             };
@@ -5888,6 +5935,7 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    "idempotent-replayed": components["headers"]["Idempotent-Replayed"];
                     "ratelimit-limit": components["headers"]["RateLimit-Limit"];
                     "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
                     "ratelimit-reset": components["headers"]["RateLimit-Reset"];
@@ -5931,6 +5979,19 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["InputProblem"];
+                };
+            };
+            /** @description Conflicts with the current state (the code says which), or an Idempotency-Key whose first request is still running (`idempotency_key_in_use`, with Retry-After) */
+            409: {
+                headers: {
+                    "ratelimit-limit": components["headers"]["RateLimit-Limit"];
+                    "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
+                    "ratelimit-reset": components["headers"]["RateLimit-Reset"];
+                    "retry-after": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description The body is larger than the limit (`body_too_large`) */
