@@ -1233,6 +1233,25 @@ export interface components {
             nextCursor: string | null;
             transfers: components["schemas"]["Transfer"][];
         };
+        TreasuryStatement: {
+            bankId: string;
+            check: {
+                balanced: boolean;
+                openingPlusCreditsMinusDebitsMinor: string;
+            };
+            closingBalanceMinor: string;
+            creditCount: number;
+            date: string;
+            debitCount: number;
+            entries: components["schemas"]["StatementEntry"][];
+            from: string;
+            nextCursor: string | null;
+            openingBalanceMinor: string;
+            to: string;
+            totalCreditsMinor: string;
+            totalDebitsMinor: string;
+            walletId: string;
+        };
         /**
          * @example {
          *       "id": "w_0123456789abcdef01234567",
@@ -3730,34 +3749,19 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description OK */
+            /** @description The statement page: JSON, or with `format=camt.053` (or `Accept: application/xml`) the same page as an ISO 20022 camt.053.001.08 document */
             200: {
                 headers: {
+                    /** @description camt.053 only: the next page, `<…?format=camt.053&limit=…&cursor=…>; rel="next"` (absent on the last page) */
+                    link?: string;
                     "ratelimit-limit": components["headers"]["RateLimit-Limit"];
                     "ratelimit-remaining": components["headers"]["RateLimit-Remaining"];
                     "ratelimit-reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        bankId: string;
-                        check: {
-                            balanced: boolean;
-                            openingPlusCreditsMinusDebitsMinor: string;
-                        };
-                        closingBalanceMinor: string;
-                        creditCount: number;
-                        date: string;
-                        debitCount: number;
-                        entries: components["schemas"]["StatementEntry"][];
-                        from: string;
-                        nextCursor: string | null;
-                        openingBalanceMinor: string;
-                        to: string;
-                        totalCreditsMinor: string;
-                        totalDebitsMinor: string;
-                        walletId: string;
-                    };
+                    "application/json": components["schemas"]["TreasuryStatement"];
+                    "application/xml": string;
                 };
             };
             /** @description Bad input (`invalid_request`, `malformed_json`, `idempotency_key_required`): `errors` names each field and rule; nothing was changed */
