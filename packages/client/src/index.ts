@@ -46,52 +46,11 @@ export type TransferPage = AnswerOf<GatewayOperations['listWalletTransfers'], 20
 export type OpenWalletInput = BodyOf<GatewayOperations['openWallet']>;
 
 /** A hold as its payer's or payee's bank reads it (docs/api.md, "Holds"). */
-export interface HoldView {
-  id: string;
-  status: 'open' | 'captured' | 'voided' | 'expired' | 'rejected';
-  code: string | null;
-  payerWalletId: string;
-  payeeWalletId: string;
-  amountMinor: string;
-  capturedMinor: string | null;
-  returnedMinor: string | null;
-  /** Where the captured money is: on its way to the payee's shard, credited, or back with the payer. */
-  capture: { status: 'pending' | 'settled' | 'rejected'; code: string | null } | null;
-  nonce: string;
-  expiresAtMs: string;
-  holdExpiresAtMs: string;
-  memo: string;
-  shard: number;
-  batchSeq: string;
-  placedAtMs: string;
-  closedAtMs: string | null;
-}
-
+export type HoldView = GatewaySchemas['Hold'];
 /** A hold queued and not yet settled (202). */
-export interface PendingHoldView {
-  id: string;
-  status: 'pending';
-  payerWalletId: string;
-  payeeWalletId: string;
-  amountMinor: string;
-  holdExpiresAtMs: string;
-}
-
+export type PendingHoldView = GatewaySchemas['PendingHold'];
 /** A payment request, as its payee's bank reads it. */
-export interface PaymentRequestView {
-  id: string;
-  payeeWalletId: string;
-  amountMinor: string | null;
-  expiresAtMs: string;
-  reference: string;
-  status: 'open' | 'paid' | 'cancelled' | 'expired';
-  createdAtMs: string;
-  paidByTransferId: string | null;
-  paidAtMs: string | null;
-  cancelledAtMs: string | null;
-  /** The payload to show the payer (QR code or link), with its checksum. */
-  uri: string;
-}
+export type PaymentRequestView = GatewaySchemas['PaymentRequest'];
 
 export type BankPosition = IssuerSchemas['Bank'];
 /** A mint or retire request and how far it got. */
