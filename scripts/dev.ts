@@ -134,10 +134,10 @@ async function demo(keys: DevKeys, issuerUrl: string, gatewayUrl: string): Promi
   say('demo-a funded wang with 20,000.00 from its treasury');
   const pay = signTransfer({ payerWalletId: wangWallet.id, payeeWalletId: liWallet.id, amountMinor: 3_888n * YUAN, memo: 'tea' }, wang.privateKey);
   const paid = await bankA.transfer(pay.wire);
-  say(`wang paid li 3,888.00 across banks: ${paid.body.status} in shard ${paid.body.shard} batch ${paid.body.batchSeq}`);
+  say(`wang paid li 3,888.00 across banks: ${paid.body.status}${'batchSeq' in paid.body ? ` in shard ${paid.body.shard} batch ${paid.body.batchSeq}` : ''}`);
   const over = signTransfer({ payerWalletId: liWallet.id, payeeWalletId: wangWallet.id, amountMinor: 6_000n * YUAN }, li.privateKey);
   const refused = await bankB.transfer(over.wire);
-  say(`li tried to pay wang 6,000.00, above tier III's 5,000.00 per-payment cap: ${refused.body.status} (${refused.body.code})`);
+  say(`li tried to pay wang 6,000.00, above tier III's 5,000.00 per-payment cap: ${refused.body.status} (${'code' in refused.body ? refused.body.code : 'pending'})`);
   const redeem = signTransfer({ payerWalletId: liWallet.id, payeeWalletId: 't_demo-b', amountMinor: 888n * YUAN }, li.privateKey);
   await bankB.redeem(redeem.wire);
   say("li redeemed 888.00 to demo-b's treasury");

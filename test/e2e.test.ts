@@ -104,7 +104,7 @@ describe('end to end', () => {
     const badSig = signTransfer({ payerWalletId: aliceWallet, payeeWalletId: bobWallet, amountMinor: 2n * YUAN }, bob.privateKey);
     const tooMuch = signTransfer({ payerWalletId: aliceWallet, payeeWalletId: bobWallet, amountMinor: 60_000n * YUAN }, alice.privateKey);
     const { body } = await bankA.transferBatch([ok.wire, badSig.wire, tooMuch.wire, ok.wire]);
-    expect(body.results.map((r) => [r.index, r.status, r.code ?? (r.problem as { code?: string } | undefined)?.code ?? null])).toEqual([
+    expect(body.results.map((r) => [r.index, r.status, 'problem' in r ? r.problem.code : 'code' in r ? r.code : null])).toEqual([
       [0, 'settled', null],
       [1, 'invalid', 'bad_signature'],
       [2, 'rejected', 'exceeds_payment_limit'],

@@ -91,7 +91,7 @@ describe("privacy of payee details towards the payer's bank", () => {
       expect(sync).toMatchObject({ status: 'rejected', code: 'payee_unavailable' });
 
       const batch = told((await bankA.transferBatch([wire(payer, payee, 101n), wire(payer, payee, 102n)])).body);
-      expect(batch.results.map((r) => [r.status, r.code])).toEqual([
+      expect(batch.results.map((r) => [r.status, 'code' in r ? r.code : null])).toEqual([
         ['rejected', 'payee_unavailable'],
         ['rejected', 'payee_unavailable'],
       ]);
@@ -113,7 +113,7 @@ describe("privacy of payee details towards the payer's bank", () => {
       const withheld = await problemOf(bankA.receipt(sync.id));
       expect(withheld).toMatchObject({ code: 'receipt_withheld', status: 403 });
 
-      for (const id of [sync.id, queued.id, ...batch.results.map((r) => r.id)]) {
+      for (const id of [sync.id, queued.id, ...batch.results.map((r) => r.id!)]) {
         expect(await bankB.getTransfer(id)).toMatchObject({ status: 'rejected', code: detail });
         const [row] = await sys.db.sql<{ code: string }[]>`select code from transfers where id = ${id}`;
         expect(row.code).toBe(detail);

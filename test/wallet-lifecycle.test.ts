@@ -149,7 +149,7 @@ describe('wallet lifecycle: tier changes and key replacements', () => {
     ]) {
       const op = doc.paths[path]?.post;
       expect(op?.operationId, path).toBe(operationId);
-      expect(Object.keys(op.responses).sort()).toEqual(['200', '400', '401', '404', '409', '422', '429', '503']);
+      expect(Object.keys(op.responses).sort()).toEqual(['200', '400', '401', '404', '409', '413', '415', '422', '429', '500', '503']);
     }
   });
 

@@ -27,6 +27,7 @@ import { registrySignerOfAttestationKey } from '@cbdc/shared/registry';
 import { sealingKeyPair } from '@cbdc/shared/webhooks';
 import { Deliverer } from '@cbdc/webhooks/deliverer';
 import { shardQueue } from '@cbdc/shared/job';
+import type { ContractViolation } from '@cbdc/http/response-contract';
 
 /** The Redis the tests use, read from the environment as the services read it (REDIS_URL, or REDIS_CLUSTER_NODES and REDIS_PASSWORD). */
 export const REDIS: RedisTarget = redisTargetFromEnv(process.env);
@@ -64,6 +65,8 @@ export interface TestSystem {
   restartIssuer(): Promise<void>;
   /** The webhook delivery process, when `webhooks` was asked for (null otherwise). */
   webhooks: TestWebhooks | null;
+  /** Every answer of the gateway and the issuer that broke the contract so far; `close` fails if any did. */
+  contractViolations: ContractViolation[];
   close(): Promise<void>;
 }
 
@@ -154,8 +157,12 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     beforeTreasuryLeg: (r) => options.issuanceFaults?.beforeTreasuryLeg?.(r),
     afterTreasuryLeg: (r) => options.issuanceFaults?.afterTreasuryLeg?.(r),
   };
+  // Every answer either service gives in a test is checked against its route's declared responses.
+  const contractViolations: ContractViolation[] = [];
+  const onContractViolation = (v: ContractViolation) => contractViolations.push(v);
   const startIssuer = async (port: number) => {
     const app = await buildIssuerApp({
+      onContractViolation,
       topology: topology.issuer,
       redis,
       signer: issuerSigner,
@@ -192,6 +199,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
       queuePrefix,
       registrySigner: registrySignerOfAttestationKey(keys.attestation),
       webhooks: { sealingPublicKey: sealingKeyPair(keys.webhookSealing).publicKey, allowedHosts: ['127.0.0.1'] },
+      onContractViolation,
     });
     await app.listen({ host: '127.0.0.1', port });
     return { app, client };
@@ -280,6 +288,7 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     keys,
     operators,
     operatorKeys: { alice: hex(operatorSeeds.alice), bob: hex(operatorSeeds.bob) },
+    contractViolations,
     get workers() {
       return workers;
     },
@@ -316,6 +325,9 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
       await Promise.all(Object.values(topology).map((t) => t.end()));
       await Promise.all(groupDbs.filter((g) => g !== db).map((g) => g.drop()));
       await db.drop();
+      if (contractViolations.length) {
+        throw new Error(`answers that break the OpenAPI contract:\n${contractViolations.map((v) => `  ${v.method} ${v.url} ${v.status}: ${v.problem}`).join('\n')}`);
+      }
     },
   };
   return system;

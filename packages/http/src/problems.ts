@@ -8,6 +8,15 @@ import { isUnreachable } from '@cbdc/db/connect';
 import { ApiError, problemOf, type FieldError } from '@cbdc/shared/problem';
 import type { ApiErrorCode } from '@cbdc/shared/errors';
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The raw body bytes, as signed. */
+    rawBody?: Buffer;
+    /** Why the body could not be read, reported after authentication (see `deferredBodyError`). */
+    bodyError?: ApiError;
+  }
+}
+
 interface ZodValidationEntry {
   keyword: string;
   instancePath: string;
@@ -44,7 +53,7 @@ function send(reply: FastifyReply, code: ApiErrorCode, detail?: string, errors?:
 
 /** Installs the error handler, the not-found handler and the raw-body JSON parser. */
 export function installProblemHandling(app: FastifyInstance): void {
-  app.setNotFoundHandler((req, reply) => send(reply, 'route_not_found', `${req.method} ${req.url.split('?')[0]} is not a route of this API`));
+  app.setNotFoundHandler((req, reply) => send(reply, 'route_not_found', `${req.method} ${req.url.split('?')[0]} is not a route of this API`, [{ field: 'path', rule: 'route', message: 'is not a route of this API (see /openapi.json)' }]));
 
   app.setErrorHandler((error: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
     if (error instanceof ApiError) return send(reply, error.code, error.message, error.errors, error.extra, error.headers);
@@ -78,16 +87,30 @@ export function installProblemHandling(app: FastifyInstance): void {
   });
 
   // Only JSON is accepted (anything else is 415), and the raw bytes are kept: request
-  // signatures cover the exact body sent.
+  // signatures cover the exact body sent. A body that cannot be read as JSON is not refused here
+  // but after authentication (`deferredBodyError`): an unsigned or forged request gets 401, never
+  // a hint about its body.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
-    (req as FastifyRequest & { rawBody?: Buffer }).rawBody = body as Buffer;
+    req.rawBody = body as Buffer;
     if ((body as Buffer).length === 0) return done(null, undefined);
     try {
       done(null, JSON.parse((body as Buffer).toString('utf8')));
     } catch (error) {
-      const e = new SyntaxError((error as Error).message);
-      done(e as unknown as FastifyError, undefined);
+      req.bodyError = new ApiError('malformed_json', 'the body is not valid JSON', { errors: [{ field: 'body', rule: 'json', message: (error as Error).message }] });
+      done(null, undefined);
     }
   });
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (req, body, done) => {
+    req.rawBody = body as Buffer;
+    req.bodyError = new ApiError('unsupported_media_type', `${req.headers['content-type'] ?? 'a body without a Content-Type'} is not accepted`, {
+      errors: [{ field: 'header/content-type', rule: 'application_json', message: 'must be application/json' }],
+    });
+    done(null, undefined);
+  });
+}
+
+/** The error of a body that could not be read (not JSON, malformed), to report once the caller is authenticated. */
+export function deferredBodyError(req: FastifyRequest): ApiError | null {
+  return req.bodyError ?? null;
 }

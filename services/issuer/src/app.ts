@@ -5,6 +5,8 @@ import type { Sql } from '@cbdc/db/connect';
 import type { Topology } from '@cbdc/db/topology';
 import { appendRegistryEvent, CENTRAL_CHAIN } from '@cbdc/db/registry';
 import { buildBaseApp } from '@cbdc/http/base-app';
+import { SIGNING_DESCRIPTION } from '@cbdc/http/openapi';
+import type { ContractViolation } from '@cbdc/http/response-contract';
 import { IdempotencyKeys } from '@cbdc/http/idempotency';
 import { installExpiredRowsPruner } from '@cbdc/http/pruner';
 import { DurableNonceClaims } from '@cbdc/http/request-nonces';
@@ -21,6 +23,7 @@ import { recoverIssuances, type IssuanceHooks } from './issuance/execute.js';
 import { issuanceRoutes } from './issuance/routes.js';
 import { operatorRoutes } from './operators/routes.js';
 import { reserveRoutes } from './reserves/routes.js';
+import { issuerKeySchema } from './schemas.js';
 import { walletControlRoutes } from './wallet-controls.js';
 
 export interface IssuerDeps {
@@ -43,6 +46,8 @@ export interface IssuerDeps {
   issuanceHooks?: IssuanceHooks;
   /** Run the recovery pass of unfinished mints and retires (default true). */
   issuanceRecovery?: boolean;
+  /** Tests: check every answer against the contract and report each breach (@cbdc/http/response-contract). */
+  onContractViolation?: (violation: ContractViolation) => void;
 }
 
 export async function buildIssuerApp(deps: IssuerDeps) {
@@ -50,9 +55,19 @@ export async function buildIssuerApp(deps: IssuerDeps) {
   const limits = deps.limits ?? LIMITS;
   const app = await buildBaseApp({
     title: 'CBDC issuer (central bank admin API)',
-    description: "Banks, reserve accounts, mint and retire with dual control, supply. Every request is signed with an operator's Ed25519 key.",
+    description: `The central bank's operators: banks, reserve accounts, mint and retire, wallet controls, operators. Every action that creates money or authority is under dual control: it executes at once within the limits, or waits (202) for a second, different operator's approval.\n\n${SIGNING_DESCRIPTION}`,
+    tags: [
+      { name: 'banks', description: 'Onboarding commercial banks and reading their positions' },
+      { name: 'reserves', description: 'Reserve deposits and withdrawals, as RTGS reports them' },
+      { name: 'issuance', description: 'Mint and retire, supply, and the issuer key that signs the issuance chain' },
+      { name: 'approvals', description: 'Operator actions under dual control and their approval by a second operator' },
+      { name: 'operators', description: 'Registering operators and changing their keys' },
+      { name: 'wallets', description: "The central bank's freeze of any wallet" },
+    ],
+    servers: [{ url: 'http://localhost:4000', description: 'An issuer on a development machine (`npm start`; PORT)' }],
     bodyBytesMax: 64 * 1024,
     logger: deps.logger,
+    onContractViolation: deps.onContractViolation,
   });
   const sql = deps.topology.central;
   const durableNonces = new DurableNonceClaims(sql, now);
@@ -84,7 +99,20 @@ export async function buildIssuerApp(deps: IssuerDeps) {
     keyRequestsMax: limits.operatorRequestsPerSecondMax,
     ipFailuresMax: limits.clientIpAuthFailuresPerSecondMax,
   });
-  app.get('/v1/issuer-key', { config: { public: true }, schema: { tags: ['issuance'], summary: "The issuer's public key, for verifying the issuance chain" } }, async () => ({ publicKey: deps.signer.publicKey.toString('hex') }));
+  app.get(
+    '/v1/issuer-key',
+    {
+      config: { public: true },
+      schema: {
+        operationId: 'getIssuerKey',
+        tags: ['issuance'],
+        summary: "The issuer's public key, for verifying the issuance chain",
+        description: 'Public: no signature needed. Pin it out of band to verify the chain offline.',
+        response: { 200: issuerKeySchema },
+      },
+    },
+    async () => ({ publicKey: deps.signer.publicKey.toString('hex') }),
+  );
 
   const ctx: IssuerContext = {
     sql,

@@ -19,11 +19,13 @@ import { freezesView, liftCentralFreeze, recordCentralFreeze, type WalletFreezeC
 import type { Sql } from '@cbdc/db/connect';
 import { appendRegistryEvent, bankChainOf } from '@cbdc/db/registry';
 import { idempotencyKeyOf } from '@cbdc/http/idempotency';
+import { jsonResponse, problemResponses } from '@cbdc/http/openapi';
 import { shardOf } from '@cbdc/shared/ids';
 import { walletStatusFacts } from '@cbdc/shared/registry';
 import { ApiError } from '@cbdc/shared/problem';
 import { reasonSchema, referenceSchema, walletIdSchema } from '@cbdc/shared/schemas';
 import { issuerRegistrySigner, type IssuerContext } from './context.js';
+import { controlledWalletSchema } from './schemas.js';
 
 interface ControlledWallet extends WalletFreezeColumns {
   id: string;
@@ -34,7 +36,7 @@ interface ControlledWallet extends WalletFreezeColumns {
 
 const REFUSALS = {
   wallet_not_found: (id: string) => new ApiError('wallet_not_found', `no wallet ${id}`, { errors: [{ field: 'params/walletId', rule: 'existing_wallet', message: 'does not exist' }] }),
-  wallet_closed: (id: string) => new ApiError('wallet_closed', `wallet ${id} is closed`),
+  wallet_closed: (id: string) => new ApiError('wallet_closed', `wallet ${id} is closed`, { errors: [{ field: 'params/walletId', rule: 'open_wallet', message: 'the wallet is closed' }] }),
   wallet_already_frozen: (id: string) => new ApiError('wallet_already_frozen', `the central bank already froze wallet ${id}; lift that freeze first to record another`),
   wallet_not_frozen: (id: string) => new ApiError('wallet_not_frozen', `the central bank holds no freeze on wallet ${id}`),
   frozen_by_central_bank: (id: string) => new ApiError('frozen_by_central_bank', `wallet ${id} is frozen by the central bank`),
@@ -49,10 +51,17 @@ export async function walletControlRoutes(app: FastifyInstance, ctx: IssuerConte
       `/v1/wallets/:walletId/${action}`,
       {
         schema: {
+          operationId: action === 'freeze' ? 'freezeWalletCentrally' : 'unfreezeWalletCentrally',
           tags: ['wallets'],
           summary: action === 'freeze' ? 'Freeze any wallet (central bank; its bank cannot lift it)' : "Lift the central bank's freeze of a wallet (a freeze by its bank stays)",
+          description:
+            action === 'freeze'
+              ? "Recorded apart from the bank's own freeze, with a reason and the order or case it rests on, in the wallet's registry chain. `404 wallet_not_found`, `409 wallet_already_frozen`, `422 wallet_closed`."
+              : "Lifts only the central bank's freeze: a freeze by the wallet's bank stays. `404 wallet_not_found`, `409 wallet_not_frozen`.",
+          requestHeaders: { 'idempotency-key': 'optional' },
           params: z.strictObject({ walletId: walletIdSchema }),
           body: controlBody,
+          response: { 200: jsonResponse(controlledWalletSchema, { description: 'The wallet after the change, with both freezes and who froze it' }), ...problemResponses(403, 404, 409, 422) },
         },
       },
       async (req, reply) => {

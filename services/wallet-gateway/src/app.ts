@@ -5,6 +5,8 @@ import type { FastifyRequest, FastifyServerOptions } from 'fastify';
 import type { Sql } from '@cbdc/db/connect';
 import type { Topology } from '@cbdc/db/topology';
 import { buildBaseApp } from '@cbdc/http/base-app';
+import { SIGNING_DESCRIPTION } from '@cbdc/http/openapi';
+import type { ContractViolation } from '@cbdc/http/response-contract';
 import { IdempotencyKeys } from '@cbdc/http/idempotency';
 import { installExpiredRowsPruner } from '@cbdc/http/pruner';
 import { DurableNonceClaims } from '@cbdc/http/request-nonces';
@@ -47,6 +49,8 @@ export interface GatewayDeps {
   webhooks?: { sealingPublicKey: Buffer | null; allowedHosts: readonly string[] };
   now?: () => number;
   logger?: FastifyServerOptions['logger'];
+  /** Tests: check every answer against the contract and report each breach (@cbdc/http/response-contract). */
+  onContractViolation?: (violation: ContractViolation) => void;
 }
 
 /** The customer signatures a request asks the gateway to verify: one per transfer it carries, counted before validation. */
@@ -61,9 +65,20 @@ export async function buildGatewayApp(deps: GatewayDeps) {
   const now = deps.now ?? Date.now;
   const app = await buildBaseApp({
     title: 'CBDC wallet gateway',
-    description: "The commercial banks' API: wallets, fundings, redemptions and customer-signed transfers. Every request is signed with the bank's Ed25519 key (docs/api.md).",
+    description: `The commercial banks' API: wallets, fundings, redemptions and customer-signed transfers, their outcomes, history and receipts. A bank sees and acts on its own wallets only: another bank's wallet is indistinguishable from one that does not exist (404).\n\n${SIGNING_DESCRIPTION}`,
+    tags: [
+      { name: 'wallets', description: "Open, read, list, freeze, unfreeze and close customer wallets; change a wallet's tier or key; a wallet's history" },
+      { name: 'transfers', description: 'Customer-signed transfers, redemptions and fundings; outcomes, receipts and shard keys' },
+      { name: 'holds', description: 'Customer-signed holds: place, read, capture, void; their receipts' },
+      { name: 'payment requests', description: "A payee's request for a payment: create, read, cancel; the transfer that pays it names it" },
+      { name: 'events', description: "The bank's events feed: every change it cares about, in order per shard" },
+      { name: 'webhooks', description: 'Webhook endpoints: register, read, change, delete, test; their deliveries' },
+      { name: 'reconciliation', description: "A bank's entries by settlement time; the treasury's end-of-day statement (JSON, camt.053)" },
+    ],
+    servers: [{ url: 'http://localhost:4100', description: 'A gateway on a development machine (`npm start`; PORT)' }],
     bodyBytesMax: deps.limits.bodyBytesMax,
     logger: deps.logger,
+    onContractViolation: deps.onContractViolation,
   });
 
   const topology = deps.topology ?? (deps.sql ? singleDatabaseTopology(deps.sql, deps.shardCount) : null);

@@ -296,7 +296,8 @@ export async function submitBatch(f: FaultSystem, ledger: Ledger, items: Submitt
   const started = Date.now();
   try {
     const { body } = await bank.transferBatch(items.map((i) => i.wire));
-    for (const r of body.results) ledger.record(r.id, r.status);
+    // An item refused before it could be encoded has no id: nothing of it exists to record.
+    for (const r of body.results) if (r.id !== null) ledger.record(r.id, r.status);
   } catch (error) {
     for (const i of items) ledger.record(idOf(i.wire), 'unknown');
     if (error instanceof CbdcApiError && error.status === 503) {

@@ -10,6 +10,7 @@
  * issuance head, shard head, bank reserve, wallet), so two concurrent requests cannot both fit
  * under a window maximum that only one of them fits under.
  */
+import type { OperatorActionWire } from '../schemas.js';
 import { randomUUID } from 'node:crypto';
 import type { Sql } from '@cbdc/db/connect';
 import { actionStatusAt, approvalRefusal, isMoneyAction, secondOperatorNeeded, type DualControlReason, type OperatorActionKind, type SingleOperatorTotals } from '@cbdc/shared/dual-control';
@@ -67,7 +68,7 @@ export function requesterAuthority(action: OperatorActionRow): Authority | null 
 export type ActionOutcome = { executed: true; action: OperatorActionRow; body: unknown } | { executed: false; action: OperatorActionRow };
 
 /** The wire form of an action; a pending action past its expiry reads as expired. */
-export function actionView(a: OperatorActionRow, nowMs: number) {
+export function actionView(a: OperatorActionRow, nowMs: number): OperatorActionWire {
   return {
     id: a.id,
     kind: a.kind,

@@ -1,4 +1,5 @@
 /** Reading banks with their reserve position (central) and treasury balance (the treasury's group). */
+import type { BankWire } from '../schemas.js';
 import type { Sql } from '@cbdc/db/connect';
 import { treasuryBalances } from '@cbdc/db/issuance-legs';
 import type { IssuerContext } from '../context.js';
@@ -15,7 +16,7 @@ export interface BankRow {
   treasury_balance_minor: bigint;
 }
 
-export function bankView(b: BankRow) {
+export function bankView(b: BankRow): BankWire {
   return {
     id: b.id,
     name: b.name,

@@ -17,6 +17,7 @@
  * the request's state under its row lock), so the operator's request drives the steps inline and a
  * recovery pass (at start and every few seconds) redoes whatever a crash left unfinished.
  */
+import type { IssuanceWire } from '../schemas.js';
 import type { Queryable, Sql } from '@cbdc/db/connect';
 import { appendEvents } from '@cbdc/db/events';
 import { ensureTreasuries, lockIssuanceSteps, reconcileTreasuries, treasuryPlaceOf } from '@cbdc/db/issuance-legs';
@@ -67,7 +68,7 @@ export interface IssuancePlaces {
 /** The time a treasury leg records: the issuer's ledger clock, as the settlement batches record theirs. */
 const legTimeMs = (places: IssuancePlaces) => (places.ledgerNow ?? places.now)();
 
-export function issuanceView(r: IssuanceRequestRow) {
+export function issuanceView(r: IssuanceRequestRow): IssuanceWire {
   return {
     id: r.id,
     kind: r.kind,
@@ -137,7 +138,7 @@ export async function recordIssuance(tx: Sql, signer: Signer, request: IssuanceR
     return row;
   }
   const [reserve] = await tx<{ free_minor: bigint }[]>`select free_minor from bank_reserves where bank_id = ${request.bank_id} for update`;
-  if (!reserve) throw new ApiError('bank_not_found', `no bank ${request.bank_id}`);
+  if (!reserve) throw new ApiError('bank_not_found', `no bank ${request.bank_id}`, { errors: [{ field: 'body/bankId', rule: 'existing_bank', message: 'is not a registered bank' }] });
   const next = planMint({ bankFreeReserveMinor: reserve.free_minor, treasuryBalanceMinor: 0n, supplyMinor: head.supply_minor }, request.amount_minor);
   if (next === 'insufficient_reserve' || next === 'insufficient_treasury_balance') throw new ApiError('insufficient_reserve', `bank ${request.bank_id} has ${reserve.free_minor} fen of free reserve, ${request.amount_minor} needed`);
   const entry = await appendEntry(tx, signer, head, request, next.supplyMinor, nowMs);

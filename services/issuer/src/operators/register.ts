@@ -1,4 +1,5 @@
 /** Registering an operator and changing an operator's key: both always under dual control. */
+import type { OperatorWire } from '../schemas.js';
 import type { Sql } from '@cbdc/db/connect';
 import { ApiError } from '@cbdc/shared/problem';
 import { appendActionEvent, type ActionHandler } from '../approvals/actions.js';
@@ -11,7 +12,7 @@ export interface OperatorRow {
   created_at: Date;
 }
 
-export function operatorView(o: OperatorRow) {
+export function operatorView(o: OperatorRow): OperatorWire {
   return { id: o.id, name: o.name, publicKey: o.public_key.toString('hex'), createdBy: o.created_by, createdAt: o.created_at.toISOString() };
 }
 

@@ -3,9 +3,11 @@ import { z } from 'zod';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { idempotencyKeyOf } from '@cbdc/http/idempotency';
+import { jsonResponse, problemResponses } from '@cbdc/http/openapi';
 import { publicKeyHexSchema } from '@cbdc/shared/schemas';
 import { actionView, requestActionIn } from '../approvals/actions.js';
 import type { IssuerContext } from '../context.js';
+import { operatorActionSchema, operatorListSchema } from '../schemas.js';
 import { operatorKeyChangeAction, operatorRegistrationAction, operatorView, type OperatorRow } from './register.js';
 
 /** The same form as ISSUER_BOOTSTRAP_OPERATORS accepts. */
@@ -20,14 +22,28 @@ export async function operatorRoutes(app: FastifyInstance, ctx: IssuerContext): 
   const r = app.withTypeProvider<ZodTypeProvider>();
   const { sql } = ctx;
 
-  r.get('/v1/operators', { schema: { tags: ['operators'], summary: 'List operators' } }, async () => ({
-    operators: (await sql<OperatorRow[]>`select id, name, public_key, created_by, created_at from operators order by id`).map(operatorView),
-  }));
+  r.get(
+    '/v1/operators',
+    {
+      schema: { operationId: 'listOperators', tags: ['operators'], summary: 'List operators', description: 'Every operator, with who registered each.', response: { 200: operatorListSchema } },
+    },
+    async () => ({
+      operators: (await sql<OperatorRow[]>`select id, name, public_key, created_by, created_at from operators order by id`).map(operatorView),
+    }),
+  );
 
   r.post(
     '/v1/operators',
     {
-      schema: { tags: ['operators'], summary: 'Request the registration of an operator (202; a second operator approves)', body: z.strictObject({ id: operatorIdSchema, name: nameSchema, publicKey: publicKeyHexSchema }) },
+      schema: {
+        operationId: 'requestOperatorRegistration',
+        tags: ['operators'],
+        summary: 'Request the registration of an operator (202; a second operator approves)',
+        description: 'Always under dual control: the operator exists once a second operator approves the action. `409 operator_exists`.',
+        requestHeaders: { 'idempotency-key': 'optional' },
+        body: z.strictObject({ id: operatorIdSchema, name: nameSchema, publicKey: publicKeyHexSchema }),
+        response: { 202: jsonResponse(operatorActionSchema, { description: 'The pending action (`operator_registration`)' }), ...problemResponses(409) },
+      },
     },
     async (req, reply) => {
       return ctx.idempotency.inTransaction(req, reply, idempotencyKeyOf(req, false), async (tx) => {
@@ -48,10 +64,14 @@ export async function operatorRoutes(app: FastifyInstance, ctx: IssuerContext): 
     '/v1/operators/:operatorId/key',
     {
       schema: {
+        operationId: 'requestOperatorKeyChange',
         tags: ['operators'],
         summary: "Request a change of an operator's public key (202; a second operator approves)",
+        description: 'Always under dual control: the key changes once a second operator approves the action. `404 operator_not_found`.',
+        requestHeaders: { 'idempotency-key': 'optional' },
         params: z.strictObject({ operatorId: operatorIdSchema }),
         body: z.strictObject({ publicKey: publicKeyHexSchema }),
+        response: { 202: jsonResponse(operatorActionSchema, { description: 'The pending action (`operator_key_change`)' }), ...problemResponses(404) },
       },
     },
     async (req, reply) => {

@@ -106,6 +106,7 @@ export async function holdRoutes(app: FastifyInstance, ctx: GatewayContext): Pro
     {
       schema: {
         operationId: 'placeHold',
+        requestHeaders: { prefer: 'optional' },
         tags: ['holds'],
         summary: 'Place a customer-signed hold',
         description:
@@ -163,6 +164,7 @@ export async function holdRoutes(app: FastifyInstance, ctx: GatewayContext): Pro
     {
       schema: {
         operationId: 'captureHold',
+        requestHeaders: { 'idempotency-key': 'required', prefer: 'optional' },
         tags: ['holds'],
         summary: "Capture a hold, in full or in part (the payee's bank; requires Idempotency-Key)",
         description:
@@ -180,6 +182,7 @@ export async function holdRoutes(app: FastifyInstance, ctx: GatewayContext): Pro
     {
       schema: {
         operationId: 'voidHold',
+        requestHeaders: { 'idempotency-key': 'required', prefer: 'optional' },
         tags: ['holds'],
         summary: "Void a hold: everything back to the payer (the payer's bank; requires Idempotency-Key)",
         description: "Only the payer's bank may void (403 hold_action_not_allowed for the payee's bank). The body is empty or {}. Answers 200 with the hold as voided; a retry with the same key is answered the same.",

@@ -53,6 +53,26 @@ const entryViewSchema = z
 
 const statementEntrySchema = entryViewSchema.extend({ balanceAfterMinor: z.string().meta({ description: "The treasury's balance after this entry" }) }).meta({ id: 'StatementEntry' });
 
+/** The treasury's statement of one UTC day, as JSON. */
+const treasuryStatementSchema = z
+  .object({
+    date: z.string(),
+    bankId: z.string(),
+    walletId: z.string(),
+    from: z.string(),
+    to: z.string(),
+    openingBalanceMinor: z.string(),
+    closingBalanceMinor: z.string(),
+    totalCreditsMinor: z.string(),
+    totalDebitsMinor: z.string(),
+    creditCount: z.number().int(),
+    debitCount: z.number().int(),
+    check: z.object({ openingPlusCreditsMinusDebitsMinor: z.string(), balanced: z.boolean() }),
+    entries: z.array(statementEntrySchema),
+    nextCursor: z.string().nullable(),
+  })
+  .meta({ id: 'TreasuryStatement' });
+
 export async function reconciliationRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
   const { ledger, limits } = ctx;
@@ -165,22 +185,14 @@ export async function reconciliationRoutes(app: FastifyInstance, ctx: GatewayCon
         params: statementParams,
         querystring: statementQuery,
         response: {
-          200: z.object({
-            date: z.string(),
-            bankId: z.string(),
-            walletId: z.string(),
-            from: z.string(),
-            to: z.string(),
-            openingBalanceMinor: z.string(),
-            closingBalanceMinor: z.string(),
-            totalCreditsMinor: z.string(),
-            totalDebitsMinor: z.string(),
-            creditCount: z.number().int(),
-            debitCount: z.number().int(),
-            check: z.object({ openingPlusCreditsMinusDebitsMinor: z.string(), balanced: z.boolean() }),
-            entries: z.array(statementEntrySchema),
-            nextCursor: z.string().nullable(),
-          }),
+          200: {
+            description: 'The statement page: JSON, or with `format=camt.053` (or `Accept: application/xml`) the same page as an ISO 20022 camt.053.001.08 document',
+            headers: { link: { description: 'camt.053 only: the next page, `<…?format=camt.053&limit=…&cursor=…>; rel="next"` (absent on the last page)', schema: { type: 'string' } } },
+            content: {
+              'application/json': { schema: treasuryStatementSchema },
+              'application/xml': { schema: z.string().meta({ description: 'ISO 20022 camt.053.001.08 (BkToCstmrStmt) document' }) },
+            },
+          },
           ...problemResponses(400, 401, 404, 429, 503),
         },
       },

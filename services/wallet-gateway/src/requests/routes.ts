@@ -70,6 +70,7 @@ export async function paymentRequestRoutes(app: FastifyInstance, ctx: GatewayCon
     {
       schema: {
         operationId: 'createPaymentRequest',
+        requestHeaders: { 'idempotency-key': 'required' },
         tags: ['payment requests'],
         summary: 'Request a payment into one of the bank’s customer wallets (Idempotency-Key required)',
         description:
@@ -139,6 +140,7 @@ export async function paymentRequestRoutes(app: FastifyInstance, ctx: GatewayCon
     {
       schema: {
         operationId: 'cancelPaymentRequest',
+        requestHeaders: { 'idempotency-key': 'optional' },
         tags: ['payment requests'],
         summary: 'Cancel one of the bank’s open payment requests',
         description:

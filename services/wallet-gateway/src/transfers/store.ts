@@ -9,6 +9,7 @@ import { merklePath } from '@cbdc/shared/merkle';
 import { ApiError } from '@cbdc/shared/problem';
 import type { Ledger, LedgerDatabase } from '../ledger.js';
 import type { WalletFactsCache } from '../wallets/facts-cache.js';
+import type { TransferWire } from './schemas.js';
 
 export interface TransferRow {
   id: string;
@@ -39,7 +40,7 @@ export interface BankedTransferRow extends TransferRow {
 }
 
 /** The wire form of a recorded transfer: final if settled or rejected; pending while in flight between shards. */
-export function transferView(t: TransferRow) {
+export function transferView(t: TransferRow): TransferWire {
   return {
     id: t.id,
     kind: t.kind,
@@ -59,7 +60,7 @@ export function transferView(t: TransferRow) {
     settledAtMs: t.settled_at_ms.toString(),
   };
 }
-export type TransferView = ReturnType<typeof transferView>;
+export type TransferView = TransferWire;
 
 /**
  * The view of a recorded transfer for one bank: a rejection code that describes another bank's

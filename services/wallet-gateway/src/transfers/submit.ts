@@ -63,7 +63,7 @@ function itemProblem(index: number, id: string | null, code: ApiErrorCode, field
 /** The answer for an item whose transfer is recorded: its stored state. */
 function resultOfRow(index: number, row: TransferRow): ItemResult {
   const view = transferView(row);
-  return view.status === 'pending' ? { index, id: row.id, status: 'pending', transfer: view } : { index, id: row.id, status: view.status, transfer: view as FinalView };
+  return view.status === 'pending' ? { index, id: row.id, status: 'pending', transfer: view } : { index, id: row.id, status: view.status as FinalView['status'], transfer: view as FinalView };
 }
 
 /** Loads the wallets named by the request and refuses it whole if any is foreign or unknown. */
@@ -233,8 +233,11 @@ async function recordedOutcomes(ctx: GatewayContext, results: ItemResult[], wire
   });
 }
 
+/** A funding's result; `replayed` when it was answered from the transfer an earlier request with its key recorded. */
+export type FundingResult = ItemResult & { replayed?: true };
+
 /** Prepares a funding: the bank's treasury pays one of its customer wallets. */
-export async function submitFunding(ctx: GatewayContext, bankId: string, authority: FundingAuthority, walletId: string, amountMinor: string, async: boolean): Promise<ItemResult> {
+export async function submitFunding(ctx: GatewayContext, bankId: string, authority: FundingAuthority, walletId: string, amountMinor: string, async: boolean): Promise<FundingResult> {
   const { idempotencyKey } = authority;
   const treasury = treasuryWalletId(bankId);
   const on = fundingDatabase(ctx, bankId);
@@ -250,7 +253,7 @@ export async function submitFunding(ctx: GatewayContext, bankId: string, authori
   const existing = (await transfersByIds(on, [id])).get(id);
   if (existing && !same(existing)) throw reused();
   // Recorded already (a retry, or a request driven again after a crashed one's lease): its row answers.
-  if (existing) return resultOfRow(0, existing);
+  if (existing) return { ...resultOfRow(0, existing), replayed: true };
   const now = ctx.now();
   const [result] = await settle(
     ctx,

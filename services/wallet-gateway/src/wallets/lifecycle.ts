@@ -16,7 +16,8 @@ import { ApiError } from '@cbdc/shared/problem';
 import { publicKeyHexSchema, reasonSchema, tierSchema, walletIdSchema } from '@cbdc/shared/schemas';
 import type { KeyReplacementRefusal, TierChangeRefusal } from '@cbdc/shared/wallet-lifecycle';
 import type { GatewayContext } from '../context.js';
-import { walletView, walletViewSchema, type WalletRow } from './store.js';
+import { walletSchema } from './schemas.js';
+import { walletView, type WalletRow } from './store.js';
 
 const walletParams = z.strictObject({ walletId: walletIdSchema });
 const tierBody = z.strictObject({ tier: tierSchema.describe('The new tier (I to IV)'), reason: reasonSchema.describe('Why, for the record (at most 200 bytes)') });
@@ -60,12 +61,13 @@ export async function walletLifecycleRoutes(app: FastifyInstance, ctx: GatewayCo
     {
       schema: {
         operationId: 'changeWalletTier',
+        requestHeaders: { 'idempotency-key': 'required' },
         tags: ['wallets'],
         summary: "Change a wallet's tier (KYC upgrade or downgrade)",
         description: `The new tier's caps apply from the wallet's shard's next settlement batch. A downgrade is refused (\`409 tier_below_balance\`) while the wallet's balance plus its money on the way out is above the new tier's balance cap. A treasury has no tier (\`422 wallet_is_treasury\`); a closed wallet cannot change (\`422 wallet_closed\`); a frozen one can. The bank receives a \`wallet.tier_changed\` event. ${idempotencyNote}`,
         params: walletParams,
         body: tierBody,
-        response: { 200: walletViewSchema, ...errors },
+        response: { 200: walletSchema, ...errors },
       },
     },
     async (req, reply) => {
@@ -90,12 +92,13 @@ export async function walletLifecycleRoutes(app: FastifyInstance, ctx: GatewayCo
     {
       schema: {
         operationId: 'replaceWalletKey',
+        requestHeaders: { 'idempotency-key': 'required' },
         tags: ['wallets'],
         summary: "Replace a customer's key (lost device)",
         description: `From the wallet's shard's next settlement batch the old key is refused: a transfer signed with it, even one already queued, is answered \`422 authority_refused\` (or \`422 bad_signature\` at the gateway) and nothing is recorded; the new key works. Nonces stay per wallet across keys: a nonce spent under the old key stays spent. The event records the shard's head batch, so the audit verifies every transfer against the key in force when it settled. A treasury has no customer key (\`422 wallet_is_treasury\`); a closed wallet cannot change (\`422 wallet_closed\`); a frozen one can. The bank receives a \`wallet.key_replaced\` event. ${idempotencyNote}`,
         params: walletParams,
         body: keyBody,
-        response: { 200: walletViewSchema, ...errors },
+        response: { 200: walletSchema, ...errors },
       },
     },
     async (req, reply) => {

@@ -2,12 +2,12 @@
  * Wallet reads and writes. Every query that a bank can reach is scoped by that bank's id; each runs
  * on the shard-group database of the wallets it reads (see ../ledger.ts).
  */
-import { z } from 'zod';
 import type { Sql } from '@cbdc/db/connect';
 import { freezesView, type WalletFreezeColumns } from '@cbdc/db/wallet-freezes';
 import { dayOf } from '@cbdc/shared/ledger';
 import { limitsOf, type Tier } from '@cbdc/shared/tiers';
 import type { Ledger } from '../ledger.js';
+import type { Wallet } from './schemas.js';
 
 export interface WalletRow extends WalletFreezeColumns {
   id: string;
@@ -26,37 +26,8 @@ export interface WalletRow extends WalletFreezeColumns {
   created_at: Date;
 }
 
-const amountString = z
-  .string()
-  .regex(/^(0|[1-9][0-9]*)$/)
-  .meta({ description: 'Fen, as a decimal string', example: '120000' });
-const capString = amountString.nullable().meta({ description: 'Fen, as a decimal string; null when the tier has no such cap' });
-
-/** The wire form of a wallet (`walletView`), as the OpenAPI document describes it. */
-export const walletViewSchema = z
-  .object({
-    id: z.string(),
-    bankId: z.string(),
-    kind: z.enum(['customer', 'treasury']),
-    tier: z.enum(['I', 'II', 'III', 'IV']).nullable().meta({ description: 'The KYC tier in force (null for a treasury)' }),
-    status: z.enum(['active', 'frozen', 'closed']),
-    freezes: z.object({
-      central: z.object({ reason: z.string(), reference: z.string().nullable(), frozenAt: z.string() }).nullable(),
-      bank: z.object({ reason: z.string(), frozenAt: z.string() }).nullable(),
-    }),
-    balanceMinor: amountString,
-    inFlightOutMinor: amountString,
-    dailyOutflowMinor: amountString,
-    limits: z.object({ balanceMaxMinor: capString, paymentMaxMinor: capString, dailyOutflowMaxMinor: capString }),
-    publicKey: z.string().nullable().meta({ description: "The customer's Ed25519 key in force, hex (null for a treasury)" }),
-    customerRef: z.string().nullable(),
-    shard: z.number().int(),
-    createdAt: z.string(),
-  })
-  .meta({ id: 'Wallet' });
-
 /** The wire form of a wallet. */
-export function walletView(w: WalletRow, nowMs: number) {
+export function walletView(w: WalletRow, nowMs: number): Wallet {
   const limits = limitsOf(w.kind, w.tier);
   const str = (v: bigint | null) => (v === null ? null : v.toString());
   return {

@@ -153,6 +153,7 @@ export async function webhookRoutes(app: FastifyInstance, ctx: GatewayContext): 
     {
       schema: {
         operationId: 'createWebhookEndpoint',
+        requestHeaders: { 'idempotency-key': 'optional' },
         tags: ['webhooks'],
         summary: 'Create a webhook endpoint (returns its signing secret, once)',
         description: `Deliveries of the bank's events, signed per Standard Webhooks (docs/events.md), begin with the events committed after this call. At most ${LIMITS.webhookEndpointsPerBankMax} endpoints per bank. Idempotency-Key: a replay answers the endpoint without its secret.`,
@@ -270,6 +271,7 @@ export async function webhookRoutes(app: FastifyInstance, ctx: GatewayContext): 
     {
       schema: {
         operationId: 'rotateWebhookSecret',
+        requestHeaders: { 'idempotency-key': 'optional' },
         tags: ['webhooks'],
         summary: "Rotate an endpoint's signing secret, with an overlap",
         description: `Returns the new secret (once). For overlapMs (default ${LIMITS.webhookSecretOverlapMsDefault}, at most ${LIMITS.webhookSecretOverlapMsMax}; 0 ends the old secret now) deliveries carry two signatures, the new secret's and the old one's, so the receiver can switch at any moment in between. A rotation during an overlap ends the older secret.`,
