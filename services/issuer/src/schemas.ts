@@ -91,7 +91,21 @@ export const supplySchema = z
     issuanceInFlightMinor: decimalStringSchema.meta({ description: 'Between the central database and a shard group' }),
     freeReserveMinor: decimalStringSchema,
     chain: z.object({ seq: decimalStringSchema, headHash: hexSchema(32, "The issuance chain's head"), issuerPublicKey: hexSchema(32, 'The key that signs it').nullable() }),
-    groups: z.array(z.object({ group: z.number().int().min(0), shards: z.array(z.number().int().min(0)), walletBalancesMinor: decimalStringSchema, heldMinor: decimalStringSchema, transfersInFlightMinor: decimalStringSchema })),
+    groups: z.array(
+      z.object({
+        group: z.number().int().min(0),
+        shards: z.array(z.number().int().min(0)),
+        walletBalancesMinor: decimalStringSchema,
+        heldMinor: decimalStringSchema,
+        transfersInFlightMinor: z
+          .string()
+          .regex(/^(0|-?[1-9][0-9]*)$/)
+          .meta({
+            description:
+              "Money in flight as this group sees it: debited at its payers' shards and not yet closed, less what its payees' shards have already credited of transfers still open elsewhere; negative when credits here ran ahead of their payers' results (the groups' sum is the total)",
+          }),
+      }),
+    ),
     banks: z.array(bankSchema),
   })
   .meta({ id: 'Supply', description: 'The conservation law, as it stands: supply = backing = wallet balances + in flight' });

@@ -617,10 +617,7 @@ export interface components {
                  */
                 heldMinor: string;
                 shards: number[];
-                /**
-                 * @description A non-negative whole number as a decimal string
-                 * @example 10000
-                 */
+                /** @description Money in flight as this group sees it: debited at its payers' shards and not yet closed, less what its payees' shards have already credited of transfers still open elsewhere; negative when credits here ran ahead of their payers' results (the groups' sum is the total) */
                 transfersInFlightMinor: string;
                 /**
                  * @description A non-negative whole number as a decimal string
