@@ -40,7 +40,8 @@ export const FUNDING_PATH = '/v1/fundings';
 const BODY_CHARS_MAX = 1024;
 const FIELD_CHARS_MAX = 256;
 
-function fits(a: FundingAuthority): boolean {
+/** Whether a carried request is well formed and within bounds (a forged job's could be anything). */
+export function authorityFits(a: FundingAuthority): boolean {
   const short = [a.pathWithQuery, a.timestampMs, a.nonce, a.contentType ?? '', a.idempotencyKey, a.prefer ?? ''];
   return short.every((s) => typeof s === 'string' && s.length <= FIELD_CHARS_MAX) && typeof a.body === 'string' && a.body.length <= BODY_CHARS_MAX && typeof a.signature === 'string' && /^[0-9a-f]{128}$/.test(a.signature);
 }
@@ -52,7 +53,7 @@ function fits(a: FundingAuthority): boolean {
  * with the bank's key in force.
  */
 export function fundingAuthorityMessage(authority: FundingAuthority | undefined, claim: FundingClaim, audience: string): Buffer | null {
-  if (!authority || !fits(authority)) return null;
+  if (!authority || !authorityFits(authority)) return null;
   if (authority.pathWithQuery.split('?')[0] !== FUNDING_PATH) return null;
   if (fundingIdOf(claim.bankId, authority.idempotencyKey) !== claim.id) return null;
   if (claim.payerWalletId !== treasuryWalletId(claim.bankId)) return null;
@@ -64,21 +65,7 @@ export function fundingAuthorityMessage(authority: FundingAuthority | undefined,
   }
   const b = body as { walletId?: unknown; amountMinor?: unknown } | null;
   if (!b || typeof b !== 'object' || b.walletId !== claim.payeeWalletId || b.amountMinor !== claim.amountMinor) return null;
-  try {
-    return requestStringToSign({
-      audience,
-      method: 'POST',
-      pathWithQuery: authority.pathWithQuery,
-      timestampMs: authority.timestampMs,
-      nonce: authority.nonce,
-      contentType: authority.contentType,
-      idempotencyKey: authority.idempotencyKey,
-      prefer: authority.prefer,
-      body: authority.body,
-    });
-  } catch {
-    return null;
-  }
+  return signedPostString(authority, audience);
 }
 
 /**
@@ -99,4 +86,23 @@ export function fundingAuthorityFor(o: { audience: string; idempotencyKey: strin
   };
   const message = requestStringToSign({ audience: o.audience, method: 'POST', ...parts });
   return { ...parts, signature: Buffer.from(sign(message)).toString('hex') };
+}
+
+/** The exact string the bank signed for the POST it carries as `authority`, in environment `audience`; null if it cannot be built. */
+export function signedPostString(authority: FundingAuthority, audience: string): Buffer | null {
+  try {
+    return requestStringToSign({
+      audience,
+      method: 'POST',
+      pathWithQuery: authority.pathWithQuery,
+      timestampMs: authority.timestampMs,
+      nonce: authority.nonce,
+      contentType: authority.contentType,
+      idempotencyKey: authority.idempotencyKey,
+      prefer: authority.prefer,
+      body: authority.body,
+    });
+  } catch {
+    return null;
+  }
 }

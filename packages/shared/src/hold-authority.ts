@@ -11,7 +11,7 @@
  * holdActionIdOf(bank, "capture-0001"), and it captures 2500 fen of that hold.
  */
 import { holdActionIdOf } from './canonical-hold.js';
-import type { FundingAuthority } from './funding-authority.js';
+import { authorityFits, signedPostString, type FundingAuthority } from './funding-authority.js';
 import { requestStringToSign } from './request-auth.js';
 
 /** What a capture or void carries of the bank's signed request: the shape of a funding's. */
@@ -35,15 +35,6 @@ export function holdActionPath(holdId: string, action: HoldAction): string {
   return `/v1/holds/${holdId}/${action}`;
 }
 
-/** Bounds of what an authority may carry; a real request is far smaller. */
-const BODY_CHARS_MAX = 1024;
-const FIELD_CHARS_MAX = 256;
-
-function fits(a: HoldActionAuthority): boolean {
-  const short = [a.pathWithQuery, a.timestampMs, a.nonce, a.contentType ?? '', a.idempotencyKey, a.prefer ?? ''];
-  return short.every((s) => typeof s === 'string' && s.length <= FIELD_CHARS_MAX) && typeof a.body === 'string' && a.body.length <= BODY_CHARS_MAX && typeof a.signature === 'string' && /^[0-9a-f]{128}$/.test(a.signature);
-}
-
 /** Whether the signed body asks for exactly this action: a capture's amount, a void's empty body or `{}`. */
 function bodyAsks(body: string, claim: HoldActionClaim): boolean {
   if (claim.action === 'void' && body === '') return true;
@@ -65,25 +56,11 @@ function bodyAsks(body: string, claim: HoldActionClaim): boolean {
  * malformed. The caller still verifies the signature over these bytes with the bank's key in force.
  */
 export function holdActionAuthorityMessage(authority: HoldActionAuthority | undefined, claim: HoldActionClaim, audience: string): Buffer | null {
-  if (!authority || typeof authority !== 'object' || !fits(authority)) return null;
+  if (!authority || typeof authority !== 'object' || !authorityFits(authority)) return null;
   if (authority.pathWithQuery.split('?')[0] !== holdActionPath(claim.holdId, claim.action)) return null;
   if (holdActionIdOf(claim.bankId, authority.idempotencyKey) !== claim.id) return null;
   if (!bodyAsks(authority.body, claim)) return null;
-  try {
-    return requestStringToSign({
-      audience,
-      method: 'POST',
-      pathWithQuery: authority.pathWithQuery,
-      timestampMs: authority.timestampMs,
-      nonce: authority.nonce,
-      contentType: authority.contentType,
-      idempotencyKey: authority.idempotencyKey,
-      prefer: authority.prefer,
-      body: authority.body,
-    });
-  } catch {
-    return null;
-  }
+  return signedPostString(authority, audience);
 }
 
 /**

@@ -8,10 +8,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { idempotencyKeyOf, type LeasedAnswer } from '@cbdc/http/idempotency';
 import { problemResponses } from '@cbdc/http/openapi';
-import type { HoldAction, HoldActionAuthority } from '@cbdc/shared/hold-authority';
-import { AUTH_HEADERS } from '@cbdc/shared/request-auth';
+import type { HoldAction } from '@cbdc/shared/hold-authority';
 import { amountMinorSchema, holdIdSchema, signedHoldSchema } from '@cbdc/shared/schemas';
 import type { GatewayContext } from '../context.js';
+import { signedRequestAuthority, wantsAsync } from '../signed-request.js';
 import { holdReceipt, holdView, visibleHold } from './store.js';
 import { actOnHold, placeHold, type HoldAnswer } from './submit.js';
 
@@ -59,27 +59,6 @@ const holdReceiptSchema = z
     legs: z.array(proofSchema.extend({ leg: z.object({ transferId: z.string(), leg: z.enum(['credit', 'refund']), walletId: z.string(), amountMinor: z.string(), status: z.enum(['applied', 'rejected']), code: z.string().nullable() }) })),
   })
   .meta({ id: 'HoldReceipt', description: 'Proofs of the hold leaves (docs/canonical-encoding.md) and of a capture’s legs between shards' });
-
-/** The caller asks for the async mode with `Prefer: respond-async` (RFC 7240). */
-function wantsAsync(req: FastifyRequest): boolean {
-  const prefer = req.headers.prefer;
-  return typeof prefer === 'string' && /(^|[,\s])respond-async($|[,;\s])/.test(prefer);
-}
-
-/** The bank's signed request as received (verified by the signed-auth hook), carried to settlement as its authority. */
-function authorityOf(req: FastifyRequest, idempotencyKey: string): HoldActionAuthority {
-  const h = (name: string) => (typeof req.headers[name] === 'string' ? (req.headers[name] as string) : undefined);
-  return {
-    pathWithQuery: req.url,
-    timestampMs: h(AUTH_HEADERS.timestamp)!,
-    nonce: h(AUTH_HEADERS.nonce)!,
-    contentType: h('content-type'),
-    idempotencyKey,
-    prefer: h('prefer'),
-    body: (req.rawBody ?? Buffer.alloc(0)).toString('utf8'),
-    signature: h(AUTH_HEADERS.signature)!,
-  };
-}
 
 /** 200 with a recorded hold (the only answer stored for an Idempotency-Key), 202 while pending, the problem if refused. */
 function leasedAnswerOf(a: HoldAnswer): LeasedAnswer {
@@ -156,7 +135,13 @@ export async function holdRoutes(app: FastifyInstance, ctx: GatewayContext): Pro
     // The key lives with the hold's row, in the database of its payer's shard; the lease keeps one
     // request at a time per key and lets a retry drive a crashed one again (settlement applies an
     // action once, under holdActionIdOf(bank, key)).
-    return ctx.idempotency.underLease(req, reply, key, async () => leasedAnswerOf(await actOnHold(ctx, hold, req.principal, action, amountMinor, authorityOf(req, key), wantsAsync(req))), ctx.ledger.writable(ctx.ledger.ofShard(hold.shard)));
+    return ctx.idempotency.underLease(
+      req,
+      reply,
+      key,
+      async () => leasedAnswerOf(await actOnHold(ctx, hold, req.principal, action, amountMinor, signedRequestAuthority(req, key), wantsAsync(req))),
+      ctx.ledger.writable(ctx.ledger.ofShard(hold.shard)),
+    );
   };
 
   r.post(

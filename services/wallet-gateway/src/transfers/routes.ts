@@ -1,42 +1,17 @@
 /** Transfers, redemptions and fundings; outcomes, receipts and shard keys. */
 import { z } from 'zod';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { idempotencyKeyOf, type LeasedAnswer } from '@cbdc/http/idempotency';
 import { jsonResponse, problemResponses } from '@cbdc/http/openapi';
-import type { FundingAuthority } from '@cbdc/shared/funding-authority';
 import { ApiError } from '@cbdc/shared/problem';
-import { AUTH_HEADERS } from '@cbdc/shared/request-auth';
 import { amountMinorSchema, signedTransferSchema, transferIdSchema, walletIdSchema } from '@cbdc/shared/schemas';
 import type { GatewayContext } from '../context.js';
+import { signedRequestAuthority, wantsAsync } from '../signed-request.js';
 import { readTransfer } from './read.js';
 import { receiptFor, visibleTransfer } from './store.js';
 import { batchResultsSchema, pendingTransferSchema, receiptSchema, shardsSchema, transferSchema } from './schemas.js';
 import { fundingDatabase, submitFunding, submitSignedTransfers, type FundingResult, type ItemResult } from './submit.js';
-
-/** The caller asks for the async mode with `Prefer: respond-async` (RFC 7240). */
-function wantsAsync(req: FastifyRequest): boolean {
-  const prefer = req.headers.prefer;
-  return typeof prefer === 'string' && /(^|[,\s])respond-async($|[,;\s])/.test(prefer);
-}
-
-/**
- * The bank's authority for a funding: its signed request as received (verified by the signed-auth
- * hook before this runs), carried to settlement, which verifies it again against the bank's key.
- */
-function fundingAuthorityOf(req: FastifyRequest, idempotencyKey: string): FundingAuthority {
-  const h = (name: string) => (typeof req.headers[name] === 'string' ? (req.headers[name] as string) : undefined);
-  return {
-    pathWithQuery: req.url,
-    timestampMs: h(AUTH_HEADERS.timestamp)!,
-    nonce: h(AUTH_HEADERS.nonce)!,
-    contentType: h('content-type'),
-    idempotencyKey,
-    prefer: h('prefer'),
-    body: (req.rawBody ?? Buffer.alloc(0)).toString('utf8'),
-    signature: h(AUTH_HEADERS.signature)!,
-  };
-}
 
 /**
  * One item's answer: 200 with a final outcome (the only kind stored for an Idempotency-Key), 202
@@ -171,7 +146,7 @@ export async function transferRoutes(app: FastifyInstance, ctx: GatewayContext):
         req,
         reply,
         key,
-        async () => answerOf(await submitFunding(ctx, req.principal, fundingAuthorityOf(req, key), req.body.walletId, req.body.amountMinor, wantsAsync(req))),
+        async () => answerOf(await submitFunding(ctx, req.principal, signedRequestAuthority(req, key), req.body.walletId, req.body.amountMinor, wantsAsync(req))),
         fundingDatabase(ctx, req.principal),
       );
     },
